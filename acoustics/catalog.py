@@ -1,0 +1,329 @@
+"""The acoustic catalog: tables (SQLAlchemy Core) and the queries on them.
+
+This module owns the acoustic part of the schema:
+
+``sensors``          one row per sensor seen, with the ingest resume cursor;
+``packages``         one row per data package (snippet), visible once committed;
+``products``         one row per product of a package (raw, wav, mp3, psd);
+``skipped_windows``  windows that had data but were not kept, and why.
+
+Times are integer 16 ns ticks since the Unix epoch (exact); RFC 3339
+strings are made at the edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.engine import Connection
+
+from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
+
+from .cutter import Gap, Run, package_id, window_gaps
+from .products import ProductRecord
+
+metadata = MetaData()
+
+sensors = Table(
+    "sensors",
+    metadata,
+    Column("sensor_id", String(64), primary_key=True),
+    Column("dom_id", BigInteger, nullable=False),
+    Column("channel", Integer, nullable=False),
+    Column("next_boundary_tick", BigInteger, nullable=True, comment="windows before this are final (resume cursor)"),
+)
+
+packages = Table(
+    "packages",
+    metadata,
+    Column("package_id", String(96), primary_key=True),
+    Column("sensor_id", String(64), ForeignKey("sensors.sensor_id"), nullable=False),
+    Column("boundary_tick", BigInteger, nullable=False),
+    Column("start_tick", BigInteger, nullable=False),
+    Column("end_tick", BigInteger, nullable=False),
+    Column("n_samples", BigInteger, nullable=False),
+    Column("n_expected", BigInteger, nullable=False),
+    Column("runs", JSON, nullable=False, comment="[[start_tick, first_sample, n_samples], ...]"),
+    Column("window_size", Integer, nullable=False),
+    Column("samples_key", String(255), nullable=False),
+    Column("sources", JSON, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("software_version", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("packages_by_sensor_time", "sensor_id", "boundary_tick"),
+    Index("packages_by_time", "boundary_tick"),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("package_id", String(96), ForeignKey("packages.package_id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("media_type", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("blob_key", String(255), nullable=True, comment="NULL for views on the samples blob"),
+    Column("details", JSON, nullable=False),
+)
+
+skipped_windows = Table(
+    "skipped_windows",
+    metadata,
+    Column("sensor_id", String(64), ForeignKey("sensors.sensor_id"), primary_key=True),
+    Column("boundary_tick", BigInteger, primary_key=True),
+    Column("n_samples", BigInteger, nullable=False),
+    Column("n_expected", BigInteger, nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def utc(value: datetime) -> datetime:
+    """A stored datetime as timezone-aware UTC (SQLite returns naive values)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def tick_to_datetime(tick: int) -> datetime:
+    """A tick as an aware UTC datetime, truncated to the microsecond."""
+    seconds, cycles = divmod(tick, TICKS_PER_SECOND)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=cycles * 16 // 1000)
+
+
+def datetime_to_tick(value: datetime) -> int:
+    """An aware datetime as a tick (microsecond resolution)."""
+    if value.tzinfo is None:
+        raise ValueError(f"{value!r} must carry a timezone")
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * TICKS_PER_SECOND + delta.microseconds * 1000 // 16
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    """A catalogued data package with its products."""
+
+    package_id: str
+    sensor: SensorId
+    boundary_tick: int
+    start_tick: int
+    end_tick: int
+    n_samples: int
+    n_expected: int
+    runs: tuple[Run, ...]
+    window_size: int
+    samples_key: str
+    sources: tuple[str, ...]
+    settings: dict
+    software_version: str
+    created_at: datetime
+    products: dict[str, ProductRecord] = field(default_factory=dict)
+
+    @property
+    def coverage(self) -> float:
+        return self.n_samples / self.n_expected
+
+    @property
+    def window_end_tick(self) -> int:
+        return self.boundary_tick + self.n_expected * 320
+
+    @property
+    def gaps(self) -> tuple[Gap, ...]:
+        return window_gaps(self.boundary_tick, self.window_end_tick, self.runs)
+
+
+def package_row(record: PackageRecord) -> dict:
+    return {
+        "package_id": record.package_id,
+        "sensor_id": str(record.sensor),
+        "boundary_tick": record.boundary_tick,
+        "start_tick": record.start_tick,
+        "end_tick": record.end_tick,
+        "n_samples": record.n_samples,
+        "n_expected": record.n_expected,
+        "runs": [[r.start_tick, r.first_sample, r.n_samples] for r in record.runs],
+        "window_size": record.window_size,
+        "samples_key": record.samples_key,
+        "sources": list(record.sources),
+        "settings": record.settings,
+        "software_version": record.software_version,
+        "created_at": record.created_at,
+    }
+
+
+def product_rows(record: PackageRecord) -> list[dict]:
+    return [
+        {
+            "package_id": record.package_id,
+            "kind": p.kind,
+            "media_type": p.media_type,
+            "size_bytes": p.size_bytes,
+            "sha256": p.sha256,
+            "blob_key": p.blob_key,
+            "details": p.details,
+        }
+        for p in record.products.values()
+    ]
+
+
+def _record(row, product_list) -> PackageRecord:
+    return PackageRecord(
+        package_id=row.package_id,
+        sensor=SensorId.parse(row.sensor_id),
+        boundary_tick=row.boundary_tick,
+        start_tick=row.start_tick,
+        end_tick=row.end_tick,
+        n_samples=row.n_samples,
+        n_expected=row.n_expected,
+        runs=tuple(Run(*r) for r in row.runs),
+        window_size=row.window_size,
+        samples_key=row.samples_key,
+        sources=tuple(row.sources),
+        settings=row.settings,
+        software_version=row.software_version,
+        created_at=utc(row.created_at),
+        products={
+            p.kind: ProductRecord(p.kind, p.media_type, p.size_bytes, p.sha256, p.blob_key, p.details) for p in product_list
+        },
+    )
+
+
+def _with_products(conn: Connection, rows) -> list[PackageRecord]:
+    ids = [row.package_id for row in rows]
+    by_package: dict[str, list] = {pid: [] for pid in ids}
+    if ids:
+        for p in conn.execute(select(products).where(products.c.package_id.in_(ids))):
+            by_package[p.package_id].append(p)
+    return [_record(row, by_package[row.package_id]) for row in rows]
+
+
+def get_package(conn: Connection, pid: str) -> PackageRecord | None:
+    row = conn.execute(select(packages).where(packages.c.package_id == pid)).first()
+    return None if row is None else _with_products(conn, [row])[0]
+
+
+def package_exists(conn: Connection, pid: str) -> bool:
+    return conn.execute(select(packages.c.package_id).where(packages.c.package_id == pid)).first() is not None
+
+
+def list_packages(
+    conn: Connection,
+    *,
+    sensor: str | None = None,
+    start_tick: int | None = None,
+    end_tick: int | None = None,
+    after: tuple[int, str] | None = None,
+    newest_first: bool = True,
+    limit: int = 100,
+) -> list[PackageRecord]:
+    """Packages whose window starts in [start_tick, end_tick), ordered by
+    (boundary_tick, package_id) descending (newest first) or ascending, after
+    the keyset position ``after`` = (boundary_tick, package_id)."""
+    query = select(packages)
+    if sensor is not None:
+        query = query.where(packages.c.sensor_id == sensor)
+    if start_tick is not None:
+        query = query.where(packages.c.boundary_tick >= start_tick)
+    if end_tick is not None:
+        query = query.where(packages.c.boundary_tick < end_tick)
+    key_tick, key_id = packages.c.boundary_tick, packages.c.package_id
+    if after is not None:
+        tick, pid = after
+        if newest_first:
+            query = query.where(or_(key_tick < tick, and_(key_tick == tick, key_id < pid)))
+        else:
+            query = query.where(or_(key_tick > tick, and_(key_tick == tick, key_id > pid)))
+    order = (key_tick.desc(), key_id.desc()) if newest_first else (key_tick.asc(), key_id.asc())
+    rows = conn.execute(query.order_by(*order).limit(limit)).all()
+    return _with_products(conn, rows)
+
+
+def neighbours(conn: Connection, record: PackageRecord) -> tuple[str | None, str | None]:
+    """Ids of the previous and next package of the same sensor."""
+    same = packages.c.sensor_id == str(record.sensor)
+    before = conn.execute(
+        select(packages.c.package_id).where(same, packages.c.boundary_tick < record.boundary_tick)
+        .order_by(packages.c.boundary_tick.desc()).limit(1)
+    ).scalar()
+    after = conn.execute(
+        select(packages.c.package_id).where(same, packages.c.boundary_tick > record.boundary_tick)
+        .order_by(packages.c.boundary_tick.asc()).limit(1)
+    ).scalar()
+    return before, after
+
+
+@dataclass(frozen=True)
+class SensorSummary:
+    sensor: SensorId
+    n_packages: int
+    first_tick: int | None
+    last_tick: int | None
+    n_skipped: int
+
+
+def sensor_summaries(conn: Connection, sensor: str | None = None) -> list[SensorSummary]:
+    stats = (
+        select(
+            packages.c.sensor_id,
+            func.count().label("n"),
+            func.min(packages.c.start_tick).label("first"),
+            func.max(packages.c.end_tick).label("last"),
+        )
+        .group_by(packages.c.sensor_id)
+        .subquery()
+    )
+    skipped = (
+        select(skipped_windows.c.sensor_id, func.count().label("n_skipped")).group_by(skipped_windows.c.sensor_id).subquery()
+    )
+    query = (
+        select(sensors.c.sensor_id, stats.c.n, stats.c.first, stats.c.last, skipped.c.n_skipped)
+        .select_from(
+            sensors.outerjoin(stats, stats.c.sensor_id == sensors.c.sensor_id).outerjoin(
+                skipped, skipped.c.sensor_id == sensors.c.sensor_id
+            )
+        )
+        .order_by(sensors.c.sensor_id)
+    )
+    if sensor is not None:
+        query = query.where(sensors.c.sensor_id == sensor)
+    return [
+        SensorSummary(SensorId.parse(row.sensor_id), row.n or 0, row.first, row.last, row.n_skipped or 0)
+        for row in conn.execute(query)
+    ]
+
+
+def cursor(conn: Connection, sensor: SensorId) -> int | None:
+    return conn.execute(select(sensors.c.next_boundary_tick).where(sensors.c.sensor_id == str(sensor))).scalar()
+
+
+def list_skipped(conn: Connection, sensor: str | None = None, limit: int = 1000) -> list[dict]:
+    query = select(skipped_windows).order_by(skipped_windows.c.boundary_tick.desc()).limit(limit)
+    if sensor is not None:
+        query = query.where(skipped_windows.c.sensor_id == sensor)
+    return [
+        {
+            "package_id": package_id(SensorId.parse(row.sensor_id), row.boundary_tick),
+            "sensor": row.sensor_id,
+            "boundary_tick": row.boundary_tick,
+            "coverage": row.n_samples / row.n_expected,
+            "reason": row.reason,
+            "recorded_at": utc(row.recorded_at),
+        }
+        for row in conn.execute(query)
+    ]

@@ -1,0 +1,263 @@
+"""The products of a data package: raw (ADF), wav, mp3 and psd.
+
+Stored blobs, under ``<sensor>/<YYYY>/<MM>/<DD>/<package id>``:
+
+* ``.f32``      the samples, little-endian float32 back to back (gaps removed);
+* ``.mp3``      MPEG Layer III at 48 kHz (see :func:`make_mp3`);
+* ``.psd.npz``  linear PSD statistics (see :mod:`.psd`), for re-rendering;
+* ``.psd.<calibration>.json``  the /psd document for the full band.
+
+``raw`` and ``wav`` are views on ``.f32`` (see :mod:`.views`): they are never
+written, only their size and sha256 are computed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from scipy import signal
+
+from hydroserve.codecs import mp3, psdjson, raw, wav
+
+from . import psd as psd_engine
+from . import views
+from .cutter import Run, Snippet
+from .sensors import Calibration
+
+MP3_RATE_HZ = 48_000
+MP3_RESAMPLE_UP, MP3_RESAMPLE_DOWN = 768, 3125  # 195312.5 Hz * 768 / 3125 = 48000 Hz exactly
+MP3_HEADROOM_DB = 1.0
+WAV_HEADER_RATE_HZ = 195_312
+
+
+@dataclass(frozen=True)
+class ProductSettings:
+    """Parameters of the products made at ingest."""
+
+    frame_length: int = raw.DEFAULT_FRAME_LENGTH
+    mp3_bit_rate_kbps: int = 128
+    mp3_quality: int = 5
+    psd_nfft: int = 8192
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    """One product of a package as catalogued."""
+
+    kind: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    blob_key: str | None
+    details: dict
+
+
+KINDS = ("raw", "wav", "mp3", "psd")
+
+
+def blob_prefix(package_id: str, sensor: raw.SensorId, boundary_tick: int) -> str:
+    day = datetime.fromtimestamp(boundary_tick // raw.TICKS_PER_SECOND, UTC)
+    return f"{sensor}/{day:%Y/%m/%d}/{package_id}"
+
+
+def samples_key(prefix: str) -> str:
+    return f"{prefix}.f32"
+
+
+def psd_arrays_key(prefix: str) -> str:
+    return f"{prefix}.psd.npz"
+
+
+def psd_document_key(prefix: str, calibration: Calibration | None) -> str:
+    return f"{prefix}.psd.{calibration_tag(calibration)}.json"
+
+
+def calibration_tag(calibration: Calibration | None) -> str:
+    """Short stable tag of a calibration (``uncal`` if none)."""
+    if calibration is None:
+        return "uncal"
+    text = repr((calibration.sensitivity_db_re_1v_per_upa, calibration.gain_db, calibration.volts_per_unit))
+    return "cal" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def run_arrays(samples: np.ndarray, runs: tuple[Run, ...]) -> list[np.ndarray]:
+    """Views of the contiguous runs in a package's samples."""
+    return [samples[r.first_sample : r.first_sample + r.n_samples] for r in runs]
+
+
+def adf_view(runs: tuple[Run, ...], *, frame_length: int, window_size: int) -> views.Composite:
+    return views.adf_composite(runs, frame_length=frame_length, window_size=window_size)
+
+
+def wav_comment(package_id: str, start_tick: int, n_gaps: int) -> str:
+    return (
+        f"hydroserve package {package_id}; exact sample rate 195312.5 Hz (header: {WAV_HEADER_RATE_HZ}); "
+        f"first sample at {raw.format_tick(start_tick)} s Unix time; {n_gaps} gap(s) removed, see /info"
+    )
+
+
+def wav_view(package_id: str, n_samples: int, start_tick: int, n_gaps: int) -> views.Composite:
+    return views.wav_composite(n_samples, sample_rate_hz=WAV_HEADER_RATE_HZ, comment=wav_comment(package_id, start_tick, n_gaps))
+
+
+def _digest(composite: views.Composite, samples: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for chunk in composite.chunks(samples):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def adf_padding(runs: tuple[Run, ...], frame_length: int) -> list[dict]:
+    """Frames of the ADF view that end in NaN padding."""
+    return [
+        {"frame": index, "first_padded_sample": frame.n_samples, "n_padding_samples": frame_length - frame.n_samples}
+        for index, frame in enumerate(raw.plan_frames(runs, frame_length))
+        if frame.n_samples < frame_length
+    ]
+
+
+def make_mp3(runs: list[np.ndarray], settings: ProductSettings) -> tuple[bytes, dict]:
+    """A listenable MP3 of the runs, and how it was made.
+
+    The DC offset (mean of all samples) is removed; each run is resampled
+    to 48 kHz by ``scipy.signal.resample_poly(x, 768, 3125)`` (polyphase
+    FIR, Kaiser window beta=5, anti-alias cutoff at the 24 kHz Nyquist
+    frequency); runs are joined without filling gaps; the result is scaled
+    so that its peak sits ``MP3_HEADROOM_DB`` below int16 full scale
+    (no clipping), rounded to int16 and encoded at constant bit rate.
+    """
+    joined = np.concatenate(runs)
+    dc_offset = float(joined.mean(dtype=np.float64))
+    resampled = np.concatenate(
+        [signal.resample_poly(run - np.float32(dc_offset), MP3_RESAMPLE_UP, MP3_RESAMPLE_DOWN) for run in runs]
+    )
+    peak = float(np.max(np.abs(resampled))) if resampled.size else 0.0
+    full_scale = 32767 * 10 ** (-MP3_HEADROOM_DB / 20)
+    gain = full_scale / peak if peak > 0 else 1.0
+    pcm = np.rint(resampled * gain).astype(np.int16)
+    data = mp3.encode(pcm, sample_rate_hz=MP3_RATE_HZ, bit_rate_kbps=settings.mp3_bit_rate_kbps, quality=settings.mp3_quality)
+    details = {
+        "sample_rate_hz": MP3_RATE_HZ,
+        "bit_rate_kbps": settings.mp3_bit_rate_kbps,
+        "lame_quality": settings.mp3_quality,
+        "channels": 1,
+        "n_samples": int(pcm.size),
+        "duration_s": pcm.size / MP3_RATE_HZ,
+        "dc_offset_removed": dc_offset,
+        "gain": gain,
+        "gain_db": 20 * float(np.log10(gain)),
+        "gain_definition": "int16 counts per sample unit, applied after DC removal and resampling",
+        "peak_after_resampling": peak,
+        "headroom_db": MP3_HEADROOM_DB,
+        "resampler": f"scipy.signal.resample_poly(up={MP3_RESAMPLE_UP}, down={MP3_RESAMPLE_DOWN}, window=('kaiser', 5.0)) per contiguous run",
+        "gaps": "runs are joined back to back; gap positions are listed in /info",
+    }
+    return data, details
+
+
+def psd_to_npz(result: psd_engine.Psd) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(
+        buffer, frequency_hz=result.frequency_hz, mean=result.mean, median=result.median, p75=result.p75,
+        p95=result.p95, nfft=result.nfft, n_segments=result.n_segments, effort_s=result.effort_s,
+    )
+    return buffer.getvalue()
+
+
+def psd_from_npz(data: bytes) -> psd_engine.Psd:
+    with np.load(io.BytesIO(data)) as arrays:
+        return psd_engine.Psd(
+            arrays["frequency_hz"], arrays["mean"], arrays["median"], arrays["p75"], arrays["p95"],
+            int(arrays["nfft"]), int(arrays["n_segments"]), float(arrays["effort_s"]),
+        )
+
+
+def psd_unit(calibration: Calibration | None) -> str:
+    return "dB re 1 uPa^2/Hz" if calibration is not None else "dB re 1 (sample unit)^2/Hz"
+
+
+def psd_document(package_id: str, result: psd_engine.Psd, calibration: Calibration | None) -> bytes:
+    """The /psd JSON document of a PSD (any band) in dB, calibrated if possible."""
+    offset = 0.0 if calibration is None else calibration.offset_db
+    frequency = result.frequency_hz
+    meta = {
+        "package_id": package_id,
+        "unit": psd_unit(calibration),
+        "calibrated": calibration is not None,
+        "calibration_offset_db": offset,
+        "window": "hann",
+        "nfft": result.nfft,
+        "overlap_samples": result.overlap_samples,
+        "detrend": "constant (segment mean)",
+        "scaling": "one-sided power spectral density",
+        "sample_rate_hz": float(raw.SAMPLE_RATE_HZ),
+        "resolution_hz": float(raw.SAMPLE_RATE_HZ) / result.nfft,
+        "n_segments": result.n_segments,
+        "effort_s": result.effort_s,
+        "quantiles": "per frequency across Welch segments, numpy 'linear' interpolation, linear power then dB",
+        "fmin_hz": float(frequency[0]) if len(frequency) else None,
+        "fmax_hz": float(frequency[-1]) if len(frequency) else None,
+        "n_frequencies": len(frequency),
+    }
+    levels = {name: psd_engine.to_db(getattr(result, name)) + offset for name in psdjson.STATISTICS}
+    return psdjson.encode(frequency, levels, meta)
+
+
+def make_psd(runs: list[np.ndarray], nfft: int) -> psd_engine.Psd:
+    return psd_engine.welch_quantiles(runs, raw.SAMPLE_RATE_HZ, nfft)
+
+
+def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calibration | None) -> list[ProductRecord]:
+    """Write a snippet's blobs (durably) and return its product records."""
+    pid = snippet.package_id
+    prefix = blob_prefix(pid, snippet.sensor, snippet.boundary_tick)
+    blobs.put(samples_key(prefix), [memoryview(snippet.samples.astype("<f4", copy=False)).cast("B")])
+    runs = run_arrays(snippet.samples, snippet.runs)
+
+    adf = adf_view(snippet.runs, frame_length=settings.frame_length, window_size=snippet.window_size)
+    wave = wav_view(pid, snippet.n_samples, snippet.start_tick, len(snippet.gaps))
+    records = [
+        ProductRecord(
+            "raw", raw.MEDIA_TYPE, adf.size, _digest(adf, snippet.samples), None,
+            {
+                "frame_length": settings.frame_length,
+                "window_size": snippet.window_size,
+                "n_frames": len(raw.plan_frames(snippet.runs, settings.frame_length)),
+                "padding": adf_padding(snippet.runs, settings.frame_length),
+                "padding_value": "NaN (completes the last frame of each contiguous run; not data)",
+            },
+        ),
+        ProductRecord(
+            "wav", wav.MEDIA_TYPE, wave.size, _digest(wave, snippet.samples), None,
+            {
+                "header_sample_rate_hz": WAV_HEADER_RATE_HZ,
+                "exact_sample_rate_hz": float(raw.SAMPLE_RATE_HZ),
+                "format": "RF64" if wave.size > 0xFFFF_FFFF else "RIFF WAVE",
+                "subtype": "IEEE float 32-bit, mono",
+                "header_bytes": wave.size - snippet.n_samples * raw.SAMPLE_BYTES,
+                "gaps": "samples are joined back to back; gap positions are listed in /info",
+            },
+        ),
+    ]
+    mp3_bytes, mp3_details = make_mp3(runs, settings)
+    mp3_info = blobs.put(f"{prefix}.mp3", [mp3_bytes])
+    records.append(ProductRecord("mp3", mp3.MEDIA_TYPE, mp3_info.size_bytes, mp3_info.sha256, mp3_info.key, mp3_details))
+
+    result = make_psd(runs, settings.psd_nfft)
+    blobs.put(psd_arrays_key(prefix), [psd_to_npz(result)])
+    doc_info = blobs.put(psd_document_key(prefix, calibration), [psd_document(pid, result, calibration)])
+    records.append(
+        ProductRecord(
+            "psd", psdjson.MEDIA_TYPE, doc_info.size_bytes, doc_info.sha256, doc_info.key,
+            {
+                "nfft": result.nfft, "window": "hann", "overlap_samples": result.overlap_samples,
+                "n_segments": result.n_segments, "effort_s": result.effort_s, "unit": psd_unit(calibration),
+                "calibration_tag": calibration_tag(calibration),
+            },
+        )
+    )
+    return records

@@ -1,0 +1,181 @@
+"""The ``hydroserve`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from hydroserve.acoustics import catalog
+from hydroserve.acoustics.ingest import ArchiveWriteFailed
+from hydroserve.acoustics.spool import SpoolDirectory
+from hydroserve.codecs import raw
+
+from . import logs, wiring
+from .config import ConfigError, SettingsSchema, load_settings
+
+log = logging.getLogger("hydroserve.cli")
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, total_bytes: int, stream=sys.stderr):
+        self.total = max(total_bytes, 1)
+        self.done = 0
+        self.stream = stream
+        self.enabled = stream.isatty()
+
+    def advance(self, n_bytes: int, label: str) -> None:
+        self.done += n_bytes
+        if self.enabled:
+            filled = int(30 * self.done / self.total)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done / 1e6:8.1f}/{self.total / 1e6:.1f} MB {label[-40:]:40}")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+
+
+def cmd_import(settings, args) -> int:
+    engine = wiring.open_catalog(settings)
+    archive = wiring.build_archive(settings, engine)
+    ingestor = wiring.build_ingestor(settings, archive, retry_for_s=args.retry_for_s)
+    by_sensor = defaultdict(list)
+    for name in args.files:
+        path = Path(name)
+        try:
+            parsed = raw.RawFileName.parse(path)
+            if not path.is_file():
+                raise raw.RawFormatError(str(path), None, "no such file")
+        except raw.RawFormatError as error:
+            ingestor.problem(error)
+            continue
+        by_sensor[parsed.sensor].append((parsed.unix_time_s, path.name, path))
+    files = [item for sensor in sorted(by_sensor) for item in sorted(by_sensor[sensor])]
+    progress = Progress(sum(path.stat().st_size for _, _, path in files))
+    try:
+        for sensor in sorted(by_sensor):
+            for _, _, path in sorted(by_sensor[sensor]):
+                ingestor.feed(sensor, raw.read_file(path, frame_length=settings.adf_frame_length))
+                progress.advance(path.stat().st_size, path.name)
+            ingestor.flush([sensor])
+    except ArchiveWriteFailed as error:
+        progress.close()
+        print(f"hydroserve import: {error}; run the same import again to resume", file=sys.stderr)
+        return 1
+    progress.close()
+    summary = ingestor.report.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"packages made: {summary['packages_made']}, already archived: {summary['already_archived']} "
+              f"(+ {summary['frames_already_archived']} frames before the resume cursor), "
+              f"windows skipped: {len(summary['windows_skipped'])}, input problems: {len(summary['input_problems'])}")
+        for pid, reason in summary["windows_skipped"].items():
+            print(f"  skipped {pid}: {reason}")
+        for problem in summary["input_problems"]:
+            print(f"  problem: {problem}")
+    return 0
+
+
+def cmd_ingest(settings, args) -> int:
+    engine = wiring.open_catalog(settings)
+    archive = wiring.build_archive(settings, engine)
+    ingestor = wiring.build_ingestor(settings, archive, retry_for_s=None)
+    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    spool = SpoolDirectory(
+        settings.spool_dir,
+        frame_length=settings.adf_frame_length,
+        settle_s=settings.spool_settle_s,
+        resume_from=archive.cursor,
+    )
+    log.info("following %s", settings.spool_dir)
+    while True:
+        polled = spool.poll()
+        for issue in polled.issues:
+            ingestor.problem(issue)
+        for frames in polled.frames:
+            ingestor.feed(raw.RawFileName.parse(frames.source).sensor, frames)
+        if args.once:
+            return 0
+        time.sleep(settings.poll_interval_s)
+
+
+def cmd_list(settings, args) -> int:
+    engine = wiring.open_catalog(settings)
+    with engine.connect() as conn:
+        records = catalog.list_packages(conn, sensor=args.sensor, newest_first=False, limit=args.limit)
+    rows = [
+        {
+            "package_id": r.package_id,
+            "sensor": str(r.sensor),
+            "start": catalog.tick_to_datetime(r.start_tick).isoformat().replace("+00:00", "Z"),
+            "end": catalog.tick_to_datetime(r.end_tick).isoformat().replace("+00:00", "Z"),
+            "n_samples": r.n_samples,
+            "coverage": r.coverage,
+            "gaps": [{"start_tick": g.start_tick, "end_tick": g.end_tick, "duration_s": g.duration_s, "at_sample": g.at_sample} for g in r.gaps],
+        }
+        for r in records
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['package_id']:40} {row['start']:32} {row['n_samples']:>10} {row['coverage']:7.4f} {len(row['gaps'])} gaps")
+    return 0
+
+
+def cmd_config(settings, args) -> int:
+    for key, field in SettingsSchema().fields.items():
+        print(f"{key:20} = {getattr(settings, key)!s:50} # HYDROSERVE_{key.upper()}: {field.metadata['description']}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="hydroserve", description="Acoustic data service: ingest, archive and serve ADF hydrophone data.")
+    top.add_argument("--config", metavar="FILE", help="TOML configuration file (HYDROSERVE_* environment variables override it)")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    imp = commands.add_parser("import", help="archive ADF files (backfill); idempotent")
+    imp.add_argument("files", nargs="+", metavar="FILE")
+    imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    imp.add_argument("--retry-for-s", type=float, default=60.0, help="give up on a failing archive write after this long")
+    imp.set_defaults(run=cmd_import)
+
+    ing = commands.add_parser("ingest", help="follow the spool directory and archive continuously")
+    ing.add_argument("--once", action="store_true", help="one pass over the spool directory, then exit")
+    ing.set_defaults(run=cmd_ingest)
+
+    lst = commands.add_parser("list", help="list archived packages")
+    lst.add_argument("--sensor", help="only this sensor (DOM_<domid>_CH<n>)")
+    lst.add_argument("--limit", type=int, default=10_000)
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(run=cmd_list)
+
+    cfg = commands.add_parser("config", help="print the effective configuration")
+    cfg.set_defaults(run=cmd_config)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        print(f"hydroserve: {error}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        return args.run(settings, args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

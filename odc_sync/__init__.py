@@ -1,0 +1,1 @@
+"""hydroserve.odc_sync."""

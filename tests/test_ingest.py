@@ -1,0 +1,143 @@
+"""Ingest through the CLI: import, idempotence, bad input, the growing spool directory."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hydroserve.acoustics import catalog
+from hydroserve.acoustics.spool import SpoolDirectory
+from hydroserve.api import cli, wiring
+from hydroserve.codecs import raw
+from hydroserve.codecs.raw import SensorId
+
+from support import REAL_START_TICK, SENSOR
+
+SHORT_ENV = {"HYDROSERVE_SNIPPET_DURATION_S": "2", "HYDROSERVE_SNIPPET_INTERVAL_S": "2"}
+
+
+def run_cli(monkeypatch, capsys, data_dir, *argv, env=SHORT_ENV):
+    monkeypatch.setenv("HYDROSERVE_DATA_DIR", str(data_dir))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    status = cli.main(list(argv))
+    return status, capsys.readouterr().out
+
+
+def test_import_makes_one_package_per_covered_interval_and_is_idempotent(tmp_path, monkeypatch, capsys, synthetic_files):
+    files = synthetic_files(n_frames=16)  # 16 * 123260 samples = 10.098 s from 1608751679.755 s
+    status, out = run_cli(monkeypatch, capsys, tmp_path / "d", "import", "--json", *map(str, files))
+    summary = json.loads(out)
+    assert status == 0 and summary["packages_made"] == 5
+    assert list(summary["windows_skipped"]) == ["DOM_808956920_CH1_1608751678"]  # 0.245 s of 2 s covered
+
+    status, out = run_cli(monkeypatch, capsys, tmp_path / "d", "import", "--json", *map(str, files))
+    again = json.loads(out)
+    assert status == 0 and again["packages_made"] == 0 and again["frames_already_archived"] > 0
+
+    status, out = run_cli(monkeypatch, capsys, tmp_path / "d", "list", "--json")
+    listed = json.loads(out)
+    assert [p["package_id"] for p in listed] == [f"DOM_808956920_CH1_{t}" for t in range(1608751680, 1608751690, 2)]
+    assert [p["n_samples"] for p in listed[:4]] == [390625] * 4
+    last = listed[-1]  # data ends at 1608751689.853 s: 1.853 s of the last 2 s window
+    assert last["coverage"] == pytest.approx(0.9265, abs=1e-4) and len(last["gaps"]) == 1
+    assert listed[0]["start"] == "2020-12-23T19:28:00.000002Z"
+
+
+def test_imported_samples_equal_the_input_frames(tmp_path, monkeypatch, capsys, synthetic_files, short_settings):
+    files = synthetic_files(n_frames=8)
+    run_cli(monkeypatch, capsys, short_settings.data_dir, "import", *map(str, files))
+    frames = [raw.read_file(f, frame_length=raw.DEFAULT_FRAME_LENGTH) for f in files]
+    stream = np.concatenate([f.samples.reshape(-1) for f in frames])
+    engine = wiring.open_catalog(short_settings)
+    blobs = wiring.open_blobs(short_settings)
+    with engine.connect() as conn:
+        records = catalog.list_packages(conn, newest_first=False)
+    assert [r.package_id for r in records] == ["DOM_808956920_CH1_1608751680", "DOM_808956920_CH1_1608751682"]
+    for record in records:
+        with blobs.open(record.samples_key) as stored:
+            samples = np.frombuffer(stored.read(), dtype="<f4")
+        offset = (record.start_tick - REAL_START_TICK) // raw.TICKS_PER_SAMPLE
+        np.testing.assert_array_equal(samples, stream[offset : offset + 390625])
+
+
+def test_bad_input_is_reported_by_file_and_offset_and_valid_data_kept(tmp_path, monkeypatch, capsys, synthetic_files):
+    good = synthetic_files(n_frames=8, frames_per_file=8)
+    bad_dir = tmp_path / "bad"
+    bad_dir.mkdir()
+    garbage = bad_dir / "DOM_808974724_CH1_1608751679.bin"
+    garbage.write_bytes(np.random.default_rng(0).bytes(raw.frame_bytes(raw.DEFAULT_FRAME_LENGTH) + 777))
+    empty = bad_dir / "DOM_808974725_CH1_1608751679.bin"
+    empty.write_bytes(b"")
+    nameless = bad_dir / "hydrophone_dump.bin"
+    nameless.write_bytes(good[0].read_bytes())
+    status, out = run_cli(
+        monkeypatch, capsys, tmp_path / "d", "import", "--json", str(garbage), str(empty), str(nameless), *map(str, good)
+    )
+    summary = json.loads(out)
+    problems = "\n".join(summary["input_problems"])
+    assert status == 0 and summary["packages_made"] == 2
+    assert f"{nameless}: file name does not carry a sensor id" in problems
+    assert f"{garbage} at byte {raw.frame_bytes(raw.DEFAULT_FRAME_LENGTH)}: truncated frame" in problems
+    assert str(empty) not in problems  # an empty file is simply no data
+
+
+def test_invalid_configuration_fails_at_start_naming_the_key(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HYDROSERVE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HYDROSERVE_SNIPPET_INTERVAL_S", "two")
+    assert cli.main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert "snippet_interval_s (from environment variable HYDROSERVE_SNIPPET_INTERVAL_S): Not a valid integer" in err
+
+
+def test_configuration_file_is_overridden_by_the_environment(tmp_path):
+    from hydroserve.api.config import ConfigError, load_settings
+
+    config = tmp_path / "hydroserve.toml"
+    config.write_text('data_dir = "/srv/acoustics"\nsnippet_duration_s = 60\nsnippet_interval_s = 60\ncollection = "acoustic21_02"\n')
+    settings = load_settings(config, env={"HYDROSERVE_SNIPPET_DURATION_S": "30.5"})
+    assert str(settings.data_dir) == "/srv/acoustics" and settings.collection == "acoustic21_02"
+    assert settings.snippet_duration_s == pytest.approx(30.5) and settings.snippet_interval_s == 60
+    assert settings.database_url == "sqlite:////srv/acoustics/catalog.sqlite"
+    assert settings.cut.n_samples == round(30.5 * 195312.5)
+    config.write_text("snippet_lenght_s = 3\n")
+    with pytest.raises(ConfigError, match=r"snippet_lenght_s \(in .*hydroserve.toml\): Unknown field"):
+        load_settings(config, env={})
+
+
+def test_spool_follows_a_growing_file_and_reports_a_truncated_tail(tmp_path, synthetic_files):
+    [source] = synthetic_files(n_frames=3, frames_per_file=3)
+    data = source.read_bytes()
+    frame = raw.frame_bytes(raw.DEFAULT_FRAME_LENGTH)
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    target = spool_dir / source.name
+    now = [0.0]
+    spool = SpoolDirectory(spool_dir, frame_length=raw.DEFAULT_FRAME_LENGTH, settle_s=10, clock=lambda: now[0])
+
+    target.write_bytes(data[: frame // 2])
+    first = spool.poll()
+    assert first.frames == [] and first.issues == []
+
+    target.write_bytes(data[: frame + 100])
+    [grown] = spool.poll().frames
+    assert len(grown) == 1 and grown.issues == ()
+
+    now[0] = 20.0  # no growth for longer than settle_s: the file is finished, its tail truncated
+    [tail] = spool.poll().frames
+    assert len(tail) == 0 and tail.issues[0].offset == frame and "truncated" in tail.issues[0].reason
+    assert spool.poll().frames == []
+
+
+def test_spool_skips_files_before_the_resume_cursor_unread(tmp_path, synthetic_files):
+    files = synthetic_files(n_frames=6, frames_per_file=2, directory=tmp_path / "spool")
+    second_file_end = REAL_START_TICK + 4 * raw.DEFAULT_FRAME_LENGTH * raw.TICKS_PER_SAMPLE
+    spool = SpoolDirectory(
+        tmp_path / "spool", frame_length=raw.DEFAULT_FRAME_LENGTH, settle_s=0,
+        resume_from=lambda sensor: second_file_end if sensor == SENSOR else None,
+    )
+    polled = spool.poll()
+    assert [f.source for f in polled.frames] == [str(files[2])]
+    assert SensorId(808956920, 1) == SENSOR
