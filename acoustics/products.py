@@ -261,3 +261,19 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
         )
     )
     return records
+
+
+def load_runs(blobs, samples_key: str, runs: tuple[Run, ...]) -> list[np.ndarray]:
+    """Read a package's samples blob (whole) and split it into runs; for regenerating products."""
+    with blobs.open(samples_key) as stored:
+        samples = np.frombuffer(stored.read(), dtype="<f4")
+    expected = sum(r.n_samples for r in runs)
+    if len(samples) != expected:
+        raise OSError(f"samples blob {samples_key} holds {len(samples)} samples, the catalog says {expected}")
+    return run_arrays(samples, runs)
+
+
+def ensure_blob(blobs, key: str, make) -> None:
+    """Store ``make()`` under ``key`` unless it is there already (atomic; concurrent makers are harmless)."""
+    if not blobs.exists(key):
+        blobs.put(key, [make()])

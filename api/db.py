@@ -1,4 +1,11 @@
-"""The catalog engine: any SQLAlchemy URL; SQLite gets WAL, a busy timeout and foreign keys."""
+"""The catalog engine: any SQLAlchemy URL; SQLite gets WAL, a busy timeout and foreign keys.
+
+Writers use :func:`writer` (the same pool, flagged): on SQLite their
+transactions start with ``BEGIN IMMEDIATE`` so they queue for the write lock
+up front (waiting up to the busy timeout) instead of failing when a read
+transaction tries to become a write; readers use plain deferred ``BEGIN``
+and, in WAL mode, never wait for writers.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # transactions are begun by the listener below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -28,7 +36,19 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITER_OPTION) else "BEGIN")
+
     return engine
+
+
+WRITER_OPTION = "hydroserve_writer"
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine for write transactions (``BEGIN IMMEDIATE`` on SQLite; the same pool)."""
+    return engine.execution_options(**{WRITER_OPTION: True})
 
 
 def create_schema(engine: Engine, *metadatas: MetaData) -> None:

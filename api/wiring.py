@@ -8,15 +8,18 @@ from hydroserve.acoustics import catalog, sensors
 from hydroserve.acoustics.archive import Archive
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
+from hydroserve.odc_sync import registry
 
+from . import registration
 from .config import Settings
-from .db import create_schema, make_engine
+from .db import create_schema, make_engine, writer
 
 
 def open_catalog(settings: Settings) -> Engine:
     """The catalog engine with every schema created."""
     engine = make_engine(settings.database_url)
-    create_schema(engine, catalog.metadata)
+    create_schema(engine, catalog.metadata, registry.metadata)
+    registration.ensure_acoustic_registry(writer(engine), settings)
     return engine
 
 
@@ -26,11 +29,12 @@ def open_blobs(settings: Settings) -> LocalBlobStore:
 
 def build_archive(settings: Settings, engine: Engine, blobs=None) -> Archive:
     return Archive(
-        engine,
+        writer(engine),
         blobs if blobs is not None else open_blobs(settings),
         cut_settings=settings.cut,
         product_settings=settings.products,
         sensor_catalog=sensors.load(settings.sensors_file),
+        registrar=registration.acoustic_registrar(settings),
     )
 
 

@@ -1,0 +1,396 @@
+"""Acoustic endpoints: sensors, data packages and their products (raw, wav, mp3, psd, info)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import urlencode
+
+from flask import Response, abort, request, url_for
+from .blueprint import Blueprint
+from marshmallow import ValidationError
+
+from hydroserve.acoustics import catalog, views
+from hydroserve.acoustics import products as product_builder
+from hydroserve.acoustics.blobstore import BlobNotFound
+from hydroserve.acoustics.catalog import PackageRecord, tick_to_datetime
+from hydroserve.acoustics.sensors import SensorInfo
+from hydroserve.codecs import raw
+from hydroserve.codecs.raw import SensorId
+
+from . import cursor as cursors
+from . import errors, http
+from .acoustic_schemas import (
+    PACKAGE_PATTERN,
+    SENSOR_PATTERN,
+    InfoSchema,
+    PackagePageSchema,
+    PackageQuery,
+    PackageSchema,
+    PsdQuery,
+    PsdSchema,
+    SensorListSchema,
+    SensorSchema,
+)
+from .services import services
+
+bp = Blueprint("acoustic", __name__, description="Acoustic sensors, data packages and their products")
+
+PRODUCT_MEDIA = {"raw": raw.MEDIA_TYPE, "wav": "audio/wav", "mp3": "audio/mpeg", "psd": "application/json"}
+PROBLEM = {"schema": errors.ProblemSchema, "content_type": errors.MEDIA_TYPE}
+
+
+def rfc3339(tick: int | None) -> str | None:
+    """A tick as RFC 3339 UTC with microseconds, e.g. ``2020-12-23T19:28:00.000002Z``."""
+    if tick is None:
+        return None
+    return tick_to_datetime(tick).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _check_id(value: str, pattern: str, what: str) -> None:
+    """404 for ids that cannot exist (wrong form, over-long), before touching the catalog."""
+    if not re.fullmatch(pattern, value):
+        abort(404, description=f"No {what} {value[:80]!r}: {what} ids look like {pattern.strip('^$')}.")
+
+
+def load_package(pid: str) -> PackageRecord:
+    _check_id(pid, PACKAGE_PATTERN, "package")
+    with services().engine.connect() as conn:
+        record = catalog.get_package(conn, pid)
+    if record is None:
+        abort(404, description=f"No package {pid!r}.")
+    return record
+
+
+def sensor_json(info: SensorInfo, summary: catalog.SensorSummary | None) -> dict:
+    calibration = info.calibration
+    return {
+        "id": str(info.sensor),
+        "dom_id": info.sensor.dom_id,
+        "channel": info.sensor.channel,
+        "type": info.type,
+        "detector": info.detector,
+        "string": info.string,
+        "floor": info.floor,
+        "position": None if info.position_m is None else dict(zip(("x_m", "y_m", "z_m"), info.position_m), frame=info.position_frame),
+        "calibrated": calibration is not None,
+        "calibration": None if calibration is None else {
+            "sensitivity_db_re_1v_per_upa": calibration.sensitivity_db_re_1v_per_upa,
+            "gain_db": calibration.gain_db,
+            "volts_per_unit": calibration.volts_per_unit,
+            "sign": calibration.sign,
+            "psd_offset_db": calibration.offset_db,
+        },
+        "n_packages": summary.n_packages if summary else 0,
+        "n_skipped_windows": summary.n_skipped if summary else 0,
+        "first_package_start": rfc3339(summary.first_tick) if summary else None,
+        "last_package_end": rfc3339(summary.last_tick) if summary else None,
+        "links": {
+            "self": url_for("acoustic.Sensor", sensor=str(info.sensor), _external=True),
+            "packages": url_for("acoustic.Packages", sensor=str(info.sensor), _external=True),
+        },
+    }
+
+
+def product_url(kind: str, pid: str) -> str:
+    return url_for(f"acoustic.{kind.capitalize()}", pid=pid, _external=True)
+
+
+def package_json(record: PackageRecord) -> dict:
+    pid = record.package_id
+    return {
+        "id": pid,
+        "sensor": str(record.sensor),
+        "window_start": rfc3339(record.boundary_tick),
+        "start": rfc3339(record.start_tick),
+        "end": rfc3339(record.end_tick),
+        "duration_s": record.n_expected / float(raw.SAMPLE_RATE_HZ),
+        "n_samples": record.n_samples,
+        "n_expected": record.n_expected,
+        "coverage": record.coverage,
+        "gaps": [gap_json(g) for g in record.gaps],
+        "created": record.created_at.isoformat().replace("+00:00", "Z"),
+        "products": {
+            kind: {"url": product_url(kind, pid), "media_type": PRODUCT_MEDIA[kind], "size_bytes": p.size_bytes, "sha256": p.sha256}
+            for kind, p in record.products.items()
+        },
+        "links": {
+            "self": url_for("acoustic.Package", pid=pid, _external=True),
+            "info": url_for("acoustic.Info", pid=pid, _external=True),
+            **{kind: product_url(kind, pid) for kind in record.products},
+        },
+    }
+
+
+def gap_json(gap) -> dict:
+    return {
+        "start": rfc3339(gap.start_tick),
+        "end": rfc3339(gap.end_tick),
+        "start_unix_ns": gap.start_tick * 16,
+        "end_unix_ns": gap.end_tick * 16,
+        "duration_s": gap.duration_s,
+        "at_sample": gap.at_sample,
+    }
+
+
+@bp.route("/sensors", endpoint="Sensors")
+@bp.response(200, SensorListSchema)
+def list_sensors():
+    """Every sensor with data, with its metadata and package counts."""
+    with services().engine.connect() as conn:
+        summaries = catalog.sensor_summaries(conn)
+    return {"items": [sensor_json(services().sensors.info(s.sensor), s) for s in summaries]}
+
+
+@bp.route("/sensors/<sensor>", endpoint="Sensor")
+@bp.response(200, SensorSchema)
+@bp.alt_response(404, description="No such sensor", **PROBLEM)
+def get_sensor(sensor: str):
+    """One sensor: type, detector, position, calibration, packages."""
+    _check_id(sensor, SENSOR_PATTERN, "sensor")
+    with services().engine.connect() as conn:
+        summaries = catalog.sensor_summaries(conn, sensor)
+    if not summaries:
+        abort(404, description=f"No sensor {sensor!r} has data here.")
+    return sensor_json(services().sensors.info(SensorId.parse(sensor)), summaries[0])
+
+
+@bp.route("/packages", endpoint="Packages")
+@bp.arguments(PackageQuery, location="query", as_kwargs=True)
+@bp.response(200, PackagePageSchema, headers={"Link": {"description": 'next page: <url>; rel="next"', "schema": {"type": "string"}}})
+@bp.alt_response(400, description="Invalid parameter", **PROBLEM)
+def list_packages(order, limit, sensor=None, start=None, end=None, cursor=None):
+    """Data packages, newest first (or oldest first), paginated with an opaque cursor."""
+    newest_first = order == "newest"
+    after = None
+    if cursor is not None:
+        try:
+            tick, pid, cursor_order = cursors.decode(cursor, (int, str, str))
+        except ValidationError as error:
+            abort(400, description=f"Invalid query parameter 'cursor': {error.messages[0]}")
+        if cursor_order != order:
+            abort(400, description="Invalid query parameter 'cursor': it belongs to the other order.")
+        after = (tick, pid)
+    with services().engine.connect() as conn:
+        records = catalog.list_packages(
+            conn,
+            sensor=sensor,
+            start_tick=None if start is None else catalog.datetime_to_tick(start),
+            end_tick=None if end is None else catalog.datetime_to_tick(end),
+            after=after,
+            newest_first=newest_first,
+            limit=limit + 1,
+        )
+    page, more = records[:limit], len(records) > limit
+    next_url = None
+    headers = {}
+    if more:
+        last = page[-1]
+        params = {k: v for k, v in request.args.items() if k != "cursor"}
+        params["cursor"] = cursors.encode([last.boundary_tick, last.package_id, order])
+        next_url = url_for("acoustic.Packages", _external=True) + "?" + urlencode(params)
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return {"items": [package_json(r) for r in page], "next": next_url}, 200, headers
+
+
+@bp.route("/packages/<pid>", endpoint="Package")
+@bp.response(200, PackageSchema)
+@bp.alt_response(404, description="No such package", **PROBLEM)
+def get_package(pid: str):
+    """A package's summary with links to every product."""
+    return package_json(load_package(pid))
+
+
+def _samples_file(record: PackageRecord):
+    try:
+        return services().blobs.open(record.samples_key)
+    except BlobNotFound:
+        abort(503, description=f"The samples of {record.package_id} are missing from the blob store.")
+
+
+def _stream_view(record: PackageRecord, kind: str, composite: views.Composite, download_name: str) -> Response:
+    product = record.products[kind]
+    return http.send_stream(
+        views.CompositeFile(composite, _samples_file(record)),
+        composite.size,
+        media_type=PRODUCT_MEDIA[kind],
+        etag=product.sha256,
+        last_modified=record.created_at,
+        download_name=download_name,
+    )
+
+
+@bp.route("/packages/<pid>/raw", endpoint="Raw")
+@bp.doc(responses={"200": {"description": "ADF raw dump", "content": {raw.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+                   "206": {"description": "partial content"}, "304": {"description": "not modified"}})
+@bp.alt_response(404, description="No such package", **PROBLEM)
+def get_raw(pid: str):
+    """The package as a KM3NeT ADF raw dump (readable by km3io; NaN pads the last frame of each run)."""
+    record = load_package(pid)
+    composite = product_builder.adf_view(
+        record.runs, frame_length=record.products["raw"].details["frame_length"], window_size=record.window_size
+    )
+    name = f"{record.sensor}_{record.boundary_tick // raw.TICKS_PER_SECOND}.bin"
+    return _stream_view(record, "raw", composite, name)
+
+
+@bp.route("/packages/<pid>/wav", endpoint="Wav")
+@bp.doc(responses={"200": {"description": "IEEE float32 mono WAV, header rate 195312 Hz", "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}},
+                   "206": {"description": "partial content"}, "304": {"description": "not modified"}})
+@bp.alt_response(404, description="No such package", **PROBLEM)
+def get_wav(pid: str):
+    """The package as a float32 WAV; samples bit-identical to the raw ones."""
+    record = load_package(pid)
+    composite = product_builder.wav_view(pid, record.n_samples, record.start_tick, len(record.gaps))
+    return _stream_view(record, "wav", composite, f"{pid}.wav")
+
+
+def _stored_product(record: PackageRecord, kind: str, make) -> tuple:
+    """Open a stored product blob, regenerating it first (atomically) if it is missing."""
+    product = record.products[kind]
+    blobs = services().blobs
+    try:
+        return blobs.open(product.blob_key), blobs.size(product.blob_key)
+    except BlobNotFound:
+        product_builder.ensure_blob(blobs, product.blob_key, make)
+        return blobs.open(product.blob_key), blobs.size(product.blob_key)
+
+
+@bp.route("/packages/<pid>/mp3", endpoint="Mp3")
+@bp.doc(responses={"200": {"description": "MPEG Layer III, 48 kHz mono", "content": {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}}},
+                   "206": {"description": "partial content"}, "304": {"description": "not modified"}})
+@bp.alt_response(404, description="No such package", **PROBLEM)
+def get_mp3(pid: str):
+    """A listenable MP3: DC removed, anti-alias resampled to 48 kHz, peak-normalised (gain in /info)."""
+    record = load_package(pid)
+    settings = services().settings.products
+
+    def make():
+        runs = product_builder.load_runs(services().blobs, record.samples_key, record.runs)
+        return product_builder.make_mp3(runs, settings)[0]
+
+    file, size = _stored_product(record, "mp3", make)
+    return http.send_stream(file, size, media_type="audio/mpeg", etag=record.products["mp3"].sha256,
+                            last_modified=record.created_at, download_name=f"{pid}.mp3")
+
+
+def _psd_arrays(record: PackageRecord, nfft: int | None):
+    """The linear PSD statistics of a package for ``nfft`` (ingest's by default), computed once and cached."""
+    blobs = services().blobs
+    prefix = product_builder.blob_prefix(record.package_id, record.sensor, record.boundary_tick)
+    ingest_nfft = record.products["psd"].details["nfft"]
+    key = product_builder.psd_arrays_key(prefix if nfft in (None, ingest_nfft) else f"{prefix}.nfft{nfft}")
+
+    def make():
+        runs = product_builder.load_runs(blobs, record.samples_key, record.runs)
+        return product_builder.psd_to_npz(product_builder.make_psd(runs, nfft or ingest_nfft))
+
+    product_builder.ensure_blob(blobs, key, make)
+    with blobs.open(key) as stored:
+        return product_builder.psd_from_npz(stored.read())
+
+
+@bp.route("/packages/<pid>/psd", endpoint="Psd")
+@bp.arguments(PsdQuery, location="query", as_kwargs=True)
+@bp.response(200, PsdSchema)
+@bp.alt_response(400, description="Invalid parameter", **PROBLEM)
+@bp.alt_response(404, description="No such package", **PROBLEM)
+@bp.alt_response(422, description="No whole segment of that length in the package", **PROBLEM)
+def get_psd(pid: str, fmin=None, fmax=None, nfft=None):
+    """Welch PSD: mean, median, 75 % and 95 % quantiles per frequency across segments, in dB."""
+    record = load_package(pid)
+    product = record.products["psd"]
+    calibration = services().sensors.info(record.sensor).calibration
+    blobs = services().blobs
+    prefix = product_builder.blob_prefix(pid, record.sensor, record.boundary_tick)
+    default_key = product_builder.psd_document_key(prefix, calibration)
+    if fmin is None and fmax is None and nfft is None and default_key == product.blob_key and blobs.exists(default_key):
+        file = blobs.open(default_key)
+        return http.send_stream(file, blobs.size(default_key), media_type="application/json", etag=product.sha256,
+                                last_modified=record.created_at, immutable=False)
+    try:
+        arrays = _psd_arrays(record, nfft)
+    except ValueError as error:
+        abort(422, description=f"nfft={nfft}: {error}")
+    document = product_builder.psd_document(pid, arrays.band(fmin, fmax), calibration)
+    etag = hashlib.sha256(f"{product.sha256}|{nfft}|{fmin}|{fmax}|{product_builder.calibration_tag(calibration)}".encode()).hexdigest()[:40]
+    return http.send_json_bytes(document, etag=etag, last_modified=record.created_at)
+
+
+@bp.route("/packages/<pid>/info", endpoint="Info")
+@bp.response(200, InfoSchema)
+@bp.alt_response(404, description="No such package", **PROBLEM)
+def get_info(pid: str):
+    """Everything needed to use the package: sensor, calibration, exact timing, gaps, products, provenance."""
+    record = load_package(pid)
+    info = services().sensors.info(record.sensor)
+    with services().engine.connect() as conn:
+        summary = catalog.sensor_summaries(conn, str(record.sensor))
+    calibration = info.calibration
+    psd_details = record.products["psd"].details
+    settings = record.settings
+    return {
+        "package_id": pid,
+        "sensor": sensor_json(info, summary[0] if summary else None),
+        "timing": {
+            "time_reference": "UTC from the ADF frame headers (utc_seconds + cycles of 16 ns)",
+            "sample_rate_hz": float(raw.SAMPLE_RATE_HZ),
+            "sample_rate_exact_hz": "390625/2",
+            "sample_period_ticks_16ns": raw.TICKS_PER_SAMPLE,
+            "wav_header_sample_rate_hz": product_builder.WAV_HEADER_RATE_HZ,
+            "window_start": rfc3339(record.boundary_tick),
+            "window_end": rfc3339(record.window_end_tick),
+            "start": rfc3339(record.start_tick),
+            "end": rfc3339(record.end_tick),
+            "start_unix_ns": record.start_tick * 16,
+            "end_unix_ns": record.end_tick * 16,
+            "snippet_duration_s": settings["snippet_duration_s"],
+            "snippet_interval_s": settings["snippet_interval_s"],
+            "cutting": "window [boundary, boundary + n_expected samples); first sample at or after the boundary",
+        },
+        "data": {
+            "sample_format": "float32 little-endian, mono",
+            "sample_unit": "ADC sample unit (see calibration)",
+            "n_samples": record.n_samples,
+            "n_expected": record.n_expected,
+            "coverage": record.coverage,
+            "min_coverage": settings["min_coverage"],
+            "gaps": [gap_json(g) for g in record.gaps],
+            "gap_representation": "gaps are not filled: WAV/MP3 join the runs back to back, /raw frames carry their true times "
+                                  "(NaN pads the last frame of each run), /psd segments never span a gap",
+            "runs": [{"start": rfc3339(r.start_tick), "start_unix_ns": r.start_tick * 16, "first_sample": r.first_sample,
+                      "n_samples": r.n_samples} for r in record.runs],
+            "adf_window_size": record.window_size,
+            "adf_frame_length": record.products["raw"].details["frame_length"],
+        },
+        "calibration": {
+            "calibrated": calibration is not None,
+            "psd_calibrated": calibration is not None,
+            "psd_unit": product_builder.psd_unit(calibration),
+            "sensitivity_db_re_1v_per_upa": None if calibration is None else calibration.sensitivity_db_re_1v_per_upa,
+            "gain_db": None if calibration is None else calibration.gain_db,
+            "volts_per_unit": None if calibration is None else calibration.volts_per_unit,
+            "sign_convention": None if calibration is None else (
+                "positive sample = positive pressure" if calibration.sign == 1 else "positive sample = negative pressure"),
+            "psd_offset_db": None if calibration is None else calibration.offset_db,
+        },
+        "products": {
+            kind: {"url": product_url(kind, pid), "media_type": PRODUCT_MEDIA[kind], "size_bytes": p.size_bytes,
+                   "sha256": p.sha256, **p.details}
+            for kind, p in record.products.items()
+        },
+        "provenance": [
+            {"step": "hydroserve:cut", "description": "fixed-interval sample-exact cutting of the ADF stream",
+             "parameters": {k: settings[k] for k in ("snippet_duration_s", "snippet_interval_s", "min_coverage")}},
+            {"step": "hydroserve:raw", "description": "ADF framing of the stored samples",
+             "parameters": {"frame_length": record.products["raw"].details["frame_length"]}},
+            {"step": "hydroserve:wav", "description": "WAV header + the stored float32 samples"},
+            {"step": "hydroserve:mp3", "description": record.products["mp3"].details["resampler"],
+             "parameters": {k: record.products["mp3"].details[k] for k in ("bit_rate_kbps", "lame_quality", "gain_db")}},
+            {"step": "hydroserve:psd", "description": "Welch PSD with per-frequency quantiles across segments",
+             "parameters": {k: psd_details[k] for k in ("nfft", "window", "overlap_samples", "n_segments")}},
+        ],
+        "sources": list(record.sources),
+        "software_version": record.software_version,
+        "created": record.created_at.isoformat().replace("+00:00", "Z"),
+    }

@@ -1,0 +1,91 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, send_from_directory
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from hydroserve.acoustics import sensors
+from hydroserve.codecs import SOFTWARE_VERSION
+
+from . import errors, wiring
+from .config import Settings, load_settings
+from .services import Services
+
+API_PREFIX = "/api/v1"
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api with RFC 9457 problem+json errors (documented and returned)."""
+
+    ERROR_SCHEMA = errors.ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        return errors.from_http_exception(error)
+
+
+def _settings(config) -> Settings:
+    if isinstance(config, Settings):
+        return config
+    return load_settings(os.environ.get("HYDROSERVE_CONFIG"), **(config or {}))
+
+
+def create_app(config: Settings | dict | None = None) -> Flask:
+    """Build the app.
+
+    Parameters
+    ----------
+    config : Settings or dict, optional
+        Settings, or overrides of the configuration keys; by default the
+        configuration comes from ``$HYDROSERVE_CONFIG`` (a TOML file) and
+        the ``HYDROSERVE_*`` environment.
+    """
+    settings = _settings(config)
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    app.config.update(
+        API_TITLE="hydroserve",
+        API_VERSION=SOFTWARE_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=API_PREFIX,
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=f"{API_PREFIX}/docs/static/",
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "Acoustic data packages of a deep-sea neutrino telescope (KM3NeT ADF raw, WAV, MP3, PSD), "
+                "their open-data resources, particle-event tables and neutrino alerts.",
+            },
+            "components": {
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            },
+        },
+    )
+    engine = wiring.open_catalog(settings)
+    app.extensions["hydroserve"] = Services(
+        settings=settings,
+        engine=engine,
+        blobs=wiring.open_blobs(settings),
+        sensors=sensors.load(settings.sensors_file),
+    )
+    api = ProblemApi(app)
+    app.register_error_handler(HTTPException, errors.from_http_exception)
+
+    from . import acoustic, health, index
+
+    app.register_blueprint(health.bp)
+    api.register_blueprint(index.bp, url_prefix=API_PREFIX)
+    api.register_blueprint(acoustic.bp, url_prefix=API_PREFIX)
+
+    @app.get(f"{API_PREFIX}/docs/static/<path:filename>")
+    def swagger_ui_static(filename):
+        from swagger_ui_bundle import swagger_ui_path
+
+        return send_from_directory(swagger_ui_path, filename, max_age=86400)
+
+    return app
+

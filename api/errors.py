@@ -1,0 +1,80 @@
+"""Every 4xx/5xx response is ``application/problem+json`` (RFC 9457).
+
+Fields: ``type`` (a URI naming the problem kind; ``about:blank`` for plain
+HTTP statuses), ``title``, ``status``, ``detail`` and, for invalid input,
+``errors``: the marshmallow field messages by location and field, e.g.
+``{"query": {"limit": ["Must be between 1 and 1000."]}}``.
+
+Invalid query or path parameters are 400 Bad Request; an invalid JSON body
+is 422 Unprocessable Content, as webargs reports it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import marshmallow as ma
+from flask import Response
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://hydroserve.km3net.org/problems/"
+
+
+class ProblemSchema(ma.Schema):
+    """An RFC 9457 problem details object."""
+
+    type = ma.fields.String(metadata={"description": "URI naming the kind of problem"})
+    title = ma.fields.String(metadata={"description": "short summary of the kind of problem"})
+    status = ma.fields.Integer(metadata={"description": "HTTP status code"})
+    detail = ma.fields.String(metadata={"description": "what went wrong in this request"})
+    errors = ma.fields.Dict(metadata={"description": "field errors by location (query, path, json, ...) and field"})
+
+
+def problem(status: int, detail: str, *, title: str | None = None, kind: str | None = None, errors: dict | None = None,
+            headers: dict | None = None) -> Response:
+    """A problem+json response."""
+    body = {
+        "type": PROBLEM_BASE + kind if kind else "about:blank",
+        "title": title or _status_title(status),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _status_title(status: int) -> str:
+    return HTTP_STATUS_CODES.get(status, "Error")
+
+
+def from_http_exception(error: HTTPException) -> Response:
+    """Turn any HTTPException (including webargs validation errors) into problem+json."""
+    if isinstance(error, InternalServerError):
+        original = getattr(error, "original_exception", None)
+        if original is not None:
+            log.error("unhandled error", exc_info=original)
+        return problem(500, "The server failed to answer this request; it has been logged.")
+    data = getattr(error, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    status = error.code or 500
+    headers = dict(data.get("headers") or {})
+    if status == 422 and errors and set(errors) <= {"query", "path", "headers", "cookies"}:
+        status = 400
+    if errors:
+        fields = ", ".join(f"{location} parameter {name!r}" if location != "json" else f"field {name!r}"
+                           for location, messages in errors.items() for name in messages)
+        detail = f"Invalid {fields}."
+    else:
+        detail = data.get("message") or error.description or _status_title(status)
+    if status == 405 and error.get_response().headers.get("Allow"):
+        headers["Allow"] = error.get_response().headers["Allow"]
+    return problem(status, detail, errors=errors, headers=headers)

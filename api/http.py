@@ -1,0 +1,54 @@
+"""Serving stored products: streaming, Range (206), ETag/304, Last-Modified, caching."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import BinaryIO
+
+from flask import Response, request
+from werkzeug.wsgi import wrap_file
+
+IMMUTABLE_MAX_AGE_S = 365 * 86400
+REVALIDATE_MAX_AGE_S = 3600
+
+
+def send_stream(
+    file: BinaryIO,
+    size: int,
+    *,
+    media_type: str,
+    etag: str,
+    last_modified: datetime | None,
+    download_name: str | None = None,
+    immutable: bool = True,
+) -> Response:
+    """Stream a seekable file of ``size`` bytes with conditional and Range support.
+
+    The file is read in chunks by the WSGI server (``wsgi.file_wrapper``;
+    gunicorn uses sendfile for real files), so memory does not grow with
+    the size. ``If-None-Match``/``If-Modified-Since`` give 304, ``Range`` 206
+    (single range), an unsatisfiable range 416.
+    """
+    response = Response(wrap_file(request.environ, file), mimetype=media_type, direct_passthrough=True)
+    response.content_length = size
+    response.set_etag(etag)
+    if last_modified is not None:
+        response.last_modified = last_modified
+    if download_name is not None:
+        response.headers.set("Content-Disposition", "inline", filename=download_name)
+    response.cache_control.public = True
+    response.cache_control.max_age = IMMUTABLE_MAX_AGE_S if immutable else REVALIDATE_MAX_AGE_S
+    if immutable:
+        response.cache_control.immutable = True
+    return response.make_conditional(request, accept_ranges=True, complete_length=size)
+
+
+def send_json_bytes(data: bytes, *, etag: str, last_modified: datetime | None = None, max_age_s: int = REVALIDATE_MAX_AGE_S) -> Response:
+    """Small JSON bytes with ETag/304 and caching."""
+    response = Response(data, mimetype="application/json")
+    response.set_etag(etag)
+    if last_modified is not None:
+        response.last_modified = last_modified
+    response.cache_control.public = True
+    response.cache_control.max_age = max_age_s
+    return response.make_conditional(request)

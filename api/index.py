@@ -1,0 +1,37 @@
+"""The API index: version, collection and links."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import url_for
+from .blueprint import Blueprint
+
+from hydroserve.codecs import SOFTWARE_VERSION
+
+from .services import services
+
+bp = Blueprint("index", __name__, description="Service index")
+
+
+class IndexSchema(ma.Schema):
+    service = ma.fields.String()
+    version = ma.fields.String()
+    collection = ma.fields.String(metadata={"description": "KM3ResourceCollection kid of the acoustic data"})
+    links = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+
+
+@bp.route("", endpoint="Index")
+@bp.response(200, IndexSchema)
+def index():
+    """Where to go from here."""
+    return {
+        "service": "hydroserve",
+        "version": SOFTWARE_VERSION,
+        "collection": services().settings.collection,
+        "links": {
+            "sensors": url_for("acoustic.Sensors", _external=True),
+            "packages": url_for("acoustic.Packages", _external=True),
+            "openapi": url_for("api-docs.openapi_json", _external=True),
+            "docs": url_for("api-docs.openapi_swagger_ui", _external=True),
+        },
+    }

@@ -1,0 +1,96 @@
+"""Registering archived acoustic packages as open-data resources (wired into the archive).
+
+Every package yields one KM3OpenResource per product, in the stream
+``<collection>_<kind>`` of the acoustic collection, written in the package's
+own transaction together with an outbox row for the ODC.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection, Engine
+
+from hydroserve.acoustics.catalog import PackageRecord, tick_to_datetime
+from hydroserve.odc_sync import registry
+
+from .config import Settings
+
+ODC_DESTINATION = "odc"
+
+ACOUSTIC_STREAMS = {
+    "raw": ("application/km3net-acoustic", "Raw acoustic data", "KM3NeT ADF raw dumps of the acoustic data packages (readable by km3io)"),
+    "wav": ("audio/wav", "Acoustic data as WAV", "Full-fidelity IEEE float32 WAV of the acoustic data packages"),
+    "mp3": ("audio/mpeg", "Acoustic data as MP3", "Listenable 48 kHz MP3 of the acoustic data packages"),
+    "psd": ("application/json", "Acoustic noise spectra", "Welch power spectral density (mean, median, 75 % and 95 % quantiles) per package"),
+}
+
+
+def acoustic_collection(settings: Settings) -> registry.Collection:
+    return registry.Collection(
+        settings.collection,
+        "Acoustic data",
+        "Snippets of the continuous acoustic data stream of the detector's piezo sensors and hydrophones, "
+        "cut at a fixed interval and offered as raw ADF, WAV, MP3 and noise spectra.",
+    )
+
+
+def acoustic_streams(settings: Settings) -> list[registry.Stream]:
+    return [
+        registry.Stream(f"{settings.collection}_{kind}", settings.collection, f"acoustics.{kind}", title, description, media_type)
+        for kind, (media_type, title, description) in ACOUSTIC_STREAMS.items()
+    ]
+
+
+def ensure_acoustic_registry(engine: Engine, settings: Settings) -> None:
+    """Create the acoustic collection and its four streams if missing."""
+    with engine.begin() as conn:
+        registry.ensure_collection(conn, acoustic_collection(settings))
+        for stream in acoustic_streams(settings):
+            registry.ensure_stream(conn, stream)
+
+
+def package_resources(settings: Settings, record: PackageRecord) -> list[registry.Resource]:
+    base = f"{settings.public_url}/api/v1/packages/{record.package_id}"
+    start, end = tick_to_datetime(record.start_tick), tick_to_datetime(record.end_tick)
+    provenance = (
+        {"id": "hydroserve:cut", "description": "fixed-interval sample-exact cutting of the ADF stream",
+         "sources": list(record.sources), "parameters": record.settings},
+    )
+    items = []
+    for kind, product in record.products.items():
+        media_type, title, _ = ACOUSTIC_STREAMS[kind]
+        stream_kid = f"{settings.collection}_{kind}"
+        items.append(
+            registry.Resource(
+                kid=f"{stream_kid}_{record.package_id}",
+                stream_kid=stream_kid,
+                ktype=f"acoustics.{kind}",
+                title=f"{title}: {record.package_id}",
+                description=(
+                    f"{kind} product of acoustic data package {record.package_id}: sensor {record.sensor}, "
+                    f"{record.n_expected / 195312.5:g} s from {start.isoformat()}, coverage {record.coverage:.4f}"
+                ),
+                media_type=media_type,
+                access_url=f"{base}/{kind}",
+                size_bytes=product.size_bytes,
+                sha256=product.sha256,
+                coverage_start=start,
+                coverage_end=end,
+                subject_id=record.package_id,
+                info_url=f"{base}/info",
+                provenance=provenance + ({"id": f"hydroserve:{kind}", "description": f"{kind} product", "parameters": {
+                    k: v for k, v in product.details.items() if isinstance(v, str | int | float | bool)}},),
+                software_version=record.software_version,
+                extra={"package_id": record.package_id, "sensor": str(record.sensor), "coverage_fraction": record.coverage,
+                       "n_gaps": len(record.gaps)},
+            )
+        )
+    return items
+
+
+def acoustic_registrar(settings: Settings):
+    """The archive's registrar: resources and outbox rows in the package's transaction."""
+
+    def register(conn: Connection, record: PackageRecord) -> None:
+        registry.register(conn, package_resources(settings, record), destinations=(ODC_DESTINATION,))
+
+    return register
