@@ -131,6 +131,13 @@ def cmd_list(settings, args) -> int:
     return 0
 
 
+def cmd_serve(settings, args) -> int:
+    from .serve import serve
+
+    serve(settings)
+    return 0
+
+
 def cmd_config(settings, args) -> int:
     for key, field in SettingsSchema().fields.items():
         print(f"{key:20} = {getattr(settings, key)!s:50} # HYDROSERVE_{key.upper()}: {field.metadata['description']}")
@@ -157,6 +164,9 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument("--limit", type=int, default=10_000)
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(run=cmd_list)
+
+    srv = commands.add_parser("serve", help="serve the API under gunicorn (bind, workers, threads, timeout from the configuration)")
+    srv.set_defaults(run=cmd_serve)
 
     cfg = commands.add_parser("config", help="print the effective configuration")
     cfg.set_defaults(run=cmd_config)

@@ -1,12 +1,21 @@
-"""Shared fixtures: settings on a temporary data directory, synthetic ADF files, the real test file."""
+"""Shared fixtures: settings on a temporary data directory, the app and its test client, a real
+gunicorn server, synthetic ADF files and the real KM3NeT test file."""
 
 from __future__ import annotations
 
-import pytest
+import os
+import socket
+import subprocess
+import sys
+import time
 
+import pytest
+import requests
+
+from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
-from support import REAL_FILE, REAL_START_TICK, SENSOR
+from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN
 
 
 @pytest.fixture
@@ -17,15 +26,26 @@ def real_adf_path():
 
 
 @pytest.fixture
-def short_settings(tmp_path):
-    """2 s snippets every 2 s on a fresh data directory, no fsync-free shortcuts."""
+def settings(tmp_path):
+    """2 s snippets every 2 s on a fresh data directory; write token ``TOKEN``."""
     return load_settings(
         env={},
         data_dir=str(tmp_path / "data"),
         snippet_duration_s="2",
         snippet_interval_s=2,
         spool_settle_s=0,
+        api_tokens=TOKEN,
     )
+
+
+@pytest.fixture
+def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
 
 
 @pytest.fixture
@@ -43,3 +63,79 @@ def synthetic_files(tmp_path):
         )
 
     return make
+
+
+@pytest.fixture
+def archived(settings, synthetic_files):
+    """Import synthetic ADF files into the settings' archive; returns the ingest report."""
+    from hydroserve.api import wiring
+    from hydroserve.codecs import raw
+
+    def run(files):
+        engine = wiring.open_catalog(settings)
+        ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=5)
+        for path in files:
+            ingestor.feed(raw.RawFileName.parse(path).sensor, raw.read_file(path, frame_length=settings.adf_frame_length))
+        ingestor.flush()
+        engine.dispose()
+        return ingestor.report
+
+    return run
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def settings_env(settings, **extra) -> dict:
+    """Environment that makes a subprocess see the same configuration as ``settings``."""
+    env = dict(os.environ)
+    env.update({
+        "HYDROSERVE_DATA_DIR": str(settings.data_dir),
+        "HYDROSERVE_DATABASE_URL": settings.database_url,
+        "HYDROSERVE_SNIPPET_DURATION_S": str(settings.snippet_duration_s),
+        "HYDROSERVE_SNIPPET_INTERVAL_S": str(settings.snippet_interval_s),
+        "HYDROSERVE_COLLECTION": settings.collection,
+        "HYDROSERVE_API_TOKENS": ",".join(settings.api_tokens),
+        "HYDROSERVE_LOG_LEVEL": "WARNING",
+    })
+    if settings.sensors_file:
+        env["HYDROSERVE_SENSORS_FILE"] = str(settings.sensors_file)
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+@pytest.fixture
+def gunicorn_server(settings):
+    """Factory: start ``hydroserve serve`` (a real gunicorn) on a free loopback port; returns its base URL."""
+    processes = []
+
+    def start(workers: int = 2, **extra_env) -> str:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = settings_env(
+            settings, HYDROSERVE_BIND=f"127.0.0.1:{port}", HYDROSERVE_WORKERS=workers, HYDROSERVE_PUBLIC_URL=url, **extra_env
+        )
+        process = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "serve"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        processes.append(process)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {process.stderr.read().decode()[-2000:]}")
+            try:
+                if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    return url
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not become ready within 30 s")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

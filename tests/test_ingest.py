@@ -46,13 +46,13 @@ def test_import_makes_one_package_per_covered_interval_and_is_idempotent(tmp_pat
     assert listed[0]["start"] == "2020-12-23T19:28:00.000002Z"
 
 
-def test_imported_samples_equal_the_input_frames(tmp_path, monkeypatch, capsys, synthetic_files, short_settings):
+def test_imported_samples_equal_the_input_frames(tmp_path, monkeypatch, capsys, synthetic_files, settings):
     files = synthetic_files(n_frames=8)
-    run_cli(monkeypatch, capsys, short_settings.data_dir, "import", *map(str, files))
+    run_cli(monkeypatch, capsys, settings.data_dir, "import", *map(str, files))
     frames = [raw.read_file(f, frame_length=raw.DEFAULT_FRAME_LENGTH) for f in files]
     stream = np.concatenate([f.samples.reshape(-1) for f in frames])
-    engine = wiring.open_catalog(short_settings)
-    blobs = wiring.open_blobs(short_settings)
+    engine = wiring.open_catalog(settings)
+    blobs = wiring.open_blobs(settings)
     with engine.connect() as conn:
         records = catalog.list_packages(conn, newest_first=False)
     assert [r.package_id for r in records] == ["DOM_808956920_CH1_1608751680", "DOM_808956920_CH1_1608751682"]

@@ -1,0 +1,43 @@
+"""Running the app under gunicorn (``hydroserve serve``)."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from . import wiring
+from .config import Settings
+
+
+class GunicornServer(BaseApplication):
+    """gunicorn with the app factory; each worker builds its own app (and catalog engine) after fork."""
+
+    def __init__(self, settings: Settings, extra_options: dict | None = None):
+        self.settings = settings
+        self.options = {
+            "bind": settings.bind,
+            "workers": settings.workers,
+            "threads": settings.threads,
+            "timeout": settings.timeout_s,
+            "worker_class": "gthread",
+            "accesslog": "-",
+            "errorlog": "-",
+            "loglevel": settings.log_level.lower(),
+            "forwarded_allow_ips": "127.0.0.1",
+            **(extra_options or {}),
+        }
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from .app import create_app
+
+        return create_app(self.settings)
+
+
+def serve(settings: Settings) -> None:
+    """Create the schema once, then run gunicorn in the foreground."""
+    wiring.open_catalog(settings).dispose()
+    GunicornServer(settings).run()

@@ -1,0 +1,28 @@
+"""The API under a real gunicorn: products decoded by the libraries users read them with."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import requests
+import soundfile
+
+pytestmark = pytest.mark.slow
+
+
+def test_products_under_gunicorn(gunicorn_server, archived, synthetic_files):
+    archived(synthetic_files(n_frames=8))
+    url = gunicorn_server()
+    page = requests.get(f"{url}/api/v1/packages?order=oldest", timeout=10).json()
+    first = page["items"][0]
+    assert first["id"] == "DOM_808956920_CH1_1608751680" and first["links"]["wav"].startswith(url)
+    wav = requests.get(first["links"]["wav"], timeout=10)
+    assert wav.status_code == 200 and wav.headers["Content-Type"] == "audio/wav"
+    samples, rate = soundfile.read(io.BytesIO(wav.content), dtype="float32")
+    assert rate == 195312 and len(samples) == 390625
+    ranged = requests.get(first["links"]["wav"], headers={"Range": "bytes=100-199"}, timeout=10)
+    assert ranged.status_code == 206 and ranged.content == wav.content[100:200]
+    assert ranged.headers["Content-Range"] == f"bytes 100-199/{len(wav.content)}"
+    assert np.isfinite(samples).all()
