@@ -15,6 +15,7 @@ pending until it succeeds.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from hydroserve.codecs.raw import RawFormatError, RawFrames, SensorId
 
 from .archive import Archive
 from .cutter import CutSettings, SkippedWindow, Snippet, SnippetCutter
+from .spool import SpoolDirectory
 from .stream import SensorTimeline, StreamOrderError, pieces_from_frames
 
 log = logging.getLogger(__name__)
@@ -170,3 +172,24 @@ class Ingestor:
                 log.error("%s failed (%s); retrying in %.1f s", what, error, delay)
                 self.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+
+def follow_spool(
+    spool: SpoolDirectory,
+    ingestor: Ingestor,
+    *,
+    poll_interval_s: float,
+    stop: threading.Event | None = None,
+    once: bool = False,
+) -> None:
+    """Feed every new frame of the spool directory to the ingestor until ``stop`` is set (or once)."""
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        polled = spool.poll()
+        for issue in polled.issues:
+            ingestor.problem(issue)
+        for frames in polled.frames:
+            ingestor.feed(raw.RawFileName.parse(frames.source).sensor, frames)
+        if once:
+            return
+        stop.wait(poll_interval_s)

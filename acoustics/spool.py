@@ -1,11 +1,13 @@
 """A spool directory where the DAQ drops ADF files, some still growing.
 
 :meth:`SpoolDirectory.poll` returns the frames that arrived since the last
-poll, per file, in time order per sensor. A file's partial last frame is
-left for later while the file may still grow; the file counts as finished
-once a newer file of the same sensor exists or it has not changed for
-``settle_s`` seconds, and a partial tail of a finished file is reported as
-truncated (the complete frames are kept).
+poll, per file, in time order per sensor. Whole frames are read as soon as
+they are there. A partial last frame is left for later while the file may
+still grow; it is reported as truncated (the complete frames are kept) once
+a newer file of the same sensor exists or the file has not changed for
+``settle_s`` seconds. A file is done only when a newer file of its sensor
+exists: the newest file of a sensor is watched even after a pause of the
+writer, so frames appended after a long silence are not lost.
 
 Files that end before a sensor's resume cursor are skipped without
 decoding (only the last frame header is read).
@@ -34,6 +36,7 @@ class _FileState:
     size: int = -1
     changed_at: float = 0.0
     finished: bool = False
+    truncated: bool = False
     last_start_tick: int | None = None
 
 
@@ -107,14 +110,20 @@ class SpoolDirectory:
                 continue
             if size != state.size:
                 state.size, state.changed_at = size, now
-            finished = newest[state.name.sensor] > state.name.unix_time_s or now - state.changed_at >= self.settle_s
+            has_newer = newest[state.name.sensor] > state.name.unix_time_s
+            settled = has_newer or now - state.changed_at >= self.settle_s
             if state.consumed == 0 and self._before_cursor(path, state, size):
                 state.consumed = size - size % self.frame_bytes
-            if size > state.consumed:
-                frames = self._read(path, state, size, complete=finished)
+            if state.truncated and size > state.consumed:
+                result.issues.append(RawFormatError(
+                    str(path), state.consumed, "file grew after its truncated last frame was reported; the new bytes are ignored"
+                ))
+                state.consumed = size
+            elif size > state.consumed:
+                frames = self._read(path, state, size, complete=settled)
                 if frames is not None:
                     result.frames.append(frames)
-            state.finished = finished and state.consumed >= size
+            state.finished = has_newer and state.consumed >= size
         return result
 
     def _before_cursor(self, path: Path, state: _FileState, size: int) -> bool:
@@ -144,6 +153,7 @@ class SpoolDirectory:
             base_offset=state.consumed,
         )
         state.consumed += length if complete else frames.consumed_bytes
+        state.truncated = complete and length % self.frame_bytes != 0
         if len(frames):
             state.last_start_tick = int(frames.start_ticks[-1])
         return frames

@@ -6,13 +6,12 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
 from hydroserve.acoustics import catalog
 from hydroserve.acoustics.ingest import ArchiveWriteFailed
-from hydroserve.acoustics.spool import SpoolDirectory
+from hydroserve.acoustics.ingest import follow_spool
 from hydroserve.codecs import raw
 
 from . import logs, wiring
@@ -86,25 +85,10 @@ def cmd_import(settings, args) -> int:
 
 def cmd_ingest(settings, args) -> int:
     engine = wiring.open_catalog(settings)
-    archive = wiring.build_archive(settings, engine)
-    ingestor = wiring.build_ingestor(settings, archive, retry_for_s=None)
-    settings.spool_dir.mkdir(parents=True, exist_ok=True)
-    spool = SpoolDirectory(
-        settings.spool_dir,
-        frame_length=settings.adf_frame_length,
-        settle_s=settings.spool_settle_s,
-        resume_from=archive.cursor,
-    )
+    ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=None)
     log.info("following %s", settings.spool_dir)
-    while True:
-        polled = spool.poll()
-        for issue in polled.issues:
-            ingestor.problem(issue)
-        for frames in polled.frames:
-            ingestor.feed(raw.RawFileName.parse(frames.source).sensor, frames)
-        if args.once:
-            return 0
-        time.sleep(settings.poll_interval_s)
+    follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=settings.poll_interval_s, once=args.once)
+    return 0
 
 
 def cmd_list(settings, args) -> int:
@@ -138,6 +122,12 @@ def cmd_serve(settings, args) -> int:
     return 0
 
 
+def cmd_demo(settings, args) -> int:
+    from .demo import run_demo
+
+    return run_demo(settings, backfill_s=args.backfill_s)
+
+
 def cmd_config(settings, args) -> int:
     for key, field in SettingsSchema().fields.items():
         print(f"{key:20} = {getattr(settings, key)!s:50} # HYDROSERVE_{key.upper()}: {field.metadata['description']}")
@@ -168,6 +158,12 @@ def parser() -> argparse.ArgumentParser:
     srv = commands.add_parser("serve", help="serve the API under gunicorn (bind, workers, threads, timeout from the configuration)")
     srv.set_defaults(run=cmd_serve)
 
+    from .demo import DEMO_DEFAULTS
+
+    dem = commands.add_parser("demo", help="run everything on the embedded default with a synthetic live stream")
+    dem.add_argument("--backfill-s", type=float, default=60.0, help="seconds of past synthetic data written at start")
+    dem.set_defaults(run=cmd_demo, config_defaults=DEMO_DEFAULTS)
+
     cfg = commands.add_parser("config", help="print the effective configuration")
     cfg.set_defaults(run=cmd_config)
     return top
@@ -176,7 +172,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, defaults=getattr(args, "config_defaults", None))
     except ConfigError as error:
         print(f"hydroserve: {error}", file=sys.stderr)
         return 2

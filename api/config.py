@@ -126,8 +126,21 @@ class Settings:
         return ProductSettings(self.adf_frame_length, self.mp3_bit_rate_kbps, self.mp3_quality, self.psd_nfft)
 
 
-def load_settings(config_file: str | Path | None = None, env: dict[str, str] | None = None, **overrides) -> Settings:
-    """Build the settings: defaults < TOML file < environment < keyword overrides.
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``HYDROSERVE_*`` variables that reproduce ``settings`` in another process."""
+    env = {}
+    for key in SettingsSchema().fields:
+        value = getattr(settings, key)
+        if value is None:
+            continue
+        env[ENV_PREFIX + key.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
+    return env
+
+
+def load_settings(
+    config_file: str | Path | None = None, env: dict[str, str] | None = None, *, defaults: dict | None = None, **overrides
+) -> Settings:
+    """Build the settings: built-in defaults < ``defaults`` < TOML file < environment < keyword overrides.
 
     Raises
     ------
@@ -135,8 +148,8 @@ def load_settings(config_file: str | Path | None = None, env: dict[str, str] | N
         Naming every invalid key and where its value came from.
     """
     env = os.environ if env is None else env
-    values: dict = {}
-    origin: dict[str, str] = {}
+    values: dict = dict(defaults or {})
+    origin: dict[str, str] = {key: "default of this command" for key in values}
     if config_file is not None:
         path = Path(config_file)
         try:

@@ -66,7 +66,8 @@ def from_http_exception(error: HTTPException) -> Response:
     data = getattr(error, "data", None) or {}
     errors = data.get("errors") or data.get("messages")
     status = error.code or 500
-    headers = dict(data.get("headers") or {})
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
     if status == 422 and errors and set(errors) <= {"query", "path", "headers", "cookies"}:
         status = 400
     if errors:
@@ -75,6 +76,4 @@ def from_http_exception(error: HTTPException) -> Response:
         detail = f"Invalid {fields}."
     else:
         detail = data.get("message") or error.description or _status_title(status)
-    if status == 405 and error.get_response().headers.get("Allow"):
-        headers["Allow"] = error.get_response().headers["Allow"]
     return problem(status, detail, errors=errors, headers=headers)

@@ -8,6 +8,7 @@ from hydroserve.acoustics import catalog, sensors
 from hydroserve.acoustics.archive import Archive
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
+from hydroserve.acoustics.spool import SpoolDirectory
 from hydroserve.odc_sync import registry
 
 from . import registration
@@ -35,6 +36,17 @@ def build_archive(settings: Settings, engine: Engine, blobs=None) -> Archive:
         product_settings=settings.products,
         sensor_catalog=sensors.load(settings.sensors_file),
         registrar=registration.acoustic_registrar(settings),
+    )
+
+
+def open_spool(settings: Settings, archive: Archive) -> SpoolDirectory:
+    """The spool directory (created if missing), resuming after each sensor's archive cursor."""
+    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    return SpoolDirectory(
+        settings.spool_dir,
+        frame_length=settings.adf_frame_length,
+        settle_s=settings.spool_settle_s,
+        resume_from=archive.cursor,
     )
 
 

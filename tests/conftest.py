@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from hydroserve.api.app import create_app
-from hydroserve.api.config import load_settings
+from hydroserve.api.config import load_settings, settings_env
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
 from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN
 
@@ -27,12 +27,14 @@ def real_adf_path():
 
 @pytest.fixture
 def settings(tmp_path):
-    """2 s snippets every 2 s on a fresh data directory; write token ``TOKEN``."""
+    """2 s snippets every 2 s on a fresh data directory; write token ``TOKEN``; packages kept from
+    60 % coverage, so that a dropped 0.63 s ADF frame leaves a package with a gap."""
     return load_settings(
         env={},
         data_dir=str(tmp_path / "data"),
         snippet_duration_s="2",
         snippet_interval_s=2,
+        min_coverage=0.6,
         spool_settle_s=0,
         api_tokens=TOKEN,
     )
@@ -89,20 +91,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def settings_env(settings, **extra) -> dict:
-    """Environment that makes a subprocess see the same configuration as ``settings``."""
+def server_env(settings, **extra) -> dict:
+    """This process's environment plus the variables that reproduce ``settings`` in a subprocess."""
     env = dict(os.environ)
-    env.update({
-        "HYDROSERVE_DATA_DIR": str(settings.data_dir),
-        "HYDROSERVE_DATABASE_URL": settings.database_url,
-        "HYDROSERVE_SNIPPET_DURATION_S": str(settings.snippet_duration_s),
-        "HYDROSERVE_SNIPPET_INTERVAL_S": str(settings.snippet_interval_s),
-        "HYDROSERVE_COLLECTION": settings.collection,
-        "HYDROSERVE_API_TOKENS": ",".join(settings.api_tokens),
-        "HYDROSERVE_LOG_LEVEL": "WARNING",
-    })
-    if settings.sensors_file:
-        env["HYDROSERVE_SENSORS_FILE"] = str(settings.sensors_file)
+    env.update(settings_env(settings))
+    env["HYDROSERVE_LOG_LEVEL"] = "WARNING"
     env.update({key: str(value) for key, value in extra.items()})
     return env
 
@@ -115,7 +108,7 @@ def gunicorn_server(settings):
     def start(workers: int = 2, **extra_env) -> str:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = settings_env(
+        env = server_env(
             settings, HYDROSERVE_BIND=f"127.0.0.1:{port}", HYDROSERVE_WORKERS=workers, HYDROSERVE_PUBLIC_URL=url, **extra_env
         )
         process = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "serve"], env=env,

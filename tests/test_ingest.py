@@ -141,3 +141,23 @@ def test_spool_skips_files_before_the_resume_cursor_unread(tmp_path, synthetic_f
     polled = spool.poll()
     assert [f.source for f in polled.frames] == [str(files[2])]
     assert SensorId(808956920, 1) == SENSOR
+
+
+def test_spool_reads_frames_appended_after_a_long_pause_of_the_writer(tmp_path, synthetic_files):
+    # regression: a file unchanged for longer than settle_s was taken as finished, and a frame
+    # appended afterwards (the demo's writer back-filling other sensors) was silently lost
+    [source] = synthetic_files(n_frames=3, frames_per_file=3)
+    frame = raw.frame_bytes(raw.DEFAULT_FRAME_LENGTH)
+    data = source.read_bytes()
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    target = spool_dir / source.name
+    now = [0.0]
+    spool = SpoolDirectory(spool_dir, frame_length=raw.DEFAULT_FRAME_LENGTH, settle_s=5, clock=lambda: now[0])
+    target.write_bytes(data[: 2 * frame])
+    assert [len(f) for f in spool.poll().frames] == [2]
+    now[0] = 60.0
+    assert spool.poll().frames == []
+    target.write_bytes(data)
+    [late] = spool.poll().frames
+    assert len(late) == 1 and int(late.offsets[0]) == 2 * frame and late.issues == ()

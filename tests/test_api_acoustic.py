@@ -1,0 +1,341 @@
+"""Acoustic endpoints: products decoded by real clients, values checked against references."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile
+from flask import url_for
+from scipy import signal
+
+from hydroserve.acoustics import catalog
+from hydroserve.api import wiring
+from hydroserve.codecs import raw
+
+from support import SENSOR
+
+FS = 195312.5
+FIRST = "DOM_808956920_CH1_1608751680"
+
+
+@pytest.fixture
+def two_packages(archived, synthetic_files):
+    """Packages 1608751680 and ..82 complete; frame 8 of the ADF input is missing: ..84 has a gap."""
+    report = archived(synthetic_files(n_frames=11, frames_per_file=4, drop_frames={8}))
+    assert report.published == [FIRST, "DOM_808956920_CH1_1608751682", "DOM_808956920_CH1_1608751684"]
+    return report
+
+
+def stored_samples(settings, pid):
+    engine = wiring.open_catalog(settings)
+    with engine.connect() as conn:
+        record = catalog.get_package(conn, pid)
+    with wiring.open_blobs(settings).open(record.samples_key) as stored:
+        return record, np.frombuffer(stored.read(), dtype="<f4")
+
+
+def url(app, endpoint, **values):
+    with app.test_request_context():
+        return url_for(endpoint, **values)
+
+
+def test_raw_is_read_by_km3io_with_the_ingested_samples_and_times(app, client, settings, two_packages, tmp_path):
+    from km3io.acoustics import RawAcousticReader
+
+    response = client.get(url(app, "acoustic.Raw", pid=FIRST))
+    assert response.status_code == 200 and response.mimetype == "application/km3net-acoustic"
+    assert response.headers["Content-Disposition"] == f"inline; filename={FIRST}.bin"
+    path = tmp_path / f"{FIRST}.bin"
+    path.write_bytes(response.data)
+    reader = RawAcousticReader(str(path))
+    record, samples = stored_samples(settings, FIRST)
+    pcm = reader.pcm
+    assert reader.id == "808956920"
+    assert np.isnan(pcm[len(samples):]).all() and len(pcm) == 4 * 123260  # 390625 samples: 3 frames + a padded one
+    np.testing.assert_array_equal(pcm[: len(samples)], samples)
+    seconds, cycles = reader.timestamps
+    ticks = seconds.astype(np.int64) * raw.TICKS_PER_SECOND + cycles
+    np.testing.assert_array_equal(ticks, record.start_tick + np.arange(4) * 123260 * raw.TICKS_PER_SAMPLE)
+
+
+def test_raw_with_a_gap_reimports_to_the_same_samples(app, client, settings, two_packages, tmp_path):
+    pid = "DOM_808956920_CH1_1608751684"
+    record, samples = stored_samples(settings, pid)
+    assert len(record.gaps) == 1 and record.gaps[0].duration_s == pytest.approx(123260 / FS, abs=1e-5)
+    data = client.get(url(app, "acoustic.Raw", pid=pid)).data
+    frames = raw.decode(data, frame_length=raw.DEFAULT_FRAME_LENGTH, source="raw")
+    assert frames.issues == ()
+    rebuilt = np.concatenate([frames.samples[i, : frames.valid_lengths[i]] for i in range(len(frames))])
+    np.testing.assert_array_equal(rebuilt, samples)
+    info = client.get(url(app, "acoustic.Info", pid=pid)).json
+    padded = info["products"]["raw"]["padding"]
+    assert [p["frame"] for p in padded] == [i for i in range(len(frames)) if frames.valid_lengths[i] < raw.DEFAULT_FRAME_LENGTH]
+
+
+def test_wav_is_float32_with_bit_identical_samples(app, client, settings, two_packages):
+    response = client.get(url(app, "acoustic.Wav", pid=FIRST))
+    assert response.status_code == 200 and response.mimetype == "audio/wav"
+    info = soundfile.info(io.BytesIO(response.data))
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (195312, 1, "FLOAT", 390625)
+    decoded, _ = soundfile.read(io.BytesIO(response.data), dtype="float32")
+    _, samples = stored_samples(settings, FIRST)
+    np.testing.assert_array_equal(decoded, samples)
+
+
+@pytest.mark.skipif(not (shutil.which("sox") and shutil.which("ffprobe")), reason="sox/ffprobe not installed (.ci/run installs them)")
+def test_wav_is_read_by_sox_and_ffmpeg(app, client, two_packages, tmp_path):
+    path = tmp_path / "p.wav"
+    path.write_bytes(client.get(url(app, "acoustic.Wav", pid=FIRST)).data)
+    sox = subprocess.run(["sox", "--i", str(path)], capture_output=True, text=True, check=True).stdout
+    assert "Sample Rate    : 195312" in sox and "390625 samples" in sox and "32-bit Floating Point PCM" in sox
+    probe = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)], capture_output=True, text=True, check=True
+    ).stdout)["streams"][0]
+    assert (probe["codec_name"], probe["sample_rate"], probe["channels"]) == ("pcm_f32le", "195312", 1)
+
+
+def test_mp3_is_48khz_mono_with_the_snippet_duration(app, client, two_packages):
+    response = client.get(url(app, "acoustic.Mp3", pid=FIRST))
+    assert response.status_code == 200 and response.mimetype == "audio/mpeg"
+    decoded, rate = soundfile.read(io.BytesIO(response.data))
+    assert rate == 48000 and decoded.ndim == 1
+    # encoder delay and padding add less than 0.1 s to the 2 s
+    assert 2.0 <= len(decoded) / rate < 2.1
+    assert 0.5 < np.abs(decoded).max() <= 1.0  # peak-normalised to 1 dB below full scale
+
+
+def test_mp3_resampling_keeps_ultrasound_out_of_the_audible_band():
+    from hydroserve.acoustics.products import ProductSettings, make_mp3
+
+    t = np.arange(int(2 * FS)) / FS
+    audible = np.sin(2 * np.pi * 1000 * t)
+    ultrasound = np.sin(2 * np.pi * 30_000 * t) + np.sin(2 * np.pi * 40_000 * t)
+    data, details = make_mp3([(audible + ultrasound).astype(np.float32)], ProductSettings(mp3_bit_rate_kbps=320, mp3_quality=2))
+    decoded, rate = soundfile.read(io.BytesIO(data))
+    spectrum = np.abs(np.fft.rfft(decoded[4800:-4800] * np.hanning(len(decoded) - 9600)))
+    freqs = np.fft.rfftfreq(len(decoded) - 9600, 1 / rate)
+    level_db = 20 * np.log10(spectrum / spectrum.max())
+    for alias_hz in (48000 - 30000, 48000 - 40000):  # where LAME's own resampler would fold them: 18 and 8 kHz
+        near = np.abs(freqs - alias_hz) < 50
+        assert level_db[near].max() < -50, f"alias at {alias_hz} Hz: {level_db[near].max():.1f} dB"
+    assert abs(freqs[np.argmax(spectrum)] - 1000) < 10
+    assert details["sample_rate_hz"] == 48000 and details["gain_db"] > 0
+
+
+SCIPY_SETTINGS = dict(fs=FS, window="hann", detrend="constant", scaling="density")
+
+
+def reference_psd(runs, nfft=8192):
+    """scipy's spectrogram segments of every run (float64) and their mean."""
+    segments = np.concatenate(
+        [signal.spectrogram(run.astype(np.float64), nperseg=nfft, noverlap=nfft // 2, **SCIPY_SETTINGS)[2] for run in runs], axis=1
+    )
+    return segments, segments.mean(axis=1)
+
+
+def db(x):
+    return 10 * np.log10(x)
+
+
+def test_psd_equals_the_scipy_reference(app, client, settings, two_packages):
+    record, samples = stored_samples(settings, FIRST)
+    document = client.get(url(app, "acoustic.Psd", pid=FIRST)).json
+    segments, mean = reference_psd([samples])
+    assert document["unit"] == "dB re 1 (sample unit)^2/Hz" and document["calibrated"] is False
+    assert document["n_segments"] == segments.shape[1] == (390625 - 8192) // 4096 + 1
+    assert document["nfft"] == 8192 and document["overlap_samples"] == 4096 and document["window"] == "hann"
+    np.testing.assert_allclose(document["frequency_hz"], np.arange(4097) * FS / 8192)
+    _, welch = signal.welch(samples.astype(np.float64), nperseg=8192, noverlap=4096, average="mean", **SCIPY_SETTINGS)
+    np.testing.assert_allclose(document["mean"], db(welch), atol=1e-4, rtol=0)
+    for name, q in (("median", 0.5), ("p75", 0.75), ("p95", 0.95)):
+        np.testing.assert_allclose(document[name], db(np.quantile(segments, q, axis=1)), atol=1e-4, rtol=0)
+
+
+def test_psd_segments_do_not_span_the_gap(app, client, settings, two_packages):
+    pid = "DOM_808956920_CH1_1608751684"
+    record, samples = stored_samples(settings, pid)
+    runs = [samples[r.first_sample : r.first_sample + r.n_samples] for r in record.runs]
+    assert len(runs) == 2
+    document = client.get(url(app, "acoustic.Psd", pid=pid)).json
+    segments, mean = reference_psd(runs)
+    assert document["n_segments"] == segments.shape[1] < (len(samples) - 8192) // 4096 + 1
+    np.testing.assert_allclose(document["mean"], db(mean), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(document["p95"], db(np.quantile(segments, 0.95, axis=1)), atol=1e-4, rtol=0)
+
+
+def test_psd_band_and_nfft_parameters(app, client, settings, two_packages):
+    full = client.get(url(app, "acoustic.Psd", pid=FIRST)).json
+    band = client.get(url(app, "acoustic.Psd", pid=FIRST, fmin=1000, fmax=2000)).json
+    f = np.array(full["frequency_hz"])
+    pick = (f >= 1000) & (f <= 2000)
+    assert band["frequency_hz"] == f[pick].tolist() and band["median"] == np.array(full["median"])[pick].tolist()
+    assert band["fmin_hz"] >= 1000 and band["fmax_hz"] <= 2000
+    coarse = client.get(url(app, "acoustic.Psd", pid=FIRST, nfft=1024)).json
+    _, samples = stored_samples(settings, FIRST)
+    segments, mean = reference_psd([samples], nfft=1024)
+    assert coarse["nfft"] == 1024 and len(coarse["frequency_hz"]) == 513
+    np.testing.assert_allclose(coarse["median"], db(np.quantile(segments, 0.5, axis=1)), atol=1e-4, rtol=0)
+    bad = client.get(url(app, "acoustic.Psd", pid=FIRST, fmin=3000, fmax=2000))
+    assert bad.status_code == 400 and bad.mimetype == "application/problem+json" and "fmin" in bad.json["errors"]["query"]
+    assert client.get(url(app, "acoustic.Psd", pid=FIRST, nfft=1000)).status_code == 400
+
+
+def test_psd_of_a_tone_peaks_at_its_frequency_with_its_power():
+    from hydroserve.acoustics.psd import welch_quantiles
+
+    t = np.arange(int(4 * FS)) / FS
+    amplitude, f0 = 0.01, 503 * FS / 8192  # exactly on bin 503 (11.99 kHz)
+    x = (amplitude * np.sin(2 * np.pi * f0 * t)).astype(np.float64)
+    result = welch_quantiles([x], FS, 8192)
+    df = FS / 8192
+    assert np.argmax(result.mean) == 503
+    # a sinusoid of amplitude A has power A^2/2; the density summed over the bins it leaks into gives it back
+    assert result.mean[500:507].sum() * df == pytest.approx(amplitude**2 / 2, rel=1e-3)
+
+
+def test_psd_of_white_noise_integrates_to_its_variance():
+    from hydroserve.acoustics.psd import welch_quantiles
+
+    x = np.random.default_rng(7).normal(0, 0.3, int(10 * FS))
+    result = welch_quantiles([x], FS, 4096)
+    df = FS / 4096
+    assert result.mean.sum() * df == pytest.approx(0.09, rel=0.01)  # Parseval
+    # median of a chi-squared(2) periodogram is ln 2 times its mean
+    assert np.median(result.median[10:-10] / result.mean[10:-10]) == pytest.approx(np.log(2), rel=0.02)
+
+
+def test_info_describes_timing_calibration_and_products_exactly(app, client, settings, two_packages):
+    info = client.get(url(app, "acoustic.Info", pid=FIRST)).json
+    timing, data = info["timing"], info["data"]
+    assert timing["sample_rate_hz"] == 195312.5 and timing["wav_header_sample_rate_hz"] == 195312
+    assert timing["window_start"] == "2020-12-23T19:28:00.000000Z" and timing["start"] == "2020-12-23T19:28:00.000002Z"
+    record, _ = stored_samples(settings, FIRST)
+    assert timing["start_unix_ns"] == record.start_tick * 16
+    assert data["n_samples"] == data["n_expected"] == 390625 and data["gaps"] == [] and data["adf_frame_length"] == 123260
+    assert info["calibration"]["calibrated"] is False and info["calibration"]["psd_unit"] == "dB re 1 (sample unit)^2/Hz"
+    for kind, product in info["products"].items():
+        body = client.get(product["url"]).data
+        assert len(body) == product["size_bytes"] and hashlib.sha256(body).hexdigest() == product["sha256"], kind
+    assert info["products"]["mp3"]["sample_rate_hz"] == 48000 and "gain_db" in info["products"]["mp3"]
+    assert [step["step"] for step in info["provenance"]] == ["hydroserve:cut", "hydroserve:raw", "hydroserve:wav", "hydroserve:mp3", "hydroserve:psd"]
+
+
+def test_range_etag_and_conditional_requests(app, client, two_packages):
+    wav_url = url(app, "acoustic.Wav", pid=FIRST)
+    full = client.get(wav_url)
+    etag, size = full.headers["ETag"], len(full.data)
+    assert full.headers["Accept-Ranges"] == "bytes" and "immutable" in full.headers["Cache-Control"]
+    part = client.get(wav_url, headers={"Range": "bytes=1000-1999"})
+    assert part.status_code == 206 and part.data == full.data[1000:2000]
+    assert part.headers["Content-Range"] == f"bytes 1000-1999/{size}"
+    tail = client.get(wav_url, headers={"Range": "bytes=-44"})
+    assert tail.status_code == 206 and tail.data == full.data[-44:]
+    assert client.get(wav_url, headers={"If-None-Match": etag}).status_code == 304
+    since = full.headers["Last-Modified"]
+    assert client.get(wav_url, headers={"If-Modified-Since": since}).status_code == 304
+    beyond = client.get(wav_url, headers={"Range": f"bytes={size + 10}-"})
+    assert beyond.status_code == 416 and beyond.headers["Content-Range"] == f"bytes */{size}"
+    psd_url = url(app, "acoustic.Psd", pid=FIRST)
+    psd_etag = client.get(psd_url).headers["ETag"]
+    assert client.get(psd_url, headers={"If-None-Match": psd_etag}).status_code == 304
+    band_url = url(app, "acoustic.Psd", pid=FIRST, fmin=100)
+    band_etag = client.get(band_url).headers["ETag"]
+    assert band_etag != psd_etag and client.get(band_url, headers={"If-None-Match": band_etag}).status_code == 304
+
+
+def test_package_listing_pages_with_a_cursor(app, client, two_packages):
+    everything = [p["id"] for p in client.get(url(app, "acoustic.Packages", limit=100)).json["items"]]
+    assert everything == ["DOM_808956920_CH1_1608751684", "DOM_808956920_CH1_1608751682", FIRST]
+    seen, link = [], url(app, "acoustic.Packages", limit=2)
+    while link:
+        page = client.get(link)
+        seen += [p["id"] for p in page.json["items"]]
+        link = page.json["next"]
+        if link:
+            assert page.headers["Link"] == f'<{link}>; rel="next"'
+    assert seen == everything
+    oldest = client.get(url(app, "acoustic.Packages", order="oldest", start="2020-12-23T19:28:02Z", end="2020-12-23T19:28:04Z")).json
+    assert [p["id"] for p in oldest["items"]] == ["DOM_808956920_CH1_1608751682"]
+    assert client.get(url(app, "acoustic.Packages", sensor="DOM_1_CH1")).json["items"] == []
+
+
+@pytest.mark.parametrize(
+    "query, parameter",
+    [({"limit": 0}, "limit"), ({"limit": "many"}, "limit"), ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
+     ({"start": "2020-12-23T19:28:02"}, "start"), ({"sensor": "hydrophone"}, "sensor"), ({"colour": "blue"}, "colour")],
+)
+def test_malformed_listing_parameters_are_400_naming_the_parameter(app, client, two_packages, query, parameter):
+    response = client.get(url(app, "acoustic.Packages", **query))
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+    assert parameter in response.json["detail"]
+
+
+def test_unknown_and_impossible_packages_are_404_problems(app, client, two_packages):
+    for pid in ("DOM_808956920_CH1_1", "../../etc/passwd", "DOM_" + "9" * 300):
+        response = client.get(f"/api/v1/packages/{pid}/wav")
+        assert response.status_code == 404 and response.mimetype == "application/problem+json"
+        assert response.json["status"] == 404
+
+
+def test_missing_product_blob_is_regenerated_identically(app, client, settings, two_packages):
+    info = client.get(url(app, "acoustic.Info", pid=FIRST)).json
+    engine = wiring.open_catalog(settings)
+    with engine.connect() as conn:
+        record = catalog.get_package(conn, FIRST)
+    blob = settings.blob_dir / record.products["mp3"].blob_key
+    blob.unlink()
+    response = client.get(url(app, "acoustic.Mp3", pid=FIRST))
+    assert response.status_code == 200 and hashlib.sha256(response.data).hexdigest() == info["products"]["mp3"]["sha256"]
+    assert blob.is_file()
+
+
+def test_sensors_carry_metadata_from_the_sensors_file(tmp_path, synthetic_files, settings):
+    from km3net_testdata import data_path
+
+    from hydroserve.api.app import create_app
+    from hydroserve.api.config import load_settings
+
+    geometry = data_path("detector_geometry/KM3NeT_00000232.hydrophone.txt")
+    sensors_file = tmp_path / "sensors.toml"
+    sensors_file.write_text(
+        f'detector = "ARCA"\nhydrophone_geometry = "{geometry}"\n'
+        '[[sensor]]\nid = "DOM_808956920_CH1"\nstring = 10\nfloor = 0\nsensitivity_db_re_1v_per_upa = -160.0\ngain_db = 20.0\n'
+    )
+    calibrated = load_settings(env={}, data_dir=str(settings.data_dir), snippet_duration_s="2", snippet_interval_s=2,
+                               sensors_file=str(sensors_file))
+    engine = wiring.open_catalog(calibrated)
+    ingestor = wiring.build_ingestor(calibrated, wiring.build_archive(calibrated, engine), retry_for_s=5)
+    for path in synthetic_files(n_frames=5):
+        ingestor.feed(SENSOR, raw.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
+    client = create_app(calibrated).test_client()
+    sensor = client.get("/api/v1/sensors/DOM_808956920_CH1").json
+    assert sensor["type"] == "hydrophone" and sensor["detector"] == "ARCA" and (sensor["string"], sensor["floor"]) == (10, 0)
+    assert sensor["position"] == {"x_m": -0.67, "y_m": 0.39, "z_m": 0.62, "frame": "relative to the string anchor (KM3NeT hydrophone geometry file)"}
+    assert sensor["calibration"]["psd_offset_db"] == 140.0 and sensor["n_packages"] == 1
+    psd = client.get(f"/api/v1/packages/{FIRST}/psd").json
+    uncalibrated = create_app(settings).test_client().get(f"/api/v1/packages/{FIRST}/psd").json
+    assert psd["unit"] == "dB re 1 uPa^2/Hz" and psd["calibrated"] is True
+    np.testing.assert_allclose(np.array(psd["median"]) - np.array(uncalibrated["median"]), 140.0, atol=2e-6)
+    unknown = create_app(settings).test_client().get("/api/v1/sensors/DOM_808956920_CH1").json
+    assert unknown["type"] is None and unknown["position"] is None and unknown["calibrated"] is False
+
+
+def test_openapi_document_and_docs_page(app, client):
+    spec = client.get("/api/v1/openapi.json").json
+    assert spec["openapi"].startswith("3.") and {"/api/v1/packages", "/api/v1/packages/{pid}/psd"} <= set(spec["paths"])
+    psd_params = {p["name"] for p in spec["paths"]["/api/v1/packages/{pid}/psd"]["get"]["parameters"]}
+    assert {"fmin", "fmax", "nfft"} <= psd_params
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200 and b"/api/v1/docs/static/swagger-ui-bundle.js" in docs.data
+    assert client.get("/api/v1/docs/static/swagger-ui-bundle.js").status_code == 200
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").json == {"status": "ready"}
