@@ -15,6 +15,7 @@ from hydroserve.acoustics.ingest import follow_spool
 from hydroserve.codecs import raw
 
 from . import logs, wiring
+from .db import writer
 from .config import ConfigError, SettingsSchema, load_settings
 
 log = logging.getLogger("hydroserve.cli")
@@ -91,6 +92,33 @@ def cmd_ingest(settings, args) -> int:
     return 0
 
 
+def cmd_sync(settings, args) -> int:
+    from hydroserve.odc_sync import registry, sync
+
+    engine = wiring.open_catalog(settings)
+    if args.retry_failed:
+        with writer(engine).begin() as conn:
+            print(f"requeued {registry.requeue_failed(conn, args.retry_failed)} failed rows of {args.retry_failed}")
+        return 0
+    if args.status:
+        with engine.connect() as conn:
+            counts = registry.outbox_counts(conn)
+            failed = registry.failed_items(conn)
+        report = {
+            "outbox": [{"destination": d, "state": s, "rows": n} for (d, s), n in sorted(counts.items())],
+            "failed": [{"destination": r.destination, "resource": r.resource_kid, "attempts": r.attempts,
+                        "status": r.last_status, "error": r.last_error} for r in failed],
+        }
+        print(json.dumps(report, indent=2))
+        return 0
+    deliverers = wiring.deliverers(settings, engine)
+    if not deliverers:
+        print("hydroserve sync: nothing to deliver to: set odc_url (HYDROSERVE_ODC_URL)", file=sys.stderr)
+        return 2
+    sync.run(deliverers, poll_interval_s=settings.poll_interval_s, once=args.once)
+    return 0
+
+
 def cmd_list(settings, args) -> int:
     engine = wiring.open_catalog(settings)
     with engine.connect() as conn:
@@ -148,6 +176,12 @@ def parser() -> argparse.ArgumentParser:
     ing = commands.add_parser("ingest", help="follow the spool directory and archive continuously")
     ing.add_argument("--once", action="store_true", help="one pass over the spool directory, then exit")
     ing.set_defaults(run=cmd_ingest)
+
+    syn = commands.add_parser("sync", help="deliver registered resources (ODC push) from the outbox")
+    syn.add_argument("--once", action="store_true", help="one delivery round, then exit")
+    syn.add_argument("--status", action="store_true", help="print outbox counts and failed rows as JSON")
+    syn.add_argument("--retry-failed", metavar="DESTINATION", help="requeue the failed rows of a destination (e.g. odc)")
+    syn.set_defaults(run=cmd_sync)
 
     lst = commands.add_parser("list", help="list archived packages")
     lst.add_argument("--sensor", help="only this sensor (DOM_<domid>_CH<n>)")

@@ -81,6 +81,13 @@ class SettingsSchema(Schema):
     timeout_s = mf.Integer(load_default=60, validate=validate.Range(min=1), **_help("gunicorn worker timeout"))
     public_url = mf.String(load_default=None, allow_none=True, **_help("base URL of this service in resource links; default http://<bind>"))
     api_tokens = _StringList(load_default=(), **_help("bearer tokens accepted by write endpoints"))
+    odc_url = mf.String(load_default=None, allow_none=True, validate=validate.URL(require_tld=False), **_help("Open Data Center base URL; unset: no push"))
+    odc_token = mf.String(load_default=None, allow_none=True, **_help("bearer token for the ODC"))
+    odc_path_template = mf.String(load_default="/resources/{kid}", validate=validate.Regexp(r"^/.*\{kid\}"), **_help("path of a resource under odc_url"))
+    odc_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0.1), **_help("timeout of one ODC request"))
+    oai_repository_id = mf.String(load_default="hydroserve.km3net.org", validate=validate.Regexp(r"^[A-Za-z0-9.-]+$"), **_help("OAI-PMH repository identifier (oai:<id>:<kid>)"))
+    oai_page_size = mf.Integer(load_default=100, validate=validate.Range(min=1, max=1000), **_help("records per OAI-PMH list response"))
+    admin_email = mf.String(load_default="opendata@km3net.de", **_help("contact in OAI-PMH Identify"))
     log_format = mf.String(load_default="text", validate=validate.OneOf(["text", "json"]), **_help("log lines as text or one JSON object per line"))
     log_level = mf.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]), **_help("log level"))
 
@@ -110,6 +117,13 @@ class Settings:
     timeout_s: int
     public_url: str
     api_tokens: tuple[str, ...]
+    odc_url: str | None
+    odc_token: str | None
+    odc_path_template: str
+    odc_timeout_s: float
+    oai_repository_id: str
+    oai_page_size: int
+    admin_email: str
     log_format: str
     log_level: str
 

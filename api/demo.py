@@ -1,9 +1,9 @@
 """``hydroserve demo``: the whole service on the embedded default, fed by a synthetic live stream.
 
 One command starts, in this process, a synthetic DAQ writing ADF files into
-the spool directory in real time (after back-filling the last minute) and
-the ingest following that directory; and, as a child process, the API under
-gunicorn. Ctrl-C stops everything. Data lives in ``./demo-data`` unless
+the spool directory in real time (after back-filling the last minute), the
+ingest following that directory and, when ``odc_url`` is set, the ODC push;
+and, as a child process, the API under gunicorn. Ctrl-C stops everything. Data lives in ``./demo-data`` unless
 ``HYDROSERVE_DATA_DIR`` says otherwise, and survives restarts.
 """
 
@@ -19,6 +19,7 @@ from importlib.resources import files
 
 from hydroserve.acoustics import sensors as sensor_metadata
 from hydroserve.acoustics.ingest import follow_spool
+from hydroserve.odc_sync import sync
 from hydroserve.samples.live import LiveSpoolWriter
 from hydroserve.samples.synthetic import SyntheticSensor
 
@@ -50,6 +51,10 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
         threading.Thread(target=follow_spool, args=(spool, ingestor), kwargs={"poll_interval_s": settings.poll_interval_s, "stop": stop},
                          name="ingest", daemon=True),
     ]
+    deliverers = wiring.deliverers(settings, engine)
+    if deliverers:
+        threads.append(threading.Thread(target=sync.run, args=(deliverers,), kwargs={"poll_interval_s": settings.poll_interval_s, "stop": stop},
+                                        name="sync", daemon=True))
     for thread in threads:
         thread.start()
     server = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "serve"], env={**os.environ, **settings_env(settings)})

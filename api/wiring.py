@@ -52,3 +52,14 @@ def open_spool(settings: Settings, archive: Archive) -> SpoolDirectory:
 
 def build_ingestor(settings: Settings, archive: Archive, *, retry_for_s: float | None) -> Ingestor:
     return Ingestor(archive, settings.cut, max_future_s=settings.max_future_s, retry_for_s=retry_for_s)
+
+
+def deliverers(settings: Settings, engine: Engine) -> list:
+    """Everything ``hydroserve sync`` delivers: the ODC push when ``odc_url`` is set."""
+    from hydroserve.odc_sync.push import OdcPusher
+
+    found = []
+    if settings.odc_url:
+        found.append(OdcPusher(writer(engine), settings.odc_url, settings.odc_token,
+                               path_template=settings.odc_path_template, timeout_s=settings.odc_timeout_s))
+    return found

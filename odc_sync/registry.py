@@ -373,3 +373,13 @@ def failed_items(conn: Connection, destination: str | None = None, limit: int = 
     if destination is not None:
         query = query.where(outbox.c.destination == destination)
     return conn.execute(query).all()
+
+
+def requeue_failed(conn: Connection, destination: str) -> int:
+    """Make every failed row of a destination pending again (after the cause was fixed); return how many."""
+    done = conn.execute(
+        update(outbox).where(outbox.c.destination == destination, outbox.c.state == FAILED).values(
+            state=PENDING, attempts=0, next_attempt_at=datetime.now(UTC)
+        )
+    )
+    return done.rowcount

@@ -1,0 +1,28 @@
+# hydroserve: the acoustic data service, served by gunicorn as a non-root user.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    HYDROSERVE_DATA_DIR=/var/lib/hydroserve \
+    HYDROSERVE_BIND=0.0.0.0:8000
+
+# libsndfile for soundfile comes with its wheel; nothing else is needed from Debian.
+RUN useradd --system --create-home --home-dir /home/hydroserve --uid 10001 hydroserve \
+    && mkdir -p /var/lib/hydroserve && chown hydroserve /var/lib/hydroserve
+
+WORKDIR /opt/hydroserve
+COPY pyproject.toml README.md ./
+COPY acoustics ./acoustics
+COPY codecs ./codecs
+COPY odc_sync ./odc_sync
+COPY api ./api
+COPY samples ./samples
+RUN pip install --upgrade "pip>=24" "setuptools>=69" && pip install .
+
+USER hydroserve
+VOLUME ["/var/lib/hydroserve"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
+CMD ["hydroserve", "serve"]

@@ -1,0 +1,135 @@
+"""Push of registered resources to the Open Data Center, from the outbox.
+
+Contract with the ODC (documented in the README): for every resource,
+``PUT <odc_url><path>`` where ``path`` is ``path_template`` with ``{kid}``
+(default ``/resources/{kid}``), body the resource JSON
+(:func:`~.schemas.resource_json`), header ``Authorization: Bearer <token>``.
+The PUT is idempotent: the same kid and body may arrive more than once.
+
+Delivery rules:
+
+* 2xx: delivered (only then);
+* connection errors, timeouts, 5xx, 408 and 429: retried with exponential
+  backoff and full jitter (``Retry-After`` honoured when larger), forever;
+* any other 4xx: the row is marked failed with the status and the response
+  text, visible through ``hydroserve sync --status`` and the metrics; an
+  operator can requeue it after fixing the cause (``--retry-failed``).
+
+Each outcome is written in its own short transaction, after the request:
+a crash can at most repeat the request in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import requests
+from sqlalchemy.engine import Engine
+
+from . import registry
+from .schemas import resource_json
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {408, 429}
+
+
+def backoff_s(attempts: int, base_s: float, max_s: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(max_s, base_s * 2**attempts)]."""
+    return rng.uniform(0, min(max_s, base_s * 2 ** min(attempts, 30)))
+
+
+class OdcPusher:
+    """Delivers the ``odc`` outbox rows.
+
+    Parameters
+    ----------
+    engine : Engine
+        Catalog engine for write transactions.
+    base_url : str
+        The ODC's base URL.
+    token : str or None
+        Bearer token for the ODC.
+    path_template : str
+        Path of a resource under ``base_url``; ``{kid}`` is replaced.
+    timeout_s : float
+        Connect and read timeout of one request.
+    base_backoff_s, max_backoff_s : float
+        Backoff parameters for retries.
+    """
+
+    destination = "odc"
+
+    def __init__(
+        self,
+        engine: Engine,
+        base_url: str,
+        token: str | None,
+        *,
+        path_template: str = "/resources/{kid}",
+        timeout_s: float = 10.0,
+        base_backoff_s: float = 1.0,
+        max_backoff_s: float = 300.0,
+        session: requests.Session | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ):
+        if "{kid}" not in path_template:
+            raise ValueError(f"{path_template=} must contain {{kid}}")
+        self.engine = engine
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.path_template = path_template
+        self.timeout_s = timeout_s
+        self.base_backoff_s = base_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.session = session or requests.Session()
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def url(self, kid: str) -> str:
+        return self.base_url + self.path_template.format(kid=requests.utils.quote(kid, safe=""))
+
+    def run_once(self, limit: int = 100) -> dict:
+        """Try every due row once; return counts of delivered, retried and failed rows."""
+        counts = {"delivered": 0, "retried": 0, "failed": 0}
+        with self.engine.connect() as conn:
+            items = registry.due(conn, self.destination, self.clock(), limit)
+        for item in items:
+            counts[self._deliver(item)] += 1
+        return counts
+
+    def _deliver(self, item: registry.OutboxItem) -> str:
+        with self.engine.connect() as conn:
+            resource = registry.get_resource(conn, item.resource_kid)
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = self.session.put(self.url(item.resource_kid), json=resource_json(resource), headers=headers,
+                                        timeout=self.timeout_s)
+        except requests.RequestException as error:
+            return self._retry(item, None, f"{type(error).__name__}: {error}", None)
+        status = f"{response.status_code} {response.reason}"
+        if 200 <= response.status_code < 300:
+            with self.engine.begin() as conn:
+                registry.mark_delivered(conn, item.id, status)
+            return "delivered"
+        if response.status_code >= 500 or response.status_code in RETRYABLE_STATUS:
+            return self._retry(item, status, response.text[:500], response.headers.get("Retry-After"))
+        with self.engine.begin() as conn:
+            registry.mark_failed(conn, item.id, status, response.text[:2000])
+        log.error("odc: %s rejected with %s: %s", item.resource_kid, status, response.text[:200])
+        return "failed"
+
+    def _retry(self, item: registry.OutboxItem, status: str | None, error: str, retry_after: str | None) -> str:
+        delay = backoff_s(item.attempts, self.base_backoff_s, self.max_backoff_s, self.rng)
+        if retry_after is not None and retry_after.isdigit():
+            delay = max(delay, min(float(retry_after), self.max_backoff_s))
+        with self.engine.begin() as conn:
+            registry.mark_retry(conn, item.id, self.clock() + timedelta(seconds=delay), status, error)
+        log.warning("odc: %s not delivered (%s); retry in %.1f s", item.resource_kid, status or error, delay)
+        return "retried"
