@@ -6,6 +6,7 @@ import os
 
 from flask import Flask, send_from_directory
 from flask_smorest import Api
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from hydroserve.acoustics import sensors
@@ -74,8 +75,14 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     )
     api = ProblemApi(app)
     app.register_error_handler(HTTPException, errors.from_http_exception)
+    app.register_error_handler(OperationalError, errors.catalog_unavailable)
 
-    from . import acoustic, health, index, oai, registry_api
+    from . import acoustic, headers, health, index, metrics, oai, registry_api
+
+    app.before_request(metrics.start_timer)
+    app.after_request(metrics.record)
+    app.after_request(headers.add)
+    app.register_blueprint(metrics.bp)
 
     app.register_blueprint(health.bp)
     api.register_blueprint(index.bp, url_prefix=API_PREFIX)

@@ -62,6 +62,7 @@ class SettingsSchema(Schema):
 
     data_dir = mf.String(load_default="./data", **_help("where the catalog (SQLite), blobs and spool live"))
     database_url = mf.String(load_default=None, allow_none=True, **_help("SQLAlchemy URL; default sqlite:///<data_dir>/catalog.sqlite"))
+    database_busy_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0, max=600), **_help("SQLite: how long a writer waits for the lock"))
     spool_dir = mf.String(load_default=None, allow_none=True, **_help("where the DAQ drops ADF files; default <data_dir>/spool"))
     snippet_duration_s = _Duration(load_default=Fraction(300), **_help("length of a data package in seconds"))
     snippet_interval_s = mf.Integer(load_default=300, validate=validate.Range(min=1), **_help("whole seconds between package starts"))
@@ -98,6 +99,7 @@ class Settings:
 
     data_dir: Path
     database_url: str
+    database_busy_timeout_s: float
     spool_dir: Path
     snippet_duration_s: Fraction
     snippet_interval_s: int

@@ -14,24 +14,22 @@ from pathlib import Path
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-
-
-def make_engine(url: str) -> Engine:
-    """Create the engine for ``url``; for SQLite, create the file's directory and set pragmas."""
+def make_engine(url: str, *, busy_timeout_s: float = 10.0) -> Engine:
+    """Create the engine for ``url``; for SQLite, create the file's directory and set pragmas
+    (``busy_timeout_s``: how long a connection waits for a lock before "database is locked")."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # transactions are begun by the listener below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()

@@ -77,3 +77,10 @@ def from_http_exception(error: HTTPException) -> Response:
     else:
         detail = data.get("message") or error.description or _status_title(status)
     return problem(status, detail, errors=errors, headers=headers)
+
+
+def catalog_unavailable(error: Exception) -> Response:
+    """The catalog cannot be used right now (locked, down): 503 with Retry-After, never 500."""
+    log.warning("catalog unavailable: %s", error)
+    return problem(503, "The catalog is unavailable right now; retry shortly.", kind="catalog-unavailable",
+                   headers={"Retry-After": "5"})

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 from gunicorn.app.base import BaseApplication
 
 from . import wiring
@@ -23,6 +27,7 @@ class GunicornServer(BaseApplication):
             "errorlog": "-",
             "loglevel": settings.log_level.lower(),
             "forwarded_allow_ips": "127.0.0.1",
+            "child_exit": _child_exit,
             **(extra_options or {}),
         }
         super().__init__()
@@ -37,7 +42,23 @@ class GunicornServer(BaseApplication):
         return create_app(self.settings)
 
 
+def _child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def serve(settings: Settings) -> None:
-    """Create the schema once, then run gunicorn in the foreground."""
+    """Create the schema once, then run gunicorn in the foreground.
+
+    Workers share their request metrics through a fresh
+    ``PROMETHEUS_MULTIPROC_DIR`` (set here, before any worker imports
+    prometheus_client, and removed at exit).
+    """
     wiring.open_catalog(settings).dispose()
-    GunicornServer(settings).run()
+    metrics_dir = tempfile.mkdtemp(prefix="hydroserve-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        GunicornServer(settings).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

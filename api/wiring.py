@@ -18,7 +18,7 @@ from .db import create_schema, make_engine, writer
 
 def open_catalog(settings: Settings) -> Engine:
     """The catalog engine with every schema created."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, busy_timeout_s=settings.database_busy_timeout_s)
     create_schema(engine, catalog.metadata, registry.metadata)
     registration.ensure_acoustic_registry(writer(engine), settings)
     return engine

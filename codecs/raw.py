@@ -246,6 +246,20 @@ def decode(
         )
     valid &= ~bad_cycles
 
+    if n_frames and tail_bytes and complete:
+        broken = np.flatnonzero(
+            (records["cycles_16ns"] >= TICKS_PER_SECOND) | (records["window_size"] != records["window_size"][0])
+        )
+        if broken.size:
+            where = ", ".join(str(int(offsets[i])) for i in broken[:5])
+            framing = RawFormatError(
+                source, base_offset,
+                f"the bytes do not split into frames of {frame_length} samples: the size is not a whole number of "
+                f"frames and the frame headers at byte(s) {where} are invalid (wrong ADF frame length?); "
+                "no frame of this file is used",
+            )
+            return RawFrames(source, records[:0], offsets[:0], np.zeros(0, dtype=np.int64), n_frames * dtype.itemsize, (framing,))
+
     samples = records["samples"]
     valid_lengths = np.full(n_frames, frame_length, dtype=np.int64)
     finite = np.isfinite(samples).all(axis=1)

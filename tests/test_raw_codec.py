@@ -133,3 +133,14 @@ def test_frame_plan_pads_only_the_last_frame_of_each_run():
     assert [(f.start_tick, f.first_sample, f.n_samples) for f in plan] == [
         (0, 0, 10), (3200, 10, 10), (6400, 20, 5), (10_000, 25, 10),
     ]
+
+
+def test_wrong_frame_length_rejects_the_whole_file_instead_of_a_garbled_first_frame(real_adf_path):
+    # a file of 100000-sample frames read as 123260-sample frames: the first "frame" would hold the
+    # second real header among its samples (finite floats), so no single-frame check could catch it
+    samples = np.random.default_rng(2).normal(0, 1e-3, (5, 100_000)).astype(np.float32)
+    ticks = 1_700_000_000 * raw.TICKS_PER_SECOND + np.arange(5) * 100_000 * raw.TICKS_PER_SAMPLE
+    frames = decode(raw.encode(ticks, samples))
+    assert len(frames) == 0
+    [issue] = frames.issues
+    assert issue.offset == 0 and "wrong ADF frame length?" in issue.reason and f"byte(s) {FRAME}" in issue.reason

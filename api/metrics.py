@@ -1,0 +1,106 @@
+"""Prometheus metrics at ``/metrics``.
+
+Two sources:
+
+* HTTP request counts and latency histograms per endpoint, counted by the
+  app. Under gunicorn every worker writes them to
+  ``$PROMETHEUS_MULTIPROC_DIR`` (set by ``hydroserve serve``) and a scrape
+  of any worker sums them all.
+* Ingest and delivery state, read from the catalog at scrape time (so it is
+  right whichever process did the work): packages and skipped windows per
+  sensor, ingest lag behind real time, outbox rows per destination and state
+  and the age of the oldest pending row.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import func, select
+
+from hydroserve.acoustics import catalog
+from hydroserve.codecs.raw import TICKS_PER_SECOND
+from hydroserve.odc_sync import registry
+
+from .services import services
+
+bp = Blueprint("metrics", __name__)
+disable_created_metrics()
+
+REQUESTS = Counter("hydroserve_http_requests", "HTTP requests answered", ["method", "endpoint", "status"])
+LATENCY = Histogram(
+    "hydroserve_http_request_duration_seconds", "Time to answer an HTTP request (until the body starts streaming)",
+    ["endpoint"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def start_timer() -> None:
+    g.request_started = time.perf_counter()
+
+
+def record(response: Response) -> Response:
+    endpoint = request.endpoint or "unmatched"
+    started = g.pop("request_started", None)
+    if started is not None:
+        LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+    REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+    return response
+
+
+class CatalogCollector:
+    """Gauges computed from the catalog when scraped."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def collect(self):
+        now = datetime.now(UTC)
+        packages = GaugeMetricFamily("hydroserve_packages", "Data packages in the archive", labels=["sensor"])
+        skipped = GaugeMetricFamily("hydroserve_skipped_windows", "Windows with data not kept (too little coverage)", labels=["sensor"])
+        lag = GaugeMetricFamily("hydroserve_ingest_lag_seconds", "Now minus the end of the newest package", labels=["sensor"])
+        outbox = GaugeMetricFamily("hydroserve_outbox_rows", "Outbox rows", labels=["destination", "state"])
+        oldest = GaugeMetricFamily("hydroserve_outbox_oldest_pending_seconds", "Age of the oldest pending outbox row",
+                                   labels=["destination"])
+        with self.engine.connect() as conn:
+            for summary in catalog.sensor_summaries(conn):
+                sensor = str(summary.sensor)
+                packages.add_metric([sensor], summary.n_packages)
+                skipped.add_metric([sensor], summary.n_skipped)
+                if summary.last_tick is not None:
+                    lag.add_metric([sensor], now.timestamp() - summary.last_tick / TICKS_PER_SECOND)
+            for (destination, state), rows in registry.outbox_counts(conn).items():
+                outbox.add_metric([destination, state], rows)
+            pending = conn.execute(
+                select(registry.outbox.c.destination, func.min(registry.outbox.c.created))
+                .where(registry.outbox.c.state == registry.PENDING).group_by(registry.outbox.c.destination)
+            )
+            for destination, created in pending:
+                oldest.add_metric([destination], (now - registry.utc(created)).total_seconds())
+        yield from (packages, skipped, lag, outbox, oldest)
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus text exposition."""
+    scrape = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(scrape)
+    else:
+        for collector in (REQUESTS, LATENCY):
+            scrape.register(collector)
+    scrape.register(CatalogCollector(services().engine))
+    return Response(generate_latest(scrape), mimetype=CONTENT_TYPE_LATEST)
+
