@@ -9,8 +9,9 @@ from hydroserve.acoustics.archive import Archive
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
 from hydroserve.odc_sync import registry
+from hydroserve.odc_sync.vtp import VtpPublisher
 
-from . import registration
+from . import alerts_store, registration
 from .config import Settings
 from .db import create_schema, make_engine, writer
 
@@ -18,9 +19,19 @@ from .db import create_schema, make_engine, writer
 def open_catalog(settings: Settings) -> Engine:
     """The catalog engine with every schema created."""
     engine = make_engine(settings.database_url)
-    create_schema(engine, catalog.metadata, registry.metadata)
+    create_schema(engine, catalog.metadata, registry.metadata, alerts_store.metadata)
     registration.ensure_acoustic_registry(writer(engine), settings)
+    alerts_store.ensure_alert_registry(writer(engine), settings)
     return engine
+
+
+def vtp_publishers(settings: Settings) -> list[VtpPublisher]:
+    """One outbox publisher per configured VTP broker; call ``run_once(writer(engine))`` on each."""
+    return [
+        VtpPublisher(broker, alerts_store.packet_for_resource, timeout_s=settings.vtp_timeout_s,
+                     retry_base_s=settings.vtp_retry_base_s, retry_max_s=settings.vtp_retry_max_s)
+        for broker in settings.vtp_brokers
+    ]
 
 
 def open_blobs(settings: Settings) -> LocalBlobStore:
