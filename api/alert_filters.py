@@ -184,9 +184,9 @@ class Cone:
     radius_deg: float
 
 
-class _ConeField(fields.Field):
+class _ConeField(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
-        parts = str(value).split(",")
+        parts = super()._deserialize(value, attr, data, **kwargs).split(",")
         try:
             ra_deg, dec_deg, radius_deg = (float(part) for part in parts)
         except ValueError:

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from alert_support import AUTH, assert_xsd_valid, post, sample_alert
+from alert_support import assert_xsd_valid, post, sample_alert
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.codecs import voevent

@@ -69,6 +69,15 @@ def twistd(tmp_path):
             process.wait()
 
 
+def saved_events(directory: Path, count: int) -> list[bytes] | None:
+    """The events the subscriber saved, once there are ``count`` and every file is completely written."""
+    found = sorted(directory.glob("*")) if directory.exists() else []
+    contents = [path.read_bytes() for path in found]
+    if len(contents) < count or not all(content.rstrip().endswith(b"</voe:VOEvent>") for content in contents):
+        return None
+    return contents
+
+
 def outbox_row(engine, destination: str):
     with engine.connect() as conn:
         return conn.execute(select(registry.outbox).where(registry.outbox.c.destination == destination)
@@ -76,7 +85,9 @@ def outbox_row(engine, destination: str):
 
 
 def test_alerts_reach_a_comet_subscriber_once_and_a_duplicate_is_refused(tmp_path, settings, gunicorn_server, twistd):
-    receive_port, broadcast_port = free_port(), free_port()
+    receive_port = broadcast_port = free_port()
+    while broadcast_port == receive_port:
+        broadcast_port = free_port()
     broker = f"127.0.0.1:{receive_port}"
     url = gunicorn_server(workers=1, HYDROSERVE_VTP_BROKERS=broker)
     created = requests.post(f"{url}/api/v1/alerts", json=sample_alert(), headers=AUTH, timeout=10)
@@ -112,8 +123,7 @@ def test_alerts_reach_a_comet_subscriber_once_and_a_duplicate_is_refused(tmp_pat
     assert publisher.run_once(engine, now + timedelta(seconds=3))["acked"] == 1
     (row,) = outbox_row(engine, publisher.destination)
     assert (row.state, row.attempts, row.last_status, row.last_error) == ("delivered", 2, "ack", None)
-    received = wait_for(lambda: sorted(saved.glob("*")) if saved.exists() else [], "the relay to the subscriber", logs)
-    assert [path.read_bytes() for path in received] == [first]
+    assert wait_for(lambda: saved_events(saved, 1), "the relay to the subscriber", logs) == [first]
     assert publisher.run_once(engine, now + timedelta(hours=1))["acked"] == 0  # never resent after an ack
 
     # the same packet again (an operator re-queues it): the broker refuses it, and that is recorded
@@ -128,6 +138,5 @@ def test_alerts_reach_a_comet_subscriber_once_and_a_duplicate_is_refused(tmp_pat
     second_url = requests.post(f"{url}/api/v1/alerts", json=update, headers=AUTH, timeout=10).headers["Location"]
     second = requests.get(second_url, timeout=10).content
     assert publisher.run_once(engine)["acked"] == 1
-    received = wait_for(lambda: (found := sorted(saved.glob("*"))) and len(found) >= 2 and found, "the second relay", logs)
-    assert sorted(path.read_bytes() for path in received) == sorted([first, second])
+    assert sorted(wait_for(lambda: saved_events(saved, 2), "the second relay", logs)) == sorted([first, second])
 
