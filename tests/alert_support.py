@@ -7,6 +7,7 @@ import functools
 import json
 from importlib.resources import files
 
+from flask import url_for
 from lxml import etree
 
 from support import TOKEN
@@ -40,5 +41,11 @@ def sample_alert(**changes) -> dict:
     return alert
 
 
+def url(client, endpoint: str, **values) -> str:
+    """The path of an endpoint of the client's app (``url_for``), e.g. ``url(client, "alerts.Alert", alert_id=...)``."""
+    with client.application.test_request_context():
+        return url_for(endpoint, **values)
+
+
 def post(client, alert: dict, headers=AUTH):
-    return client.post("/api/v1/alerts", json=alert, headers=headers)
+    return client.post(url(client, "alerts.Post"), json=alert, headers=headers)

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from alert_support import assert_xsd_valid, post, sample_alert
+from alert_support import assert_xsd_valid, post, sample_alert, url
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.codecs import voevent
@@ -22,7 +22,7 @@ HOSTILE = 'a</Param><Param name="evil" value="1"/>"}],"x":{"y":"\\u0000 & <scrip
 
 
 def packet_of(client, alert_id: str) -> voevent.Packet:
-    response = client.get(f"/api/v1/alerts/{alert_id}")
+    response = client.get(url(client, "alerts.Alert", alert_id=alert_id))
     assert response.status_code == 200 and response.mimetype == "application/xml"
     assert_xsd_valid(response.data)
     return voevent.parse(response.data)
@@ -68,7 +68,7 @@ def test_posting_the_same_alert_again_returns_the_stored_revision(client, app):
     without_number = post(client, sample_alert(record_number=None))
     assert (first.status_code, again.status_code, without_number.status_code) == (201, 200, 200)
     assert again.get_json()["packet_sha256"] == first.get_json()["packet_sha256"] == without_number.get_json()["packet_sha256"]
-    listing = client.get("/api/v1/alerts").get_json()
+    listing = client.get(url(client, "alerts.Alerts")).get_json()
     assert [item["id"] for item in listing["items"]] == [FIRST]
     with app.extensions["hydroserve"].engine.connect() as conn:
         assert registry.outbox_counts(conn) == {("odc", "pending"): 1}
@@ -97,20 +97,20 @@ def test_update_and_retraction_are_new_packets_citing_their_predecessor(client):
         "event_id": EVENT, "record_number": 3, "alert_type": "retraction", "mission": "KM3NeT", "instrument": "ORCA24",
         "is_real_alert": 0}
     # the first packet is untouched; the synopsis now points forward
-    original = client.get(f"/api/v1/alerts/{FIRST}.json").get_json()
+    original = client.get(url(client, "alerts.AlertJson", alert_id=FIRST)).get_json()
     assert original["superseded_by"] == f"{EVENT}_r2" and original["latest"] == f"{EVENT}_r3" and original["retracted"] is True
     assert third["cites"] == {"ivorn": f"ivo://km3net.org/alerts#{EVENT}_r2", "relation": "retraction", "id": f"{EVENT}_r2",
                               "url": f"http://localhost/api/v1/alerts/{EVENT}_r2"}
     # catalogued where the retracted alert was
     assert (third["ra_deg"], third["dec_deg"], third["trigger_time"]) == (231.5, -12.6, "2025-01-14T03:11:58.337512Z")
 
-    history = client.get(f"/api/v1/alerts/{FIRST}/revisions").get_json()
+    history = client.get(url(client, "alerts.Revisions", alert_id=FIRST)).get_json()
     assert [(r["id"], r["alert_type"]) for r in history["items"]] == [
         (FIRST, "initial"), (f"{EVENT}_r2", "update"), (f"{EVENT}_r3", "retraction")]
     assert (history["latest"], history["retracted"]) == (f"{EVENT}_r3", True)
-    latest = client.get(f"/api/v1/alerts/{FIRST}/latest")
+    latest = client.get(url(client, "alerts.Latest", alert_id=FIRST))
     assert latest.status_code == 303 and latest.headers["Location"] == f"http://localhost/api/v1/alerts/{EVENT}_r3"
-    newest = client.get(f"/api/v1/alerts?event={EVENT}&limit=1").get_json()
+    newest = client.get(url(client, "alerts.Alerts", event=EVENT, limit=1)).get_json()
     assert [item["id"] for item in newest["items"]] == [f"{EVENT}_r3"]
 
 
@@ -137,7 +137,7 @@ def test_contradicting_posts_are_409_naming_the_field(client, posts, field, deta
     problem = response.get_json()
     assert problem["type"].endswith("/alert-conflict") and detail in problem["detail"]
     assert list(problem["errors"]["json"]) == [field]
-    assert len(client.get("/api/v1/alerts").get_json()["items"]) == len(posts) - 1
+    assert len(client.get(url(client, "alerts.Alerts")).get_json()["items"]) == len(posts) - 1
 
 
 def test_posting_needs_an_accepted_bearer_token(client):
@@ -148,7 +148,7 @@ def test_posting_needs_an_accepted_bearer_token(client):
     wrong = post(client, sample_alert(), headers={"Authorization": "Bearer not-" + TOKEN})
     assert wrong.status_code == 403 and wrong.get_json()["detail"] == "The bearer token is not accepted."
     assert post(client, {"ra": "bad"}, headers={}).status_code == 401  # authentication comes before validation
-    assert client.get("/api/v1/alerts").get_json()["items"] == []
+    assert client.get(url(client, "alerts.Alerts")).get_json()["items"] == []
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def test_invalid_alerts_are_422_naming_every_field(client, alert, errors):
     response = post(client, alert)
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
     assert set(response.get_json()["errors"]["json"]) == errors
-    assert client.get("/api/v1/alerts").get_json()["items"] == []
+    assert client.get(url(client, "alerts.Alerts")).get_json()["items"] == []
 
 
 def test_detector_without_a_configured_site_is_422(client):
@@ -191,37 +191,38 @@ def test_galactic_coordinates_given_consistently_are_kept(client):
 def test_markup_and_json_in_fields_are_escaped_in_xml_and_json(client):
     response = post(client, sample_alert(additional_info=HOSTILE.replace("\\u0000", ""), event_name="<b>\"KM3\"</b>&"))
     assert response.status_code == 201
-    raw = client.get(f"/api/v1/alerts/{FIRST}").data
+    raw = client.get(url(client, "alerts.Alert", alert_id=FIRST)).data
     assert_xsd_valid(raw)
     assert b'<Param name="evil"' not in raw and b"<b>" not in raw
     packet = voevent.parse(raw)
     assert packet.description == HOSTILE.replace("\\u0000", "")
     assert voevent.params(packet)["event_name"].value == "<b>\"KM3\"</b>&"
     assert "evil" not in {p.get("name") for p in etree.fromstring(raw).iter("Param")}
-    synopsis = json.loads(client.get(f"/api/v1/alerts/{FIRST}.json").data)
+    synopsis = json.loads(client.get(url(client, "alerts.AlertJson", alert_id=FIRST)).data)
     assert synopsis["alert"]["additional_info"] == HOSTILE.replace("\\u0000", "") and "x" not in synopsis
 
 
 def test_packet_or_synopsis_by_accept_header(client):
     post(client, sample_alert())
-    xml = client.get(f"/api/v1/alerts/{FIRST}", headers={"Accept": "text/html,application/xml;q=0.9,*/*;q=0.8"})
+    xml = client.get(url(client, "alerts.Alert", alert_id=FIRST), headers={"Accept": "text/html,application/xml;q=0.9,*/*;q=0.8"})
     assert xml.mimetype == "application/xml" and xml.headers["Vary"] == "Accept"
     assert xml.headers["Content-Disposition"] == f"inline; filename={FIRST}.xml"
     assert "immutable" in xml.headers["Cache-Control"]
-    synopsis = client.get(f"/api/v1/alerts/{FIRST}", headers={"Accept": "application/json"})
+    synopsis = client.get(url(client, "alerts.Alert", alert_id=FIRST), headers={"Accept": "application/json"})
     assert synopsis.mimetype == "application/json" and synopsis.get_json()["id"] == FIRST
-    assert synopsis.get_json() == client.get(f"/api/v1/alerts/{FIRST}.json").get_json()
-    assert client.get(f"/api/v1/alerts/{FIRST}", headers={"If-None-Match": xml.headers["ETag"]}).status_code == 304
+    assert synopsis.get_json() == client.get(url(client, "alerts.AlertJson", alert_id=FIRST)).get_json()
+    assert client.get(url(client, "alerts.Alert", alert_id=FIRST), headers={"If-None-Match": xml.headers["ETag"]}).status_code == 304
     assert xml.headers["ETag"] == f'"{synopsis.get_json()["packet_sha256"]}"'
-    refused = client.get(f"/api/v1/alerts/{FIRST}", headers={"Accept": "image/png"})
+    refused = client.get(url(client, "alerts.Alert", alert_id=FIRST), headers={"Accept": "image/png"})
     assert refused.status_code == 406 and "application/xml" in refused.get_json()["detail"]
 
 
-@pytest.mark.parametrize("path", [f"/api/v1/alerts/{EVENT}_r9", f"/api/v1/alerts/{EVENT}", f"/api/v1/alerts/{EVENT}_r9.json",
-                                  f"/api/v1/alerts/{EVENT}_r9/revisions", f"/api/v1/alerts/{EVENT}_r9/latest"])
-def test_unknown_alerts_are_404_problems(client, path):
+@pytest.mark.parametrize(("endpoint", "alert_id"), [("alerts.Alert", f"{EVENT}_r9"), ("alerts.Alert", EVENT),
+                                                   ("alerts.AlertJson", f"{EVENT}_r9"), ("alerts.Revisions", f"{EVENT}_r9"),
+                                                   ("alerts.Latest", f"{EVENT}_r9")])
+def test_unknown_alerts_are_404_problems(client, endpoint, alert_id):
     post(client, sample_alert())
-    response = client.get(path)
+    response = client.get(url(client, endpoint, alert_id=alert_id))
     assert response.status_code == 404 and response.mimetype == "application/problem+json"
     assert EVENT in response.get_json()["detail"]
 
@@ -247,7 +248,7 @@ def test_each_packet_is_an_open_resource_queued_for_the_odc_and_every_broker(tmp
 
 
 def test_openapi_documents_the_alert_endpoints_and_filters(client):
-    spec = client.get("/api/v1/openapi.json").get_json()
+    spec = client.get(url(client, "api-docs.openapi_json")).get_json()
     assert {"/api/v1/alerts", "/api/v1/alerts/{alert_id}", "/api/v1/alerts/{alert_id}.json",
             "/api/v1/alerts/{alert_id}/revisions", "/api/v1/alerts/{alert_id}/latest"} <= set(spec["paths"])
     parameters = {p["name"]: p for p in spec["paths"]["/api/v1/alerts"]["get"]["parameters"]}
