@@ -16,7 +16,7 @@ from hydroserve.codecs import raw
 
 from . import logs, wiring
 from .db import writer
-from .config import ConfigError, SettingsSchema, load_settings
+from .config import ConfigError, SettingsSchema, load_settings, settings_text
 
 log = logging.getLogger("hydroserve.cli")
 
@@ -113,7 +113,8 @@ def cmd_sync(settings, args) -> int:
         return 0
     deliverers = wiring.deliverers(settings, engine)
     if not deliverers:
-        print("hydroserve sync: nothing to deliver to: set odc_url (HYDROSERVE_ODC_URL)", file=sys.stderr)
+        print("hydroserve sync: nothing to deliver to: set odc_url (HYDROSERVE_ODC_URL) or vtp_brokers (HYDROSERVE_VTP_BROKERS)",
+              file=sys.stderr)
         return 2
     sync.run(deliverers, poll_interval_s=settings.poll_interval_s, once=args.once)
     return 0
@@ -157,8 +158,9 @@ def cmd_demo(settings, args) -> int:
 
 
 def cmd_config(settings, args) -> int:
+    values = settings_text(settings)
     for key, field in SettingsSchema().fields.items():
-        print(f"{key:20} = {getattr(settings, key)!s:50} # HYDROSERVE_{key.upper()}: {field.metadata['description']}")
+        print(f"{key:24} = {values[key]!s:50} # HYDROSERVE_{key.upper()}: {field.metadata['description']}")
     return 0
 
 
@@ -177,7 +179,7 @@ def parser() -> argparse.ArgumentParser:
     ing.add_argument("--once", action="store_true", help="one pass over the spool directory, then exit")
     ing.set_defaults(run=cmd_ingest)
 
-    syn = commands.add_parser("sync", help="deliver registered resources (ODC push) from the outbox")
+    syn = commands.add_parser("sync", help="deliver the outbox: resources to the ODC, alerts to VTP brokers")
     syn.add_argument("--once", action="store_true", help="one delivery round, then exit")
     syn.add_argument("--status", action="store_true", help="print outbox counts and failed rows as JSON")
     syn.add_argument("--retry-failed", metavar="DESTINATION", help="requeue the failed rows of a destination (e.g. odc)")

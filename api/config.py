@@ -10,6 +10,7 @@ where it came from.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from fractions import Fraction
@@ -20,7 +21,8 @@ from marshmallow import fields as mf
 
 from hydroserve.acoustics.cutter import CutSettings
 from hydroserve.acoustics.products import ProductSettings
-from hydroserve.codecs import mp3, raw
+from hydroserve.codecs import mp3, raw, voevent
+from hydroserve.odc_sync.vtp import Broker
 
 ENV_PREFIX = "HYDROSERVE_"
 
@@ -41,6 +43,9 @@ class _Duration(mf.Field):
             raise ValidationError("Must be positive.")
         return seconds
 
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(value)
+
 
 class _StringList(mf.Field):
     """A list of strings: a TOML array or a comma-separated string."""
@@ -51,6 +56,46 @@ class _StringList(mf.Field):
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise ValidationError("Not a list of strings.")
         return tuple(value)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return ",".join(self._item_text(item) for item in value)
+
+    @staticmethod
+    def _item_text(item) -> str:
+        return str(item)
+
+
+class _Brokers(_StringList):
+    """VTP brokers: ``host:port`` items (a TOML array or comma-separated)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return tuple(Broker.parse(item) for item in super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+
+class _Observatories(_StringList):
+    """Detector sites: ``NAME:longitude_deg:latitude_deg:height_m`` items."""
+
+    @staticmethod
+    def _item_text(site) -> str:
+        return f"{site.name}:{site.longitude_deg}:{site.latitude_deg}:{site.height_m}"
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        sites = []
+        for item in super()._deserialize(value, attr, data, **kwargs):
+            name, *numbers = item.split(":")
+            try:
+                longitude_deg, latitude_deg, height_m = (float(n) for n in numbers)
+            except ValueError:
+                raise ValidationError(f"{item!r} must be NAME:longitude_deg:latitude_deg:height_m") from None
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", name):
+                raise ValidationError(f"{item!r}: the site name must be letters, digits, _ or -")
+            if not (-180 <= longitude_deg <= 180 and -90 <= latitude_deg <= 90 and abs(height_m) < 1e5):
+                raise ValidationError(f"{item!r}: longitude must be in [-180, 180] deg, latitude in [-90, 90] deg")
+            sites.append(voevent.Observatory(name, longitude_deg, latitude_deg, height_m))
+        return tuple(sites)
 
 
 def _help(text: str) -> dict:
@@ -91,6 +136,19 @@ class SettingsSchema(Schema):
     admin_email = mf.String(load_default="opendata@km3net.de", **_help("contact in OAI-PMH Identify"))
     log_format = mf.String(load_default="text", validate=validate.OneOf(["text", "json"]), **_help("log lines as text or one JSON object per line"))
     log_level = mf.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]), **_help("log level"))
+    alert_collection = mf.String(load_default="alerts_01", validate=validate.Regexp(r"^[A-Za-z0-9_]{1,64}$"), **_help("KM3ResourceCollection kid of the neutrino alerts"))
+    alert_ivorn_authority = mf.String(load_default="km3net.org", validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9.~_-]{2,63}$"), **_help("IVOA authority of alert IVORNs: ivo://<authority>/<stream>#<alert id>"))
+    alert_ivorn_stream = mf.String(load_default="alerts", validate=validate.Regexp(r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$"), **_help("resource key of alert IVORNs (may contain /)"))
+    alert_publisher = mf.String(load_default="KM3NeT Collaboration", validate=validate.Length(min=1, max=200), **_help("Who/Author/title of alert packets"))
+    alert_contact_name = mf.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200), **_help("Who/Author/contactName of alert packets"))
+    alert_contact_email = mf.String(load_default=None, allow_none=True, validate=validate.Email(), **_help("Who/Author/contactEmail of alert packets"))
+    alert_observatories = _Observatories(
+        load_default=(voevent.Observatory("ARCA", 16.1, 36.2667, -3500.0), voevent.Observatory("ORCA", 6.0333, 42.8, -2450.0)),
+        **_help("detector sites NAME:lon_deg:lat_deg:height_m; an alert's instrument starts with its site's NAME"))
+    vtp_brokers = _Brokers(load_default=(), **_help("VTP brokers host:port that alerts are published to"))
+    vtp_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0.1, max=600), **_help("limit for one VTP exchange (connect, send, ack)"))
+    vtp_retry_base_s = mf.Float(load_default=5.0, validate=validate.Range(min=0.01), **_help("first VTP retry delay; doubles per failed attempt"))
+    vtp_retry_max_s = mf.Float(load_default=900.0, validate=validate.Range(min=0.01), **_help("longest VTP retry delay"))
 
 
 @dataclass(frozen=True)
@@ -128,6 +186,17 @@ class Settings:
     admin_email: str
     log_format: str
     log_level: str
+    alert_collection: str
+    alert_ivorn_authority: str
+    alert_ivorn_stream: str
+    alert_publisher: str
+    alert_contact_name: str | None
+    alert_contact_email: str | None
+    alert_observatories: tuple[voevent.Observatory, ...]
+    vtp_brokers: tuple[Broker, ...]
+    vtp_timeout_s: float
+    vtp_retry_base_s: float
+    vtp_retry_max_s: float
 
     @property
     def blob_dir(self) -> Path:
@@ -144,13 +213,13 @@ class Settings:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """``HYDROSERVE_*`` variables that reproduce ``settings`` in another process."""
-    env = {}
-    for key in SettingsSchema().fields:
-        value = getattr(settings, key)
-        if value is None:
-            continue
-        env[ENV_PREFIX + key.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
-    return env
+    return {ENV_PREFIX + key.upper(): str(text) for key, text in settings_text(settings).items() if text is not None}
+
+
+def settings_text(settings: Settings) -> dict:
+    """Every key's value in its configuration-file form (what ``load_settings`` reads back)."""
+    schema = SettingsSchema()
+    return schema.dump({key: getattr(settings, key) for key in schema.fields})
 
 
 def load_settings(
@@ -200,6 +269,9 @@ def _settings(loaded: dict, origin: dict[str, str]) -> Settings:
     loaded["sensors_file"] = Path(loaded["sensors_file"]).expanduser().resolve() if loaded["sensors_file"] else None
     loaded["public_url"] = (loaded["public_url"] or f"http://{loaded['bind']}").rstrip("/")
     settings = Settings(**{f.name: loaded[f.name] for f in fields(Settings)})
+    if settings.vtp_retry_max_s < settings.vtp_retry_base_s:
+        raise ConfigError(f"invalid configuration: vtp_retry_max_s ({origin.get('vtp_retry_max_s', 'default')}) "
+                          f"must not be below vtp_retry_base_s ({settings.vtp_retry_base_s:g})")
     try:
         settings.cut
         raw.frame_dtype(settings.adf_frame_length)

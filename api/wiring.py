@@ -10,8 +10,10 @@ from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
 from hydroserve.acoustics.spool import SpoolDirectory
 from hydroserve.odc_sync import registry
+from hydroserve.odc_sync.push import OdcPusher
+from hydroserve.odc_sync.vtp import VtpPublisher
 
-from . import registration
+from . import alerts_store, registration
 from .config import Settings
 from .db import create_schema, make_engine, writer
 
@@ -19,9 +21,19 @@ from .db import create_schema, make_engine, writer
 def open_catalog(settings: Settings) -> Engine:
     """The catalog engine with every schema created."""
     engine = make_engine(settings.database_url, busy_timeout_s=settings.database_busy_timeout_s)
-    create_schema(engine, catalog.metadata, registry.metadata)
+    create_schema(engine, catalog.metadata, registry.metadata, alerts_store.metadata)
     registration.ensure_acoustic_registry(writer(engine), settings)
+    alerts_store.ensure_alert_registry(writer(engine), settings)
     return engine
+
+
+def vtp_publishers(settings: Settings, engine: Engine) -> list[VtpPublisher]:
+    """One outbox publisher per configured VTP broker."""
+    return [
+        VtpPublisher(writer(engine), broker, alerts_store.packet_for_resource, timeout_s=settings.vtp_timeout_s,
+                     retry_base_s=settings.vtp_retry_base_s, retry_max_s=settings.vtp_retry_max_s)
+        for broker in settings.vtp_brokers
+    ]
 
 
 def open_blobs(settings: Settings) -> LocalBlobStore:
@@ -55,11 +67,9 @@ def build_ingestor(settings: Settings, archive: Archive, *, retry_for_s: float |
 
 
 def deliverers(settings: Settings, engine: Engine) -> list:
-    """Everything ``hydroserve sync`` delivers: the ODC push when ``odc_url`` is set."""
-    from hydroserve.odc_sync.push import OdcPusher
-
+    """Everything ``hydroserve sync`` delivers: the ODC push when ``odc_url`` is set, and every VTP broker."""
     found = []
     if settings.odc_url:
         found.append(OdcPusher(writer(engine), settings.odc_url, settings.odc_token,
                                path_template=settings.odc_path_template, timeout_s=settings.odc_timeout_s))
-    return found
+    return found + vtp_publishers(settings, engine)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -74,7 +73,6 @@ class OdcPusher:
         base_backoff_s: float = 1.0,
         max_backoff_s: float = 300.0,
         session: requests.Session | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
     ):
         if "{kid}" not in path_template:
@@ -87,22 +85,26 @@ class OdcPusher:
         self.base_backoff_s = base_backoff_s
         self.max_backoff_s = max_backoff_s
         self.session = session or requests.Session()
-        self.clock = clock
         self.rng = rng or random.Random()
 
     def url(self, kid: str) -> str:
         return self.base_url + self.path_template.format(kid=requests.utils.quote(kid, safe=""))
 
-    def run_once(self, limit: int = 100) -> dict:
+    def run_once(self, now: datetime | None = None, limit: int = 100) -> dict:
         """Try every due row once; return counts of delivered, retried and failed rows."""
+        now = now or datetime.now(UTC)
         counts = {"delivered": 0, "retried": 0, "failed": 0}
         with self.engine.connect() as conn:
-            items = registry.due(conn, self.destination, self.clock(), limit)
+            items = registry.due(conn, self.destination, now, limit)
+        lease_until = now + timedelta(seconds=self.timeout_s + 30.0)
         for item in items:
-            counts[self._deliver(item)] += 1
+            with self.engine.begin() as conn:
+                if not registry.claim(conn, item.id, now, lease_until):
+                    continue
+            counts[self._deliver(item, now)] += 1
         return counts
 
-    def _deliver(self, item: registry.OutboxItem) -> str:
+    def _deliver(self, item: registry.OutboxItem, now: datetime) -> str:
         with self.engine.connect() as conn:
             resource = registry.get_resource(conn, item.resource_kid)
         headers = {"Content-Type": "application/json"}
@@ -112,24 +114,24 @@ class OdcPusher:
             response = self.session.put(self.url(item.resource_kid), json=resource_json(resource), headers=headers,
                                         timeout=self.timeout_s)
         except requests.RequestException as error:
-            return self._retry(item, None, f"{type(error).__name__}: {error}", None)
+            return self._retry(item, now, None, f"{type(error).__name__}: {error}", None)
         status = f"{response.status_code} {response.reason}"
         if 200 <= response.status_code < 300:
             with self.engine.begin() as conn:
                 registry.mark_delivered(conn, item.id, status)
             return "delivered"
         if response.status_code >= 500 or response.status_code in RETRYABLE_STATUS:
-            return self._retry(item, status, response.text[:500], response.headers.get("Retry-After"))
+            return self._retry(item, now, status, response.text[:500], response.headers.get("Retry-After"))
         with self.engine.begin() as conn:
             registry.mark_failed(conn, item.id, status, response.text[:2000])
         log.error("odc: %s rejected with %s: %s", item.resource_kid, status, response.text[:200])
         return "failed"
 
-    def _retry(self, item: registry.OutboxItem, status: str | None, error: str, retry_after: str | None) -> str:
+    def _retry(self, item: registry.OutboxItem, now: datetime, status: str | None, error: str, retry_after: str | None) -> str:
         delay = backoff_s(item.attempts, self.base_backoff_s, self.max_backoff_s, self.rng)
         if retry_after is not None and retry_after.isdigit():
             delay = max(delay, min(float(retry_after), self.max_backoff_s))
         with self.engine.begin() as conn:
-            registry.mark_retry(conn, item.id, self.clock() + timedelta(seconds=delay), status, error)
+            registry.mark_retry(conn, item.id, now + timedelta(seconds=delay), status, error)
         log.warning("odc: %s not delivered (%s); retry in %.1f s", item.resource_kid, status or error, delay)
         return "retried"

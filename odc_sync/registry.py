@@ -343,6 +343,20 @@ def due(conn: Connection, destination: str, now: datetime, limit: int = 50) -> l
     return [OutboxItem(*row) for row in rows]
 
 
+def claim(conn: Connection, item_id: int, now: datetime, lease_until: datetime) -> bool:
+    """Take a due row for one attempt: push its next attempt to ``lease_until`` if it is still pending and due.
+
+    Two deliverers (or a restarted one) never send the same row at once; if the
+    attempt's outcome is never recorded (a crash), the row is due again after the lease.
+    """
+    taken = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == item_id, outbox.c.state == PENDING, outbox.c.next_attempt_at <= now)
+        .values(next_attempt_at=lease_until)
+    )
+    return taken.rowcount == 1
+
+
 def mark_delivered(conn: Connection, item_id: int, status: str) -> None:
     conn.execute(update(outbox).where(outbox.c.id == item_id).values(
         state=DELIVERED, attempts=outbox.c.attempts + 1, last_status=status, last_error=None,

@@ -14,8 +14,8 @@ class Deliverer(Protocol):
 
     destination: str
 
-    def run_once(self) -> dict:
-        """Try every due row once; return counts by outcome."""
+    def run_once(self, now=None) -> dict:
+        """Try every due row once; return counts ``delivered``, ``retried`` and ``failed``."""
 
 
 def run(deliverers: list[Deliverer], *, poll_interval_s: float, stop: threading.Event | None = None, once: bool = False) -> None:

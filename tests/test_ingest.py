@@ -161,3 +161,13 @@ def test_spool_reads_frames_appended_after_a_long_pause_of_the_writer(tmp_path, 
     target.write_bytes(data)
     [late] = spool.poll().frames
     assert len(late) == 1 and int(late.offsets[0]) == 2 * frame and late.issues == ()
+
+
+def test_settings_round_trip_through_the_environment(tmp_path):
+    from hydroserve.api.config import load_settings, settings_env
+
+    settings = load_settings(env={}, data_dir=str(tmp_path), snippet_duration_s="12.5", api_tokens="a,b",
+                             vtp_brokers="127.0.0.1:8098,[::1]:8099", sensors_file=str(tmp_path / "s.toml"))
+    env = settings_env(settings)
+    assert env["HYDROSERVE_SNIPPET_DURATION_S"] == "25/2" and env["HYDROSERVE_API_TOKENS"] == "a,b"
+    assert load_settings(env=env) == settings

@@ -1,0 +1,227 @@
+"""Alert endpoints: post neutrino-candidate alerts, read them back as VOEvent 2.0 or JSON, list and filter them.
+
+``POST /alerts`` stores an alert (or a revision of one) as an immutable
+VOEvent packet, registers it as an open resource and queues it for the ODC
+and every configured VTP broker, all in one transaction. The packet bytes
+served by ``GET /alerts/<id>`` are exactly the bytes sent to brokers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from urllib.parse import urlencode
+
+from flask import Response, abort, redirect, request, url_for
+from marshmallow import ValidationError
+
+from hydroserve.codecs import sky, voevent
+
+from . import alert_filters, alerts_store, errors, http
+from . import cursor as cursors
+from .alerts_schemas import ALERT_ID_PATTERN, AlertInputSchema, AlertPageSchema, AlertSchema, RevisionsSchema
+from .alerts_store import AlertConflict, AlertInvalid, AlertRecord, EventState, make_alert_id, rfc3339
+from .auth import require_token
+from .blueprint import Blueprint
+from .db import writer
+from .services import services
+
+bp = Blueprint("alerts", __name__, description="Neutrino-candidate alerts as VOEvent 2.0 packets (initial, updates, retractions)")
+
+PROBLEM = {"schema": errors.ProblemSchema, "content_type": errors.MEDIA_TYPE}
+XML_TYPES = ("application/xml", "text/xml")
+JSON_TYPE = "application/json"
+VOEVENT_RESPONSE = {"description": "the VOEvent 2.0 packet (Accept: application/xml, the default) or its JSON synopsis "
+                                   "(Accept: application/json)",
+                    "content": {voevent.MEDIA_TYPE: {"schema": {"type": "string"}},
+                                JSON_TYPE: {"schema": AlertSchema}}}
+
+
+def _check_alert_id(alert_id: str) -> None:
+    if not re.fullmatch(ALERT_ID_PATTERN, alert_id):
+        abort(404, description=f"No alert {alert_id[:80]!r}: alert ids look like <event id>_r<revision>, e.g. "
+                               f"ORCA24-0114-00873_r1 (the revisions of an event: GET /api/v1/alerts?event=<event id>).")
+
+
+def load_alert(alert_id: str) -> tuple[AlertRecord, EventState]:
+    _check_alert_id(alert_id)
+    with services().engine.connect() as conn:
+        record = alerts_store.get(conn, alert_id)
+        if record is None:
+            abort(404, description=f"No alert {alert_id!r}.")
+        state = alerts_store.event_states(conn, {record.event_id})[record.event_id]
+    return record, state
+
+
+def alert_json(record: AlertRecord, state: EventState) -> dict:
+    """The JSON synopsis of one packet."""
+    alert = record.alert
+    if "galactic_longitude" in alert:
+        l_deg, b_deg = alert["galactic_longitude"], alert["galactic_latitude"]
+    else:
+        l_deg, b_deg = sky.equatorial_to_galactic(record.ra_deg, record.dec_deg)
+    latest = make_alert_id(record.event_id, state.latest_revision)
+    cites = None
+    if record.cites_alert_id is not None:
+        cites = {"ivorn": record.cites_ivorn, "relation": "retraction" if record.alert_type == "retraction" else "supersedes",
+                 "id": record.cites_alert_id, "url": url_for("alerts.Alert", alert_id=record.cites_alert_id, _external=True)}
+    return {
+        "id": record.alert_id,
+        "ivorn": record.ivorn,
+        "event_id": record.event_id,
+        "revision": record.revision,
+        "alert_type": record.alert_type,
+        "role": record.role,
+        "instrument": record.instrument,
+        "trigger_time": rfc3339(record.trigger_time),
+        "issued": rfc3339(record.issued),
+        "received": rfc3339(record.received),
+        "ra_deg": record.ra_deg,
+        "dec_deg": record.dec_deg,
+        "error_radius_50_deg": record.error_radius_50_deg,
+        "error_radius_90_deg": record.error_radius_90_deg,
+        "galactic_longitude_deg": l_deg,
+        "galactic_latitude_deg": b_deg,
+        "cites": cites,
+        "superseded_by": make_alert_id(record.event_id, record.revision + 1) if record.revision < state.latest_revision else None,
+        "latest": latest,
+        "retracted": state.retracted,
+        "packet_sha256": record.packet_sha256,
+        "packet_size_bytes": len(record.packet),
+        "alert": alert,
+        "links": {
+            "self": url_for("alerts.Alert", alert_id=record.alert_id, _external=True),
+            "json": url_for("alerts.AlertJson", alert_id=record.alert_id, _external=True),
+            "revisions": url_for("alerts.Revisions", alert_id=record.alert_id, _external=True),
+            "latest": url_for("alerts.Alert", alert_id=latest, _external=True),
+        },
+    }
+
+
+def _problem_at(status: int, error: AlertConflict | AlertInvalid, kind: str) -> Response:
+    return errors.problem(status, str(error), kind=kind, errors={"json": {error.field: [str(error)]}})
+
+
+@bp.route("/alerts", methods=["POST"], endpoint="Post")
+@require_token
+@bp.doc(security=[{"bearer": []}])
+@bp.arguments(AlertInputSchema, location="json")
+@bp.response(201, AlertSchema, headers={"Location": {"description": "URL of the VOEvent packet", "schema": {"type": "string"}}})
+@bp.alt_response(200, schema=AlertSchema, description="The same alert was posted before: the stored revision, unchanged")
+@bp.alt_response(401, description="No bearer token", **PROBLEM)
+@bp.alt_response(403, description="Token not accepted", **PROBLEM)
+@bp.alt_response(409, description="Contradicts the event's stored revisions (field named in errors)", **PROBLEM)
+@bp.alt_response(422, description="Invalid alert (errors by field)", **PROBLEM)
+def post_alert(alert: dict):
+    """Store an alert, an update or a retraction; queue it for the ODC and the VTP brokers.
+
+    Idempotent: posting the same content again returns the stored revision
+    (200). An update or retraction of event ``id`` becomes the next revision
+    and cites the previous one.
+    """
+    settings = services().settings
+    try:
+        record, created = alerts_store.submit(writer(services().engine), settings, alert)
+    except AlertInvalid as error:
+        return _problem_at(422, error, "alert-invalid")
+    except AlertConflict as error:
+        return _problem_at(409, error, "alert-conflict")
+    with services().engine.connect() as conn:
+        state = alerts_store.event_states(conn, {record.event_id})[record.event_id]
+    location = url_for("alerts.Alert", alert_id=record.alert_id, _external=True)
+    return alert_json(record, state), 201 if created else 200, {"Location": location}
+
+
+@bp.route("/alerts", methods=["GET"], endpoint="Alerts")
+@bp.arguments(alert_filters.AlertQuery, location="query", as_kwargs=True)
+@bp.response(200, AlertPageSchema, headers={"Link": {"description": 'next page: <url>; rel="next"', "schema": {"type": "string"}}})
+@bp.alt_response(400, description="Invalid or unknown query parameter", **PROBLEM)
+def list_alerts(limit, cursor=None, **filters):
+    """Alert packets (every revision), newest stored first; filter by time, role, detector, event, type, sky cone."""
+    before = None
+    if cursor is not None:
+        try:
+            (before,) = cursors.decode(cursor, (int,))
+        except ValidationError as error:
+            abort(400, description=f"Invalid query parameter 'cursor': {error.messages[0]}")
+    with services().engine.connect() as conn:
+        records = alerts_store.search(conn, alert_filters.conditions(filters), before_seq=before, limit=limit + 1)
+        page = records[:limit]
+        states = alerts_store.event_states(conn, {r.event_id for r in page})
+    headers = {}
+    next_url = None
+    if len(records) > limit:
+        params = {k: v for k, v in request.args.items() if k != "cursor"}
+        params["cursor"] = cursors.encode([page[-1].seq])
+        next_url = url_for("alerts.Alerts", _external=True) + "?" + urlencode(params)
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return {"items": [alert_json(r, states[r.event_id]) for r in page], "next": next_url}, 200, headers
+
+
+def _json_response(record: AlertRecord, state: EventState) -> Response:
+    body = json.dumps(alert_json(record, state), separators=(",", ":")).encode()
+    response = http.send_json_bytes(body, etag=hashlib.sha256(body).hexdigest()[:40], last_modified=record.received, max_age_s=0)
+    response.vary.add("Accept")
+    return response
+
+
+def _xml_response(record: AlertRecord) -> Response:
+    response = Response(record.packet, mimetype=voevent.MEDIA_TYPE)
+    response.set_etag(record.packet_sha256)
+    response.last_modified = record.received
+    response.headers.set("Content-Disposition", "inline", filename=f"{record.alert_id}.xml")
+    response.cache_control.public = True
+    response.cache_control.max_age = http.IMMUTABLE_MAX_AGE_S
+    response.cache_control.immutable = True
+    response.vary.add("Accept")
+    return response.make_conditional(request)
+
+
+@bp.route("/alerts/<alert_id>", endpoint="Alert")
+@bp.doc(responses={"200": VOEVENT_RESPONSE, "304": {"description": "not modified"}})
+@bp.alt_response(404, description="No such alert", **PROBLEM)
+@bp.alt_response(406, description="Neither XML nor JSON is acceptable", **PROBLEM)
+def get_alert(alert_id: str):
+    """One packet: the VOEvent 2.0 XML (immutable) or, with ``Accept: application/json``, its JSON synopsis."""
+    record, state = load_alert(alert_id)
+    if not request.accept_mimetypes:
+        return _xml_response(record)
+    best = request.accept_mimetypes.best_match([*XML_TYPES, JSON_TYPE])
+    if best is None:
+        abort(406, description=f"This alert is available as {voevent.MEDIA_TYPE} (VOEvent) or {JSON_TYPE} (synopsis).")
+    return _json_response(record, state) if best == JSON_TYPE else _xml_response(record)
+
+
+@bp.route("/alerts/<alert_id>.json", endpoint="AlertJson")
+@bp.doc(responses={"200": {"description": "the JSON synopsis", "content": {JSON_TYPE: {"schema": AlertSchema}}},
+                   "304": {"description": "not modified"}})
+@bp.alt_response(404, description="No such alert", **PROBLEM)
+def get_alert_json(alert_id: str):
+    """One packet's JSON synopsis: position, errors, revision links, the accepted alert fields."""
+    return _json_response(*load_alert(alert_id))
+
+
+@bp.route("/alerts/<alert_id>/revisions", endpoint="Revisions")
+@bp.response(200, RevisionsSchema)
+@bp.alt_response(404, description="No such alert", **PROBLEM)
+def get_revisions(alert_id: str):
+    """Every revision of the alert's event, oldest first (initial, updates, retraction)."""
+    record, state = load_alert(alert_id)
+    with services().engine.connect() as conn:
+        history = alerts_store.revisions(conn, record.event_id)
+    return {
+        "event_id": record.event_id,
+        "latest": make_alert_id(record.event_id, state.latest_revision),
+        "retracted": state.retracted,
+        "items": [alert_json(r, state) for r in history],
+    }
+
+
+@bp.route("/alerts/<alert_id>/latest", endpoint="Latest")
+@bp.doc(responses={"303": {"description": "Location: the latest revision of the event"}})
+@bp.alt_response(404, description="No such alert", **PROBLEM)
+def get_latest(alert_id: str):
+    """Redirect (303) to the latest revision of the alert's event (which may be a retraction)."""
+    record, state = load_alert(alert_id)
+    return redirect(url_for("alerts.Alert", alert_id=make_alert_id(record.event_id, state.latest_revision), _external=True), 303)
