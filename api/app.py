@@ -75,11 +75,12 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     api = ProblemApi(app)
     app.register_error_handler(HTTPException, errors.from_http_exception)
 
-    from . import acoustic, health, index
+    from . import acoustic, events, health, index
 
     app.register_blueprint(health.bp)
     api.register_blueprint(index.bp, url_prefix=API_PREFIX)
     api.register_blueprint(acoustic.bp, url_prefix=API_PREFIX)
+    api.register_blueprint(events.bp, url_prefix=API_PREFIX)
 
     @app.get(f"{API_PREFIX}/docs/static/<path:filename>")
     def swagger_ui_static(filename):

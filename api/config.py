@@ -83,6 +83,10 @@ class SettingsSchema(Schema):
     api_tokens = _StringList(load_default=(), **_help("bearer tokens accepted by write endpoints"))
     log_format = mf.String(load_default="text", validate=validate.OneOf(["text", "json"]), **_help("log lines as text or one JSON object per line"))
     log_level = mf.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]), **_help("log level"))
+    events_collection = mf.String(load_default="events20_01", validate=validate.Regexp(r"^[A-Za-z0-9_]{1,64}$"), **_help("KM3ResourceCollection kid of the event tables"))
+    events_max_rows = mf.Integer(load_default=1_000_000, validate=validate.Range(min=1), **_help("most events a published table may have"))
+    events_scs_max_sr_deg = mf.Float(load_default=180.0, validate=validate.Range(min=0, max=180, min_inclusive=False), **_help("largest cone-search radius SR in degrees (180: no limit)"))
+    events_scs_max_records = mf.Integer(load_default=10_000, validate=validate.Range(min=1, max=1_000_000), **_help("most rows one cone-search response returns (MAXREC is capped here)"))
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,10 @@ class Settings:
     api_tokens: tuple[str, ...]
     log_format: str
     log_level: str
+    events_collection: str
+    events_max_rows: int
+    events_scs_max_sr_deg: float
+    events_scs_max_records: int
 
     @property
     def blob_dir(self) -> Path:

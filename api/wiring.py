@@ -10,7 +10,7 @@ from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
 from hydroserve.odc_sync import registry
 
-from . import registration
+from . import event_store, registration
 from .config import Settings
 from .db import create_schema, make_engine, writer
 
@@ -18,7 +18,7 @@ from .db import create_schema, make_engine, writer
 def open_catalog(settings: Settings) -> Engine:
     """The catalog engine with every schema created."""
     engine = make_engine(settings.database_url)
-    create_schema(engine, catalog.metadata, registry.metadata)
+    create_schema(engine, catalog.metadata, registry.metadata, event_store.metadata)
     registration.ensure_acoustic_registry(writer(engine), settings)
     return engine
 
