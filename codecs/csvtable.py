@@ -103,7 +103,6 @@ def decode(data: bytes, metadata: TableMetadata) -> EventTable:
         header = next(reader, None)
         if header is None:
             raise TableError(["CSV: the file is empty; the first line must name the columns"])
-        header = [name.strip() for name in header]
         check_column_names(header, metadata, "CSV header (line 1)")
         problems = ProblemList()
         rows, lines = [], []

@@ -304,9 +304,11 @@ class EventTable:
         ids = self.data[id_name]
         for row in np.flatnonzero(np.char.str_len(ids) == 0):
             problems.add(f"row {row + 1}, column {id_name!r}: the event identifier is empty")
-        unique, first, counts = np.unique(ids, return_index=True, return_counts=True)
-        for value, row in zip(unique[counts > 1], first[counts > 1]):
-            problems.add(f"row {row + 1}, column {id_name!r}: event identifier {str(value)!r} is not unique")
+        unique, counts = np.unique(ids, return_counts=True)
+        for value in unique[counts > 1][:MAX_PROBLEMS]:
+            rows = np.flatnonzero(ids == value) + 1
+            problems.add(f"rows {', '.join(map(str, rows[:5]))}{' ...' if len(rows) > 5 else ''}, column {id_name!r}: "
+                         f"event identifier {str(value)!r} is not unique")
         positions = self.metadata.position_columns
         if positions is not None:
             ra_name, dec_name = positions
@@ -345,7 +347,7 @@ def metadata_to_dict(metadata: TableMetadata) -> dict:
             "stop": iso_utc(taking.stop),
             "detector": taking.detector,
             "event_selection": taking.event_selection,
-            "livetime_s": taking.livetime_s,
+            "livetime_s": None if taking.livetime_s is None else float(taking.livetime_s),
         },
         "provenance": [
             {"id": s.id, "description": s.description, "software": s.software, "version": s.version, "parameters": dict(s.parameters)}

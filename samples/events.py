@@ -99,7 +99,7 @@ def metadata(n_events: int, seed: int, *, table_id: str = TABLE_ID) -> TableMeta
             start=START, stop=STOP, detector="ARCA21 (synthetic)",
             event_selection="synthetic: down-going muon-like events with zenith < 85 deg and up-going neutrino-like "
                             "events with zenith > 95 deg; no real selection applied",
-            livetime_s=round(0.92 * (STOP - START).total_seconds()),
+            livetime_s=float(round(0.92 * (STOP - START).total_seconds())),
         ),
         publication=Publication(
             publisher="KM3NeT Collaboration", owner="KM3NeT Collaboration", created=date(2024, 1, 15), version="1.0",
