@@ -219,7 +219,8 @@ def parser() -> argparse.ArgumentParser:
                     "same table again changes nothing; a different table under a published id is refused.")
     pub.add_argument("table", metavar="TABLE", help="the rows: CSV or HDF5 file")
     pub.add_argument("metadata", metavar="METADATA", help="the metadata: JSON or TOML file")
-    pub.add_argument("--hdf5-dataset", default="events", metavar="NAME", help="the dataset holding the rows in an HDF5 TABLE (default: events)")
+    pub.add_argument("--hdf5-dataset", default="events", metavar="NAME",
+                     help="the dataset holding the rows in an HDF5 TABLE (default: events)")
     pub.add_argument("--json", action="store_true", help="print the summary as JSON")
     pub.set_defaults(run=cmd_events_publish)
 

@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 

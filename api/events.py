@@ -100,14 +100,17 @@ class Tables(MethodView):
         page, more = records[:limit], len(records) > limit
         next_url, headers = None, {}
         if more:
-            next_url = url_for("events.Tables", _external=True) + "?" + urlencode({"limit": limit, "cursor": cursors.encode([page[-1].table_id])})
+            query = urlencode({"limit": limit, "cursor": cursors.encode([page[-1].table_id])})
+            next_url = url_for("events.Tables", _external=True) + "?" + query
             headers["Link"] = f'<{next_url}>; rel="next"'
         return {"items": [table_json(r, full=False) for r in page], "next": next_url}, 200, headers
 
     @require_token
     @bp.arguments(PublishFiles, location="files")
-    @bp.response(201, TableSchema, description="Published", headers={"Location": {"description": "the table's URL", "schema": {"type": "string"}}})
-    @bp.alt_response(200, schema=TableSchema, description="The same table (same metadata and rows) was already published; nothing changed")
+    @bp.response(201, TableSchema, description="Published",
+                 headers={"Location": {"description": "the table's URL", "schema": {"type": "string"}}})
+    @bp.alt_response(200, schema=TableSchema,
+                     description="The same table (same metadata and rows) was already published; nothing changed")
     @bp.alt_response(401, description="No bearer token", **PROBLEM)
     @bp.alt_response(403, description="Bearer token not accepted", **PROBLEM)
     @bp.alt_response(409, description="A different table is published under this id", **PROBLEM)
@@ -115,7 +118,9 @@ class Tables(MethodView):
     @bp.alt_response(422, description="Invalid metadata or rows; `errors` names the field, column, line or row", **PROBLEM)
     @bp.doc(security=[{"bearer": []}])
     def post(self, files):
-        """Publish an event table: ``multipart/form-data`` with the rows (``table``: CSV or HDF5) and the metadata (``metadata``: JSON or TOML).
+        """Publish an event table: multipart/form-data with the rows (``table``: CSV or HDF5) and the metadata (``metadata``).
+
+        The metadata part is JSON or TOML (MetadataSchema).
 
         Multipart, not JSON: the rows go as the very files the command line
         publishes (HDF5 is binary), without base64 or a second encoding, and
@@ -126,10 +131,13 @@ class Tables(MethodView):
         """
         settings = services().settings
         try:
-            table = event_store.read_input(files["table"].read(), files["metadata"].read(), max_rows=settings.events_max_rows)
+            table = event_store.read_input(files["table"].read(), files["metadata"].read(),
+                                           max_rows=settings.events_max_rows)
         except event_store.InvalidInput as error:
             lines = error.lines()
-            shown = "; ".join(lines[:MAX_DETAIL_PROBLEMS]) + (f"; and {len(lines) - MAX_DETAIL_PROBLEMS} more" if len(lines) > MAX_DETAIL_PROBLEMS else "")
+            shown = "; ".join(lines[:MAX_DETAIL_PROBLEMS])
+            if len(lines) > MAX_DETAIL_PROBLEMS:
+                shown += f"; and {len(lines) - MAX_DETAIL_PROBLEMS} more"
             return errors.problem(422, f"The event table was not published: {shown}.", title="Invalid event table",
                                   kind="invalid-event-table", errors=error.errors)
         try:

@@ -232,3 +232,20 @@ def test_the_shipped_sample_is_what_the_generator_makes():
     generated = events.generate()
     assert table.metadata == generated.metadata
     assert csvtable.encode(generated) == SAMPLE_CSV.read_bytes()
+
+
+def test_a_publish_that_fails_midway_leaves_nothing_visible(app, client, small_table, monkeypatch):
+    from hydroserve.api import event_registration
+
+    def broken_register(*args, **kwargs):
+        raise RuntimeError("registry down")
+
+    monkeypatch.setattr(event_registration.registry, "register", broken_register)
+    failed = publish(client, *files_of(small_table))
+    assert failed.status_code == 500 and failed.json["detail"].startswith("The server failed to answer this request")
+    assert client.get(url(app, "events.Tables")).json["items"] == []
+    assert (count(app, event_store.event_tables), count(app, registry.resources), count(app, registry.outbox)) == (0, 0, 0)
+    assert client.get(url(app, "events.Table", tid="small_2023")).status_code == 404
+    monkeypatch.undo()
+    assert publish(client, *files_of(small_table)).status_code == 201  # the blobs already written are simply rewritten
+    assert client.get(url(app, "events.Table", tid="small_2023")).json["n_rows"] == 120
