@@ -77,7 +77,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.register_error_handler(HTTPException, errors.from_http_exception)
     app.register_error_handler(OperationalError, errors.catalog_unavailable)
 
-    from . import acoustic, alerts, headers, health, index, metrics, oai, registry_api
+    from . import acoustic, alerts, events, headers, health, index, metrics, oai, registry_api
 
     app.before_request(metrics.start_timer)
     app.after_request(metrics.record)
@@ -89,6 +89,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     api.register_blueprint(acoustic.bp, url_prefix=API_PREFIX)
     api.register_blueprint(registry_api.bp, url_prefix=API_PREFIX)
     api.register_blueprint(alerts.bp, url_prefix=API_PREFIX)
+    api.register_blueprint(events.bp, url_prefix=API_PREFIX)
     api.register_blueprint(oai.bp)
 
     @app.get(f"{API_PREFIX}/docs/static/<path:filename>")

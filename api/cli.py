@@ -157,6 +157,48 @@ def cmd_demo(settings, args) -> int:
     return run_demo(settings, backfill_s=args.backfill_s)
 
 
+def cmd_events_publish(settings, args) -> int:
+    from . import event_store
+    from .db import writer
+
+    try:
+        table = event_store.read_input(Path(args.table).read_bytes(), Path(args.metadata).read_bytes(),
+                                       max_rows=settings.events_max_rows, hdf5_dataset=args.hdf5_dataset)
+    except OSError as error:
+        print(f"hydroserve events publish: {error}", file=sys.stderr)
+        return 2
+    except event_store.InvalidInput as error:
+        print(f"hydroserve events publish: {args.table} with {args.metadata} is not a valid event table:", file=sys.stderr)
+        for line in error.lines():
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    engine = wiring.open_catalog(settings)
+    try:
+        published = event_store.publish(writer(engine), wiring.open_blobs(settings), settings, table)
+    except event_store.TableConflict as error:
+        print(f"hydroserve events publish: {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    record = published.record
+    summary = {
+        "table_id": record.table_id,
+        "status": "published" if published.created else "already published (identical), nothing changed",
+        "n_rows": record.n_rows,
+        "digest": record.digest,
+        "cone_search": None if record.cone_search is None else record.cone_search["url"],
+        "resources": list(record.resources),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{record.table_id}: {summary['status']}; {record.n_rows} events; "
+              f"cone search: {summary['cone_search'] or 'none (no sky positions)'}")
+        for kid in record.resources:
+            print(f"  resource {kid}")
+    return 0
+
+
 def cmd_config(settings, args) -> int:
     values = settings_text(settings)
     for key, field in SettingsSchema().fields.items():
@@ -199,6 +241,20 @@ def parser() -> argparse.ArgumentParser:
     dem = commands.add_parser("demo", help="run everything on the embedded default with a synthetic live stream")
     dem.add_argument("--backfill-s", type=float, default=60.0, help="seconds of past synthetic data written at start")
     dem.set_defaults(run=cmd_demo, config_defaults=DEMO_DEFAULTS)
+
+    events = commands.add_parser("events", help="particle-event tables")
+    event_commands = events.add_subparsers(dest="events_command", required=True)
+    pub = event_commands.add_parser(
+        "publish", help="validate an event table and its metadata, store it as CSV + metadata, HDF5 and VOTable, register it",
+        description="TABLE is CSV (a header line naming the columns) or HDF5 (a 1-d compound dataset); METADATA is JSON or "
+                    "TOML describing every column, the provenance, the data taking and the publication. Publishing the "
+                    "same table again changes nothing; a different table under a published id is refused.")
+    pub.add_argument("table", metavar="TABLE", help="the rows: CSV or HDF5 file")
+    pub.add_argument("metadata", metavar="METADATA", help="the metadata: JSON or TOML file")
+    pub.add_argument("--hdf5-dataset", default="events", metavar="NAME",
+                     help="the dataset holding the rows in an HDF5 TABLE (default: events)")
+    pub.add_argument("--json", action="store_true", help="print the summary as JSON")
+    pub.set_defaults(run=cmd_events_publish)
 
     cfg = commands.add_parser("config", help="print the effective configuration")
     cfg.set_defaults(run=cmd_config)

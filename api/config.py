@@ -149,6 +149,10 @@ class SettingsSchema(Schema):
     vtp_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0.1, max=600), **_help("limit for one VTP exchange (connect, send, ack)"))
     vtp_retry_base_s = mf.Float(load_default=5.0, validate=validate.Range(min=0.01), **_help("first VTP retry delay; doubles per failed attempt"))
     vtp_retry_max_s = mf.Float(load_default=900.0, validate=validate.Range(min=0.01), **_help("longest VTP retry delay"))
+    events_collection = mf.String(load_default="events20_01", validate=validate.Regexp(r"^[A-Za-z0-9_]{1,64}$"), **_help("KM3ResourceCollection kid of the event tables"))
+    events_max_rows = mf.Integer(load_default=1_000_000, validate=validate.Range(min=1), **_help("most events a published table may have"))
+    events_scs_max_sr_deg = mf.Float(load_default=180.0, validate=validate.Range(min=0, max=180, min_inclusive=False), **_help("largest cone-search radius SR in degrees (180: no limit)"))
+    events_scs_max_records = mf.Integer(load_default=10_000, validate=validate.Range(min=1, max=1_000_000), **_help("most rows one cone-search response returns (MAXREC is capped here)"))
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,10 @@ class Settings:
     vtp_timeout_s: float
     vtp_retry_base_s: float
     vtp_retry_max_s: float
+    events_collection: str
+    events_max_rows: int
+    events_scs_max_sr_deg: float
+    events_scs_max_records: int
 
     @property
     def blob_dir(self) -> Path:

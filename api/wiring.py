@@ -13,7 +13,7 @@ from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.push import OdcPusher
 from hydroserve.odc_sync.vtp import VtpPublisher
 
-from . import alerts_store, registration
+from . import alerts_store, event_store, registration
 from .config import Settings
 from .db import create_schema, make_engine, writer
 
@@ -21,7 +21,7 @@ from .db import create_schema, make_engine, writer
 def open_catalog(settings: Settings) -> Engine:
     """The catalog engine with every schema created."""
     engine = make_engine(settings.database_url, busy_timeout_s=settings.database_busy_timeout_s)
-    create_schema(engine, catalog.metadata, registry.metadata, alerts_store.metadata)
+    create_schema(engine, catalog.metadata, registry.metadata, alerts_store.metadata, event_store.metadata)
     registration.ensure_acoustic_registry(writer(engine), settings)
     alerts_store.ensure_alert_registry(writer(engine), settings)
     return engine

@@ -1,0 +1,240 @@
+"""Marshmallow schemas of the event-table endpoints: the metadata document (validated on publish), queries, responses.
+
+The metadata schema loads a metadata document (JSON or TOML, see
+:func:`hydroserve.codecs.tables.read_metadata_document`) into
+:class:`~hydroserve.codecs.tables.TableMetadata` and dumps the canonical
+form (:func:`~hydroserve.codecs.tables.metadata_to_dict`) unchanged, so one
+schema documents and checks both directions. Errors about a column are
+reported under the column's name, e.g.
+``{"columns": {"energy_gev": {"unit": ["'GeVV' is not a VOUnit string ..."]}}}``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import marshmallow as ma
+from flask_smorest.fields import Upload
+from marshmallow import ValidationError, fields, post_load, validate
+
+from hydroserve.codecs import tables
+
+
+def _described(text: str, **kwargs) -> dict:
+    return {"metadata": {"description": text, **kwargs}}
+
+
+def _build(cls, data: dict):
+    """``cls(**data)``, with the model's own consistency errors as marshmallow field errors."""
+    try:
+        return cls(**data)
+    except tables.MetadataError as error:
+        raise ValidationError(error.message, error.field.rsplit(".", 1)[-1]) from None
+
+
+class _UtcDateTime(fields.AwareDateTime):
+    """An RFC 3339 date-time with a time zone, loaded as UTC; dumped from a datetime or the canonical string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value if value is None or isinstance(value, str) else tables.iso_utc(value)
+
+
+class _IsoDate(fields.Date):
+    """A calendar date ``YYYY-MM-DD``; dumped from a date or the canonical string."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value if value is None or isinstance(value, str) else value.isoformat()
+
+
+_TEXT = validate.Length(min=1, max=10_000)
+_NAME = validate.Length(min=1, max=200)
+
+
+class ColumnSchema(ma.Schema):
+    """One parameter (column) of the table."""
+
+    name = fields.String(required=True, validate=validate.Regexp(f"^{tables.COLUMN_NAME.pattern}$"),
+                         **_described("column name", example="energy_gev"))
+    type = fields.String(required=True, validate=validate.OneOf(list(tables.COLUMN_TYPES)), **_described("value type"))
+    unit = fields.String(required=True, validate=validate.Length(max=64),
+                         **_described("VOUnit string (SI units and prefixes, deg, d, eV ...); empty for dimensionless", example="GeV"))
+    description = fields.String(required=True, validate=_TEXT, **_described("what the values are"))
+    identifier = fields.String(required=True, validate=_NAME, **_described("identifier of the parameter's definition",
+                                                                             example="km3net:events:energy"))
+    ucd = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                        **_described("IVOA UCD1+; one column must be meta.id;meta.main (the event identifier)", example="phys.energy"))
+    verbosity = fields.Integer(load_default=2, validate=validate.OneOf(tables.VERBOSITY_LEVELS),
+                               **_described("cone-search VERB level from which the column is returned (1, 2, 3)"))
+
+    @post_load
+    def _make(self, data, **kwargs):
+        return _build(tables.Column, data)
+
+
+def _scalar(value) -> None:
+    if not isinstance(value, str | int | float | bool):
+        raise ValidationError("Parameter values must be strings, numbers or booleans.")
+
+
+class ProvenanceStepSchema(ma.Schema):
+    """One processing step, referenced by its identifier."""
+
+    id = fields.String(required=True, validate=_NAME, **_described("identifier of the step", example="km3pipe:reco:jmuon"))
+    description = fields.String(required=True, validate=_TEXT)
+    software = fields.String(load_default=None, allow_none=True, validate=_NAME)
+    version = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+    parameters = fields.Dict(keys=fields.String(validate=_NAME), values=fields.Raw(validate=_scalar), load_default=dict)
+
+    @post_load
+    def _make(self, data, **kwargs):
+        return _build(tables.ProvenanceStep, data)
+
+
+class DataTakingSchema(ma.Schema):
+    """Data-taking metadata."""
+
+    start = _UtcDateTime(required=True, **_described("start of data taking, RFC 3339", example="2023-01-01T00:00:00Z"))
+    stop = _UtcDateTime(required=True, **_described("end of data taking, RFC 3339", example="2023-03-01T00:00:00Z"))
+    detector = fields.String(required=True, validate=_NAME, **_described("detector (configuration)", example="ARCA21"))
+    event_selection = fields.String(required=True, validate=_TEXT, **_described("how the events were selected"))
+    livetime_s = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0), **_described("live time in seconds"))
+
+    @post_load
+    def _make(self, data, **kwargs):
+        return _build(tables.DataTaking, data)
+
+
+class PublicationSchema(ma.Schema):
+    """Publication metadata."""
+
+    publisher = fields.String(required=True, validate=_NAME)
+    owner = fields.String(required=True, validate=_NAME)
+    created = _IsoDate(required=True, **_described("creation date", example="2024-01-15"))
+    version = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    description = fields.String(required=True, validate=_TEXT)
+    license = fields.String(load_default="CC-BY-4.0", validate=validate.Length(min=1, max=100))
+    contact = fields.String(load_default=None, allow_none=True, validate=_NAME)
+
+    @post_load
+    def _make(self, data, **kwargs):
+        return _build(tables.Publication, data)
+
+
+class MetadataSchema(ma.Schema):
+    """The metadata document of an event table (the ``.meta.json`` file; also accepted as TOML)."""
+
+    id = fields.String(required=True, validate=validate.Regexp(f"^{tables.TABLE_ID.pattern}$"),
+                       **_described("table identifier, used in URLs", example="synthetic_arca_2023"))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    publication = fields.Nested(PublicationSchema, required=True)
+    data_taking = fields.Nested(DataTakingSchema, required=True)
+    provenance = fields.List(fields.Nested(ProvenanceStepSchema), required=True, validate=validate.Length(min=1))
+    columns = fields.List(fields.Nested(ColumnSchema), required=True, validate=validate.Length(min=1, max=1000))
+
+    @post_load
+    def _make(self, data, **kwargs):
+        data["provenance"] = tuple(data["provenance"])
+        data["columns"] = tuple(data["columns"])
+        return _build(tables.TableMetadata, data)
+
+
+class InvalidMetadata(ValueError):
+    """The metadata document does not validate; ``messages`` are marshmallow's, columns keyed by name."""
+
+    def __init__(self, messages: dict):
+        self.messages = messages
+        super().__init__("; ".join(flatten(messages)))
+
+
+def flatten(messages, prefix: str = "") -> list[str]:
+    """Nested marshmallow messages as ``"columns.energy_gev.unit: message"`` lines."""
+    if isinstance(messages, dict):
+        return [line for key, value in messages.items() for line in flatten(value, f"{prefix}.{key}" if prefix else str(key))]
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [f"{prefix}: {message}" if prefix else message for message in messages]
+    return [f"{prefix}: {messages}"]
+
+
+def _columns_by_name(messages: dict, document: dict) -> dict:
+    """Replace list indices under ``columns`` by the column names given in the document."""
+    column_messages = messages.get("columns")
+    given = document.get("columns")
+    if not isinstance(column_messages, dict) or not isinstance(given, list):
+        return messages
+    renamed = {}
+    for index, value in column_messages.items():
+        item = given[index] if isinstance(index, int) and index < len(given) else None
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name or name in renamed:
+            name = f"#{index + 1}"  # unnamed (or twice named) columns by their position, counted from 1
+        renamed[name] = value
+    return {**messages, "columns": renamed}
+
+
+def load_metadata(document: dict) -> tables.TableMetadata:
+    """Validate a metadata document and build the metadata.
+
+    Raises
+    ------
+    InvalidMetadata
+        With every field error; errors about a column are keyed by its name.
+    """
+    try:
+        return MetadataSchema().load(document)
+    except ValidationError as error:
+        raise InvalidMetadata(_columns_by_name(error.messages, document)) from None
+
+
+class PublishFiles(ma.Schema):
+    """``multipart/form-data`` parts of a publish request."""
+
+    table = Upload(required=True, metadata={"description": "the rows: CSV (header line of column names) or HDF5 "
+                                                          "(1-d compound dataset 'events')"})
+    metadata = Upload(required=True, metadata={"description": "the metadata document, JSON or TOML (MetadataSchema)"})
+
+
+class TableListQuery(ma.Schema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000), **_described("page size"))
+    cursor = fields.String(validate=validate.Length(max=512), **_described("opaque position from a previous page's `next`"))
+
+
+class FormatSchema(ma.Schema):
+    url = fields.String()
+    media_type = fields.String()
+    size_bytes = fields.Integer()
+    sha256 = fields.String()
+
+
+class ConeSearchSchema(ma.Schema):
+    url = fields.String(metadata={"description": "SCS base URL (ends with '?'): append RA=&DEC=&SR="})
+    standard_id = fields.String()
+    max_sr_deg = fields.Float()
+    max_records = fields.Integer()
+    verbosity = fields.Boolean(metadata={"description": "VERB is supported"})
+    test_query = fields.Dict(metadata={"description": "a query that returns at least one event"})
+
+
+class TableSchema(ma.Schema):
+    """An event table: summary, formats, cone search and (in the single-table view) the full metadata."""
+
+    id = fields.String()
+    title = fields.String()
+    n_rows = fields.Integer(metadata={"description": "number of events"})
+    version = fields.String()
+    detector = fields.String()
+    created = fields.String(metadata={"description": "when it was published here, RFC 3339 UTC"})
+    formats = fields.Dict(keys=fields.String(), values=fields.Nested(FormatSchema),
+                          metadata={"description": "csv, meta (the CSV's metadata file), hdf5, votable"})
+    cone_search = fields.Nested(ConeSearchSchema, allow_none=True,
+                                metadata={"description": "null if the table has no sky positions"})
+    metadata = fields.Nested(MetadataSchema, metadata={"description": "the full metadata (single-table view only)"})
+    resources = fields.List(fields.String(), metadata={"description": "kids of the KM3OpenResources of this table"})
+    links = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class TablePageSchema(ma.Schema):
+    items = fields.List(fields.Nested(TableSchema))
+    next = fields.String(allow_none=True, metadata={"description": "URL of the next page, or null"})
