@@ -79,7 +79,7 @@ def _scalar(value) -> None:
         raise ValidationError("Parameter values must be strings, numbers or booleans.")
 
 
-class ProvenanceStepSchema(ma.Schema):
+class TableProvenanceStepSchema(ma.Schema):
     """One processing step, referenced by its identifier."""
 
     id = fields.String(required=True, validate=_NAME, **_described("identifier of the step", example="km3pipe:reco:jmuon"))
@@ -131,7 +131,7 @@ class MetadataSchema(ma.Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     publication = fields.Nested(PublicationSchema, required=True)
     data_taking = fields.Nested(DataTakingSchema, required=True)
-    provenance = fields.List(fields.Nested(ProvenanceStepSchema), required=True, validate=validate.Length(min=1))
+    provenance = fields.List(fields.Nested(TableProvenanceStepSchema), required=True, validate=validate.Length(min=1))
     columns = fields.List(fields.Nested(ColumnSchema), required=True, validate=validate.Length(min=1, max=1000))
 
     @post_load
