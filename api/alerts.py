@@ -23,6 +23,7 @@ from . import cursor as cursors
 from .alerts_schemas import ALERT_ID_PATTERN, AlertInputSchema, AlertPageSchema, AlertSchema, RevisionsSchema
 from .alerts_store import AlertConflict, AlertInvalid, AlertRecord, EventState, make_alert_id, rfc3339
 from .auth import require_token
+from .http import accepts
 from .blueprint import Blueprint
 from .db import writer
 from .services import services
@@ -105,6 +106,7 @@ def _problem_at(status: int, error: AlertConflict | AlertInvalid, kind: str) -> 
 
 @bp.route("/alerts", methods=["POST"], endpoint="Post")
 @require_token
+@accepts("application/json")
 @bp.doc(security=[{"bearer": []}])
 @bp.arguments(AlertInputSchema, location="json")
 @bp.response(201, AlertSchema, headers={"Location": {"description": "URL of the VOEvent packet", "schema": {"type": "string"}}})
@@ -112,6 +114,7 @@ def _problem_at(status: int, error: AlertConflict | AlertInvalid, kind: str) -> 
 @bp.alt_response(401, description="No bearer token", **PROBLEM)
 @bp.alt_response(403, description="Token not accepted", **PROBLEM)
 @bp.alt_response(409, description="Contradicts the event's stored revisions (field named in errors)", **PROBLEM)
+@bp.alt_response(415, description="The body is not application/json", **PROBLEM)
 @bp.alt_response(422, description="Invalid alert (errors by field)", **PROBLEM)
 def post_alert(alert: dict):
     """Store an alert, an update or a retraction; queue it for the ODC and the VTP brokers.

@@ -71,12 +71,29 @@ def from_http_exception(error: HTTPException) -> Response:
     if status == 422 and errors and set(errors) <= {"query", "path", "headers", "cookies"}:
         status = 400
     if errors:
-        fields = ", ".join(f"{location} parameter {name!r}" if location != "json" else f"field {name!r}"
-                           for location, messages in errors.items() for name in messages)
-        detail = f"Invalid {fields}."
+        detail = "Invalid input: " + "; ".join(_describe(errors)[:8]) + "."
     else:
         detail = data.get("message") or error.description or _status_title(status)
     return problem(status, detail, errors=errors, headers=headers)
+
+
+def _describe(messages, path: tuple[str, ...] = ()) -> list[str]:
+    """Flatten marshmallow messages into ``"query parameter 'limit': Not a valid integer"`` lines."""
+    if isinstance(messages, dict):
+        return [line for key, value in messages.items() for line in _describe(value, path + (str(key),))]
+    texts = [m for m in messages if isinstance(m, str)] if isinstance(messages, list) else [str(messages)]
+    nested = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+    lines = [f"{_where(path)}: {' '.join(texts).rstrip('.')}"] if texts else []
+    return lines + [line for m in nested for line in _describe(m, path)]
+
+
+def _where(path: tuple[str, ...]) -> str:
+    location, *names = path or ("request",)
+    kind = {"query": "query parameter", "path": "path parameter", "json": "field", "form": "form field",
+            "files": "file", "headers": "header"}.get(location, location)
+    if not names or names == ["_schema"]:
+        return "request body" if location in ("json", "form", "files") else kind
+    return f"{kind} {'.'.join(n for n in names if n != '_schema')!r}"
 
 
 def catalog_unavailable(error: Exception) -> Response:

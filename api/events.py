@@ -21,6 +21,7 @@ from hydroserve.codecs.tables import TABLE_ID, EventTable
 from . import cursor as cursors
 from . import errors, event_store, http, scs
 from .auth import require_token
+from .http import accepts
 from .blueprint import Blueprint
 from .db import writer
 from .event_schemas import PublishFiles, TableListQuery, TablePageSchema, TableSchema
@@ -106,6 +107,7 @@ class Tables(MethodView):
         return {"items": [table_json(r, full=False) for r in page], "next": next_url}, 200, headers
 
     @require_token
+    @accepts("multipart/form-data")
     @bp.arguments(PublishFiles, location="files")
     @bp.response(201, TableSchema, description="Published",
                  headers={"Location": {"description": "the table's URL", "schema": {"type": "string"}}})
@@ -115,6 +117,7 @@ class Tables(MethodView):
     @bp.alt_response(403, description="Bearer token not accepted", **PROBLEM)
     @bp.alt_response(409, description="A different table is published under this id", **PROBLEM)
     @bp.alt_response(413, description="Request larger than the upload limit", **PROBLEM)
+    @bp.alt_response(415, description="The body is not multipart/form-data", **PROBLEM)
     @bp.alt_response(422, description="Invalid metadata or rows; `errors` names the field, column, line or row", **PROBLEM)
     @bp.doc(security=[{"bearer": []}])
     def post(self, files):

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import BinaryIO
 
+import functools
+
 from flask import Response, request
+from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.wsgi import wrap_file
 
 IMMUTABLE_MAX_AGE_S = 365 * 86400
@@ -52,3 +55,19 @@ def send_json_bytes(data: bytes, *, etag: str, last_modified: datetime | None = 
     response.cache_control.public = True
     response.cache_control.max_age = max_age_s
     return response.make_conditional(request)
+
+
+def accepts(*media_types: str):
+    """Decorator: the request body must have one of ``media_types`` (415 naming them otherwise)."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if request.mimetype not in media_types:
+                given = request.mimetype or "none"
+                raise UnsupportedMediaType(f"Content-Type {given!r} is not accepted here; send {' or '.join(media_types)}.")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

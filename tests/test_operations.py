@@ -1,0 +1,83 @@
+"""Operating the service: metrics, security headers, CORS, bad requests at the HTTP level."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from support import TOKEN
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def metric(text: str, name: str, **labels) -> float:
+    selector = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    match = re.search(rf"^{name}\{{{re.escape(selector)}\}} (\S+)$", text, re.M)
+    assert match, f"{name}{{{selector}}} not in /metrics"
+    return float(match.group(1))
+
+
+def test_metrics_count_requests_and_read_ingest_and_outbox_state(client, archived, synthetic_files):
+    archived(synthetic_files(n_frames=8))
+    for _ in range(3):
+        client.get("/api/v1/packages")
+    client.get("/api/v1/packages/DOM_1_CH1_1")
+    text = client.get("/metrics").data.decode()
+    assert metric(text, "hydroserve_http_requests_total", endpoint="acoustic.Packages", method="GET", status="200") >= 3
+    assert metric(text, "hydroserve_http_requests_total", endpoint="acoustic.Package", method="GET", status="404") >= 1
+    assert metric(text, "hydroserve_http_request_duration_seconds_count", endpoint="acoustic.Packages") >= 3
+    assert metric(text, "hydroserve_packages", sensor="DOM_808956920_CH1") == 2
+    assert metric(text, "hydroserve_skipped_windows", sensor="DOM_808956920_CH1") == 2
+    assert metric(text, "hydroserve_ingest_lag_seconds", sensor="DOM_808956920_CH1") > 5 * 365 * 86400  # data of 2020
+    assert metric(text, "hydroserve_outbox_rows", destination="odc", state="pending") == 8
+    assert metric(text, "hydroserve_outbox_oldest_pending_seconds", destination="odc") >= 0
+
+
+def test_security_headers_and_cors_for_public_reads(client):
+    response = client.get("/api/v1/packages", headers={"Origin": "https://elsewhere.example"})
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "ETag" in response.headers["Access-Control-Expose-Headers"] and "Content-Range" in response.headers["Access-Control-Expose-Headers"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff" and response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    preflight = client.options("/api/v1/packages/x/wav", headers={"Origin": "https://a.example", "Access-Control-Request-Method": "GET",
+                                                                  "Access-Control-Request-Headers": "Range"})
+    assert preflight.headers["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS" and "Range" in preflight.headers["Access-Control-Allow-Headers"]
+    write_preflight = client.options("/api/v1/alerts", headers={"Origin": "https://a.example", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in write_preflight.headers
+    docs = client.get("/api/v1/docs")
+    assert "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"]
+
+
+def test_write_endpoints_need_a_token_and_the_right_body(client):
+    no_token = client.post("/api/v1/alerts", json={})
+    assert no_token.status_code == 401 and no_token.headers["WWW-Authenticate"].startswith("Bearer")
+    assert no_token.mimetype == "application/problem+json"
+    wrong = client.post("/api/v1/alerts", json={}, headers={"Authorization": "Bearer guess"})
+    assert wrong.status_code == 403 and wrong.json["detail"] == "The bearer token is not accepted."
+    text = client.post("/api/v1/alerts", data="ra=1", headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"})
+    assert text.status_code == 415 and "send application/json" in text.json["detail"]
+    broken = client.post("/api/v1/alerts", data="{not json", headers={**AUTH, "Content-Type": "application/json"})
+    assert broken.status_code == 400 and broken.json["detail"] == "Invalid input: request body: Invalid JSON body."
+    huge = client.post("/api/v1/alerts", data=b"[" * (17 * 1024 * 1024), headers={**AUTH, "Content-Type": "application/json"})
+    assert huge.status_code == 413 and huge.mimetype == "application/problem+json"
+    table = client.post("/api/v1/events/tables", data="x", headers={**AUTH, "Content-Type": "text/csv"})
+    assert table.status_code == 415 and "multipart/form-data" in table.json["detail"]
+    method = client.delete("/api/v1/packages")
+    assert method.status_code == 405 and set(method.headers["Allow"].split(", ")) == {"HEAD", "GET", "OPTIONS"}
+
+
+def test_tokens_are_compared_without_shortcuts():
+    from hydroserve.api.auth import token_accepted
+
+    assert token_accepted("b", ("a", "b")) and not token_accepted("ab", ("a", "b")) and not token_accepted("a", ())
+
+
+@pytest.mark.slow
+def test_metrics_sum_all_gunicorn_workers(gunicorn_server):
+    url = gunicorn_server(workers=2)
+    for _ in range(20):
+        requests.get(f"{url}/api/v1/sensors", timeout=5)
+    text = requests.get(f"{url}/metrics", timeout=5).text
+    assert metric(text, "hydroserve_http_requests_total", endpoint="acoustic.Sensors", method="GET", status="200") == 20
