@@ -31,6 +31,12 @@ def index():
         "links": {
             "sensors": url_for("acoustic.Sensors", _external=True),
             "packages": url_for("acoustic.Packages", _external=True),
+            "collections": url_for("registry.Collections", _external=True),
+            "resources": url_for("registry.Resources", _external=True),
+            "oai": url_for("oai.Oai", _external=True),
+            "event_tables": url_for("events.Tables", _external=True),
+            "alerts": url_for("alerts.Alerts", _external=True),
+            "metrics": url_for("metrics.metrics", _external=True),
             "openapi": url_for("api-docs.openapi_json", _external=True),
             "docs": url_for("api-docs.openapi_swagger_ui", _external=True),
         },
