@@ -1,6 +1,6 @@
 """``hydroserve demo``: the whole service on the embedded default, fed by a synthetic live stream.
 
-One command starts, in this process, a synthetic DAQ writing ADF files into
+One command publishes the sample event table and alert, then starts, in this process, a synthetic DAQ writing ADF files into
 the spool directory in real time (after back-filling the last minute), the
 ingest following that directory and, when ``odc_url`` is set, the ODC push;
 and, as a child process, the API under gunicorn. Ctrl-C stops everything. Data lives in ``./demo-data`` unless
@@ -9,6 +9,7 @@ and, as a child process, the API under gunicorn. Ctrl-C stops everything. Data l
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -23,7 +24,7 @@ from hydroserve.odc_sync import sync
 from hydroserve.samples.live import LiveSpoolWriter
 from hydroserve.samples.synthetic import SyntheticSensor
 
-from . import wiring
+from . import alerts_store, event_store, wiring
 from .config import Settings, settings_env
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,29 @@ DEMO_DEFAULTS = {
 }
 
 
+def publish_samples(settings: Settings, engine) -> None:
+    """Publish the sample event table and post the sample alert (both idempotent), so every service has data."""
+    from .alerts_schemas import AlertInputSchema
+    from .db import writer
+
+    samples = files("hydroserve.samples")
+    table = event_store.read_input(
+        (samples / "events" / "synthetic_arca_2023.csv").read_bytes(),
+        (samples / "events" / "synthetic_arca_2023.meta.json").read_bytes(),
+        max_rows=settings.events_max_rows,
+    )
+    event_store.publish(writer(engine), wiring.open_blobs(settings), settings, table)
+    alert = AlertInputSchema().load(json.loads((samples / "alert_example.json").read_text()))
+    alerts_store.submit(writer(engine), settings, alert)
+
+
 def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     stop = threading.Event()
     known = sensor_metadata.load(settings.sensors_file).sensors
     sources = [SyntheticSensor(sensor, seed=index, level=1.0 / (1 + index)) for index, sensor in enumerate(sorted(known))]
     writer = LiveSpoolWriter(settings.spool_dir, sources, backfill_s=backfill_s)
     engine = wiring.open_catalog(settings)
+    publish_samples(settings, engine)
     ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=None)
     spool = wiring.open_spool(settings, ingestor.archive)
     threads = [
@@ -65,6 +83,8 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
         f"  web page     {url}/\n"
         f"  packages     {url}/api/v1/packages\n"
         f"  sensors      {url}/api/v1/sensors\n"
+        f"  event table  {url}/api/v1/events/tables/synthetic_arca_2023\n"
+        f"  alerts       {url}/api/v1/alerts\n"
         f"  API docs     {url}/api/v1/docs\n"
         "Ctrl-C stops.\n",
         flush=True,
