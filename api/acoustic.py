@@ -155,6 +155,11 @@ def get_sensor(sensor: str):
     return sensor_json(services().sensors.info(SensorId.parse(sensor)), summaries[0])
 
 
+def _bounded_tick(moment) -> int:
+    """A query bound as a tick, held inside the 64-bit range of the catalog (years before 4892)."""
+    return max(-(2**63), min(2**63 - 1, catalog.datetime_to_tick(moment)))
+
+
 @bp.route("/packages", endpoint="Packages")
 @bp.arguments(PackageQuery, location="query", as_kwargs=True)
 @bp.response(200, PackagePageSchema, headers={"Link": {"description": 'next page: <url>; rel="next"', "schema": {"type": "string"}}})
@@ -175,8 +180,8 @@ def list_packages(order, limit, sensor=None, start=None, end=None, cursor=None):
         records = catalog.list_packages(
             conn,
             sensor=sensor,
-            start_tick=None if start is None else catalog.datetime_to_tick(start),
-            end_tick=None if end is None else catalog.datetime_to_tick(end),
+            start_tick=None if start is None else _bounded_tick(start),
+            end_tick=None if end is None else _bounded_tick(end),
             after=after,
             newest_first=newest_first,
             limit=limit + 1,

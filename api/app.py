@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http
 import os
 
 from flask import Flask, send_from_directory
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -26,6 +28,19 @@ class ProblemApi(Api):
 
     def handle_http_exception(self, error: HTTPException):
         return errors.from_http_exception(error)
+
+    def _register_responses(self):
+        """The error responses flask-smorest documents for every operation, as problem+json."""
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            content_type = self.DEFAULT_RESPONSE_CONTENT_TYPE
+            if status >= 400:
+                response["schema"], content_type = self.ERROR_SCHEMA, errors.MEDIA_TYPE
+            prepare_response(response, self.spec, content_type)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error (RFC 9457 problem details)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, errors.MEDIA_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 def _settings(config) -> Settings:

@@ -170,8 +170,9 @@ def _send_product(tid: str, kind: str) -> Response:
                             last_modified=record.created, download_name=f"{tid}.{PRODUCTS[kind].extension}")
 
 
-def _file_doc(media_type: str, description: str) -> dict:
-    return {"responses": {"200": {"description": description, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}},
+def _file_doc(media_type: str, description: str, schema: dict | None = None) -> dict:
+    schema = schema or {"type": "string", "format": "binary"}
+    return {"responses": {"200": {"description": description, "content": {media_type: {"schema": schema}}},
                           "206": {"description": "partial content"}, "304": {"description": "not modified"}}}
 
 
@@ -184,7 +185,7 @@ def get_csv(tid: str):
 
 
 @bp.route("/events/tables/<tid>.meta.json", endpoint="Meta")
-@bp.doc(**_file_doc(PRODUCTS["meta"].media_type, "the metadata document (MetadataSchema)"))
+@bp.doc(**_file_doc(PRODUCTS["meta"].media_type, "the metadata document (MetadataSchema)", {"type": "object"}))
 @bp.alt_response(404, description="No such table", **PROBLEM)
 def get_meta(tid: str):
     """The CSV's metadata file: provenance, parameters, data taking, publication (publishable again with the CSV)."""

@@ -27,6 +27,7 @@ class GunicornServer(BaseApplication):
             "errorlog": "-",
             "loglevel": settings.log_level.lower(),
             "forwarded_allow_ips": "127.0.0.1",
+            "limit_request_line": 8190,  # gunicorn's maximum: request lines beyond are 414 (as HTML, from gunicorn)
             "child_exit": _child_exit,
             **(extra_options or {}),
         }

@@ -121,7 +121,7 @@ def gunicorn_server(settings):
             try:
                 if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
                     return url
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not become ready within 30 s")
 
