@@ -75,9 +75,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     api = ProblemApi(app)
     app.register_error_handler(HTTPException, errors.from_http_exception)
 
-    from . import acoustic, health, index, oai, pictures, registry_api
+    from . import acoustic, health, index, oai, pages, pictures, registry_api
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
     api.register_blueprint(index.bp, url_prefix=API_PREFIX)
     api.register_blueprint(acoustic.bp, url_prefix=API_PREFIX)
     api.register_blueprint(pictures.bp, url_prefix=API_PREFIX)
