@@ -5,24 +5,24 @@ matplotlib's object-oriented API with the Agg renderer only (a
 pictures can be made in any thread of a server. Levels come in linear
 (sample unit)^2/Hz and are drawn in dB plus ``offset_db`` (the calibration
 offset, 0 when uncalibrated); ``unit`` names the resulting dB unit on the
-axes.
+axes. matplotlib is imported on first use, so that a server worker boots
+without it.
 """
 
 from __future__ import annotations
 
 import io
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from .bands import Band
 from .psd import Psd, to_db
 from .spectrogram import Spectrogram
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 100
 PSD_SIZE_PX = (1000, 500)
@@ -38,12 +38,17 @@ NO_DATA_COLOUR = "#c8c8c8"
 
 
 def _figure(size_px: tuple[int, int], **kwargs) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(size_px[0] / DPI, size_px[1] / DPI), dpi=DPI, **kwargs)
     FigureCanvasAgg(figure)
     return figure
 
 
 def _png(figure: Figure) -> bytes:
+    import matplotlib
+
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": f"hydroserve (matplotlib {matplotlib.__version__})"})
     return buffer.getvalue()
@@ -90,6 +95,9 @@ def colour_range_db(levels_db: np.ndarray) -> tuple[float, float]:
 
 def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float, unit: str, title: str) -> bytes:
     """Time against frequency up to Nyquist, colour = PSD in dB; columns without data in grey."""
+    import matplotlib
+    from matplotlib.patches import Patch
+
     figure = _figure(SPECTROGRAM_SIZE_PX)
     axes = figure.add_axes(SPECTROGRAM_AXES)
     colorbar_axes = figure.add_axes(_COLORBAR_AXES)
@@ -119,6 +127,8 @@ def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float, unit: str, ti
 
 def band_levels_png(starts: list[datetime], levels_db: np.ndarray, bands: tuple[Band, ...], *, unit: str, title: str) -> bytes:
     """Band levels (one line per band, ``levels_db`` of shape (n_packages, n_bands)) against package start time."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
     figure = _figure(BAND_LEVELS_SIZE_PX, layout="constrained")
     axes = figure.add_subplot()
     marker = "o" if len(starts) <= 60 else None
