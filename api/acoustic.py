@@ -147,6 +147,11 @@ def list_sensors():
 @bp.alt_response(404, description="No such sensor", **PROBLEM)
 def get_sensor(sensor: str):
     """One sensor: type, detector, position, calibration, packages."""
+    return load_sensor(sensor)
+
+
+def load_sensor(sensor: str) -> dict:
+    """The JSON document of a sensor; 404 unless it has data here."""
     check_id(sensor, SENSOR_PATTERN, "sensor")
     with services().engine.connect() as conn:
         summaries = catalog.sensor_summaries(conn, sensor)

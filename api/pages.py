@@ -23,8 +23,7 @@ from hydroserve.acoustics.catalog import SensorSummary, tick_to_datetime
 from hydroserve.codecs import SOFTWARE_VERSION, raw
 from hydroserve.odc_sync import registry
 
-from .acoustic import check_id, info_json, load_package, package_json, package_page, sensor_json
-from .acoustic_schemas import SENSOR_PATTERN
+from .acoustic import info_json, load_package, load_sensor, package_json, package_page, sensor_json
 from .pictures import BAND_LEVELS_DEFAULT_N, band_levels, display_unit, latest_packages
 from .services import services
 
@@ -145,20 +144,14 @@ def package(pid: str):
 def sensor(sensor: str):
     """A sensor: what it is, its noise in bands over its latest packages, its packages page by page."""
     query = _query(SensorPageQuery())
-    check_id(sensor, SENSOR_PATTERN, "sensor")
-    with services().engine.connect() as conn:
-        summaries = catalog.sensor_summaries(conn, sensor)
-    if not summaries:
-        abort(404, description=f"No sensor {sensor!r} has data here.")
-    summary = summaries[0]
-    meta = sensor_json(services().sensors.info(summary.sensor), summary)
+    meta = load_sensor(sensor)
     page, next_cursor = package_page(order="newest", limit=SENSOR_PAGE_SIZE, sensor=sensor, start=query.get("start"),
                                      end=query.get("end"), cursor=query.get("cursor"))
     next_url = None
     if next_cursor is not None:
         kept = {k: v for k, v in request.args.items() if k != "cursor"}
         next_url = url_for("pages.sensor", sensor=sensor, cursor=next_cursor, **kept)
-    levels = band_levels(latest_packages(sensor, query["n"]), "median") if summary.n_packages else None
+    levels = band_levels(latest_packages(sensor, query["n"]), "median") if meta["n_packages"] else None
     return render_template(
         "sensor.html", sensor=meta, packages=[package_json(r) for r in page], next_url=next_url, levels=levels,
         n=query["n"], start=query.get("start"), end=query.get("end"),

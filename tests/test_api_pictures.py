@@ -11,6 +11,7 @@ from flask import url_for
 from PIL import Image
 
 from hydroserve.acoustics import bands, catalog, plots, products
+from hydroserve.acoustics.sensors import Calibration
 from hydroserve.api import pictures, wiring
 
 FIRST = "DOM_808956920_CH1_1608751680"
@@ -128,6 +129,12 @@ def test_band_levels_are_those_of_the_stored_psds(app, settings, three_packages)
             result = products.psd_from_npz(stored.read())
         np.testing.assert_allclose(row, bands.band_levels_db(result, bands.DEFAULT_BANDS))
     assert levels.unit == "dB re 1 (sample unit)²/Hz"
+
+
+def test_picture_unit_follows_the_calibration():
+    assert pictures.display_unit(Calibration(sensitivity_db_re_1v_per_upa=-155.0, gain_db=40.0)) == "dB re 1 µPa²/Hz"
+    assert pictures.display_unit(None) == "dB re 1 (sample unit)²/Hz"
+    assert pictures.offset_db(Calibration(sensitivity_db_re_1v_per_upa=-155.0, gain_db=40.0)) == pytest.approx(115.0)
 
 
 def test_openapi_documents_the_png_endpoints(client):

@@ -70,7 +70,6 @@ def test_index_lists_the_sensors_with_their_latest_packages(app, client, three_p
     links = row.xpath(".//a[@class='package-link']")
     assert [local(a.get("href")) for a in links] == [url(app, "pages.package", pid=pid) for pid in reversed(PIDS)]
     assert [text(a) for a in links] == ["2020-12-23 19:28:04 UTC", "2020-12-23 19:28:02 UTC", "2020-12-23 19:28:00 UTC"]
-    assert document.xpath("//img[not(@alt)]") == []
     assert_links_resolve(client, document)
 
 
