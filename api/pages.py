@@ -24,7 +24,7 @@ from hydroserve.codecs import SOFTWARE_VERSION, raw
 from hydroserve.odc_sync import registry
 
 from .acoustic import info_json, load_package, load_sensor, package_json, package_page, sensor_json
-from .pictures import BAND_LEVELS_DEFAULT_N, band_levels, display_unit, latest_packages
+from .pictures import BAND_LEVELS_DEFAULT_N, PsdPictureQuery, band_levels, display_unit, latest_packages
 from .services import services
 
 bp = Blueprint("pages", __name__)
@@ -39,10 +39,6 @@ COVERAGE_LEVELS = 4
 
 class IndexQuery(ma.Schema):
     overview = fields.String(load_default="hours", validate=validate.OneOf(list(OVERVIEWS)))
-
-
-class PackagePageQuery(ma.Schema):
-    xscale = fields.String(load_default="linear", validate=validate.OneOf(["linear", "log"]))
 
 
 class SensorPageQuery(ma.Schema):
@@ -125,7 +121,7 @@ def index():
 @bp.get("/packages/<pid>", endpoint="package")
 def package(pid: str):
     """Listen to a package, look at its spectrogram and PSD, read its metadata, download its products."""
-    xscale = _query(PackagePageQuery())["xscale"]
+    xscale = _query(PsdPictureQuery())["xscale"]  # the page takes the PSD picture's option
     record = load_package(pid)
     with services().engine.connect() as conn:
         previous, following = catalog.neighbours(conn, record)
