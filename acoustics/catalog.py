@@ -268,6 +268,20 @@ def neighbours(conn: Connection, record: PackageRecord) -> tuple[str | None, str
     return before, after
 
 
+def package_counts(conn: Connection, *, start_tick: int, bin_ticks: int, n_bins: int) -> dict[tuple[str, int], int]:
+    """Packages per (sensor id, time bin) whose window starts in bin ``i`` =
+    ``[start_tick + i * bin_ticks, start_tick + (i + 1) * bin_ticks)``, i < n_bins; empty bins are absent."""
+    if bin_ticks < 1 or n_bins < 1:
+        raise ValueError(f"{bin_ticks=} and {n_bins=} must be at least 1")
+    bin_index = ((packages.c.boundary_tick - start_tick) // bin_ticks).label("bin")
+    query = (
+        select(packages.c.sensor_id, bin_index, func.count().label("n"))
+        .where(packages.c.boundary_tick >= start_tick, packages.c.boundary_tick < start_tick + n_bins * bin_ticks)
+        .group_by(packages.c.sensor_id, bin_index)
+    )
+    return {(row.sensor_id, int(row.bin)): row.n for row in conn.execute(query)}
+
+
 @dataclass(frozen=True)
 class SensorSummary:
     sensor: SensorId

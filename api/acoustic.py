@@ -47,14 +47,14 @@ def rfc3339(tick: int | None) -> str | None:
     return tick_to_datetime(tick).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _check_id(value: str, pattern: str, what: str) -> None:
+def check_id(value: str, pattern: str, what: str) -> None:
     """404 for ids that cannot exist (wrong form, over-long), before touching the catalog."""
     if not re.fullmatch(pattern, value):
         abort(404, description=f"No {what} {value[:80]!r}: {what} ids look like {pattern.strip('^$')}.")
 
 
 def load_package(pid: str) -> PackageRecord:
-    _check_id(pid, PACKAGE_PATTERN, "package")
+    check_id(pid, PACKAGE_PATTERN, "package")
     with services().engine.connect() as conn:
         record = catalog.get_package(conn, pid)
     if record is None:
@@ -147,7 +147,12 @@ def list_sensors():
 @bp.alt_response(404, description="No such sensor", **PROBLEM)
 def get_sensor(sensor: str):
     """One sensor: type, detector, position, calibration, packages."""
-    _check_id(sensor, SENSOR_PATTERN, "sensor")
+    return load_sensor(sensor)
+
+
+def load_sensor(sensor: str) -> dict:
+    """The JSON document of a sensor; 404 unless it has data here."""
+    check_id(sensor, SENSOR_PATTERN, "sensor")
     with services().engine.connect() as conn:
         summaries = catalog.sensor_summaries(conn, sensor)
     if not summaries:
@@ -166,6 +171,20 @@ def _bounded_tick(moment) -> int:
 @bp.alt_response(400, description="Invalid parameter", **PROBLEM)
 def list_packages(order, limit, sensor=None, start=None, end=None, cursor=None):
     """Data packages, newest first (or oldest first), paginated with an opaque cursor."""
+    page, next_cursor = package_page(order=order, limit=limit, sensor=sensor, start=start, end=end, cursor=cursor)
+    next_url = None
+    headers = {}
+    if next_cursor is not None:
+        params = {k: v for k, v in request.args.items() if k != "cursor"}
+        params["cursor"] = next_cursor
+        next_url = url_for("acoustic.Packages", _external=True) + "?" + urlencode(params)
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return {"items": [package_json(r) for r in page], "next": next_url}, 200, headers
+
+
+def package_page(*, order: str, limit: int, sensor=None, start=None, end=None, cursor=None) -> tuple[list[PackageRecord], str | None]:
+    """One page of packages (``order`` "newest" or "oldest") after the opaque ``cursor``, and the
+    cursor of the next page (None on the last page); 400 for a cursor that is not ours."""
     newest_first = order == "newest"
     after = None
     if cursor is not None:
@@ -186,16 +205,10 @@ def list_packages(order, limit, sensor=None, start=None, end=None, cursor=None):
             newest_first=newest_first,
             limit=limit + 1,
         )
-    page, more = records[:limit], len(records) > limit
-    next_url = None
-    headers = {}
-    if more:
-        last = page[-1]
-        params = {k: v for k, v in request.args.items() if k != "cursor"}
-        params["cursor"] = cursors.encode([last.boundary_tick, last.package_id, order])
-        next_url = url_for("acoustic.Packages", _external=True) + "?" + urlencode(params)
-        headers["Link"] = f'<{next_url}>; rel="next"'
-    return {"items": [package_json(r) for r in page], "next": next_url}, 200, headers
+    page = records[:limit]
+    if len(records) <= limit:
+        return page, None
+    return page, cursors.encode([page[-1].boundary_tick, page[-1].package_id, order])
 
 
 @bp.route("/packages/<pid>", endpoint="Package")
@@ -206,7 +219,7 @@ def get_package(pid: str):
     return package_json(load_package(pid))
 
 
-def _samples_file(record: PackageRecord):
+def samples_file(record: PackageRecord):
     try:
         return services().blobs.open(record.samples_key)
     except BlobNotFound:
@@ -216,7 +229,7 @@ def _samples_file(record: PackageRecord):
 def _stream_view(record: PackageRecord, kind: str, composite: views.Composite, download_name: str) -> Response:
     product = record.products[kind]
     return http.send_stream(
-        views.CompositeFile(composite, _samples_file(record)),
+        views.CompositeFile(composite, samples_file(record)),
         composite.size,
         media_type=PRODUCT_MEDIA[kind],
         etag=product.sha256,
@@ -279,7 +292,7 @@ def get_mp3(pid: str):
                             last_modified=record.created_at, download_name=f"{pid}.mp3")
 
 
-def _psd_arrays(record: PackageRecord, nfft: int | None):
+def psd_arrays(record: PackageRecord, nfft: int | None):
     """The linear PSD statistics of a package for ``nfft`` (ingest's by default), computed once and cached."""
     blobs = services().blobs
     prefix = product_builder.blob_prefix(record.package_id, record.sensor, record.boundary_tick)
@@ -314,7 +327,7 @@ def get_psd(pid: str, fmin=None, fmax=None, nfft=None):
         return http.send_stream(file, blobs.size(default_key), media_type="application/json", etag=product.sha256,
                                 last_modified=record.created_at, immutable=False)
     try:
-        arrays = _psd_arrays(record, nfft)
+        arrays = psd_arrays(record, nfft)
     except ValueError as error:
         abort(422, description=f"nfft={nfft}: {error}")
     document = product_builder.psd_document(pid, arrays.band(fmin, fmax), calibration)
@@ -327,7 +340,12 @@ def get_psd(pid: str, fmin=None, fmax=None, nfft=None):
 @bp.alt_response(404, description="No such package", **PROBLEM)
 def get_info(pid: str):
     """Everything needed to use the package: sensor, calibration, exact timing, gaps, products, provenance."""
-    record = load_package(pid)
+    return info_json(load_package(pid))
+
+
+def info_json(record: PackageRecord) -> dict:
+    """The /info document of a package."""
+    pid = record.package_id
     info = services().sensors.info(record.sensor)
     with services().engine.connect() as conn:
         summary = catalog.sensor_summaries(conn, str(record.sensor))

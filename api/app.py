@@ -92,7 +92,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.register_error_handler(HTTPException, errors.from_http_exception)
     app.register_error_handler(OperationalError, errors.catalog_unavailable)
 
-    from . import acoustic, alerts, events, headers, health, index, metrics, oai, registry_api
+    from . import acoustic, alerts, events, headers, health, index, metrics, oai, pages, pictures, registry_api
 
     app.before_request(metrics.start_timer)
     app.after_request(metrics.record)
@@ -100,8 +100,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
     api.register_blueprint(index.bp, url_prefix=API_PREFIX)
     api.register_blueprint(acoustic.bp, url_prefix=API_PREFIX)
+    api.register_blueprint(pictures.bp, url_prefix=API_PREFIX)
     api.register_blueprint(registry_api.bp, url_prefix=API_PREFIX)
     api.register_blueprint(alerts.bp, url_prefix=API_PREFIX)
     api.register_blueprint(events.bp, url_prefix=API_PREFIX)

@@ -300,6 +300,13 @@ def feed(
     return [_resource(row) for row in rows]
 
 
+def latest(conn: Connection, *, stream_kids: list[str], limit: int = 10) -> list[Resource]:
+    """The most recently modified resources of the given streams, newest first."""
+    query = select(resources).where(resources.c.stream_kid.in_(stream_kids))
+    rows = conn.execute(query.order_by(resources.c.modified.desc(), resources.c.kid.desc()).limit(limit))
+    return [_resource(row) for row in rows]
+
+
 def get_collection(conn: Connection, kid: str):
     return conn.execute(select(collections).where(collections.c.kid == kid)).first()
 
