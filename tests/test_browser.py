@@ -3,6 +3,7 @@ against a real gunicorn serving archived synthetic data."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,15 @@ def browser():
         chromium.close()
 
 
+def wait_until(page, expression: str, timeout_ms: int = WAIT_MS) -> None:
+    """Poll a JavaScript expression until it is truthy (page.evaluate goes through the DevTools protocol, so the
+    page's Content-Security-Policy, which forbids eval, stays in force; wait_for_function would need eval)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(50)
+
+
 class Watched:
     """A page with everything that went wrong on it: console errors, uncaught exceptions, failed or refused requests."""
 
@@ -58,14 +68,13 @@ def test_browse_listen_and_look(browser, archived, synthetic_files, gunicorn_ser
     page.wait_for_url(f"{base}/packages/{PIDS[2]}")
 
     # the player loads the MP3's metadata from our server: 1.37 s of data (2 s window less the 0.63 s gap)
-    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=WAIT_MS)
+    wait_until(page, "document.getElementById('player').readyState >= 1")
     player = page.evaluate("(() => { const a = document.getElementById('player'); return {src: a.currentSrc, duration: a.duration}; })()")
     assert player["src"] == f"{base}/api/v1/packages/{PIDS[2]}/mp3"
     assert player["duration"] == pytest.approx(1.37, abs=0.1)
 
     for picture, width in (("spectrogram", 1000), ("psd", 1000)):
-        page.wait_for_function(f"(() => {{ const i = document.getElementById('{picture}'); return i.complete && i.naturalWidth > 0; }})()",
-                               timeout=WAIT_MS)
+        wait_until(page, f"(() => {{ const i = document.getElementById('{picture}'); return i.complete && i.naturalWidth > 0; }})()")
         assert page.evaluate(f"document.getElementById('{picture}').naturalWidth") == width
 
     # a click 1.60 s into the window (after the gap, whose run starts at 1.435 s in the window and 0.804 s in
@@ -77,7 +86,7 @@ def test_browse_listen_and_look(browser, archived, synthetic_files, gunicorn_ser
     box = image.bounding_box()
     left, _, width, _ = page.evaluate("JSON.parse(document.querySelector('[data-spectrogram]').dataset.axes)")
     image.click(position={"x": (left + width * 1.6 / 2.0) * box["width"], "y": box["height"] / 2})
-    page.wait_for_function("window.seekedAt !== undefined", timeout=WAIT_MS)
+    wait_until(page, "window.seekedAt !== undefined")
     assert page.evaluate("window.seekedAt") == pytest.approx(audio_s + 1.6 - window_s, abs=0.01)
     assert page.locator(".playhead").is_visible()
 
@@ -85,14 +94,12 @@ def test_browse_listen_and_look(browser, archived, synthetic_files, gunicorn_ser
     page.screenshot(path=str(ARTIFACTS / "package-page.png"), full_page=True)
 
     page.get_by_role("link", name="logarithmic frequency").click()
-    page.wait_for_function("(() => { const i = document.getElementById('psd'); return i.complete && i.naturalWidth > 0; })()",
-                           timeout=WAIT_MS)
+    wait_until(page, "(() => { const i = document.getElementById('psd'); return i.complete && i.naturalWidth > 0; })()")
     assert page.evaluate("document.getElementById('psd').currentSrc").endswith("/psd.png?xscale=log")
     page.get_by_role("link", name="← previous package").click()
     page.wait_for_url(f"{base}/packages/{PIDS[1]}")
     page.get_by_role("navigation", name="Breadcrumbs").get_by_role("link", name=SENSOR_ID).click()
-    page.wait_for_function("(() => { const i = document.getElementById('band-levels'); return i.complete && i.naturalWidth > 0; })()",
-                           timeout=WAIT_MS)
+    wait_until(page, "(() => { const i = document.getElementById('band-levels'); return i.complete && i.naturalWidth > 0; })()")
     assert page.locator("table.packages tbody tr").count() == 3
     assert watched.problems == []
 

@@ -94,22 +94,20 @@ def test_time_overview_counts_packages_per_hour_and_day(app, client, three_packa
 
 
 def test_index_shows_the_latest_resources_of_other_services(app, client, settings, three_packages):
-    engine = writer(wiring.open_catalog(settings))
-    with engine.begin() as conn:
-        registry.ensure_collection(conn, registry.Collection("alerts_01", "Neutrino alerts", "VOEvents"))
-        registry.ensure_stream(conn, registry.Stream("alerts_01_voevent", "alerts_01", "alerts.voevent", "Neutrino alerts (VOEvent)",
-                                                     "VOEvent 2.0 packets", "application/xml"))
-        for number in (1, 2):
-            registry.register(conn, [registry.Resource(
-                kid=f"alerts_01_voevent_A{number}", stream_kid="alerts_01_voevent", ktype="alerts.voevent",
-                title=f"Alert A{number}", description="a test alert", media_type="application/xml",
-                access_url=f"http://localhost/api/v1/alerts/A{number}", size_bytes=2048,
-            )])
+    from hydroserve.api.demo import publish_samples
+
+    engine = wiring.open_catalog(settings)
+    publish_samples(settings, engine)  # the sample event table (3 formats + cone search), then the sample alert
     document = html(client, url(app, "pages.index"))
     items = document.xpath("//ul[@class='resources']/li")
-    assert [text(li.xpath("a")[0]) for li in items] == ["Alert A2", "Alert A1"]  # newest first
-    assert items[0].xpath(".//a/@href") == ["http://localhost/api/v1/alerts/A2", url(app, "registry.Resource", kid="alerts_01_voevent_A2")]
-    assert "Neutrino alerts (VOEvent)" in text(items[0]) and "2.05 kB" in text(items[0])
+    with engine.connect() as conn:
+        alert = registry.get_resource(conn, "alerts_01_voevent_ORCA24-0114-00873_r1")
+        stream = registry.get_stream(conn, alert.stream_kid)
+    first = items[0]
+    assert text(first.xpath("a")[0]) == alert.title  # newest first: the alert came last
+    assert first.xpath(".//a/@href") == [alert.access_url, url(app, "registry.Resource", kid=alert.kid)]
+    assert stream.title in text(first)
+    assert len(items) == 5 and all(text(li).startswith("Synthetic ARCA-like particle events") for li in items[1:])
     assert "acoustic20_01" not in text(document.xpath("//ul[@class='resources']")[0])
 
 
