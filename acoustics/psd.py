@@ -37,7 +37,8 @@ How it is computed (and why it is exact):
   Nyquist), so the quietest bins would be off by 1e-2 dB; float64 keeps
   every bin within 1e-6 dB.
 * ``|Z|^2`` is stored as float32 (relative rounding 6e-8, i.e. 3e-7 dB),
-  frequency-major, so that each frequency's segments are one contiguous row.
+  frequency-major, so that each frequency's segments are one contiguous row;
+  the mean is their float64 sum over the row.
   The constant factor ``c_k / (fs sum(w^2))`` is applied to the statistics
   at the end (quantiles commute with a positive factor).
 * Quantiles come from order statistics found by successive single-rank
@@ -69,6 +70,7 @@ BLOCK_SAMPLES = 2**17
 """Samples transformed together (1 MiB of float64, cache-resident): 16 segments of nfft 8192."""
 SELECTION_ROWS = 64
 """Frequencies per selection task."""
+_TASK_SEGMENTS = 256  # segments per transform task: small enough to balance the threads
 
 
 @dataclass(frozen=True)
@@ -181,9 +183,9 @@ def welch_quantiles(runs, sample_rate_hz: Fraction | float, nfft: int = 8192, *,
         raise ValueError(f"no contiguous run holds one segment of {nfft=} samples")
 
     power = np.empty((nfft // 2 + 1, n_segments), dtype=np.float32)
-    sums = _run_parallel(_transform, list(_transform_tasks(runs, counts, power)), workers)
+    _run_parallel(_transform, _transform_tasks(runs, counts, power), workers)
     scale = density_scale(nfft, fs)
-    mean = np.sum(sums, axis=0) * (scale / n_segments)
+    mean = power.mean(axis=1, dtype=np.float64) * scale
     median, p75, p95 = (q * scale for q in exact_quantiles(power, tuple(QUANTILES.values()), workers=workers))
     frequency_hz = np.arange(nfft // 2 + 1) * (fs / nfft)
     effort_s = sum((count - 1) * (nfft // 2) + nfft for count in counts if count) / fs
@@ -201,9 +203,6 @@ def density_scale(nfft: int, sample_rate_hz: float) -> np.ndarray:
     scale[0] /= 2
     scale[-1] /= 2
     return scale
-
-
-_TASK_SEGMENTS = 256  # fixed, so that sums are added in the same order for any number of workers
 
 
 def _transform_tasks(runs: list[np.ndarray], counts: list[int], power: np.ndarray):
@@ -227,8 +226,8 @@ def _transform_tasks(runs: list[np.ndarray], counts: list[int], power: np.ndarra
         column += count
 
 
-def _transform(task) -> np.ndarray:
-    """Fill ``out`` with ``|Z_m(k)|^2`` (float32, frequency-major); return its float64 sum over segments.
+def _transform(task) -> None:
+    """Fill ``out`` with ``|Z_m(k)|^2`` (float32, frequency-major).
 
     Per block of :data:`BLOCK_SAMPLES` samples: window (one pass, float32 in,
     float64 out), float64 rFFT, detrend in bins 0 and 1 (``Z(k) -= mu W_k``
@@ -240,8 +239,7 @@ def _transform(task) -> np.ndarray:
     window = signal.get_window("hann", nfft)
     block_segments = max(1, BLOCK_SAMPLES // nfft)
     windowed = np.empty((min(block_segments, n_segments), nfft))
-    squares = np.empty((len(windowed), nfft // 2 + 1))
-    total = np.zeros(nfft // 2 + 1)
+    squares = np.empty((len(windowed), nfft // 2 + 1), dtype=np.float32)
     for first in range(0, n_segments, block_segments):
         block = slice(first, first + block_segments)
         n = len(means[block])
@@ -250,10 +248,7 @@ def _transform(task) -> np.ndarray:
         spectrum[:, 1] += means[block] * (nfft / 4)
         parts = spectrum.view(np.float64)
         parts *= parts
-        block_power = np.add(parts[:, 0::2], parts[:, 1::2], out=squares[:n])
-        total += block_power.sum(axis=0)
-        out[:, block] = block_power.T
-    return total
+        out[:, block] = np.add(parts[:, 0::2], parts[:, 1::2], out=squares[:n], casting="same_kind").T
 
 
 def exact_quantiles(rows: np.ndarray, quantiles: Sequence[float], *, workers: int = 1) -> list[np.ndarray]:
