@@ -25,8 +25,8 @@ from hydroserve.codecs import mp3, psdjson, raw, wav
 
 from . import psd as psd_engine
 from . import views
-from .resample import LowpassSpec, PolyphaseResampler, design_lowpass
 from .cutter import Run, Snippet
+from .resample import LowpassSpec, PolyphaseResampler, design_lowpass
 from .sensors import Calibration
 
 MP3_RATE_HZ = 48_000
