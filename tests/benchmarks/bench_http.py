@@ -97,19 +97,21 @@ class _SendfileHandler(socketserver.StreamRequestHandler):
     """Answers every GET of a keep-alive connection with the whole file, by ``os.sendfile``."""
 
     def handle(self) -> None:
-        path = self.server.path
+        try:
+            self._serve(self.server.path)
+        except OSError:  # the client stopped at its deadline
+            return
+
+    def _serve(self, path: Path) -> None:
         size = path.stat().st_size
         with path.open("rb") as stored:
             while self.rfile.readline():  # request line
                 while self.rfile.readline() not in (b"\r\n", b""):  # headers
                     pass
-                try:
-                    self.wfile.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
-                    offset = 0
-                    while offset < size:
-                        offset += os.sendfile(self.connection.fileno(), stored.fileno(), offset, size - offset)
-                except OSError:  # the client stopped at its deadline
-                    return
+                self.wfile.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
+                offset = 0
+                while offset < size:
+                    offset += os.sendfile(self.connection.fileno(), stored.fileno(), offset, size - offset)
 
 
 class SendfileServer(socketserver.ThreadingTCPServer):
