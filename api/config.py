@@ -119,7 +119,7 @@ class SettingsSchema(Schema):
     spool_settle_s = mf.Float(load_default=30.0, validate=validate.Range(min=0), **_help("a spool file unchanged this long is finished"))
     poll_interval_s = mf.Float(load_default=2.0, validate=validate.Range(min=0.01), **_help("spool polling period"))
     mp3_bit_rate_kbps = mf.Integer(load_default=128, validate=validate.OneOf(mp3.BIT_RATES_KBPS), **_help("MP3 constant bit rate"))
-    mp3_quality = mf.Integer(load_default=5, validate=validate.Range(min=0, max=9), **_help("LAME quality, 0 best .. 9 fastest"))
+    mp3_quality = mf.Integer(load_default=7, validate=validate.Range(min=0, max=9), **_help("LAME quality, 0 best .. 9 fastest"))
     psd_nfft = mf.Integer(load_default=8192, validate=validate.Range(min=16, max=2**20), **_help("Welch segment length for the ingest PSD"))
     bind = mf.String(load_default="127.0.0.1:8000", **_help("gunicorn bind address"))
     workers = mf.Integer(load_default=2, validate=validate.Range(min=1, max=64), **_help("gunicorn worker processes"))

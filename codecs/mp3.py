@@ -15,7 +15,7 @@ SAMPLE_RATES_HZ = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 BIT_RATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 
 
-def encode(pcm: np.ndarray, *, sample_rate_hz: int, bit_rate_kbps: int = 128, quality: int = 5) -> bytes:
+def encode(pcm: np.ndarray, *, sample_rate_hz: int, bit_rate_kbps: int = 128, quality: int = 7) -> bytes:
     """Encode mono int16 samples to an MP3 byte string (constant bit rate).
 
     Parameters
@@ -27,7 +27,8 @@ def encode(pcm: np.ndarray, *, sample_rate_hz: int, bit_rate_kbps: int = 128, qu
     bit_rate_kbps : int
         One of :data:`BIT_RATES_KBPS`.
     quality : int
-        LAME algorithm quality, 0 (best, slowest) to 9 (fastest).
+        LAME algorithm quality, 0 (best, slowest) to 9 (fastest); 7 is LAME's
+        "fast" setting (psychoacoustic model still used, no noise shaping).
     """
     if pcm.dtype != np.int16 or pcm.ndim != 1:
         raise ValueError(f"pcm must be 1-D int16, not {pcm.ndim}-D {pcm.dtype}")

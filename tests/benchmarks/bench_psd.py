@@ -1,0 +1,86 @@
+"""PSD of a 300 s snippet (nfft 8192): welch_quantiles vs scipy.signal.spectrogram + numpy.quantile + mean.
+
+Usage: ``python -m tests.benchmarks.bench_psd DATA_DIR`` (DATA_DIR from ``generate_input``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import scipy.fft
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import signal
+
+from hydroserve.acoustics import psd
+from hydroserve.codecs import raw
+
+from .common import MB, load_frames, machine, measure, ratio, seconds, snippet_samples, table
+
+NFFT = 8192
+FS_HZ = float(raw.SAMPLE_RATE_HZ)
+QUANTILES = [0.5, 0.75, 0.95]
+REPEAT = 3
+
+
+def reference(x: np.ndarray) -> dict[str, np.ndarray]:
+    """What one would write with scipy and numpy: spectrogram, then statistics over the segment axis."""
+    _, _, power = signal.spectrogram(x, FS_HZ, window="hann", nperseg=NFFT, noverlap=NFFT // 2, detrend="constant", scaling="density")
+    median, p75, p95 = np.quantile(power, QUANTILES, axis=-1)
+    return {"mean": power.mean(axis=-1), "median": median, "p75": p75, "p95": p95}
+
+
+def bare_rfft(x: np.ndarray, dtype) -> None:
+    """The floor: rFFT of every (unwindowed, undetrended) segment, 256 at a time, on every CPU."""
+    segments = sliding_window_view(x, NFFT)[:: NFFT // 2]
+    for first in range(0, len(segments), 256):
+        scipy.fft.rfft(segments[first : first + 256].astype(dtype), axis=1, workers=-1)
+
+
+def ours(x: np.ndarray, workers: int | None) -> dict[str, np.ndarray]:
+    result = psd.welch_quantiles([x], raw.SAMPLE_RATE_HZ, NFFT, workers=workers)
+    return {name: getattr(result, name) for name in ("mean", "median", "p75", "p95")}
+
+
+def max_db_error(got: dict, expected: dict) -> float:
+    return max(float(np.max(np.abs(psd.to_db(got[name]) - psd.to_db(expected[name])))) for name in expected)
+
+
+def main(data_dir: Path) -> None:
+    x = snippet_samples(load_frames(data_dir))
+    cpus = psd.available_cpus()
+    snippet_mb = x.nbytes / MB
+    actions = {
+        "reference": reference,
+        f"welch_quantiles, {cpus} threads": lambda samples: ours(samples, None),
+        "welch_quantiles, 1 thread": lambda samples: ours(samples, 1),
+        "floor: bare rfft of all segments, float32": lambda samples: bare_rfft(samples, np.float32),
+        "floor: bare rfft of all segments, float64": lambda samples: bare_rfft(samples, np.float64),
+    }
+    cases = {name: (lambda action=action: action(x)) for name, action in actions.items()}
+    short = x[: len(x) // 30]
+    warmups = {name: (lambda action=action: action(short)) for name, action in actions.items()}
+    results = measure(cases, REPEAT, warmups=warmups)
+    ref = results.pop("reference")
+    rows = [
+        [name, seconds(ref.median_s), seconds(m.median_s), ratio(ref.median_s, m.median_s),
+         f"{m.peak_mb:.0f} MB ({m.peak_mb / snippet_mb:.2f}x snippet)", f"{100 * m.spread:.0f} %"]
+        for name, m in results.items()
+    ]
+    rows.append(["reference itself (spectrogram + quantile + mean)", seconds(ref.median_s), "", "1.0x",
+                 f"{ref.peak_mb:.0f} MB ({ref.peak_mb / snippet_mb:.2f}x snippet)", f"{100 * ref.spread:.0f} %"])
+    print(table(
+        f"PSD: 300 s snippet ({len(x):,} float32 samples, {snippet_mb:.0f} MB), nfft {NFFT}, mean + median + p75 + p95; "
+        f"median of {REPEAT} interleaved runs",
+        ["case", "reference", "ours", "ratio", "peak extra memory", "spread"], rows,
+    ))
+    exact = reference(x.astype(np.float64))
+    print(f"\naccuracy vs the float64 reference, max over all frequencies and statistics: "
+          f"welch_quantiles {max_db_error(results[f'welch_quantiles, {cpus} threads'].last_result, exact):.1e} dB (goal 1e-4 dB); "
+          f"the float32 reference itself {max_db_error(ref.last_result, exact):.1e} dB")
+    print(f"machine: {machine()}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
