@@ -106,7 +106,7 @@ def test_browse_listen_and_look(browser, archived, synthetic_files, gunicorn_ser
     # at phone width nothing sticks out sideways (wide tables scroll inside their box)
     phone = Watched(browser, viewport=PHONE, is_mobile=True, has_touch=True)
     for path in ("/", f"/packages/{PIDS[2]}", f"/sensors/{SENSOR_ID}", "/packages/DOM_1_CH1_1"):
-        phone.page.goto(base + path, wait_until="load")
+        phone.page.goto(base + path, wait_until="networkidle")  # the favicon too, or the next navigation aborts it
         assert phone.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
     assert phone.page.locator("h1").text_content() == "404 · Not Found"
     # the only problems: the 404 itself, as the browser reports any 404
