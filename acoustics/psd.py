@@ -63,7 +63,6 @@ from fractions import Fraction
 import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import signal
 
 QUANTILES = {"median": 0.5, "p75": 0.75, "p95": 0.95}
 BLOCK_SAMPLES = 2**17
@@ -192,13 +191,18 @@ def welch_quantiles(runs, sample_rate_hz: Fraction | float, nfft: int = 8192, *,
     return Psd(frequency_hz, mean, median, p75, p95, nfft, n_segments, effort_s)
 
 
+def hann(nfft: int) -> np.ndarray:
+    """The periodic ("DFT-even") Hann window ``w[n] = 0.5 - 0.5 cos(2 pi n / nfft)``, as ``scipy.signal.get_window("hann", nfft)``."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nfft) / nfft)
+
+
 def density_scale(nfft: int, sample_rate_hz: float) -> np.ndarray:
     """``c_k / (fs * sum(w^2))`` per one-sided bin k: turns ``|Z(k)|^2`` into (unit)^2/Hz.
 
     ``c_k = 2`` folds the negative frequencies in, except at 0 and nfft/2;
     ``sum(w^2) = 3 nfft / 8`` for the periodic Hann window.
     """
-    window = signal.get_window("hann", nfft)
+    window = hann(nfft)
     scale = np.full(nfft // 2 + 1, 2.0 / (sample_rate_hz * float(np.sum(window**2))))
     scale[0] /= 2
     scale[-1] /= 2
@@ -236,7 +240,7 @@ def _transform(task) -> None:
     """
     segments, means, out = task
     n_segments, nfft = segments.shape
-    window = signal.get_window("hann", nfft)
+    window = hann(nfft)
     block_segments = max(1, BLOCK_SAMPLES // nfft)
     windowed = np.empty((min(block_segments, n_segments), nfft))
     squares = np.empty((len(windowed), nfft // 2 + 1), dtype=np.float32)

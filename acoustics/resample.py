@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
-from scipy import signal
 
 PHASES_PER_GROUP = 32
 """Output phases computed by one matrix product."""
@@ -64,6 +63,8 @@ def design_lowpass(spec: LowpassSpec, rate_hz: float) -> np.ndarray:
     for ``attenuation_db`` over the transition ``[passband_hz, stopband_hz]``;
     the cutoff (-6 dB) is the middle of the transition. Unit gain at 0 Hz.
     """
+    from scipy import signal  # imported here: it takes a second, and a design is made once per process
+
     if not spec.stopband_hz < rate_hz / 2:
         raise ValueError(f"stopband_hz={spec.stopband_hz} must be below the Nyquist frequency {rate_hz / 2} Hz")
     numtaps, beta = signal.kaiserord(spec.attenuation_db, (spec.stopband_hz - spec.passband_hz) / (rate_hz / 2))

@@ -55,8 +55,12 @@ def check_id(value: str, pattern: str, what: str) -> None:
 
 def load_package(pid: str) -> PackageRecord:
     check_id(pid, PACKAGE_PATTERN, "package")
-    with services().engine.connect() as conn:
-        record = catalog.get_package(conn, pid)
+
+    def from_catalog():
+        with services().engine.connect() as conn:
+            return catalog.get_package(conn, pid)
+
+    record = services().packages.get(pid, from_catalog)
     if record is None:
         abort(404, description=f"No package {pid!r}.")
     return record
@@ -263,15 +267,15 @@ def get_wav(pid: str):
     return _stream_view(record, "wav", composite, f"{pid}.wav")
 
 
-def _stored_product(record: PackageRecord, kind: str, make) -> tuple:
-    """Open a stored product blob, regenerating it first (atomically) if it is missing."""
-    product = record.products[kind]
+def _stored_product(record: PackageRecord, kind: str, make):
+    """Open a stored product blob (its size is the catalogued one), regenerating it first, atomically, if it is missing."""
+    blob_key = record.products[kind].blob_key
     blobs = services().blobs
     try:
-        return blobs.open(product.blob_key), blobs.size(product.blob_key)
+        return blobs.open(blob_key)
     except BlobNotFound:
-        product_builder.ensure_blob(blobs, product.blob_key, make)
-        return blobs.open(product.blob_key), blobs.size(product.blob_key)
+        product_builder.ensure_blob(blobs, blob_key, make)
+        return blobs.open(blob_key)
 
 
 @bp.route("/packages/<pid>/mp3", endpoint="Mp3")
@@ -287,8 +291,8 @@ def get_mp3(pid: str):
         runs = product_builder.load_runs(services().blobs, record.samples_key, record.runs)
         return product_builder.make_mp3(runs, settings)[0]
 
-    file, size = _stored_product(record, "mp3", make)
-    return http.send_stream(file, size, media_type="audio/mpeg", etag=record.products["mp3"].sha256,
+    file = _stored_product(record, "mp3", make)
+    return http.send_stream(file, record.products["mp3"].size_bytes, media_type="audio/mpeg", etag=record.products["mp3"].sha256,
                             last_modified=record.created_at, download_name=f"{pid}.mp3")
 
 
@@ -319,12 +323,10 @@ def get_psd(pid: str, fmin=None, fmax=None, nfft=None):
     record = load_package(pid)
     product = record.products["psd"]
     calibration = services().sensors.info(record.sensor).calibration
-    blobs = services().blobs
-    prefix = product_builder.blob_prefix(pid, record.sensor, record.boundary_tick)
-    default_key = product_builder.psd_document_key(prefix, calibration)
-    if fmin is None and fmax is None and nfft is None and default_key == product.blob_key and blobs.exists(default_key):
-        file = blobs.open(default_key)
-        return http.send_stream(file, blobs.size(default_key), media_type="application/json", etag=product.sha256,
+    as_stored = product.details["calibration_tag"] == product_builder.calibration_tag(calibration)
+    if fmin is None and fmax is None and nfft is None and as_stored:  # the document made at ingest
+        file = _stored_product(record, "psd", lambda: product_builder.psd_document(pid, psd_arrays(record, None), calibration))
+        return http.send_stream(file, product.size_bytes, media_type="application/json", etag=product.sha256,
                                 last_modified=record.created_at, immutable=False)
     try:
         arrays = psd_arrays(record, nfft)

@@ -17,3 +17,7 @@ class StrictParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def arguments(self, schema, *args, **kwargs):
+        """As flask-smorest's, but a schema class is instantiated once here, not on every request."""
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)

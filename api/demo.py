@@ -21,8 +21,6 @@ from importlib.resources import files
 from hydroserve.acoustics import sensors as sensor_metadata
 from hydroserve.acoustics.ingest import follow_spool
 from hydroserve.odc_sync import sync
-from hydroserve.samples.live import LiveSpoolWriter
-from hydroserve.samples.synthetic import SyntheticSensor
 
 from . import alerts_store, event_store, wiring
 from .config import Settings, settings_env
@@ -56,6 +54,9 @@ def publish_samples(settings: Settings, engine) -> None:
 
 
 def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
+    from hydroserve.samples.live import LiveSpoolWriter  # the samples are the demo's alone: imported when it runs
+    from hydroserve.samples.synthetic import SyntheticSensor
+
     stop = threading.Event()
     known = sensor_metadata.load(settings.sensors_file).sensors
     sources = [SyntheticSensor(sensor, seed=index, level=1.0 / (1 + index)) for index, sensor in enumerate(sorted(known))]

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from hydroserve.acoustics.blobstore import BlobStore
-from hydroserve.codecs import SOFTWARE_VERSION, csvtable, hdf5table, tables, votable
+from hydroserve.codecs import SOFTWARE_VERSION, csvtable, hdf5table, tables
 from hydroserve.codecs.tables import EventTable, MetadataError, TableError
 from hydroserve.odc_sync import registry
 
@@ -72,7 +72,7 @@ PRODUCTS = {
     "csv": Product("csv", csvtable.MEDIA_TYPE),
     "meta": Product("meta.json", tables.METADATA_MEDIA_TYPE),
     "hdf5": Product("h5", hdf5table.MEDIA_TYPE),
-    "votable": Product("vot", votable.MEDIA_TYPE),
+    "votable": Product("vot", tables.VOTABLE_MEDIA_TYPE),
 }
 
 
@@ -198,6 +198,8 @@ def publish(engine: Engine, blobs: BlobStore, settings: Settings, table: EventTa
     if existing is not None:
         return Published(existing, created=False)
     encoded["hdf5"] = hdf5table.encode(table)
+    from hydroserve.codecs import votable  # astropy: imported by publishing, not by every command that opens the catalog
+
     encoded["votable"] = votable.encode_table(table)
     products = {}
     for kind, data in encoded.items():

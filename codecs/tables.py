@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import numpy as np
-from astropy import units
-from astropy.io.votable.ucd import parse_ucd
 
+VOTABLE_MEDIA_TYPE = "application/x-votable+xml"
+"""Media type of a whole-table VOTable (defined here so that naming it does not import astropy)."""
 ID_UCD = "meta.id;meta.main"
 RA_UCD = "pos.eq.ra;meta.main"
 DEC_UCD = "pos.eq.dec;meta.main"
@@ -134,6 +134,8 @@ class Column:
             raise MetadataError("verbosity", f"{self.verbosity!r} must be 1, 2 or 3")
         check_unit(self.unit)
         try:
+            from astropy.io.votable.ucd import parse_ucd  # astropy takes most of a second to import: only when validating
+
             parse_ucd(self.ucd, check_controlled_vocabulary=True)
         except ValueError as error:
             raise MetadataError("ucd", f"{self.ucd!r} is not a UCD1+ of the IVOA vocabulary: {error}") from None
@@ -245,6 +247,8 @@ class TableMetadata:
 
 def check_unit(unit: str) -> None:
     """Raise MetadataError unless ``unit`` is a current VOUnit string (deprecated units such as erg refused)."""
+    from astropy import units  # imported here, like parse_ucd: only publishing needs it
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", units.UnitsWarning)

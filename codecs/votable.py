@@ -33,9 +33,9 @@ import numpy as np
 from astropy import units
 from astropy.io.votable.tree import CooSys, Field, Info, Resource, TableElement, TimeSys, VOTableFile
 
-from .tables import DEC_UCD, ID_UCD, RA_UCD, Column, EventTable, iso_utc
+from .tables import DEC_UCD, ID_UCD, RA_UCD, VOTABLE_MEDIA_TYPE, Column, EventTable, iso_utc
 
-MEDIA_TYPE = "application/x-votable+xml"
+MEDIA_TYPE = VOTABLE_MEDIA_TYPE
 SCS_MEDIA_TYPE = "text/xml;content=x-votable"
 TABLE_VERSION = "1.4"
 SCS_VERSION = "1.1"
