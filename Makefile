@@ -31,5 +31,8 @@ test-fast: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m tests.benchmarks
 
+load: $(VENV)/.installed-test
+	$(BIN)/python -m tests.benchmarks.load
+
 clean:
 	rm -rf $(VENV) build *.egg-info

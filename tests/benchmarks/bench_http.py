@@ -152,7 +152,7 @@ def start_server(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]
         try:
             if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return server, url
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
             time.sleep(0.2)
     server.terminate()
     raise RuntimeError("gunicorn did not become ready within 60 s")
