@@ -125,6 +125,8 @@ outbox = Table(
 )
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+LEASE_MARGIN_S = 5.0
+"""A claimed row is due again this long after its attempt's timeout (the deliverer died mid-attempt)."""
 
 
 def utc(value: datetime | None) -> datetime | None:

@@ -236,7 +236,7 @@ class VtpPublisher:
         outcome = {"delivered": 0, "retried": 0, "failed": 0}
         with self.engine.connect() as conn:
             items = registry.due(conn, self.destination, now, limit=self.batch_size)
-        lease_until = now + timedelta(seconds=self.timeout_s + 30.0)
+        lease_until = now + timedelta(seconds=self.timeout_s + registry.LEASE_MARGIN_S)
         for item in items:
             with self.engine.begin() as conn:
                 if not registry.claim(conn, item.id, now, lease_until):

@@ -181,6 +181,7 @@ def pusher_for(settings, url, **kw):
     return OdcPusher(writer(engine), url, "odc-secret", base_backoff_s=0.01, max_backoff_s=0.05, **kw)
 
 
+@pytest.mark.fault
 def test_odc_down_during_ingest_then_up_gets_everything_exactly_once(settings, packages, odc):
     odc.stop()
     pusher = pusher_for(settings, odc.url)
@@ -201,6 +202,7 @@ def test_odc_down_during_ingest_then_up_gets_everything_exactly_once(settings, p
     assert min(attempts) >= 2  # connection refused at least once, then delivered
 
 
+@pytest.mark.fault
 def test_server_errors_are_retried_and_rejections_recorded_as_failed(settings, packages, odc, monkeypatch, capsys):
     pusher = pusher_for(settings, odc.url)
     odc.stub.mode = "error"
@@ -220,6 +222,7 @@ def test_server_errors_are_retried_and_rejections_recorded_as_failed(settings, p
     assert len(set(odc.stub.kids())) == 8
 
 
+@pytest.mark.fault
 def test_429_retry_after_and_timeouts_are_retried(settings, packages, odc):
     odc.stub.mode = "busy"
     pusher = pusher_for(settings, odc.url, timeout_s=0.2)
@@ -237,11 +240,13 @@ def test_429_retry_after_and_timeouts_are_retried(settings, packages, odc):
 
 
 @pytest.mark.slow
+@pytest.mark.fault
 def test_sync_killed_mid_delivery_loses_nothing(settings, packages, odc, archived, synthetic_files):
     archived(synthetic_files(SensorId(808974724, 1), n_frames=14, directory=settings.data_dir / "more"))
     n_resources, _ = counts_in_catalog(settings)
     odc.stub.mode, odc.stub.stall_s = "stall", 0.15
-    env = server_env(settings, HYDROSERVE_ODC_URL=odc.url, HYDROSERVE_ODC_TOKEN="odc-secret", HYDROSERVE_POLL_INTERVAL_S="0.05")
+    env = server_env(settings, HYDROSERVE_ODC_URL=odc.url, HYDROSERVE_ODC_TOKEN="odc-secret", HYDROSERVE_POLL_INTERVAL_S="0.05",
+                     HYDROSERVE_ODC_TIMEOUT_S="1")
     command = [sys.executable, "-m", "hydroserve.api.cli", "sync"]
     kills = 0
     for _ in range(3):
@@ -251,7 +256,10 @@ def test_sync_killed_mid_delivery_loses_nothing(settings, packages, odc, archive
         process.wait()
         kills += 1
     odc.stub.mode = "ok"
-    subprocess.run(command + ["--once"], env=env, check=True, capture_output=True)
+    deadline = time.monotonic() + 30  # a row in flight at a kill is leased for its timeout + 5 s, then due again
+    while len(set(odc.stub.kids())) < n_resources and time.monotonic() < deadline:
+        subprocess.run(command + ["--once"], env=env, check=True, capture_output=True)
+        time.sleep(1)
     kids = odc.stub.kids()
     assert len(set(kids)) == n_resources
     repeats = len(kids) - len(set(kids))

@@ -90,6 +90,7 @@ def test_replies_that_are_not_an_answer_are_errors(one_shot_broker, reply, error
         vtp.send_event(one_shot_broker(reply), b"<packet/>", IVORN, timeout_s=5)
 
 
+@pytest.mark.fault
 def test_a_silent_broker_is_retried_with_capped_exponential_backoff(tmp_path):
     with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel completes connections; nobody answers
         broker = f"127.0.0.1:{silent.getsockname()[1]}"

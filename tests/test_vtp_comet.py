@@ -84,6 +84,7 @@ def outbox_row(engine, destination: str):
                             .order_by(registry.outbox.c.id)).all()
 
 
+@pytest.mark.fault
 def test_alerts_reach_a_comet_subscriber_once_and_a_duplicate_is_refused(tmp_path, settings, gunicorn_server, twistd):
     receive_port = broadcast_port = free_port()
     while broadcast_port == receive_port:
