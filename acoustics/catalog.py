@@ -21,7 +21,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -37,7 +36,7 @@ from sqlalchemy.engine import Connection
 
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
 
-from .cutter import Gap, Run, package_id, window_gaps
+from .cutter import Gap, Run, window_gaps
 from .products import ProductRecord
 
 metadata = MetaData()
@@ -324,20 +323,3 @@ def sensor_summaries(conn: Connection, sensor: str | None = None) -> list[Sensor
 
 def cursor(conn: Connection, sensor: SensorId) -> int | None:
     return conn.execute(select(sensors.c.next_boundary_tick).where(sensors.c.sensor_id == str(sensor))).scalar()
-
-
-def list_skipped(conn: Connection, sensor: str | None = None, limit: int = 1000) -> list[dict]:
-    query = select(skipped_windows).order_by(skipped_windows.c.boundary_tick.desc()).limit(limit)
-    if sensor is not None:
-        query = query.where(skipped_windows.c.sensor_id == sensor)
-    return [
-        {
-            "package_id": package_id(SensorId.parse(row.sensor_id), row.boundary_tick),
-            "sensor": row.sensor_id,
-            "boundary_tick": row.boundary_tick,
-            "coverage": row.n_samples / row.n_expected,
-            "reason": row.reason,
-            "recorded_at": utc(row.recorded_at),
-        }
-        for row in conn.execute(query)
-    ]

@@ -274,10 +274,6 @@ class SnippetCutter:
         """No more data will come: finish every open window."""
         return [self._finish(k) for k in sorted(self._open)]
 
-    @property
-    def open_boundaries(self) -> list[int]:
-        return sorted(w.boundary_tick for w in self._open.values())
-
     def _finish(self, k: int) -> Snippet | SkippedWindow:
         w = self._open.pop(k)
         n_expected = self.settings.n_samples

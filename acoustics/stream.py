@@ -105,11 +105,6 @@ class SensorTimeline:
         self.not_before_tick = not_before_tick
         self._last: Piece | None = None
 
-    @property
-    def end_tick(self) -> int | None:
-        """End of the accepted timeline so far (None before the first piece)."""
-        return None if self._last is None else self._last.end_tick
-
     def accept(self, piece: Piece) -> Piece | None:
         """Return the part of ``piece`` that extends the timeline, or None.
 

@@ -7,7 +7,6 @@ import re
 from urllib.parse import urlencode
 
 from flask import Response, abort, request, url_for
-from .blueprint import Blueprint
 from marshmallow import ValidationError
 
 from hydroserve.acoustics import catalog, views
@@ -32,6 +31,7 @@ from .acoustic_schemas import (
     SensorListSchema,
     SensorSchema,
 )
+from .blueprint import Blueprint
 from .services import services
 
 bp = Blueprint("acoustic", __name__, description="Acoustic sensors, data packages and their products")

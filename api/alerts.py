@@ -23,9 +23,9 @@ from . import cursor as cursors
 from .alerts_schemas import ALERT_ID_PATTERN, AlertInputSchema, AlertPageSchema, AlertSchema, RevisionsSchema
 from .alerts_store import AlertConflict, AlertInvalid, AlertRecord, EventState, make_alert_id, rfc3339
 from .auth import require_token
-from .http import accepts
 from .blueprint import Blueprint
 from .db import writer
+from .http import accepts
 from .services import services
 
 bp = Blueprint("alerts", __name__, description="Neutrino-candidate alerts as VOEvent 2.0 packets (initial, updates, retractions)")

@@ -10,13 +10,12 @@ from collections import defaultdict
 from pathlib import Path
 
 from hydroserve.acoustics import catalog
-from hydroserve.acoustics.ingest import ArchiveWriteFailed
-from hydroserve.acoustics.ingest import follow_spool
+from hydroserve.acoustics.ingest import ArchiveWriteFailed, follow_spool
 from hydroserve.codecs import raw
 
 from . import logs, wiring
-from .db import writer
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
+from .db import writer
 
 log = logging.getLogger("hydroserve.cli")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
+
 def make_engine(url: str, *, busy_timeout_s: float = 10.0) -> Engine:
     """Create the engine for ``url``; for SQLite, create the file's directory and set pragmas
     (``busy_timeout_s``: how long a connection waits for a lock before "database is locked")."""

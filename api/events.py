@@ -21,11 +21,11 @@ from hydroserve.codecs.tables import TABLE_ID, EventTable
 from . import cursor as cursors
 from . import errors, event_store, http, scs
 from .auth import require_token
-from .http import accepts
 from .blueprint import Blueprint
 from .db import writer
 from .event_schemas import PublishFiles, TableListQuery, TablePageSchema, TableSchema
 from .event_store import PRODUCTS, TableRecord
+from .http import accepts
 from .services import services
 
 bp = Blueprint("events", __name__, description="Particle-event tables: CSV with metadata, HDF5, VOTable and IVOA Simple Cone Search")

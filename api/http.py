@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import BinaryIO
-
-import functools
 
 from flask import Response, request
 from werkzeug.exceptions import UnsupportedMediaType

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import url_for
-from .blueprint import Blueprint
 
 from hydroserve.codecs import SOFTWARE_VERSION
 
+from .blueprint import Blueprint
 from .services import services
 
 bp = Blueprint("index", __name__, description="Service index")

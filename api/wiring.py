@@ -41,9 +41,13 @@ def open_blobs(settings: Settings) -> LocalBlobStore:
 
 
 def build_archive(settings: Settings, engine: Engine, blobs=None) -> Archive:
+    """The ingest side's archive; temporary blob files older than an hour (writers that died) are removed first."""
+    if blobs is None:
+        blobs = open_blobs(settings)
+        blobs.purge_incoming()
     return Archive(
         writer(engine),
-        blobs if blobs is not None else open_blobs(settings),
+        blobs,
         cut_settings=settings.cut,
         product_settings=settings.products,
         sensor_catalog=sensors.load(settings.sensors_file),

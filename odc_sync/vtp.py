@@ -39,7 +39,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
 from sqlalchemy.engine import Connection, Engine
 
 from hydroserve.codecs import voevent

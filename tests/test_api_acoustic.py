@@ -17,7 +17,6 @@ from scipy import signal
 from hydroserve.acoustics import catalog
 from hydroserve.api import wiring
 from hydroserve.codecs import raw
-
 from support import SENSOR
 
 FS = 195312.5

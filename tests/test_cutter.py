@@ -9,7 +9,9 @@ import pytest
 
 from hydroserve.acoustics.cutter import CutSettings, SkippedWindow, Snippet, SnippetCutter
 from hydroserve.acoustics.stream import Piece, SensorTimeline, StreamOrderError
-from hydroserve.codecs.raw import TICKS_PER_SAMPLE as T320, TICKS_PER_SECOND as SEC, SensorId
+from hydroserve.codecs.raw import TICKS_PER_SAMPLE as T320
+from hydroserve.codecs.raw import TICKS_PER_SECOND as SEC
+from hydroserve.codecs.raw import SensorId
 
 SENSOR = SensorId(1, 1)
 TWO_SECONDS = CutSettings(Fraction(2), 2)

@@ -9,9 +9,9 @@ import pytest
 from astropy.coordinates import angular_separation
 from astropy.io.votable import parse, validate
 
+from event_support import CONES, brute_force_ids, sky_table
 from hydroserve.api import scs
 from hydroserve.codecs import votable
-from event_support import CONES, brute_force_ids, sky_table
 
 
 @pytest.fixture(scope="module")

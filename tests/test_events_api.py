@@ -13,12 +13,12 @@ from astropy.io.votable import parse
 from flask import url_for
 from sqlalchemy import func, select
 
+from event_support import files_of, with_metadata
 from hydroserve.api import cli, event_store
 from hydroserve.codecs import csvtable, tables
 from hydroserve.codecs.tables import EventTable
 from hydroserve.odc_sync import registry
 from hydroserve.samples import events
-from event_support import files_of, with_metadata
 from support import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

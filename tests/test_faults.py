@@ -23,9 +23,7 @@ from hydroserve.api import wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.codecs import raw
-from hydroserve.codecs.raw import SensorId
-
-from support import REAL_START_TICK, SENSOR
+from support import SENSOR
 
 pytestmark = pytest.mark.fault
 FRAME_BYTES = raw.frame_bytes(raw.DEFAULT_FRAME_LENGTH)

@@ -12,7 +12,6 @@ from hydroserve.acoustics.spool import SpoolDirectory
 from hydroserve.api import cli, wiring
 from hydroserve.codecs import raw
 from hydroserve.codecs.raw import SensorId
-
 from support import REAL_START_TICK, SENSOR
 
 SHORT_ENV = {"HYDROSERVE_SNIPPET_DURATION_S": "2", "HYDROSERVE_SNIPPET_INTERVAL_S": "2"}

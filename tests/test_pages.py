@@ -12,7 +12,6 @@ import pytest
 from flask import url_for
 
 from hydroserve.api import pages, pictures, wiring
-from hydroserve.api.db import writer
 from hydroserve.odc_sync import registry
 
 SENSOR_ID = "DOM_808956920_CH1"

@@ -9,8 +9,7 @@ from scipy import signal
 from hydroserve.acoustics import psd
 from hydroserve.codecs import raw
 from hydroserve.samples.synthetic import SyntheticSensor
-
-from support import REAL_FILE, SENSOR
+from support import SENSOR
 
 FS_HZ = float(raw.SAMPLE_RATE_HZ)
 STATISTICS = ("mean", "median", "p75", "p95")

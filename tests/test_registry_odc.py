@@ -13,6 +13,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
+from conftest import free_port, server_env
 from hydroserve.acoustics import catalog
 from hydroserve.acoustics.archive import Archive
 from hydroserve.api import cli, wiring
@@ -21,10 +22,8 @@ from hydroserve.codecs import raw
 from hydroserve.codecs.raw import SensorId
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.push import OdcPusher
-
-from conftest import free_port, server_env
 from odc_stub import OdcStub, StubServer
-from support import SENSOR, TOKEN
+from support import SENSOR
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 KINDS = ("mp3", "psd", "raw", "wav")
