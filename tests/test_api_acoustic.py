@@ -266,7 +266,7 @@ def test_package_listing_pages_with_a_cursor(app, client, two_packages):
 
 @pytest.mark.parametrize(
     "query, parameter",
-    [({"limit": 0}, "limit"), ({"limit": "many"}, "limit"), ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
+    [({"limit": 0}, "limit"), ({"limit": "many"}, "limit"), ({"limit": 10**12}, "limit"), ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
      ({"start": "2020-12-23T19:28:02"}, "start"), ({"sensor": "hydrophone"}, "sensor"), ({"colour": "blue"}, "colour")],
 )
 def test_malformed_listing_parameters_are_400_naming_the_parameter(app, client, two_packages, query, parameter):

@@ -81,3 +81,20 @@ def test_metrics_sum_all_gunicorn_workers(gunicorn_server):
         requests.get(f"{url}/api/v1/sensors", timeout=5)
     text = requests.get(f"{url}/metrics", timeout=5).text
     assert metric(text, "hydroserve_http_requests_total", endpoint="acoustic.Sensors", method="GET", status="200") == 20
+
+
+def test_json_log_lines_are_one_object_each(capsys):
+    import json
+    import logging
+
+    from hydroserve.api import logs
+
+    logs.configure("INFO", "json")
+    try:
+        logging.getLogger("hydroserve.test").warning("package %s: %s", "DOM_1_CH1_2", 'quote " and\nnewline')
+    finally:
+        logs.configure("WARNING", "text")
+    [line] = capsys.readouterr().err.strip().splitlines()
+    entry = json.loads(line)
+    assert entry["level"] == "WARNING" and entry["logger"] == "hydroserve.test"
+    assert entry["message"] == 'package DOM_1_CH1_2: quote " and\nnewline' and entry["time"].endswith("Z")
