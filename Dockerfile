@@ -1,4 +1,6 @@
 # hydroserve: the acoustic data service, served by gunicorn as a non-root user.
+# Run with the address clients reach it at, which goes into every resource record:
+#   docker run -e HYDROSERVE_PUBLIC_URL=https://acoustics.example.org -p 8000:8000 -v data:/var/lib/hydroserve hydroserve
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

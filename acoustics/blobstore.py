@@ -123,7 +123,11 @@ class LocalBlobStore:
         cutoff = time.time() - older_than_s
         removed = 0
         for path in (self.root / _INCOMING).iterdir():
-            if path.stat().st_mtime < cutoff:
+            try:
+                stale = path.stat().st_mtime < cutoff
+            except FileNotFoundError:  # a live writer just renamed it into place
+                continue
+            if stale:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed

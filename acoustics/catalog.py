@@ -34,7 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
+from hydroserve.codecs.raw import SAMPLE_RATE_HZ, TICKS_PER_SAMPLE, TICKS_PER_SECOND, SensorId
+from hydroserve.codecs.times import as_utc
 
 from .cutter import Gap, Run, window_gaps
 from .products import ProductRecord
@@ -95,11 +96,6 @@ skipped_windows = Table(
 )
 
 
-def utc(value: datetime) -> datetime:
-    """A stored datetime as timezone-aware UTC (SQLite returns naive values)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def tick_to_datetime(tick: int) -> datetime:
     """A tick as an aware UTC datetime, truncated to the microsecond."""
     seconds, cycles = divmod(tick, TICKS_PER_SECOND)
@@ -139,8 +135,13 @@ class PackageRecord:
         return self.n_samples / self.n_expected
 
     @property
+    def duration_s(self) -> float:
+        """Length of the package's window: n_expected samples at 195312.5 Hz."""
+        return self.n_expected / float(SAMPLE_RATE_HZ)
+
+    @property
     def window_end_tick(self) -> int:
-        return self.boundary_tick + self.n_expected * 320
+        return self.boundary_tick + self.n_expected * TICKS_PER_SAMPLE
 
     @property
     def gaps(self) -> tuple[Gap, ...]:
@@ -196,7 +197,7 @@ def _record(row, product_list) -> PackageRecord:
         sources=tuple(row.sources),
         settings=row.settings,
         software_version=row.software_version,
-        created_at=utc(row.created_at),
+        created_at=as_utc(row.created_at),
         products={
             p.kind: ProductRecord(p.kind, p.media_type, p.size_bytes, p.sha256, p.blob_key, p.details) for p in product_list
         },

@@ -25,9 +25,10 @@ from hydroserve.codecs import mp3, psdjson, raw, wav
 
 from . import psd as psd_engine
 from . import views
+from .blobstore import BlobNotFound
 from .cutter import Run, Snippet
 from .resample import LowpassSpec, PolyphaseResampler, design_lowpass
-from .sensors import Calibration
+from .sensors import Calibration, calibration_offset_db
 
 MP3_RATE_HZ = 48_000
 MP3_RESAMPLE_UP, MP3_RESAMPLE_DOWN = 768, 3125  # 195312.5 Hz * 768 / 3125 = 48000 Hz exactly
@@ -57,9 +58,6 @@ class ProductRecord:
     sha256: str
     blob_key: str | None
     details: dict
-
-
-KINDS = ("raw", "wav", "mp3", "psd")
 
 
 def blob_prefix(package_id: str, sensor: raw.SensorId, boundary_tick: int) -> str:
@@ -200,7 +198,7 @@ def psd_unit(calibration: Calibration | None) -> str:
 
 def psd_document(package_id: str, result: psd_engine.Psd, calibration: Calibration | None) -> bytes:
     """The /psd JSON document of a PSD (any band) in dB, calibrated if possible."""
-    offset = 0.0 if calibration is None else calibration.offset_db
+    offset = calibration_offset_db(calibration)
     frequency = result.frequency_hz
     meta = {
         "package_id": package_id,
@@ -291,7 +289,11 @@ def load_runs(blobs, samples_key: str, runs: tuple[Run, ...]) -> list[np.ndarray
     return run_arrays(samples, runs)
 
 
-def ensure_blob(blobs, key: str, make) -> None:
-    """Store ``make()`` under ``key`` unless it is there already (atomic; concurrent makers are harmless)."""
-    if not blobs.exists(key):
+def open_blob(blobs, key: str, make):
+    """Open the blob under ``key``, storing ``make()`` there first if it is missing (a product regenerated
+    on demand; the put is atomic, so concurrent makers are harmless)."""
+    try:
+        return blobs.open(key)
+    except BlobNotFound:
         blobs.put(key, [make()])
+        return blobs.open(key)

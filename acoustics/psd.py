@@ -191,6 +191,23 @@ def welch_quantiles(runs, sample_rate_hz: Fraction | float, nfft: int = 8192, *,
     return Psd(frequency_hz, mean, median, p75, p95, nfft, n_segments, effort_s)
 
 
+def segment_powers(run: np.ndarray, sample_rate_hz: Fraction | float, nfft: int) -> np.ndarray:
+    """``P_m(f_k)`` of every segment of one contiguous run, exactly as :func:`welch_quantiles` computes them.
+
+    Returns
+    -------
+    numpy.ndarray
+        (nfft/2 + 1, segment_count(len(run), nfft)) float64, (unit)^2/Hz;
+        segment ``m`` starts at sample ``m * nfft // 2``.
+    """
+    nfft = check_nfft(nfft)
+    count = segment_count(len(run), nfft)
+    power = np.empty((nfft // 2 + 1, count), dtype=np.float32)
+    for task in _transform_tasks([np.asarray(run)], [count], power):
+        _transform(task)
+    return power * density_scale(nfft, float(sample_rate_hz))[:, None]
+
+
 def hann(nfft: int) -> np.ndarray:
     """The periodic ("DFT-even") Hann window ``w[n] = 0.5 - 0.5 cos(2 pi n / nfft)``, as ``scipy.signal.get_window("hann", nfft)``."""
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nfft) / nfft)

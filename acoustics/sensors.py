@@ -67,6 +67,11 @@ class Calibration:
         return 20 * math.log10(self.volts_per_unit) - self.sensitivity_db_re_1v_per_upa - self.gain_db
 
 
+def calibration_offset_db(calibration: Calibration | None) -> float:
+    """What turns dB re 1 unit^2/Hz into the sensor's level: ``offset_db``, or 0 without a calibration."""
+    return 0.0 if calibration is None else calibration.offset_db
+
+
 @dataclass(frozen=True)
 class SensorInfo:
     """What is known about a sensor; None means unknown."""

@@ -4,9 +4,9 @@ A package window of ``T = n_expected / fs`` seconds is divided into
 ``n_columns`` time columns of ``dt = T / n_columns`` seconds. Each contiguous
 run of samples is cut into segments of ``nfft`` samples with hop
 ``nfft // 2`` (segments never span a gap), and each segment's one-sided power
-spectral density ``P_m(f_k)`` is computed by ``scipy.signal.spectrogram``
-(periodic Hann window, constant detrend, density scaling: the same scaling
-as :mod:`.psd`). Column ``j`` holds the average of the segments whose centre
+spectral density ``P_m(f_k)`` comes from :func:`.psd.segment_powers` (periodic
+Hann window, constant detrend, density scaling: the PSD product's own engine).
+Column ``j`` holds the average of the segments whose centre
 time lies in ``[j dt, (j + 1) dt)``:
 
     S[k, j] = mean_{m : t_m in column j} P_m(f_k),   unit (sample unit)^2/Hz.
@@ -28,12 +28,11 @@ from fractions import Fraction
 from typing import BinaryIO
 
 import numpy as np
-from scipy import signal
 
 from hydroserve.codecs.raw import SAMPLE_BYTES, TICKS_PER_SECOND
 
 from .cutter import Run
-from .psd import check_nfft
+from .psd import check_nfft, segment_count, segment_powers
 
 DEFAULT_NFFT = 1024
 DEFAULT_MAX_COLUMNS = 800
@@ -131,13 +130,12 @@ def stored_spectrogram(
     counts = np.zeros(n_columns, dtype=np.int64)
     for run in runs:
         run_offset_s = (run.start_tick - window_start_tick) / TICKS_PER_SECOND
-        n_segments = 0 if run.n_samples < nfft else (run.n_samples - nfft) // hop + 1
+        n_segments = segment_count(run.n_samples, nfft)
         for first in range(0, n_segments, chunk_segments):
             count = min(chunk_segments, n_segments - first)
             chunk = _read(samples, run.first_sample + first * hop, (count - 1) * hop + nfft)
-            _, centre_s, power = signal.spectrogram(
-                chunk, fs, window="hann", nperseg=nfft, noverlap=nfft - hop, detrend="constant", scaling="density"
-            )
+            power = segment_powers(chunk, fs, nfft)
+            centre_s = (np.arange(count) * hop + nfft / 2) / fs
             column = np.clip(((run_offset_s + first * hop / fs + centre_s) / column_s).astype(np.int64), 0, n_columns - 1)
             # centres grow with m, so the segments of one column are adjacent
             used, starts, per_column = np.unique(column, return_index=True, return_counts=True)

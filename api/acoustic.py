@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import urlencode
 
-from flask import Response, abort, request, url_for
-from marshmallow import ValidationError
+from flask import Response, abort, url_for
 
 from hydroserve.acoustics import catalog, views
 from hydroserve.acoustics import products as product_builder
 from hydroserve.acoustics.blobstore import BlobNotFound
 from hydroserve.acoustics.catalog import PackageRecord, tick_to_datetime
+from hydroserve.acoustics.products import ProductRecord
 from hydroserve.acoustics.sensors import SensorInfo
 from hydroserve.codecs import raw
 from hydroserve.codecs.raw import SensorId
+from hydroserve.codecs.times import rfc3339
 
-from . import cursor as cursors
 from . import errors, http
 from .acoustic_schemas import (
     PACKAGE_PATTERN,
@@ -32,19 +31,15 @@ from .acoustic_schemas import (
     SensorSchema,
 )
 from .blueprint import Blueprint
+from .cursor import NEXT_LINK, next_page
 from .services import services
 
 bp = Blueprint("acoustic", __name__, description="Acoustic sensors, data packages and their products")
 
-PRODUCT_MEDIA = {"raw": raw.MEDIA_TYPE, "wav": "audio/wav", "mp3": "audio/mpeg", "psd": "application/json"}
-PROBLEM = {"schema": errors.ProblemSchema, "content_type": errors.MEDIA_TYPE}
 
-
-def rfc3339(tick: int | None) -> str | None:
+def tick_rfc3339(tick: int | None) -> str | None:
     """A tick as RFC 3339 UTC with microseconds, e.g. ``2020-12-23T19:28:00.000002Z``."""
-    if tick is None:
-        return None
-    return tick_to_datetime(tick).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return None if tick is None else rfc3339(tick_to_datetime(tick))
 
 
 def check_id(value: str, pattern: str, what: str) -> None:
@@ -87,8 +82,8 @@ def sensor_json(info: SensorInfo, summary: catalog.SensorSummary | None) -> dict
         },
         "n_packages": summary.n_packages if summary else 0,
         "n_skipped_windows": summary.n_skipped if summary else 0,
-        "first_package_start": rfc3339(summary.first_tick) if summary else None,
-        "last_package_end": rfc3339(summary.last_tick) if summary else None,
+        "first_package_start": tick_rfc3339(summary.first_tick) if summary else None,
+        "last_package_end": tick_rfc3339(summary.last_tick) if summary else None,
         "links": {
             "self": url_for("acoustic.Sensor", sensor=str(info.sensor), _external=True),
             "packages": url_for("acoustic.Packages", sensor=str(info.sensor), _external=True),
@@ -100,24 +95,26 @@ def product_url(kind: str, pid: str) -> str:
     return url_for(f"acoustic.{kind.capitalize()}", pid=pid, _external=True)
 
 
+def product_link(pid: str, kind: str, product: ProductRecord) -> dict:
+    return {"url": product_url(kind, pid), "media_type": product.media_type, "size_bytes": product.size_bytes,
+            "sha256": product.sha256}
+
+
 def package_json(record: PackageRecord) -> dict:
     pid = record.package_id
     return {
         "id": pid,
         "sensor": str(record.sensor),
-        "window_start": rfc3339(record.boundary_tick),
-        "start": rfc3339(record.start_tick),
-        "end": rfc3339(record.end_tick),
-        "duration_s": record.n_expected / float(raw.SAMPLE_RATE_HZ),
+        "window_start": tick_rfc3339(record.boundary_tick),
+        "start": tick_rfc3339(record.start_tick),
+        "end": tick_rfc3339(record.end_tick),
+        "duration_s": record.duration_s,
         "n_samples": record.n_samples,
         "n_expected": record.n_expected,
         "coverage": record.coverage,
         "gaps": [gap_json(g) for g in record.gaps],
-        "created": record.created_at.isoformat().replace("+00:00", "Z"),
-        "products": {
-            kind: {"url": product_url(kind, pid), "media_type": PRODUCT_MEDIA[kind], "size_bytes": p.size_bytes, "sha256": p.sha256}
-            for kind, p in record.products.items()
-        },
+        "created": rfc3339(record.created_at),
+        "products": {kind: product_link(pid, kind, p) for kind, p in record.products.items()},
         "links": {
             "self": url_for("acoustic.Package", pid=pid, _external=True),
             "info": url_for("acoustic.Info", pid=pid, _external=True),
@@ -128,10 +125,10 @@ def package_json(record: PackageRecord) -> dict:
 
 def gap_json(gap) -> dict:
     return {
-        "start": rfc3339(gap.start_tick),
-        "end": rfc3339(gap.end_tick),
-        "start_unix_ns": gap.start_tick * 16,
-        "end_unix_ns": gap.end_tick * 16,
+        "start": tick_rfc3339(gap.start_tick),
+        "end": tick_rfc3339(gap.end_tick),
+        "start_unix_ns": gap.start_tick * raw.NS_PER_TICK,
+        "end_unix_ns": gap.end_tick * raw.NS_PER_TICK,
         "duration_s": gap.duration_s,
         "at_sample": gap.at_sample,
     }
@@ -148,7 +145,7 @@ def list_sensors():
 
 @bp.route("/sensors/<sensor>", endpoint="Sensor")
 @bp.response(200, SensorSchema)
-@bp.alt_response(404, description="No such sensor", **PROBLEM)
+@bp.alt_response(404, description="No such sensor", **errors.PROBLEM)
 def get_sensor(sensor: str):
     """One sensor: type, detector, position, calibration, packages."""
     return load_sensor(sensor)
@@ -171,31 +168,22 @@ def _bounded_tick(moment) -> int:
 
 @bp.route("/packages", endpoint="Packages")
 @bp.arguments(PackageQuery, location="query", as_kwargs=True)
-@bp.response(200, PackagePageSchema, headers={"Link": {"description": 'next page: <url>; rel="next"', "schema": {"type": "string"}}})
-@bp.alt_response(400, description="Invalid parameter", **PROBLEM)
+@bp.response(200, PackagePageSchema, headers=NEXT_LINK)
+@bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 def list_packages(order, limit, sensor=None, start=None, end=None, cursor=None):
     """Data packages, newest first (or oldest first), paginated with an opaque cursor."""
     page, next_cursor = package_page(order=order, limit=limit, sensor=sensor, start=start, end=end, cursor=cursor)
-    next_url = None
-    headers = {}
-    if next_cursor is not None:
-        params = {k: v for k, v in request.args.items() if k != "cursor"}
-        params["cursor"] = next_cursor
-        next_url = url_for("acoustic.Packages", _external=True) + "?" + urlencode(params)
-        headers["Link"] = f'<{next_url}>; rel="next"'
+    next_url, headers = next_page("acoustic.Packages", next_cursor) if next_cursor is not None else (None, {})
     return {"items": [package_json(r) for r in page], "next": next_url}, 200, headers
 
 
-def package_page(*, order: str, limit: int, sensor=None, start=None, end=None, cursor=None) -> tuple[list[PackageRecord], str | None]:
-    """One page of packages (``order`` "newest" or "oldest") after the opaque ``cursor``, and the
-    cursor of the next page (None on the last page); 400 for a cursor that is not ours."""
+def package_page(*, order: str, limit: int, sensor=None, start=None, end=None, cursor=None) -> tuple[list[PackageRecord], list | None]:
+    """One page of packages (``order`` "newest" or "oldest") after the decoded ``cursor``, and the
+    cursor values of the next page (None on the last page); 400 for a cursor of the other order."""
     newest_first = order == "newest"
     after = None
     if cursor is not None:
-        try:
-            tick, pid, cursor_order = cursors.decode(cursor, (int, str, str))
-        except ValidationError as error:
-            abort(400, description=f"Invalid query parameter 'cursor': {error.messages[0]}")
+        tick, pid, cursor_order = cursor
         if cursor_order != order:
             abort(400, description="Invalid query parameter 'cursor': it belongs to the other order.")
         after = (tick, pid)
@@ -212,12 +200,12 @@ def package_page(*, order: str, limit: int, sensor=None, start=None, end=None, c
     page = records[:limit]
     if len(records) <= limit:
         return page, None
-    return page, cursors.encode([page[-1].boundary_tick, page[-1].package_id, order])
+    return page, [page[-1].boundary_tick, page[-1].package_id, order]
 
 
 @bp.route("/packages/<pid>", endpoint="Package")
 @bp.response(200, PackageSchema)
-@bp.alt_response(404, description="No such package", **PROBLEM)
+@bp.alt_response(404, description="No such package", **errors.PROBLEM)
 def get_package(pid: str):
     """A package's summary with links to every product."""
     return package_json(load_package(pid))
@@ -235,7 +223,7 @@ def _stream_view(record: PackageRecord, kind: str, composite: views.Composite, d
     return http.send_stream(
         views.CompositeFile(composite, samples_file(record)),
         composite.size,
-        media_type=PRODUCT_MEDIA[kind],
+        media_type=product.media_type,
         etag=product.sha256,
         last_modified=record.created_at,
         download_name=download_name,
@@ -245,21 +233,20 @@ def _stream_view(record: PackageRecord, kind: str, composite: views.Composite, d
 @bp.route("/packages/<pid>/raw", endpoint="Raw")
 @bp.doc(responses={"200": {"description": "ADF raw dump", "content": {raw.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
                    "206": {"description": "partial content"}, "304": {"description": "not modified"}})
-@bp.alt_response(404, description="No such package", **PROBLEM)
+@bp.alt_response(404, description="No such package", **errors.PROBLEM)
 def get_raw(pid: str):
     """The package as a KM3NeT ADF raw dump (readable by km3io; NaN pads the last frame of each run)."""
     record = load_package(pid)
     composite = product_builder.adf_view(
         record.runs, frame_length=record.products["raw"].details["frame_length"], window_size=record.window_size
     )
-    name = f"{record.sensor}_{record.boundary_tick // raw.TICKS_PER_SECOND}.bin"
-    return _stream_view(record, "raw", composite, name)
+    return _stream_view(record, "raw", composite, f"{pid}.bin")  # DOM_<domid>_CH<n>_<unix>.bin, as the DAQ names them
 
 
 @bp.route("/packages/<pid>/wav", endpoint="Wav")
 @bp.doc(responses={"200": {"description": "IEEE float32 mono WAV, header rate 195312 Hz", "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}},
                    "206": {"description": "partial content"}, "304": {"description": "not modified"}})
-@bp.alt_response(404, description="No such package", **PROBLEM)
+@bp.alt_response(404, description="No such package", **errors.PROBLEM)
 def get_wav(pid: str):
     """The package as a float32 WAV; samples bit-identical to the raw ones."""
     record = load_package(pid)
@@ -267,21 +254,10 @@ def get_wav(pid: str):
     return _stream_view(record, "wav", composite, f"{pid}.wav")
 
 
-def _stored_product(record: PackageRecord, kind: str, make):
-    """Open a stored product blob (its size is the catalogued one), regenerating it first, atomically, if it is missing."""
-    blob_key = record.products[kind].blob_key
-    blobs = services().blobs
-    try:
-        return blobs.open(blob_key)
-    except BlobNotFound:
-        product_builder.ensure_blob(blobs, blob_key, make)
-        return blobs.open(blob_key)
-
-
 @bp.route("/packages/<pid>/mp3", endpoint="Mp3")
 @bp.doc(responses={"200": {"description": "MPEG Layer III, 48 kHz mono", "content": {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}}},
                    "206": {"description": "partial content"}, "304": {"description": "not modified"}})
-@bp.alt_response(404, description="No such package", **PROBLEM)
+@bp.alt_response(404, description="No such package", **errors.PROBLEM)
 def get_mp3(pid: str):
     """A listenable MP3: DC removed, anti-alias resampled to 48 kHz, peak-normalised (gain in /info)."""
     record = load_package(pid)
@@ -291,8 +267,9 @@ def get_mp3(pid: str):
         runs = product_builder.load_runs(services().blobs, record.samples_key, record.runs)
         return product_builder.make_mp3(runs, settings)[0]
 
-    file = _stored_product(record, "mp3", make)
-    return http.send_stream(file, record.products["mp3"].size_bytes, media_type="audio/mpeg", etag=record.products["mp3"].sha256,
+    mp3 = record.products["mp3"]
+    file = product_builder.open_blob(services().blobs, mp3.blob_key, make)
+    return http.send_stream(file, mp3.size_bytes, media_type=mp3.media_type, etag=mp3.sha256,
                             last_modified=record.created_at, download_name=f"{pid}.mp3")
 
 
@@ -307,17 +284,16 @@ def psd_arrays(record: PackageRecord, nfft: int | None):
         runs = product_builder.load_runs(blobs, record.samples_key, record.runs)
         return product_builder.psd_to_npz(product_builder.make_psd(runs, nfft or ingest_nfft))
 
-    product_builder.ensure_blob(blobs, key, make)
-    with blobs.open(key) as stored:
+    with product_builder.open_blob(blobs, key, make) as stored:
         return product_builder.psd_from_npz(stored.read())
 
 
 @bp.route("/packages/<pid>/psd", endpoint="Psd")
 @bp.arguments(PsdQuery, location="query", as_kwargs=True)
 @bp.response(200, PsdSchema)
-@bp.alt_response(400, description="Invalid parameter", **PROBLEM)
-@bp.alt_response(404, description="No such package", **PROBLEM)
-@bp.alt_response(422, description="No whole segment of that length in the package", **PROBLEM)
+@bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
+@bp.alt_response(404, description="No such package", **errors.PROBLEM)
+@bp.alt_response(422, description="No whole segment of that length in the package", **errors.PROBLEM)
 def get_psd(pid: str, fmin=None, fmax=None, nfft=None):
     """Welch PSD: mean, median, 75 % and 95 % quantiles per frequency across segments, in dB."""
     record = load_package(pid)
@@ -325,8 +301,9 @@ def get_psd(pid: str, fmin=None, fmax=None, nfft=None):
     calibration = services().sensors.info(record.sensor).calibration
     as_stored = product.details["calibration_tag"] == product_builder.calibration_tag(calibration)
     if fmin is None and fmax is None and nfft is None and as_stored:  # the document made at ingest
-        file = _stored_product(record, "psd", lambda: product_builder.psd_document(pid, psd_arrays(record, None), calibration))
-        return http.send_stream(file, product.size_bytes, media_type="application/json", etag=product.sha256,
+        file = product_builder.open_blob(services().blobs, product.blob_key,
+                                         lambda: product_builder.psd_document(pid, psd_arrays(record, None), calibration))
+        return http.send_stream(file, product.size_bytes, media_type=product.media_type, etag=product.sha256,
                                 last_modified=record.created_at, immutable=False)
     try:
         arrays = psd_arrays(record, nfft)
@@ -339,7 +316,7 @@ def get_psd(pid: str, fmin=None, fmax=None, nfft=None):
 
 @bp.route("/packages/<pid>/info", endpoint="Info")
 @bp.response(200, InfoSchema)
-@bp.alt_response(404, description="No such package", **PROBLEM)
+@bp.alt_response(404, description="No such package", **errors.PROBLEM)
 def get_info(pid: str):
     """Everything needed to use the package: sensor, calibration, exact timing, gaps, products, provenance."""
     return info_json(load_package(pid))
@@ -363,12 +340,12 @@ def info_json(record: PackageRecord) -> dict:
             "sample_rate_exact_hz": "390625/2",
             "sample_period_ticks_16ns": raw.TICKS_PER_SAMPLE,
             "wav_header_sample_rate_hz": product_builder.WAV_HEADER_RATE_HZ,
-            "window_start": rfc3339(record.boundary_tick),
-            "window_end": rfc3339(record.window_end_tick),
-            "start": rfc3339(record.start_tick),
-            "end": rfc3339(record.end_tick),
-            "start_unix_ns": record.start_tick * 16,
-            "end_unix_ns": record.end_tick * 16,
+            "window_start": tick_rfc3339(record.boundary_tick),
+            "window_end": tick_rfc3339(record.window_end_tick),
+            "start": tick_rfc3339(record.start_tick),
+            "end": tick_rfc3339(record.end_tick),
+            "start_unix_ns": record.start_tick * raw.NS_PER_TICK,
+            "end_unix_ns": record.end_tick * raw.NS_PER_TICK,
             "snippet_duration_s": settings["snippet_duration_s"],
             "snippet_interval_s": settings["snippet_interval_s"],
             "cutting": "window [boundary, boundary + n_expected samples); first sample at or after the boundary",
@@ -383,7 +360,7 @@ def info_json(record: PackageRecord) -> dict:
             "gaps": [gap_json(g) for g in record.gaps],
             "gap_representation": "gaps are not filled: WAV/MP3 join the runs back to back, /raw frames carry their true times "
                                   "(NaN pads the last frame of each run), /psd segments never span a gap",
-            "runs": [{"start": rfc3339(r.start_tick), "start_unix_ns": r.start_tick * 16, "first_sample": r.first_sample,
+            "runs": [{"start": tick_rfc3339(r.start_tick), "start_unix_ns": r.start_tick * raw.NS_PER_TICK, "first_sample": r.first_sample,
                       "n_samples": r.n_samples} for r in record.runs],
             "adf_window_size": record.window_size,
             "adf_frame_length": record.products["raw"].details["frame_length"],
@@ -399,11 +376,7 @@ def info_json(record: PackageRecord) -> dict:
                 "positive sample = positive pressure" if calibration.sign == 1 else "positive sample = negative pressure"),
             "psd_offset_db": None if calibration is None else calibration.offset_db,
         },
-        "products": {
-            kind: {"url": product_url(kind, pid), "media_type": PRODUCT_MEDIA[kind], "size_bytes": p.size_bytes,
-                   "sha256": p.sha256, **p.details}
-            for kind, p in record.products.items()
-        },
+        "products": {kind: {**product_link(pid, kind, p), **p.details} for kind, p in record.products.items()},
         "provenance": [
             {"step": "hydroserve:cut", "description": "fixed-interval sample-exact cutting of the ADF stream",
              "parameters": {k: settings[k] for k in ("snippet_duration_s", "snippet_interval_s", "min_coverage")}},
@@ -417,5 +390,5 @@ def info_json(record: PackageRecord) -> dict:
         ],
         "sources": list(record.sources),
         "software_version": record.software_version,
-        "created": record.created_at.isoformat().replace("+00:00", "Z"),
+        "created": rfc3339(record.created_at),
     }

@@ -5,6 +5,9 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from .cursor import Cursor, next_url_field
+from .http import FileLinkSchema
+
 SENSOR_PATTERN = r"^DOM_\d{1,12}_CH\d{1,3}$"
 PACKAGE_PATTERN = r"^DOM_\d{1,12}_CH\d{1,3}_\d{1,12}$"
 
@@ -15,7 +18,7 @@ class PackageQuery(ma.Schema):
     end = fields.AwareDateTime(metadata={"description": "packages whose window starts before this time (RFC 3339)", "example": "2020-12-24T00:00:00Z"})
     order = fields.String(load_default="newest", validate=validate.OneOf(["newest", "oldest"]), metadata={"description": "newest first (default) or oldest first"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000), metadata={"description": "page size"})
-    cursor = fields.String(validate=validate.Length(max=512), metadata={"description": "opaque position from a previous page's `next`"})
+    cursor = Cursor(int, str, str)
 
 
 class PsdQuery(ma.Schema):
@@ -78,13 +81,6 @@ class GapSchema(ma.Schema):
     at_sample = fields.Integer(metadata={"description": "index in the package's samples where data resumes"})
 
 
-class ProductLinkSchema(ma.Schema):
-    url = fields.String()
-    media_type = fields.String()
-    size_bytes = fields.Integer()
-    sha256 = fields.String()
-
-
 class PackageSchema(ma.Schema):
     id = fields.String(metadata={"example": "DOM_808956920_CH1_1608751680"})
     sensor = fields.String()
@@ -97,13 +93,13 @@ class PackageSchema(ma.Schema):
     coverage = fields.Float()
     gaps = fields.List(fields.Nested(GapSchema))
     created = fields.String()
-    products = fields.Dict(keys=fields.String(), values=fields.Nested(ProductLinkSchema))
+    products = fields.Dict(keys=fields.String(), values=fields.Nested(FileLinkSchema))
     links = fields.Dict(keys=fields.String(), values=fields.String())
 
 
 class PackagePageSchema(ma.Schema):
     items = fields.List(fields.Nested(PackageSchema))
-    next = fields.String(allow_none=True, metadata={"description": "URL of the next page, also in the Link header"})
+    next = next_url_field()
 
 
 class PsdSchema(ma.Schema):

@@ -24,6 +24,7 @@ from hydroserve.codecs import sky
 
 from .alerts_schemas import ALERT_TYPES, EVENT_ID_PATTERN, INSTRUMENT_PATTERN
 from .alerts_store import alerts
+from .cursor import Cursor
 
 FILTERS: dict[str, type[AlertFilter]] = {}
 
@@ -228,7 +229,7 @@ class ConeFilter(AlertFilter):
 
 class _QueryBase(ma.Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000), metadata={"description": "page size"})
-    cursor = fields.String(validate=validate.Length(max=512), metadata={"description": "opaque position from a previous page's `next`"})
+    cursor = Cursor(int)
 
     @ma.validates_schema
     def _window(self, data, **kwargs):

@@ -8,29 +8,26 @@ served by ``GET /alerts/<id>`` are exactly the bytes sent to brokers.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import io
 import re
-from urllib.parse import urlencode
 
 from flask import Response, abort, redirect, request, url_for
-from marshmallow import ValidationError
 
 from hydroserve.codecs import sky, voevent
+from hydroserve.codecs.times import rfc3339
 
 from . import alert_filters, alerts_store, errors, http
-from . import cursor as cursors
 from .alerts_schemas import ALERT_ID_PATTERN, AlertInputSchema, AlertPageSchema, AlertSchema, RevisionsSchema
-from .alerts_store import AlertConflict, AlertInvalid, AlertRecord, EventState, make_alert_id, rfc3339
+from .alerts_store import AlertConflict, AlertInvalid, AlertRecord, EventState, make_alert_id
 from .auth import require_token
 from .blueprint import Blueprint
+from .cursor import NEXT_LINK, next_page
 from .db import writer
 from .http import accepts
 from .services import services
 
 bp = Blueprint("alerts", __name__, description="Neutrino-candidate alerts as VOEvent 2.0 packets (initial, updates, retractions)")
 
-PROBLEM = {"schema": errors.ProblemSchema, "content_type": errors.MEDIA_TYPE}
 XML_TYPES = ("application/xml", "text/xml")
 JSON_TYPE = "application/json"
 VOEVENT_RESPONSE = {"description": "the VOEvent 2.0 packet (Accept: application/xml, the default) or its JSON synopsis "
@@ -111,11 +108,11 @@ def _problem_at(status: int, error: AlertConflict | AlertInvalid, kind: str) -> 
 @bp.arguments(AlertInputSchema, location="json")
 @bp.response(201, AlertSchema, headers={"Location": {"description": "URL of the VOEvent packet", "schema": {"type": "string"}}})
 @bp.alt_response(200, schema=AlertSchema, description="The same alert was posted before: the stored revision, unchanged")
-@bp.alt_response(401, description="No bearer token", **PROBLEM)
-@bp.alt_response(403, description="Token not accepted", **PROBLEM)
-@bp.alt_response(409, description="Contradicts the event's stored revisions (field named in errors)", **PROBLEM)
-@bp.alt_response(415, description="The body is not application/json", **PROBLEM)
-@bp.alt_response(422, description="Invalid alert (errors by field)", **PROBLEM)
+@bp.alt_response(401, description="No bearer token", **errors.PROBLEM)
+@bp.alt_response(403, description="Token not accepted", **errors.PROBLEM)
+@bp.alt_response(409, description="Contradicts the event's stored revisions (field named in errors)", **errors.PROBLEM)
+@bp.alt_response(415, description="The body is not application/json", **errors.PROBLEM)
+@bp.alt_response(422, description="Invalid alert (errors by field)", **errors.PROBLEM)
 def post_alert(alert: dict):
     """Store an alert, an update or a retraction; queue it for the ODC and the VTP brokers.
 
@@ -138,53 +135,36 @@ def post_alert(alert: dict):
 
 @bp.route("/alerts", methods=["GET"], endpoint="Alerts")
 @bp.arguments(alert_filters.AlertQuery, location="query", as_kwargs=True)
-@bp.response(200, AlertPageSchema, headers={"Link": {"description": 'next page: <url>; rel="next"', "schema": {"type": "string"}}})
-@bp.alt_response(400, description="Invalid or unknown query parameter", **PROBLEM)
+@bp.response(200, AlertPageSchema, headers=NEXT_LINK)
+@bp.alt_response(400, description="Invalid or unknown query parameter", **errors.PROBLEM)
 def list_alerts(limit, cursor=None, **filters):
     """Alert packets (every revision), newest stored first; filter by time, role, detector, event, type, sky cone."""
-    before = None
-    if cursor is not None:
-        try:
-            (before,) = cursors.decode(cursor, (int,))
-        except ValidationError as error:
-            abort(400, description=f"Invalid query parameter 'cursor': {error.messages[0]}")
     with services().engine.connect() as conn:
-        records = alerts_store.search(conn, alert_filters.conditions(filters), before_seq=before, limit=limit + 1)
+        records = alerts_store.search(conn, alert_filters.conditions(filters), before_seq=None if cursor is None else cursor[0],
+                                      limit=limit + 1)
         page = records[:limit]
         states = alerts_store.event_states(conn, {r.event_id for r in page})
-    headers = {}
-    next_url = None
-    if len(records) > limit:
-        params = {k: v for k, v in request.args.items() if k != "cursor"}
-        params["cursor"] = cursors.encode([page[-1].seq])
-        next_url = url_for("alerts.Alerts", _external=True) + "?" + urlencode(params)
-        headers["Link"] = f'<{next_url}>; rel="next"'
+    next_url, headers = next_page("alerts.Alerts", [page[-1].seq]) if len(records) > limit else (None, {})
     return {"items": [alert_json(r, states[r.event_id]) for r in page], "next": next_url}, 200, headers
 
 
 def _json_response(record: AlertRecord, state: EventState) -> Response:
-    body = json.dumps(alert_json(record, state), separators=(",", ":")).encode()
-    response = http.send_json_bytes(body, etag=hashlib.sha256(body).hexdigest()[:40], last_modified=record.received, max_age_s=0)
+    response = http.send_json(alert_json(record, state), max_age_s=0)  # changes when a later revision arrives
     response.vary.add("Accept")
     return response
 
 
 def _xml_response(record: AlertRecord) -> Response:
-    response = Response(record.packet, mimetype=voevent.MEDIA_TYPE)
-    response.set_etag(record.packet_sha256)
-    response.last_modified = record.received
-    response.headers.set("Content-Disposition", "inline", filename=f"{record.alert_id}.xml")
-    response.cache_control.public = True
-    response.cache_control.max_age = http.IMMUTABLE_MAX_AGE_S
-    response.cache_control.immutable = True
+    response = http.send_stream(io.BytesIO(record.packet), len(record.packet), media_type=voevent.MEDIA_TYPE,
+                                etag=record.packet_sha256, last_modified=record.received, download_name=f"{record.alert_id}.xml")
     response.vary.add("Accept")
-    return response.make_conditional(request)
+    return response
 
 
 @bp.route("/alerts/<alert_id>", endpoint="Alert")
 @bp.doc(responses={"200": VOEVENT_RESPONSE, "304": {"description": "not modified"}})
-@bp.alt_response(404, description="No such alert", **PROBLEM)
-@bp.alt_response(406, description="Neither XML nor JSON is acceptable", **PROBLEM)
+@bp.alt_response(404, description="No such alert", **errors.PROBLEM)
+@bp.alt_response(406, description="Neither XML nor JSON is acceptable", **errors.PROBLEM)
 def get_alert(alert_id: str):
     """One packet: the VOEvent 2.0 XML (immutable) or, with ``Accept: application/json``, its JSON synopsis."""
     record, state = load_alert(alert_id)
@@ -199,7 +179,7 @@ def get_alert(alert_id: str):
 @bp.route("/alerts/<alert_id>.json", endpoint="AlertJson")
 @bp.doc(responses={"200": {"description": "the JSON synopsis", "content": {JSON_TYPE: {"schema": AlertSchema}}},
                    "304": {"description": "not modified"}})
-@bp.alt_response(404, description="No such alert", **PROBLEM)
+@bp.alt_response(404, description="No such alert", **errors.PROBLEM)
 def get_alert_json(alert_id: str):
     """One packet's JSON synopsis: position, errors, revision links, the accepted alert fields."""
     return _json_response(*load_alert(alert_id))
@@ -207,7 +187,7 @@ def get_alert_json(alert_id: str):
 
 @bp.route("/alerts/<alert_id>/revisions", endpoint="Revisions")
 @bp.response(200, RevisionsSchema)
-@bp.alt_response(404, description="No such alert", **PROBLEM)
+@bp.alt_response(404, description="No such alert", **errors.PROBLEM)
 def get_revisions(alert_id: str):
     """Every revision of the alert's event, oldest first (initial, updates, retraction)."""
     record, state = load_alert(alert_id)
@@ -223,7 +203,7 @@ def get_revisions(alert_id: str):
 
 @bp.route("/alerts/<alert_id>/latest", endpoint="Latest")
 @bp.doc(responses={"303": {"description": "Location: the latest revision of the event"}})
-@bp.alt_response(404, description="No such alert", **PROBLEM)
+@bp.alt_response(404, description="No such alert", **errors.PROBLEM)
 def get_latest(alert_id: str):
     """Redirect (303) to the latest revision of the alert's event (which may be a retraction)."""
     record, state = load_alert(alert_id)

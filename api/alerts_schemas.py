@@ -21,6 +21,8 @@ from marshmallow import fields, validate
 
 from hydroserve.codecs import sky, voevent
 
+from .cursor import next_url_field
+
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ALERT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}_r[1-9][0-9]{0,5}$"
 INSTRUMENT_PATTERN = r"^[A-Za-z][A-Za-z0-9._-]{0,31}$"
@@ -33,7 +35,6 @@ TOPOLOGIES = ("Track", "Shower", "Multiplet")
 FLAVORS = ("electron", "muon", "tau", "unknown")
 NEUTRINO_TYPES = ("neutrino", "antineutrino", "unknown")
 ENERGY_UNITS = ("GeV", "TeV", "PeV")
-GEV_PER_UNIT = {"GeV": 1.0, "TeV": 1e3, "PeV": 1e6}
 
 # what a retraction may say: which event and revision, when, why; everything else is the retracted alert's
 RETRACTION_FIELDS = frozenset({"id", "alert_type", "record_number", "alert_datetime", "additional_info", "is_real_alert"})
@@ -205,7 +206,7 @@ class AlertSchema(ma.Schema):
 
 class AlertPageSchema(ma.Schema):
     items = fields.List(fields.Nested(AlertSchema))
-    next = fields.String(allow_none=True, metadata={"description": "URL of the next page, also in the Link header"})
+    next = next_url_field()
 
 
 class RevisionsSchema(ma.Schema):

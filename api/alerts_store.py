@@ -48,10 +48,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from hydroserve.codecs import sky, voevent
+from hydroserve.codecs.times import as_utc, rfc3339
 from hydroserve.odc_sync import registry
 
 from . import alert_packets
 from .config import Settings
+from .registration import ODC_DESTINATION
 
 metadata = MetaData()
 
@@ -87,7 +89,6 @@ alerts = Table(
     Index("alerts_by_dec", "dec_deg"),
 )
 
-ODC_DESTINATION = "odc"
 KTYPE = "alerts.voevent"
 
 
@@ -163,20 +164,23 @@ def destinations(settings: Settings) -> tuple[str, ...]:
     return (ODC_DESTINATION, *(broker.destination for broker in settings.vtp_brokers))
 
 
-def ensure_alert_registry(engine: Engine, settings: Settings) -> None:
+def ensure_alert_registry(reader: Engine, writer: Engine, settings: Settings) -> None:
     """Create the alert collection and its VOEvent stream if missing."""
-    with engine.begin() as conn:
-        registry.ensure_collection(conn, registry.Collection(
+    registry.ensure_registered(
+        reader,
+        writer,
+        registry.Collection(
             settings.alert_collection,
             "Neutrino alerts",
             "Neutrino-candidate alerts of the KM3NeT detectors as VOEvent 2.0 packets, with their updates and retractions.",
             publisher=settings.alert_publisher,
-        ))
-        registry.ensure_stream(conn, registry.Stream(
+        ),
+        [registry.Stream(
             stream_kid(settings), settings.alert_collection, KTYPE, "Neutrino alerts as VOEvent",
             "One VOEvent 2.0 packet per alert revision (initial, update, retraction), as sent to VOEvent brokers.",
             voevent.MEDIA_TYPE,
-        ))
+        )],
+    )
 
 
 def observatory_for(settings: Settings, instrument: str) -> voevent.Observatory:
@@ -187,11 +191,6 @@ def observatory_for(settings: Settings, instrument: str) -> voevent.Observatory:
     names = ", ".join(site.name for site in settings.alert_observatories) or "none"
     raise AlertInvalid(f"No configured site for detector {instrument!r}: its name must start with one of {names} "
                        f"(configuration key alert_observatories).", "instrument")
-
-
-def rfc3339(value: datetime) -> str:
-    """UTC with microseconds and ``Z``, e.g. ``2025-01-14T03:11:58.337512Z``."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def canonical(alert: dict) -> dict:
@@ -208,8 +207,8 @@ def content_sha256(document: dict) -> str:
 def _record(row) -> AlertRecord:
     return AlertRecord(
         seq=row.seq, alert_id=row.alert_id, event_id=row.event_id, revision=row.revision, alert_type=row.alert_type,
-        role=row.role, ivorn=row.ivorn, instrument=row.instrument, trigger_time=registry.utc(row.trigger_time),
-        issued=registry.utc(row.issued), received=registry.utc(row.received), ra_deg=row.ra_deg, dec_deg=row.dec_deg,
+        role=row.role, ivorn=row.ivorn, instrument=row.instrument, trigger_time=as_utc(row.trigger_time),
+        issued=as_utc(row.issued), received=as_utc(row.received), ra_deg=row.ra_deg, dec_deg=row.dec_deg,
         error_radius_50_deg=row.error_radius_50_deg, error_radius_90_deg=row.error_radius_90_deg,
         cites_alert_id=row.cites_alert_id, cites_ivorn=row.cites_ivorn, content_sha256=row.content_sha256, alert=row.alert, packet=row.packet,
         packet_sha256=row.packet_sha256,

@@ -89,7 +89,6 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         sensors=sensors.load(settings.sensors_file),
     )
     api = ProblemApi(app)
-    app.register_error_handler(HTTPException, errors.from_http_exception)
     app.register_error_handler(OperationalError, errors.catalog_unavailable)
 
     from . import acoustic, alerts, events, headers, health, index, metrics, oai, pages, pictures, registry_api

@@ -12,6 +12,7 @@ from pathlib import Path
 from hydroserve.acoustics import catalog
 from hydroserve.acoustics.ingest import ArchiveWriteFailed, follow_spool
 from hydroserve.codecs import raw
+from hydroserve.codecs.times import rfc3339
 
 from . import logs, wiring
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
@@ -56,13 +57,13 @@ def cmd_import(settings, args) -> int:
             ingestor.problem(error)
             continue
         by_sensor[parsed.sensor].append((parsed.unix_time_s, path.name, path))
-    files = [item for sensor in sorted(by_sensor) for item in sorted(by_sensor[sensor])]
-    progress = Progress(sum(path.stat().st_size for _, _, path in files))
+    sizes = {path: path.stat().st_size for files in by_sensor.values() for _, _, path in files}
+    progress = Progress(sum(sizes.values()))
     try:
-        for sensor in sorted(by_sensor):
+        for sensor in sorted(by_sensor):  # each sensor's files in time order (the unix time in their names)
             for _, _, path in sorted(by_sensor[sensor]):
                 ingestor.feed(sensor, raw.read_file(path, frame_length=settings.adf_frame_length))
-                progress.advance(path.stat().st_size, path.name)
+                progress.advance(sizes[path], path.name)
             ingestor.flush([sensor])
     except ArchiveWriteFailed as error:
         progress.close()
@@ -127,8 +128,8 @@ def cmd_list(settings, args) -> int:
         {
             "package_id": r.package_id,
             "sensor": str(r.sensor),
-            "start": catalog.tick_to_datetime(r.start_tick).isoformat().replace("+00:00", "Z"),
-            "end": catalog.tick_to_datetime(r.end_tick).isoformat().replace("+00:00", "Z"),
+            "start": rfc3339(catalog.tick_to_datetime(r.start_tick)),
+            "end": rfc3339(catalog.tick_to_datetime(r.end_tick)),
             "n_samples": r.n_samples,
             "coverage": r.coverage,
             "gaps": [{"start_tick": g.start_tick, "end_tick": g.end_tick, "duration_s": g.duration_s, "at_sample": g.at_sample} for g in r.gaps],
@@ -157,8 +158,7 @@ def cmd_demo(settings, args) -> int:
 
 
 def cmd_events_publish(settings, args) -> int:
-    from . import event_store
-    from .db import writer
+    from . import event_registration, event_store
 
     try:
         table = event_store.read_input(Path(args.table).read_bytes(), Path(args.metadata).read_bytes(),
@@ -185,7 +185,7 @@ def cmd_events_publish(settings, args) -> int:
         "status": "published" if published.created else "already published (identical), nothing changed",
         "n_rows": record.n_rows,
         "digest": record.digest,
-        "cone_search": None if record.cone_search is None else record.cone_search["url"],
+        "cone_search": None if record.cone_search is None else event_registration.cone_search_url(settings, record.table_id),
         "resources": list(record.resources),
     }
     if args.json:

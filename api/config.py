@@ -275,6 +275,11 @@ def _settings(loaded: dict, origin: dict[str, str]) -> Settings:
     loaded["database_url"] = loaded["database_url"] or f"sqlite:///{data_dir / 'catalog.sqlite'}"
     loaded["spool_dir"] = Path(loaded["spool_dir"]).expanduser().resolve() if loaded["spool_dir"] else data_dir / "spool"
     loaded["sensors_file"] = Path(loaded["sensors_file"]).expanduser().resolve() if loaded["sensors_file"] else None
+    host = loaded["bind"].rsplit(":", 1)[0].strip("[]")
+    if not loaded["public_url"] and host in ("0.0.0.0", "::", ""):
+        # the default, http://<bind>, would write an address no client can use into every permanent resource record
+        raise ConfigError(f"invalid configuration: public_url ({origin.get('public_url', 'default')}) must be set when bind "
+                          f"({origin.get('bind', 'default')}) listens on every address ({loaded['bind']})")
     loaded["public_url"] = (loaded["public_url"] or f"http://{loaded['bind']}").rstrip("/")
     settings = Settings(**{f.name: loaded[f.name] for f in fields(Settings)})
     if settings.vtp_retry_max_s < settings.vtp_retry_base_s:
@@ -282,7 +287,6 @@ def _settings(loaded: dict, origin: dict[str, str]) -> Settings:
                           f"must not be below vtp_retry_base_s ({settings.vtp_retry_base_s:g})")
     try:
         settings.cut
-        raw.frame_dtype(settings.adf_frame_length)
     except ValueError as error:
         raise ConfigError(
             f"invalid configuration: snippet_duration_s/snippet_interval_s ({origin.get('snippet_duration_s', 'default')}): {error}"

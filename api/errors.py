@@ -35,6 +35,10 @@ class ProblemSchema(ma.Schema):
     errors = ma.fields.Dict(metadata={"description": "field errors by location (query, path, json, ...) and field"})
 
 
+PROBLEM = {"schema": ProblemSchema, "content_type": MEDIA_TYPE}
+"""``@bp.alt_response(status, description=..., **PROBLEM)``: an error documented as problem+json."""
+
+
 def problem(status: int, detail: str, *, title: str | None = None, kind: str | None = None, errors: dict | None = None,
             headers: dict | None = None) -> Response:
     """A problem+json response."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from hydroserve.codecs import csvtable, hdf5table, votable
+from hydroserve.codecs import csvtable, hdf5table, tables
 from hydroserve.codecs.tables import EventTable, metadata_to_dict
 from hydroserve.odc_sync import registry
 
@@ -27,6 +27,22 @@ from .registration import ODC_DESTINATION
 
 SCS_STANDARD_ID = "ivo://ivoa.net/std/ConeSearch"
 TEST_QUERY_SR_DEG = 1.0
+
+@dataclass(frozen=True)
+class Product:
+    """One stored format of a table."""
+
+    extension: str
+    media_type: str
+
+
+PRODUCTS = {
+    "csv": Product("csv", csvtable.MEDIA_TYPE),
+    "meta": Product("meta.json", tables.METADATA_MEDIA_TYPE),
+    "hdf5": Product("h5", hdf5table.MEDIA_TYPE),
+    "votable": Product("vot", tables.VOTABLE_MEDIA_TYPE),
+}
+
 
 @dataclass(frozen=True)
 class EventStream:
@@ -41,13 +57,13 @@ class EventStream:
 
 
 EVENT_STREAMS = {
-    "csv": EventStream(".csv", csvtable.MEDIA_TYPE, "events.table.csv", "CSV", "Event tables as CSV",
+    "csv": EventStream("." + PRODUCTS["csv"].extension, PRODUCTS["csv"].media_type, "events.table.csv", "CSV", "Event tables as CSV",
                        "Particle-event tables as CSV, one row per event, each with a JSON metadata file"),
-    "hdf5": EventStream(".h5", hdf5table.MEDIA_TYPE, "events.table.hdf5", "HDF5", "Event tables as HDF5",
+    "hdf5": EventStream("." + PRODUCTS["hdf5"].extension, PRODUCTS["hdf5"].media_type, "events.table.hdf5", "HDF5", "Event tables as HDF5",
                         "Particle-event tables as HDF5: an events table, a human-readable header table, metadata attributes"),
-    "votable": EventStream(".vot", votable.MEDIA_TYPE, "events.table.votable", "VOTable", "Event tables as VOTable",
+    "votable": EventStream("." + PRODUCTS["votable"].extension, PRODUCTS["votable"].media_type, "events.table.votable", "VOTable", "Event tables as VOTable",
                            "Particle-event tables as IVOA VOTable 1.4 with UCDs and units"),
-    "scs": EventStream("/scs?", votable.SCS_MEDIA_TYPE, "events.service.scs", "cone search", "Event cone searches",
+    "scs": EventStream("/scs?", tables.SCS_MEDIA_TYPE, "events.service.scs", "cone search", "Event cone searches",
                        "IVOA Simple Cone Search 1.03 services over the particle-event tables with sky positions"),
 }
 
@@ -73,19 +89,32 @@ def table_url(settings: Settings, table_id: str) -> str:
     return f"{settings.public_url}/api/v1/events/tables/{table_id}"
 
 
-def cone_search_capability(settings: Settings, table: EventTable) -> dict | None:
-    """The SCS capability of a table (as the VO registry describes one), or None without sky positions."""
+def cone_search_url(settings: Settings, table_id: str) -> str:
+    """The SCS base URL of a table (ends with '?': clients append RA=&DEC=&SR=)."""
+    return table_url(settings, table_id) + EVENT_STREAMS["scs"].suffix
+
+
+def cone_search_test_query(table: EventTable) -> dict | None:
+    """A query that finds the table's first event (what the VO registry calls a test query); None without sky positions.
+
+    It is the only part of a table's cone-search capability that depends on the data; the rest follows the
+    current settings (:func:`cone_search_capability`)."""
     positions = table.metadata.position_columns
     if positions is None:
         return None
     ra_name, dec_name = positions
+    return {"ra": float(table.data[ra_name][0]), "dec": float(table.data[dec_name][0]), "sr": TEST_QUERY_SR_DEG}
+
+
+def cone_search_capability(settings: Settings, table_id: str, test_query: dict) -> dict:
+    """The SCS capability of a table as the VO registry describes one, with the limits in force now."""
     return {
-        "url": table_url(settings, table.metadata.id) + "/scs?",
+        "url": cone_search_url(settings, table_id),
         "standard_id": SCS_STANDARD_ID,
         "max_sr_deg": settings.events_scs_max_sr_deg,
         "max_records": settings.events_scs_max_records,
         "verbosity": True,
-        "test_query": {"ra": float(table.data[ra_name][0]), "dec": float(table.data[dec_name][0]), "sr": TEST_QUERY_SR_DEG},
+        "test_query": test_query,
     }
 
 
@@ -97,7 +126,7 @@ def ensure_events_registry(conn: Connection, settings: Settings) -> None:
                                                      stream.title, stream.description, stream.media_type))
 
 
-def table_resources(settings: Settings, table: EventTable, products: dict[str, dict]) -> list[registry.Resource]:
+def table_resources(settings: Settings, table: EventTable, products: dict[str, dict], test_query: dict | None) -> list[registry.Resource]:
     """One resource per format of ``table`` (plus its cone search), given the stored ``products`` (size, sha256)."""
     metadata = table.metadata
     publication, taking = metadata.publication, metadata.data_taking
@@ -107,9 +136,9 @@ def table_resources(settings: Settings, table: EventTable, products: dict[str, d
     extra = {
         "table_id": metadata.id, "n_rows": table.n_rows, "version": publication.version, "detector": taking.detector,
         "event_selection": taking.event_selection, "columns": [c.name for c in metadata.columns],
-        "metadata_url": base + ".meta.json",
+        "metadata_url": base + "." + PRODUCTS["meta"].extension,
     }
-    kinds = [kind for kind in EVENT_STREAMS if kind != "scs" or metadata.position_columns is not None]
+    kinds = [kind for kind in EVENT_STREAMS if kind != "scs" or test_query is not None]
     items = []
     for kind in kinds:
         stream = EVENT_STREAMS[kind]
@@ -118,7 +147,7 @@ def table_resources(settings: Settings, table: EventTable, products: dict[str, d
         if kind == "csv":
             kind_extra["metadata_sha256"] = products["meta"]["sha256"]
         if kind == "scs":
-            kind_extra["capability"] = cone_search_capability(settings, table)
+            kind_extra["capability"] = cone_search_capability(settings, metadata.id, test_query)
         items.append(registry.Resource(
             kid=resource_kid(settings, kind, metadata.id),
             stream_kid=stream_kid(settings, kind),
@@ -142,9 +171,10 @@ def table_resources(settings: Settings, table: EventTable, products: dict[str, d
     return items
 
 
-def register_table(conn: Connection, settings: Settings, table: EventTable, products: dict[str, dict]) -> list[str]:
+def register_table(conn: Connection, settings: Settings, table: EventTable, products: dict[str, dict],
+                   test_query: dict | None) -> list[str]:
     """Register the table's resources and queue them for the ODC, in the caller's transaction; return their kids."""
     ensure_events_registry(conn, settings)
-    items = table_resources(settings, table, products)
+    items = table_resources(settings, table, products, test_query)
     registry.register(conn, items, destinations=(ODC_DESTINATION,))
     return [item.kid for item in items]

@@ -19,6 +19,9 @@ from marshmallow import ValidationError, fields, post_load, validate
 
 from hydroserve.codecs import tables
 
+from .cursor import Cursor, next_url_field
+from .http import FileLinkSchema
+
 
 def _described(text: str, **kwargs) -> dict:
     return {"metadata": {"description": text, **kwargs}}
@@ -198,14 +201,7 @@ class PublishFiles(ma.Schema):
 
 class TableListQuery(ma.Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000), **_described("page size"))
-    cursor = fields.String(validate=validate.Length(max=512), **_described("opaque position from a previous page's `next`"))
-
-
-class FormatSchema(ma.Schema):
-    url = fields.String()
-    media_type = fields.String()
-    size_bytes = fields.Integer()
-    sha256 = fields.String()
+    cursor = Cursor(str)
 
 
 class ConeSearchSchema(ma.Schema):
@@ -226,7 +222,7 @@ class TableSchema(ma.Schema):
     version = fields.String()
     detector = fields.String()
     created = fields.String(metadata={"description": "when it was published here, RFC 3339 UTC"})
-    formats = fields.Dict(keys=fields.String(), values=fields.Nested(FormatSchema),
+    formats = fields.Dict(keys=fields.String(), values=fields.Nested(FileLinkSchema),
                           metadata={"description": "csv, meta (the CSV's metadata file), hdf5, votable"})
     cone_search = fields.Nested(ConeSearchSchema, allow_none=True,
                                 metadata={"description": "null if the table has no sky positions"})
@@ -237,4 +233,4 @@ class TableSchema(ma.Schema):
 
 class TablePageSchema(ma.Schema):
     items = fields.List(fields.Nested(TableSchema))
-    next = fields.String(allow_none=True, metadata={"description": "URL of the next page, or null"})
+    next = next_url_field()

@@ -34,10 +34,11 @@ from sqlalchemy.exc import IntegrityError
 from hydroserve.acoustics.blobstore import BlobStore
 from hydroserve.codecs import SOFTWARE_VERSION, csvtable, hdf5table, tables
 from hydroserve.codecs.tables import EventTable, MetadataError, TableError
-from hydroserve.odc_sync import registry
+from hydroserve.codecs.times import as_utc
 
 from . import event_registration
 from .config import Settings
+from .event_registration import PRODUCTS
 from .event_schemas import InvalidMetadata, flatten, load_metadata
 
 log = logging.getLogger(__name__)
@@ -53,27 +54,11 @@ event_tables = Table(
     Column("digest", String(64), nullable=False, comment="SHA-256 of the canonical metadata file, a NUL byte and the CSV"),
     Column("document", JSON, nullable=False, comment="canonical metadata document"),
     Column("products", JSON, nullable=False, comment="format -> {key, size_bytes, sha256}"),
-    Column("cone_search", JSON, nullable=True, comment="SCS capability, null without sky positions"),
+    Column("cone_search", JSON, nullable=True, comment="the cone search's test query; null without sky positions"),
     Column("resources", JSON, nullable=False, comment="kids of the registered resources"),
     Column("software_version", String(32), nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
 )
-
-
-@dataclass(frozen=True)
-class Product:
-    """One stored format of a table."""
-
-    extension: str
-    media_type: str
-
-
-PRODUCTS = {
-    "csv": Product("csv", csvtable.MEDIA_TYPE),
-    "meta": Product("meta.json", tables.METADATA_MEDIA_TYPE),
-    "hdf5": Product("h5", hdf5table.MEDIA_TYPE),
-    "votable": Product("vot", tables.VOTABLE_MEDIA_TYPE),
-}
 
 
 @dataclass(frozen=True)
@@ -86,7 +71,7 @@ class TableRecord:
     digest: str
     document: dict
     products: dict[str, dict]
-    cone_search: dict | None
+    cone_search: dict | None  # the test query of its cone search (see event_registration); None without sky positions
     resources: tuple[str, ...]
     software_version: str
     created: datetime
@@ -150,7 +135,7 @@ def _record(row) -> TableRecord:
     return TableRecord(
         table_id=row.table_id, title=row.title, n_rows=row.n_rows, digest=row.digest, document=row.document,
         products=row.products, cone_search=row.cone_search, resources=tuple(row.resources),
-        software_version=row.software_version, created=registry.utc(row.created),
+        software_version=row.software_version, created=as_utc(row.created),
     )
 
 
@@ -205,16 +190,16 @@ def publish(engine: Engine, blobs: BlobStore, settings: Settings, table: EventTa
     for kind, data in encoded.items():
         info = blobs.put(f"events/{table_id}/{digest[:16]}/{table_id}.{PRODUCTS[kind].extension}", [data])
         products[kind] = {"key": info.key, "size_bytes": info.size_bytes, "sha256": info.sha256}
-    capability = event_registration.cone_search_capability(settings, table)
+    test_query = event_registration.cone_search_test_query(table)
     try:
         with engine.begin() as conn:
             existing = _existing(conn, table_id, digest)
             if existing is not None:
                 return Published(existing, created=False)
-            kids = event_registration.register_table(conn, settings, table, products)
+            kids = event_registration.register_table(conn, settings, table, products, test_query)
             conn.execute(insert(event_tables).values(
                 table_id=table_id, title=table.metadata.title, n_rows=table.n_rows, digest=digest,
-                document=tables.metadata_to_dict(table.metadata), products=products, cone_search=capability,
+                document=tables.metadata_to_dict(table.metadata), products=products, cone_search=test_query,
                 resources=kids, software_version=SOFTWARE_VERSION, created=datetime.now(UTC),
             ))
     except IntegrityError:

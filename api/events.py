@@ -8,29 +8,27 @@ exist or has no sky positions.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from flask import Response, abort, request, url_for
 from flask.views import MethodView
-from marshmallow import ValidationError
 
 from hydroserve.acoustics.blobstore import BlobNotFound
 from hydroserve.codecs import hdf5table, votable
-from hydroserve.codecs.tables import TABLE_ID, EventTable
+from hydroserve.codecs.tables import SCS_MEDIA_TYPE, TABLE_ID, EventTable
+from hydroserve.codecs.times import rfc3339
 
-from . import cursor as cursors
-from . import errors, event_store, http, scs
+from . import errors, event_registration, event_store, http, scs
 from .auth import require_token
 from .blueprint import Blueprint
+from .cursor import NEXT_LINK, next_page
 from .db import writer
+from .event_registration import PRODUCTS
 from .event_schemas import PublishFiles, TableListQuery, TablePageSchema, TableSchema
-from .event_store import PRODUCTS, TableRecord
+from .event_store import TableRecord
 from .http import accepts
 from .services import services
 
 bp = Blueprint("events", __name__, description="Particle-event tables: CSV with metadata, HDF5, VOTable and IVOA Simple Cone Search")
 
-PROBLEM = {"schema": errors.ProblemSchema, "content_type": errors.MEDIA_TYPE}
 MAX_DETAIL_PROBLEMS = 5
 _cone_indexes = scs.ConeIndexCache()
 
@@ -68,13 +66,16 @@ def table_json(record: TableRecord, *, full: bool) -> dict:
         "n_rows": record.n_rows,
         "version": document["publication"]["version"],
         "detector": document["data_taking"]["detector"],
-        "created": record.created.isoformat().replace("+00:00", "Z"),
+        "created": rfc3339(record.created),
         "formats": {
             kind: {"url": links[kind], "media_type": PRODUCTS[kind].media_type, "size_bytes": product["size_bytes"],
                    "sha256": product["sha256"]}
             for kind, product in record.products.items()
         },
-        "cone_search": None if record.cone_search is None else {**record.cone_search, "url": links["scs"]},
+        "cone_search": None if record.cone_search is None else {
+            **event_registration.cone_search_capability(services().settings, record.table_id, record.cone_search),
+            "url": links["scs"],
+        },
         "links": links,
     }
     if full:
@@ -86,24 +87,14 @@ def table_json(record: TableRecord, *, full: bool) -> dict:
 @bp.route("/events/tables", endpoint="Tables")
 class Tables(MethodView):
     @bp.arguments(TableListQuery, location="query", as_kwargs=True)
-    @bp.response(200, TablePageSchema, headers={"Link": {"description": 'next page: <url>; rel="next"', "schema": {"type": "string"}}})
-    @bp.alt_response(400, description="Invalid parameter", **PROBLEM)
+    @bp.response(200, TablePageSchema, headers=NEXT_LINK)
+    @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
     def get(self, limit, cursor=None):
         """Published event tables by id, paginated with an opaque cursor."""
-        after = None
-        if cursor is not None:
-            try:
-                (after,) = cursors.decode(cursor, (str,))
-            except ValidationError as error:
-                abort(400, description=f"Invalid query parameter 'cursor': {error.messages[0]}")
         with services().engine.connect() as conn:
-            records = event_store.list_tables(conn, after=after, limit=limit + 1)
-        page, more = records[:limit], len(records) > limit
-        next_url, headers = None, {}
-        if more:
-            query = urlencode({"limit": limit, "cursor": cursors.encode([page[-1].table_id])})
-            next_url = url_for("events.Tables", _external=True) + "?" + query
-            headers["Link"] = f'<{next_url}>; rel="next"'
+            records = event_store.list_tables(conn, after=None if cursor is None else cursor[0], limit=limit + 1)
+        page = records[:limit]
+        next_url, headers = next_page("events.Tables", [page[-1].table_id]) if len(records) > limit else (None, {})
         return {"items": [table_json(r, full=False) for r in page], "next": next_url}, 200, headers
 
     @require_token
@@ -113,12 +104,12 @@ class Tables(MethodView):
                  headers={"Location": {"description": "the table's URL", "schema": {"type": "string"}}})
     @bp.alt_response(200, schema=TableSchema,
                      description="The same table (same metadata and rows) was already published; nothing changed")
-    @bp.alt_response(401, description="No bearer token", **PROBLEM)
-    @bp.alt_response(403, description="Bearer token not accepted", **PROBLEM)
-    @bp.alt_response(409, description="A different table is published under this id", **PROBLEM)
-    @bp.alt_response(413, description="Request larger than the upload limit", **PROBLEM)
-    @bp.alt_response(415, description="The body is not multipart/form-data", **PROBLEM)
-    @bp.alt_response(422, description="Invalid metadata or rows; `errors` names the field, column, line or row", **PROBLEM)
+    @bp.alt_response(401, description="No bearer token", **errors.PROBLEM)
+    @bp.alt_response(403, description="Bearer token not accepted", **errors.PROBLEM)
+    @bp.alt_response(409, description="A different table is published under this id", **errors.PROBLEM)
+    @bp.alt_response(413, description="Request larger than the upload limit", **errors.PROBLEM)
+    @bp.alt_response(415, description="The body is not multipart/form-data", **errors.PROBLEM)
+    @bp.alt_response(422, description="Invalid metadata or rows; `errors` names the field, column, line or row", **errors.PROBLEM)
     @bp.doc(security=[{"bearer": []}])
     def post(self, files):
         """Publish an event table: multipart/form-data with the rows (``table``: CSV or HDF5) and the metadata (``metadata``).
@@ -153,7 +144,7 @@ class Tables(MethodView):
 
 @bp.route("/events/tables/<tid>", endpoint="Table")
 @bp.response(200, TableSchema)
-@bp.alt_response(404, description="No such table", **PROBLEM)
+@bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_table(tid: str):
     """A table: its full metadata (provenance, parameters, data taking, publication), formats, cone search, resources."""
     return table_json(load_record(tid), full=True)
@@ -178,7 +169,7 @@ def _file_doc(media_type: str, description: str, schema: dict | None = None) -> 
 
 @bp.route("/events/tables/<tid>.csv", endpoint="Csv")
 @bp.doc(**_file_doc(PRODUCTS["csv"].media_type, "CSV: a header line of column names, one line per event"))
-@bp.alt_response(404, description="No such table", **PROBLEM)
+@bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_csv(tid: str):
     """The rows as CSV; what the columns mean is in the metadata file (``.meta.json``)."""
     return _send_product(tid, "csv")
@@ -186,7 +177,7 @@ def get_csv(tid: str):
 
 @bp.route("/events/tables/<tid>.meta.json", endpoint="Meta")
 @bp.doc(**_file_doc(PRODUCTS["meta"].media_type, "the metadata document (MetadataSchema)", {"type": "object"}))
-@bp.alt_response(404, description="No such table", **PROBLEM)
+@bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_meta(tid: str):
     """The CSV's metadata file: provenance, parameters, data taking, publication (publishable again with the CSV)."""
     return _send_product(tid, "meta")
@@ -194,7 +185,7 @@ def get_meta(tid: str):
 
 @bp.route("/events/tables/<tid>.h5", endpoint="Hdf5")
 @bp.doc(**_file_doc(PRODUCTS["hdf5"].media_type, "HDF5: /events, /header and metadata attributes"))
-@bp.alt_response(404, description="No such table", **PROBLEM)
+@bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_hdf5(tid: str):
     """The table as HDF5: the ``events`` dataset, a human-readable ``header`` table, machine metadata as attributes."""
     return _send_product(tid, "hdf5")
@@ -202,7 +193,7 @@ def get_hdf5(tid: str):
 
 @bp.route("/events/tables/<tid>.vot", endpoint="Votable")
 @bp.doc(**_file_doc(PRODUCTS["votable"].media_type, "VOTable 1.4"))
-@bp.alt_response(404, description="No such table", **PROBLEM)
+@bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_votable(tid: str):
     """The whole table as a VOTable 1.4 with UCDs, units, ICRS and UTC/MJD frames."""
     return _send_product(tid, "votable")
@@ -210,7 +201,7 @@ def get_votable(tid: str):
 
 def _scs_error(status: int, message: str, tid: str) -> Response:
     body = votable.encode_cone_error(message, description=f"hydroserve Simple Cone Search over event table {tid[:80]}")
-    return Response(body, status=status, content_type=votable.SCS_MEDIA_TYPE)
+    return Response(body, status=status, content_type=SCS_MEDIA_TYPE)
 
 
 def _load_event_table(record: TableRecord) -> EventTable:
@@ -235,9 +226,9 @@ _SCS_PARAMETERS = [
 @bp.route("/events/tables/<tid>/scs", endpoint="Scs")
 @bp.doc(parameters=_SCS_PARAMETERS, responses={
     "200": {"description": "SCS 1.03 VOTable: the events in the cone, nearest first (or an error VOTable with INFO name=Error)",
-            "content": {votable.SCS_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+            "content": {SCS_MEDIA_TYPE: {"schema": {"type": "string"}}}},
     "404": {"description": "no such table, or it has no sky positions (error VOTable)",
-            "content": {votable.SCS_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+            "content": {SCS_MEDIA_TYPE: {"schema": {"type": "string"}}}},
 })
 def cone_search(tid: str):
     """IVOA Simple Cone Search 1.03: the events within SR degrees (true angular distance) of RA, DEC.
@@ -267,4 +258,4 @@ def cone_search(tid: str):
     result = index.search(query)
     body = votable.encode_cone_result(index.table, result.rows, index.columns(query.verbosity),
                                       [scs.distance_column(result.distance_deg)], overflow=result.overflow)
-    return Response(body, content_type=votable.SCS_MEDIA_TYPE)
+    return Response(body, content_type=SCS_MEDIA_TYPE)

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from datetime import datetime
 from typing import BinaryIO
 
 from flask import Response, request
+from marshmallow import Schema, fields
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.wsgi import wrap_file
 
 IMMUTABLE_MAX_AGE_S = 365 * 86400
 STREAM_CHUNK_BYTES = 1 << 20  # werkzeug's 8 KiB reads cap a 234 MB WAV at a third of what loopback carries
 REVALIDATE_MAX_AGE_S = 3600
+
+
+class FileLinkSchema(Schema):
+    """A file this service serves, as listed in a document: where, what, how big, and its SHA-256 (also its ETag)."""
+
+    url = fields.String()
+    media_type = fields.String()
+    size_bytes = fields.Integer()
+    sha256 = fields.String()
 
 
 def send_stream(
@@ -55,6 +67,13 @@ def send_json_bytes(data: bytes, *, etag: str, last_modified: datetime | None = 
     response.cache_control.public = True
     response.cache_control.max_age = max_age_s
     return response.make_conditional(request)
+
+
+def send_json(document, *, max_age_s: int = REVALIDATE_MAX_AGE_S) -> Response:
+    """A JSON document whose ETag is a hash of its bytes, and no Last-Modified: right for documents that
+    change when other records arrive (a feed page, an alert's synopsis), where a time would answer 304 wrongly."""
+    body = json.dumps(document, separators=(",", ":")).encode()
+    return send_json_bytes(body, etag=hashlib.sha256(body).hexdigest()[:40], max_age_s=max_age_s)
 
 
 def accepts(*media_types: str):

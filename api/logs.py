@@ -7,13 +7,15 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from hydroserve.codecs.times import rfc3339
+
 
 class JsonLineFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message (and exception)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": rfc3339(datetime.fromtimestamp(record.created, UTC), "milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

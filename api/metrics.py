@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 
 from hydroserve.acoustics import catalog
 from hydroserve.codecs.raw import TICKS_PER_SECOND
+from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import registry
 
 from .services import services
@@ -88,7 +89,7 @@ class CatalogCollector:
                 .where(registry.outbox.c.state == registry.PENDING).group_by(registry.outbox.c.destination)
             )
             for destination, created in pending:
-                oldest.add_metric([destination], (now - registry.utc(created)).total_seconds())
+                oldest.add_metric([destination], (now - as_utc(created)).total_seconds())
         yield from (packages, skipped, lag, outbox, oldest)
 
 

@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from hydroserve.codecs import oaipmh
+from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import registry
 
 from . import cursor as cursors
@@ -101,7 +102,7 @@ def _verb_identify(conn, args):
     earliest = conn.execute(select(func.min(registry.resources.c.modified))).scalar()
     return oaipmh.identify(
         name="hydroserve open acoustic data", base_url=_base_url(), admin_email=services().settings.admin_email,
-        earliest=registry.utc(earliest) or datetime.now(UTC), repository_id=services().settings.oai_repository_id,
+        earliest=as_utc(earliest) or datetime.now(UTC), repository_id=services().settings.oai_repository_id,
     )
 
 

@@ -14,17 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import marshmallow as ma
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request
 from marshmallow import fields, validate
 from werkzeug.exceptions import HTTPException
 
 from hydroserve.acoustics import catalog, plots
 from hydroserve.acoustics.catalog import SensorSummary, tick_to_datetime
 from hydroserve.codecs import SOFTWARE_VERSION, raw
+from hydroserve.codecs.times import readable_utc
 from hydroserve.odc_sync import registry
 
 from .acoustic import info_json, load_package, load_sensor, package_json, package_page, sensor_json
-from .pictures import BAND_LEVELS_DEFAULT_N, PsdPictureQuery, band_levels, display_unit, latest_packages
+from .cursor import Cursor, next_page
+from .pictures import PsdPictureQuery, band_levels, band_levels_count_field, display_unit, latest_packages
 from .services import services
 
 bp = Blueprint("pages", __name__)
@@ -44,8 +46,8 @@ class IndexQuery(ma.Schema):
 class SensorPageQuery(ma.Schema):
     start = fields.AwareDateTime()
     end = fields.AwareDateTime()
-    cursor = fields.String(validate=validate.Length(max=512))
-    n = fields.Integer(load_default=BAND_LEVELS_DEFAULT_N, validate=validate.Range(min=1, max=500))
+    cursor = Cursor(int, str, str)
+    n = band_levels_count_field()
 
 
 def _query(schema: ma.Schema) -> dict:
@@ -131,7 +133,7 @@ def package(pid: str):
             for r in record.runs]
     return render_template(
         "package.html", package=package_json(record), info=info_json(record), previous=previous, following=following,
-        xscale=xscale, runs=runs, window_s=record.n_expected / fs, spectrogram_axes=plots.SPECTROGRAM_AXES,
+        xscale=xscale, runs=runs, window_s=record.duration_s, spectrogram_axes=plots.SPECTROGRAM_AXES,
         unit=display_unit(services().sensors.info(record.sensor).calibration),
     )
 
@@ -143,10 +145,7 @@ def sensor(sensor: str):
     meta = load_sensor(sensor)
     page, next_cursor = package_page(order="newest", limit=SENSOR_PAGE_SIZE, sensor=sensor, start=query.get("start"),
                                      end=query.get("end"), cursor=query.get("cursor"))
-    next_url = None
-    if next_cursor is not None:
-        kept = {k: v for k, v in request.args.items() if k != "cursor"}
-        next_url = url_for("pages.sensor", sensor=sensor, cursor=next_cursor, **kept)
+    next_url = None if next_cursor is None else next_page("pages.sensor", next_cursor, external=False, sensor=sensor)[0]
     levels = band_levels(latest_packages(sensor, query["n"]), "median") if meta["n_packages"] else None
     return render_template(
         "sensor.html", sensor=meta, packages=[package_json(r) for r in page], next_url=next_url, levels=levels,
@@ -163,8 +162,7 @@ def error_page(error: HTTPException):
 @bp.app_template_filter("utc")
 def utc_filter(value: str | datetime) -> str:
     """An RFC 3339 string or a datetime as ``YYYY-MM-DD hh:mm:ss UTC``."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+    return readable_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 @bp.app_template_filter("size")

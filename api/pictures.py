@@ -23,8 +23,9 @@ from marshmallow import fields, validate
 from hydroserve.acoustics import bands, catalog, plots, spectrogram
 from hydroserve.acoustics import products as product_builder
 from hydroserve.acoustics.catalog import PackageRecord, tick_to_datetime
-from hydroserve.acoustics.sensors import Calibration
+from hydroserve.acoustics.sensors import Calibration, calibration_offset_db
 from hydroserve.codecs import raw
+from hydroserve.codecs.times import readable_utc
 
 from . import errors, http
 from .acoustic import check_id, load_package, psd_arrays, samples_file
@@ -36,7 +37,6 @@ bp = Blueprint("pictures", __name__, description="Pictures (PNG): PSD and spectr
 
 PICTURE_VERSION = 1
 MEDIA_TYPE = "image/png"
-PROBLEM = {"schema": errors.ProblemSchema, "content_type": errors.MEDIA_TYPE}
 PNG_CONTENT = {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}
 BAND_LEVELS_DEFAULT_N = 48
 
@@ -46,9 +46,14 @@ class PsdPictureQuery(ma.Schema):
                            metadata={"description": "frequency axis: linear in kHz (default) or log in Hz"})
 
 
+def band_levels_count_field() -> fields.Integer:
+    """The ``n`` parameter: how many of a sensor's latest packages the band levels follow."""
+    return fields.Integer(load_default=BAND_LEVELS_DEFAULT_N, validate=validate.Range(min=1, max=500),
+                          metadata={"description": "how many of the sensor's latest packages"})
+
+
 class BandLevelsQuery(ma.Schema):
-    n = fields.Integer(load_default=BAND_LEVELS_DEFAULT_N, validate=validate.Range(min=1, max=500),
-                       metadata={"description": "how many of the sensor's latest packages"})
+    n = band_levels_count_field()
     statistic = fields.String(load_default="median", validate=validate.OneOf(bands.STATISTICS),
                               metadata={"description": "PSD statistic averaged over each band"})
 
@@ -58,14 +63,6 @@ def display_unit(calibration: Calibration | None) -> str:
     return product_builder.psd_unit(calibration).replace("uPa", "µPa").replace("^2", "²")
 
 
-def offset_db(calibration: Calibration | None) -> float:
-    return 0.0 if calibration is None else calibration.offset_db
-
-
-def utc_text(tick: int) -> str:
-    return f"{tick_to_datetime(tick):%Y-%m-%d %H:%M:%S} UTC"
-
-
 def picture_key(record: PackageRecord, name: str, calibration: Calibration | None) -> str:
     prefix = product_builder.blob_prefix(record.package_id, record.sensor, record.boundary_tick)
     return f"{prefix}.{name}.{product_builder.calibration_tag(calibration)}.v{PICTURE_VERSION}.png"
@@ -73,8 +70,7 @@ def picture_key(record: PackageRecord, name: str, calibration: Calibration | Non
 
 def _send_picture(record: PackageRecord, key: str, make, download_name: str) -> Response:
     blobs = services().blobs
-    product_builder.ensure_blob(blobs, key, make)
-    stored = blobs.open(key)
+    stored = product_builder.open_blob(blobs, key, make)
     etag = hashlib.file_digest(stored, "sha256").hexdigest()
     stored.seek(0)
     # not immutable: a new calibration in the sensors file changes the picture behind the URL
@@ -87,8 +83,8 @@ def _send_picture(record: PackageRecord, key: str, make, download_name: str) -> 
 @bp.doc(responses={"200": {"description": "PSD plot: mean, median, 75 % quantile and the median to 95 % band, "
                                           "dB against frequency up to Nyquist", "content": PNG_CONTENT},
                    "304": {"description": "not modified"}})
-@bp.alt_response(400, description="Invalid parameter", **PROBLEM)
-@bp.alt_response(404, description="No such package", **PROBLEM)
+@bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
+@bp.alt_response(404, description="No such package", **errors.PROBLEM)
 def psd_png(pid: str, xscale: str):
     """The package's PSD as a picture (from the ingest PSD), in the unit of /psd."""
     record = load_package(pid)
@@ -96,9 +92,9 @@ def psd_png(pid: str, xscale: str):
 
     def make() -> bytes:
         result = psd_arrays(record, None)
-        title = (f"{pid}, from {utc_text(record.start_tick)}\nWelch PSD: nfft {result.nfft} "
+        title = (f"{pid}, from {readable_utc(tick_to_datetime(record.start_tick))}\nWelch PSD: nfft {result.nfft} "
                  f"(Δf {result.frequency_hz[1]:.1f} Hz), {result.n_segments} segments over {result.effort_s:.1f} s, Hann, 50 % overlap")
-        return plots.psd_png(result, offset_db=offset_db(calibration), unit=display_unit(calibration), title=title,
+        return plots.psd_png(result, offset_db=calibration_offset_db(calibration), unit=display_unit(calibration), title=title,
                              log_frequency=xscale == "log")
 
     return _send_picture(record, picture_key(record, f"psd.{xscale}", calibration), make, f"{pid}.psd.{xscale}.png")
@@ -108,7 +104,7 @@ def psd_png(pid: str, xscale: str):
 @bp.doc(responses={"200": {"description": "spectrogram: time (s from the window start) against frequency up to Nyquist, "
                                           "PSD in dB as colour; grey where there is no data", "content": PNG_CONTENT},
                    "304": {"description": "not modified"}})
-@bp.alt_response(404, description="No such package", **PROBLEM)
+@bp.alt_response(404, description="No such package", **errors.PROBLEM)
 def spectrogram_png(pid: str):
     """The package's spectrogram as a picture: Hann segments of 1024 samples (Δf 191 Hz), averaged into at most 800 time columns."""
     record = load_package(pid)
@@ -120,8 +116,8 @@ def spectrogram_png(pid: str):
                 stored, record.runs, window_start_tick=record.boundary_tick, n_expected=record.n_expected,
                 sample_rate_hz=raw.SAMPLE_RATE_HZ,
             )
-        return plots.spectrogram_png(result, offset_db=offset_db(calibration), unit=display_unit(calibration),
-                                     title=f"{pid}, window from {utc_text(record.boundary_tick)}")
+        return plots.spectrogram_png(result, offset_db=calibration_offset_db(calibration), unit=display_unit(calibration),
+                                     title=f"{pid}, window from {readable_utc(tick_to_datetime(record.boundary_tick))}")
 
     return _send_picture(record, picture_key(record, "spectrogram", calibration), make, f"{pid}.spectrogram.png")
 
@@ -133,7 +129,6 @@ class BandLevels:
     records: list[PackageRecord]
     levels_db: np.ndarray
     bands: tuple[bands.Band, ...]
-    statistic: str
     unit: str
 
     @property
@@ -160,7 +155,7 @@ def band_levels(records: list[PackageRecord], statistic: str) -> BandLevels:
     """Band levels of ``records`` (one sensor's) from their stored PSDs, calibrated when the sensor is."""
     calibration = services().sensors.info(records[0].sensor).calibration
     levels = np.array([bands.band_levels_db(psd_arrays(r, None), bands.DEFAULT_BANDS, statistic) for r in records])
-    return BandLevels(records, levels + offset_db(calibration), bands.DEFAULT_BANDS, statistic, display_unit(calibration))
+    return BandLevels(records, levels + calibration_offset_db(calibration), bands.DEFAULT_BANDS, display_unit(calibration))
 
 
 @bp.route("/sensors/<sensor>/band-levels.png", endpoint="BandLevelsPng")
@@ -168,8 +163,8 @@ def band_levels(records: list[PackageRecord], statistic: str) -> BandLevels:
 @bp.doc(responses={"200": {"description": "band-averaged PSD level in 0.1-1, 1-10, 10-50 kHz and 50 kHz to Nyquist "
                                           "against package start time", "content": PNG_CONTENT},
                    "304": {"description": "not modified"}})
-@bp.alt_response(400, description="Invalid parameter", **PROBLEM)
-@bp.alt_response(404, description="No such sensor", **PROBLEM)
+@bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
+@bp.alt_response(404, description="No such sensor", **errors.PROBLEM)
 def band_levels_png(sensor: str, n: int, statistic: str):
     """The sensor's noise over its latest packages: the band average of a PSD statistic (median by default) in a few bands."""
     records = latest_packages(sensor, n)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection, Engine
 
 from hydroserve.acoustics.catalog import PackageRecord, tick_to_datetime
+from hydroserve.codecs import mp3, psdjson, raw, wav
 from hydroserve.odc_sync import registry
 
 from .config import Settings
@@ -17,10 +18,10 @@ from .config import Settings
 ODC_DESTINATION = "odc"
 
 ACOUSTIC_STREAMS = {
-    "raw": ("application/km3net-acoustic", "Raw acoustic data", "KM3NeT ADF raw dumps of the acoustic data packages (readable by km3io)"),
-    "wav": ("audio/wav", "Acoustic data as WAV", "Full-fidelity IEEE float32 WAV of the acoustic data packages"),
-    "mp3": ("audio/mpeg", "Acoustic data as MP3", "Listenable 48 kHz MP3 of the acoustic data packages"),
-    "psd": ("application/json", "Acoustic noise spectra", "Welch power spectral density (mean, median, 75 % and 95 % quantiles) per package"),
+    "raw": (raw.MEDIA_TYPE, "Raw acoustic data", "KM3NeT ADF raw dumps of the acoustic data packages (readable by km3io)"),
+    "wav": (wav.MEDIA_TYPE, "Acoustic data as WAV", "Full-fidelity IEEE float32 WAV of the acoustic data packages"),
+    "mp3": (mp3.MEDIA_TYPE, "Acoustic data as MP3", "Listenable 48 kHz MP3 of the acoustic data packages"),
+    "psd": (psdjson.MEDIA_TYPE, "Acoustic noise spectra", "Welch power spectral density (mean, median, 75 % and 95 % quantiles) per package"),
 }
 
 
@@ -40,12 +41,9 @@ def acoustic_streams(settings: Settings) -> list[registry.Stream]:
     ]
 
 
-def ensure_acoustic_registry(engine: Engine, settings: Settings) -> None:
+def ensure_acoustic_registry(reader: Engine, writer: Engine, settings: Settings) -> None:
     """Create the acoustic collection and its four streams if missing."""
-    with engine.begin() as conn:
-        registry.ensure_collection(conn, acoustic_collection(settings))
-        for stream in acoustic_streams(settings):
-            registry.ensure_stream(conn, stream)
+    registry.ensure_registered(reader, writer, acoustic_collection(settings), acoustic_streams(settings))
 
 
 def package_resources(settings: Settings, record: PackageRecord) -> list[registry.Resource]:
@@ -57,7 +55,7 @@ def package_resources(settings: Settings, record: PackageRecord) -> list[registr
     )
     items = []
     for kind, product in record.products.items():
-        media_type, title, _ = ACOUSTIC_STREAMS[kind]
+        _, title, _ = ACOUSTIC_STREAMS[kind]
         stream_kid = f"{settings.collection}_{kind}"
         items.append(
             registry.Resource(
@@ -67,9 +65,9 @@ def package_resources(settings: Settings, record: PackageRecord) -> list[registr
                 title=f"{title}: {record.package_id}",
                 description=(
                     f"{kind} product of acoustic data package {record.package_id}: sensor {record.sensor}, "
-                    f"{record.n_expected / 195312.5:g} s from {start.isoformat()}, coverage {record.coverage:.4f}"
+                    f"{record.duration_s:g} s from {start.isoformat()}, coverage {record.coverage:.4f}"
                 ),
-                media_type=media_type,
+                media_type=product.media_type,
                 access_url=f"{base}/{kind}",
                 size_bytes=product.size_bytes,
                 sha256=product.sha256,

@@ -8,26 +8,23 @@ never misses or repeats a record, even while new ones arrive.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime
-from urllib.parse import urlencode
 
 import marshmallow as ma
-from flask import abort, request, url_for
-from marshmallow import ValidationError, fields, validate
+from flask import abort, url_for
+from marshmallow import fields, validate
 
+from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.schemas import ResourceSchema, resource_json
 
-from . import cursor as cursors
 from . import errors, http
 from .blueprint import Blueprint
+from .cursor import Cursor, next_page, next_url_field
 from .services import services
 
 bp = Blueprint("registry", __name__, description="Open-data resources (KM3OpenResource), streams and collections")
 
-PROBLEM = {"schema": errors.ProblemSchema, "content_type": errors.MEDIA_TYPE}
 KID = r"^[A-Za-z0-9_.-]{1,200}$"
 
 
@@ -65,17 +62,17 @@ class MemberSchema(ma.Schema):
 class StreamSchema(StreamSummarySchema):
     collection = fields.String()
     members = fields.List(fields.Nested(MemberSchema))
-    next = fields.String(allow_none=True)
+    next = next_url_field()
 
 
 class FeedSchema(ma.Schema):
     items = fields.List(fields.Nested(ResourceSchema))
-    next = fields.String(allow_none=True, metadata={"description": "URL of the next page; also in the Link header"})
+    next = next_url_field()
 
 
 class PageQuery(ma.Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    cursor = fields.String(validate=validate.Length(max=1024), metadata={"description": "opaque position from `next`"})
+    cursor = Cursor(str, str)
 
 
 class FeedQuery(PageQuery):
@@ -83,30 +80,31 @@ class FeedQuery(PageQuery):
     stream = fields.List(fields.String(validate=validate.Regexp(KID)), metadata={"description": "only these streams (repeatable)"})
 
 
-def _page_position(cursor: str | None) -> tuple[datetime, str] | None:
+def _page_position(cursor: list | None) -> tuple[datetime, str] | None:
+    """(modified, kid) of the last record of the previous page."""
     if cursor is None:
         return None
+    stamp, kid = cursor
     try:
-        stamp, kid = cursors.decode(cursor, (str, str))
         return datetime.fromisoformat(stamp), kid
-    except (ValidationError, ValueError):
+    except ValueError:
         abort(400, description="Invalid query parameter 'cursor': not a cursor issued by this service.")
 
 
-def _next_url(endpoint: str, page: list[registry.Resource], limit: int, **values) -> str | None:
-    if len(page) < limit:
-        return None
-    last = page[-1]
-    params = {k: v for k, v in request.args.items(multi=True) if k != "cursor"}
-    query = urlencode(list(params.items()) + [("cursor", cursors.encode([last.modified.isoformat(), last.kid]))])
-    return url_for(endpoint, _external=True, **values) + "?" + query
+def _feed_page(conn, endpoint: str, limit: int, cursor: list | None, *, since: datetime | None = None,
+               stream_kids: list[str] | None = None, **view_args) -> tuple[list[registry.Resource], str | None, dict]:
+    """A page of the feed after ``cursor``, the next page's URL (None on the last page) and its Link header."""
+    records = registry.feed(conn, since=since, stream_kids=stream_kids, after=_page_position(cursor), limit=limit + 1)
+    page = records[:limit]
+    if len(records) <= limit:
+        return page, None, {}
+    url, headers = next_page(endpoint, [page[-1].modified.isoformat(), page[-1].kid], **view_args)
+    return page, url, headers
 
 
-def _json(payload: dict, next_url: str | None = None):
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    response = http.send_json_bytes(body, etag=hashlib.sha256(body).hexdigest()[:40], max_age_s=0)
-    if next_url:
-        response.headers["Link"] = f'<{next_url}>; rel="next"'
+def _json(payload: dict, headers: dict | None = None):
+    response = http.send_json(payload, max_age_s=0)
+    response.headers.update(headers or {})
     return response
 
 
@@ -121,7 +119,7 @@ def _stream_summary(row, counts: dict[str, int]) -> dict:
 def _collection(conn, row, counts) -> dict:
     return CollectionSchema().dump({
         "kid": row.kid, "title": row.title, "description": row.description, "publisher": row.publisher,
-        "created": registry.utc(row.created),
+        "created": as_utc(row.created),
         "streams": [_stream_summary(s, counts) for s in registry.list_streams(conn, row.kid)],
         "url": url_for("registry.Collection", kid=row.kid, _external=True),
     })
@@ -144,7 +142,7 @@ def list_collections():
 
 @bp.route("/collections/<kid>", endpoint="Collection")
 @bp.response(200, CollectionSchema)
-@bp.alt_response(404, description="No such collection", **PROBLEM)
+@bp.alt_response(404, description="No such collection", **errors.PROBLEM)
 def get_collection(kid: str):
     """A KM3ResourceCollection: title, description, publisher and its streams."""
     with services().engine.connect() as conn:
@@ -157,18 +155,16 @@ def get_collection(kid: str):
 @bp.route("/streams/<kid>", endpoint="Stream")
 @bp.arguments(PageQuery, location="query", as_kwargs=True)
 @bp.response(200, StreamSchema)
-@bp.alt_response(400, description="Invalid parameter", **PROBLEM)
-@bp.alt_response(404, description="No such stream", **PROBLEM)
-def get_stream(kid: str, limit: int, cursor: str | None = None):
+@bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
+@bp.alt_response(404, description="No such stream", **errors.PROBLEM)
+def get_stream(kid: str, limit: int, cursor: list | None = None):
     """A KM3ResourceStream and its members, oldest first, paginated."""
-    after = _page_position(cursor)
     with services().engine.connect() as conn:
         row = registry.get_stream(conn, kid)
         if row is None:
             abort(404, description=f"No stream {kid[:100]!r}.")
-        page = registry.feed(conn, stream_kids=[kid], after=after, limit=limit)
+        page, next_url, headers = _feed_page(conn, "registry.Stream", limit, cursor, stream_kids=[kid], kid=kid)
         counts = registry.member_counts(conn)
-    next_url = _next_url("registry.Stream", page, limit, kid=kid)
     payload = StreamSchema().dump({
         **_stream_summary(row, counts),
         "collection": row.collection_kid,
@@ -176,12 +172,12 @@ def get_stream(kid: str, limit: int, cursor: str | None = None):
                      "url": url_for("registry.Resource", kid=r.kid, _external=True)} for r in page],
         "next": next_url,
     })
-    return _json(payload, next_url)
+    return _json(payload, headers)
 
 
 @bp.route("/resources/<kid>", endpoint="Resource")
 @bp.response(200, ResourceSchema)
-@bp.alt_response(404, description="No such resource", **PROBLEM)
+@bp.alt_response(404, description="No such resource", **errors.PROBLEM)
 def get_resource(kid: str):
     """One KM3OpenResource."""
     with services().engine.connect() as conn:
@@ -194,10 +190,9 @@ def get_resource(kid: str):
 @bp.route("/resources", endpoint="Resources")
 @bp.arguments(FeedQuery, location="query", as_kwargs=True)
 @bp.response(200, FeedSchema)
-@bp.alt_response(400, description="Invalid parameter", **PROBLEM)
-def resource_feed(limit: int, since: datetime | None = None, stream: list[str] | None = None, cursor: str | None = None):
+@bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
+def resource_feed(limit: int, since: datetime | None = None, stream: list[str] | None = None, cursor: list | None = None):
     """The harvest feed: resources modified since a time, by (modified, kid), with an opaque cursor."""
     with services().engine.connect() as conn:
-        page = registry.feed(conn, since=since, stream_kids=stream or None, after=_page_position(cursor), limit=limit)
-    next_url = _next_url("registry.Resources", page, limit)
-    return _json({"items": [_resource(r) for r in page], "next": next_url}, next_url)
+        page, next_url, headers = _feed_page(conn, "registry.Resources", limit, cursor, since=since, stream_kids=stream or None)
+    return _json({"items": [_resource(r) for r in page], "next": next_url}, headers)

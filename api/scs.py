@@ -36,10 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hydroserve.codecs import sky
 from hydroserve.codecs.tables import Column, EventTable
 from hydroserve.codecs.votable import ComputedColumn
 
-PARAMETERS = ("RA", "DEC", "SR", "VERB", "MAXREC")
 DEFAULT_VERBOSITY = 2
 DISTANCE_COLUMN = "_r"
 _CACHED_TABLES = 8
@@ -133,16 +133,6 @@ def parse_query(args: Mapping[str, list[str]], *, max_sr_deg: float, max_records
     )
 
 
-def angular_distance_deg(ra1_deg, dec1_deg, ra2_deg, dec2_deg) -> np.ndarray:
-    """Great-circle distance in degrees between (ra1, dec1) and (ra2, dec2), elementwise (Vincenty form)."""
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (ra1_deg, dec1_deg, ra2_deg, dec2_deg))
-    delta = ra2 - ra1
-    sin_d1, cos_d1, sin_d2, cos_d2 = np.sin(dec1), np.cos(dec1), np.sin(dec2), np.cos(dec2)
-    across = np.hypot(cos_d2 * np.sin(delta), cos_d1 * sin_d2 - sin_d1 * cos_d2 * np.cos(delta))
-    along = sin_d1 * sin_d2 + cos_d1 * cos_d2 * np.cos(delta)
-    return np.degrees(np.arctan2(across, along))
-
-
 class ConeIndex:
     """An event table prepared for cone searches: its positions as float64 arrays, scanned vectorised."""
 
@@ -160,7 +150,7 @@ class ConeIndex:
         if query.radius_deg == 0:
             return empty
         band = np.flatnonzero(np.abs(self.dec_deg - query.dec_deg) <= query.radius_deg)
-        distance = angular_distance_deg(query.ra_deg, query.dec_deg, self.ra_deg[band], self.dec_deg[band])
+        distance = sky.angular_distance_deg(query.ra_deg, query.dec_deg, self.ra_deg[band], self.dec_deg[band])
         inside = distance <= query.radius_deg
         rows, distance = band[inside], distance[inside]
         order = np.argsort(distance, kind="stable")[: query.max_records]

@@ -22,8 +22,8 @@ def open_catalog(settings: Settings) -> Engine:
     """The catalog engine with every schema created."""
     engine = make_engine(settings.database_url, busy_timeout_s=settings.database_busy_timeout_s)
     create_schema(engine, catalog.metadata, registry.metadata, alerts_store.metadata, event_store.metadata)
-    registration.ensure_acoustic_registry(writer(engine), settings)
-    alerts_store.ensure_alert_registry(writer(engine), settings)
+    registration.ensure_acoustic_registry(engine, writer(engine), settings)
+    alerts_store.ensure_alert_registry(engine, writer(engine), settings)
     return engine
 
 

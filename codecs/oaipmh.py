@@ -8,9 +8,11 @@ OAI-PMH 2.0 specification (http://www.openarchives.org/OAI/2.0/).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from lxml import etree
+
+from .times import rfc3339
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
@@ -30,7 +32,7 @@ def _q(name: str, ns: str = OAI_NS) -> str:
 
 def datestamp(value: datetime) -> str:
     """UTC datestamp at seconds granularity, e.g. ``2020-12-23T19:28:00Z``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(value, "seconds")
 
 
 def _sub(parent, name: str, text: str | None = None, ns: str = OAI_NS, **attributes):

@@ -38,6 +38,7 @@ import numpy as np
 
 TICKS_PER_SECOND = 62_500_000
 """16 ns ticks per second."""
+NS_PER_TICK = 16
 TICKS_PER_SAMPLE = 320
 """Ticks per sample: 320 x 16 ns = 5.12 us."""
 SAMPLE_RATE_HZ = Fraction(TICKS_PER_SECOND, TICKS_PER_SAMPLE)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 # Rotation from J2000 equatorial to galactic unit vectors (the IAU 1958
 # definition as transferred to FK5 J2000: ESA 1997, The Hipparcos Catalogue,
 # vol. 1, section 1.5.3, eq. 1.5.11).
@@ -52,12 +54,20 @@ def unit_vector(ra_deg: float, dec_deg: float) -> tuple[float, float, float]:
     return (math.cos(dec) * math.cos(ra), math.cos(dec) * math.sin(ra), math.sin(dec))
 
 
-def angular_distance_deg(ra1_deg: float, dec1_deg: float, ra2_deg: float, dec2_deg: float) -> float:
-    """True angular distance between two points on the sky, in degrees (Vincenty formula)."""
-    u, v = unit_vector(ra1_deg, dec1_deg), unit_vector(ra2_deg, dec2_deg)
-    cross = (u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0])
-    dot = u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
-    return math.degrees(math.atan2(math.hypot(*cross), dot))
+def angular_distance_deg(ra1_deg, dec1_deg, ra2_deg, dec2_deg):
+    """True angular distance in degrees between (ra1, dec1) and (ra2, dec2), elementwise (Vincenty formula).
+
+    ``atan2(|u x v|, u . v)`` for the unit vectors ``u``, ``v``, written with
+    ``delta = ra2 - ra1``: exact near 0 and 180 degrees, at the poles and
+    across RA 0/360. Scalars give a float, arrays an array.
+    """
+    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (ra1_deg, dec1_deg, ra2_deg, dec2_deg))
+    delta = ra2 - ra1
+    sin_d1, cos_d1, sin_d2, cos_d2 = np.sin(dec1), np.cos(dec1), np.sin(dec2), np.cos(dec2)
+    across = np.hypot(cos_d2 * np.sin(delta), cos_d1 * sin_d2 - sin_d1 * cos_d2 * np.cos(delta))
+    along = sin_d1 * sin_d2 + cos_d1 * cos_d2 * np.cos(delta)
+    distance = np.degrees(np.arctan2(across, along))
+    return float(distance) if distance.ndim == 0 else distance
 
 
 def equatorial_to_galactic(ra_deg: float, dec_deg: float) -> tuple[float, float]:

@@ -27,12 +27,17 @@ import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import numpy as np
 
+from .times import as_utc, rfc3339
+
+# the VOTable media types are defined here, not in .votable, so that naming them does not import astropy
 VOTABLE_MEDIA_TYPE = "application/x-votable+xml"
-"""Media type of a whole-table VOTable (defined here so that naming it does not import astropy)."""
+"""A whole table as a VOTable document."""
+SCS_MEDIA_TYPE = "text/xml;content=x-votable"
+"""A Simple Cone Search answer, as the SCS 1.03 standard names it."""
 ID_UCD = "meta.id;meta.main"
 RA_UCD = "pos.eq.ra;meta.main"
 DEC_UCD = "pos.eq.dec;meta.main"
@@ -238,12 +243,6 @@ class TableMetadata:
         ras = self._by_ucd(RA_UCD)
         return (ras[0].name, self._by_ucd(DEC_UCD)[0].name) if ras else None
 
-    def column(self, name: str) -> Column:
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(name)
-
 
 def check_unit(unit: str) -> None:
     """Raise MetadataError unless ``unit`` is a current VOUnit string (deprecated units such as erg refused)."""
@@ -327,8 +326,7 @@ class EventTable:
 
 def iso_utc(value: datetime) -> str:
     """RFC 3339 UTC with a ``Z``: seconds, or microseconds when there are any."""
-    value = value.astimezone(UTC)
-    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds").replace("+00:00", "Z")
+    return rfc3339(value, "microseconds" if as_utc(value).microsecond else "seconds")
 
 
 def metadata_to_dict(metadata: TableMetadata) -> dict:

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from . import sky
+from .times import as_utc
 
 VOEVENT_NS = "http://www.ivoa.net/xml/VOEvent/v2.0"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -458,7 +459,7 @@ def _datetime(text: str | None, what: str) -> datetime:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise VOEventError(f"{what} {text!r} is not an ISO 8601 time") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return as_utc(value)
 
 
 def _float(element: etree._Element | None, what: str) -> float:

@@ -33,10 +33,8 @@ import numpy as np
 from astropy import units
 from astropy.io.votable.tree import CooSys, Field, Info, Resource, TableElement, TimeSys, VOTableFile
 
-from .tables import DEC_UCD, ID_UCD, RA_UCD, VOTABLE_MEDIA_TYPE, Column, EventTable, iso_utc
+from .tables import DEC_UCD, ID_UCD, RA_UCD, Column, EventTable, iso_utc
 
-MEDIA_TYPE = VOTABLE_MEDIA_TYPE
-SCS_MEDIA_TYPE = "text/xml;content=x-votable"
 TABLE_VERSION = "1.4"
 SCS_VERSION = "1.1"
 SCS_UCDS = {ID_UCD: "ID_MAIN", RA_UCD: "POS_EQ_RA_MAIN", DEC_UCD: "POS_EQ_DEC_MAIN"}

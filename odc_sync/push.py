@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 from . import registry
 from .schemas import resource_json
+from .sync import deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +94,8 @@ class OdcPusher:
     def run_once(self, now: datetime | None = None, limit: int = 100) -> dict:
         """Try every due row once; return counts of delivered, retried and failed rows."""
         now = now or datetime.now(UTC)
-        counts = {"delivered": 0, "retried": 0, "failed": 0}
-        with self.engine.connect() as conn:
-            items = registry.due(conn, self.destination, now, limit)
-        lease_until = now + timedelta(seconds=self.timeout_s + registry.LEASE_MARGIN_S)
-        for item in items:
-            with self.engine.begin() as conn:
-                if not registry.claim(conn, item.id, now, lease_until):
-                    continue
-            counts[self._deliver(item, now)] += 1
-        return counts
+        return deliver_due(self.engine, self.destination, now, attempt_s=self.timeout_s,
+                           deliver=lambda item: self._deliver(item, now), limit=limit)
 
     def _deliver(self, item: registry.OutboxItem, now: datetime) -> str:
         with self.engine.connect() as conn:

@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from hydroserve.codecs import SOFTWARE_VERSION
+from hydroserve.codecs.times import as_utc
 
 metadata = MetaData()
 
@@ -129,12 +130,6 @@ LEASE_MARGIN_S = 5.0
 """A claimed row is due again this long after its attempt's timeout (the deliverer died mid-attempt)."""
 
 
-def utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 @dataclass(frozen=True)
 class Collection:
     """A KM3ResourceCollection."""
@@ -207,6 +202,20 @@ def ensure_stream(conn: Connection, stream: Stream) -> None:
         ))
 
 
+def ensure_registered(reader, writer, collection: Collection, stream_list: list[Stream]) -> None:
+    """Create a collection and its streams where missing: a read on ``reader`` decides, so ``writer``
+    (the write-transaction engine) takes the write lock only when something is missing, not on every start."""
+    with reader.connect() as conn:
+        known = {row.kid for row in conn.execute(select(streams.c.kid).where(streams.c.kid.in_([s.kid for s in stream_list])))}
+        complete = len(known) == len(stream_list) and get_collection(conn, collection.kid) is not None
+    if complete:
+        return
+    with writer.begin() as conn:
+        ensure_collection(conn, collection)
+        for stream in stream_list:
+            ensure_stream(conn, stream)
+
+
 def _tick_clock(conn: Connection) -> datetime:
     """Serialise registering transactions and return this one's ``modified`` stamp."""
     now = datetime.now(UTC)
@@ -214,7 +223,7 @@ def _tick_clock(conn: Connection) -> datetime:
     if row is None:
         conn.execute(insert(registry_clock).values(id=1, last_modified=now))
         return now
-    stamp = max(now, utc(row.last_modified) + timedelta(microseconds=1))
+    stamp = max(now, as_utc(row.last_modified) + timedelta(microseconds=1))
     conn.execute(update(registry_clock).where(registry_clock.c.id == 1).values(last_modified=stamp))
     return stamp
 
@@ -261,10 +270,10 @@ def _resource(row) -> Resource:
     return Resource(
         kid=row.kid, stream_kid=row.stream_kid, ktype=row.ktype, title=row.title, description=row.description,
         media_type=row.media_type, access_url=row.access_url, size_bytes=row.size_bytes, sha256=row.sha256,
-        coverage_start=utc(row.coverage_start), coverage_end=utc(row.coverage_end), subject_id=row.subject_id,
+        coverage_start=as_utc(row.coverage_start), coverage_end=as_utc(row.coverage_end), subject_id=row.subject_id,
         info_url=row.info_url, provenance=tuple(row.provenance), creator=row.creator, publisher=row.publisher,
         license=row.license, software_version=row.software_version, extra=row.extra,
-        created=utc(row.created), modified=utc(row.modified),
+        created=as_utc(row.created), modified=as_utc(row.modified),
     )
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Protocol
+
+from sqlalchemy.engine import Engine
+
+from . import registry
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +22,28 @@ class Deliverer(Protocol):
 
     def run_once(self, now=None) -> dict:
         """Try every due row once; return counts ``delivered``, ``retried`` and ``failed``."""
+
+
+def deliver_due(engine: Engine, destination: str, now: datetime, *, attempt_s: float,
+                deliver: Callable[[registry.OutboxItem], str], limit: int) -> dict:
+    """Attempt every due row of ``destination`` once: each is claimed (leased for ``attempt_s`` plus a margin,
+    so no other deliverer sends it meanwhile) and handed to ``deliver``, which records the outcome and names it.
+
+    Returns
+    -------
+    dict
+        Rows per outcome: ``delivered``, ``retried``, ``failed``.
+    """
+    counts = {"delivered": 0, "retried": 0, "failed": 0}
+    with engine.connect() as conn:
+        items = registry.due(conn, destination, now, limit)
+    lease_until = now + timedelta(seconds=attempt_s + registry.LEASE_MARGIN_S)
+    for item in items:
+        with engine.begin() as conn:
+            if not registry.claim(conn, item.id, now, lease_until):
+                continue
+        counts[deliver(item)] += 1
+    return counts
 
 
 def run(deliverers: list[Deliverer], *, poll_interval_s: float, stop: threading.Event | None = None, once: bool = False) -> None:

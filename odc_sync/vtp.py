@@ -44,6 +44,7 @@ from sqlalchemy.engine import Connection, Engine
 from hydroserve.codecs import voevent
 
 from . import registry
+from .sync import deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -232,24 +233,16 @@ class VtpPublisher:
             broker, or no readable packet) and ``retried`` (no answer; backed off).
         """
         now = now or datetime.now(UTC)
-        outcome = {"delivered": 0, "retried": 0, "failed": 0}
-        with self.engine.connect() as conn:
-            items = registry.due(conn, self.destination, now, limit=self.batch_size)
-        lease_until = now + timedelta(seconds=self.timeout_s + registry.LEASE_MARGIN_S)
-        for item in items:
-            with self.engine.begin() as conn:
-                if not registry.claim(conn, item.id, now, lease_until):
-                    continue
-            outcome[self._deliver(self.engine, item, now)] += 1
-        return outcome
+        return deliver_due(self.engine, self.destination, now, attempt_s=self.timeout_s,
+                           deliver=lambda item: self._deliver(item, now), limit=self.batch_size)
 
-    def _deliver(self, engine: Engine, item: registry.OutboxItem, now: datetime) -> str:
+    def _deliver(self, item: registry.OutboxItem, now: datetime) -> str:
         try:
-            with engine.connect() as conn:
+            with self.engine.connect() as conn:
                 packet = self.load_packet(conn, item.resource_kid)
             ivorn = voevent.parse(packet).ivorn
         except (LookupError, voevent.VOEventError) as error:
-            with engine.begin() as conn:
+            with self.engine.begin() as conn:
                 registry.mark_failed(conn, item.id, "unsendable", f"no packet to send: {error}")
             log.error("vtp %s: no packet to send for %s: %s", self.broker, item.resource_kid, error)
             return "failed"
@@ -257,11 +250,11 @@ class VtpPublisher:
             reply = send_event(self.broker, packet, ivorn, timeout_s=self.timeout_s)
         except VtpError as error:
             delay_s = self.backoff_s(item.attempts)
-            with engine.begin() as conn:
+            with self.engine.begin() as conn:
                 registry.mark_retry(conn, item.id, now + timedelta(seconds=delay_s), "no answer", str(error))
             log.warning("vtp %s: %s not delivered (%s); next attempt in %g s", self.broker, ivorn, error, delay_s)
             return "retried"
-        with engine.begin() as conn:
+        with self.engine.begin() as conn:
             if reply.role == "ack":
                 registry.mark_delivered(conn, item.id, "ack")
             else:

@@ -7,12 +7,9 @@ import functools
 import json
 from importlib.resources import files
 
-from flask import url_for
 from lxml import etree
 
-from support import TOKEN
-
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+from support import AUTH, url
 
 
 @functools.cache
@@ -40,11 +37,6 @@ def sample_alert(**changes) -> dict:
             alert[key] = value
     return alert
 
-
-def url(client, endpoint: str, **values) -> str:
-    """The path of an endpoint of the client's app (``url_for``), e.g. ``url(client, "alerts.Alert", alert_id=...)``."""
-    with client.application.test_request_context():
-        return url_for(endpoint, **values)
 
 
 def post(client, alert: dict, headers=AUTH):

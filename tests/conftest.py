@@ -3,19 +3,15 @@ gunicorn server, synthetic ADF files and the real KM3NeT test file."""
 
 from __future__ import annotations
 
-import os
-import socket
+import logging
 import subprocess
-import sys
-import time
 
 import pytest
-import requests
 
 from hydroserve.api.app import create_app
-from hydroserve.api.config import load_settings, settings_env
+from hydroserve.api.config import load_settings
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
-from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN
+from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN, server_env, start_server
 
 
 @pytest.fixture
@@ -85,45 +81,26 @@ def archived(settings, synthetic_files):
     return run
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_env(settings, **extra) -> dict:
-    """This process's environment plus the variables that reproduce ``settings`` in a subprocess."""
-    env = dict(os.environ)
-    env.update(settings_env(settings))
-    env["HYDROSERVE_LOG_LEVEL"] = "WARNING"
-    env.update({key: str(value) for key, value in extra.items()})
-    return env
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """Tests that run the CLI reconfigure the root logger (onto captured streams): put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
-def gunicorn_server(settings):
+def gunicorn_server(settings, tmp_path):
     """Factory: start ``hydroserve serve`` (a real gunicorn) on a free loopback port; returns its base URL."""
     processes = []
 
     def start(workers: int = 2, **extra_env) -> str:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = server_env(
-            settings, HYDROSERVE_BIND=f"127.0.0.1:{port}", HYDROSERVE_WORKERS=workers, HYDROSERVE_PUBLIC_URL=url, **extra_env
-        )
-        process = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "serve"], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env = server_env(settings, HYDROSERVE_WORKERS=workers, **extra_env)
+        process, url = start_server(env, tmp_path / f"gunicorn-{len(processes)}.log", ready_within_s=30)
         processes.append(process)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {process.stderr.read().decode()[-2000:]}")
-            try:
-                if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    return url
-            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not become ready within 30 s")
+        return url
 
     yield start
     for process in processes:

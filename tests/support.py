@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from flask import url_for
+
+from hydroserve.api.config import settings_env
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
 
 REAL_FILE = "acoustics/DOM_808956920_CH1_1608751683.bin"
@@ -9,3 +20,51 @@ REAL_FILE = "acoustics/DOM_808956920_CH1_1608751683.bin"
 REAL_START_TICK = 1608751679 * TICKS_PER_SECOND + 47_216_000
 SENSOR = SensorId(808956920, 1)
 TOKEN = "test-token-3f9a"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def url(app_or_client, endpoint: str, **values) -> str:
+    """The path of an endpoint (``url_for``) of an app or of a test client's app."""
+    app = getattr(app_or_client, "application", app_or_client)
+    with app.test_request_context():
+        return url_for(endpoint, **values)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(settings, **extra) -> dict:
+    """This process's environment plus the variables that reproduce ``settings`` in a subprocess."""
+    env = dict(os.environ)
+    env.update(settings_env(settings))
+    env["HYDROSERVE_LOG_LEVEL"] = "WARNING"
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+def start_server(env: dict, log_path: Path, *, ready_within_s: float) -> tuple[subprocess.Popen, str]:
+    """Start ``hydroserve serve`` (a real gunicorn) with ``env`` on a free loopback port and wait until
+    ``/readyz`` answers 200; return the process and its base URL.
+
+    Its log goes to ``log_path`` (a pipe nobody reads could fill up and stall the server); errors quote its end."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**env, "HYDROSERVE_BIND": f"127.0.0.1:{port}", "HYDROSERVE_PUBLIC_URL": url}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "serve"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + ready_within_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {log_path.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return process, url
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
+            pass
+        time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError(f"gunicorn did not become ready within {ready_within_s:g} s: {log_path.read_text()[-2000:]}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alert_support import post, sample_alert, url
+from alert_support import post, sample_alert
 from hydroserve.codecs import sky
+from support import url
 
 # name: (ra_deg, dec_deg, trigger_time, instrument, is_real_alert)
 SKY = {

@@ -9,12 +9,12 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from alert_support import assert_xsd_valid, post, sample_alert, url
+from alert_support import assert_xsd_valid, post, sample_alert
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.codecs import voevent
 from hydroserve.odc_sync import registry
-from support import TOKEN
+from support import TOKEN, url
 
 EVENT = "ORCA24-0114-00873"
 FIRST = f"{EVENT}_r1"
@@ -53,7 +53,9 @@ def test_sample_alert_is_accepted_as_is_and_served_as_a_valid_voevent(client):
     assert values["is_real_alert"] == (0, None) and params["is_real_alert"].data_type == "int"
     assert values["number_of_events"] == (1, None) and values["ranking"] == (2, None)
     assert (values["prob_neutrino"][0], values["p_astro"][0], values["reconstruction_quality"][0]) == (0.97, 0.31, 1.07)
-    assert values["galactic_longitude"][0] == pytest.approx(synopsis["galactic_longitude_deg"])
+    # astropy: SkyCoord(231.2 deg, -12.8 deg, frame="fk5").galactic = (350.86595, 35.42817) deg
+    assert (values["galactic_longitude"][0], values["galactic_latitude"][0]) == (pytest.approx(350.86595, abs=1e-4),
+                                                                                 pytest.approx(35.42817, abs=1e-4))
     assert [values[k][0] for k in ("event_id", "instrument", "flavor", "neutrino_type", "alert_topology")] == [
         EVENT, "ORCA24", "muon", "unknown", "Track"]
     assert {p.data_type for p in params.values()} <= {"string", "float", "int"}
@@ -215,6 +217,20 @@ def test_packet_or_synopsis_by_accept_header(client):
     assert xml.headers["ETag"] == f'"{synopsis.get_json()["packet_sha256"]}"'
     refused = client.get(url(client, "alerts.Alert", alert_id=FIRST), headers={"Accept": "image/png"})
     assert refused.status_code == 406 and "application/xml" in refused.get_json()["detail"]
+
+
+def test_the_synopsis_is_never_answered_304_after_a_later_revision(client):
+    # the synopsis of r1 says whether r1 is the latest revision: it changes when a retraction arrives
+    post(client, sample_alert())
+    before = client.get(url(client, "alerts.AlertJson", alert_id=FIRST))
+    assert before.get_json()["latest"] == FIRST and before.get_json()["superseded_by"] is None
+    assert "Last-Modified" not in before.headers
+    post(client, {"id": EVENT, "alert_type": "retraction"})
+    since = client.get(url(client, "alerts.AlertJson", alert_id=FIRST), headers={"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"})
+    assert since.status_code == 200 and since.get_json()["retracted"] is True
+    assert since.get_json()["latest"] == since.get_json()["superseded_by"] == f"{EVENT}_r2"
+    changed = client.get(url(client, "alerts.AlertJson", alert_id=FIRST), headers={"If-None-Match": before.headers["ETag"]})
+    assert changed.status_code == 200 and changed.headers["ETag"] != before.headers["ETag"]
 
 
 @pytest.mark.parametrize(("endpoint", "alert_id"), [("alerts.Alert", f"{EVENT}_r9"), ("alerts.Alert", EVENT),

@@ -11,13 +11,12 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile
-from flask import url_for
 from scipy import signal
 
 from hydroserve.acoustics import catalog
 from hydroserve.api import wiring
 from hydroserve.codecs import raw
-from support import SENSOR
+from support import SENSOR, url
 
 FS = 195312.5
 FIRST = "DOM_808956920_CH1_1608751680"
@@ -38,10 +37,6 @@ def stored_samples(settings, pid):
     with wiring.open_blobs(settings).open(record.samples_key) as stored:
         return record, np.frombuffer(stored.read(), dtype="<f4")
 
-
-def url(app, endpoint, **values):
-    with app.test_request_context():
-        return url_for(endpoint, **values)
 
 
 def test_raw_is_read_by_km3io_with_the_ingested_samples_and_times(app, client, settings, two_packages, tmp_path):

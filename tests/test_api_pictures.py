@@ -7,12 +7,12 @@ import io
 
 import numpy as np
 import pytest
-from flask import url_for
 from PIL import Image
 
-from hydroserve.acoustics import bands, catalog, plots, products
-from hydroserve.acoustics.sensors import Calibration
+from hydroserve.acoustics import bands, catalog, plots
+from hydroserve.acoustics.sensors import Calibration, calibration_offset_db
 from hydroserve.api import pictures, wiring
+from support import url
 
 FIRST = "DOM_808956920_CH1_1608751680"
 WITH_GAP = "DOM_808956920_CH1_1608751684"
@@ -24,10 +24,6 @@ def three_packages(archived, synthetic_files):
     """..80 and ..82 complete; frame 8 of the input is missing, so ..84 has a gap."""
     return archived(synthetic_files(n_frames=11, frames_per_file=4, drop_frames={8}))
 
-
-def url(app, endpoint, **values):
-    with app.test_request_context():
-        return url_for(endpoint, **values)
 
 
 def image(data: bytes) -> Image.Image:
@@ -114,27 +110,33 @@ def test_band_levels_picture_follows_the_latest_packages(app, client, settings, 
     assert report.published == ["DOM_808956920_CH1_1608751690"]
     newer = client.get(target, headers={"If-None-Match": etag})
     assert newer.status_code == 200 and newer.headers["ETag"] != etag
-    assert client.get(url(app, "pictures.BandLevelsPng", sensor="DOM_1_CH1")).status_code == 404
-    assert client.get(url(app, "pictures.BandLevelsPng", sensor=SENSOR_ID, n=0)).status_code == 400
+    unknown = client.get(url(app, "pictures.BandLevelsPng", sensor="DOM_1_CH1"))
+    assert unknown.status_code == 404 and unknown.json["detail"] == "No sensor 'DOM_1_CH1' has data here."
+    too_few = client.get(url(app, "pictures.BandLevelsPng", sensor=SENSOR_ID, n=0))
+    assert too_few.status_code == 400 and list(too_few.json["errors"]["query"]) == ["n"]
 
 
-def test_band_levels_are_those_of_the_stored_psds(app, settings, three_packages):
+def test_band_levels_are_the_band_power_averages_of_the_served_psds(app, client, three_packages):
     with app.test_request_context():
         records = pictures.latest_packages(SENSOR_ID, 10)
         levels = pictures.band_levels(records, "median")
     assert [r.package_id for r in levels.records] == [FIRST, "DOM_808956920_CH1_1608751682", WITH_GAP]
-    blobs = wiring.open_blobs(settings)
-    for record, row in zip(levels.records, levels.levels_db):
-        with blobs.open(products.psd_arrays_key(products.blob_prefix(record.package_id, record.sensor, record.boundary_tick))) as stored:
-            result = products.psd_from_npz(stored.read())
-        np.testing.assert_allclose(row, bands.band_levels_db(result, bands.DEFAULT_BANDS))
     assert levels.unit == "dB re 1 (sample unit)²/Hz"
+    for record, row in zip(levels.records, levels.levels_db):
+        served = client.get(url(app, "acoustic.Psd", pid=record.package_id)).json  # dB per frequency, rounded
+        frequency_hz, median_db = np.array(served["frequency_hz"]), np.array(served["median"])
+        nyquist_hz = frequency_hz[-1]
+        for band, level_db in zip(bands.DEFAULT_BANDS, row):
+            inside = (frequency_hz >= band.fmin_hz) & (frequency_hz <= (band.fmax_hz or nyquist_hz))
+            # the band level averages power, not dB
+            assert level_db == pytest.approx(10 * np.log10(np.mean(10 ** (median_db[inside] / 10))), abs=1e-3)
 
 
 def test_picture_unit_follows_the_calibration():
     assert pictures.display_unit(Calibration(sensitivity_db_re_1v_per_upa=-155.0, gain_db=40.0)) == "dB re 1 µPa²/Hz"
     assert pictures.display_unit(None) == "dB re 1 (sample unit)²/Hz"
-    assert pictures.offset_db(Calibration(sensitivity_db_re_1v_per_upa=-155.0, gain_db=40.0)) == pytest.approx(115.0)
+    assert calibration_offset_db(Calibration(sensitivity_db_re_1v_per_upa=-155.0, gain_db=40.0)) == pytest.approx(115.0)
+    assert calibration_offset_db(None) == 0.0
 
 
 def test_openapi_documents_the_png_endpoints(client):

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,8 @@ def ingest_in_child(settings) -> int:
             ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=30)
             follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=0, once=True)
             status = 0
+        except BaseException:
+            traceback.print_exc()  # os._exit below would swallow it
         finally:
             os._exit(status)
     return pid

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from conftest import free_port
+from support import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def test_demo_serves_packages_within_30_seconds(tmp_path):
             time.sleep(0.5)
             try:
                 packages = requests.get(f"{url}/api/v1/packages?limit=1", timeout=2).json()["items"]
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
                 continue
         assert packages, "no package listed within 30 s of start"
         first = packages[0]

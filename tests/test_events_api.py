@@ -10,18 +10,17 @@ import h5py
 import numpy as np
 import pytest
 from astropy.io.votable import parse
-from flask import url_for
 from sqlalchemy import func, select
 
 from event_support import files_of, with_metadata
 from hydroserve.api import cli, event_store
 from hydroserve.codecs import csvtable, tables
 from hydroserve.codecs.tables import EventTable
+from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import registry
 from hydroserve.samples import events
-from support import TOKEN
+from support import AUTH, url
 
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SAMPLE_CSV = events.EXAMPLE_DIR / f"{events.TABLE_ID}.csv"
 SAMPLE_META = events.EXAMPLE_DIR / f"{events.TABLE_ID}.meta.json"
 
@@ -30,10 +29,6 @@ SAMPLE_META = events.EXAMPLE_DIR / f"{events.TABLE_ID}.meta.json"
 def small_table() -> EventTable:
     return events.generate(120, seed=9, table_id="small_2023")
 
-
-def url(app, endpoint: str, **values) -> str:
-    with app.test_request_context():
-        return url_for(endpoint, **values)
 
 
 def publish(client, table_bytes: bytes, metadata_bytes: bytes, *, headers=AUTH, names=("events.csv", "events.meta.json")):
@@ -119,7 +114,7 @@ def test_resources_are_registered_with_the_table(app, client, small_table):
     with app.extensions["hydroserve"].engine.connect() as conn:
         items = registry.resources_for_subject(conn, "small_2023")
         streams = {row.kid: row for row in registry.list_streams(conn, "events20_01")}
-        pending = registry.due(conn, "odc", registry.utc(items[0].modified))
+        pending = registry.due(conn, "odc", as_utc(items[0].modified))
     assert [(r.ktype, r.media_type) for r in items] == [
         ("events.table.csv", "text/csv"), ("events.table.hdf5", "application/x-hdf5"),
         ("events.service.scs", "text/xml;content=x-votable"), ("events.table.votable", "application/x-votable+xml")]
@@ -186,7 +181,8 @@ def test_cone_search_answers_votables_and_errors_as_votables(app, client, small_
     unknown = client.get(url(app, "events.Scs", tid="nothing_here", RA=1, DEC=2, SR=3))
     assert unknown.status_code == 404 and parse(io.BytesIO(unknown.data)).infos[0].value == "No event table 'nothing_here'."
     assert client.get(url(app, "events.Table", tid="nothing_here")).json["detail"] == "No event table 'nothing_here'."
-    assert client.get("/api/v1/events/tables/bad.id.h5").status_code == 404
+    bad_id = client.get("/api/v1/events/tables/bad.id.h5")
+    assert bad_id.status_code == 404 and "table ids look like" in bad_id.json["detail"]  # refused by its form, not looked up
 
 
 def test_tables_are_listed_by_id_in_pages(app, client, small_table):
@@ -197,7 +193,8 @@ def test_tables_are_listed_by_id_in_pages(app, client, small_table):
     assert first.headers["Link"] == f'<{first.json["next"]}>; rel="next"'
     second = client.get(first.json["next"])
     assert [item["id"] for item in second.json["items"]] == ["c_table"] and second.json["next"] is None
-    assert client.get(url(app, "events.Tables", cursor="garbage")).status_code == 400
+    garbage = client.get(url(app, "events.Tables", cursor="garbage"))
+    assert garbage.status_code == 400 and garbage.json["errors"] == {"query": {"cursor": ["Not a cursor issued by this service."]}}
     assert client.get(url(app, "events.Tables", sort="id")).json["errors"] == {"query": {"sort": ["Unknown field."]}}
 
 
@@ -250,3 +247,16 @@ def test_a_publish_that_fails_midway_leaves_nothing_visible(app, client, small_t
     monkeypatch.undo()
     assert publish(client, *files_of(small_table)).status_code == 201  # the blobs already written are simply rewritten
     assert client.get(url(app, "events.Table", tid="small_2023")).json["n_rows"] == 120
+
+
+def test_cone_search_description_follows_the_current_limits(settings, small_table):
+    from hydroserve.api.app import create_app
+    from hydroserve.api.config import load_settings, settings_env
+
+    assert publish(create_app(settings).test_client(), *files_of(small_table)).status_code == 201
+    stricter = load_settings(env=settings_env(settings), events_scs_max_sr_deg=5, events_scs_max_records=10)
+    client = create_app(stricter).test_client()
+    cone = client.get("/api/v1/events/tables/small_2023").json["cone_search"]
+    assert (cone["max_sr_deg"], cone["max_records"]) == (5, 10)
+    refused = client.get("/api/v1/events/tables/small_2023/scs", query_string={"RA": 0, "DEC": 0, "SR": 10})
+    assert b"must be between 0 and 5" in refused.data

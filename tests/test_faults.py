@@ -141,7 +141,7 @@ def test_locked_catalog_ingest_waits_and_retries(quick_lock_settings, synthetic_
     assert waits and "retrying in" in waits[0]
 
 
-def test_api_answers_503_while_the_catalog_is_locked_and_recovers(quick_lock_settings, archived, synthetic_files):
+def test_api_answers_503_while_the_catalog_is_locked_and_recovers(quick_lock_settings):
     app = create_app(quick_lock_settings)
     client = app.test_client()
     assert client.get("/api/v1/packages").status_code == 200

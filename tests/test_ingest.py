@@ -11,7 +11,6 @@ from hydroserve.acoustics import catalog
 from hydroserve.acoustics.spool import SpoolDirectory
 from hydroserve.api import cli, wiring
 from hydroserve.codecs import raw
-from hydroserve.codecs.raw import SensorId
 from support import REAL_START_TICK, SENSOR
 
 SHORT_ENV = {"HYDROSERVE_SNIPPET_DURATION_S": "2", "HYDROSERVE_SNIPPET_INTERVAL_S": "2"}
@@ -130,16 +129,18 @@ def test_spool_follows_a_growing_file_and_reports_a_truncated_tail(tmp_path, syn
     assert spool.poll().frames == []
 
 
-def test_spool_skips_files_before_the_resume_cursor_unread(tmp_path, synthetic_files):
+def test_spool_skips_files_before_the_resume_cursor_unread(tmp_path, synthetic_files, monkeypatch):
     files = synthetic_files(n_frames=6, frames_per_file=2, directory=tmp_path / "spool")
     second_file_end = REAL_START_TICK + 4 * raw.DEFAULT_FRAME_LENGTH * raw.TICKS_PER_SAMPLE
     spool = SpoolDirectory(
         tmp_path / "spool", frame_length=raw.DEFAULT_FRAME_LENGTH, settle_s=0,
         resume_from=lambda sensor: second_file_end if sensor == SENSOR else None,
     )
+    decoded = []
+    real_decode = raw.decode
+    monkeypatch.setattr(raw, "decode", lambda data, **kw: decoded.append(kw["source"]) or real_decode(data, **kw))
     polled = spool.poll()
-    assert [f.source for f in polled.frames] == [str(files[2])]
-    assert SensorId(808956920, 1) == SENSOR
+    assert [f.source for f in polled.frames] == decoded == [str(files[2])]  # the first two files were never decoded
 
 
 def test_spool_reads_frames_appended_after_a_long_pause_of_the_writer(tmp_path, synthetic_files):
@@ -170,3 +171,13 @@ def test_settings_round_trip_through_the_environment(tmp_path):
     env = settings_env(settings)
     assert env["HYDROSERVE_SNIPPET_DURATION_S"] == "25/2" and env["HYDROSERVE_API_TOKENS"] == "a,b"
     assert load_settings(env=env) == settings
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0:8000", "[::]:8000"])
+def test_a_wildcard_bind_needs_a_public_url(tmp_path, bind):
+    from hydroserve.api.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=r"public_url \(default\) must be set when bind \(from environment variable HYDROSERVE_BIND\)"):
+        load_settings(env={"HYDROSERVE_BIND": bind}, data_dir=str(tmp_path))
+    given = load_settings(env={"HYDROSERVE_BIND": bind, "HYDROSERVE_PUBLIC_URL": "https://acoustics.example.org/"}, data_dir=str(tmp_path))
+    assert given.public_url == "https://acoustics.example.org"

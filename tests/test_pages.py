@@ -9,10 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 import lxml.html
 import numpy as np
 import pytest
-from flask import url_for
 
 from hydroserve.api import pages, pictures, wiring
 from hydroserve.odc_sync import registry
+from support import url
 
 SENSOR_ID = "DOM_808956920_CH1"
 PIDS = [f"{SENSOR_ID}_1608751680", f"{SENSOR_ID}_1608751682", f"{SENSOR_ID}_1608751684"]
@@ -23,10 +23,6 @@ def three_packages(archived, synthetic_files):
     """..80 and ..82 complete; frame 8 of the input is missing, so ..84 has a 0.631 s gap."""
     return archived(synthetic_files(n_frames=11, frames_per_file=4, drop_frames={8}))
 
-
-def url(app, endpoint, **values):
-    with app.test_request_context():
-        return url_for(endpoint, **values)
 
 
 def html(client, target, status=200):

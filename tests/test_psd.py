@@ -136,3 +136,14 @@ def test_invalid_arguments_are_named(kwargs, message):
     arguments = {"runs": [np.zeros(4096)], "sample_rate_hz": FS_HZ, "nfft": 1024, **kwargs}
     with pytest.raises(ValueError, match=message):
         psd.welch_quantiles(arguments.pop("runs"), **arguments)
+
+
+def test_segment_powers_equal_scipy_spectrogram_segments():
+    from hydroserve.acoustics.psd import segment_powers
+
+    x = np.random.default_rng(11).normal(3e-3, 3e-4, 50_000).astype(np.float32)
+    _, _, reference = signal.spectrogram(x.astype(np.float64), FS_HZ, window="hann", nperseg=1024, noverlap=512,
+                                         detrend="constant", scaling="density")
+    ours = segment_powers(x, FS_HZ, 1024)
+    assert ours.shape == reference.shape == (513, (50_000 - 1024) // 512 + 1)
+    np.testing.assert_allclose(10 * np.log10(ours), 10 * np.log10(reference), atol=1e-4, rtol=0)

@@ -13,17 +13,17 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from conftest import free_port, server_env
 from hydroserve.acoustics import catalog
 from hydroserve.acoustics.archive import Archive
 from hydroserve.api import cli, wiring
 from hydroserve.api.db import writer
 from hydroserve.codecs import raw
 from hydroserve.codecs.raw import SensorId
+from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.push import OdcPusher
 from odc_stub import OdcStub, StubServer
-from support import SENSOR
+from support import SENSOR, free_port, server_env
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 KINDS = ("mp3", "psd", "raw", "wav")
@@ -230,7 +230,7 @@ def test_429_retry_after_and_timeouts_are_retried(settings, packages, odc):
     assert pusher.run_once()["retried"] == 8
     with pusher.engine.connect() as conn:
         next_attempts = conn.execute(select(registry.outbox.c.next_attempt_at)).scalars().all()
-    assert all(registry.utc(t) >= before + timedelta(seconds=7) for t in next_attempts)  # Retry-After: 7
+    assert all(as_utc(t) >= before + timedelta(seconds=7) for t in next_attempts)  # Retry-After: 7
     odc.stub.mode, odc.stub.stall_s = "stall", 0.5
     with writer(pusher.engine).begin() as conn:
         conn.execute(registry.outbox.update().values(next_attempt_at=before))
@@ -251,9 +251,11 @@ def test_sync_killed_mid_delivery_loses_nothing(settings, packages, odc, archive
     for _ in range(3):
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.5)
+        assert process.poll() is None  # still delivering: each PUT stalls 0.15 s and there are more rows than that allows
         process.send_signal(signal.SIGKILL)
         process.wait()
         kills += 1
+    assert 0 < len(set(odc.stub.kids())) < n_resources  # the kills interrupted a delivery that had begun
     odc.stub.mode = "ok"
     deadline = time.monotonic() + 30  # a row in flight at a kill is leased for its timeout + 5 s, then due again
     while len(set(odc.stub.kids())) < n_resources and time.monotonic() < deadline:

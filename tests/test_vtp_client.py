@@ -15,6 +15,7 @@ from hydroserve.api import wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.api.db import writer
+from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import registry, vtp
 from support import TOKEN
 
@@ -106,8 +107,8 @@ def test_a_silent_broker_is_retried_with_capped_exponential_backoff(tmp_path):
             assert publisher.run_once(now)["retried"] == 1
             with engine.connect() as conn:
                 row = conn.execute(select(registry.outbox).where(registry.outbox.c.destination == f"vtp:{broker}")).one()
-            delays.append((registry.utc(row.next_attempt_at) - now).total_seconds())
-            now = registry.utc(row.next_attempt_at)
+            delays.append((as_utc(row.next_attempt_at) - now).total_seconds())
+            now = as_utc(row.next_attempt_at)
         assert delays == [1.0, 2.0, 3.0, 3.0]
         assert (row.state, row.attempts, row.last_error) == ("pending", 4, f"no reply from {broker} within 0.2 s")
 

@@ -18,13 +18,13 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from alert_support import AUTH, sample_alert
-from conftest import free_port
+from alert_support import sample_alert
 from hydroserve.api import wiring
 from hydroserve.api.config import load_settings
 from hydroserve.api.db import writer
+from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import registry
-from support import TOKEN
+from support import AUTH, TOKEN, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +107,7 @@ def test_alerts_reach_a_comet_subscriber_once_and_a_duplicate_is_refused(tmp_pat
     (row,) = outbox_row(engine, publisher.destination)
     assert (row.state, row.attempts, row.last_status) == ("pending", 1, "no answer")
     assert "cannot reach 127.0.0.1" in row.last_error
-    assert registry.utc(row.next_attempt_at) == now + timedelta(seconds=2)
+    assert as_utc(row.next_attempt_at) == now + timedelta(seconds=2)
     assert publisher.run_once(now + timedelta(seconds=1))["retried"] == 0  # not due yet: nothing sent
 
     broker_log = twistd("broker", "--receive", "--receive-port", str(receive_port), "--broadcast", "--broadcast-port",

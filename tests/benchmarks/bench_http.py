@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import socketserver
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import requests
@@ -32,6 +30,7 @@ from hydroserve.api import wiring
 from hydroserve.api.config import load_settings
 from hydroserve.codecs import raw
 
+from ..support import start_server
 from .common import MB, SENSOR, load_frames, machine, table, write_adf_files
 
 REPEAT = 3
@@ -40,12 +39,6 @@ REQUEST_CONNECTIONS = 8
 DOWNLOAD_REPEAT = 2
 DOWNLOAD_SECONDS = 5.0
 DOWNLOAD_CLIENTS = 16
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def archive_one_package(data_dir: Path, frames) -> str:
@@ -138,31 +131,17 @@ def load(url: str, connections: int, seconds: float) -> dict:
     return result
 
 
-def start_server(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HYDROSERVE_DATA_DIR": str(data_dir), "HYDROSERVE_BIND": f"127.0.0.1:{port}",
-           "HYDROSERVE_PUBLIC_URL": url, "HYDROSERVE_LOG_LEVEL": "WARNING"}
-    with log_path.open("wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {log_path.read_text()[-2000:]}")
-        try:
-            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return server, url
-        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
-            time.sleep(0.2)
-    server.terminate()
-    raise RuntimeError("gunicorn did not become ready within 60 s")
+def start_hydroserve(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """``hydroserve serve`` with its defaults over the archive in ``data_dir``."""
+    env = {**os.environ, "HYDROSERVE_DATA_DIR": str(data_dir), "HYDROSERVE_LOG_LEVEL": "WARNING"}
+    return start_server(env, log_path, ready_within_s=60)
 
 
 def main(data_dir: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="http-", dir=data_dir) as tmp:
         archive_dir = Path(tmp) / "data"
         package_id = archive_one_package(archive_dir, load_frames(data_dir))
-        server, url = start_server(archive_dir, Path(tmp) / "gunicorn.log")
+        server, url = start_hydroserve(archive_dir, Path(tmp) / "gunicorn.log")
         try:
             memory = ServerMemory(server.pid)
             package = f"{url}/api/v1/packages/{package_id}"

@@ -35,7 +35,7 @@ from hydroserve.codecs.raw import SensorId
 from hydroserve.samples.live import LiveSpoolWriter
 from hydroserve.samples.synthetic import SyntheticSensor
 
-from .bench_http import ServerMemory, start_server
+from .bench_http import ServerMemory, start_hydroserve
 from .common import MB, machine, table
 
 SECONDS = float(os.environ.get("LOAD_SECONDS", 60))
@@ -121,7 +121,7 @@ def main() -> None:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         server = None
         try:
-            server, url = start_server(data_dir, data_dir / "gunicorn.log")
+            server, url = start_hydroserve(data_dir, data_dir / "gunicorn.log")
             listed = packages(url)
             before = package_count(url)
             memory = ServerMemory(server.pid)
