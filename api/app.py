@@ -1,46 +1,17 @@
-"""The Flask application factory."""
+"""The application factory: settings, then the services they name, then the Flask app."""
 
 from __future__ import annotations
 
-import http
 import os
 
-from flask import Flask, send_from_directory
-from flask_smorest import Api
-from flask_smorest.utils import prepare_response
-from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 
 from hydroserve.acoustics import sensors
-from hydroserve.codecs import SOFTWARE_VERSION
 
-from . import errors, wiring
+from . import wiring
 from .config import Settings, load_settings
-from .services import Services
-
-API_PREFIX = "/api/v1"
-
-
-class ProblemApi(Api):
-    """flask-smorest's Api with RFC 9457 problem+json errors (documented and returned)."""
-
-    ERROR_SCHEMA = errors.ProblemSchema
-
-    def handle_http_exception(self, error: HTTPException):
-        return errors.from_http_exception(error)
-
-    def _register_responses(self):
-        """The error responses flask-smorest documents for every operation, as problem+json."""
-        for status in http.HTTPStatus:
-            response = {"description": status.phrase}
-            content_type = self.DEFAULT_RESPONSE_CONTENT_TYPE
-            if status >= 400:
-                response["schema"], content_type = self.ERROR_SCHEMA, errors.MEDIA_TYPE
-            prepare_response(response, self.spec, content_type)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Error (RFC 9457 problem details)", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, errors.MEDIA_TYPE)
-        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+from .web.app import build_app
+from .web.services import Services
 
 
 def _settings(config) -> Settings:
@@ -60,59 +31,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         the ``HYDROSERVE_*`` environment.
     """
     settings = _settings(config)
-    app = Flask(__name__)
-    app.json.sort_keys = False
-    app.config.update(
-        API_TITLE="hydroserve",
-        API_VERSION=SOFTWARE_VERSION,
-        OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX=API_PREFIX,
-        OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL=f"{API_PREFIX}/docs/static/",
-        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
-        API_SPEC_OPTIONS={
-            "info": {
-                "description": "Acoustic data packages of a deep-sea neutrino telescope (KM3NeT ADF raw, WAV, MP3, PSD), "
-                "their open-data resources, particle-event tables and neutrino alerts.",
-            },
-            "components": {
-                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            },
-        },
-    )
     engine = wiring.open_catalog(settings)
-    app.extensions["hydroserve"] = Services(
+    return build_app(Services(
         settings=settings,
         engine=engine,
         blobs=wiring.open_blobs(settings),
         sensors=sensors.load(settings.sensors_file),
-    )
-    api = ProblemApi(app)
-    app.register_error_handler(OperationalError, errors.catalog_unavailable)
-
-    from . import acoustic, alerts, events, headers, health, index, metrics, oai, pages, pictures, registry_api
-
-    app.before_request(metrics.start_timer)
-    app.after_request(metrics.record)
-    app.after_request(headers.add)
-    app.register_blueprint(metrics.bp)
-
-    app.register_blueprint(health.bp)
-    app.register_blueprint(pages.bp)
-    api.register_blueprint(index.bp, url_prefix=API_PREFIX)
-    api.register_blueprint(acoustic.bp, url_prefix=API_PREFIX)
-    api.register_blueprint(pictures.bp, url_prefix=API_PREFIX)
-    api.register_blueprint(registry_api.bp, url_prefix=API_PREFIX)
-    api.register_blueprint(alerts.bp, url_prefix=API_PREFIX)
-    api.register_blueprint(events.bp, url_prefix=API_PREFIX)
-    api.register_blueprint(oai.bp)
-
-    @app.get(f"{API_PREFIX}/docs/static/<path:filename>")
-    def swagger_ui_static(filename):
-        from swagger_ui_bundle import swagger_ui_path
-
-        return send_from_directory(swagger_ui_path, filename, max_age=86400)
-
-    return app
-
+    ))

@@ -158,7 +158,8 @@ def cmd_demo(settings, args) -> int:
 
 
 def cmd_events_publish(settings, args) -> int:
-    from . import event_registration, event_store
+    from hydroserve.api.events import registration as event_registration
+    from hydroserve.api.events import store as event_store
 
     try:
         table = event_store.read_input(Path(args.table).read_bytes(), Path(args.metadata).read_bytes(),

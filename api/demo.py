@@ -20,9 +20,11 @@ from importlib.resources import files
 
 from hydroserve.acoustics import sensors as sensor_metadata
 from hydroserve.acoustics.ingest import follow_spool
+from hydroserve.api.alerts import store as alerts_store
+from hydroserve.api.events import store as event_store
 from hydroserve.odc_sync import sync
 
-from . import alerts_store, event_store, wiring
+from . import wiring
 from .config import Settings, settings_env
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,8 @@ DEMO_DEFAULTS = {
 
 def publish_samples(settings: Settings, engine) -> None:
     """Publish the sample event table and post the sample alert (both idempotent), so every service has data."""
-    from .alerts_schemas import AlertInputSchema
+    from hydroserve.api.alerts.input import AlertInputSchema
+
     from .db import writer
 
     samples = files("hydroserve.samples")

@@ -9,11 +9,13 @@ from hydroserve.acoustics.archive import Archive
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
 from hydroserve.acoustics.spool import SpoolDirectory
+from hydroserve.api.alerts import store as alerts_store
+from hydroserve.api.events import store as event_store
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.push import OdcPusher
 from hydroserve.odc_sync.vtp import VtpPublisher
 
-from . import alerts_store, event_store, registration
+from . import acoustic_registration as registration
 from .config import Settings
 from .db import create_schema, make_engine, writer
 

@@ -11,7 +11,8 @@ from PIL import Image
 
 from hydroserve.acoustics import bands, catalog, plots
 from hydroserve.acoustics.sensors import Calibration, calibration_offset_db
-from hydroserve.api import pictures, wiring
+from hydroserve.api import wiring
+from hydroserve.api.web import pictures
 from support import url
 
 FIRST = "DOM_808956920_CH1_1608751680"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from astropy.io.votable import parse, validate
 
-from hydroserve.api.event_schemas import InvalidMetadata, load_metadata
+from hydroserve.api.events.metadata import InvalidMetadata, load_metadata
 from hydroserve.codecs import csvtable, hdf5table, tables, votable
 from hydroserve.codecs.tables import TableError
 from hydroserve.samples import events

@@ -10,7 +10,7 @@ from astropy.coordinates import angular_separation
 from astropy.io.votable import parse, validate
 
 from event_support import CONES, brute_force_ids, sky_table
-from hydroserve.api import scs
+from hydroserve.api.events import cone as scs
 from hydroserve.codecs import sky, votable
 
 

@@ -13,7 +13,8 @@ from astropy.io.votable import parse
 from sqlalchemy import func, select
 
 from event_support import files_of, with_metadata
-from hydroserve.api import cli, event_store
+from hydroserve.api import cli
+from hydroserve.api.events import store as event_store
 from hydroserve.codecs import csvtable, tables
 from hydroserve.codecs.tables import EventTable
 from hydroserve.codecs.times import as_utc
@@ -233,7 +234,7 @@ def test_the_shipped_sample_is_what_the_generator_makes():
 
 
 def test_a_publish_that_fails_midway_leaves_nothing_visible(app, client, small_table, monkeypatch):
-    from hydroserve.api import event_registration
+    from hydroserve.api.events import registration as event_registration
 
     def broken_register(*args, **kwargs):
         raise RuntimeError("registry down")

@@ -77,7 +77,7 @@ def test_write_endpoints_need_a_token_and_the_right_body(client):
 def test_tokens_are_compared_in_constant_time_against_every_accepted_token(monkeypatch):
     import hmac
 
-    from hydroserve.api import auth
+    from hydroserve.api.web import auth
 
     compared = []
     real = hmac.compare_digest

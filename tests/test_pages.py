@@ -10,7 +10,8 @@ import lxml.html
 import numpy as np
 import pytest
 
-from hydroserve.api import pages, pictures, wiring
+from hydroserve.api import wiring
+from hydroserve.api.web import pages, pictures
 from hydroserve.odc_sync import registry
 from support import url
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from lxml import etree
 from marshmallow import ValidationError
 
-from hydroserve.api import cursor
+from hydroserve.api.web import cursor
 from hydroserve.codecs import raw
 
 FRAME_LENGTH = 16  # small frames: many frames per example

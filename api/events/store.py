@@ -32,14 +32,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from hydroserve.acoustics.blobstore import BlobStore
+from hydroserve.api.config import Settings
 from hydroserve.codecs import SOFTWARE_VERSION, csvtable, hdf5table, tables
 from hydroserve.codecs.tables import EventTable, MetadataError, TableError
 from hydroserve.codecs.times import as_utc
 
-from . import event_registration
-from .config import Settings
-from .event_registration import PRODUCTS
-from .event_schemas import InvalidMetadata, flatten, load_metadata
+from . import registration as event_registration
+from .metadata import InvalidMetadata, flatten, load_metadata
+from .registration import PRODUCTS
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from marshmallow import fields, validate
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from hydroserve.api.web.cursor import Cursor
 from hydroserve.codecs import sky
 
-from .alerts_schemas import ALERT_TYPES, EVENT_ID_PATTERN, INSTRUMENT_PATTERN
-from .alerts_store import alerts
-from .cursor import Cursor
+from .input import ALERT_TYPES, EVENT_ID_PATTERN, INSTRUMENT_PATTERN
+from .store import alerts
 
 FILTERS: dict[str, type[AlertFilter]] = {}
 

@@ -12,18 +12,21 @@ from flask import Response, abort, request, url_for
 from flask.views import MethodView
 
 from hydroserve.acoustics.blobstore import BlobNotFound
+from hydroserve.api.db import writer
+from hydroserve.api.events import cone as scs
+from hydroserve.api.events import registration as event_registration
+from hydroserve.api.events import store as event_store
+from hydroserve.api.events.registration import PRODUCTS
+from hydroserve.api.events.store import TableRecord
 from hydroserve.codecs import hdf5table, votable
 from hydroserve.codecs.tables import SCS_MEDIA_TYPE, TABLE_ID, EventTable
 from hydroserve.codecs.times import rfc3339
 
-from . import errors, event_registration, event_store, http, scs
+from . import errors, http
 from .auth import require_token
 from .blueprint import Blueprint
 from .cursor import NEXT_LINK, next_page
-from .db import writer
-from .event_registration import PRODUCTS
 from .event_schemas import PublishFiles, TableListQuery, TablePageSchema, TableSchema
-from .event_store import TableRecord
 from .http import accepts
 from .services import services
 

@@ -14,16 +14,12 @@ from __future__ import annotations
 from datetime import UTC
 
 import marshmallow as ma
-from flask_smorest.fields import Upload
 from marshmallow import ValidationError, fields, post_load, validate
 
 from hydroserve.codecs import tables
 
-from .cursor import Cursor, next_url_field
-from .http import FileLinkSchema
 
-
-def _described(text: str, **kwargs) -> dict:
+def described(text: str, **kwargs) -> dict:
     return {"metadata": {"description": text, **kwargs}}
 
 
@@ -60,17 +56,17 @@ class ColumnSchema(ma.Schema):
     """One parameter (column) of the table."""
 
     name = fields.String(required=True, validate=validate.Regexp(f"^{tables.COLUMN_NAME.pattern}$"),
-                         **_described("column name", example="energy_gev"))
-    type = fields.String(required=True, validate=validate.OneOf(list(tables.COLUMN_TYPES)), **_described("value type"))
+                         **described("column name", example="energy_gev"))
+    type = fields.String(required=True, validate=validate.OneOf(list(tables.COLUMN_TYPES)), **described("value type"))
     unit = fields.String(required=True, validate=validate.Length(max=64),
-                         **_described("VOUnit string (SI units and prefixes, deg, d, eV ...); empty for dimensionless", example="GeV"))
-    description = fields.String(required=True, validate=_TEXT, **_described("what the values are"))
-    identifier = fields.String(required=True, validate=_NAME, **_described("identifier of the parameter's definition",
+                         **described("VOUnit string (SI units and prefixes, deg, d, eV ...); empty for dimensionless", example="GeV"))
+    description = fields.String(required=True, validate=_TEXT, **described("what the values are"))
+    identifier = fields.String(required=True, validate=_NAME, **described("identifier of the parameter's definition",
                                                                              example="km3net:events:energy"))
     ucd = fields.String(required=True, validate=validate.Length(min=1, max=200),
-                        **_described("IVOA UCD1+; one column must be meta.id;meta.main (the event identifier)", example="phys.energy"))
+                        **described("IVOA UCD1+; one column must be meta.id;meta.main (the event identifier)", example="phys.energy"))
     verbosity = fields.Integer(load_default=2, validate=validate.OneOf(tables.VERBOSITY_LEVELS),
-                               **_described("cone-search VERB level from which the column is returned (1, 2, 3)"))
+                               **described("cone-search VERB level from which the column is returned (1, 2, 3)"))
 
     @post_load
     def _make(self, data, **kwargs):
@@ -85,7 +81,7 @@ def _scalar(value) -> None:
 class TableProvenanceStepSchema(ma.Schema):
     """One processing step, referenced by its identifier."""
 
-    id = fields.String(required=True, validate=_NAME, **_described("identifier of the step", example="km3pipe:reco:jmuon"))
+    id = fields.String(required=True, validate=_NAME, **described("identifier of the step", example="km3pipe:reco:jmuon"))
     description = fields.String(required=True, validate=_TEXT)
     software = fields.String(load_default=None, allow_none=True, validate=_NAME)
     version = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
@@ -99,11 +95,11 @@ class TableProvenanceStepSchema(ma.Schema):
 class DataTakingSchema(ma.Schema):
     """Data-taking metadata."""
 
-    start = _UtcDateTime(required=True, **_described("start of data taking, RFC 3339", example="2023-01-01T00:00:00Z"))
-    stop = _UtcDateTime(required=True, **_described("end of data taking, RFC 3339", example="2023-03-01T00:00:00Z"))
-    detector = fields.String(required=True, validate=_NAME, **_described("detector (configuration)", example="ARCA21"))
-    event_selection = fields.String(required=True, validate=_TEXT, **_described("how the events were selected"))
-    livetime_s = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0), **_described("live time in seconds"))
+    start = _UtcDateTime(required=True, **described("start of data taking, RFC 3339", example="2023-01-01T00:00:00Z"))
+    stop = _UtcDateTime(required=True, **described("end of data taking, RFC 3339", example="2023-03-01T00:00:00Z"))
+    detector = fields.String(required=True, validate=_NAME, **described("detector (configuration)", example="ARCA21"))
+    event_selection = fields.String(required=True, validate=_TEXT, **described("how the events were selected"))
+    livetime_s = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0), **described("live time in seconds"))
 
     @post_load
     def _make(self, data, **kwargs):
@@ -115,7 +111,7 @@ class PublicationSchema(ma.Schema):
 
     publisher = fields.String(required=True, validate=_NAME)
     owner = fields.String(required=True, validate=_NAME)
-    created = _IsoDate(required=True, **_described("creation date", example="2024-01-15"))
+    created = _IsoDate(required=True, **described("creation date", example="2024-01-15"))
     version = fields.String(required=True, validate=validate.Length(min=1, max=64))
     description = fields.String(required=True, validate=_TEXT)
     license = fields.String(load_default="CC-BY-4.0", validate=validate.Length(min=1, max=100))
@@ -130,7 +126,7 @@ class MetadataSchema(ma.Schema):
     """The metadata document of an event table (the ``.meta.json`` file; also accepted as TOML)."""
 
     id = fields.String(required=True, validate=validate.Regexp(f"^{tables.TABLE_ID.pattern}$"),
-                       **_described("table identifier, used in URLs", example="synthetic_arca_2023"))
+                       **described("table identifier, used in URLs", example="synthetic_arca_2023"))
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     publication = fields.Nested(PublicationSchema, required=True)
     data_taking = fields.Nested(DataTakingSchema, required=True)
@@ -189,48 +185,3 @@ def load_metadata(document: dict) -> tables.TableMetadata:
         return MetadataSchema().load(document)
     except ValidationError as error:
         raise InvalidMetadata(_columns_by_name(error.messages, document)) from None
-
-
-class PublishFiles(ma.Schema):
-    """``multipart/form-data`` parts of a publish request."""
-
-    table = Upload(required=True, metadata={"description": "the rows: CSV (header line of column names) or HDF5 "
-                                                          "(1-d compound dataset 'events')"})
-    metadata = Upload(required=True, metadata={"description": "the metadata document, JSON or TOML (MetadataSchema)"})
-
-
-class TableListQuery(ma.Schema):
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000), **_described("page size"))
-    cursor = Cursor(str)
-
-
-class ConeSearchSchema(ma.Schema):
-    url = fields.String(metadata={"description": "SCS base URL (ends with '?'): append RA=&DEC=&SR="})
-    standard_id = fields.String()
-    max_sr_deg = fields.Float()
-    max_records = fields.Integer()
-    verbosity = fields.Boolean(metadata={"description": "VERB is supported"})
-    test_query = fields.Dict(metadata={"description": "a query that returns at least one event"})
-
-
-class TableSchema(ma.Schema):
-    """An event table: summary, formats, cone search and (in the single-table view) the full metadata."""
-
-    id = fields.String()
-    title = fields.String()
-    n_rows = fields.Integer(metadata={"description": "number of events"})
-    version = fields.String()
-    detector = fields.String()
-    created = fields.String(metadata={"description": "when it was published here, RFC 3339 UTC"})
-    formats = fields.Dict(keys=fields.String(), values=fields.Nested(FileLinkSchema),
-                          metadata={"description": "csv, meta (the CSV's metadata file), hdf5, votable"})
-    cone_search = fields.Nested(ConeSearchSchema, allow_none=True,
-                                metadata={"description": "null if the table has no sky positions"})
-    metadata = fields.Nested(MetadataSchema, metadata={"description": "the full metadata (single-table view only)"})
-    resources = fields.List(fields.String(), metadata={"description": "kids of the KM3OpenResources of this table"})
-    links = fields.Dict(keys=fields.String(), values=fields.String())
-
-
-class TablePageSchema(ma.Schema):
-    items = fields.List(fields.Nested(TableSchema))
-    next = next_url_field()

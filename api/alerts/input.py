@@ -1,4 +1,4 @@
-"""Marshmallow schemas of the alert endpoints: the posted alert (validated) and the JSON synopsis (documented).
+"""The rules a posted alert must follow (a marshmallow schema), and the vocabulary of alert fields.
 
 Field names follow the GCN KM3NeT alert JSON schema (nasa-gcn/gcn-schema,
 ``gcn/notices/km3net``) where it has a name for the same thing: ``id``,
@@ -20,8 +20,6 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from hydroserve.codecs import sky, voevent
-
-from .cursor import next_url_field
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ALERT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}_r[1-9][0-9]{0,5}$"
@@ -166,51 +164,3 @@ class AlertInputSchema(ma.Schema):
                     f"(tolerance {GALACTIC_TOLERANCE_DEG} deg).")
         if errors:
             raise ma.ValidationError(errors)
-
-
-class CitationSchema(ma.Schema):
-    ivorn = fields.String()
-    relation = fields.String(metadata={"description": "supersedes (an update) or retraction"})
-    id = fields.String(metadata={"description": "the cited alert's id"})
-    url = fields.String()
-
-
-class AlertSchema(ma.Schema):
-    """The JSON synopsis of one alert packet (one revision of an event)."""
-
-    id = fields.String(metadata={"description": "alert id: <event id>_r<revision>", "example": "ORCA24-0114-00873_r1"})
-    ivorn = fields.String(metadata={"example": "ivo://km3net.org/alerts#ORCA24-0114-00873_r1"})
-    event_id = fields.String()
-    revision = fields.Integer(metadata={"description": "record_number: 1 for the initial alert, then 2, 3 ..."})
-    alert_type = fields.String(metadata={"description": "initial, update or retraction"})
-    role = fields.String(metadata={"description": "VOEvent role: observation (real alert) or test"})
-    instrument = fields.String(metadata={"description": "detector"})
-    trigger_time = fields.String(metadata={"description": "event time, RFC 3339 UTC (microseconds)"})
-    issued = fields.String(metadata={"description": "Who/Date of the packet, RFC 3339 UTC"})
-    received = fields.String(metadata={"description": "when hydroserve stored the packet, RFC 3339 UTC"})
-    ra_deg = fields.Float()
-    dec_deg = fields.Float()
-    error_radius_50_deg = fields.Float()
-    error_radius_90_deg = fields.Float(metadata={"description": "the packet's Error2Radius"})
-    galactic_longitude_deg = fields.Float()
-    galactic_latitude_deg = fields.Float()
-    cites = fields.Nested(CitationSchema, allow_none=True, metadata={"description": "the earlier revision this one supersedes or retracts"})
-    superseded_by = fields.String(allow_none=True, metadata={"description": "id of the next revision, if any"})
-    latest = fields.String(metadata={"description": "id of the event's latest revision"})
-    retracted = fields.Boolean(metadata={"description": "whether the event has been retracted"})
-    packet_sha256 = fields.String(metadata={"description": "SHA-256 of the VOEvent bytes (also the ETag)"})
-    packet_size_bytes = fields.Integer()
-    alert = fields.Dict(metadata={"description": "the alert's fields as accepted (GCN names), with defaults filled in"})
-    links = fields.Dict(keys=fields.String(), values=fields.String())
-
-
-class AlertPageSchema(ma.Schema):
-    items = fields.List(fields.Nested(AlertSchema))
-    next = next_url_field()
-
-
-class RevisionsSchema(ma.Schema):
-    event_id = fields.String()
-    latest = fields.String(metadata={"description": "id of the latest revision"})
-    retracted = fields.Boolean()
-    items = fields.List(fields.Nested(AlertSchema), metadata={"description": "every revision, oldest first"})

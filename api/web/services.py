@@ -12,8 +12,7 @@ from sqlalchemy.engine import Engine
 
 from hydroserve.acoustics.blobstore import BlobStore
 from hydroserve.acoustics.sensors import SensorCatalog
-
-from .config import Settings
+from hydroserve.api.config import Settings
 
 
 class PublishedRecords:

@@ -13,16 +13,19 @@ import re
 
 from flask import Response, abort, redirect, request, url_for
 
+from hydroserve.api.alerts import filters as alert_filters
+from hydroserve.api.alerts import store as alerts_store
+from hydroserve.api.alerts.input import ALERT_ID_PATTERN, AlertInputSchema
+from hydroserve.api.alerts.store import AlertConflict, AlertInvalid, AlertRecord, EventState, make_alert_id
+from hydroserve.api.db import writer
 from hydroserve.codecs import sky, voevent
 from hydroserve.codecs.times import rfc3339
 
-from . import alert_filters, alerts_store, errors, http
-from .alerts_schemas import ALERT_ID_PATTERN, AlertInputSchema, AlertPageSchema, AlertSchema, RevisionsSchema
-from .alerts_store import AlertConflict, AlertInvalid, AlertRecord, EventState, make_alert_id
+from . import errors, http
+from .alert_schemas import AlertPageSchema, AlertSchema, RevisionsSchema
 from .auth import require_token
 from .blueprint import Blueprint
 from .cursor import NEXT_LINK, next_page
-from .db import writer
 from .http import accepts
 from .services import services
 

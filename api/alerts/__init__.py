@@ -1,0 +1,1 @@
+"""The alert domain: input rules, packets, store, filters, registration (no Flask)."""

@@ -1,0 +1,1 @@
+"""The event-table domain: metadata, store, registration, cone search (no Flask)."""

@@ -1,0 +1,1 @@
+"""Flask web layer: blueprints, HTTP schemas and helpers, pages."""
