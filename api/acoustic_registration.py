@@ -12,10 +12,9 @@ from sqlalchemy.engine import Connection, Engine
 from hydroserve.acoustics.catalog import PackageRecord, tick_to_datetime
 from hydroserve.codecs import mp3, psdjson, raw, wav
 from hydroserve.odc_sync import registry
+from hydroserve.odc_sync.push import ODC_DESTINATION
 
 from .config import Settings
-
-ODC_DESTINATION = "odc"
 
 ACOUSTIC_STREAMS = {
     "raw": (raw.MEDIA_TYPE, "Raw acoustic data", "KM3NeT ADF raw dumps of the acoustic data packages (readable by km3io)"),

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 429}
 
+ODC_DESTINATION = "odc"  # the outbox destination name of the Open Data Center push
+
 
 def backoff_s(attempts: int, base_s: float, max_s: float, rng: random.Random) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(max_s, base_s * 2**attempts)]."""
@@ -61,7 +63,7 @@ class OdcPusher:
         Backoff parameters for retries.
     """
 
-    destination = "odc"
+    destination = ODC_DESTINATION
 
     def __init__(
         self,

@@ -228,7 +228,7 @@ def _tick_clock(conn: Connection) -> datetime:
     return stamp
 
 
-def register(conn: Connection, items: list[Resource], *, destinations: tuple[str, ...] = ("odc",)) -> datetime:
+def register(conn: Connection, items: list[Resource], *, destinations: tuple[str, ...]) -> datetime:
     """Insert or update resources and queue them for every destination, in the caller's transaction.
 
     A resource registered again with the same kid is updated (``created``

@@ -47,11 +47,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from hydroserve.api.acoustic_registration import ODC_DESTINATION
 from hydroserve.api.config import Settings
 from hydroserve.codecs import sky, voevent
 from hydroserve.codecs.times import as_utc, rfc3339
 from hydroserve.odc_sync import registry
+from hydroserve.odc_sync.push import ODC_DESTINATION
 
 from . import packets as alert_packets
 

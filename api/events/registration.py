@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from hydroserve.api.acoustic_registration import ODC_DESTINATION
 from hydroserve.api.config import Settings
 from hydroserve.codecs import csvtable, hdf5table, tables
 from hydroserve.codecs.tables import EventTable, metadata_to_dict
 from hydroserve.odc_sync import registry
+from hydroserve.odc_sync.push import ODC_DESTINATION
 
 SCS_STANDARD_ID = "ivo://ivoa.net/std/ConeSearch"
 TEST_QUERY_SR_DEG = 1.0
