@@ -29,9 +29,7 @@ answer holds the nearest events.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +40,6 @@ from hydroserve.codecs.votable import ComputedColumn
 
 DEFAULT_VERBOSITY = 2
 DISTANCE_COLUMN = "_r"
-_CACHED_TABLES = 8
 
 
 class ConeSearchError(ValueError):
@@ -166,24 +163,3 @@ class ConeIndex:
 def distance_column(distance_deg: np.ndarray) -> ComputedColumn:
     return ComputedColumn(DISTANCE_COLUMN, "deg", "pos.angDistance",
                           "angular distance between the event position and the cone centre", distance_deg)
-
-
-class ConeIndexCache:
-    """The last few prepared tables, by the SHA-256 of the blob they were read from (content-addressed, never stale)."""
-
-    def __init__(self, size: int = _CACHED_TABLES):
-        self.size = size
-        self._items: OrderedDict[str, ConeIndex] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, sha256: str, load: Callable[[], EventTable]) -> ConeIndex:
-        with self._lock:
-            if sha256 in self._items:
-                self._items.move_to_end(sha256)
-                return self._items[sha256]
-        index = ConeIndex(load())
-        with self._lock:
-            self._items[sha256] = index
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return index

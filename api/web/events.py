@@ -33,7 +33,6 @@ from .services import services
 bp = Blueprint("events", __name__, description="Particle-event tables: CSV with metadata, HDF5, VOTable and IVOA Simple Cone Search")
 
 MAX_DETAIL_PROBLEMS = 5
-_cone_indexes = scs.ConeIndexCache()
 
 
 def _check_tid(tid: str) -> None:
@@ -255,7 +254,7 @@ def cone_search(tid: str):
     except scs.ConeSearchError as error:
         return _scs_error(200, str(error), tid)
     try:
-        index = _cone_indexes.get(record.products["hdf5"]["sha256"], lambda: _load_event_table(record))
+        index = services().cone_indexes.get(record.products["hdf5"]["sha256"], lambda: scs.ConeIndex(_load_event_table(record)))
     except BlobNotFound:
         return _scs_error(503, f"The data of event table {tid!r} are missing from the blob store.", tid)
     result = index.search(query)

@@ -15,30 +15,33 @@ from hydroserve.acoustics.sensors import SensorCatalog
 from hydroserve.api.config import Settings
 
 
-class PublishedRecords:
-    """Records of published packages, kept per worker: a package never changes once visible.
+class LruCache:
+    """A thread-safe least-recently-used cache of values that never change once they exist.
 
-    Only records that exist are kept (a missing package may be published a moment
-    later); the oldest are dropped beyond ``max_entries``.
+    ``get(key, load)`` returns the cached value or ``load()``; ``None`` (not
+    found, yet) is returned but never kept, since the thing may appear a moment
+    later. The least recently used entries are dropped beyond ``max_entries``.
     """
 
-    def __init__(self, max_entries: int = 4096):
+    def __init__(self, max_entries: int):
+        if max_entries < 1:
+            raise ValueError(f"{max_entries=} must be at least 1")
         self.max_entries = max_entries
-        self._records: OrderedDict[str, object] = OrderedDict()
+        self._values: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: str, load: Callable[[], object | None]):
         with self._lock:
-            if key in self._records:
-                self._records.move_to_end(key)
-                return self._records[key]
-        record = load()
-        if record is not None:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = load()
+        if value is not None:
             with self._lock:
-                self._records[key] = record
-                while len(self._records) > self.max_entries:
-                    self._records.popitem(last=False)
-        return record
+                self._values[key] = value
+                while len(self._values) > self.max_entries:
+                    self._values.popitem(last=False)
+        return value
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ class Services:
     engine: Engine
     blobs: BlobStore
     sensors: SensorCatalog
-    packages: PublishedRecords = field(default_factory=PublishedRecords)
+    packages: LruCache = field(default_factory=lambda: LruCache(4096))  # published package records, by package id
+    cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))  # prepared event tables, by blob SHA-256
 
 
 def services() -> Services:
