@@ -18,6 +18,9 @@ PACKAGES = "/packages"
 PACKAGE = "/packages/{package_id}"
 PACKAGE_PRODUCT = "/packages/{package_id}/{kind}"
 PACKAGE_INFO = "/packages/{package_id}/info"
+PACKAGE_PSD_PICTURE = "/packages/{package_id}/psd.png"
+PACKAGE_SPECTROGRAM_PICTURE = "/packages/{package_id}/spectrogram.png"
+SENSOR_BAND_LEVELS_PICTURE = "/sensors/{sensor}/band-levels.png"
 
 ALERTS = "/alerts"
 ALERT = "/alerts/{alert_id}"
@@ -33,6 +36,11 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 def rule(template: str) -> str:
     """The Flask URL rule of a template: ``/packages/{package_id}`` -> ``/packages/<package_id>``."""
     return _PLACEHOLDER.sub(r"<\1>", template)
+
+
+def partial(template: str, **values) -> str:
+    """A template with some placeholders filled: ``partial(PACKAGE_PRODUCT, kind="wav")`` -> ``/packages/{package_id}/wav``."""
+    return _PLACEHOLDER.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], template)
 
 
 def absolute(public_url: str, template: str, **values) -> str:

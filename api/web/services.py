@@ -1,4 +1,4 @@
-"""What a running app holds: settings, catalog engine, blob store, sensor metadata."""
+"""What a running app holds: settings, catalog engine, blob store, sensor metadata, the products engine, caches."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy.engine import Engine
 
 from hydroserve.acoustics.blobstore import BlobStore
+from hydroserve.acoustics.package_products import PackageProducts
 from hydroserve.acoustics.sensors import SensorCatalog
 from hydroserve.api.config import Settings
 
@@ -50,6 +51,7 @@ class Services:
     engine: Engine
     blobs: BlobStore
     sensors: SensorCatalog
+    products: PackageProducts
     packages: LruCache = field(default_factory=lambda: LruCache(4096))  # published package records, by package id
     cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))  # prepared event tables, by blob SHA-256
 
