@@ -64,7 +64,7 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     known = sensor_metadata.load(settings.sensors_file).sensors
     sources = [SyntheticSensor(sensor, seed=index, level=1.0 / (1 + index)) for index, sensor in enumerate(sorted(known))]
     writer = LiveSpoolWriter(settings.spool_dir, sources, backfill_s=backfill_s)
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     publish_samples(settings, engine)
     ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=None)
     spool = wiring.open_spool(settings, ingestor.archive)

@@ -21,8 +21,14 @@ from .db import create_schema, make_engine, writer
 
 
 def open_catalog(settings: Settings) -> Engine:
-    """The catalog engine with every schema created."""
-    engine = make_engine(settings.database_url, busy_timeout_s=settings.database_busy_timeout_s)
+    """The catalog engine; nothing is written (the schema is made by :func:`init_catalog`)."""
+    return make_engine(settings.database_url, busy_timeout_s=settings.database_busy_timeout_s)
+
+
+def init_catalog(settings: Settings) -> Engine:
+    """The one place the catalog is made: every missing table, then the registry's collections and streams
+    (idempotent; an existing catalog is left as it is). Returns the engine."""
+    engine = open_catalog(settings)
     create_schema(engine, catalog.metadata, registry.metadata, alerts_store.metadata, event_store.metadata)
     registration.ensure_acoustic_registry(engine, writer(engine), settings)
     alerts_store.ensure_alert_registry(engine, writer(engine), settings)

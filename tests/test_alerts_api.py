@@ -10,6 +10,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from alert_support import assert_xsd_valid, post, sample_alert
+from hydroserve.api import wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.codecs import voevent
@@ -246,6 +247,7 @@ def test_unknown_alerts_are_404_problems(client, endpoint, alert_id):
 def test_each_packet_is_an_open_resource_queued_for_the_odc_and_every_broker(tmp_path):
     settings = load_settings(env={}, data_dir=str(tmp_path / "data"), api_tokens=TOKEN,
                              vtp_brokers="127.0.0.1:8098,broker.example.org:8098", public_url="https://alerts.example.org")
+    wiring.init_catalog(settings).dispose()
     app = create_app(settings)
     synopsis = post(app.test_client(), sample_alert()).get_json()
     engine = app.extensions["hydroserve"].engine

@@ -35,7 +35,7 @@ def image(data: bytes) -> Image.Image:
 
 
 def record_of(settings, pid):
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     with engine.connect() as conn:
         return catalog.get_package(conn, pid)
 

@@ -251,9 +251,11 @@ def test_a_publish_that_fails_midway_leaves_nothing_visible(app, client, small_t
 
 
 def test_cone_search_description_follows_the_current_limits(settings, small_table):
+    from hydroserve.api import wiring
     from hydroserve.api.app import create_app
     from hydroserve.api.config import load_settings, settings_env
 
+    wiring.init_catalog(settings).dispose()
     assert publish(create_app(settings).test_client(), *files_of(small_table)).status_code == 201
     stricter = load_settings(env=settings_env(settings), events_scs_max_sr_deg=5, events_scs_max_records=10)
     client = create_app(stricter).test_client()

@@ -95,7 +95,7 @@ def test_time_overview_counts_packages_per_hour_and_day(app, client, three_packa
 def test_index_shows_the_latest_resources_of_other_services(app, client, settings, three_packages):
     from hydroserve.api.demo import publish_samples
 
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     publish_samples(settings, engine)  # the sample event table (3 formats + cone search), then the sample alert
     document = html(client, url(app, "pages.index"))
     items = document.xpath("//ul[@class='resources']/li")

@@ -97,7 +97,7 @@ def test_alerts_reach_a_comet_subscriber_once_and_a_duplicate_is_refused(tmp_pat
 
     sync_settings = load_settings(env={}, data_dir=str(settings.data_dir), api_tokens=TOKEN, vtp_brokers=broker,
                                   vtp_retry_base_s=2, vtp_timeout_s=10)
-    engine = writer(wiring.open_catalog(sync_settings))
+    engine = writer(wiring.init_catalog(sync_settings))
     (publisher,) = wiring.vtp_publishers(sync_settings, engine)
     assert publisher.destination == f"vtp:{broker}"
 
