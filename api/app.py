@@ -40,4 +40,5 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         blobs=blobs,
         sensors=sensor_catalog,
         products=PackageProducts(blobs, sensor_catalog, settings.products),
+        alert_settings=wiring.alert_settings(settings),
     ))

@@ -20,7 +20,7 @@ from importlib.resources import files
 
 from hydroserve.acoustics import sensors as sensor_metadata
 from hydroserve.acoustics.ingest import follow_spool
-from hydroserve.api.alerts import store as alerts_store
+from hydroserve.api.alerts import submission
 from hydroserve.api.events import store as event_store
 from hydroserve.odc_sync import sync
 
@@ -53,7 +53,7 @@ def publish_samples(settings: Settings, engine) -> None:
     )
     event_store.publish(writer(engine), wiring.open_blobs(settings), settings, table)
     alert = AlertInputSchema().load(json.loads((samples / "alert_example.json").read_text()))
-    alerts_store.submit(writer(engine), settings, alert)
+    submission.submit(writer(engine), wiring.alert_settings(settings), alert)
 
 
 def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:

@@ -25,6 +25,8 @@ SENSOR_BAND_LEVELS_PICTURE = "/sensors/{sensor}/band-levels.png"
 ALERTS = "/alerts"
 ALERT = "/alerts/{alert_id}"
 ALERT_JSON = "/alerts/{alert_id}.json"
+ALERT_REVISIONS = "/alerts/{alert_id}/revisions"
+ALERT_LATEST = "/alerts/{alert_id}/latest"
 
 TABLES = "/events/tables"
 TABLE = "/events/tables/{table_id}"

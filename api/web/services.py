@@ -1,4 +1,5 @@
-"""What a running app holds: settings, catalog engine, blob store, sensor metadata, the products engine, caches."""
+"""What a running app holds: settings, catalog engine, blob store, sensor metadata, the products engine, the alert
+domain's settings, caches."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 from hydroserve.acoustics.blobstore import BlobStore
 from hydroserve.acoustics.package_products import PackageProducts
 from hydroserve.acoustics.sensors import SensorCatalog
+from hydroserve.api.alerts.settings import AlertSettings
 from hydroserve.api.config import Settings
 
 
@@ -52,6 +54,7 @@ class Services:
     blobs: BlobStore
     sensors: SensorCatalog
     products: PackageProducts
+    alert_settings: AlertSettings
     packages: LruCache = field(default_factory=lambda: LruCache(4096))  # published package records, by package id
     cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))  # prepared event tables, by blob SHA-256
 
