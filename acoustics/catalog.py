@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fractions import Fraction
 
 from sqlalchemy import (
     JSON,
@@ -34,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from hydroserve.codecs.raw import SAMPLE_RATE_HZ, TICKS_PER_SAMPLE, TICKS_PER_SECOND, SensorId
+from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
 from hydroserve.codecs.times import as_utc
 
 from .cutter import Gap, Run, window_gaps
@@ -136,12 +137,13 @@ class PackageRecord:
 
     @property
     def duration_s(self) -> float:
-        """Length of the package's window: n_expected samples at 195312.5 Hz."""
-        return self.n_expected / float(SAMPLE_RATE_HZ)
+        """Length of the package's window in seconds (``snippet_duration_s`` when it was cut)."""
+        return float(Fraction(self.settings["snippet_duration_s"]))
 
     @property
     def window_end_tick(self) -> int:
-        return self.boundary_tick + self.n_expected * TICKS_PER_SAMPLE
+        """End of the window (excluded): ``boundary_tick + snippet_duration_s`` in ticks."""
+        return self.boundary_tick + int(Fraction(self.settings["snippet_duration_s"]) * TICKS_PER_SECOND)
 
     @property
     def gaps(self) -> tuple[Gap, ...]:
