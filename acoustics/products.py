@@ -223,6 +223,21 @@ def psd_document(package_id: str, result: psd_engine.Psd, calibration: Calibrati
     return psdjson.encode(frequency, levels, meta)
 
 
+def unpublishable_reason(runs: tuple[Run, ...], settings: ProductSettings) -> str | None:
+    """Why a window with these runs cannot become a package (None if it can).
+
+    Every package carries a /psd, which needs one contiguous run of at least
+    ``psd_nfft`` samples (one Welch segment).
+    """
+    longest = max((run.n_samples for run in runs), default=0)
+    if psd_engine.segment_count(longest, settings.psd_nfft) == 0:
+        return (
+            f"no contiguous run holds one PSD segment of psd_nfft={settings.psd_nfft} samples "
+            f"(longest run: {longest} samples), so the package's /psd cannot be made"
+        )
+    return None
+
+
 def make_psd(runs: list[np.ndarray], nfft: int) -> psd_engine.Psd:
     return psd_engine.welch_quantiles(runs, raw.SAMPLE_RATE_HZ, nfft)
 
@@ -235,6 +250,7 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
     runs = run_arrays(snippet.samples, snippet.runs)
 
     adf = adf_view(snippet.runs, frame_length=settings.frame_length, window_size=snippet.window_size)
+    padding = adf_padding(snippet.runs, settings.frame_length)
     wave = wav_view(pid, snippet.n_samples, snippet.start_tick, len(snippet.gaps))
     records = [
         ProductRecord(
@@ -243,8 +259,12 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
                 "frame_length": settings.frame_length,
                 "window_size": snippet.window_size,
                 "n_frames": len(raw.plan_frames(snippet.runs, settings.frame_length)),
-                "padding": adf_padding(snippet.runs, settings.frame_length),
-                "padding_value": "NaN (completes the last frame of each contiguous run; not data)",
+                "padding": padding,
+                "n_padding_samples": sum(p["n_padding_samples"] for p in padding),
+                "padding_value": "NaN (completes the last frame of each contiguous run; not data: drop NaN after reading)",
+                "frame_times": "each run's frames carry the run's sample-grid times; input time stamps within the timing "
+                               "tolerance were placed on that grid (their deviations: input_timestamp_deviation)",
+                "input_timestamp_deviation": snippet.timestamp_deviation.as_json(),
             },
         ),
         ProductRecord(
