@@ -259,13 +259,15 @@ def get_wav(pid: str):
                    "206": {"description": "partial content"}, "304": {"description": "not modified"}})
 @bp.alt_response(404, description="No such package", **errors.PROBLEM)
 def get_mp3(pid: str):
-    """A listenable MP3: DC removed, anti-alias resampled to 48 kHz, peak-normalised (gain in /info)."""
+    """A listenable MP3: DC removed, anti-alias resampled to 48 kHz, fixed gain per sensor with a soft limiter
+    (gain, limiter in /info and ID3 tags), gapless LAME tag: decoded, it is time-aligned with the WAV."""
     record = load_package(pid)
     settings = services().settings.products
 
     def make():
         runs = product_builder.load_runs(services().blobs, record.samples_key, record.runs)
-        return product_builder.make_mp3(runs, settings)[0]
+        calibration = services().sensors.info(record.sensor).calibration
+        return product_builder.make_mp3(runs, settings, calibration, title=pid)[0]
 
     mp3 = record.products["mp3"]
     file = product_builder.open_blob(services().blobs, mp3.blob_key, make)

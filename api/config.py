@@ -20,6 +20,7 @@ from marshmallow import RAISE, Schema, ValidationError, validate
 from marshmallow import fields as mf
 
 from hydroserve.acoustics.cutter import CutSettings
+from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.products import ProductSettings
 from hydroserve.acoustics.stream import DEFAULT_TOLERANCE_TICKS
 from hydroserve.codecs import mp3, raw, voevent
@@ -127,6 +128,12 @@ class SettingsSchema(Schema):
     poll_interval_s = mf.Float(load_default=2.0, validate=validate.Range(min=0.01), **_help("spool polling period"))
     mp3_bit_rate_kbps = mf.Integer(load_default=128, validate=validate.OneOf(mp3.BIT_RATES_KBPS), **_help("MP3 constant bit rate"))
     mp3_quality = mf.Integer(load_default=7, validate=validate.Range(min=0, max=9), **_help("LAME quality, 0 best .. 9 fastest"))
+    mp3_full_scale_db_re_1upa = mf.Float(load_default=LoudnessPolicy.full_scale_db_re_1upa, validate=validate.Range(min=0, max=300), **_help(
+        "MP3 loudness of calibrated sensors: this peak sound pressure (dB re 1 uPa) is int16 full scale; a fixed gain per sensor"))
+    mp3_full_scale_sample_units = mf.Float(load_default=LoudnessPolicy.full_scale_sample_units, validate=validate.Range(min=0, min_inclusive=False), **_help(
+        "MP3 loudness of uncalibrated sensors: this sample value is int16 full scale; a fixed gain per sensor"))
+    mp3_limiter_knee_dbfs = mf.Float(load_default=LoudnessPolicy.knee_dbfs, validate=validate.Range(min=-60, max=-3, max_inclusive=False), **_help(
+        "MP3 soft-limiter knee (dB re full scale): louder samples are compressed by tanh towards -3 dBFS, never clipped"))
     psd_nfft = mf.Integer(load_default=8192, validate=validate.Range(min=16, max=2**20), **_help("Welch segment length for the ingest PSD"))
     bind = mf.String(load_default="127.0.0.1:8000", **_help("gunicorn bind address"))
     workers = mf.Integer(load_default=2, validate=validate.Range(min=1, max=64), **_help("gunicorn worker processes"))
@@ -182,6 +189,9 @@ class Settings:
     poll_interval_s: float
     mp3_bit_rate_kbps: int
     mp3_quality: int
+    mp3_full_scale_db_re_1upa: float
+    mp3_full_scale_sample_units: float
+    mp3_limiter_knee_dbfs: float
     psd_nfft: int
     bind: str
     workers: int
@@ -224,7 +234,8 @@ class Settings:
 
     @property
     def products(self) -> ProductSettings:
-        return ProductSettings(self.adf_frame_length, self.mp3_bit_rate_kbps, self.mp3_quality, self.psd_nfft)
+        loudness = LoudnessPolicy(self.mp3_full_scale_db_re_1upa, self.mp3_full_scale_sample_units, self.mp3_limiter_knee_dbfs)
+        return ProductSettings(self.adf_frame_length, self.mp3_bit_rate_kbps, self.mp3_quality, self.psd_nfft, loudness)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
