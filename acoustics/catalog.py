@@ -256,6 +256,16 @@ def list_packages(
     return _with_products(conn, rows)
 
 
+def newest_packages(conn: Connection) -> list[PackageRecord]:
+    """The newest package (latest window) of every sensor."""
+    newest = select(packages.c.sensor_id, func.max(packages.c.boundary_tick).label("tick")).group_by(packages.c.sensor_id).subquery()
+    rows = conn.execute(
+        select(packages).join(newest, and_(packages.c.sensor_id == newest.c.sensor_id, packages.c.boundary_tick == newest.c.tick))
+        .order_by(packages.c.sensor_id)
+    ).all()
+    return _with_products(conn, rows)
+
+
 def neighbours(conn: Connection, record: PackageRecord) -> tuple[str | None, str | None]:
     """Ids of the previous and next package of the same sensor."""
     same = packages.c.sensor_id == str(record.sensor)

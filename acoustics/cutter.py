@@ -118,6 +118,8 @@ class TimestampDeviation:
         Of those, frames whose time stamp was not the exact continuation.
     max_abs_ticks : int
         Largest absolute deviation, 16 ns ticks.
+    sum_abs_ticks : int
+        Sum of absolute deviations, ticks.
     sum_squares_ticks2 : int
         Sum of squared deviations, ticks squared (exact).
     histogram : tuple of int
@@ -128,6 +130,7 @@ class TimestampDeviation:
     n_frames: int = 0
     n_deviated: int = 0
     max_abs_ticks: int = 0
+    sum_abs_ticks: int = 0
     sum_squares_ticks2: int = 0
     histogram: tuple[int, ...] = (0,) * (len(DEVIATION_BUCKETS_TICKS) + 1)
 
@@ -148,7 +151,7 @@ class TimestampDeviation:
         histogram[bucket] += 1
         return TimestampDeviation(
             self.n_frames + 1, self.n_deviated + (size != 0), max(self.max_abs_ticks, size),
-            self.sum_squares_ticks2 + size * size, tuple(histogram),
+            self.sum_abs_ticks + size, self.sum_squares_ticks2 + size * size, tuple(histogram),
         )
 
     def as_json(self) -> dict:
@@ -157,6 +160,7 @@ class TimestampDeviation:
             "n_frames_deviated": self.n_deviated,
             "max_abs_ns": self.max_abs_ns,
             "rms_ns": self.rms_ns,
+            "sum_abs_ns": self.sum_abs_ticks * NS_PER_TICK,
             "histogram_abs_ns": {"le": [b * NS_PER_TICK for b in DEVIATION_BUCKETS_TICKS] + ["+Inf"], "counts": list(self.histogram)},
         }
 

@@ -237,6 +237,7 @@ def test_deviation_statistics_are_exact():
     [snippet] = out
     d = snippet.timestamp_deviation
     assert (d.n_frames, d.n_deviated, d.max_abs_ticks, d.sum_squares_ticks2) == (5, 4, 150, 9 + 9 + 22500 + 1)
+    assert d.sum_abs_ticks == 157 and d.as_json()["histogram_abs_ns"]["le"][:3] == [0, 16, 32]
     assert d.max_abs_ns == 2400 and d.rms_ns == pytest.approx(16 * np.sqrt(22519 / 5))
     assert d.histogram == (1, 1, 0, 2, 0, 0, 0, 0, 0, 1)
 

@@ -8,6 +8,7 @@ import io
 import numpy as np
 import pytest
 import soundfile
+from prometheus_client.parser import text_string_to_metric_families
 
 from hydroserve.api import wiring
 from hydroserve.api.app import create_app
@@ -71,6 +72,12 @@ def test_jittered_time_stamps_lose_and_double_nothing(tmp_path, amplitude_ticks)
     assert infos[0]["timing"]["timing_tolerance_ns"] == 159 * 16
     # the run keeps the first frame's grid: every package starts a whole number of samples after it
     assert all((info["timing"]["start_unix_ns"] - START_TICK * 16) % 5120 == 0 for info in infos)
+    # /metrics: a gauge histogram of the newest package's deviations, with the same counts as its /info
+    families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))}
+    buckets = {s.labels["le"]: s.value for s in families["hydroserve_frame_timestamp_deviation_ns"].samples
+               if s.name.endswith("_bucket") and s.labels["sensor"] == str(SENSOR)}
+    newest = deviation[-1]
+    assert buckets["+Inf"] == newest["n_frames_continuing"] and buckets["0"] == newest["histogram_abs_ns"]["counts"][0]
 
 
 @pytest.mark.parametrize("duration_s", [1, 3, 7])
@@ -91,3 +98,20 @@ def test_packages_partition_the_stream_for_every_duration(tmp_path, duration_s):
         instants = -(-(boundary + duration_s * raw.TICKS_PER_SECOND - first_tick) // raw.TICKS_PER_SAMPLE)
         assert info["data"]["n_samples"] == info["data"]["n_expected"] == instants
         assert instants in (duration_s * 390625 // 2, -(-duration_s * 390625 // 2))
+
+
+def test_raw_padding_is_stated_in_info_and_km3io_reads_the_samples_once_it_is_dropped(tmp_path, real_adf_path):
+    import km3io
+
+    client, published = archive(tmp_path, 1, real_adf_path)
+    pid = "DOM_808956920_CH1_1608751680"
+    assert pid in published
+    wav, info = wav_and_info(client, pid)
+    padding = info["products"]["raw"]
+    assert info["data"]["n_samples"] == 195_312 and padding["n_padding_samples"] == 2 * FRAME - 195_312  # 20.8 %
+    assert padding["padding"] == [{"frame": 1, "first_padded_sample": 195_312 - FRAME, "n_padding_samples": 2 * FRAME - 195_312}]
+    path = tmp_path / f"{pid}.bin"
+    path.write_bytes(client.get(url(client, "acoustic.Raw", pid=pid)).data)
+    pcm = km3io.acoustics.RawAcousticReader(str(path)).pcm
+    assert np.count_nonzero(np.isnan(pcm)) == padding["n_padding_samples"]
+    np.testing.assert_array_equal(pcm[~np.isnan(pcm)], wav)  # the README's recipe
