@@ -179,6 +179,6 @@ def band_levels_png(sensor: str, n: int, statistic: str):
     if response.status_code == 304:
         return response
     series = band_levels(records, statistic)
-    title = f"{sensor}: {statistic} noise level in bands, {len(records)} latest packages"
+    title = f"{sensor}: band-averaged {statistic} PSD, {len(records)} latest packages"
     response.set_data(plots.band_levels_png(series.starts, series.levels_db, series.bands, unit=series.unit, title=title))
     return response
