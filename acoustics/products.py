@@ -199,8 +199,9 @@ def make_mp3(runs: list[np.ndarray], settings: ProductSettings, calibration: Cal
         "id3_tags": "TIT2 = package id; TXXX hydroserve_* = gain, gain rule, DC offset, limiter and its activity",
         "time_alignment": (
             f"gapless: Xing/Info frame with LAME tag (encoder delay {mp3.ENCODER_DELAY_SAMPLES} samples, padding to whole "
-            f"frames); decoders that read it (ffmpeg, libmpg123) return exactly n_samples, sample i of each run at its "
-            f"start + i/48000 s (zero-phase resampling)"
+            f"frames); decoders that read it (ffmpeg, libmpg123) skip that delay plus their own "
+            f"{mp3.DECODER_DELAY_SAMPLES} and return exactly n_samples, sample i of each run at its start + i/48000 s "
+            f"(zero-phase resampling)"
         ),
         "decoded_start_offset_s": 0.0,
         "resampler": (

@@ -39,7 +39,6 @@ import lameenc
 import numpy as np
 
 MEDIA_TYPE = "audio/mpeg"
-SAMPLE_RATES_HZ = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 BIT_RATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 SAMPLES_PER_FRAME = 1152
 """PCM samples per MPEG-1 Layer III frame."""
@@ -64,7 +63,7 @@ def encode(
     pcm : numpy.ndarray
         1-D int16 samples.
     sample_rate_hz : int
-        One of :data:`SAMPLE_RATES_HZ` for MPEG-1 (32, 44.1 or 48 kHz); also the output rate (no resampling here).
+        32000, 44100 or 48000 (MPEG-1); also the output rate (no resampling here).
     bit_rate_kbps : int
         One of :data:`BIT_RATES_KBPS`.
     quality : int
