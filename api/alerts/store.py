@@ -51,7 +51,7 @@ from hydroserve.api.config import Settings
 from hydroserve.codecs import sky, voevent
 from hydroserve.codecs.times import as_utc, rfc3339
 from hydroserve.odc_sync import registry
-from hydroserve.odc_sync.push import ODC_DESTINATION
+from hydroserve.odc_sync.outbox import ODC_DESTINATION
 
 from . import packets as alert_packets
 
@@ -246,13 +246,9 @@ def event_states(conn: Connection, event_ids: set[str]) -> dict[str, EventState]
 
 
 def packet_for_resource(conn: Connection, resource_kid: str) -> bytes:
-    """The packet a registry resource points to (what a VTP publisher sends); LookupError if none."""
-    resources = registry.resources
-    row = conn.execute(
-        select(alerts.c.packet)
-        .select_from(alerts.join(resources, resources.c.subject_id == alerts.c.alert_id))
-        .where(resources.c.kid == resource_kid, resources.c.ktype == KTYPE)
-    ).first()
+    """The packet a registry resource points to (what a VTP deliverer sends); LookupError if none."""
+    alert_id = registry.subject_id(conn, resource_kid, KTYPE)
+    row = None if alert_id is None else conn.execute(select(alerts.c.packet).where(alerts.c.alert_id == alert_id)).first()
     if row is None:
         raise LookupError(f"no alert packet for resource {resource_kid!r}")
     return row.packet

@@ -29,12 +29,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import func, select
 
 from hydroserve.acoustics import catalog
 from hydroserve.codecs.raw import TICKS_PER_SECOND
-from hydroserve.codecs.times import as_utc
-from hydroserve.odc_sync import registry
+from hydroserve.odc_sync import outbox
 
 from .services import services
 
@@ -72,7 +70,7 @@ class CatalogCollector:
         packages = GaugeMetricFamily("hydroserve_packages", "Data packages in the archive", labels=["sensor"])
         skipped = GaugeMetricFamily("hydroserve_skipped_windows", "Windows with data not kept (too little coverage)", labels=["sensor"])
         lag = GaugeMetricFamily("hydroserve_ingest_lag_seconds", "Now minus the end of the newest package", labels=["sensor"])
-        outbox = GaugeMetricFamily("hydroserve_outbox_rows", "Outbox rows", labels=["destination", "state"])
+        outbox_rows = GaugeMetricFamily("hydroserve_outbox_rows", "Outbox rows", labels=["destination", "state"])
         oldest = GaugeMetricFamily("hydroserve_outbox_oldest_pending_seconds", "Age of the oldest pending outbox row",
                                    labels=["destination"])
         with self.engine.connect() as conn:
@@ -82,15 +80,11 @@ class CatalogCollector:
                 skipped.add_metric([sensor], summary.n_skipped)
                 if summary.last_tick is not None:
                     lag.add_metric([sensor], now.timestamp() - summary.last_tick / TICKS_PER_SECOND)
-            for (destination, state), rows in registry.outbox_counts(conn).items():
-                outbox.add_metric([destination, state], rows)
-            pending = conn.execute(
-                select(registry.outbox.c.destination, func.min(registry.outbox.c.created))
-                .where(registry.outbox.c.state == registry.PENDING).group_by(registry.outbox.c.destination)
-            )
-            for destination, created in pending:
-                oldest.add_metric([destination], (now - as_utc(created)).total_seconds())
-        yield from (packages, skipped, lag, outbox, oldest)
+            for (destination, state), rows in outbox.counts(conn).items():
+                outbox_rows.add_metric([destination, state], rows)
+            for destination, created in outbox.oldest_pending(conn).items():
+                oldest.add_metric([destination], (now - created).total_seconds())
+        yield from (packages, skipped, lag, outbox_rows, oldest)
 
 
 @bp.get("/metrics")
