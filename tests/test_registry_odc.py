@@ -250,8 +250,12 @@ def test_sync_killed_mid_delivery_loses_nothing(settings, packages, odc, archive
     command = [sys.executable, "-m", "hydroserve.api.cli", "sync"]
     kills = 0
     for _ in range(3):
+        delivered_before = len(odc.stub.kids())
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.5)
+        started = time.monotonic()  # however long the start takes on a loaded machine, kill once delivery has begun
+        while len(odc.stub.kids()) == delivered_before and process.poll() is None and time.monotonic() - started < 30:
+            time.sleep(0.01)
+        time.sleep(0.3)
         assert process.poll() is None  # still delivering: each PUT stalls 0.15 s and there are more rows than that allows
         process.send_signal(signal.SIGKILL)
         process.wait()
