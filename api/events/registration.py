@@ -22,7 +22,7 @@ from hydroserve.api.config import Settings
 from hydroserve.codecs import csvtable, hdf5table, tables
 from hydroserve.codecs.tables import EventTable, metadata_to_dict
 from hydroserve.odc_sync import registry
-from hydroserve.odc_sync.push import ODC_DESTINATION
+from hydroserve.odc_sync.outbox import ODC_DESTINATION
 
 SCS_STANDARD_ID = "ivo://ivoa.net/std/ConeSearch"
 TEST_QUERY_SR_DEG = 1.0
