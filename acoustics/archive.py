@@ -9,7 +9,7 @@ Publishing a snippet
    ``registrar(conn, record)`` (which writes the open-data resources and
    outbox rows in the same transaction).
 
-A crash between 1 and 2 leaves only blobs nobody points to; publishing the
+A crash between 1 and 2 leaves only blobs nobody points to; storing the
 same snippet again rewrites identical bytes and commits. Package ids depend
 only on sensor and window, so re-ingesting the same input changes nothing.
 """
@@ -75,7 +75,7 @@ class Archive:
         with self.engine.connect() as conn:
             return catalog.cursor(conn, sensor)
 
-    def publish(self, snippet: Snippet) -> catalog.PackageRecord | None:
+    def store(self, snippet: Snippet) -> catalog.PackageRecord | None:
         """Archive a snippet; return its record, or None if the package already exists."""
         pid = snippet.package_id
         with self.engine.connect() as conn:

@@ -8,7 +8,7 @@ the same packages, none twice and none missing.
 
 Bad input never stops ingest: every problem is logged naming file and byte
 offset, counted, and the valid data around it goes on. Every finished window
-is either published or recorded as skipped with its reason (too little
+is either archived or recorded as skipped with its reason (too little
 coverage, too short for a PSD segment, samples a product refused). Archive writes that
 fail (disk full, catalog locked) are retried with backoff, the window stays
 pending until it succeeds.
@@ -20,14 +20,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy.exc import OperationalError
 
 from hydroserve.codecs import raw
 from hydroserve.codecs.raw import RawFormatError, RawFrames, SensorId
 
-from . import products as product_builder
+from . import products
 from .archive import Archive
 from .cutter import CutSettings, SkippedWindow, Snippet, SnippetCutter
 from .spool import SpoolDirectory
@@ -40,24 +40,24 @@ log = logging.getLogger(__name__)
 class IngestReport:
     """What an ingest run did."""
 
-    published: list[str] = field(default_factory=list)
+    packages_made: list[str] = field(default_factory=list)
+    """Ids of the packages archived by this run."""
     already_archived: list[str] = field(default_factory=list)
-    frames_before_cursor: int = 0
-    skipped: dict[str, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    """Ids of packages that were in the archive already (nothing done)."""
+    frames_already_archived: int = 0
+    """Frames skipped unread because they lie before their sensor's resume cursor."""
+    windows_skipped: dict[str, str] = field(default_factory=dict)
+    """Package id of each window not kept, with the reason."""
+    input_problems: list[str] = field(default_factory=list)
+    """Bad input, each naming the file and byte offset."""
 
     def summary(self) -> dict:
-        return {
-            "packages_made": len(self.published),
-            "already_archived": len(self.already_archived),
-            "frames_already_archived": self.frames_before_cursor,
-            "windows_skipped": dict(self.skipped),
-            "input_problems": list(self.problems),
-        }
+        """The report as JSON (the keys are the field names)."""
+        return asdict(self)
 
 
 class ArchiveWriteFailed(RuntimeError):
-    """Publishing kept failing for longer than the retry budget."""
+    """Archiving kept failing for longer than the retry budget."""
 
 
 class Ingestor:
@@ -74,8 +74,8 @@ class Ingestor:
         :class:`ArchiveWriteFailed` is raised (None: forever).
     clock, sleep : callables
         Wall clock in Unix seconds and sleep, replaceable in tests.
-    on_publish : callable, optional
-        Called with each published record (metrics, logs).
+    on_archived : callable, optional
+        Called with each archived record (metrics, logs).
     """
 
     def __init__(
@@ -87,7 +87,7 @@ class Ingestor:
         retry_for_s: float | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
-        on_publish: Callable | None = None,
+        on_archived: Callable | None = None,
     ):
         self.archive = archive
         self.cut_settings = cut_settings
@@ -95,7 +95,7 @@ class Ingestor:
         self.retry_for_s = retry_for_s
         self.clock = clock
         self.sleep = sleep
-        self.on_publish = on_publish
+        self.on_archived = on_archived
         self.report = IngestReport()
         self._state: dict[SensorId, tuple[SensorTimeline, SnippetCutter]] = {}
 
@@ -110,7 +110,7 @@ class Ingestor:
 
     def problem(self, error: Exception) -> None:
         """Record and log a problem with the input; ingest goes on."""
-        self.report.problems.append(str(error))
+        self.report.input_problems.append(str(error))
         log.error("bad input: %s", error)
 
     def feed(self, sensor: SensorId, frames: RawFrames) -> None:
@@ -129,7 +129,7 @@ class Ingestor:
                 )
                 continue
             if timeline.not_before_tick is not None and piece.end_tick <= timeline.not_before_tick:
-                self.report.frames_before_cursor += 1
+                self.report.frames_already_archived += 1
                 continue
             try:
                 accepted = timeline.accept(piece)
@@ -150,14 +150,14 @@ class Ingestor:
         is skipped with the reason, so no input stops ingest."""
         for result in results:
             if isinstance(result, Snippet):
-                reason = product_builder.unpublishable_reason(result.runs, self.archive.product_settings)
+                reason = products.unarchivable_reason(result.runs, self.archive.product_settings)
                 if reason is not None:
                     result = result.skipped(reason)
             if isinstance(result, SkippedWindow):
                 self._skip(result)
                 continue
             try:
-                record = self._retrying(f"{result.package_id}: publishing", lambda: self.archive.publish(result))
+                record = self._retrying(f"{result.package_id}: archiving", lambda: self.archive.store(result))
             except ValueError as error:  # a product refused these samples: recorded, never a crash
                 log.error("%s: products could not be made: %s", result.package_id, error)
                 self._skip(result.skipped(f"products could not be made from the samples: {error}"))
@@ -165,14 +165,14 @@ class Ingestor:
             if record is None:
                 self.report.already_archived.append(result.package_id)
             else:
-                self.report.published.append(record.package_id)
-                log.info("%s: published (coverage %.4f, %d gaps)", record.package_id, record.coverage, len(record.gaps))
-                if self.on_publish is not None:
-                    self.on_publish(record)
+                self.report.packages_made.append(record.package_id)
+                log.info("%s: archived (coverage %.4f, %d gaps)", record.package_id, record.coverage, len(record.gaps))
+                if self.on_archived is not None:
+                    self.on_archived(record)
 
     def _skip(self, window: SkippedWindow) -> None:
         self._retrying(f"{window.package_id}: recording skipped window", lambda: self.archive.skip(window))
-        self.report.skipped[window.package_id] = window.reason
+        self.report.windows_skipped[window.package_id] = window.reason
         log.info("%s: skipped: %s", window.package_id, window.reason)
 
     def _retrying(self, what: str, action):

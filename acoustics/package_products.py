@@ -20,7 +20,7 @@ import numpy as np
 
 from hydroserve.codecs import psdjson
 
-from . import pictures, product_keys, products, psd_product, views
+from . import composite, pictures, product_keys, products, psd_product
 from .blobstore import BlobNotFound, BlobStore
 from .catalog import PackageRecord
 from .psd import Psd
@@ -67,14 +67,14 @@ class PackageProducts:
 
     def raw(self, record: PackageRecord) -> Served:
         """The ADF raw dump: a view on the samples (NaN pads the last frame of each run)."""
-        composite = products.adf_view(record.runs, frame_length=record.products["raw"].details["frame_length"],
+        layout = products.adf_view(record.runs, frame_length=record.products["raw"].details["frame_length"],
                                       window_size=record.window_size)
-        return self._view(record, "raw", composite)
+        return self._view(record, "raw", layout)
 
     def wav(self, record: PackageRecord) -> Served:
         """The float32 WAV: a header and the samples."""
-        composite = products.wav_view(record.package_id, record.n_samples, record.start_tick, len(record.gaps))
-        return self._view(record, "wav", composite)
+        layout = products.wav_view(record.package_id, record.n_samples, record.start_tick, len(record.gaps))
+        return self._view(record, "wav", layout)
 
     def mp3(self, record: PackageRecord) -> Served:
         """The MP3 as stored (remade from the samples if its blob is missing)."""
@@ -154,9 +154,9 @@ class PackageProducts:
             samples = np.frombuffer(stored.read(), dtype="<f4")
         return _split_runs(samples, record.runs, record.samples_key)
 
-    def _view(self, record: PackageRecord, kind: str, composite: views.Composite) -> Served:
+    def _view(self, record: PackageRecord, kind: str, layout: composite.Composite) -> Served:
         product = record.products[kind]
-        return Served(views.CompositeFile(composite, self.samples(record)), composite.size, product.media_type, product.sha256,
+        return Served(composite.CompositeFile(layout, self.samples(record)), layout.size, product.media_type, product.sha256,
                       immutable=True)
 
     def _picture(self, record: PackageRecord, name: str, make: Callable[[], bytes]) -> Served:

@@ -2,7 +2,7 @@
 
 :func:`build` stores the samples, the MP3 and the PSD (statistics and
 document; where: :mod:`.product_keys`). ``raw`` and ``wav`` are views on the
-stored samples (see :mod:`.views`): they are never written, only their size
+stored samples (see :mod:`.composite`): they are never written, only their size
 and sha256 are computed once. What is served or remade later goes through
 :mod:`.package_products`.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from hydroserve.codecs import mp3, psdjson, raw, wav
 
-from . import product_keys, psd_product, views
+from . import composite, product_keys, psd_product
 from .cutter import Snippet
 from .loudness import CEILING_DBFS, LoudnessPolicy
 from .psd import segment_count
@@ -60,8 +60,8 @@ def run_arrays(samples: np.ndarray, runs: tuple[Run, ...]) -> list[np.ndarray]:
     return [samples[r.first_sample : r.first_sample + r.n_samples] for r in runs]
 
 
-def adf_view(runs: tuple[Run, ...], *, frame_length: int, window_size: int) -> views.Composite:
-    return views.adf_composite(runs, frame_length=frame_length, window_size=window_size)
+def adf_view(runs: tuple[Run, ...], *, frame_length: int, window_size: int) -> composite.Composite:
+    return composite.adf_composite(runs, frame_length=frame_length, window_size=window_size)
 
 
 def wav_comment(package_id: str, start_tick: int, n_gaps: int) -> str:
@@ -71,13 +71,13 @@ def wav_comment(package_id: str, start_tick: int, n_gaps: int) -> str:
     )
 
 
-def wav_view(package_id: str, n_samples: int, start_tick: int, n_gaps: int) -> views.Composite:
-    return views.wav_composite(n_samples, sample_rate_hz=WAV_HEADER_RATE_HZ, comment=wav_comment(package_id, start_tick, n_gaps))
+def wav_view(package_id: str, n_samples: int, start_tick: int, n_gaps: int) -> composite.Composite:
+    return composite.wav_composite(n_samples, sample_rate_hz=WAV_HEADER_RATE_HZ, comment=wav_comment(package_id, start_tick, n_gaps))
 
 
-def _digest(composite: views.Composite, samples: np.ndarray) -> str:
+def _digest(layout: composite.Composite, samples: np.ndarray) -> str:
     digest = hashlib.sha256()
-    for chunk in composite.chunks(samples):
+    for chunk in layout.chunks(samples):
         digest.update(chunk)
     return digest.hexdigest()
 
@@ -183,7 +183,7 @@ def make_mp3(runs: list[np.ndarray], settings: ProductSettings, calibration: Cal
     return data, details
 
 
-def unpublishable_reason(runs: tuple[Run, ...], settings: ProductSettings) -> str | None:
+def unarchivable_reason(runs: tuple[Run, ...], settings: ProductSettings) -> str | None:
     """Why a window with these runs cannot become a package (None if it can).
 
     Every package carries a /psd, which needs one contiguous run of at least

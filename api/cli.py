@@ -74,7 +74,7 @@ def cmd_import(settings, args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"packages made: {summary['packages_made']}, already archived: {summary['already_archived']} "
+        print(f"packages made: {len(summary['packages_made'])}, already archived: {len(summary['already_archived'])} "
               f"(+ {summary['frames_already_archived']} frames before the resume cursor), "
               f"windows skipped: {len(summary['windows_skipped'])}, input problems: {len(summary['input_problems'])}")
         for pid, reason in summary["windows_skipped"].items():

@@ -26,7 +26,7 @@ FIRST = "DOM_808956920_CH1_1608751680"
 def two_packages(archived, synthetic_files):
     """Packages 1608751680 and ..82 complete; frame 8 of the ADF input is missing: ..84 has a gap."""
     report = archived(synthetic_files(n_frames=11, frames_per_file=4, drop_frames={8}))
-    assert report.published == [FIRST, "DOM_808956920_CH1_1608751682", "DOM_808956920_CH1_1608751684"]
+    assert report.packages_made == [FIRST, "DOM_808956920_CH1_1608751682", "DOM_808956920_CH1_1608751684"]
     return report
 
 

@@ -111,7 +111,7 @@ def test_band_levels_picture_follows_the_latest_packages(app, client, settings, 
     assert client.get(target, headers={"If-None-Match": etag}).status_code == 304
     # a new package changes the latest two: the picture is new
     report = archived(synthetic_files(start_tick=1608751690 * 62_500_000, n_frames=4))
-    assert report.published == ["DOM_808956920_CH1_1608751690"]
+    assert report.packages_made == ["DOM_808956920_CH1_1608751690"]
     newer = client.get(target, headers={"If-None-Match": etag})
     assert newer.status_code == 200 and newer.headers["ETag"] != etag
     unknown = client.get(url(app, "pictures.BandLevelsPng", sensor="DOM_1_CH1"))

@@ -70,9 +70,9 @@ def test_disk_full_during_product_writing_is_retried_and_nothing_half_written_sh
     with caplog.at_level(logging.ERROR):
         for path in files:
             ingestor.feed(SENSOR, raw.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
-    assert ingestor.report.published == ["DOM_808956920_CH1_1608751680"]
+    assert ingestor.report.packages_made == ["DOM_808956920_CH1_1608751680"]
     failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
-    assert len(failures) == 3 and all("DOM_808956920_CH1_1608751680: publishing failed" in m and "No space left" in m for m in failures)
+    assert len(failures) == 3 and all("DOM_808956920_CH1_1608751680: archiving failed" in m and "No space left" in m for m in failures)
     assert sleeps == [0.5, 1.0, 2.0]
     assert list((settings.blob_dir / ".incoming").iterdir()) == []  # every failed temporary file was removed
     with engine.connect() as conn:
@@ -83,13 +83,13 @@ def test_disk_full_during_product_writing_is_retried_and_nothing_half_written_sh
             assert hashlib.sha256(stored).hexdigest() == product.sha256
 
 
-def test_package_is_not_published_while_the_disk_stays_full(settings, synthetic_files):
+def test_package_is_not_archived_while_the_disk_stays_full(settings, synthetic_files):
     from hydroserve.acoustics.ingest import ArchiveWriteFailed
 
     engine = wiring.init_catalog(settings)
     archive = wiring.build_archive(settings, engine, blobs=FullDisk(wiring.open_blobs(settings), budget_bytes=0))
     ingestor = wiring.build_ingestor(settings, archive, retry_for_s=0.0)
-    with pytest.raises(ArchiveWriteFailed, match="DOM_808956920_CH1_1608751680: publishing: still failing"):
+    with pytest.raises(ArchiveWriteFailed, match="DOM_808956920_CH1_1608751680: archiving: still failing"):
         for path in synthetic_files(n_frames=5):
             ingestor.feed(SENSOR, raw.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
     with engine.connect() as conn:
@@ -136,7 +136,7 @@ def test_locked_catalog_ingest_waits_and_retries(quick_lock_settings, synthetic_
         for path in synthetic_files(n_frames=5):
             ingestor.feed(SENSOR, raw.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
     locker.join()
-    assert ingestor.report.published == ["DOM_808956920_CH1_1608751680"]
+    assert ingestor.report.packages_made == ["DOM_808956920_CH1_1608751680"]
     waits = [r.getMessage() for r in caplog.records if "database is locked" in r.getMessage()]
     assert waits and "retrying in" in waits[0]
 
@@ -206,7 +206,7 @@ def test_hostile_raw_input_is_reported_by_file_and_offset_and_valid_data_kept(tm
     report, packages = ingest_once(settings)
     _, reference = ingest_once(clean)
     assert reference and packages == reference  # the good data gave the same packages, bit for bit
-    problems = "\n".join(report.problems)
+    problems = "\n".join(report.input_problems)
     assert f"{bad['truncated']} at byte {FRAME_BYTES}: truncated frame" in problems
     assert f"{bad['garbage']} at byte 0: the bytes do not split into frames" in problems
     assert f"{bad['wrong_frame_length']} at byte 0: the bytes do not split into frames" in problems

@@ -33,7 +33,7 @@ KINDS = ("mp3", "psd", "raw", "wav")
 @pytest.fixture
 def packages(archived, synthetic_files):
     report = archived(synthetic_files(n_frames=8))  # 2 complete packages
-    return report.published
+    return report.packages_made
 
 
 def counts_in_catalog(settings):

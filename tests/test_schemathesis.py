@@ -61,7 +61,7 @@ def test_schemathesis_finds_no_server_error_and_no_violation_of_the_openapi_docu
     publish_samples(settings, engine)
     engine.dispose()
     url = gunicorn_server()
-    pid = report.published[0]
+    pid = report.packages_made[0]
     ids = {
         "package_id": pid, "sensor": "DOM_808956920_CH1", "kid": "acoustic20_01_psd", "resource": f"acoustic20_01_psd_{pid}",
         "tid": "synthetic_arca_2023", "alert_id": "ORCA24-0114-00873_r1",

@@ -38,8 +38,8 @@ def archive(tmp_path, duration_s, path):
     ingestor.feed(SENSOR, raw.read_file(path, frame_length=FRAME))
     ingestor.flush()
     engine.dispose()
-    assert ingestor.report.problems == [] and ingestor.report.skipped == {}
-    return create_app(settings).test_client(), ingestor.report.published
+    assert ingestor.report.input_problems == [] and ingestor.report.windows_skipped == {}
+    return create_app(settings).test_client(), ingestor.report.packages_made
 
 
 def wav_and_info(client, pid):

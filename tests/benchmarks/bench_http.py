@@ -49,7 +49,7 @@ def archive_one_package(data_dir: Path, frames) -> str:
         ingestor.feed(SENSOR, raw.read_file(path, frame_length=settings.adf_frame_length))
     ingestor.flush()
     engine.dispose()
-    (package_id,) = ingestor.report.published
+    (package_id,) = ingestor.report.packages_made
     return package_id
 
 

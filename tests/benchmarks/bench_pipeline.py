@@ -62,7 +62,7 @@ class Ingest:
         for path in self.files:
             self.ingestor.feed(SENSOR, raw.read_file(path, frame_length=self.settings.adf_frame_length))
         self.ingestor.flush()
-        if len(self.ingestor.report.published) != 1:
+        if len(self.ingestor.report.packages_made) != 1:
             raise RuntimeError(f"expected one package, got {self.ingestor.report.summary()}")
 
 
