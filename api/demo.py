@@ -23,8 +23,9 @@ from hydroserve.acoustics.ingest import follow_spool
 from hydroserve.api.alerts import submission
 from hydroserve.api.events import store as event_store
 from hydroserve.odc_sync import sync
+from hydroserve.samples import events as sample_events
 
-from . import wiring
+from . import urls, wiring
 from .config import Settings, settings_env
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,11 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
         f"\nhydroserve demo: {len(sources)} synthetic sensors, {settings.snippet_duration_s} s packages every "
         f"{settings.snippet_interval_s} s, data in {settings.data_dir}\n"
         f"  web page     {url}/\n"
-        f"  packages     {url}/api/v1/packages\n"
-        f"  sensors      {url}/api/v1/sensors\n"
-        f"  event table  {url}/api/v1/events/tables/synthetic_arca_2023\n"
-        f"  alerts       {url}/api/v1/alerts\n"
-        f"  API docs     {url}/api/v1/docs\n"
+        f"  packages     {urls.absolute(url, urls.PACKAGES)}\n"
+        f"  sensors      {urls.absolute(url, urls.SENSORS)}\n"
+        f"  event table  {urls.absolute(url, urls.TABLE, table_id=sample_events.TABLE_ID)}\n"
+        f"  alerts       {urls.absolute(url, urls.ALERTS)}\n"
+        f"  API docs     {urls.absolute(url, urls.DOCS)}\n"
         "Ctrl-C stops.\n",
         flush=True,
     )

@@ -12,6 +12,8 @@ import re
 
 API_PREFIX = "/api/v1"
 
+DOCS = "/docs"
+
 SENSORS = "/sensors"
 SENSOR = "/sensors/{sensor}"
 PACKAGES = "/packages"

@@ -11,12 +11,11 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from hydroserve.acoustics.blobstore import BlobNotFound
+from hydroserve.api.urls import API_PREFIX
 from hydroserve.codecs import SOFTWARE_VERSION
 
 from . import errors
 from .services import Services
-
-API_PREFIX = "/api/v1"
 
 
 class ProblemApi(Api):

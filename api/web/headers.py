@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from hydroserve.api.urls import API_PREFIX, DOCS
+
 READ_METHODS = {"GET", "HEAD"}
 EXPOSED = "ETag, Last-Modified, Link, Content-Range, Content-Disposition, Accept-Ranges, Content-Length"
 PAGE_POLICY = (
@@ -25,7 +27,7 @@ def add(response: Response) -> Response:
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("X-Frame-Options", "DENY")
     if response.mimetype == "text/html":
-        headers.setdefault("Content-Security-Policy", DOCS_POLICY if request.path.startswith("/api/v1/docs") else PAGE_POLICY)
+        headers.setdefault("Content-Security-Policy", DOCS_POLICY if request.path.startswith(API_PREFIX + DOCS) else PAGE_POLICY)
     preflight_method = request.headers.get("Access-Control-Request-Method")
     if request.method in READ_METHODS:
         headers["Access-Control-Allow-Origin"] = "*"

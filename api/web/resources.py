@@ -21,6 +21,7 @@ from hydroserve.odc_sync.schemas import ResourceSchema, resource_json
 from . import errors, http
 from .blueprint import Blueprint
 from .cursor import Cursor, next_page, next_url_field
+from .lookup import load_or_404
 from .services import services
 
 bp = Blueprint("registry", __name__, description="Open-data resources (KM3OpenResource), streams and collections")
@@ -146,9 +147,7 @@ def list_collections():
 def get_collection(kid: str):
     """A KM3ResourceCollection: title, description, publisher and its streams."""
     with services().engine.connect() as conn:
-        row = registry.get_collection(conn, kid)
-        if row is None:
-            abort(404, description=f"No collection {kid[:100]!r}.")
+        row = load_or_404("collection", kid, KID, lambda: registry.get_collection(conn, kid))
         return _json(_collection(conn, row, registry.member_counts(conn)))
 
 
@@ -160,9 +159,7 @@ def get_collection(kid: str):
 def get_stream(kid: str, limit: int, cursor: list | None = None):
     """A KM3ResourceStream and its members, oldest first, paginated."""
     with services().engine.connect() as conn:
-        row = registry.get_stream(conn, kid)
-        if row is None:
-            abort(404, description=f"No stream {kid[:100]!r}.")
+        row = load_or_404("stream", kid, KID, lambda: registry.get_stream(conn, kid))
         page, next_url, headers = _feed_page(conn, "registry.Stream", limit, cursor, stream_kids=[kid], kid=kid)
         counts = registry.member_counts(conn)
     payload = StreamSchema().dump({
@@ -181,9 +178,7 @@ def get_stream(kid: str, limit: int, cursor: list | None = None):
 def get_resource(kid: str):
     """One KM3OpenResource."""
     with services().engine.connect() as conn:
-        resource = registry.get_resource(conn, kid)
-    if resource is None:
-        abort(404, description=f"No resource {kid[:100]!r}.")
+        resource = load_or_404("resource", kid, KID, lambda: registry.get_resource(conn, kid))
     return _json(_resource(resource))
 
 
