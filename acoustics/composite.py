@@ -15,11 +15,11 @@ from typing import BinaryIO
 
 import numpy as np
 
-from hydroserve.codecs import raw, wav
+from hydroserve.codecs import raw, raw_frame_plan, wav
 
 CHUNK_BYTES = 1 << 20
 _SAMPLE_BYTES = raw.SAMPLE_BYTES
-_NAN_BYTES = np.full(CHUNK_BYTES // _SAMPLE_BYTES, raw.PADDING, dtype="<f4").tobytes()
+_NAN_BYTES = np.full(CHUNK_BYTES // _SAMPLE_BYTES, raw_frame_plan.PADDING, dtype="<f4").tobytes()
 
 
 @dataclass(frozen=True)
@@ -145,9 +145,9 @@ class CompositeFile(io.RawIOBase):
 
 
 def adf_composite(runs, *, frame_length: int, window_size: int) -> Composite:
-    """The ADF raw dump of a package: one frame per :class:`~hydroserve.codecs.raw.FramePlan`."""
+    """The ADF raw dump of a package: one frame per :class:`~hydroserve.codecs.raw_frame_plan.FramePlan`."""
     parts: list[Part] = []
-    for frame in raw.plan_frames(runs, frame_length):
+    for frame in raw_frame_plan.plan_frames(runs, frame_length):
         parts.append(Literal(raw.encode_header(frame.start_tick, window_size)))
         parts.append(SampleRange(frame.first_sample, frame.n_samples))
         parts.append(Padding(frame_length - frame.n_samples))

@@ -15,7 +15,7 @@ from functools import cache
 
 import numpy as np
 
-from hydroserve.codecs import mp3, psdjson, raw, wav
+from hydroserve.codecs import mp3, psdjson, raw, raw_frame_plan, wav
 
 from . import composite, product_keys, psd_product
 from .cutter import Snippet
@@ -86,7 +86,7 @@ def adf_padding(runs: tuple[Run, ...], frame_length: int) -> list[dict]:
     """Frames of the ADF view that end in NaN padding."""
     return [
         {"frame": index, "first_padded_sample": frame.n_samples, "n_padding_samples": frame_length - frame.n_samples}
-        for index, frame in enumerate(raw.plan_frames(runs, frame_length))
+        for index, frame in enumerate(raw_frame_plan.plan_frames(runs, frame_length))
         if frame.n_samples < frame_length
     ]
 
@@ -214,7 +214,7 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
             {
                 "frame_length": settings.frame_length,
                 "window_size": snippet.window_size,
-                "n_frames": len(raw.plan_frames(snippet.runs, settings.frame_length)),
+                "n_frames": len(raw_frame_plan.plan_frames(snippet.runs, settings.frame_length)),
                 "padding": padding,
                 "n_padding_samples": sum(p["n_padding_samples"] for p in padding),
                 "padding_value": "NaN (completes the last frame of each contiguous run; not data: drop NaN after reading)",

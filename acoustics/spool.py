@@ -12,7 +12,7 @@ writer, so frames appended after a long silence are not lost.
 Files that end before a sensor's resume cursor are skipped without
 decoding (only the last frame header is read). A file whose frame headers
 show that ``frame_length`` is wrong for it (see
-:func:`hydroserve.codecs.raw.infer_frame_length`) is refused as a whole: the
+:func:`hydroserve.codecs.raw_frame_length.infer_frame_length`) is refused as a whole: the
 problem is reported once, naming the likely right length, and none of its
 bytes, present or appended later, becomes samples.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hydroserve.codecs import raw
+from hydroserve.codecs import raw, raw_decoder, raw_frame_length
 from hydroserve.codecs.raw import RawFileName, RawFormatError, RawFrames, SensorId
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class SpoolDirectory:
             if length == 0:
                 return None
         data = np.memmap(path, dtype=np.uint8, mode="r", offset=state.consumed, shape=(length,))
-        frames = raw.decode(
+        frames = raw_decoder.decode(
             data,
             frame_length=self.frame_length,
             source=str(path),
@@ -161,7 +161,7 @@ class SpoolDirectory:
         )
         state.consumed += length if complete else frames.consumed_bytes
         state.truncated = complete and length % self.frame_bytes != 0
-        state.refused = any(isinstance(issue, raw.FrameLengthError) for issue in frames.issues)
+        state.refused = any(isinstance(issue, raw_frame_length.FrameLengthError) for issue in frames.issues)
         if len(frames):
             state.last_start_tick = int(frames.start_ticks[-1])
         return frames

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hydroserve.acoustics import catalog
 from hydroserve.acoustics.ingest import ArchiveWriteFailed, follow_spool
-from hydroserve.codecs import raw
+from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
 from . import logs, wiring
@@ -62,7 +62,7 @@ def cmd_import(settings, args) -> int:
     try:
         for sensor in sorted(by_sensor):  # each sensor's files in time order (the unix time in their names)
             for _, _, path in sorted(by_sensor[sensor]):
-                ingestor.feed(sensor, raw.read_file(path, frame_length=settings.adf_frame_length))
+                ingestor.feed(sensor, raw_decoder.read_file(path, frame_length=settings.adf_frame_length))
                 progress.advance(sizes[path], path.name)
             ingestor.flush([sensor])
     except ArchiveWriteFailed as error:

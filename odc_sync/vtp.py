@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from hydroserve.codecs import voevent
+from hydroserve.codecs import voevent_reader
 
 from . import outbox
 from .retry import RetryPolicy
@@ -122,7 +122,7 @@ def _receive_exactly(sock: socket.socket, n_bytes: int, deadline: float) -> byte
     return b"".join(chunks)
 
 
-def send_event(broker: Broker, packet: bytes, ivorn: str, *, timeout_s: float = 10.0) -> voevent.TransportMessage:
+def send_event(broker: Broker, packet: bytes, ivorn: str, *, timeout_s: float = 10.0) -> voevent_reader.TransportMessage:
     """Send one packet and return the broker's ack or nak.
 
     Parameters
@@ -165,8 +165,8 @@ def send_event(broker: Broker, packet: bytes, ivorn: str, *, timeout_s: float = 
     except OSError as error:
         raise VtpConnectionError(f"cannot reach {broker}: {error.strerror or error}") from None
     try:
-        message = voevent.parse_transport(reply)
-    except voevent.VOEventError as error:
+        message = voevent_reader.parse_transport(reply)
+    except voevent_reader.VOEventError as error:
         raise VtpProtocolError(f"unreadable reply from {broker}: {error}") from None
     if message.role not in ("ack", "nak"):
         raise VtpProtocolError(f"{broker} answered with role {message.role!r}, not ack/nak")
@@ -237,8 +237,8 @@ class VtpDeliverer:
         try:
             with self.engine.connect() as conn:
                 packet = self.load_packet(conn, item.resource_kid)
-            ivorn = voevent.parse(packet).ivorn
-        except (LookupError, voevent.VOEventError) as error:
+            ivorn = voevent_reader.parse(packet).ivorn
+        except (LookupError, voevent_reader.VOEventError) as error:
             with self.engine.begin() as conn:
                 outbox.mark_failed(conn, item.id, "unsendable", f"no packet to send: {error}")
             log.error("vtp %s: no packet to send for %s: %s", self.broker, item.resource_kid, error)

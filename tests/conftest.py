@@ -99,13 +99,13 @@ def synthetic_files(tmp_path):
 def archived(settings, synthetic_files):
     """Import synthetic ADF files into the settings' archive; returns the ingest report."""
     from hydroserve.api import wiring
-    from hydroserve.codecs import raw
+    from hydroserve.codecs import raw, raw_decoder
 
     def run(files):
         engine = wiring.init_catalog(settings)
         ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=5)
         for path in files:
-            ingestor.feed(raw.RawFileName.parse(path).sensor, raw.read_file(path, frame_length=settings.adf_frame_length))
+            ingestor.feed(raw.RawFileName.parse(path).sensor, raw_decoder.read_file(path, frame_length=settings.adf_frame_length))
         ingestor.flush()
         engine.dispose()
         return ingestor.report

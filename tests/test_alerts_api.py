@@ -13,7 +13,7 @@ from alert_support import assert_xsd_valid, post, public_url, sample_alert
 from hydroserve.api import wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
-from hydroserve.codecs import voevent
+from hydroserve.codecs import voevent, voevent_reader
 from hydroserve.odc_sync import outbox, registry
 from support import TOKEN, url
 
@@ -26,7 +26,7 @@ def packet_of(client, alert_id: str) -> voevent.Packet:
     response = client.get(url(client, "alerts.Alert", alert_id=alert_id))
     assert response.status_code == 200 and response.mimetype == "application/xml"
     assert_xsd_valid(response.data)
-    return voevent.parse(response.data)
+    return voevent_reader.parse(response.data)
 
 
 def test_sample_alert_is_accepted_as_is_and_served_as_a_valid_voevent(client):
@@ -198,7 +198,7 @@ def test_markup_and_json_in_fields_are_escaped_in_xml_and_json(client):
     raw = client.get(url(client, "alerts.Alert", alert_id=FIRST)).data
     assert_xsd_valid(raw)
     assert b'<Param name="evil"' not in raw and b"<b>" not in raw
-    packet = voevent.parse(raw)
+    packet = voevent_reader.parse(raw)
     assert packet.description == HOSTILE.replace("\\u0000", "")
     assert voevent.params(packet)["event_name"].value == "<b>\"KM3\"</b>&"
     assert "evil" not in {p.get("name") for p in etree.fromstring(raw).iter("Param")}

@@ -15,7 +15,7 @@ from scipy import signal
 
 from hydroserve.acoustics import catalog
 from hydroserve.api import wiring
-from hydroserve.codecs import raw
+from hydroserve.codecs import raw, raw_decoder
 from support import SENSOR, url
 
 FS = 195312.5
@@ -63,7 +63,7 @@ def test_raw_with_a_gap_reimports_to_the_same_samples(app, client, settings, two
     record, samples = stored_samples(settings, pid)
     assert len(record.gaps) == 1 and record.gaps[0].duration_s == pytest.approx(123260 / FS, abs=1e-5)
     data = client.get(url(app, "acoustic.Raw", package_id=pid)).data
-    frames = raw.decode(data, frame_length=raw.DEFAULT_FRAME_LENGTH, source="raw")
+    frames = raw_decoder.decode(data, frame_length=raw.DEFAULT_FRAME_LENGTH, source="raw")
     assert frames.issues == ()
     rebuilt = np.concatenate([frames.samples[i, : frames.valid_lengths[i]] for i in range(len(frames))])
     np.testing.assert_array_equal(rebuilt, samples)
@@ -284,7 +284,7 @@ def test_sensors_carry_metadata_from_the_sensors_file(tmp_path, synthetic_files,
     engine = wiring.init_catalog(calibrated)
     ingestor = wiring.build_ingestor(calibrated, wiring.build_archive(calibrated, engine), retry_for_s=5)
     for path in synthetic_files(n_frames=5):
-        ingestor.feed(SENSOR, raw.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
+        ingestor.feed(SENSOR, raw_decoder.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
     client = create_app(calibrated).test_client()
     sensor = client.get(url(client, "acoustic.Sensor", sensor="DOM_808956920_CH1")).json
     assert sensor["type"] == "hydrophone" and sensor["detector"] == "ARCA" and (sensor["string"], sensor["floor"]) == (10, 0)

@@ -22,7 +22,7 @@ from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.api import wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
-from hydroserve.codecs import raw
+from hydroserve.codecs import raw, raw_decoder
 from support import SENSOR, url
 
 pytestmark = pytest.mark.fault
@@ -69,7 +69,7 @@ def test_disk_full_during_product_writing_is_retried_and_nothing_half_written_sh
     files = synthetic_files(n_frames=5)
     with caplog.at_level(logging.ERROR):
         for path in files:
-            ingestor.feed(SENSOR, raw.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
+            ingestor.feed(SENSOR, raw_decoder.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
     assert ingestor.report.packages_made == ["DOM_808956920_CH1_1608751680"]
     failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
     assert len(failures) == 3 and all("DOM_808956920_CH1_1608751680: archiving failed" in m and "No space left" in m for m in failures)
@@ -91,7 +91,7 @@ def test_package_is_not_archived_while_the_disk_stays_full(settings, synthetic_f
     ingestor = wiring.build_ingestor(settings, archive, retry_for_s=0.0)
     with pytest.raises(ArchiveWriteFailed, match="DOM_808956920_CH1_1608751680: archiving: still failing"):
         for path in synthetic_files(n_frames=5):
-            ingestor.feed(SENSOR, raw.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
+            ingestor.feed(SENSOR, raw_decoder.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
     with engine.connect() as conn:
         # the window before it (too little coverage) was recorded as skipped; the failing one stays pending
         assert catalog.list_packages(conn) == [] and catalog.cursor(conn, SENSOR) == 1608751680 * raw.TICKS_PER_SECOND
@@ -134,7 +134,7 @@ def test_locked_catalog_ingest_waits_and_retries(quick_lock_settings, synthetic_
     locker = hold_exclusive_lock(str(settings.data_dir / "catalog.sqlite"), 2.0, engine)
     with caplog.at_level(logging.ERROR):
         for path in synthetic_files(n_frames=5):
-            ingestor.feed(SENSOR, raw.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
+            ingestor.feed(SENSOR, raw_decoder.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
     locker.join()
     assert ingestor.report.packages_made == ["DOM_808956920_CH1_1608751680"]
     waits = [r.getMessage() for r in caplog.records if "database is locked" in r.getMessage()]

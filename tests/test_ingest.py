@@ -8,7 +8,7 @@ import pytest
 from hydroserve.acoustics import catalog
 from hydroserve.acoustics.spool import SpoolDirectory
 from hydroserve.api import wiring
-from hydroserve.codecs import raw
+from hydroserve.codecs import raw, raw_decoder
 from support import REAL_START_TICK, SENSOR
 
 
@@ -34,7 +34,7 @@ def test_import_makes_one_package_per_covered_interval_and_is_idempotent(runner,
 def test_imported_samples_equal_the_input_frames(runner, synthetic_files, settings):
     files = synthetic_files(n_frames=8)
     assert runner("import", *map(str, files)).exit_code == 0
-    frames = [raw.read_file(f, frame_length=raw.DEFAULT_FRAME_LENGTH) for f in files]
+    frames = [raw_decoder.read_file(f, frame_length=raw.DEFAULT_FRAME_LENGTH) for f in files]
     stream = np.concatenate([f.samples.reshape(-1) for f in frames])
     engine = wiring.init_catalog(settings)
     blobs = wiring.open_blobs(settings)
@@ -141,8 +141,8 @@ def test_spool_skips_files_before_the_resume_cursor_unread(tmp_path, synthetic_f
         resume_from=lambda sensor: second_file_end if sensor == SENSOR else None,
     )
     decoded = []
-    real_decode = raw.decode
-    monkeypatch.setattr(raw, "decode", lambda data, **kw: decoded.append(kw["source"]) or real_decode(data, **kw))
+    real_decode = raw_decoder.decode
+    monkeypatch.setattr(raw_decoder, "decode", lambda data, **kw: decoded.append(kw["source"]) or real_decode(data, **kw))
     polled = spool.poll()
     assert [f.source for f in polled.frames] == decoded == [str(files[2])]  # the first two files were never decoded
 

@@ -10,7 +10,7 @@ from lxml import etree
 from marshmallow import ValidationError
 
 from hydroserve.api.web import cursor
-from hydroserve.codecs import raw, tokens
+from hydroserve.codecs import raw, raw_decoder, tokens
 
 FRAME_LENGTH = 16  # small frames: many frames per example
 FRAME_BYTES = raw.frame_bytes(FRAME_LENGTH)
@@ -20,7 +20,7 @@ FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 @FAST
 @given(data=st.binary(max_size=5 * FRAME_BYTES), complete=st.booleans(), previous=st.none() | st.integers(0, 2**40))
 def test_decode_never_raises_and_returns_only_valid_frames(data, complete, previous):
-    frames = raw.decode(data, frame_length=FRAME_LENGTH, source="fuzz.bin", complete=complete, previous_start_tick=previous)
+    frames = raw_decoder.decode(data, frame_length=FRAME_LENGTH, source="fuzz.bin", complete=complete, previous_start_tick=previous)
     assert frames.consumed_bytes <= len(data) and frames.consumed_bytes % FRAME_BYTES == 0
     starts = frames.start_ticks
     assert np.all(np.diff(starts) > 0) and (previous is None or not len(starts) or starts[0] > previous)
@@ -43,7 +43,7 @@ def test_encode_then_decode_gives_back_the_frames(gaps, values):
                                       max_size=FRAME_LENGTH), min_size=len(gaps), max_size=len(gaps))),
         dtype=np.float32,
     )
-    frames = raw.decode(raw.encode(starts, samples), frame_length=FRAME_LENGTH, source="x")
+    frames = raw_decoder.decode(raw.encode(starts, samples), frame_length=FRAME_LENGTH, source="x")
     assert frames.issues == () and list(frames.start_ticks) == list(starts)
     np.testing.assert_array_equal(frames.samples, samples)
 

@@ -7,7 +7,7 @@ import pytest
 from scipy import signal
 
 from hydroserve.acoustics import psd
-from hydroserve.codecs import raw
+from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.psdjson import STATISTICS
 from hydroserve.samples.synthetic import SyntheticSensor
 from support import SENSOR
@@ -48,7 +48,7 @@ def test_equals_scipy_reference_within_1e_4_db_on_synthetic_data(synthetic_30s, 
 
 def test_equals_scipy_reference_within_1e_4_db_on_the_real_file(real_adf_path):
     """The real spectrum spans over 100 dB (anti-alias roll-off near Nyquist): float32 FFTs miss by 1e-2 dB."""
-    frames = raw.read_file(real_adf_path, frame_length=raw.DEFAULT_FRAME_LENGTH)
+    frames = raw_decoder.read_file(real_adf_path, frame_length=raw.DEFAULT_FRAME_LENGTH)
     samples = np.ascontiguousarray(frames.records["samples"].reshape(-1))
     result = psd.welch_quantiles([samples], raw.SAMPLE_RATE_HZ, 8192)
     expected, n_segments = reference([samples], 8192)

@@ -7,20 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hydroserve.codecs import raw
+from hydroserve.codecs import raw, raw_decoder, raw_frame_length, raw_frame_plan
 from hydroserve.codecs.raw import RawFileName, RawFormatError, SensorId
 
 FRAME = raw.frame_bytes(raw.DEFAULT_FRAME_LENGTH)
 
 
 def decode(data: bytes, **kw):
-    return raw.decode(data, frame_length=raw.DEFAULT_FRAME_LENGTH, source="x.bin", **kw)
+    return raw_decoder.decode(data, frame_length=raw.DEFAULT_FRAME_LENGTH, source="x.bin", **kw)
 
 
 def test_real_file_matches_km3io(real_adf_path):
     from km3io.acoustics import RawAcousticReader
 
-    frames = raw.read_file(real_adf_path, frame_length=raw.DEFAULT_FRAME_LENGTH)
+    frames = raw_decoder.read_file(real_adf_path, frame_length=raw.DEFAULT_FRAME_LENGTH)
     reference = RawAcousticReader(real_adf_path)
     assert len(frames) == 2 and frames.issues == ()
     np.testing.assert_array_equal(frames.samples.reshape(-1), reference.pcm)
@@ -31,7 +31,7 @@ def test_real_file_matches_km3io(real_adf_path):
 
 
 def test_real_file_frames_are_contiguous_to_the_tick(real_adf_path):
-    frames = raw.read_file(real_adf_path, frame_length=raw.DEFAULT_FRAME_LENGTH)
+    frames = raw_decoder.read_file(real_adf_path, frame_length=raw.DEFAULT_FRAME_LENGTH)
     first, second = (int(t) for t in frames.start_ticks)
     assert second - first == 123260 * raw.TICKS_PER_SAMPLE
     # 123260 / 195312.5 s, exactly
@@ -129,7 +129,7 @@ def test_frame_plan_pads_only_the_last_frame_of_each_run():
         def __init__(self, start_tick, first_sample, n_samples):
             self.start_tick, self.first_sample, self.n_samples = start_tick, first_sample, n_samples
 
-    plan = raw.plan_frames([Run(0, 0, 25), Run(10_000, 25, 10)], frame_length=10)
+    plan = raw_frame_plan.plan_frames([Run(0, 0, 25), Run(10_000, 25, 10)], frame_length=10)
     assert [(f.start_tick, f.first_sample, f.n_samples) for f in plan] == [
         (0, 0, 10), (3200, 10, 10), (6400, 20, 5), (10_000, 25, 10),
     ]
@@ -144,7 +144,7 @@ def test_wrong_frame_length_rejects_the_whole_file_instead_of_a_garbled_first_fr
     assert len(frames) == 0
     [issue] = frames.issues
     assert issue.offset == 0 and "wrong ADF frame length" in issue.reason and "adf_frame_length = 123260 samples" in issue.reason
-    assert isinstance(issue, raw.FrameLengthError) and issue.inferred_frame_length == 100_000
+    assert isinstance(issue, raw_frame_length.FrameLengthError) and issue.inferred_frame_length == 100_000
     assert f"a frame header continuing the first frame lies at byte {12 + 4 * 100_000}" in issue.reason
     assert "the right value is likely adf_frame_length = 100000" in issue.reason
 
@@ -152,22 +152,22 @@ def test_wrong_frame_length_rejects_the_whole_file_instead_of_a_garbled_first_fr
 @pytest.mark.parametrize("configured", [131_072, 123_261, 61_630, 1000])
 def test_a_wrong_frame_length_on_the_real_file_is_refused_naming_the_right_one(real_adf_path, configured):
     # 131072 is the window size written in every header: the mistake the issue found publishing header bytes as samples
-    frames = raw.read_file(real_adf_path, frame_length=configured)
+    frames = raw_decoder.read_file(real_adf_path, frame_length=configured)
     assert len(frames) == 0
     [issue] = frames.issues
-    assert isinstance(issue, raw.FrameLengthError) and issue.inferred_frame_length == raw.DEFAULT_FRAME_LENGTH
+    assert isinstance(issue, raw_frame_length.FrameLengthError) and issue.inferred_frame_length == raw.DEFAULT_FRAME_LENGTH
     assert str(issue).startswith(f"{real_adf_path} at byte 0: the bytes do not split into frames of adf_frame_length")
     assert f"adf_frame_length = {configured} samples" in str(issue) and "likely adf_frame_length = 123260" in str(issue)
 
 
 def test_inference_finds_the_real_frame_length_and_nothing_in_samples(real_adf_path):
     data = Path(real_adf_path).read_bytes()
-    assert raw.infer_frame_length(data, max_frame_length=10**6) == raw.DEFAULT_FRAME_LENGTH
-    assert raw.infer_frame_length(data[:FRAME], max_frame_length=10**6) is None  # one frame: nothing to compare
+    assert raw_frame_length.infer_frame_length(data, max_frame_length=10**6) == raw.DEFAULT_FRAME_LENGTH
+    assert raw_frame_length.infer_frame_length(data[:FRAME], max_frame_length=10**6) is None  # one frame: nothing to compare
     # frames 1 s apart (a gap after the first): no length fits, and the configured one is accepted
     samples = np.random.default_rng(3).normal(0, 1e-3, (3, raw.DEFAULT_FRAME_LENGTH)).astype(np.float32)
     gapped = raw.encode(np.arange(3) * raw.TICKS_PER_SECOND, samples)
-    assert raw.infer_frame_length(gapped, max_frame_length=10**6) is None
+    assert raw_frame_length.infer_frame_length(gapped, max_frame_length=10**6) is None
     frames = decode(gapped)
     assert len(frames) == 3 and frames.issues == ()
 
@@ -176,6 +176,6 @@ def test_jittered_time_stamps_still_confirm_the_frame_length():
     samples = np.zeros((3, 5000), dtype=np.float32)
     ticks = 7 * raw.TICKS_PER_SECOND + np.arange(3) * 5000 * raw.TICKS_PER_SAMPLE + np.array([0, 150, -3])
     data = raw.encode(ticks, samples)
-    assert raw.infer_frame_length(data, max_frame_length=10**6) == 5000
-    frames = raw.decode(data, frame_length=5000, source="j.bin")
+    assert raw_frame_length.infer_frame_length(data, max_frame_length=10**6) == 5000
+    frames = raw_decoder.decode(data, frame_length=5000, source="j.bin")
     assert len(frames) == 3 and frames.issues == ()

@@ -17,7 +17,7 @@ from hydroserve.acoustics import catalog
 from hydroserve.acoustics.archive import Archive
 from hydroserve.api import cli, wiring
 from hydroserve.api.db import writer
-from hydroserve.codecs import raw
+from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.raw import SensorId
 from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import outbox, registry
@@ -76,7 +76,7 @@ def test_no_package_without_its_resources(settings, synthetic_files):
     ingestor = wiring.build_ingestor(settings, archive, retry_for_s=0)
     with pytest.raises(RuntimeError, match="registry unavailable"):
         for path in synthetic_files(n_frames=8):
-            ingestor.feed(SENSOR, raw.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
+            ingestor.feed(SENSOR, raw_decoder.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH))
     with engine.connect() as conn:
         assert catalog.list_packages(conn) == []
     assert counts_in_catalog(settings) == (0, 0)

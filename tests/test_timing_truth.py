@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from hydroserve.api import wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
-from hydroserve.codecs import raw
+from hydroserve.codecs import raw, raw_decoder
 from support import SENSOR, url
 
 FRAME = 123_260
@@ -35,7 +35,7 @@ def archive(tmp_path, duration_s, path):
                              snippet_interval_s=duration_s, min_coverage=1e-6, psd_nfft=1024)
     engine = wiring.init_catalog(settings)
     ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=5)
-    ingestor.feed(SENSOR, raw.read_file(path, frame_length=FRAME))
+    ingestor.feed(SENSOR, raw_decoder.read_file(path, frame_length=FRAME))
     ingestor.flush()
     engine.dispose()
     assert ingestor.report.input_problems == [] and ingestor.report.windows_skipped == {}

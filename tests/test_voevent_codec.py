@@ -9,7 +9,7 @@ from comet.protocol import messages as comet_messages
 from lxml import etree
 
 from alert_support import assert_xsd_valid
-from hydroserve.codecs import voevent
+from hydroserve.codecs import voevent, voevent_reader, voevent_writer
 from hydroserve.codecs.voevent import Citation, Group, Inference, Param
 
 IVORN = "ivo://km3net.org/alerts#E-1_r2"
@@ -38,16 +38,16 @@ def packet(**changes) -> voevent.Packet:
 
 
 def test_packet_is_schema_valid_and_reads_back_identically():
-    data = voevent.build(packet())
+    data = voevent_writer.build(packet())
     assert_xsd_valid(data)
     assert data.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
-    assert voevent.parse(data) == packet()
+    assert voevent_reader.parse(data) == packet()
 
 
 def test_where_when_carries_utc_time_position_90_percent_radius_and_site():
     eastern = timezone(timedelta(hours=-5))
     local = datetime(2025, 1, 13, 22, 11, 58, 337512, tzinfo=eastern)  # 03:11:58.337512 UTC
-    data = voevent.build(packet(where_when=voevent.WhereWhen(local, 0.0, -90.0, 180.0, SITE)))
+    data = voevent_writer.build(packet(where_when=voevent.WhereWhen(local, 0.0, -90.0, 180.0, SITE)))
     assert_xsd_valid(data)
     root = etree.fromstring(data)
     coords = root.find("WhereWhen/ObsDataLocation/ObservationLocation/AstroCoords")
@@ -61,7 +61,7 @@ def test_where_when_carries_utc_time_position_90_percent_radius_and_site():
 
 
 def test_params_are_typed_string_float_int_only():
-    root = etree.fromstring(voevent.build(packet()))
+    root = etree.fromstring(voevent_writer.build(packet()))
     types = {p.get("name"): (p.get("dataType"), p.get("value"), p.get("unit")) for p in root.iter("Param")}
     assert types == {
         "event_id": ("string", "E-1", None),
@@ -71,7 +71,7 @@ def test_params_are_typed_string_float_int_only():
         "trigger": ("string", "JTRIGGER3DMUON", None),
     }
     with pytest.raises(ValueError, match="'flag'.*no boolean dataType"):
-        voevent.build(packet(what=(Param("flag", True),)))
+        voevent_writer.build(packet(what=(Param("flag", True),)))
 
 
 def test_hostile_text_is_escaped_everywhere_and_reads_back_unchanged():
@@ -81,12 +81,12 @@ def test_hostile_text_is_escaped_everywhere_and_reads_back_unchanged():
         how=voevent.How((HOSTILE,)),
         description=HOSTILE,
     )
-    data = voevent.build(hostile)
+    data = voevent_writer.build(hostile)
     assert_xsd_valid(data)
     root = etree.fromstring(data)
     assert [p.get("name") for p in root.iter("Param")] == [HOSTILE]  # no injected element
     assert b"<![CDATA[" not in data and b'<Param name="evil"' not in data
-    assert voevent.parse(data) == hostile
+    assert voevent_reader.parse(data) == hostile
 
 
 @pytest.mark.parametrize(
@@ -108,23 +108,23 @@ def test_hostile_text_is_escaped_everywhere_and_reads_back_unchanged():
 )
 def test_invalid_parts_are_refused_by_name(changes, message):
     with pytest.raises(ValueError, match=message):
-        voevent.build(packet(**changes))
+        voevent_writer.build(packet(**changes))
 
 
 def test_parse_refuses_what_is_not_a_voevent():
-    with pytest.raises(voevent.VOEventError, match="not well-formed"):
-        voevent.parse(b"<VOEvent")
-    with pytest.raises(voevent.VOEventError, match="not a VOEvent 2.0"):
-        voevent.parse(b"<VOEvent version='2.0'/>")
+    with pytest.raises(voevent_reader.VOEventError, match="not well-formed"):
+        voevent_reader.parse(b"<VOEvent")
+    with pytest.raises(voevent_reader.VOEventError, match="not a VOEvent 2.0"):
+        voevent_reader.parse(b"<VOEvent version='2.0'/>")
     entity = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY e "boom">]><a>&e;</a>'
-    with pytest.raises(voevent.VOEventError, match="entities"):
-        voevent.parse(entity)
+    with pytest.raises(voevent_reader.VOEventError, match="entities"):
+        voevent_reader.parse(entity)
 
 
 def test_transport_ack_and_nak_as_comet_writes_them():
-    ack = voevent.parse_transport(comet_messages.ack("ivo://test/broker", IVORN).raw_bytes)
+    ack = voevent_reader.parse_transport(comet_messages.ack("ivo://test/broker", IVORN).raw_bytes)
     assert (ack.role, ack.origin, ack.response, ack.result) == ("ack", IVORN, "ivo://test/broker", None)
-    nak = voevent.parse_transport(comet_messages.nak("ivo://test/broker", IVORN, "Event rejected: <seen>").raw_bytes)
+    nak = voevent_reader.parse_transport(comet_messages.nak("ivo://test/broker", IVORN, "Event rejected: <seen>").raw_bytes)
     assert (nak.role, nak.origin, nak.result) == ("nak", IVORN, "Event rejected: <seen>")
-    with pytest.raises(voevent.VOEventError, match="expected a Transport message"):
-        voevent.parse_transport(voevent.build(packet()))
+    with pytest.raises(voevent_reader.VOEventError, match="expected a Transport message"):
+        voevent_reader.parse_transport(voevent_writer.build(packet()))

@@ -1,4 +1,4 @@
-"""A posted neutrino alert as a VOEvent 2.0 packet (the mapping; the XML is codecs.voevent's).
+"""A posted neutrino alert as a VOEvent 2.0 packet (the mapping; the XML is codecs.voevent_writer's).
 
 Sections:
 

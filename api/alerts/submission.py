@@ -23,7 +23,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from hydroserve.codecs import sky, voevent
+from hydroserve.codecs import sky, voevent, voevent_writer
 from hydroserve.codecs.times import rfc3339
 from hydroserve.odc_sync import registry
 
@@ -176,7 +176,7 @@ def _submit(conn: Connection, settings: AlertSettings, alert: dict, now: datetim
         observatory=None if retraction else observatory_for(settings, alert["instrument"]),
         previous=None if previous is None else packets.Predecessor(previous.ivorn, previous.instrument, previous.is_real_alert),
     )
-    xml = voevent.build(packet)
+    xml = voevent_writer.build(packet)
     # a retraction is catalogued where and when the alert it retracts was
     where = previous if retraction else None
     ra_deg = where.ra_deg if where else alert["ra"]

@@ -28,7 +28,7 @@ import requests
 
 from hydroserve.api import wiring
 from hydroserve.api.config import load_settings
-from hydroserve.codecs import raw
+from hydroserve.codecs import raw_decoder
 
 from ..support import start_server
 from .common import MB, SENSOR, load_frames, machine, table, write_adf_files
@@ -46,7 +46,7 @@ def archive_one_package(data_dir: Path, frames) -> str:
     engine = wiring.init_catalog(settings)
     ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=0)
     for path in write_adf_files(frames, data_dir.parent / "adf"):
-        ingestor.feed(SENSOR, raw.read_file(path, frame_length=settings.adf_frame_length))
+        ingestor.feed(SENSOR, raw_decoder.read_file(path, frame_length=settings.adf_frame_length))
     ingestor.flush()
     engine.dispose()
     (package_id,) = ingestor.report.packages_made

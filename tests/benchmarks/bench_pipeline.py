@@ -33,7 +33,7 @@ from hydroserve.acoustics.cutter import SnippetCutter
 from hydroserve.acoustics.resample import PolyphaseResampler
 from hydroserve.api import wiring
 from hydroserve.api.config import load_settings
-from hydroserve.codecs import mp3, raw
+from hydroserve.codecs import mp3, raw, raw_decoder
 
 from .common import SENSOR, SNIPPET_S, load_frames, machine, measure, ratio, seconds, snippet_samples, table, write_adf_files
 
@@ -60,7 +60,7 @@ class Ingest:
 
     def __call__(self) -> None:
         for path in self.files:
-            self.ingestor.feed(SENSOR, raw.read_file(path, frame_length=self.settings.adf_frame_length))
+            self.ingestor.feed(SENSOR, raw_decoder.read_file(path, frame_length=self.settings.adf_frame_length))
         self.ingestor.flush()
         if len(self.ingestor.report.packages_made) != 1:
             raise RuntimeError(f"expected one package, got {self.ingestor.report.summary()}")
@@ -118,7 +118,7 @@ class Stages:
 def instrument() -> Stages:
     stages = Stages()
     stages.wrap(Ingest, "__call__", TOTAL)
-    stages.wrap(raw, "decode", "decode ADF files (memory map, checks)")
+    stages.wrap(raw_decoder, "decode", "decode ADF files (memory map, checks)")
     stages.wrap(SnippetCutter, "feed", "stitch + cut (copy into the window)")
     stages.wrap(LocalBlobStore, "put", "blob writes: sha256, write, fsync (samples 234 MB, mp3, psd)")
     stages.wrap(products, "_digest", "raw + wav views: sha256")
