@@ -37,4 +37,5 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         engine=engine,
         blobs=wiring.open_blobs(settings),
         sensors=sensors.load(settings.sensors_file),
+        event_settings=wiring.event_settings(settings),
     ))

@@ -10,7 +10,8 @@ from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
 from hydroserve.acoustics.spool import SpoolDirectory
 from hydroserve.api.alerts import store as alerts_store
-from hydroserve.api.events import store as event_store
+from hydroserve.api.events.settings import EventSettings
+from hydroserve.api.events.store import event_tables
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.push import OdcPusher
 from hydroserve.odc_sync.vtp import VtpPublisher
@@ -23,10 +24,21 @@ from .db import create_schema, make_engine, writer
 def open_catalog(settings: Settings) -> Engine:
     """The catalog engine with every schema created."""
     engine = make_engine(settings.database_url, busy_timeout_s=settings.database_busy_timeout_s)
-    create_schema(engine, catalog.metadata, registry.metadata, alerts_store.metadata, event_store.metadata)
+    create_schema(engine, catalog.metadata, registry.metadata, alerts_store.metadata, event_tables.metadata)
     registration.ensure_acoustic_registry(engine, writer(engine), settings)
     alerts_store.ensure_alert_registry(engine, writer(engine), settings)
     return engine
+
+
+def event_settings(settings: Settings) -> EventSettings:
+    """The event-table domain's settings."""
+    return EventSettings(
+        collection=settings.events_collection,
+        public_url=settings.public_url,
+        max_rows=settings.events_max_rows,
+        scs_max_sr_deg=settings.events_scs_max_sr_deg,
+        scs_max_records=settings.events_scs_max_records,
+    )
 
 
 def vtp_publishers(settings: Settings, engine: Engine) -> list[VtpPublisher]:

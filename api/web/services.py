@@ -1,4 +1,4 @@
-"""What a running app holds: settings, catalog engine, blob store, sensor metadata."""
+"""What a running app holds: settings, catalog engine, blob store, sensor metadata, the domains' settings."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from hydroserve.acoustics.blobstore import BlobStore
 from hydroserve.acoustics.sensors import SensorCatalog
 from hydroserve.api.config import Settings
+from hydroserve.api.events.settings import EventSettings
 
 
 class LruCache:
@@ -50,6 +51,7 @@ class Services:
     engine: Engine
     blobs: BlobStore
     sensors: SensorCatalog
+    event_settings: EventSettings
     packages: LruCache = field(default_factory=lambda: LruCache(4096))  # published package records, by package id
     cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))  # prepared event tables, by blob SHA-256
 
