@@ -158,6 +158,13 @@ def publish(engine: Engine, blobs: BlobStore, settings: EventSettings, table_dat
 
     encoded["votable"] = votable.encode_table(table)
     products = _store_blobs(blobs, table_id, digest, encoded)
+    return _commit(engine, settings, table, document, digest, products)
+
+
+def _commit(engine: Engine, settings: EventSettings, table: EventTable, document: dict, digest: str,
+            products: dict[str, dict]) -> Published:
+    """The one write transaction: the table's row, its resources and their outbox rows (unless it is already there)."""
+    table_id = table.metadata.id
     test_query = registration.cone_search_test_query(table)
     try:
         with engine.begin() as conn:
