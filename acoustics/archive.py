@@ -27,8 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from hydroserve.codecs import SOFTWARE_VERSION
 from hydroserve.codecs.raw import SensorId
 
-from . import catalog
-from . import products as product_builder
+from . import catalog, product_keys, products
 from .blobstore import BlobStore
 from .cutter import CutSettings, SkippedWindow, Snippet
 from .sensors import SensorCatalog
@@ -60,7 +59,7 @@ class Archive:
         blobs: BlobStore,
         *,
         cut_settings: CutSettings,
-        product_settings: product_builder.ProductSettings,
+        product_settings: products.ProductSettings,
         sensor_catalog: SensorCatalog | None = None,
         registrar: Registrar | None = None,
     ):
@@ -84,7 +83,7 @@ class Archive:
                 log.info("%s: already archived, nothing to do", pid)
                 return None
         calibration = self.sensor_catalog.info(snippet.sensor).calibration
-        built = product_builder.build(snippet, self.product_settings, self.blobs, calibration)
+        built = products.build(snippet, self.product_settings, self.blobs, calibration)
         record = catalog.PackageRecord(
             package_id=pid,
             sensor=snippet.sensor,
@@ -95,7 +94,7 @@ class Archive:
             n_expected=snippet.n_expected,
             runs=snippet.runs,
             window_size=snippet.window_size,
-            samples_key=product_builder.samples_key(product_builder.blob_prefix(pid, snippet.sensor, snippet.boundary_tick)),
+            samples_key=product_keys.samples_key(product_keys.package_prefix(pid, snippet.sensor, snippet.boundary_tick)),
             sources=tuple(Path(source).name for source in snippet.sources),
             settings=self._settings(),
             software_version=SOFTWARE_VERSION,

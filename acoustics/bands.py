@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .psd import QUANTILES, Psd, to_db
+from hydroserve.codecs.psdjson import STATISTICS
+
+from .psd import Psd, to_db
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,6 @@ class Band:
 # shipping (< 1 kHz), wind and sea state (1-10 kHz), the band of acoustic neutrino
 # pulses (10-50 kHz), thermal noise of the sea and the electronics (> 50 kHz)
 DEFAULT_BANDS = (Band(100, 1000), Band(1000, 10_000), Band(10_000, 50_000), Band(50_000, None))
-STATISTICS = ("mean", *QUANTILES)
 
 
 def band_levels_db(result: Psd, bands: tuple[Band, ...], statistic: str = "median") -> np.ndarray:

@@ -1,34 +1,26 @@
-"""The products of a data package: raw (ADF), wav, mp3 and psd.
+"""The products of a data package made at ingest: raw (ADF), wav, mp3 and psd.
 
-Stored blobs, under ``<sensor>/<YYYY>/<MM>/<DD>/<package id>``:
-
-* ``.f32``      the samples, little-endian float32 back to back (gaps removed);
-* ``.mp3``      MPEG Layer III at 48 kHz (see :func:`make_mp3`);
-* ``.psd.npz``  linear PSD statistics (see :mod:`.psd`), for re-rendering;
-* ``.psd.<calibration>.json``  the /psd document for the full band.
-
-``raw`` and ``wav`` are views on ``.f32`` (see :mod:`.views`): they are never
-written, only their size and sha256 are computed once.
+:func:`build` stores the samples, the MP3 and the PSD (statistics and
+document; where: :mod:`.product_keys`). ``raw`` and ``wav`` are views on the
+stored samples (see :mod:`.views`): they are never written, only their size
+and sha256 are computed once. What is served or remade later goes through
+:mod:`.package_products`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 
 import numpy as np
 
 from hydroserve.codecs import mp3, psdjson, raw, wav
 
-from . import psd as psd_engine
-from . import views
-from .blobstore import BlobNotFound
+from . import product_keys, psd_product, views
 from .cutter import Run, Snippet
 from .resample import LowpassSpec, PolyphaseResampler, design_lowpass
-from .sensors import Calibration, calibration_offset_db
+from .sensors import Calibration, calibration_tag
 
 MP3_RATE_HZ = 48_000
 MP3_RESAMPLE_UP, MP3_RESAMPLE_DOWN = 768, 3125  # 195312.5 Hz * 768 / 3125 = 48000 Hz exactly
@@ -58,31 +50,6 @@ class ProductRecord:
     sha256: str
     blob_key: str | None
     details: dict
-
-
-def blob_prefix(package_id: str, sensor: raw.SensorId, boundary_tick: int) -> str:
-    day = datetime.fromtimestamp(boundary_tick // raw.TICKS_PER_SECOND, UTC)
-    return f"{sensor}/{day:%Y/%m/%d}/{package_id}"
-
-
-def samples_key(prefix: str) -> str:
-    return f"{prefix}.f32"
-
-
-def psd_arrays_key(prefix: str) -> str:
-    return f"{prefix}.psd.npz"
-
-
-def psd_document_key(prefix: str, calibration: Calibration | None) -> str:
-    return f"{prefix}.psd.{calibration_tag(calibration)}.json"
-
-
-def calibration_tag(calibration: Calibration | None) -> str:
-    """Short stable tag of a calibration (``uncal`` if none)."""
-    if calibration is None:
-        return "uncal"
-    text = repr((calibration.sensitivity_db_re_1v_per_upa, calibration.gain_db, calibration.volts_per_unit))
-    return "cal" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def run_arrays(samples: np.ndarray, runs: tuple[Run, ...]) -> list[np.ndarray]:
@@ -175,63 +142,11 @@ def make_mp3(runs: list[np.ndarray], settings: ProductSettings) -> tuple[bytes, 
     return data, details
 
 
-def psd_to_npz(result: psd_engine.Psd) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(
-        buffer, frequency_hz=result.frequency_hz, mean=result.mean, median=result.median, p75=result.p75,
-        p95=result.p95, nfft=result.nfft, n_segments=result.n_segments, effort_s=result.effort_s,
-    )
-    return buffer.getvalue()
-
-
-def psd_from_npz(data: bytes) -> psd_engine.Psd:
-    with np.load(io.BytesIO(data)) as arrays:
-        return psd_engine.Psd(
-            arrays["frequency_hz"], arrays["mean"], arrays["median"], arrays["p75"], arrays["p95"],
-            int(arrays["nfft"]), int(arrays["n_segments"]), float(arrays["effort_s"]),
-        )
-
-
-def psd_unit(calibration: Calibration | None) -> str:
-    return "dB re 1 uPa^2/Hz" if calibration is not None else "dB re 1 (sample unit)^2/Hz"
-
-
-def psd_document(package_id: str, result: psd_engine.Psd, calibration: Calibration | None) -> bytes:
-    """The /psd JSON document of a PSD (any band) in dB, calibrated if possible."""
-    offset = calibration_offset_db(calibration)
-    frequency = result.frequency_hz
-    meta = {
-        "package_id": package_id,
-        "unit": psd_unit(calibration),
-        "calibrated": calibration is not None,
-        "calibration_offset_db": offset,
-        "window": "hann",
-        "nfft": result.nfft,
-        "overlap_samples": result.overlap_samples,
-        "detrend": "constant (segment mean)",
-        "scaling": "one-sided power spectral density",
-        "sample_rate_hz": float(raw.SAMPLE_RATE_HZ),
-        "resolution_hz": float(raw.SAMPLE_RATE_HZ) / result.nfft,
-        "n_segments": result.n_segments,
-        "effort_s": result.effort_s,
-        "quantiles": "per frequency across Welch segments, numpy 'linear' interpolation, linear power then dB",
-        "fmin_hz": float(frequency[0]) if len(frequency) else None,
-        "fmax_hz": float(frequency[-1]) if len(frequency) else None,
-        "n_frequencies": len(frequency),
-    }
-    levels = {name: psd_engine.to_db(getattr(result, name)) + offset for name in psdjson.STATISTICS}
-    return psdjson.encode(frequency, levels, meta)
-
-
-def make_psd(runs: list[np.ndarray], nfft: int) -> psd_engine.Psd:
-    return psd_engine.welch_quantiles(runs, raw.SAMPLE_RATE_HZ, nfft)
-
-
 def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calibration | None) -> list[ProductRecord]:
     """Write a snippet's blobs (durably) and return its product records."""
     pid = snippet.package_id
-    prefix = blob_prefix(pid, snippet.sensor, snippet.boundary_tick)
-    blobs.put(samples_key(prefix), [memoryview(snippet.samples.astype("<f4", copy=False)).cast("B")])
+    prefix = product_keys.package_prefix(pid, snippet.sensor, snippet.boundary_tick)
+    blobs.put(product_keys.samples_key(prefix), [memoryview(snippet.samples.astype("<f4", copy=False)).cast("B")])
     runs = run_arrays(snippet.samples, snippet.runs)
 
     adf = adf_view(snippet.runs, frame_length=settings.frame_length, window_size=snippet.window_size)
@@ -260,40 +175,21 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
         ),
     ]
     mp3_bytes, mp3_details = make_mp3(runs, settings)
-    mp3_info = blobs.put(f"{prefix}.mp3", [mp3_bytes])
+    mp3_info = blobs.put(product_keys.mp3_key(prefix), [mp3_bytes])
     records.append(ProductRecord("mp3", mp3.MEDIA_TYPE, mp3_info.size_bytes, mp3_info.sha256, mp3_info.key, mp3_details))
 
-    result = make_psd(runs, settings.psd_nfft)
-    blobs.put(psd_arrays_key(prefix), [psd_to_npz(result)])
-    doc_info = blobs.put(psd_document_key(prefix, calibration), [psd_document(pid, result, calibration)])
+    result = psd_product.compute(runs, settings.psd_nfft)
+    blobs.put(product_keys.psd_arrays_key(prefix), [psd_product.to_npz(result)])
+    doc_info = blobs.put(product_keys.psd_document_key(prefix, calibration_tag(calibration)),
+                         [psd_product.document(pid, result, calibration)])
     records.append(
         ProductRecord(
             "psd", psdjson.MEDIA_TYPE, doc_info.size_bytes, doc_info.sha256, doc_info.key,
             {
                 "nfft": result.nfft, "window": "hann", "overlap_samples": result.overlap_samples,
-                "n_segments": result.n_segments, "effort_s": result.effort_s, "unit": psd_unit(calibration),
+                "n_segments": result.n_segments, "effort_s": result.effort_s, "unit": psd_product.unit(calibration),
                 "calibration_tag": calibration_tag(calibration),
             },
         )
     )
     return records
-
-
-def load_runs(blobs, samples_key: str, runs: tuple[Run, ...]) -> list[np.ndarray]:
-    """Read a package's samples blob (whole) and split it into runs; for regenerating products."""
-    with blobs.open(samples_key) as stored:
-        samples = np.frombuffer(stored.read(), dtype="<f4")
-    expected = sum(r.n_samples for r in runs)
-    if len(samples) != expected:
-        raise OSError(f"samples blob {samples_key} holds {len(samples)} samples, the catalog says {expected}")
-    return run_arrays(samples, runs)
-
-
-def open_blob(blobs, key: str, make):
-    """Open the blob under ``key``, storing ``make()`` there first if it is missing (a product regenerated
-    on demand; the put is atomic, so concurrent makers are harmless)."""
-    try:
-        return blobs.open(key)
-    except BlobNotFound:
-        blobs.put(key, [make()])
-        return blobs.open(key)

@@ -32,6 +32,7 @@ uncalibrated. Nothing is guessed.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -65,6 +66,14 @@ class Calibration:
     @property
     def offset_db(self) -> float:
         return 20 * math.log10(self.volts_per_unit) - self.sensitivity_db_re_1v_per_upa - self.gain_db
+
+
+def calibration_tag(calibration: Calibration | None) -> str:
+    """A short stable tag of a calibration (``uncal`` if none): products made with it are stored under it."""
+    if calibration is None:
+        return "uncal"
+    text = repr((calibration.sensitivity_db_re_1v_per_upa, calibration.gain_db, calibration.volts_per_unit))
+    return "cal" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def calibration_offset_db(calibration: Calibration | None) -> float:

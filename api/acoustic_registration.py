@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection, Engine
 
+from hydroserve.acoustics import provenance
 from hydroserve.acoustics.catalog import PackageRecord, tick_to_datetime
 from hydroserve.codecs import mp3, psdjson, raw, wav
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.push import ODC_DESTINATION
 
+from . import urls
 from .config import Settings
 
 ACOUSTIC_STREAMS = {
@@ -46,12 +48,7 @@ def ensure_acoustic_registry(reader: Engine, writer: Engine, settings: Settings)
 
 
 def package_resources(settings: Settings, record: PackageRecord) -> list[registry.Resource]:
-    base = f"{settings.public_url}/api/v1/packages/{record.package_id}"
     start, end = tick_to_datetime(record.start_tick), tick_to_datetime(record.end_tick)
-    provenance = (
-        {"id": "hydroserve:cut", "description": "fixed-interval sample-exact cutting of the ADF stream",
-         "sources": list(record.sources), "parameters": record.settings},
-    )
     items = []
     for kind, product in record.products.items():
         _, title, _ = ACOUSTIC_STREAMS[kind]
@@ -67,15 +64,14 @@ def package_resources(settings: Settings, record: PackageRecord) -> list[registr
                     f"{record.duration_s:g} s from {start.isoformat()}, coverage {record.coverage:.4f}"
                 ),
                 media_type=product.media_type,
-                access_url=f"{base}/{kind}",
+                access_url=urls.absolute(settings.public_url, urls.PACKAGE_PRODUCT, package_id=record.package_id, kind=kind),
                 size_bytes=product.size_bytes,
                 sha256=product.sha256,
                 coverage_start=start,
                 coverage_end=end,
                 subject_id=record.package_id,
-                info_url=f"{base}/info",
-                provenance=provenance + ({"id": f"hydroserve:{kind}", "description": f"{kind} product", "parameters": {
-                    k: v for k, v in product.details.items() if isinstance(v, str | int | float | bool)}},),
+                info_url=urls.absolute(settings.public_url, urls.PACKAGE_INFO, package_id=record.package_id),
+                provenance=(provenance.cut_step(record), provenance.product_step(record, kind)),
                 software_version=record.software_version,
                 extra={"package_id": record.package_id, "sensor": str(record.sensor), "coverage_fraction": record.coverage,
                        "n_gaps": len(record.gaps)},

@@ -7,6 +7,7 @@ import os
 from flask import Flask
 
 from hydroserve.acoustics import sensors
+from hydroserve.acoustics.package_products import PackageProducts
 
 from . import wiring
 from .config import Settings, load_settings
@@ -31,11 +32,14 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         the ``HYDROSERVE_*`` environment.
     """
     settings = _settings(config)
-    engine = wiring.open_catalog(settings)
+    blobs = wiring.open_blobs(settings)
+    sensor_catalog = sensors.load(settings.sensors_file)
     return build_app(Services(
         settings=settings,
-        engine=engine,
-        blobs=wiring.open_blobs(settings),
-        sensors=sensors.load(settings.sensors_file),
+        engine=wiring.open_catalog(settings),
+        blobs=blobs,
+        sensors=sensor_catalog,
+        products=PackageProducts(blobs, sensor_catalog, settings.products),
+        alert_settings=wiring.alert_settings(settings),
         event_settings=wiring.event_settings(settings),
     ))

@@ -43,7 +43,7 @@ class Progress:
 
 
 def cmd_import(settings, args) -> int:
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     archive = wiring.build_archive(settings, engine)
     ingestor = wiring.build_ingestor(settings, archive, retry_for_s=args.retry_for_s)
     by_sensor = defaultdict(list)
@@ -85,7 +85,7 @@ def cmd_import(settings, args) -> int:
 
 
 def cmd_ingest(settings, args) -> int:
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=None)
     log.info("following %s", settings.spool_dir)
     follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=settings.poll_interval_s, once=args.once)
@@ -95,7 +95,7 @@ def cmd_ingest(settings, args) -> int:
 def cmd_sync(settings, args) -> int:
     from hydroserve.odc_sync import registry, sync
 
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     if args.retry_failed:
         with writer(engine).begin() as conn:
             print(f"requeued {registry.requeue_failed(conn, args.retry_failed)} failed rows of {args.retry_failed}")
@@ -121,7 +121,7 @@ def cmd_sync(settings, args) -> int:
 
 
 def cmd_list(settings, args) -> int:
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     with engine.connect() as conn:
         records = catalog.list_packages(conn, sensor=args.sensor, newest_first=False, limit=args.limit)
     rows = [
@@ -141,6 +141,12 @@ def cmd_list(settings, args) -> int:
     else:
         for row in rows:
             print(f"{row['package_id']:40} {row['start']:32} {row['n_samples']:>10} {row['coverage']:7.4f} {len(row['gaps'])} gaps")
+    return 0
+
+
+def cmd_db_init(settings, args) -> int:
+    wiring.init_catalog(settings).dispose()
+    print(f"catalog ready: {settings.database_url}")
     return 0
 
 
@@ -166,7 +172,7 @@ def cmd_events_publish(settings, args) -> int:
         print(f"hydroserve events publish: {error}", file=sys.stderr)
         return 2
     event_settings = wiring.event_settings(settings)
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     try:
         published = publishing.publish(writer(engine), wiring.open_blobs(settings), event_settings, table_data, metadata_data,
                                        hdf5_dataset=args.hdf5_dataset)
@@ -255,6 +261,11 @@ def parser() -> argparse.ArgumentParser:
                      help="the dataset holding the rows in an HDF5 TABLE (default: events)")
     pub.add_argument("--json", action="store_true", help="print the summary as JSON")
     pub.set_defaults(run=cmd_events_publish)
+
+    db = commands.add_parser("db", help="the catalog")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("init", help="create the catalog's tables and registry entries if missing (idempotent)").set_defaults(
+        run=cmd_db_init)
 
     cfg = commands.add_parser("config", help="print the effective configuration")
     cfg.set_defaults(run=cmd_config)

@@ -20,7 +20,7 @@ from importlib.resources import files
 
 from hydroserve.acoustics import sensors as sensor_metadata
 from hydroserve.acoustics.ingest import follow_spool
-from hydroserve.api.alerts import store as alerts_store
+from hydroserve.api.alerts import submission
 from hydroserve.api.events import publishing
 from hydroserve.odc_sync import sync
 
@@ -52,7 +52,7 @@ def publish_samples(settings: Settings, engine) -> None:
         (samples / "events" / "synthetic_arca_2023.meta.json").read_bytes(),
     )
     alert = AlertInputSchema().load(json.loads((samples / "alert_example.json").read_text()))
-    alerts_store.submit(writer(engine), settings, alert)
+    submission.submit(writer(engine), wiring.alert_settings(settings), alert)
 
 
 def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
@@ -63,7 +63,7 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     known = sensor_metadata.load(settings.sensors_file).sensors
     sources = [SyntheticSensor(sensor, seed=index, level=1.0 / (1 + index)) for index, sensor in enumerate(sorted(known))]
     writer = LiveSpoolWriter(settings.spool_dir, sources, backfill_s=backfill_s)
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     publish_samples(settings, engine)
     ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=None)
     spool = wiring.open_spool(settings, ingestor.archive)

@@ -50,13 +50,13 @@ def _child_exit(server, worker) -> None:
 
 
 def serve(settings: Settings) -> None:
-    """Create the schema once, then run gunicorn in the foreground.
+    """Make the catalog if missing (:func:`~hydroserve.api.wiring.init_catalog`), then run gunicorn in the foreground.
 
     Workers share their request metrics through a fresh
     ``PROMETHEUS_MULTIPROC_DIR`` (set here, before any worker imports
     prometheus_client, and removed at exit).
     """
-    wiring.open_catalog(settings).dispose()
+    wiring.init_catalog(settings).dispose()
     metrics_dir = tempfile.mkdtemp(prefix="hydroserve-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:

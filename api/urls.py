@@ -18,10 +18,15 @@ PACKAGES = "/packages"
 PACKAGE = "/packages/{package_id}"
 PACKAGE_PRODUCT = "/packages/{package_id}/{kind}"
 PACKAGE_INFO = "/packages/{package_id}/info"
+PACKAGE_PSD_PICTURE = "/packages/{package_id}/psd.png"
+PACKAGE_SPECTROGRAM_PICTURE = "/packages/{package_id}/spectrogram.png"
+SENSOR_BAND_LEVELS_PICTURE = "/sensors/{sensor}/band-levels.png"
 
 ALERTS = "/alerts"
 ALERT = "/alerts/{alert_id}"
 ALERT_JSON = "/alerts/{alert_id}.json"
+ALERT_REVISIONS = "/alerts/{alert_id}/revisions"
+ALERT_LATEST = "/alerts/{alert_id}/latest"
 
 TABLES = "/events/tables"
 TABLE = "/events/tables/{table_id}"
@@ -37,6 +42,11 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 def rule(template: str) -> str:
     """The Flask URL rule of a template: ``/packages/{package_id}`` -> ``/packages/<package_id>``."""
     return _PLACEHOLDER.sub(r"<\1>", template)
+
+
+def partial(template: str, **values) -> str:
+    """A template with some placeholders filled: ``partial(PACKAGE_PRODUCT, kind="wav")`` -> ``/packages/{package_id}/wav``."""
+    return _PLACEHOLDER.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], template)
 
 
 def absolute(public_url: str, template: str, **values) -> str:

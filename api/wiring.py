@@ -9,11 +9,13 @@ from hydroserve.acoustics.archive import Archive
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
 from hydroserve.acoustics.spool import SpoolDirectory
-from hydroserve.api.alerts import store as alerts_store
+from hydroserve.api.alerts.registration import ensure_alert_registry
+from hydroserve.api.alerts.settings import AlertSettings
+from hydroserve.api.alerts.store import alerts, packet_for_resource
 from hydroserve.api.events.settings import EventSettings
 from hydroserve.api.events.store import event_tables
 from hydroserve.odc_sync import registry
-from hydroserve.odc_sync.push import OdcPusher
+from hydroserve.odc_sync.push import ODC_DESTINATION, OdcPusher
 from hydroserve.odc_sync.vtp import VtpPublisher
 
 from . import acoustic_registration as registration
@@ -22,12 +24,34 @@ from .db import create_schema, make_engine, writer
 
 
 def open_catalog(settings: Settings) -> Engine:
-    """The catalog engine with every schema created."""
-    engine = make_engine(settings.database_url, busy_timeout_s=settings.database_busy_timeout_s)
-    create_schema(engine, catalog.metadata, registry.metadata, alerts_store.metadata, event_tables.metadata)
+    """The catalog engine; nothing is written (the schema is made by :func:`init_catalog`)."""
+    return make_engine(settings.database_url, busy_timeout_s=settings.database_busy_timeout_s)
+
+
+def init_catalog(settings: Settings) -> Engine:
+    """The one place the catalog is made: every missing table, then the registry's collections and streams
+    (idempotent; an existing catalog is left as it is). Returns the engine."""
+    engine = open_catalog(settings)
+    create_schema(engine, catalog.metadata, registry.metadata, alerts.metadata, event_tables.metadata)
     registration.ensure_acoustic_registry(engine, writer(engine), settings)
-    alerts_store.ensure_alert_registry(engine, writer(engine), settings)
+    ensure_alert_registry(engine, writer(engine), alert_settings(settings))
     return engine
+
+
+def alert_settings(settings: Settings) -> AlertSettings:
+    """What the alert domain needs: naming, authorship, sites, the public URL, and the outbox destinations of every
+    packet (the ODC and each configured VTP broker)."""
+    return AlertSettings(
+        collection=settings.alert_collection,
+        ivorn_authority=settings.alert_ivorn_authority,
+        ivorn_stream=settings.alert_ivorn_stream,
+        publisher=settings.alert_publisher,
+        contact_name=settings.alert_contact_name,
+        contact_email=settings.alert_contact_email,
+        observatories=settings.alert_observatories,
+        public_url=settings.public_url,
+        destinations=(ODC_DESTINATION, *(broker.destination for broker in settings.vtp_brokers)),
+    )
 
 
 def event_settings(settings: Settings) -> EventSettings:
@@ -44,7 +68,7 @@ def event_settings(settings: Settings) -> EventSettings:
 def vtp_publishers(settings: Settings, engine: Engine) -> list[VtpPublisher]:
     """One outbox publisher per configured VTP broker."""
     return [
-        VtpPublisher(writer(engine), broker, alerts_store.packet_for_resource, timeout_s=settings.vtp_timeout_s,
+        VtpPublisher(writer(engine), broker, packet_for_resource, timeout_s=settings.vtp_timeout_s,
                      retry_base_s=settings.vtp_retry_base_s, retry_max_s=settings.vtp_retry_max_s)
         for broker in settings.vtp_brokers
     ]

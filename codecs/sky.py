@@ -16,6 +16,7 @@ lies within ``radius`` of ``u`` exactly when ``u . v >= cos(radius)``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,6 +36,66 @@ def check_equatorial(ra_deg: float, dec_deg: float) -> None:
         raise ValueError(f"{ra_deg=} must be in [0, 360) deg")
     if not (math.isfinite(dec_deg) and -90.0 <= dec_deg <= 90.0):
         raise ValueError(f"{dec_deg=} must be in [-90, 90] deg")
+
+
+@dataclass(frozen=True)
+class Cone:
+    """A circle on the sky: centre (J2000, deg; ``0 <= ra_deg < 360``) and radius (deg)."""
+
+    ra_deg: float
+    dec_deg: float
+    radius_deg: float
+
+
+def parse_cone(
+    ra: str | None,
+    dec: str | None,
+    radius: str | None,
+    *,
+    names: tuple[str, str, str] = ("ra", "dec", "radius"),
+    max_radius_deg: float = 180.0,
+    zero_radius: bool = False,
+) -> Cone:
+    """The cone of three decimal-degree texts, checked in order: centre RA, centre Dec, radius.
+
+    Parameters
+    ----------
+    ra, dec, radius : str or None
+        The texts as given (None or blank: missing). RA must be in [0, 360]
+        (360 is RA 0), Dec in [-90, 90], the radius in (0, ``max_radius_deg``],
+        or [0, ``max_radius_deg``] with ``zero_radius``.
+    names : tuple of str
+        What the request calls the three values, for the error messages.
+    max_radius_deg : float
+        Largest radius accepted, deg.
+    zero_radius : bool
+        Whether a radius of 0 is accepted (an IVOA cone search's metadata query).
+
+    Raises
+    ------
+    ValueError
+        Naming the first missing, unparsable or out-of-range value, e.g.
+        ``DEC=91 must be between -90 and 90 degrees``.
+    """
+    ra_name, dec_name, radius_name = names
+    ra_deg = _degrees(ra, ra_name, 0.0, 360.0)
+    dec_deg = _degrees(dec, dec_name, -90.0, 90.0)
+    radius_deg = _degrees(radius, radius_name, 0.0, max_radius_deg, low_inclusive=zero_radius)
+    return Cone(ra_deg % 360.0, dec_deg, radius_deg)
+
+
+def _degrees(text: str | None, name: str, low: float, high: float, *, low_inclusive: bool = True) -> float:
+    if text is None or text.strip() == "":
+        raise ValueError(f"{name} is required (decimal degrees)")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text[:40]!r} is not a number") from None
+    above_low = low <= value if low_inclusive else low < value
+    if not (math.isfinite(value) and above_low and value <= high):
+        bounds = f"between {low:g} and {high:g}" if low_inclusive else f"more than {low:g} and at most {high:g}"
+        raise ValueError(f"{name}={text[:40]} must be {bounds} degrees")
+    return value
 
 
 def unit_vector(ra_deg: float, dec_deg: float) -> tuple[float, float, float]:

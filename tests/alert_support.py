@@ -7,6 +7,7 @@ import functools
 import json
 from importlib.resources import files
 
+from flask import url_for
 from lxml import etree
 
 from support import AUTH, url
@@ -38,6 +39,11 @@ def sample_alert(**changes) -> dict:
     return alert
 
 
-
 def post(client, alert: dict, headers=AUTH):
     return client.post(url(client, "alerts.Post"), json=alert, headers=headers)
+
+
+def public_url(app, endpoint: str, **values) -> str:
+    """The absolute URL of an endpoint (``url_for``) below the app's configured ``public_url``, as records name it."""
+    with app.test_request_context(base_url=app.extensions["hydroserve"].settings.public_url):
+        return url_for(endpoint, _external=True, **values)

@@ -3,13 +3,16 @@ gunicorn server, synthetic ADF files and the real KM3NeT test file."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
+from dataclasses import dataclass
 
 import pytest
 
+from hydroserve.api import cli
 from hydroserve.api.app import create_app
-from hydroserve.api.config import load_settings
+from hydroserve.api.config import load_settings, settings_env
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
 from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN, server_env, start_server
 
@@ -38,12 +41,41 @@ def settings(tmp_path):
 
 @pytest.fixture
 def app(settings):
+    from hydroserve.api import wiring
+
+    wiring.init_catalog(settings).dispose()
     return create_app(settings)
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@dataclass(frozen=True)
+class CliResult:
+    exit_code: int
+    output: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.output)
+
+
+@pytest.fixture
+def runner(settings, monkeypatch, capsys):
+    """Run the ``hydroserve`` command line in this process on the test settings (as its environment
+    gives them), like Flask's CLI runner: ``runner("list", "--json").json()``; ``env`` overrides keys."""
+
+    def run(*argv: str, env: dict | None = None) -> CliResult:
+        for key, value in {**settings_env(settings), "HYDROSERVE_LOG_LEVEL": "WARNING", **(env or {})}.items():
+            monkeypatch.setenv(key, str(value))
+        capsys.readouterr()
+        exit_code = cli.main(list(argv))
+        captured = capsys.readouterr()
+        return CliResult(exit_code, captured.out, captured.err)
+
+    return run
 
 
 @pytest.fixture
@@ -70,7 +102,7 @@ def archived(settings, synthetic_files):
     from hydroserve.codecs import raw
 
     def run(files):
-        engine = wiring.open_catalog(settings)
+        engine = wiring.init_catalog(settings)
         ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=5)
         for path in files:
             ingestor.feed(raw.RawFileName.parse(path).sensor, raw.read_file(path, frame_length=settings.adf_frame_length))

@@ -1,12 +1,45 @@
-"""GET /api/v1/alerts filters, checked by value: sky cones across RA 0/360 and around the poles, times, roles, paging."""
+"""The alert filters, checked by value: every example value of the filter table against a real catalogue; through
+GET /alerts, sky cones across RA 0/360 and around the poles, times, roles, paging, and 400s naming the parameter."""
 
 from __future__ import annotations
 
 import pytest
 
 from alert_support import post, sample_alert
+from hydroserve.api import wiring
+from hydroserve.api.alerts import filters, store, submission
+from hydroserve.api.alerts.input import AlertInputSchema
+from hydroserve.api.db import writer
 from hydroserve.codecs import sky
 from support import url
+
+SAMPLE = "ORCA24-0114-00873"  # the sample alert (a test of ORCA24 at 2025-01-14T03:11:58Z), updated and then retracted
+# every example value of every filter: the alerts it selects from EXAMPLE_CATALOGUE
+EXAMPLE_RESULTS = {
+    ("since", "2025-01-01T00:00:00Z"): {"crab_r1", "south_r1", "pole_r1", f"{SAMPLE}_r1", f"{SAMPLE}_r2", f"{SAMPLE}_r3"},
+    ("since", "2025-01-14T03:00:00+01:00"): {"south_r1", "pole_r1", f"{SAMPLE}_r1", f"{SAMPLE}_r2", f"{SAMPLE}_r3"},
+    ("until", "2025-02-01T00:00:00Z"): {"early_r1", "crab_r1", "south_r1", f"{SAMPLE}_r1", f"{SAMPLE}_r2", f"{SAMPLE}_r3"},
+    ("role", "observation"): {"early_r1", "crab_r1", "south_r1"},
+    ("role", "test"): {"pole_r1", f"{SAMPLE}_r1", f"{SAMPLE}_r2", f"{SAMPLE}_r3"},
+    ("detector", "ORCA24"): {"early_r1", "south_r1", f"{SAMPLE}_r1", f"{SAMPLE}_r2", f"{SAMPLE}_r3"},
+    ("detector", "ARCA21"): {"crab_r1", "pole_r1"},  # pole was posted as arca21
+    ("event", SAMPLE): {f"{SAMPLE}_r1", f"{SAMPLE}_r2", f"{SAMPLE}_r3"},
+    ("alert_type", "initial"): {"early_r1", "crab_r1", "south_r1", "pole_r1", f"{SAMPLE}_r1"},
+    ("alert_type", "update"): {f"{SAMPLE}_r2"},
+    ("alert_type", "retraction"): {f"{SAMPLE}_r3"},
+    ("latest", "true"): {"early_r1", "crab_r1", "south_r1", "pole_r1", f"{SAMPLE}_r3"},
+    ("latest", "false"): {f"{SAMPLE}_r1", f"{SAMPLE}_r2"},
+    ("cone", "83.63,22.01,3"): {"crab_r1"},  # 0.77 deg from the Crab
+    ("cone", "359.5,-10,2"): {"south_r1"},  # 1.1 deg away, across RA 0/360
+    ("cone", "0,90,5"): {"pole_r1"},  # 3 deg from the north pole
+}
+# name: (ra_deg, dec_deg, trigger_time, instrument, is_real_alert)
+EXAMPLE_CATALOGUE = {
+    "early": (120.0, 40.0, "2024-12-31T23:00:00Z", "ORCA24", True),
+    "crab": (83.0, 22.5, "2025-01-10T00:00:00Z", "ARCA21", True),
+    "south": (0.5, -10.5, "2025-01-20T00:00:00Z", "ORCA24", True),
+    "pole": (200.0, 87.0, "2025-02-03T00:00:00Z", "arca21", False),
+}
 
 # name: (ra_deg, dec_deg, trigger_time, instrument, is_real_alert)
 SKY = {
@@ -17,6 +50,27 @@ SKY = {
     "E": (190.0, 89.2, "2025-01-05T00:00:00Z", "arca21", True),
     "F": (100.0, -89.9, "2025-01-06T00:00:00Z", "ORCA24", True),
 }
+
+
+def test_every_example_value_of_every_filter_selects_what_it_says(settings):
+    assert set(EXAMPLE_RESULTS) == {(f.key, value) for f in filters.FILTERS.values() for value in f.example_values}
+    engine = wiring.open_catalog(settings)
+    alert_settings = wiring.alert_settings(settings)
+    posts = [sample_alert(id=name, ra=ra, dec=dec, trigger_time=time, instrument=instrument, is_real_alert=real,
+                          ra_dec_error=0.5, src_error_50=0.2, alert_datetime=None)
+             for name, (ra, dec, time, instrument, real) in EXAMPLE_CATALOGUE.items()]
+    posts += [sample_alert(), sample_alert(alert_type="update", record_number=2, ra=231.5),
+              {"id": SAMPLE, "alert_type": "retraction"}]
+    for alert in posts:
+        assert submission.submit(writer(engine), alert_settings, AlertInputSchema().load(alert)).created
+    for (key, text), expected in EXAMPLE_RESULTS.items():
+        page = store.find_page(engine, filters.conditions({key: filters.FILTERS[key].parse(text)}), before_seq=None, limit=100)
+        assert {record.alert_id for record in page.records} == expected, (key, text)
+
+
+def test_unknown_filter_keys_are_refused():
+    with pytest.raises(ValueError, match="no alert filter is called ra"):
+        filters.conditions({"ra": 10.0})
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from alert_support import assert_xsd_valid, post, sample_alert
+from alert_support import assert_xsd_valid, post, public_url, sample_alert
+from hydroserve.api import wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.codecs import voevent
@@ -31,7 +32,7 @@ def packet_of(client, alert_id: str) -> voevent.Packet:
 def test_sample_alert_is_accepted_as_is_and_served_as_a_valid_voevent(client):
     response = post(client, sample_alert())
     assert response.status_code == 201
-    assert response.headers["Location"] == f"http://localhost/api/v1/alerts/{FIRST}"
+    assert response.headers["Location"] == url(client, "alerts.Alert", alert_id=FIRST, _external=True)
     synopsis = response.get_json()
     assert synopsis["id"] == FIRST and synopsis["ivorn"] == f"ivo://km3net.org/alerts#{FIRST}"
     assert (synopsis["role"], synopsis["alert_type"], synopsis["revision"]) == ("test", "initial", 1)
@@ -102,7 +103,7 @@ def test_update_and_retraction_are_new_packets_citing_their_predecessor(client):
     original = client.get(url(client, "alerts.AlertJson", alert_id=FIRST)).get_json()
     assert original["superseded_by"] == f"{EVENT}_r2" and original["latest"] == f"{EVENT}_r3" and original["retracted"] is True
     assert third["cites"] == {"ivorn": f"ivo://km3net.org/alerts#{EVENT}_r2", "relation": "retraction", "id": f"{EVENT}_r2",
-                              "url": f"http://localhost/api/v1/alerts/{EVENT}_r2"}
+                              "url": url(client, "alerts.Alert", alert_id=f"{EVENT}_r2", _external=True)}
     # catalogued where the retracted alert was
     assert (third["ra_deg"], third["dec_deg"], third["trigger_time"]) == (231.5, -12.6, "2025-01-14T03:11:58.337512Z")
 
@@ -111,7 +112,8 @@ def test_update_and_retraction_are_new_packets_citing_their_predecessor(client):
         (FIRST, "initial"), (f"{EVENT}_r2", "update"), (f"{EVENT}_r3", "retraction")]
     assert (history["latest"], history["retracted"]) == (f"{EVENT}_r3", True)
     latest = client.get(url(client, "alerts.Latest", alert_id=FIRST))
-    assert latest.status_code == 303 and latest.headers["Location"] == f"http://localhost/api/v1/alerts/{EVENT}_r3"
+    assert latest.status_code == 303
+    assert latest.headers["Location"] == url(client, "alerts.Alert", alert_id=f"{EVENT}_r3", _external=True)
     newest = client.get(url(client, "alerts.Alerts", event=EVENT, limit=1)).get_json()
     assert [item["id"] for item in newest["items"]] == [f"{EVENT}_r3"]
 
@@ -246,6 +248,7 @@ def test_unknown_alerts_are_404_problems(client, endpoint, alert_id):
 def test_each_packet_is_an_open_resource_queued_for_the_odc_and_every_broker(tmp_path):
     settings = load_settings(env={}, data_dir=str(tmp_path / "data"), api_tokens=TOKEN,
                              vtp_brokers="127.0.0.1:8098,broker.example.org:8098", public_url="https://alerts.example.org")
+    wiring.init_catalog(settings).dispose()
     app = create_app(settings)
     synopsis = post(app.test_client(), sample_alert()).get_json()
     engine = app.extensions["hydroserve"].engine
@@ -255,8 +258,9 @@ def test_each_packet_is_an_open_resource_queued_for_the_odc_and_every_broker(tmp
                               .where(registry.outbox.c.resource_kid == resource.kid)).all()
         stream = registry.get_stream(conn, "alerts_01_voevent")
     assert (stream.collection_kid, stream.ktype, stream.media_type) == ("alerts_01", "alerts.voevent", "application/xml")
-    assert resource.access_url == f"https://alerts.example.org/api/v1/alerts/{FIRST}"
-    assert resource.info_url == f"https://alerts.example.org/api/v1/alerts/{FIRST}.json"
+    assert resource.access_url == public_url(app, "alerts.Alert", alert_id=FIRST)
+    assert resource.info_url == public_url(app, "alerts.AlertJson", alert_id=FIRST)
+    assert resource.access_url.startswith("https://alerts.example.org/") and resource.info_url == f"{resource.access_url}.json"
     assert (resource.sha256, resource.size_bytes) == (synopsis["packet_sha256"], synopsis["packet_size_bytes"])
     assert resource.coverage_start == resource.coverage_end == datetime(2025, 1, 14, 3, 11, 58, 337512, tzinfo=UTC)
     assert resource.extra["ivorn"] == synopsis["ivorn"] and resource.subject_id == FIRST

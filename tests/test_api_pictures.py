@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hydroserve.acoustics import bands, catalog, plots
+from hydroserve.acoustics import bands, catalog, pictures, plots, product_keys, psd_product
 from hydroserve.acoustics.sensors import Calibration, calibration_offset_db
 from hydroserve.api import wiring
-from hydroserve.api.web import pictures
+from hydroserve.api.web.acoustic_lookups import latest_packages
+from hydroserve.api.web.services import services
 from support import url
 
 FIRST = "DOM_808956920_CH1_1608751680"
@@ -34,7 +35,7 @@ def image(data: bytes) -> Image.Image:
 
 
 def record_of(settings, pid):
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     with engine.connect() as conn:
         return catalog.get_package(conn, pid)
 
@@ -45,7 +46,7 @@ def record_of(settings, pid):
     ("pictures.SpectrogramPng", {}, "spectrogram", plots.SPECTROGRAM_SIZE_PX),
 ])
 def test_picture_is_a_png_stored_once_with_etag(app, client, settings, three_packages, monkeypatch, endpoint, args, name, size):
-    target = url(app, endpoint, pid=WITH_GAP, **args)
+    target = url(app, endpoint, package_id=WITH_GAP, **args)
     response = client.get(target)
     assert response.status_code == 200 and response.mimetype == "image/png"
     picture = image(response.data)
@@ -54,7 +55,9 @@ def test_picture_is_a_png_stored_once_with_etag(app, client, settings, three_pac
     assert response.content_length == len(response.data)
     assert response.headers["Content-Disposition"] == f"inline; filename={WITH_GAP}.{name}.png"
 
-    key = pictures.picture_key(record_of(settings, WITH_GAP), name, None)
+    record = record_of(settings, WITH_GAP)
+    key = product_keys.picture_key(product_keys.package_prefix(record.package_id, record.sensor, record.boundary_tick), name,
+                                   "uncal", pictures.PICTURE_VERSION)
     blobs = wiring.open_blobs(settings)
     assert blobs.exists(key) and blobs.size(key) == len(response.data)
 
@@ -72,31 +75,31 @@ def test_picture_is_a_png_stored_once_with_etag(app, client, settings, three_pac
 
 
 def test_log_and_linear_psd_pictures_differ(app, client, three_packages):
-    linear = client.get(url(app, "pictures.PsdPng", pid=FIRST)).data
-    log = client.get(url(app, "pictures.PsdPng", pid=FIRST, xscale="log")).data
+    linear = client.get(url(app, "pictures.PsdPng", package_id=FIRST)).data
+    log = client.get(url(app, "pictures.PsdPng", package_id=FIRST, xscale="log")).data
     assert linear != log and image(linear).size == image(log).size
 
 
 def test_spectrogram_shows_the_gap_as_no_data(app, client, three_packages):
     """The gap of ..84 (0.63 s from 0.80 s) is drawn in the no-data grey across the whole frequency axis."""
-    picture = np.asarray(image(client.get(url(app, "pictures.SpectrogramPng", pid=WITH_GAP)).data).convert("RGB"))
+    picture = np.asarray(image(client.get(url(app, "pictures.SpectrogramPng", package_id=WITH_GAP)).data).convert("RGB"))
     width, height = plots.SPECTROGRAM_SIZE_PX
     left, bottom, axes_width, axes_height = plots.SPECTROGRAM_AXES
     x = round((left + axes_width * 1.1 / 2.0) * width)  # 1.1 s into the 2 s window
     rows = slice(round((1 - bottom - axes_height * 0.7) * height), round((1 - bottom - axes_height * 0.05) * height))
     grey = tuple(int(plots.NO_DATA_COLOUR[i : i + 2], 16) for i in (1, 3, 5))
     assert (picture[rows, x] == grey).all()
-    complete = np.asarray(image(client.get(url(app, "pictures.SpectrogramPng", pid=FIRST)).data).convert("RGB"))
+    complete = np.asarray(image(client.get(url(app, "pictures.SpectrogramPng", package_id=FIRST)).data).convert("RGB"))
     assert not (complete[rows, x] == grey).all(axis=1).any()
 
 
 def test_pictures_of_unknown_packages_and_bad_parameters_are_problems(app, client):
-    missing = client.get(url(app, "pictures.SpectrogramPng", pid="DOM_1_CH1_1"))
+    missing = client.get(url(app, "pictures.SpectrogramPng", package_id="DOM_1_CH1_1"))
     assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
     assert missing.json["detail"] == "No package 'DOM_1_CH1_1'."
-    bad = client.get(url(app, "pictures.PsdPng", pid=FIRST, xscale="cubic"))
+    bad = client.get(url(app, "pictures.PsdPng", package_id=FIRST, xscale="cubic"))
     assert bad.status_code == 400 and bad.json["errors"] == {"query": {"xscale": ["Must be one of: linear, log."]}}
-    unknown = client.get(url(app, "pictures.PsdPng", pid=FIRST, yscale="log"))
+    unknown = client.get(url(app, "pictures.PsdPng", package_id=FIRST, yscale="log"))
     assert unknown.status_code == 400 and "yscale" in unknown.json["errors"]["query"]
 
 
@@ -119,12 +122,11 @@ def test_band_levels_picture_follows_the_latest_packages(app, client, settings, 
 
 def test_band_levels_are_the_band_power_averages_of_the_served_psds(app, client, three_packages):
     with app.test_request_context():
-        records = pictures.latest_packages(SENSOR_ID, 10)
-        levels = pictures.band_levels(records, "median")
+        levels = services().products.band_levels(latest_packages(SENSOR_ID, 10), "median")
     assert [r.package_id for r in levels.records] == [FIRST, "DOM_808956920_CH1_1608751682", WITH_GAP]
     assert levels.unit == "dB re 1 (sample unit)²/Hz"
     for record, row in zip(levels.records, levels.levels_db):
-        served = client.get(url(app, "acoustic.Psd", pid=record.package_id)).json  # dB per frequency, rounded
+        served = client.get(url(app, "acoustic.Psd", package_id=record.package_id)).json  # dB per frequency, rounded
         frequency_hz, median_db = np.array(served["frequency_hz"]), np.array(served["median"])
         nyquist_hz = frequency_hz[-1]
         for band, level_db in zip(bands.DEFAULT_BANDS, row):
@@ -134,15 +136,15 @@ def test_band_levels_are_the_band_power_averages_of_the_served_psds(app, client,
 
 
 def test_picture_unit_follows_the_calibration():
-    assert pictures.display_unit(Calibration(sensitivity_db_re_1v_per_upa=-155.0, gain_db=40.0)) == "dB re 1 µPa²/Hz"
-    assert pictures.display_unit(None) == "dB re 1 (sample unit)²/Hz"
+    assert psd_product.display_unit(Calibration(sensitivity_db_re_1v_per_upa=-155.0, gain_db=40.0)) == "dB re 1 µPa²/Hz"
+    assert psd_product.display_unit(None) == "dB re 1 (sample unit)²/Hz"
     assert calibration_offset_db(Calibration(sensitivity_db_re_1v_per_upa=-155.0, gain_db=40.0)) == pytest.approx(115.0)
     assert calibration_offset_db(None) == 0.0
 
 
 def test_openapi_documents_the_png_endpoints(client):
     paths = client.get("/api/v1/openapi.json").json["paths"]
-    for path in ("/api/v1/packages/{pid}/psd.png", "/api/v1/packages/{pid}/spectrogram.png", "/api/v1/sensors/{sensor}/band-levels.png"):
+    for path in ("/api/v1/packages/{package_id}/psd.png", "/api/v1/packages/{package_id}/spectrogram.png", "/api/v1/sensors/{sensor}/band-levels.png"):
         assert "image/png" in paths[path]["get"]["responses"]["200"]["content"], path
-    xscale = next(p for p in paths["/api/v1/packages/{pid}/psd.png"]["get"]["parameters"] if p["name"] == "xscale")
+    xscale = next(p for p in paths["/api/v1/packages/{package_id}/psd.png"]["get"]["parameters"] if p["name"] == "xscale")
     assert xscale["schema"]["enum"] == ["linear", "log"]

@@ -67,6 +67,30 @@ def stream_files(tmp_path, synthetic_files):
     return sorted(files, key=lambda p: (p.name.rsplit("_", 1)[1], p.name))
 
 
+def blob_files(data_dir: Path) -> int:
+    """Files in the blob store, temporary ones included: grows by one at every blob write begun or finished."""
+    return sum(len(files) for _, _, files in os.walk(data_dir / "blobs"))
+
+
+def kill_after_progress(pid: int, data_dir: Path, n_blob_files: int, *, timeout_s: float = 120.0) -> bool:
+    """SIGKILL ``pid`` once ``n_blob_files`` more blob files exist than now (a point in its work, whatever the
+    machine's speed); True if it was killed, False if it finished first."""
+    target = blob_files(data_dir) + n_blob_files
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return False
+        if blob_files(data_dir) >= target:
+            os.kill(pid, signal.SIGKILL)
+            code = wait(pid)
+            assert code in (0, -signal.SIGKILL)  # 0: it finished just before the signal
+            return code == -signal.SIGKILL
+        time.sleep(0.002)
+    raise AssertionError(f"process {pid} made no progress for {timeout_s} s")
+
+
 def test_import_killed_then_rerun_equals_an_uninterrupted_import(tmp_path, stream_files):
     reference_dir, crashed_dir = tmp_path / "reference", tmp_path / "crashed"
     cmd, env = command(reference_dir, "import", *map(str, stream_files))
@@ -75,14 +99,10 @@ def test_import_killed_then_rerun_equals_an_uninterrupted_import(tmp_path, strea
     rng, kills = random.Random(7), 0
     for _ in range(3):
         process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(2.0, 5.0))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait()
+        kills += kill_after_progress(process.pid, crashed_dir, rng.randint(5, 40))
     subprocess.run(cmd, env=env, check=True, capture_output=True)
-    assert kills >= 2
     assert archive_state(crashed_dir) == archive_state(reference_dir)
+    assert kills == 3  # each run had packages left to make when its kill point came
 
 
 def ingest_in_child(settings) -> int:
@@ -97,7 +117,7 @@ def ingest_in_child(settings) -> int:
             from hydroserve.acoustics.ingest import follow_spool
             from hydroserve.api import wiring
 
-            engine = wiring.open_catalog(settings)
+            engine = wiring.init_catalog(settings)
             ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=30)
             follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=0, once=True)
             status = 0
@@ -121,9 +141,7 @@ def test_ingest_killed_twenty_times_while_the_spool_grows_equals_an_uninterrupte
 
     reference = settings_for("reference")
     shutil.copytree(tmp_path / "adf", reference.spool_dir)
-    started = time.monotonic()
     assert wait(ingest_in_child(reference)) == 0
-    full_run_s = time.monotonic() - started
     expected = archive_state(reference.data_dir)
     assert len(expected[1]) >= 30
 
@@ -131,23 +149,15 @@ def test_ingest_killed_twenty_times_while_the_spool_grows_equals_an_uninterrupte
     crashed.spool_dir.mkdir(parents=True)
     rng = random.Random(20201223)
     pending, kills, attempts = list(stream_files), 0, 0
-    while kills < 20 and attempts < 80:
+    while kills < 20 and pending:
         attempts += 1
-        for path in pending[:2]:  # the DAQ keeps writing while ingest is being killed
+        for path in pending[:1]:  # the DAQ keeps writing while ingest is being killed
             shutil.copy(path, crashed.spool_dir / path.name)
-        del pending[:2]
-        pid = ingest_in_child(crashed)
-        time.sleep(rng.uniform(0, full_run_s / 6))
-        finished, status = os.waitpid(pid, os.WNOHANG)
-        if finished:
-            assert os.waitstatus_to_exitcode(status) == 0
-            continue
-        os.kill(pid, signal.SIGKILL)
-        code = wait(pid)
-        assert code in (0, -signal.SIGKILL)  # 0: it finished just before the signal
-        kills += code == -signal.SIGKILL
+        del pending[:1]
+        # killed at its first to fourth blob write: before, between and after a package's blob writes
+        kills += kill_after_progress(ingest_in_child(crashed), crashed.data_dir, rng.randint(1, 4))
     for path in pending:
         shutil.copy(path, crashed.spool_dir / path.name)
     assert wait(ingest_in_child(crashed)) == 0
-    assert kills >= 20, f"only {kills} kills in {attempts} attempts"
     assert archive_state(crashed.data_dir) == expected
+    assert kills >= 20, f"only {kills} kills in {attempts} attempts: the runs finished before their kill points"

@@ -15,7 +15,6 @@ from astropy.io.votable import parse
 from sqlalchemy import func, select
 
 from event_support import files_of, with_metadata
-from hydroserve.api import cli
 from hydroserve.api.events import publishing, registration, store
 from hydroserve.codecs import csvtable, tables
 from hydroserve.codecs.tables import EventTable
@@ -201,33 +200,25 @@ def test_tables_are_listed_by_id_in_pages(app, client, small_table):
     assert client.get(url(app, "events.Tables", sort="id")).json["errors"] == {"query": {"sort": ["Unknown field."]}}
 
 
-def run_cli(monkeypatch, capsys, settings, *argv):
-    monkeypatch.setenv("HYDROSERVE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("HYDROSERVE_LOG_LEVEL", "WARNING")
-    status = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def test_cli_publishes_the_shipped_sample_as_is(app, client, monkeypatch, capsys, settings, tmp_path):
-    status, out, _ = run_cli(monkeypatch, capsys, settings, "events", "publish", str(SAMPLE_CSV), str(SAMPLE_META))
-    assert status == 0 and out.startswith(f"{events.TABLE_ID}: published; 3000 events; cone search: http://127.0.0.1:8000/")
+def test_cli_publishes_the_shipped_sample_as_is(app, client, runner, settings, tmp_path):
+    result = runner("events", "publish", str(SAMPLE_CSV), str(SAMPLE_META))
+    assert result.exit_code == 0 and result.output.startswith(f"{events.TABLE_ID}: published; 3000 events; cone search: http://127.0.0.1:8000/")
     described = client.get(url(app, "events.Table", table_id=events.TABLE_ID)).json
     assert described["n_rows"] == 3000 and described["metadata"] == json.loads(SAMPLE_META.read_text())
     assert client.get(described["formats"]["csv"]["url"]).data == SAMPLE_CSV.read_bytes()
 
-    status, out, _ = run_cli(monkeypatch, capsys, settings, "events", "publish", "--json", str(SAMPLE_CSV), str(SAMPLE_META))
-    summary = json.loads(out)
-    assert status == 0 and summary["status"] == "already published (identical), nothing changed"
+    result = runner("events", "publish", "--json", str(SAMPLE_CSV), str(SAMPLE_META))
+    summary = result.json()
+    assert result.exit_code == 0 and summary["status"] == "already published (identical), nothing changed"
     assert summary["id"] == events.TABLE_ID and summary["n_rows"] == 3000  # the table's identifier has one key: "id"
     assert summary["cone_search"] == settings.public_url + url(app, "events.Scs", table_id=events.TABLE_ID) + "?"
 
     bad = tmp_path / "bad.meta.json"
     bad.write_bytes(_spoil_unit(SAMPLE_META.read_bytes()))
-    status, _, err = run_cli(monkeypatch, capsys, settings, "events", "publish", str(SAMPLE_CSV), str(bad))
-    assert status == 2 and "  metadata.columns.energy_gev.unit: 'GeVV' is not a VOUnit string" in err
-    status, _, err = run_cli(monkeypatch, capsys, settings, "events", "publish", str(tmp_path / "none.csv"), str(SAMPLE_META))
-    assert status == 2 and "No such file or directory" in err
+    result = runner("events", "publish", str(SAMPLE_CSV), str(bad))
+    assert result.exit_code == 2 and "  metadata.columns.energy_gev.unit: 'GeVV' is not a VOUnit string" in result.stderr
+    result = runner("events", "publish", str(tmp_path / "none.csv"), str(SAMPLE_META))
+    assert result.exit_code == 2 and "No such file or directory" in result.stderr
 
 
 _LOADED_WEB_MODULES = """
@@ -271,9 +262,11 @@ def test_a_publish_that_fails_midway_leaves_nothing_visible(app, client, small_t
 
 
 def test_cone_search_description_follows_the_current_limits(settings, small_table):
+    from hydroserve.api import wiring
     from hydroserve.api.app import create_app
     from hydroserve.api.config import load_settings, settings_env
 
+    wiring.init_catalog(settings).dispose()
     assert publish(create_app(settings).test_client(), *files_of(small_table)).status_code == 201
     stricter = load_settings(env=settings_env(settings), events_scs_max_sr_deg=5, events_scs_max_records=10)
     client = create_app(stricter).test_client()

@@ -23,7 +23,7 @@ from hydroserve.api import wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.codecs import raw
-from support import SENSOR
+from support import SENSOR, url
 
 pytestmark = pytest.mark.fault
 FRAME_BYTES = raw.frame_bytes(raw.DEFAULT_FRAME_LENGTH)
@@ -54,7 +54,7 @@ class FullDisk:
 
 
 def test_disk_full_during_product_writing_is_retried_and_nothing_half_written_shows(settings, synthetic_files, caplog):
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     disk = FullDisk(wiring.open_blobs(settings), budget_bytes=500_000)
     archive = wiring.build_archive(settings, engine, blobs=disk)
     sleeps = []
@@ -86,7 +86,7 @@ def test_disk_full_during_product_writing_is_retried_and_nothing_half_written_sh
 def test_package_is_not_published_while_the_disk_stays_full(settings, synthetic_files):
     from hydroserve.acoustics.ingest import ArchiveWriteFailed
 
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     archive = wiring.build_archive(settings, engine, blobs=FullDisk(wiring.open_blobs(settings), budget_bytes=0))
     ingestor = wiring.build_ingestor(settings, archive, retry_for_s=0.0)
     with pytest.raises(ArchiveWriteFailed, match="DOM_808956920_CH1_1608751680: publishing: still failing"):
@@ -129,7 +129,7 @@ def quick_lock_settings(tmp_path):
 
 def test_locked_catalog_ingest_waits_and_retries(quick_lock_settings, synthetic_files, caplog):
     settings = quick_lock_settings
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=None)
     locker = hold_exclusive_lock(str(settings.data_dir / "catalog.sqlite"), 2.0, engine)
     with caplog.at_level(logging.ERROR):
@@ -142,17 +142,18 @@ def test_locked_catalog_ingest_waits_and_retries(quick_lock_settings, synthetic_
 
 
 def test_api_answers_503_while_the_catalog_is_locked_and_recovers(quick_lock_settings):
+    wiring.init_catalog(quick_lock_settings).dispose()
     app = create_app(quick_lock_settings)
     client = app.test_client()
-    assert client.get("/api/v1/packages").status_code == 200
+    assert client.get(url(client, "acoustic.Packages")).status_code == 200
     locker = hold_exclusive_lock(str(quick_lock_settings.data_dir / "catalog.sqlite"), 1.5, app.extensions["hydroserve"].engine)
-    during = client.get("/api/v1/packages")
-    ready = client.get("/readyz")
+    during = client.get(url(client, "acoustic.Packages"))
+    ready = client.get(url(client, "health.readyz"))
     locker.join()
     assert during.status_code == 503 and during.mimetype == "application/problem+json"
     assert during.headers["Retry-After"] == "5" and during.json["type"].endswith("catalog-unavailable")
     assert ready.status_code == 503
-    assert client.get("/api/v1/packages").status_code == 200
+    assert client.get(url(client, "acoustic.Packages")).status_code == 200
 
 
 def hostile_spool(directory, good_files):
@@ -193,7 +194,7 @@ def test_hostile_raw_input_is_reported_by_file_and_offset_and_valid_data_kept(tm
     shutil.copytree(tmp_path / "adf", clean.spool_dir)
 
     def ingest_once(cfg):
-        engine = wiring.open_catalog(cfg)
+        engine = wiring.init_catalog(cfg)
         ingestor = wiring.build_ingestor(cfg, wiring.build_archive(cfg, engine), retry_for_s=5)
         from hydroserve.acoustics.ingest import follow_spool
 

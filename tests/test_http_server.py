@@ -17,7 +17,7 @@ def test_products_under_gunicorn(gunicorn_server, archived, synthetic_files):
     url = gunicorn_server()
     page = requests.get(f"{url}/api/v1/packages?order=oldest", timeout=10).json()
     first = page["items"][0]
-    assert first["id"] == "DOM_808956920_CH1_1608751680" and first["links"]["wav"].startswith(url)
+    assert first["package_id"] == "DOM_808956920_CH1_1608751680" and first["links"]["wav"].startswith(url)
     wav = requests.get(first["links"]["wav"], timeout=10)
     assert wav.status_code == 200 and wav.headers["Content-Type"] == "audio/wav"
     samples, rate = soundfile.read(io.BytesIO(wav.content), dtype="float32")

@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from hydroserve.acoustics import catalog
 from hydroserve.acoustics.spool import SpoolDirectory
-from hydroserve.api import cli, wiring
+from hydroserve.api import wiring
 from hydroserve.codecs import raw
 from support import REAL_START_TICK, SENSOR
 
-SHORT_ENV = {"HYDROSERVE_SNIPPET_DURATION_S": "2", "HYDROSERVE_SNIPPET_INTERVAL_S": "2"}
 
-
-def run_cli(monkeypatch, capsys, data_dir, *argv, env=SHORT_ENV):
-    monkeypatch.setenv("HYDROSERVE_DATA_DIR", str(data_dir))
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    status = cli.main(list(argv))
-    return status, capsys.readouterr().out
-
-
-def test_import_makes_one_package_per_covered_interval_and_is_idempotent(tmp_path, monkeypatch, capsys, synthetic_files):
+def test_import_makes_one_package_per_covered_interval_and_is_idempotent(runner, synthetic_files):
     files = synthetic_files(n_frames=16)  # 16 * 123260 samples = 10.098 s from 1608751679.755 s
-    status, out = run_cli(monkeypatch, capsys, tmp_path / "d", "import", "--json", *map(str, files))
-    summary = json.loads(out)
-    assert status == 0 and summary["packages_made"] == 5
+    first = runner("import", "--json", *map(str, files))
+    summary = first.json()
+    assert first.exit_code == 0 and summary["packages_made"] == 5
     assert list(summary["windows_skipped"]) == ["DOM_808956920_CH1_1608751678"]  # 0.245 s of 2 s covered
 
-    status, out = run_cli(monkeypatch, capsys, tmp_path / "d", "import", "--json", *map(str, files))
-    again = json.loads(out)
-    assert status == 0 and again["packages_made"] == 0 and again["frames_already_archived"] > 0
+    second = runner("import", "--json", *map(str, files))
+    again = second.json()
+    assert second.exit_code == 0 and again["packages_made"] == 0 and again["frames_already_archived"] > 0
 
-    status, out = run_cli(monkeypatch, capsys, tmp_path / "d", "list", "--json")
-    listed = json.loads(out)
+    listed = runner("list", "--json").json()
     assert [p["package_id"] for p in listed] == [f"DOM_808956920_CH1_{t}" for t in range(1608751680, 1608751690, 2)]
     assert [p["n_samples"] for p in listed[:4]] == [390625] * 4
     last = listed[-1]  # data ends at 1608751689.853 s: 1.853 s of the last 2 s window
@@ -44,12 +31,12 @@ def test_import_makes_one_package_per_covered_interval_and_is_idempotent(tmp_pat
     assert listed[0]["start"] == "2020-12-23T19:28:00.000002Z"
 
 
-def test_imported_samples_equal_the_input_frames(tmp_path, monkeypatch, capsys, synthetic_files, settings):
+def test_imported_samples_equal_the_input_frames(runner, synthetic_files, settings):
     files = synthetic_files(n_frames=8)
-    run_cli(monkeypatch, capsys, settings.data_dir, "import", *map(str, files))
+    assert runner("import", *map(str, files)).exit_code == 0
     frames = [raw.read_file(f, frame_length=raw.DEFAULT_FRAME_LENGTH) for f in files]
     stream = np.concatenate([f.samples.reshape(-1) for f in frames])
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     blobs = wiring.open_blobs(settings)
     with engine.connect() as conn:
         records = catalog.list_packages(conn, newest_first=False)
@@ -61,7 +48,7 @@ def test_imported_samples_equal_the_input_frames(tmp_path, monkeypatch, capsys, 
         np.testing.assert_array_equal(samples, stream[offset : offset + 390625])
 
 
-def test_bad_input_is_reported_by_file_and_offset_and_valid_data_kept(tmp_path, monkeypatch, capsys, synthetic_files):
+def test_bad_input_is_reported_by_file_and_offset_and_valid_data_kept(tmp_path, runner, synthetic_files):
     good = synthetic_files(n_frames=8, frames_per_file=8)
     bad_dir = tmp_path / "bad"
     bad_dir.mkdir()
@@ -71,38 +58,13 @@ def test_bad_input_is_reported_by_file_and_offset_and_valid_data_kept(tmp_path, 
     empty.write_bytes(b"")
     nameless = bad_dir / "hydrophone_dump.bin"
     nameless.write_bytes(good[0].read_bytes())
-    status, out = run_cli(
-        monkeypatch, capsys, tmp_path / "d", "import", "--json", str(garbage), str(empty), str(nameless), *map(str, good)
-    )
-    summary = json.loads(out)
+    result = runner("import", "--json", str(garbage), str(empty), str(nameless), *map(str, good))
+    summary = result.json()
     problems = "\n".join(summary["input_problems"])
-    assert status == 0 and summary["packages_made"] == 2
+    assert result.exit_code == 0 and summary["packages_made"] == 2
     assert f"{nameless}: file name does not carry a sensor id" in problems
     assert f"{garbage} at byte 0: the bytes do not split into frames of 123260 samples" in problems
     assert str(empty) not in problems  # an empty file is simply no data
-
-
-def test_invalid_configuration_fails_at_start_naming_the_key(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("HYDROSERVE_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("HYDROSERVE_SNIPPET_INTERVAL_S", "two")
-    assert cli.main(["list"]) == 2
-    err = capsys.readouterr().err
-    assert "snippet_interval_s (from environment variable HYDROSERVE_SNIPPET_INTERVAL_S): Not a valid integer" in err
-
-
-def test_configuration_file_is_overridden_by_the_environment(tmp_path):
-    from hydroserve.api.config import ConfigError, load_settings
-
-    config = tmp_path / "hydroserve.toml"
-    config.write_text('data_dir = "/srv/acoustics"\nsnippet_duration_s = 60\nsnippet_interval_s = 60\ncollection = "acoustic21_02"\n')
-    settings = load_settings(config, env={"HYDROSERVE_SNIPPET_DURATION_S": "30.5"})
-    assert str(settings.data_dir) == "/srv/acoustics" and settings.collection == "acoustic21_02"
-    assert settings.snippet_duration_s == pytest.approx(30.5) and settings.snippet_interval_s == 60
-    assert settings.database_url == "sqlite:////srv/acoustics/catalog.sqlite"
-    assert settings.cut.n_samples == round(30.5 * 195312.5)
-    config.write_text("snippet_lenght_s = 3\n")
-    with pytest.raises(ConfigError, match=r"snippet_lenght_s \(in .*hydroserve.toml\): Unknown field"):
-        load_settings(config, env={})
 
 
 def test_spool_follows_a_growing_file_and_reports_a_truncated_tail(tmp_path, synthetic_files):
@@ -163,21 +125,3 @@ def test_spool_reads_frames_appended_after_a_long_pause_of_the_writer(tmp_path, 
     assert len(late) == 1 and int(late.offsets[0]) == 2 * frame and late.issues == ()
 
 
-def test_settings_round_trip_through_the_environment(tmp_path):
-    from hydroserve.api.config import load_settings, settings_env
-
-    settings = load_settings(env={}, data_dir=str(tmp_path), snippet_duration_s="12.5", api_tokens="a,b",
-                             vtp_brokers="127.0.0.1:8098,[::1]:8099", sensors_file=str(tmp_path / "s.toml"))
-    env = settings_env(settings)
-    assert env["HYDROSERVE_SNIPPET_DURATION_S"] == "25/2" and env["HYDROSERVE_API_TOKENS"] == "a,b"
-    assert load_settings(env=env) == settings
-
-
-@pytest.mark.parametrize("bind", ["0.0.0.0:8000", "[::]:8000"])
-def test_a_wildcard_bind_needs_a_public_url(tmp_path, bind):
-    from hydroserve.api.config import ConfigError, load_settings
-
-    with pytest.raises(ConfigError, match=r"public_url \(default\) must be set when bind \(from environment variable HYDROSERVE_BIND\)"):
-        load_settings(env={"HYDROSERVE_BIND": bind}, data_dir=str(tmp_path))
-    given = load_settings(env={"HYDROSERVE_BIND": bind, "HYDROSERVE_PUBLIC_URL": "https://acoustics.example.org/"}, data_dir=str(tmp_path))
-    assert given.public_url == "https://acoustics.example.org"

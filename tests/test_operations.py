@@ -7,7 +7,7 @@ import re
 import pytest
 import requests
 
-from support import AUTH
+from support import AUTH, url
 
 
 def metric(text: str, name: str, **labels) -> float:
@@ -42,17 +42,17 @@ def test_metrics_count_requests_and_read_ingest_and_outbox_state(client, archive
 
 
 def test_security_headers_and_cors_for_public_reads(client):
-    response = client.get("/api/v1/packages", headers={"Origin": "https://elsewhere.example"})
+    response = client.get(url(client, "acoustic.Packages"), headers={"Origin": "https://elsewhere.example"})
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "ETag" in response.headers["Access-Control-Expose-Headers"] and "Content-Range" in response.headers["Access-Control-Expose-Headers"]
     assert response.headers["X-Content-Type-Options"] == "nosniff" and response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "no-referrer"
-    preflight = client.options("/api/v1/packages/x/wav", headers={"Origin": "https://a.example", "Access-Control-Request-Method": "GET",
+    preflight = client.options(url(client, "acoustic.Wav", package_id="x"), headers={"Origin": "https://a.example", "Access-Control-Request-Method": "GET",
                                                                   "Access-Control-Request-Headers": "Range"})
     assert preflight.headers["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS" and "Range" in preflight.headers["Access-Control-Allow-Headers"]
     write_preflight = client.options("/api/v1/alerts", headers={"Origin": "https://a.example", "Access-Control-Request-Method": "POST"})
     assert "Access-Control-Allow-Origin" not in write_preflight.headers
-    docs = client.get("/api/v1/docs")
+    docs = client.get(url(client, "api-docs.openapi_swagger_ui"))
     assert "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"]
 
 
@@ -70,7 +70,7 @@ def test_write_endpoints_need_a_token_and_the_right_body(client):
     assert huge.status_code == 413 and huge.mimetype == "application/problem+json"
     table = client.post("/api/v1/events/tables", data="x", headers={**AUTH, "Content-Type": "text/csv"})
     assert table.status_code == 415 and "multipart/form-data" in table.json["detail"]
-    method = client.delete("/api/v1/packages")
+    method = client.delete(url(client, "acoustic.Packages"))
     assert method.status_code == 405 and set(method.headers["Allow"].split(", ")) == {"HEAD", "GET", "OPTIONS"}
 
 
@@ -108,3 +108,16 @@ def test_json_log_lines_are_one_object_each(capsys):
     entry = json.loads(line)
     assert entry["level"] == "WARNING" and entry["logger"] == "hydroserve.test"
     assert entry["message"] == 'package DOM_1_CH1_2: quote " and\nnewline' and entry["time"].endswith("Z")
+
+
+def test_create_app_writes_nothing_and_db_init_makes_the_catalog(settings, runner):
+    from hydroserve.api.app import create_app
+
+    catalog_file = settings.data_dir / "catalog.sqlite"
+    app = create_app(settings)
+    assert not catalog_file.exists() and app.name == "hydroserve.api.web.app"
+    assert runner("db", "init").exit_code == 0
+    assert catalog_file.is_file()
+    ready = app.test_client().get(url(app, "health.readyz"))
+    assert ready.status_code == 200
+    assert runner("db", "init").exit_code == 0  # idempotent

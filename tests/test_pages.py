@@ -10,8 +10,11 @@ import lxml.html
 import numpy as np
 import pytest
 
+from hydroserve.acoustics import plots
 from hydroserve.api import wiring
-from hydroserve.api.web import pages, pictures
+from hydroserve.api.web import pages
+from hydroserve.api.web.acoustic_lookups import latest_packages
+from hydroserve.api.web.services import services
 from hydroserve.odc_sync import registry
 from support import url
 
@@ -64,7 +67,7 @@ def test_index_lists_the_sensors_with_their_latest_packages(app, client, three_p
     cells = [text(cell) for cell in row.xpath("th|td")]
     assert cells[:5] == [SENSOR_ID, "unknown", "unknown", "no", "3"]
     links = row.xpath(".//a[@class='package-link']")
-    assert [local(a.get("href")) for a in links] == [url(app, "pages.package", pid=pid) for pid in reversed(PIDS)]
+    assert [local(a.get("href")) for a in links] == [url(app, "pages.package", package_id=pid) for pid in reversed(PIDS)]
     assert [text(a) for a in links] == ["2020-12-23 19:28:04 UTC", "2020-12-23 19:28:02 UTC", "2020-12-23 19:28:00 UTC"]
     assert_links_resolve(client, document)
 
@@ -81,7 +84,7 @@ def test_time_overview_counts_packages_per_hour_and_day(app, client, three_packa
     query = parse_qs(urlsplit(link.get("href")).query)
     assert query == {"start": ["2020-12-23T19:00:00+00:00"], "end": ["2020-12-23T20:00:00+00:00"]}
     listed = html(client, link.get("href")).xpath("//table[contains(@class, 'packages')]/tbody/tr/th/a/@href")
-    assert listed == [url(app, "pages.package", pid=pid) for pid in reversed(PIDS)]
+    assert listed == [url(app, "pages.package", package_id=pid) for pid in reversed(PIDS)]
 
     days = html(client, url(app, "pages.index", overview="days"))
     (row,) = days.xpath("//table[@class='coverage']/tbody/tr")
@@ -92,7 +95,7 @@ def test_time_overview_counts_packages_per_hour_and_day(app, client, three_packa
 def test_index_shows_the_latest_resources_of_other_services(app, client, settings, three_packages):
     from hydroserve.api.demo import publish_samples
 
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     publish_samples(settings, engine)  # the sample event table (3 formats + cone search), then the sample alert
     document = html(client, url(app, "pages.index"))
     items = document.xpath("//ul[@class='resources']/li")
@@ -115,22 +118,22 @@ def test_index_without_data_says_so(app, client):
 
 def test_package_page_plays_shows_and_describes_the_package(app, client, settings, three_packages):
     pid = PIDS[2]
-    document = html(client, url(app, "pages.package", pid=pid))
+    document = html(client, url(app, "pages.package", package_id=pid))
     (audio,) = document.xpath("//audio")
-    assert local(audio.get("src")) == url(app, "acoustic.Mp3", pid=pid) and audio.get("preload") == "metadata"
-    assert document.xpath("//img[@id='spectrogram']/@src") == [url(app, "pictures.SpectrogramPng", pid=pid)]
-    assert document.xpath("//img[@id='psd']/@src") == [url(app, "pictures.PsdPng", pid=pid, xscale="linear")]
+    assert local(audio.get("src")) == url(app, "acoustic.Mp3", package_id=pid) and audio.get("preload") == "metadata"
+    assert document.xpath("//img[@id='spectrogram']/@src") == [url(app, "pictures.SpectrogramPng", package_id=pid)]
+    assert document.xpath("//img[@id='psd']/@src") == [url(app, "pictures.PsdPng", package_id=pid, xscale="linear")]
     assert all(len(alt) > 40 for alt in document.xpath("//img/@alt"))
     assert "68.45 % of the samples, 1 gap." in text(document.xpath("//p[@class='lead']")[0])
 
     # previous/next of the same sensor
-    assert document.xpath("//nav[@class='pager']/a/@href") == [url(app, "pages.package", pid=PIDS[1])]
-    first = html(client, url(app, "pages.package", pid=PIDS[0]))
-    assert first.xpath("//nav[@class='pager']/a/@href") == [url(app, "pages.package", pid=PIDS[1])]
+    assert document.xpath("//nav[@class='pager']/a/@href") == [url(app, "pages.package", package_id=PIDS[1])]
+    first = html(client, url(app, "pages.package", package_id=PIDS[0]))
+    assert first.xpath("//nav[@class='pager']/a/@href") == [url(app, "pages.package", package_id=PIDS[1])]
     assert first.xpath("//nav[@class='pager']/a/@rel") == ["next"]
 
     # every product with its size
-    info = client.get(url(app, "acoustic.Info", pid=pid)).json
+    info = client.get(url(app, "acoustic.Info", package_id=pid)).json
     rows = document.xpath("//table[contains(@class, 'downloads')]/tbody/tr")
     assert [text(r.xpath("th")[0]) for r in rows] == ["mp3", "psd", "raw", "wav"]
     for row in rows:
@@ -158,13 +161,13 @@ def test_package_page_plays_shows_and_describes_the_package(app, client, setting
     data_runs = info["data"]["runs"]
     assert [r[1] * 195312.5 for r in runs] == pytest.approx([r["first_sample"] for r in data_runs])
     assert runs[1][0] == pytest.approx((data_runs[1]["start_unix_ns"] - 1608751684 * 10**9) / 1e9)
-    assert json.loads(figure.get("data-axes")) == list(pictures.plots.SPECTROGRAM_AXES)
+    assert json.loads(figure.get("data-axes")) == list(plots.SPECTROGRAM_AXES)
     assert_links_resolve(client, document)
 
 
 def test_package_page_switches_the_psd_to_log_frequency(app, client, three_packages):
-    document = html(client, url(app, "pages.package", pid=PIDS[0], xscale="log"))
-    assert document.xpath("//img[@id='psd']/@src") == [url(app, "pictures.PsdPng", pid=PIDS[0], xscale="log")]
+    document = html(client, url(app, "pages.package", package_id=PIDS[0], xscale="log"))
+    assert document.xpath("//img[@id='psd']/@src") == [url(app, "pictures.PsdPng", package_id=PIDS[0], xscale="log")]
     assert document.xpath("//nav[@class='toggle']/a[@aria-current]/text()") == ["logarithmic frequency"]
 
 
@@ -172,16 +175,16 @@ def test_sensor_page_lists_packages_by_page_and_the_noise_in_bands(app, client, 
     monkeypatch.setattr(pages, "SENSOR_PAGE_SIZE", 2)
     document = html(client, url(app, "pages.sensor", sensor=SENSOR_ID))
     rows = document.xpath("//table[contains(@class, 'packages')]/tbody/tr")
-    assert [local(r.xpath("th/a/@href")[0]) for r in rows] == [url(app, "pages.package", pid=pid) for pid in (PIDS[2], PIDS[1])]
+    assert [local(r.xpath("th/a/@href")[0]) for r in rows] == [url(app, "pages.package", package_id=pid) for pid in (PIDS[2], PIDS[1])]
     assert [text(td) for td in rows[0].xpath("td")][:3] == ["2.0", "68.45 %", "1"]
     (older,) = document.xpath("//a[@rel='next']/@href")
     rest = html(client, older)
-    assert rest.xpath("//table[contains(@class, 'packages')]/tbody/tr/th/a/@href") == [url(app, "pages.package", pid=PIDS[0])]
+    assert rest.xpath("//table[contains(@class, 'packages')]/tbody/tr/th/a/@href") == [url(app, "pages.package", package_id=PIDS[0])]
     assert rest.xpath("//a[@rel='next']") == []
 
     assert document.xpath("//img[@id='band-levels']/@src") == [url(app, "pictures.BandLevelsPng", sensor=SENSOR_ID, n=48)]
     with app.test_request_context():
-        levels = pictures.band_levels(pictures.latest_packages(SENSOR_ID, 48), "median")
+        levels = services().products.band_levels(latest_packages(SENSOR_ID, 48), "median")
     table = document.xpath("//section[@aria-labelledby='levels-heading']//table/tbody/tr")
     shown = [[float(text(td)) for td in row.xpath("td")] for row in table]
     np.testing.assert_allclose(shown, levels.levels_db[::-1], atol=0.05)
@@ -192,7 +195,7 @@ def test_sensor_page_lists_packages_by_page_and_the_noise_in_bands(app, client, 
 def test_sensor_page_filters_by_time(app, client, three_packages):
     start = datetime.fromtimestamp(1608751682, UTC)
     document = html(client, url(app, "pages.sensor", sensor=SENSOR_ID, start=start.isoformat(), end="2020-12-23T19:28:04+00:00"))
-    assert document.xpath("//table[contains(@class, 'packages')]/tbody/tr/th/a/@href") == [url(app, "pages.package", pid=PIDS[1])]
+    assert document.xpath("//table[contains(@class, 'packages')]/tbody/tr/th/a/@href") == [url(app, "pages.package", package_id=PIDS[1])]
     assert "from 2020-12-23 19:28:02 UTC before 2020-12-23 19:28:04 UTC" in text(document.xpath("//p[@class='hint']")[0])
 
 

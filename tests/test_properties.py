@@ -88,7 +88,7 @@ def fuzz_client(tmp_path_factory):
     from hydroserve.api.demo import publish_samples
 
     settings = load_settings(env={}, data_dir=str(tmp_path_factory.mktemp("fuzz")))
-    publish_samples(settings, wiring.open_catalog(settings))  # a table with a cone search, an alert
+    publish_samples(settings, wiring.init_catalog(settings))  # a table with a cone search, an alert
     return create_app(settings).test_client()
 
 

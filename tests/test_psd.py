@@ -8,11 +8,11 @@ from scipy import signal
 
 from hydroserve.acoustics import psd
 from hydroserve.codecs import raw
+from hydroserve.codecs.psdjson import STATISTICS
 from hydroserve.samples.synthetic import SyntheticSensor
 from support import SENSOR
 
 FS_HZ = float(raw.SAMPLE_RATE_HZ)
-STATISTICS = ("mean", "median", "p75", "p95")
 
 
 def reference(runs, nfft):

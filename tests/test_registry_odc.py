@@ -36,7 +36,7 @@ def packages(archived, synthetic_files):
 
 
 def counts_in_catalog(settings):
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     with engine.connect() as conn:
         n_resources = conn.execute(select(func.count()).select_from(registry.resources)).scalar()
         n_outbox = conn.execute(select(func.count()).select_from(registry.outbox)).scalar()
@@ -69,7 +69,7 @@ def test_no_package_without_its_resources(settings, synthetic_files):
     def failing_registrar(conn, record):
         raise RuntimeError("registry unavailable")
 
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     archive = Archive(writer(engine), wiring.open_blobs(settings), cut_settings=settings.cut,
                       product_settings=settings.products, registrar=failing_registrar)
     ingestor = wiring.build_ingestor(settings, archive, retry_for_s=0)
@@ -176,7 +176,7 @@ def odc():
 
 
 def pusher_for(settings, url, **kw):
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     return OdcPusher(writer(engine), url, "odc-secret", base_backoff_s=0.01, max_backoff_s=0.05, **kw)
 
 
@@ -194,7 +194,7 @@ def test_odc_down_during_ingest_then_up_gets_everything_exactly_once(settings, p
     assert {kid.split("_DOM_")[0] for kid in kids} == {f"acoustic20_01_{k}" for k in KINDS}
     for kid, body, authorization in odc.stub.received:
         assert body["kid"] == kid and authorization == "Bearer odc-secret"
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     with engine.connect() as conn:
         assert registry.outbox_counts(conn) == {("odc", "delivered"): 8}
         attempts = conn.execute(select(registry.outbox.c.attempts)).scalars().all()

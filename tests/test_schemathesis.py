@@ -23,7 +23,7 @@ from support import TOKEN
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
-WITH_CLIENT_SIDE_RULES = ["/api/v1/packages", "/api/v1/packages/{pid}/psd", "/api/v1/resources", "/api/v1/streams/{kid}",
+WITH_CLIENT_SIDE_RULES = ["/api/v1/packages", "/api/v1/packages/{package_id}/psd", "/api/v1/resources", "/api/v1/streams/{kid}",
                           "/api/v1/alerts", "/api/v1/events/tables", "/api/v1/events/tables/{table_id}/scs"]
 
 
@@ -57,13 +57,13 @@ def test_schemathesis_finds_no_server_error_and_no_violation_of_the_openapi_docu
     from hydroserve.api.demo import publish_samples
 
     report = archived(synthetic_files(n_frames=11, drop_frames={8}))
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     publish_samples(settings, engine)
     engine.dispose()
     url = gunicorn_server()
     pid = report.published[0]
     ids = {
-        "pid": pid, "sensor": "DOM_808956920_CH1", "kid": "acoustic20_01_psd", "resource": f"acoustic20_01_psd_{pid}",
+        "package_id": pid, "sensor": "DOM_808956920_CH1", "kid": "acoustic20_01_psd", "resource": f"acoustic20_01_psd_{pid}",
         "table_id": "synthetic_arca_2023", "alert_id": "ORCA24-0114-00873_r1",
     }
     assert requests.get(f"{url}/api/v1/alerts/{ids['alert_id']}.json", timeout=5).status_code == 200

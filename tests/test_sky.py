@@ -46,3 +46,41 @@ def test_galactic_frame_defining_points():
 def test_out_of_range_positions_are_refused_by_name(ra, dec, name):
     with pytest.raises(ValueError, match=name):
         sky.equatorial_to_galactic(ra, dec)
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        (("83.63", "22.01", "3"), sky.Cone(83.63, 22.01, 3.0)),
+        (("360", "-90", "180"), sky.Cone(0.0, -90.0, 180.0)),  # RA 360 is RA 0
+        ((" 0 ", "90", "1e-3"), sky.Cone(0.0, 90.0, 0.001)),
+    ],
+)
+def test_parse_cone_reads_decimal_degrees(texts, expected):
+    assert sky.parse_cone(*texts) == expected
+
+
+@pytest.mark.parametrize(
+    ("texts", "options", "message"),
+    [
+        (("a", "2", "3"), {}, "ra='a' is not a number"),
+        (("1", None, "3"), {}, "dec is required (decimal degrees)"),
+        (("1", "2", " "), {}, "radius is required (decimal degrees)"),
+        (("nan", "2", "3"), {}, "ra=nan must be between 0 and 360 degrees"),
+        (("360.5", "2", "3"), {}, "ra=360.5 must be between 0 and 360 degrees"),
+        (("1", "-90.5", "3"), {}, "dec=-90.5 must be between -90 and 90 degrees"),
+        (("1", "2", "0"), {}, "radius=0 must be more than 0 and at most 180 degrees"),
+        (("1", "2", "inf"), {}, "radius=inf must be more than 0 and at most 180 degrees"),
+        (("1", "2", "10.5"), {"names": ("RA", "DEC", "SR"), "max_radius_deg": 10, "zero_radius": True},
+         "SR=10.5 must be between 0 and 10 degrees"),
+        (("-1", "95", "-1"), {"names": ("RA", "DEC", "SR")}, "RA=-1 must be between 0 and 360 degrees"),  # the first fault
+    ],
+)
+def test_parse_cone_names_the_value_at_fault(texts, options, message):
+    with pytest.raises(ValueError) as raised:
+        sky.parse_cone(*texts, **options)
+    assert str(raised.value) == message
+
+
+def test_parse_cone_accepts_a_zero_radius_only_when_asked():
+    assert sky.parse_cone("1", "2", "0", zero_radius=True) == sky.Cone(1.0, 2.0, 0.0)

@@ -97,6 +97,7 @@ def test_a_silent_broker_is_retried_with_capped_exponential_backoff(tmp_path):
         broker = f"127.0.0.1:{silent.getsockname()[1]}"
         settings = load_settings(env={}, data_dir=str(tmp_path / "data"), api_tokens=TOKEN, vtp_brokers=broker,
                                  vtp_timeout_s=0.2, vtp_retry_base_s=1, vtp_retry_max_s=3)
+        wiring.init_catalog(settings).dispose()
         app = create_app(settings)
         assert post(app.test_client(), sample_alert()).status_code == 201
         engine = writer(app.extensions["hydroserve"].engine)
@@ -115,7 +116,7 @@ def test_a_silent_broker_is_retried_with_capped_exponential_backoff(tmp_path):
 
 def test_a_row_without_a_packet_is_failed_not_retried(tmp_path):
     settings = load_settings(env={}, data_dir=str(tmp_path / "data"), vtp_brokers="127.0.0.1:9")
-    engine = writer(wiring.open_catalog(settings))
+    engine = writer(wiring.init_catalog(settings))
     with engine.begin() as conn:
         registry.register(conn, [registry.Resource("alerts_01_voevent_x_r1", "alerts_01_voevent", "alerts.voevent", "t", "d",
                                                    "application/xml", "http://x")], destinations=("vtp:127.0.0.1:9",))

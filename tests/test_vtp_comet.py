@@ -19,7 +19,7 @@ import requests
 from sqlalchemy import select
 
 from alert_support import sample_alert
-from hydroserve.api import wiring
+from hydroserve.api import urls, wiring
 from hydroserve.api.config import load_settings
 from hydroserve.api.db import writer
 from hydroserve.codecs.times import as_utc
@@ -91,13 +91,13 @@ def test_alerts_reach_a_comet_subscriber_once_and_a_duplicate_is_refused(tmp_pat
         broadcast_port = free_port()
     broker = f"127.0.0.1:{receive_port}"
     url = gunicorn_server(workers=1, HYDROSERVE_VTP_BROKERS=broker)
-    created = requests.post(f"{url}/api/v1/alerts", json=sample_alert(), headers=AUTH, timeout=10)
+    created = requests.post(urls.absolute(url, urls.ALERTS), json=sample_alert(), headers=AUTH, timeout=10)
     assert created.status_code == 201, created.text
     first = requests.get(created.headers["Location"], timeout=10).content
 
     sync_settings = load_settings(env={}, data_dir=str(settings.data_dir), api_tokens=TOKEN, vtp_brokers=broker,
                                   vtp_retry_base_s=2, vtp_timeout_s=10)
-    engine = writer(wiring.open_catalog(sync_settings))
+    engine = writer(wiring.init_catalog(sync_settings))
     (publisher,) = wiring.vtp_publishers(sync_settings, engine)
     assert publisher.destination == f"vtp:{broker}"
 
@@ -135,7 +135,7 @@ def test_alerts_reach_a_comet_subscriber_once_and_a_duplicate_is_refused(tmp_pat
 
     # a revision goes through; since the broker relays in order, the subscriber then holds exactly the two packets
     update = sample_alert(alert_type="update", record_number=2, ra=231.4, alert_datetime="2025-01-14T03:30:00Z")
-    second_url = requests.post(f"{url}/api/v1/alerts", json=update, headers=AUTH, timeout=10).headers["Location"]
+    second_url = requests.post(urls.absolute(url, urls.ALERTS), json=update, headers=AUTH, timeout=10).headers["Location"]
     second = requests.get(second_url, timeout=10).content
     assert publisher.run_once()["delivered"] == 1
     assert sorted(wait_for(lambda: saved_events(saved, 2), "the second relay", logs)) == sorted([first, second])

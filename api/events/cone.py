@@ -28,7 +28,6 @@ answer holds the nearest events.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -68,21 +67,6 @@ def _single(args: Mapping[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def _number(args, name: str, low: float, high: float, *, required: bool) -> float | None:
-    text = _single(args, name)
-    if text is None or text.strip() == "":
-        if required:
-            raise ConeSearchError(f"{name} is required (decimal degrees)")
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConeSearchError(f"{name}={text[:40]!r} is not a number") from None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise ConeSearchError(f"{name}={text[:40]} must be between {low:g} and {high:g} degrees")
-    return value
-
-
 def _integer(args, name: str) -> int | None:
     text = _single(args, name)
     if text is None or text.strip() == "":
@@ -113,17 +97,19 @@ def parse_query(args: Mapping[str, list[str]], *, max_sr_deg: float, max_records
     upper: dict[str, list[str]] = {}
     for name, values in args.items():
         upper.setdefault(name.upper(), []).extend(values)
-    ra = _number(upper, "RA", 0.0, 360.0, required=True)
-    dec = _number(upper, "DEC", -90.0, 90.0, required=True)
-    radius = _number(upper, "SR", 0.0, max_sr_deg, required=True)
+    try:
+        cone = sky.parse_cone(_single(upper, "RA"), _single(upper, "DEC"), _single(upper, "SR"), names=("RA", "DEC", "SR"),
+                              max_radius_deg=max_sr_deg, zero_radius=True)
+    except ValueError as error:
+        raise ConeSearchError(str(error)) from None
     verbosity = _integer(upper, "VERB")
     maxrec = _integer(upper, "MAXREC")
     if maxrec is not None and maxrec < 0:
         raise ConeSearchError(f"MAXREC={maxrec} must not be negative")
     return ConeQuery(
-        ra_deg=ra % 360.0,
-        dec_deg=dec,
-        radius_deg=radius,
+        ra_deg=cone.ra_deg,
+        dec_deg=cone.dec_deg,
+        radius_deg=cone.radius_deg,
         verbosity=DEFAULT_VERBOSITY if verbosity is None else min(max(verbosity, 1), 3),
         max_records=max_records if maxrec is None else min(maxrec, max_records),
     )

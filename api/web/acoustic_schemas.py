@@ -5,6 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from hydroserve.codecs import psdjson
+
 from .cursor import Cursor, next_url_field
 from .http import FileLinkSchema
 
@@ -35,6 +37,26 @@ class PsdQuery(ma.Schema):
             raise ma.ValidationError("fmin must not exceed fmax.", "fmin")
 
 
+class PsdPictureQuery(ma.Schema):
+    xscale = fields.String(load_default="linear", validate=validate.OneOf(["linear", "log"]),
+                           metadata={"description": "frequency axis: linear in kHz (default) or log in Hz"})
+
+
+BAND_LEVELS_DEFAULT_N = 48
+
+
+def band_levels_count_field() -> fields.Integer:
+    """The ``n`` parameter: how many of a sensor's latest packages the band levels follow."""
+    return fields.Integer(load_default=BAND_LEVELS_DEFAULT_N, validate=validate.Range(min=1, max=500),
+                          metadata={"description": "how many of the sensor's latest packages"})
+
+
+class BandLevelsQuery(ma.Schema):
+    n = band_levels_count_field()
+    statistic = fields.String(load_default="median", validate=validate.OneOf(psdjson.STATISTICS),
+                              metadata={"description": "PSD statistic averaged over each band"})
+
+
 class PositionSchema(ma.Schema):
     x_m = fields.Float()
     y_m = fields.Float()
@@ -51,7 +73,7 @@ class CalibrationSchema(ma.Schema):
 
 
 class SensorSchema(ma.Schema):
-    id = fields.String(metadata={"example": "DOM_808956920_CH1"})
+    sensor = fields.String(metadata={"description": "sensor id DOM_<dom id>_CH<channel>", "example": "DOM_808956920_CH1"})
     dom_id = fields.Integer()
     channel = fields.Integer()
     type = fields.String(allow_none=True, metadata={"description": "piezo or hydrophone; null if unknown"})
@@ -82,7 +104,7 @@ class GapSchema(ma.Schema):
 
 
 class PackageSchema(ma.Schema):
-    id = fields.String(metadata={"example": "DOM_808956920_CH1_1608751680"})
+    package_id = fields.String(metadata={"description": "package id <sensor>_<unix window start>", "example": "DOM_808956920_CH1_1608751680"})
     sensor = fields.String()
     window_start = fields.String(metadata={"description": "the interval boundary, RFC 3339 UTC"})
     start = fields.String(metadata={"description": "time of the first sample, RFC 3339 UTC (microseconds)"})
@@ -138,7 +160,7 @@ class InfoSchema(ma.Schema):
     data = fields.Dict()
     calibration = fields.Dict()
     products = fields.Dict(keys=fields.String(), values=fields.Dict())
-    provenance = fields.List(fields.Dict())
+    provenance = fields.List(fields.Dict(), metadata={"description": "steps (id, description, parameters): the cut, then each product"})
     sources = fields.List(fields.String())
     software_version = fields.String()
     created = fields.String()

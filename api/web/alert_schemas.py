@@ -1,11 +1,32 @@
-"""Marshmallow schemas of the alert endpoints' responses: the JSON synopsis of a packet, pages and revisions."""
+"""Marshmallow schemas of the alert endpoints: the list's query (the alert filters, a page size, a cursor) and the
+responses (the JSON synopsis of a packet, pages and revisions)."""
 
 from __future__ import annotations
 
 import marshmallow as ma
-from marshmallow import fields
+from marshmallow import fields, validate
 
-from .cursor import next_url_field
+from hydroserve.api.alerts.filters import FILTERS
+
+from .cursor import Cursor, next_url_field
+
+
+class _AlertQueryBase(ma.Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000), metadata={"description": "page size"})
+    cursor = Cursor(int)
+
+    @ma.validates_schema
+    def _window(self, data, **kwargs):
+        if "since" in data and "until" in data and data["since"] >= data["until"]:
+            raise ma.ValidationError("Must be later than since.", "until")
+
+
+AlertQuery = _AlertQueryBase.from_dict(
+    {key: alert_filter.value_type(metadata={"description": alert_filter.doc, "example": alert_filter.example_values[0]})
+     for key, alert_filter in FILTERS.items()},
+    name="AlertQuery",
+)
+"""The query of ``GET /alerts``: every alert filter, ``limit`` and ``cursor``; any other key is a 400."""
 
 
 class CitationSchema(ma.Schema):

@@ -9,24 +9,25 @@ served by ``GET /alerts/<id>`` are exactly the bytes sent to brokers.
 from __future__ import annotations
 
 import io
-import re
 
 from flask import Response, abort, redirect, request, url_for
 
-from hydroserve.api.alerts import filters as alert_filters
-from hydroserve.api.alerts import store as alerts_store
+from hydroserve.api import urls
+from hydroserve.api.alerts import filters, store, submission
 from hydroserve.api.alerts.input import ALERT_ID_PATTERN, AlertInputSchema
-from hydroserve.api.alerts.store import AlertConflict, AlertInvalid, AlertRecord, EventState, make_alert_id
+from hydroserve.api.alerts.store import AlertRecord, EventState, make_alert_id
+from hydroserve.api.alerts.submission import AlertConflict, AlertInvalid
 from hydroserve.api.db import writer
-from hydroserve.codecs import sky, voevent
+from hydroserve.codecs import voevent
 from hydroserve.codecs.times import rfc3339
 
 from . import errors, http
-from .alert_schemas import AlertPageSchema, AlertSchema, RevisionsSchema
+from .alert_schemas import AlertPageSchema, AlertQuery, AlertSchema, RevisionsSchema
 from .auth import require_token
 from .blueprint import Blueprint
 from .cursor import NEXT_LINK, next_page
 from .http import accepts
+from .lookup import load_or_404
 from .services import services
 
 bp = Blueprint("alerts", __name__, description="Neutrino-candidate alerts as VOEvent 2.0 packets (initial, updates, retractions)")
@@ -39,30 +40,17 @@ VOEVENT_RESPONSE = {"description": "the VOEvent 2.0 packet (Accept: application/
                                 JSON_TYPE: {"schema": AlertSchema}}}
 
 
-def _check_alert_id(alert_id: str) -> None:
-    if not re.fullmatch(ALERT_ID_PATTERN, alert_id):
-        abort(404, description=f"No alert {alert_id[:80]!r}: alert ids look like <event id>_r<revision>, e.g. "
-                               f"ORCA24-0114-00873_r1 (the revisions of an event: GET /api/v1/alerts?event=<event id>).")
-
-
-def load_alert(alert_id: str) -> tuple[AlertRecord, EventState]:
-    _check_alert_id(alert_id)
-    with services().engine.connect() as conn:
-        record = alerts_store.get(conn, alert_id)
-        if record is None:
-            abort(404, description=f"No alert {alert_id!r}.")
-        state = alerts_store.event_states(conn, {record.event_id})[record.event_id]
-    return record, state
+def _found(alert_id: str, load):
+    """What ``load(engine, alert_id)`` finds for an alert id; 404 naming it when malformed or unknown."""
+    example = (f"<event id>_r<revision>, e.g. ORCA24-0114-00873_r1 "
+               f"(the revisions of an event: GET {url_for('alerts.Alerts')}?event=<event id>)")
+    return load_or_404("alert", alert_id, ALERT_ID_PATTERN, lambda: load(services().engine, alert_id), example=example)
 
 
 def alert_json(record: AlertRecord, state: EventState) -> dict:
     """The JSON synopsis of one packet."""
-    alert = record.alert
-    if "galactic_longitude" in alert:
-        l_deg, b_deg = alert["galactic_longitude"], alert["galactic_latitude"]
-    else:
-        l_deg, b_deg = sky.equatorial_to_galactic(record.ra_deg, record.dec_deg)
-    latest = make_alert_id(record.event_id, state.latest_revision)
+    l_deg, b_deg = record.galactic_deg
+    latest = state.latest_alert_id
     cites = None
     if record.cites_alert_id is not None:
         cites = {"ivorn": record.cites_ivorn, "relation": "retraction" if record.alert_type == "retraction" else "supersedes",
@@ -90,7 +78,7 @@ def alert_json(record: AlertRecord, state: EventState) -> dict:
         "retracted": state.retracted,
         "packet_sha256": record.packet_sha256,
         "packet_size_bytes": len(record.packet),
-        "alert": alert,
+        "alert": record.alert,
         "links": {
             "self": url_for("alerts.Alert", alert_id=record.alert_id, _external=True),
             "json": url_for("alerts.AlertJson", alert_id=record.alert_id, _external=True),
@@ -104,7 +92,7 @@ def _problem_at(status: int, error: AlertConflict | AlertInvalid, kind: str) -> 
     return errors.problem(status, str(error), kind=kind, errors={"json": {error.field: [str(error)]}})
 
 
-@bp.route("/alerts", methods=["POST"], endpoint="Post")
+@bp.route(urls.rule(urls.ALERTS), methods=["POST"], endpoint="Post")
 @require_token
 @accepts("application/json")
 @bp.doc(security=[{"bearer": []}])
@@ -123,32 +111,26 @@ def post_alert(alert: dict):
     (200). An update or retraction of event ``id`` becomes the next revision
     and cites the previous one.
     """
-    settings = services().settings
     try:
-        record, created = alerts_store.submit(writer(services().engine), settings, alert)
+        made = submission.submit(writer(services().engine), services().alert_settings, alert)
     except AlertInvalid as error:
         return _problem_at(422, error, "alert-invalid")
     except AlertConflict as error:
         return _problem_at(409, error, "alert-conflict")
-    with services().engine.connect() as conn:
-        state = alerts_store.event_states(conn, {record.event_id})[record.event_id]
-    location = url_for("alerts.Alert", alert_id=record.alert_id, _external=True)
-    return alert_json(record, state), 201 if created else 200, {"Location": location}
+    location = url_for("alerts.Alert", alert_id=made.record.alert_id, _external=True)
+    return alert_json(made.record, made.state), 201 if made.created else 200, {"Location": location}
 
 
-@bp.route("/alerts", methods=["GET"], endpoint="Alerts")
-@bp.arguments(alert_filters.AlertQuery, location="query", as_kwargs=True)
+@bp.route(urls.rule(urls.ALERTS), methods=["GET"], endpoint="Alerts")
+@bp.arguments(AlertQuery, location="query", as_kwargs=True)
 @bp.response(200, AlertPageSchema, headers=NEXT_LINK)
 @bp.alt_response(400, description="Invalid or unknown query parameter", **errors.PROBLEM)
-def list_alerts(limit, cursor=None, **filters):
+def list_alerts(limit, cursor=None, **filter_values):
     """Alert packets (every revision), newest stored first; filter by time, role, detector, event, type, sky cone."""
-    with services().engine.connect() as conn:
-        records = alerts_store.search(conn, alert_filters.conditions(filters), before_seq=None if cursor is None else cursor[0],
-                                      limit=limit + 1)
-        page = records[:limit]
-        states = alerts_store.event_states(conn, {r.event_id for r in page})
-    next_url, headers = next_page("alerts.Alerts", [page[-1].seq]) if len(records) > limit else (None, {})
-    return {"items": [alert_json(r, states[r.event_id]) for r in page], "next": next_url}, 200, headers
+    page = store.find_page(services().engine, filters.conditions(filter_values), before_seq=None if cursor is None else cursor[0],
+                           limit=limit)
+    next_url, headers = (None, {}) if page.next_before_seq is None else next_page("alerts.Alerts", [page.next_before_seq])
+    return {"items": [alert_json(r, page.states[r.event_id]) for r in page.records], "next": next_url}, 200, headers
 
 
 def _json_response(record: AlertRecord, state: EventState) -> Response:
@@ -164,13 +146,13 @@ def _xml_response(record: AlertRecord) -> Response:
     return response
 
 
-@bp.route("/alerts/<alert_id>", endpoint="Alert")
+@bp.route(urls.rule(urls.ALERT), endpoint="Alert")
 @bp.doc(responses={"200": VOEVENT_RESPONSE, "304": {"description": "not modified"}})
 @bp.alt_response(404, description="No such alert", **errors.PROBLEM)
 @bp.alt_response(406, description="Neither XML nor JSON is acceptable", **errors.PROBLEM)
 def get_alert(alert_id: str):
     """One packet: the VOEvent 2.0 XML (immutable) or, with ``Accept: application/json``, its JSON synopsis."""
-    record, state = load_alert(alert_id)
+    record, state = _found(alert_id, store.find)
     if not request.accept_mimetypes:
         return _xml_response(record)
     best = request.accept_mimetypes.best_match([*XML_TYPES, JSON_TYPE])
@@ -179,35 +161,33 @@ def get_alert(alert_id: str):
     return _json_response(record, state) if best == JSON_TYPE else _xml_response(record)
 
 
-@bp.route("/alerts/<alert_id>.json", endpoint="AlertJson")
+@bp.route(urls.rule(urls.ALERT_JSON), endpoint="AlertJson")
 @bp.doc(responses={"200": {"description": "the JSON synopsis", "content": {JSON_TYPE: {"schema": AlertSchema}}},
                    "304": {"description": "not modified"}})
 @bp.alt_response(404, description="No such alert", **errors.PROBLEM)
 def get_alert_json(alert_id: str):
     """One packet's JSON synopsis: position, errors, revision links, the accepted alert fields."""
-    return _json_response(*load_alert(alert_id))
+    return _json_response(*_found(alert_id, store.find))
 
 
-@bp.route("/alerts/<alert_id>/revisions", endpoint="Revisions")
+@bp.route(urls.rule(urls.ALERT_REVISIONS), endpoint="Revisions")
 @bp.response(200, RevisionsSchema)
 @bp.alt_response(404, description="No such alert", **errors.PROBLEM)
 def get_revisions(alert_id: str):
     """Every revision of the alert's event, oldest first (initial, updates, retraction)."""
-    record, state = load_alert(alert_id)
-    with services().engine.connect() as conn:
-        history = alerts_store.revisions(conn, record.event_id)
+    history, state = _found(alert_id, store.find_history)
     return {
-        "event_id": record.event_id,
-        "latest": make_alert_id(record.event_id, state.latest_revision),
+        "event_id": state.event_id,
+        "latest": state.latest_alert_id,
         "retracted": state.retracted,
         "items": [alert_json(r, state) for r in history],
     }
 
 
-@bp.route("/alerts/<alert_id>/latest", endpoint="Latest")
+@bp.route(urls.rule(urls.ALERT_LATEST), endpoint="Latest")
 @bp.doc(responses={"303": {"description": "Location: the latest revision of the event"}})
 @bp.alt_response(404, description="No such alert", **errors.PROBLEM)
 def get_latest(alert_id: str):
     """Redirect (303) to the latest revision of the alert's event (which may be a retraction)."""
-    record, state = load_alert(alert_id)
-    return redirect(url_for("alerts.Alert", alert_id=make_alert_id(record.event_id, state.latest_revision), _external=True), 303)
+    _, state = _found(alert_id, store.find)
+    return redirect(url_for("alerts.Alert", alert_id=state.latest_alert_id, _external=True), 303)

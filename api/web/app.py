@@ -10,6 +10,7 @@ from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from hydroserve.acoustics.blobstore import BlobNotFound
 from hydroserve.codecs import SOFTWARE_VERSION
 
 from . import errors
@@ -66,6 +67,7 @@ def build_app(services: Services) -> Flask:
     app.extensions["hydroserve"] = services
     api = ProblemApi(app)
     app.register_error_handler(OperationalError, errors.catalog_unavailable)
+    app.register_error_handler(BlobNotFound, errors.blob_missing)
 
     from . import acoustic, alerts, events, headers, health, index, metrics, oai, pages, pictures, resources
 

@@ -105,3 +105,10 @@ def catalog_unavailable(error: Exception) -> Response:
     log.warning("catalog unavailable: %s", error)
     return problem(503, "The catalog is unavailable right now; retry shortly.", kind="catalog-unavailable",
                    headers={"Retry-After": "5"})
+
+
+def blob_missing(error: Exception) -> Response:
+    """A catalogued file is missing from the blob store: 503 (the bytes may come back from a replica), logged with the key."""
+    log.error("blob missing from the store: %s", error)
+    return problem(503, "A stored file of this resource is missing from the blob store.", kind="blob-missing",
+                   headers={"Retry-After": "60"})

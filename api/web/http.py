@@ -13,6 +13,8 @@ from marshmallow import Schema, fields
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.wsgi import wrap_file
 
+from hydroserve.acoustics.package_products import Served
+
 IMMUTABLE_MAX_AGE_S = 365 * 86400
 STREAM_CHUNK_BYTES = 1 << 20  # werkzeug's 8 KiB reads cap a 234 MB WAV at a third of what loopback carries
 REVALIDATE_MAX_AGE_S = 3600
@@ -56,6 +58,15 @@ def send_stream(
     if immutable:
         response.cache_control.immutable = True
     return response.make_conditional(request, accept_ranges=True, complete_length=size)
+
+
+def send_served(served: Served, *, last_modified: datetime | None, download_name: str | None = None) -> Response:
+    """A product as :class:`~hydroserve.acoustics.package_products.Served` says: streamed with Range support,
+    or, for a small document made for this request, as JSON bytes with ETag/304."""
+    if served.in_memory:
+        return send_json_bytes(served.file.read(), etag=served.etag, last_modified=last_modified)
+    return send_stream(served.file, served.size_bytes, media_type=served.media_type, etag=served.etag,
+                       last_modified=last_modified, download_name=download_name, immutable=served.immutable)
 
 
 def send_json_bytes(data: bytes, *, etag: str, last_modified: datetime | None = None, max_age_s: int = REVALIDATE_MAX_AGE_S) -> Response:

@@ -2,8 +2,8 @@
 
 Server-rendered Jinja templates (``templates/``) with one stylesheet and one
 small script (``static/``); nothing is loaded from elsewhere. The values come
-from the helpers of the JSON API (:mod:`.acoustic`, :mod:`.pictures`) and
-the registry, so a page and the API never disagree. Page URLs are permanent:
+from the documents and lookups of the JSON API (:mod:`.acoustic_documents`,
+:mod:`.acoustic_lookups`) and the registry, so a page and the API never disagree. Page URLs are permanent:
 ``/packages/<package id>``, ``/sensors/<sensor id>``.
 """
 
@@ -18,15 +18,16 @@ from flask import Blueprint, abort, render_template, request
 from marshmallow import fields, validate
 from werkzeug.exceptions import HTTPException
 
-from hydroserve.acoustics import catalog, plots
+from hydroserve.acoustics import catalog, plots, psd_product
 from hydroserve.acoustics.catalog import SensorSummary, tick_to_datetime
 from hydroserve.codecs import SOFTWARE_VERSION, raw
 from hydroserve.codecs.times import readable_utc
 from hydroserve.odc_sync import registry
 
-from .acoustic import info_json, load_package, load_sensor, package_json, package_page, sensor_json
+from .acoustic_documents import info_json, package_json, sensor_json
+from .acoustic_lookups import latest_packages, load_package, load_sensor, package_page
+from .acoustic_schemas import PsdPictureQuery, band_levels_count_field
 from .cursor import Cursor, next_page
-from .pictures import PsdPictureQuery, band_levels, band_levels_count_field, display_unit, latest_packages
 from .services import services
 
 bp = Blueprint("pages", __name__)
@@ -120,11 +121,11 @@ def index():
     )
 
 
-@bp.get("/packages/<pid>", endpoint="package")
-def package(pid: str):
+@bp.get("/packages/<package_id>", endpoint="package")
+def package(package_id: str):
     """Listen to a package, look at its spectrogram and PSD, read its metadata, download its products."""
     xscale = _query(PsdPictureQuery())["xscale"]  # the page takes the PSD picture's option
-    record = load_package(pid)
+    record = load_package(package_id)
     with services().engine.connect() as conn:
         previous, following = catalog.neighbours(conn, record)
     fs = float(raw.SAMPLE_RATE_HZ)
@@ -134,7 +135,7 @@ def package(pid: str):
     return render_template(
         "package.html", package=package_json(record), info=info_json(record), previous=previous, following=following,
         xscale=xscale, runs=runs, window_s=record.duration_s, spectrogram_axes=plots.SPECTROGRAM_AXES,
-        unit=display_unit(services().sensors.info(record.sensor).calibration),
+        unit=psd_product.display_unit(services().sensors.info(record.sensor).calibration),
     )
 
 
@@ -146,7 +147,7 @@ def sensor(sensor: str):
     page, next_cursor = package_page(order="newest", limit=SENSOR_PAGE_SIZE, sensor=sensor, start=query.get("start"),
                                      end=query.get("end"), cursor=query.get("cursor"))
     next_url = None if next_cursor is None else next_page("pages.sensor", next_cursor, external=False, sensor=sensor)[0]
-    levels = band_levels(latest_packages(sensor, query["n"]), "median") if meta["n_packages"] else None
+    levels = services().products.band_levels(latest_packages(sensor, query["n"]), "median") if meta["n_packages"] else None
     return render_template(
         "sensor.html", sensor=meta, packages=[package_json(r) for r in page], next_url=next_url, levels=levels,
         n=query["n"], start=query.get("start"), end=query.get("end"),

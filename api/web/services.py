@@ -1,4 +1,5 @@
-"""What a running app holds: settings, catalog engine, blob store, sensor metadata, the domains' settings."""
+"""What a running app holds: settings, catalog engine, blob store, sensor metadata, the products engine, the alert
+and event-table domains' settings, caches."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from flask import current_app
 from sqlalchemy.engine import Engine
 
 from hydroserve.acoustics.blobstore import BlobStore
+from hydroserve.acoustics.package_products import PackageProducts
 from hydroserve.acoustics.sensors import SensorCatalog
+from hydroserve.api.alerts.settings import AlertSettings
 from hydroserve.api.config import Settings
 from hydroserve.api.events.settings import EventSettings
 
@@ -51,6 +54,8 @@ class Services:
     engine: Engine
     blobs: BlobStore
     sensors: SensorCatalog
+    products: PackageProducts
+    alert_settings: AlertSettings
     event_settings: EventSettings
     packages: LruCache = field(default_factory=lambda: LruCache(4096))  # published package records, by package id
     cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))  # prepared event tables, by blob SHA-256

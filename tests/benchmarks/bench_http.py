@@ -43,7 +43,7 @@ DOWNLOAD_CLIENTS = 16
 
 def archive_one_package(data_dir: Path, frames) -> str:
     settings = load_settings(env={}, data_dir=str(data_dir))
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=0)
     for path in write_adf_files(frames, data_dir.parent / "adf"):
         ingestor.feed(SENSOR, raw.read_file(path, frame_length=settings.adf_frame_length))

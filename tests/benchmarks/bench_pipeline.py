@@ -55,7 +55,7 @@ class Ingest:
             self.engine.dispose()
         self.runs += 1
         self.settings = load_settings(env={}, data_dir=str(self.work_dir / f"data{self.runs}"))
-        self.engine = wiring.open_catalog(self.settings)
+        self.engine = wiring.init_catalog(self.settings)
         self.ingestor = wiring.build_ingestor(self.settings, wiring.build_archive(self.settings, self.engine), retry_for_s=0)
 
     def __call__(self) -> None:

@@ -1,0 +1,181 @@
+"""Every product of an archived package, one method per product, for serving and for remaking.
+
+What was stored at ingest is opened; what is derived on demand (a PSD at
+another nfft, a band of the PSD, pictures, an MP3 lost from the store) is
+made from the stored samples, stored atomically beside them (so concurrent
+makers are harmless) and opened. The answer is a :class:`Served`: the bytes
+(open file or in memory), their size, an ETag and whether they can ever
+change. Where the blobs are is :mod:`.product_keys`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+
+from hydroserve.codecs import psdjson
+
+from . import pictures, product_keys, products, psd_product, views
+from .blobstore import BlobNotFound, BlobStore
+from .catalog import PackageRecord
+from .cutter import Run
+from .psd import Psd
+from .sensors import Calibration, SensorCatalog, calibration_tag
+
+
+@dataclass(frozen=True)
+class Served:
+    """Bytes to serve: a seekable ``file`` of ``size_bytes`` (``in_memory`` for small documents made per request),
+    their ``etag``, and ``immutable`` when they can never change (a new calibration changes pictures and /psd)."""
+
+    file: BinaryIO
+    size_bytes: int
+    media_type: str
+    etag: str
+    immutable: bool
+    in_memory: bool = False
+
+
+class PackageProducts:
+    """The products of archived packages, read from (and, when derived on demand, written to) ``blobs``.
+
+    Parameters
+    ----------
+    blobs : BlobStore
+    sensors : SensorCatalog
+        The calibrations that the PSD, its pictures and band levels are given in.
+    settings : ProductSettings
+        Parameters of an MP3 remade because its blob is missing.
+    """
+
+    def __init__(self, blobs: BlobStore, sensors: SensorCatalog, settings: products.ProductSettings):
+        self.blobs = blobs
+        self.sensors = sensors
+        self.settings = settings
+
+    def calibration(self, record: PackageRecord) -> Calibration | None:
+        return self.sensors.info(record.sensor).calibration
+
+    def samples(self, record: PackageRecord) -> BinaryIO:
+        """The stored samples (float32, runs back to back); :class:`BlobNotFound` if they are missing."""
+        return self.blobs.open(record.samples_key)
+
+    def raw(self, record: PackageRecord) -> Served:
+        """The ADF raw dump: a view on the samples (NaN pads the last frame of each run)."""
+        composite = products.adf_view(record.runs, frame_length=record.products["raw"].details["frame_length"],
+                                      window_size=record.window_size)
+        return self._view(record, "raw", composite)
+
+    def wav(self, record: PackageRecord) -> Served:
+        """The float32 WAV: a header and the samples."""
+        composite = products.wav_view(record.package_id, record.n_samples, record.start_tick, len(record.gaps))
+        return self._view(record, "wav", composite)
+
+    def mp3(self, record: PackageRecord) -> Served:
+        """The MP3 as stored (remade from the samples if its blob is missing)."""
+        product = record.products["mp3"]
+        file = self._open_or_make(product.blob_key, lambda: products.make_mp3(self._runs(record), self.settings)[0])
+        return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=True)
+
+    def psd_statistics(self, record: PackageRecord, nfft: int | None = None) -> Psd:
+        """The linear PSD statistics at ``nfft`` (the ingest nfft by default), computed once and stored.
+
+        Raises
+        ------
+        ValueError
+            When ``nfft`` is invalid or no whole segment of that length fits in a run.
+        """
+        ingest_nfft = record.products["psd"].details["nfft"]
+        key = product_keys.psd_arrays_key(self._prefix(record), None if nfft in (None, ingest_nfft) else nfft)
+        make = lambda: psd_product.to_npz(psd_product.compute(self._runs(record), nfft or ingest_nfft))  # noqa: E731
+        with self._open_or_make(key, make) as stored:
+            return psd_product.from_npz(stored.read())
+
+    def psd(self, record: PackageRecord, *, nfft: int | None = None, fmin_hz: float | None = None,
+            fmax_hz: float | None = None) -> Served:
+        """The /psd document: as stored for the full band at the ingest nfft, else made for the band and nfft asked.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`psd_statistics`.
+        """
+        product = record.products["psd"]
+        calibration = self.calibration(record)
+        tag = calibration_tag(calibration)
+        if fmin_hz is None and fmax_hz is None and nfft is None and product.details["calibration_tag"] == tag:
+            file = self._open_or_make(product.blob_key,
+                                      lambda: psd_product.document(record.package_id, self.psd_statistics(record), calibration))
+            return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=False)
+        document = psd_product.document(record.package_id, self.psd_statistics(record, nfft).band(fmin_hz, fmax_hz), calibration)
+        etag = hashlib.sha256(f"{product.sha256}|{nfft}|{fmin_hz}|{fmax_hz}|{tag}".encode()).hexdigest()[:40]
+        return Served(io.BytesIO(document), len(document), psdjson.MEDIA_TYPE, etag, immutable=False, in_memory=True)
+
+    def psd_picture(self, record: PackageRecord, *, log_frequency: bool) -> Served:
+        """The PSD picture (from the ingest PSD)."""
+        calibration = self.calibration(record)
+        name = "psd.log" if log_frequency else "psd.linear"
+        return self._picture(record, name, lambda: pictures.psd_picture(record, self.psd_statistics(record), calibration,
+                                                                        log_frequency=log_frequency))
+
+    def spectrogram_picture(self, record: PackageRecord) -> Served:
+        """The spectrogram picture."""
+        calibration = self.calibration(record)
+
+        def make() -> bytes:
+            with self.samples(record) as stored:
+                return pictures.spectrogram_picture(record, stored, calibration)
+
+        return self._picture(record, "spectrogram", make)
+
+    def band_levels(self, records: list[PackageRecord], statistic: str) -> pictures.BandLevels:
+        """Band levels of one sensor's ``records`` (oldest first) from their stored PSDs."""
+        calibration = self.calibration(records[0])
+        return pictures.band_levels(records, [self.psd_statistics(r) for r in records], calibration, statistic)
+
+    def band_levels_etag(self, records: list[PackageRecord], statistic: str) -> str:
+        """What the band-level picture of ``records`` depends on, hashed: it changes as packages arrive."""
+        state = [pictures.PICTURE_VERSION, statistic, calibration_tag(self.calibration(records[0]))] + [
+            (r.package_id, r.products["psd"].sha256) for r in records]
+        return hashlib.sha256(repr(state).encode()).hexdigest()[:40]
+
+    def _prefix(self, record: PackageRecord) -> str:
+        return product_keys.package_prefix(record.package_id, record.sensor, record.boundary_tick)
+
+    def _runs(self, record: PackageRecord) -> list[np.ndarray]:
+        with self.samples(record) as stored:
+            samples = np.frombuffer(stored.read(), dtype="<f4")
+        return _split_runs(samples, record.runs, record.samples_key)
+
+    def _view(self, record: PackageRecord, kind: str, composite: views.Composite) -> Served:
+        product = record.products[kind]
+        return Served(views.CompositeFile(composite, self.samples(record)), composite.size, product.media_type, product.sha256,
+                      immutable=True)
+
+    def _picture(self, record: PackageRecord, name: str, make: Callable[[], bytes]) -> Served:
+        key = product_keys.picture_key(self._prefix(record), name, calibration_tag(self.calibration(record)),
+                                       pictures.PICTURE_VERSION)
+        stored = self._open_or_make(key, make)
+        etag = hashlib.file_digest(stored, "sha256").hexdigest()
+        stored.seek(0)
+        return Served(stored, self.blobs.size(key), pictures.MEDIA_TYPE, etag, immutable=False)
+
+    def _open_or_make(self, key: str, make: Callable[[], bytes]) -> BinaryIO:
+        """The blob under ``key``, storing ``make()`` there first if it is missing (the put is atomic)."""
+        try:
+            return self.blobs.open(key)
+        except BlobNotFound:
+            self.blobs.put(key, [make()])
+            return self.blobs.open(key)
+
+
+def _split_runs(samples: np.ndarray, runs: tuple[Run, ...], key: str) -> list[np.ndarray]:
+    expected = sum(r.n_samples for r in runs)
+    if len(samples) != expected:
+        raise OSError(f"samples blob {key} holds {len(samples)} samples, the catalog says {expected}")
+    return products.run_arrays(samples, runs)

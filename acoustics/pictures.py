@@ -1,0 +1,80 @@
+"""Pictures of the acoustic data (PNG): a package's PSD and spectrogram, a sensor's noise in bands over time.
+
+Rendering is :mod:`.plots`; this module decides what goes into each picture
+(statistics, units, titles). ``PICTURE_VERSION`` is part of every stored
+picture's key and is raised whenever the rendering changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+import numpy as np
+
+from hydroserve.codecs import raw
+from hydroserve.codecs.times import readable_utc
+
+from . import bands, plots, psd_product, spectrogram
+from .catalog import PackageRecord, tick_to_datetime
+from .psd import Psd
+from .sensors import Calibration, calibration_offset_db
+
+PICTURE_VERSION = 1
+MEDIA_TYPE = "image/png"
+
+
+def psd_picture(record: PackageRecord, result: Psd, calibration: Calibration | None, *, log_frequency: bool) -> bytes:
+    """The package's PSD statistics against frequency, in the unit of /psd."""
+    title = (f"{record.package_id}, from {readable_utc(tick_to_datetime(record.start_tick))}\n"
+             f"Welch PSD: nfft {result.nfft} (Δf {result.frequency_hz[1]:.1f} Hz), {result.n_segments} segments "
+             f"over {result.effort_s:.1f} s, Hann, 50 % overlap")
+    return plots.psd_png(result, offset_db=calibration_offset_db(calibration), unit=psd_product.display_unit(calibration),
+                         title=title, log_frequency=log_frequency)
+
+
+def spectrogram_picture(record: PackageRecord, samples: BinaryIO, calibration: Calibration | None) -> bytes:
+    """The package's spectrogram (see :func:`.spectrogram.stored_spectrogram`) from its stored samples."""
+    result = spectrogram.stored_spectrogram(
+        samples, record.runs, window_start_tick=record.boundary_tick, n_expected=record.n_expected,
+        sample_rate_hz=raw.SAMPLE_RATE_HZ,
+    )
+    return plots.spectrogram_png(result, offset_db=calibration_offset_db(calibration), unit=psd_product.display_unit(calibration),
+                                 title=f"{record.package_id}, window from {readable_utc(tick_to_datetime(record.boundary_tick))}")
+
+
+@dataclass(frozen=True)
+class BandLevels:
+    """Band-averaged PSD levels of a sensor's packages, oldest first; ``levels_db`` has shape (n_packages, n_bands)."""
+
+    records: list[PackageRecord]
+    levels_db: np.ndarray
+    bands: tuple[bands.Band, ...]
+    statistic: str
+    unit: str
+
+    @property
+    def starts(self) -> list[datetime]:
+        return [tick_to_datetime(r.boundary_tick) for r in self.records]
+
+    @property
+    def newest_first(self) -> list[tuple[PackageRecord, datetime, np.ndarray]]:
+        """(package, window start, levels) rows, newest first."""
+        return list(zip(self.records, self.starts, self.levels_db))[::-1]
+
+
+def band_levels(records: list[PackageRecord], statistics: list[Psd], calibration: Calibration | None,
+                statistic: str) -> BandLevels:
+    """Band levels (:func:`.bands.band_levels_db` in :data:`.bands.DEFAULT_BANDS`) of one sensor's packages,
+    calibrated if the sensor is."""
+    levels = np.array([bands.band_levels_db(result, bands.DEFAULT_BANDS, statistic) for result in statistics])
+    return BandLevels(records, levels + calibration_offset_db(calibration), bands.DEFAULT_BANDS, statistic,
+                      psd_product.display_unit(calibration))
+
+
+def band_levels_picture(levels: BandLevels) -> bytes:
+    """The band levels against package start time."""
+    sensor = levels.records[0].sensor
+    title = f"{sensor}: {levels.statistic} noise level in bands, {len(levels.records)} latest packages"
+    return plots.band_levels_png(levels.starts, levels.levels_db, levels.bands, unit=levels.unit, title=title)

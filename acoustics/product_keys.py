@@ -1,0 +1,45 @@
+"""Where a package's products are stored: the blob key layout, in one place.
+
+Every blob of a package lives under its prefix
+``<sensor>/<YYYY>/<MM>/<DD>/<package id>`` (the UTC day of the window start):
+
+* ``<prefix>.f32``  the samples, little-endian float32 back to back (gaps removed);
+* ``<prefix>.mp3``  the MP3;
+* ``<prefix>.psd.npz``  linear PSD statistics at the ingest nfft;
+  ``<prefix>.nfft<N>.psd.npz`` the same for another nfft, made on demand;
+* ``<prefix>.psd.<calibration tag>.json``  the /psd document for the full band;
+* ``<prefix>.<picture>.<calibration tag>.v<version>.png``  pictures, made on demand.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hydroserve.codecs import raw
+
+
+def package_prefix(package_id: str, sensor: raw.SensorId, boundary_tick: int) -> str:
+    """The key prefix of a package's blobs."""
+    day = datetime.fromtimestamp(boundary_tick // raw.TICKS_PER_SECOND, UTC)
+    return f"{sensor}/{day:%Y/%m/%d}/{package_id}"
+
+
+def samples_key(prefix: str) -> str:
+    return f"{prefix}.f32"
+
+
+def mp3_key(prefix: str) -> str:
+    return f"{prefix}.mp3"
+
+
+def psd_arrays_key(prefix: str, nfft: int | None = None) -> str:
+    """The PSD statistics at the ingest nfft (``nfft=None``) or at another ``nfft``."""
+    return f"{prefix}.psd.npz" if nfft is None else f"{prefix}.nfft{nfft}.psd.npz"
+
+
+def psd_document_key(prefix: str, calibration_tag: str) -> str:
+    return f"{prefix}.psd.{calibration_tag}.json"
+
+
+def picture_key(prefix: str, picture: str, calibration_tag: str, version: int) -> str:
+    return f"{prefix}.{picture}.{calibration_tag}.v{version}.png"

@@ -1,0 +1,32 @@
+"""How a package and its products were made, as provenance steps (the same in /info and in resource records)."""
+
+from __future__ import annotations
+
+from .catalog import PackageRecord
+
+CUT_STEP = "hydroserve:cut"
+PRODUCT_STEPS = {
+    "raw": "ADF framing of the stored samples",
+    "wav": "WAV header + the stored float32 samples",
+    "mp3": "DC removal, anti-alias resampling to 48 kHz, gain, MPEG Layer III encoding",
+    "psd": "Welch PSD with per-frequency quantiles across segments",
+}
+
+
+def cut_step(record: PackageRecord) -> dict:
+    """The cutting of the stream into this package: its source files and the cutting settings."""
+    return {"id": CUT_STEP, "description": "fixed-interval sample-exact cutting of the ADF stream",
+            "sources": list(record.sources), "parameters": dict(record.settings)}
+
+
+def product_step(record: PackageRecord, kind: str) -> dict:
+    """The making of one product from the cut samples, with its scalar parameters."""
+    details = record.products[kind].details
+    return {"id": f"hydroserve:{kind}", "description": PRODUCT_STEPS.get(kind, f"{kind} product"),
+            "parameters": {key: value for key, value in details.items() if isinstance(value, str | int | float | bool)}}
+
+
+def package_provenance(record: PackageRecord) -> list[dict]:
+    """Every step: the cut, then each product in the order they are made."""
+    kinds = sorted(record.products, key=lambda kind: list(PRODUCT_STEPS).index(kind) if kind in PRODUCT_STEPS else len(PRODUCT_STEPS))
+    return [cut_step(record), *(product_step(record, kind) for kind in kinds)]

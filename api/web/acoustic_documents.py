@@ -1,0 +1,154 @@
+"""The JSON documents of the acoustic API (sensors, packages, gaps, /info), shared by the API and the pages."""
+
+from __future__ import annotations
+
+from flask import url_for
+
+from hydroserve.acoustics import catalog, products, provenance
+from hydroserve.acoustics.catalog import PackageRecord, tick_to_datetime
+from hydroserve.acoustics.products import ProductRecord
+from hydroserve.acoustics.psd_product import unit as psd_unit
+from hydroserve.acoustics.sensors import SensorInfo
+from hydroserve.codecs import raw
+from hydroserve.codecs.times import rfc3339
+
+from .services import services
+
+
+def tick_rfc3339(tick: int | None) -> str | None:
+    """A tick as RFC 3339 UTC with microseconds, e.g. ``2020-12-23T19:28:00.000002Z``."""
+    return None if tick is None else rfc3339(tick_to_datetime(tick))
+
+
+def sensor_json(info: SensorInfo, summary: catalog.SensorSummary | None) -> dict:
+    calibration = info.calibration
+    return {
+        "sensor": str(info.sensor),
+        "dom_id": info.sensor.dom_id,
+        "channel": info.sensor.channel,
+        "type": info.type,
+        "detector": info.detector,
+        "string": info.string,
+        "floor": info.floor,
+        "position": None if info.position_m is None else dict(zip(("x_m", "y_m", "z_m"), info.position_m), frame=info.position_frame),
+        "calibrated": calibration is not None,
+        "calibration": None if calibration is None else {
+            "sensitivity_db_re_1v_per_upa": calibration.sensitivity_db_re_1v_per_upa,
+            "gain_db": calibration.gain_db,
+            "volts_per_unit": calibration.volts_per_unit,
+            "sign": calibration.sign,
+            "psd_offset_db": calibration.offset_db,
+        },
+        "n_packages": summary.n_packages if summary else 0,
+        "n_skipped_windows": summary.n_skipped if summary else 0,
+        "first_package_start": tick_rfc3339(summary.first_tick) if summary else None,
+        "last_package_end": tick_rfc3339(summary.last_tick) if summary else None,
+        "links": {
+            "self": url_for("acoustic.Sensor", sensor=str(info.sensor), _external=True),
+            "packages": url_for("acoustic.Packages", sensor=str(info.sensor), _external=True),
+        },
+    }
+
+
+def product_url(kind: str, package_id: str) -> str:
+    return url_for(f"acoustic.{kind.capitalize()}", package_id=package_id, _external=True)
+
+
+def product_link(package_id: str, kind: str, product: ProductRecord) -> dict:
+    return {"url": product_url(kind, package_id), "media_type": product.media_type, "size_bytes": product.size_bytes,
+            "sha256": product.sha256}
+
+
+def package_json(record: PackageRecord) -> dict:
+    package_id = record.package_id
+    return {
+        "package_id": package_id,
+        "sensor": str(record.sensor),
+        "window_start": tick_rfc3339(record.boundary_tick),
+        "start": tick_rfc3339(record.start_tick),
+        "end": tick_rfc3339(record.end_tick),
+        "duration_s": record.duration_s,
+        "n_samples": record.n_samples,
+        "n_expected": record.n_expected,
+        "coverage": record.coverage,
+        "gaps": [gap_json(g) for g in record.gaps],
+        "created": rfc3339(record.created_at),
+        "products": {kind: product_link(package_id, kind, p) for kind, p in record.products.items()},
+        "links": {
+            "self": url_for("acoustic.Package", package_id=package_id, _external=True),
+            "info": url_for("acoustic.Info", package_id=package_id, _external=True),
+            **{kind: product_url(kind, package_id) for kind in record.products},
+        },
+    }
+
+
+def gap_json(gap) -> dict:
+    return {
+        "start": tick_rfc3339(gap.start_tick),
+        "end": tick_rfc3339(gap.end_tick),
+        "start_unix_ns": gap.start_tick * raw.NS_PER_TICK,
+        "end_unix_ns": gap.end_tick * raw.NS_PER_TICK,
+        "duration_s": gap.duration_s,
+        "at_sample": gap.at_sample,
+    }
+
+
+def info_json(record: PackageRecord) -> dict:
+    """The /info document of a package."""
+    package_id = record.package_id
+    info = services().sensors.info(record.sensor)
+    with services().engine.connect() as conn:
+        summary = catalog.sensor_summaries(conn, str(record.sensor))
+    calibration = info.calibration
+    settings = record.settings
+    return {
+        "package_id": package_id,
+        "sensor": sensor_json(info, summary[0] if summary else None),
+        "timing": {
+            "time_reference": "UTC from the ADF frame headers (utc_seconds + cycles of 16 ns)",
+            "sample_rate_hz": float(raw.SAMPLE_RATE_HZ),
+            "sample_rate_exact_hz": "390625/2",
+            "sample_period_ticks_16ns": raw.TICKS_PER_SAMPLE,
+            "wav_header_sample_rate_hz": products.WAV_HEADER_RATE_HZ,
+            "window_start": tick_rfc3339(record.boundary_tick),
+            "window_end": tick_rfc3339(record.window_end_tick),
+            "start": tick_rfc3339(record.start_tick),
+            "end": tick_rfc3339(record.end_tick),
+            "start_unix_ns": record.start_tick * raw.NS_PER_TICK,
+            "end_unix_ns": record.end_tick * raw.NS_PER_TICK,
+            "snippet_duration_s": settings["snippet_duration_s"],
+            "snippet_interval_s": settings["snippet_interval_s"],
+            "cutting": "window [boundary, boundary + n_expected samples); first sample at or after the boundary",
+        },
+        "data": {
+            "sample_format": "float32 little-endian, mono",
+            "sample_unit": "ADC sample unit (see calibration)",
+            "n_samples": record.n_samples,
+            "n_expected": record.n_expected,
+            "coverage": record.coverage,
+            "min_coverage": settings["min_coverage"],
+            "gaps": [gap_json(g) for g in record.gaps],
+            "gap_representation": "gaps are not filled: WAV/MP3 join the runs back to back, /raw frames carry their true times "
+                                  "(NaN pads the last frame of each run), /psd segments never span a gap",
+            "runs": [{"start": tick_rfc3339(r.start_tick), "start_unix_ns": r.start_tick * raw.NS_PER_TICK, "first_sample": r.first_sample,
+                      "n_samples": r.n_samples} for r in record.runs],
+            "adf_window_size": record.window_size,
+            "adf_frame_length": record.products["raw"].details["frame_length"],
+        },
+        "calibration": {
+            "calibrated": calibration is not None,
+            "psd_calibrated": calibration is not None,
+            "psd_unit": psd_unit(calibration),
+            "sensitivity_db_re_1v_per_upa": None if calibration is None else calibration.sensitivity_db_re_1v_per_upa,
+            "gain_db": None if calibration is None else calibration.gain_db,
+            "volts_per_unit": None if calibration is None else calibration.volts_per_unit,
+            "sign_convention": None if calibration is None else (
+                "positive sample = positive pressure" if calibration.sign == 1 else "positive sample = negative pressure"),
+            "psd_offset_db": None if calibration is None else calibration.offset_db,
+        },
+        "products": {kind: {**product_link(package_id, kind, p), **p.details} for kind, p in record.products.items()},
+        "provenance": provenance.package_provenance(record),
+        "sources": list(record.sources),
+        "software_version": record.software_version,
+        "created": rfc3339(record.created_at),
+    }

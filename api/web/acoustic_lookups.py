@@ -1,0 +1,75 @@
+"""Finding the packages and sensors a request names (404 when there are none), for the API and the pages."""
+
+from __future__ import annotations
+
+from flask import abort
+
+from hydroserve.acoustics import catalog
+from hydroserve.acoustics.catalog import PackageRecord
+from hydroserve.codecs.raw import SensorId
+
+from .acoustic_documents import sensor_json
+from .acoustic_schemas import PACKAGE_PATTERN, SENSOR_PATTERN
+from .lookup import check_id, load_or_404
+from .services import services
+
+
+def load_package(package_id: str) -> PackageRecord:
+    """The published package ``package_id`` (cached: a package never changes once visible)."""
+
+    def from_catalog():
+        with services().engine.connect() as conn:
+            return catalog.get_package(conn, package_id)
+
+    return load_or_404("package", package_id, PACKAGE_PATTERN, lambda: services().packages.get(package_id, from_catalog))
+
+
+def load_sensor(sensor: str) -> dict:
+    """The JSON document of a sensor; 404 unless it has data here."""
+    check_id(sensor, SENSOR_PATTERN, "sensor")
+    with services().engine.connect() as conn:
+        summaries = catalog.sensor_summaries(conn, sensor)
+    if not summaries:
+        abort(404, description=f"No sensor {sensor!r} has data here.")
+    return sensor_json(services().sensors.info(SensorId.parse(sensor)), summaries[0])
+
+
+def latest_packages(sensor: str, n: int) -> list[PackageRecord]:
+    """The sensor's ``n`` latest packages, oldest first; 404 if it has none."""
+    check_id(sensor, SENSOR_PATTERN, "sensor")
+    with services().engine.connect() as conn:
+        records = catalog.list_packages(conn, sensor=sensor, newest_first=True, limit=n)
+    if not records:
+        abort(404, description=f"No sensor {sensor!r} has data here.")
+    return records[::-1]
+
+
+def _bounded_tick(moment) -> int:
+    """A query bound as a tick, held inside the 64-bit range of the catalog (years before 4892)."""
+    return max(-(2**63), min(2**63 - 1, catalog.datetime_to_tick(moment)))
+
+
+def package_page(*, order: str, limit: int, sensor=None, start=None, end=None, cursor=None) -> tuple[list[PackageRecord], list | None]:
+    """One page of packages (``order`` "newest" or "oldest") after the decoded ``cursor``, and the
+    cursor values of the next page (None on the last page); 400 for a cursor of the other order."""
+    newest_first = order == "newest"
+    after = None
+    if cursor is not None:
+        tick, package_id, cursor_order = cursor
+        if cursor_order != order:
+            abort(400, description="Invalid query parameter 'cursor': it belongs to the other order.")
+        after = (tick, package_id)
+    with services().engine.connect() as conn:
+        records = catalog.list_packages(
+            conn,
+            sensor=sensor,
+            start_tick=None if start is None else _bounded_tick(start),
+            end_tick=None if end is None else _bounded_tick(end),
+            after=after,
+            newest_first=newest_first,
+            limit=limit + 1,
+        )
+    page = records[:limit]
+    if len(records) <= limit:
+        return page, None
+    return page, [page[-1].boundary_tick, page[-1].package_id, order]
