@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fractions import Fraction
 
 from sqlalchemy import (
     JSON,
@@ -34,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from hydroserve.codecs.raw import SAMPLE_RATE_HZ, TICKS_PER_SAMPLE, TICKS_PER_SECOND, SensorId
+from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
 from hydroserve.codecs.times import as_utc
 
 from .cutter import Gap, Run, window_gaps
@@ -136,12 +137,13 @@ class PackageRecord:
 
     @property
     def duration_s(self) -> float:
-        """Length of the package's window: n_expected samples at 195312.5 Hz."""
-        return self.n_expected / float(SAMPLE_RATE_HZ)
+        """Length of the package's window in seconds (``snippet_duration_s`` when it was cut)."""
+        return float(Fraction(self.settings["snippet_duration_s"]))
 
     @property
     def window_end_tick(self) -> int:
-        return self.boundary_tick + self.n_expected * TICKS_PER_SAMPLE
+        """End of the window (excluded): ``boundary_tick + snippet_duration_s`` in ticks."""
+        return self.boundary_tick + int(Fraction(self.settings["snippet_duration_s"]) * TICKS_PER_SECOND)
 
     @property
     def gaps(self) -> tuple[Gap, ...]:
@@ -251,6 +253,16 @@ def list_packages(
             query = query.where(or_(key_tick > tick, and_(key_tick == tick, key_id > pid)))
     order = (key_tick.desc(), key_id.desc()) if newest_first else (key_tick.asc(), key_id.asc())
     rows = conn.execute(query.order_by(*order).limit(limit)).all()
+    return _with_products(conn, rows)
+
+
+def newest_packages(conn: Connection) -> list[PackageRecord]:
+    """The newest package (latest window) of every sensor."""
+    newest = select(packages.c.sensor_id, func.max(packages.c.boundary_tick).label("tick")).group_by(packages.c.sensor_id).subquery()
+    rows = conn.execute(
+        select(packages).join(newest, and_(packages.c.sensor_id == newest.c.sensor_id, packages.c.boundary_tick == newest.c.tick))
+        .order_by(packages.c.sensor_id)
+    ).all()
     return _with_products(conn, rows)
 
 

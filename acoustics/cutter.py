@@ -1,18 +1,23 @@
 """Fixed-interval, sample-exact cutting of a sensor's timeline into snippets.
 
-Snippet ``k`` of a sensor covers the time window ``[B_k, B_k + N * 320)``
-ticks, where
+Snippet ``k`` of a sensor covers the half-open time window
+``[B_k, B_k + D)`` ticks, where
 
 * ``B_k = k * interval`` is a multiple of the interval since the Unix epoch
   (UTC), and
-* ``N = round(duration_s * 195312.5)`` is the number of samples of a complete
-  snippet (Python's ``round``: halves go to the even neighbour).
+* ``D = duration_s * 62 500 000`` is the duration in 16 ns ticks (a whole
+  number of ticks).
 
-A window is exactly ``N`` sample periods long and half-open, so a complete
-snippet holds exactly ``N`` samples: the first is the first sample at or after
-``B_k``. Frames straddling a boundary are split. With ``duration ==
-interval`` coverage is continuous; with ``duration > interval`` snippets
-overlap; with ``duration < interval`` the time between them is not kept.
+A snippet holds exactly the samples whose times lie in its window. The
+samples lie on a grid of period 320 ticks, so a window of ``D`` ticks holds
+``n_expected = ceil((B_k + D - p) / 320) - ceil((B_k - p) / 320)`` sample
+instants of a grid with phase ``p``: for a whole number of seconds that is
+``duration_s * 195312.5`` rounded up or down (195312 or 195313 samples per
+odd second), depending on the grid's phase. With ``duration == interval``
+the windows partition the time axis, so every sample is in exactly one
+snippet and consecutive snippets join bit for bit; with ``duration >
+interval`` snippets overlap; with ``duration < interval`` the time between
+them is not kept. Frames straddling a boundary are split.
 
 Missing time inside a window is a gap. Gaps are never filled: a snippet
 holds its present samples back to back (``samples``) plus the list of
@@ -21,6 +26,11 @@ A window is final once the timeline has passed its end (or on
 :meth:`SnippetCutter.flush`); it becomes a :class:`Snippet` if its coverage
 (present / expected samples) reaches the minimum, else a
 :class:`SkippedWindow` with the reason.
+
+Pieces continuing a run within the timing tolerance (see
+:class:`~.stream.SensorTimeline`) carry their time-stamp deviation; each
+window summarises the deviations of the frames starting in it
+(:class:`TimestampDeviation`).
 """
 
 from __future__ import annotations
@@ -30,9 +40,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from hydroserve.codecs.raw import SAMPLE_RATE_HZ, TICKS_PER_SAMPLE, TICKS_PER_SECOND, SensorId
+from hydroserve.codecs.raw import NS_PER_TICK, TICKS_PER_SAMPLE, TICKS_PER_SECOND, SensorId
 
-from .stream import Piece
+from .stream import DEFAULT_TOLERANCE_TICKS, Piece
 
 
 @dataclass(frozen=True)
@@ -47,30 +57,112 @@ class CutSettings:
         Whole seconds between snippet starts (package ids carry whole seconds).
     min_coverage : float
         Minimum fraction of expected samples for a snippet to be kept.
+    timing_tolerance_ticks : int
+        Frames starting within this many 16 ns ticks of the exact
+        continuation of the previous frame continue its run (see
+        :class:`~.stream.SensorTimeline`); below 160 (half a sample).
     """
 
     duration_s: Fraction
     interval_s: int
     min_coverage: float = 0.9
+    timing_tolerance_ticks: int = DEFAULT_TOLERANCE_TICKS
 
     def __post_init__(self):
         if self.duration_s <= 0:
             raise ValueError(f"duration_s={self.duration_s} must be positive")
-        if self.n_samples < 1:
-            raise ValueError(f"duration_s={self.duration_s} holds less than one sample")
+        if (Fraction(self.duration_s) * TICKS_PER_SECOND).denominator != 1:
+            raise ValueError(f"duration_s={self.duration_s} must be a whole number of 16 ns ticks")
+        if self.window_ticks < TICKS_PER_SAMPLE:
+            raise ValueError(f"duration_s={self.duration_s} is shorter than one sample period (5.12 us)")
         if not isinstance(self.interval_s, int) or self.interval_s < 1:
             raise ValueError(f"interval_s={self.interval_s!r} must be a whole number of seconds >= 1")
         if not 0 < self.min_coverage <= 1:
             raise ValueError(f"min_coverage={self.min_coverage} must be in (0, 1]")
-
-    @property
-    def n_samples(self) -> int:
-        """Samples in a complete snippet: round(duration_s * 195312.5)."""
-        return round(Fraction(self.duration_s) * SAMPLE_RATE_HZ)
+        if not 0 <= self.timing_tolerance_ticks < TICKS_PER_SAMPLE // 2:
+            raise ValueError(f"timing_tolerance_ticks={self.timing_tolerance_ticks} must be in [0, {TICKS_PER_SAMPLE // 2})")
 
     @property
     def window_ticks(self) -> int:
-        return self.n_samples * TICKS_PER_SAMPLE
+        """``D``, the window length in 16 ns ticks."""
+        return int(Fraction(self.duration_s) * TICKS_PER_SECOND)
+
+    @property
+    def max_samples(self) -> int:
+        """The most samples a window can hold: ``ceil(D / 320)``."""
+        return -(-self.window_ticks // TICKS_PER_SAMPLE)
+
+    @property
+    def interval_ticks(self) -> int:
+        return self.interval_s * TICKS_PER_SECOND
+
+
+def samples_in_window(start_tick: int, end_tick: int, grid_tick: int) -> int:
+    """Sample instants ``grid_tick + 320 i`` (any integer i) in ``[start_tick, end_tick)``."""
+    return -(-(end_tick - grid_tick) // TICKS_PER_SAMPLE) - -(-(start_tick - grid_tick) // TICKS_PER_SAMPLE)
+
+
+DEVIATION_BUCKETS_TICKS = (0, 1, 2, 4, 8, 16, 32, 64, 128)
+"""Upper bounds (inclusive) of the histogram of absolute time-stamp deviations; the last bucket is open."""
+
+
+@dataclass(frozen=True)
+class TimestampDeviation:
+    """Time-stamp deviations of the frames that continued a run inside one window.
+
+    Attributes
+    ----------
+    n_frames : int
+        Frames (pieces) that continued a run, their junction inside the window.
+    n_deviated : int
+        Of those, frames whose time stamp was not the exact continuation.
+    max_abs_ticks : int
+        Largest absolute deviation, 16 ns ticks.
+    sum_abs_ticks : int
+        Sum of absolute deviations, ticks.
+    sum_squares_ticks2 : int
+        Sum of squared deviations, ticks squared (exact).
+    histogram : tuple of int
+        Counts of absolute deviations per bucket of :data:`DEVIATION_BUCKETS_TICKS`
+        (``<= bound``, not cumulative), plus one open bucket above the last bound.
+    """
+
+    n_frames: int = 0
+    n_deviated: int = 0
+    max_abs_ticks: int = 0
+    sum_abs_ticks: int = 0
+    sum_squares_ticks2: int = 0
+    histogram: tuple[int, ...] = (0,) * (len(DEVIATION_BUCKETS_TICKS) + 1)
+
+    @property
+    def max_abs_ns(self) -> int:
+        return self.max_abs_ticks * NS_PER_TICK
+
+    @property
+    def rms_ns(self) -> float:
+        """Root mean square deviation over the continuing frames, ns (0 if none)."""
+        return NS_PER_TICK * (self.sum_squares_ticks2 / self.n_frames) ** 0.5 if self.n_frames else 0.0
+
+    def add(self, deviation_ticks: int) -> TimestampDeviation:
+        """These statistics with one more continuing frame."""
+        size = abs(deviation_ticks)
+        bucket = next((i for i, bound in enumerate(DEVIATION_BUCKETS_TICKS) if size <= bound), len(DEVIATION_BUCKETS_TICKS))
+        histogram = list(self.histogram)
+        histogram[bucket] += 1
+        return TimestampDeviation(
+            self.n_frames + 1, self.n_deviated + (size != 0), max(self.max_abs_ticks, size),
+            self.sum_abs_ticks + size, self.sum_squares_ticks2 + size * size, tuple(histogram),
+        )
+
+    def as_json(self) -> dict:
+        return {
+            "n_frames_continuing": self.n_frames,
+            "n_frames_deviated": self.n_deviated,
+            "max_abs_ns": self.max_abs_ns,
+            "rms_ns": self.rms_ns,
+            "sum_abs_ns": self.sum_abs_ticks * NS_PER_TICK,
+            "histogram_abs_ns": {"le": [b * NS_PER_TICK for b in DEVIATION_BUCKETS_TICKS] + ["+Inf"], "counts": list(self.histogram)},
+        }
 
     @property
     def interval_ticks(self) -> int:
@@ -113,8 +205,10 @@ class Snippet:
     sensor : SensorId
     boundary_tick : int
         Window start ``B_k``.
+    window_end_tick : int
+        Window end ``B_k + D`` (excluded).
     n_expected : int
-        ``N``, the samples of a complete snippet.
+        Sample instants in the window on the grid of the first run.
     runs : tuple of Run
         Contiguous runs, in time order.
     samples : numpy.ndarray
@@ -123,15 +217,19 @@ class Snippet:
         ADF window size of the source frames.
     sources : tuple of str
         The inputs the samples came from.
+    timestamp_deviation : TimestampDeviation
+        Time-stamp deviations of the frames continuing a run in the window.
     """
 
     sensor: SensorId
     boundary_tick: int
+    window_end_tick: int
     n_expected: int
     runs: tuple[Run, ...]
     samples: np.ndarray = field(repr=False)
     window_size: int
     sources: tuple[str, ...]
+    timestamp_deviation: TimestampDeviation = TimestampDeviation()
 
     @property
     def package_id(self) -> str:
@@ -156,24 +254,31 @@ class Snippet:
         return self.runs[-1].end_tick
 
     @property
-    def window_end_tick(self) -> int:
-        return self.boundary_tick + self.n_expected * TICKS_PER_SAMPLE
-
-    @property
     def gaps(self) -> tuple[Gap, ...]:
         """Missing time in the window: before the first run, between runs, after the last."""
         return window_gaps(self.boundary_tick, self.window_end_tick, self.runs)
 
+    def skipped(self, reason: str) -> SkippedWindow:
+        """This window as not kept, for ``reason``."""
+        return SkippedWindow(self.sensor, self.boundary_tick, self.n_expected, self.n_samples, reason)
+
 
 def window_gaps(window_start_tick: int, window_end_tick: int, runs: tuple[Run, ...]) -> tuple[Gap, ...]:
-    """Gaps of at least one sample period between ``runs`` inside a window."""
+    """Missing time inside a window.
+
+    A gap is reported before the first run if a sample instant of its grid
+    lies in the window before it (``start - B >= 320`` ticks), between runs
+    whenever a run does not start at the previous run's end (any positive
+    difference: runs split only where the time stamps left the tolerance),
+    and after the last run if its next sample instant lies in the window.
+    """
     gaps = []
     cursor = window_start_tick
-    for run in runs:
-        if run.start_tick - cursor >= TICKS_PER_SAMPLE:
+    for index, run in enumerate(runs):
+        if run.start_tick - cursor >= (TICKS_PER_SAMPLE if index == 0 else 1):
             gaps.append(Gap(cursor, run.start_tick, run.first_sample))
         cursor = run.end_tick
-    if window_end_tick - cursor >= TICKS_PER_SAMPLE:
+    if window_end_tick > cursor:
         n_samples = runs[-1].first_sample + runs[-1].n_samples if runs else 0
         gaps.append(Gap(cursor, window_end_tick, n_samples))
     return tuple(gaps)
@@ -206,15 +311,19 @@ def package_id(sensor: SensorId, boundary_tick: int) -> str:
 class _OpenWindow:
     """Samples gathered so far for one window."""
 
-    def __init__(self, boundary_tick: int, n_expected: int):
+    def __init__(self, boundary_tick: int, max_samples: int):
         self.boundary_tick = boundary_tick
-        self.buffer = np.empty(n_expected, dtype=np.float32)
+        self.buffer = np.empty(max_samples, dtype=np.float32)
         self.n_samples = 0
         self.runs: list[Run] = []
         self.window_size: int | None = None
         self.sources: dict[str, None] = {}
+        self.deviation = TimestampDeviation()
 
-    def add(self, start_tick: int, samples: np.ndarray, window_size: int, source: str) -> None:
+    def add(self, start_tick: int, samples: np.ndarray, window_size: int, source: str, deviation_ticks: int | None) -> None:
+        """Append samples starting at ``start_tick``; ``deviation_ticks`` if they continue a run at its junction."""
+        if deviation_ticks is not None:
+            self.deviation = self.deviation.add(deviation_ticks)
         n = len(samples)
         self.buffer[self.n_samples : self.n_samples + n] = samples
         last = self.runs[-1] if self.runs else None
@@ -260,8 +369,9 @@ class SnippetCutter:
             if first >= stop:
                 continue
             if k not in self._open:
-                self._open[k] = _OpenWindow(start, self.settings.n_samples)
-            self._open[k].add(t0 + first * TICKS_PER_SAMPLE, piece.samples[first:stop], piece.window_size, piece.source)
+                self._open[k] = _OpenWindow(start, self.settings.max_samples)
+            junction = piece.deviation_ticks if first == 0 else None  # the frame's junction lies in this window
+            self._open[k].add(t0 + first * TICKS_PER_SAMPLE, piece.samples[first:stop], piece.window_size, piece.source, junction)
         return self.advance(t1)
 
     def advance(self, tick: int) -> list[Snippet | SkippedWindow]:
@@ -276,7 +386,8 @@ class SnippetCutter:
 
     def _finish(self, k: int) -> Snippet | SkippedWindow:
         w = self._open.pop(k)
-        n_expected = self.settings.n_samples
+        window_end = w.boundary_tick + self.settings.window_ticks
+        n_expected = samples_in_window(w.boundary_tick, window_end, w.runs[0].start_tick)
         coverage = w.n_samples / n_expected
         if coverage < self.settings.min_coverage:
             return SkippedWindow(
@@ -286,9 +397,11 @@ class SnippetCutter:
         return Snippet(
             sensor=self.sensor,
             boundary_tick=w.boundary_tick,
+            window_end_tick=window_end,
             n_expected=n_expected,
             runs=tuple(w.runs),
             samples=w.buffer[: w.n_samples],
             window_size=w.window_size,
             sources=tuple(w.sources),
+            timestamp_deviation=w.deviation,
         )

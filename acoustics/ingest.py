@@ -7,7 +7,9 @@ samples before it are dropped. After a crash the same input therefore gives
 the same packages, none twice and none missing.
 
 Bad input never stops ingest: every problem is logged naming file and byte
-offset, counted, and the valid data around it goes on. Archive writes that
+offset, counted, and the valid data around it goes on. Every finished window
+is either published or recorded as skipped with its reason (too little
+coverage, too short for a PSD segment, samples a product refused). Archive writes that
 fail (disk full, catalog locked) are retried with backoff, the window stays
 pending until it succeeds.
 """
@@ -25,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from hydroserve.codecs import raw
 from hydroserve.codecs.raw import RawFormatError, RawFrames, SensorId
 
+from . import products as product_builder
 from .archive import Archive
 from .cutter import CutSettings, SkippedWindow, Snippet, SnippetCutter
 from .spool import SpoolDirectory
@@ -100,7 +103,7 @@ class Ingestor:
         if sensor not in self._state:
             cursor = self._retrying(f"{sensor}: reading the resume cursor", lambda: self.archive.cursor(sensor))
             self._state[sensor] = (
-                SensorTimeline(sensor, not_before_tick=cursor),
+                SensorTimeline(sensor, not_before_tick=cursor, tolerance_ticks=self.cut_settings.timing_tolerance_ticks),
                 SnippetCutter(sensor, self.cut_settings, first_boundary_tick=cursor),
             )
         return self._state[sensor]
@@ -143,13 +146,22 @@ class Ingestor:
                 self._finish(self._state[sensor][1].flush())
 
     def _finish(self, results: list[Snippet | SkippedWindow]) -> None:
+        """Publish or skip each finished window; a window whose products cannot be made from its samples
+        is skipped with the reason, so no input stops ingest."""
         for result in results:
+            if isinstance(result, Snippet):
+                reason = product_builder.unpublishable_reason(result.runs, self.archive.product_settings)
+                if reason is not None:
+                    result = result.skipped(reason)
             if isinstance(result, SkippedWindow):
-                self._retrying(f"{result.package_id}: recording skipped window", lambda: self.archive.skip(result))
-                self.report.skipped[result.package_id] = result.reason
-                log.info("%s: skipped: %s", result.package_id, result.reason)
+                self._skip(result)
                 continue
-            record = self._retrying(f"{result.package_id}: publishing", lambda: self.archive.publish(result))
+            try:
+                record = self._retrying(f"{result.package_id}: publishing", lambda: self.archive.publish(result))
+            except ValueError as error:  # a product refused these samples: recorded, never a crash
+                log.error("%s: products could not be made: %s", result.package_id, error)
+                self._skip(result.skipped(f"products could not be made from the samples: {error}"))
+                continue
             if record is None:
                 self.report.already_archived.append(result.package_id)
             else:
@@ -157,6 +169,11 @@ class Ingestor:
                 log.info("%s: published (coverage %.4f, %d gaps)", record.package_id, record.coverage, len(record.gaps))
                 if self.on_publish is not None:
                     self.on_publish(record)
+
+    def _skip(self, window: SkippedWindow) -> None:
+        self._retrying(f"{window.package_id}: recording skipped window", lambda: self.archive.skip(window))
+        self.report.skipped[window.package_id] = window.reason
+        log.info("%s: skipped: %s", window.package_id, window.reason)
 
     def _retrying(self, what: str, action):
         """Run ``action`` until it succeeds, backing off on storage and catalog errors."""

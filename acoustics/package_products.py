@@ -79,7 +79,9 @@ class PackageProducts:
     def mp3(self, record: PackageRecord) -> Served:
         """The MP3 as stored (remade from the samples if its blob is missing)."""
         product = record.products["mp3"]
-        file = self._open_or_make(product.blob_key, lambda: products.make_mp3(self._runs(record), self.settings)[0])
+        calibration = self.calibration(record)
+        file = self._open_or_make(product.blob_key, lambda: products.make_mp3(self._runs(record), self.settings, calibration,
+                                                                              title=record.package_id)[0])
         return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=True)
 
     def psd_statistics(self, record: PackageRecord, nfft: int | None = None) -> Psd:

@@ -76,5 +76,5 @@ def band_levels(records: list[PackageRecord], statistics: list[Psd], calibration
 def band_levels_picture(levels: BandLevels) -> bytes:
     """The band levels against package start time."""
     sensor = levels.records[0].sensor
-    title = f"{sensor}: {levels.statistic} noise level in bands, {len(levels.records)} latest packages"
+    title = f"{sensor}: band-averaged {levels.statistic} PSD, {len(levels.records)} latest packages"
     return plots.band_levels_png(levels.starts, levels.levels_db, levels.bands, unit=levels.unit, title=title)

@@ -138,7 +138,7 @@ def band_levels_png(starts: list[datetime], levels_db: np.ndarray, bands: tuple[
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     axes.set_xlabel("Start of the package window (UTC)")
-    axes.set_ylabel(f"Band level ({unit})")
+    axes.set_ylabel(f"Band-averaged PSD ({unit})")  # a spectral density, not a band SPL (integrated power)
     axes.set_title(title, fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.legend(title="band", fontsize=9, loc="center left", bbox_to_anchor=(1.0, 0.5))

@@ -19,6 +19,8 @@ from hydroserve.codecs import mp3, psdjson, raw, wav
 
 from . import product_keys, psd_product, views
 from .cutter import Run, Snippet
+from .loudness import CEILING_DBFS, LoudnessPolicy
+from .psd import segment_count
 from .resample import LowpassSpec, PolyphaseResampler, design_lowpass
 from .sensors import Calibration, calibration_tag
 
@@ -26,7 +28,6 @@ MP3_RATE_HZ = 48_000
 MP3_RESAMPLE_UP, MP3_RESAMPLE_DOWN = 768, 3125  # 195312.5 Hz * 768 / 3125 = 48000 Hz exactly
 MP3_ANTI_ALIAS = LowpassSpec(passband_hz=20_000, stopband_hz=28_000, attenuation_db=80)
 """Audible band kept; everything that would fold below 20 kHz at 48 kHz (>= 28 kHz) is 80 dB down."""
-MP3_HEADROOM_DB = 1.0
 WAV_HEADER_RATE_HZ = 195_312
 
 
@@ -38,6 +39,7 @@ class ProductSettings:
     mp3_bit_rate_kbps: int = 128
     mp3_quality: int = 7  # LAME "fast": 1.6x faster than 5, same decoded SNR (21.7 vs 21.6 dB) on the synthetic signal
     psd_nfft: int = 8192
+    loudness: LoudnessPolicy = LoudnessPolicy()
 
 
 @dataclass(frozen=True)
@@ -95,29 +97,56 @@ def mp3_resampler() -> PolyphaseResampler:
     return PolyphaseResampler(design_lowpass(MP3_ANTI_ALIAS, rate_hz), MP3_RESAMPLE_UP, MP3_RESAMPLE_DOWN)
 
 
-def make_mp3(runs: list[np.ndarray], settings: ProductSettings) -> tuple[bytes, dict]:
-    """A listenable MP3 of the runs, and how it was made.
+def make_mp3(runs: list[np.ndarray], settings: ProductSettings, calibration: Calibration | None = None, *,
+             title: str | None = None) -> tuple[bytes, dict]:
+    """A listenable, time-aligned MP3 of the runs, at the sensor's fixed loudness, and how it was made.
 
     The DC offset ``mean(x)`` (over all samples, float64) is removed; each run
     is resampled to 48 kHz by :func:`mp3_resampler` (linear-phase Kaiser FIR:
     0-20 kHz passed, >= 28 kHz attenuated by >= 80 dB, so nothing folds into
     the audible band; identical to ``scipy.signal.resample_poly(x, 768, 3125,
-    window=taps)``); runs are joined without filling gaps; the result is
-    multiplied by ``gain = 32767 * 10**(-headroom_db/20) / peak`` so that its
-    peak sits ``MP3_HEADROOM_DB`` below int16 full scale (no clipping),
-    rounded to int16 and encoded at constant bit rate.
+    window=taps)``, zero phase); runs are joined without filling gaps; the
+    result is scaled by the sensor's fixed gain with a soft limiter
+    (:mod:`.loudness`), rounded to int16 and encoded at constant bit rate
+    with a LAME tag (:func:`hydroserve.codecs.mp3.encode`): a gapless
+    decoder returns exactly the resampled samples, the first one at the
+    package's first sample time. Gain, limiter activity and DC offset are
+    also written into the MP3 as ID3v2 TXXX frames.
+
+    Parameters
+    ----------
+    runs : list of numpy.ndarray
+        Contiguous runs of samples (sample units).
+    settings : ProductSettings
+    calibration : Calibration or None
+        The sensor's calibration (None: uncalibrated), which fixes the gain.
+    title : str, optional
+        ID3 title (the package id).
     """
     n_samples = sum(len(run) for run in runs)
     dc_offset = sum(float(run.sum(dtype=np.float64)) for run in runs) / n_samples if n_samples else 0.0
     resampler = mp3_resampler()
     parts = [resampler(run, dc_offset) for run in runs]
     resampled = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    peak = max(float(resampled.max()), -float(resampled.min())) if resampled.size else 0.0
-    full_scale = 32767 * 10 ** (-MP3_HEADROOM_DB / 20)
-    gain = full_scale / peak if peak > 0 else 1.0
-    resampled *= np.float32(gain)
-    pcm = np.rint(resampled, out=resampled).astype(np.int16)
-    data = mp3.encode(pcm, sample_rate_hz=MP3_RATE_HZ, bit_rate_kbps=settings.mp3_bit_rate_kbps, quality=settings.mp3_quality)
+    loudness = settings.loudness.for_sensor(calibration)
+    pcm, n_limited, peak_dbfs = loudness.apply(resampled)
+    limiter = (
+        f"soft: |u| <= k unchanged, above: sign(u) (k + (c - k) tanh((|u| - k) / (c - k))), u = gain x / 32767, "
+        f"knee k = 10**({loudness.knee_dbfs:g}/20), ceiling c = 10**({CEILING_DBFS:g}/20)"
+    )
+    tags = {
+        "hydroserve_gain_counts_per_sample_unit": repr(loudness.gain),
+        "hydroserve_gain_db": f"{loudness.gain_db:.6f}",
+        "hydroserve_gain_rule": loudness.rule,
+        "hydroserve_dc_offset_removed": repr(dc_offset),
+        "hydroserve_limiter": limiter,
+        "hydroserve_limiter_knee_dbfs": f"{loudness.knee_dbfs:g}",
+        "hydroserve_samples_limited": str(n_limited),
+        "hydroserve_peak_before_limiter_dbfs": f"{peak_dbfs:.3f}",
+        "hydroserve_resampling": f"195312.5 Hz -> 48000 Hz, zero-phase polyphase FIR {MP3_RESAMPLE_UP}/{MP3_RESAMPLE_DOWN}",
+    }
+    data = mp3.encode(pcm, sample_rate_hz=MP3_RATE_HZ, bit_rate_kbps=settings.mp3_bit_rate_kbps, quality=settings.mp3_quality,
+                      tags=tags, title=title)
     spec = MP3_ANTI_ALIAS
     details = {
         "sample_rate_hz": MP3_RATE_HZ,
@@ -127,11 +156,22 @@ def make_mp3(runs: list[np.ndarray], settings: ProductSettings) -> tuple[bytes, 
         "n_samples": int(pcm.size),
         "duration_s": pcm.size / MP3_RATE_HZ,
         "dc_offset_removed": dc_offset,
-        "gain": gain,
-        "gain_db": 20 * float(np.log10(gain)),
-        "gain_definition": "int16 counts per sample unit, applied after DC removal and resampling",
-        "peak_after_resampling": peak,
-        "headroom_db": MP3_HEADROOM_DB,
+        "gain": loudness.gain,
+        "gain_db": loudness.gain_db,
+        "gain_definition": "int16 counts per sample unit, applied after DC removal and resampling; fixed per sensor",
+        "gain_rule": loudness.rule,
+        "limiter": limiter,
+        "limiter_knee_dbfs": loudness.knee_dbfs,
+        "n_samples_limited": n_limited,
+        "peak_before_limiter_dbfs": peak_dbfs if n_samples else None,
+        "id3_tags": "TIT2 = package id; TXXX hydroserve_* = gain, gain rule, DC offset, limiter and its activity",
+        "time_alignment": (
+            f"gapless: Xing/Info frame with LAME tag (encoder delay {mp3.ENCODER_DELAY_SAMPLES} samples, padding to whole "
+            f"frames); decoders that read it (ffmpeg, libmpg123) skip that delay plus their own "
+            f"{mp3.DECODER_DELAY_SAMPLES} and return exactly n_samples, sample i of each run at its start + i/48000 s "
+            f"(zero-phase resampling)"
+        ),
+        "decoded_start_offset_s": 0.0,
         "resampler": (
             f"polyphase FIR {MP3_RESAMPLE_UP}/{MP3_RESAMPLE_DOWN} per contiguous run, Kaiser window, {resampler.n_taps} taps: "
             f"0-{spec.passband_hz / 1000:g} kHz passed, >= {spec.stopband_hz / 1000:g} kHz attenuated by >= {spec.attenuation_db:g} dB "
@@ -142,6 +182,21 @@ def make_mp3(runs: list[np.ndarray], settings: ProductSettings) -> tuple[bytes, 
     return data, details
 
 
+def unpublishable_reason(runs: tuple[Run, ...], settings: ProductSettings) -> str | None:
+    """Why a window with these runs cannot become a package (None if it can).
+
+    Every package carries a /psd, which needs one contiguous run of at least
+    ``psd_nfft`` samples (one Welch segment).
+    """
+    longest = max((run.n_samples for run in runs), default=0)
+    if segment_count(longest, settings.psd_nfft) == 0:
+        return (
+            f"no contiguous run holds one PSD segment of psd_nfft={settings.psd_nfft} samples "
+            f"(longest run: {longest} samples), so the package's /psd cannot be made"
+        )
+    return None
+
+
 def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calibration | None) -> list[ProductRecord]:
     """Write a snippet's blobs (durably) and return its product records."""
     pid = snippet.package_id
@@ -150,6 +205,7 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
     runs = run_arrays(snippet.samples, snippet.runs)
 
     adf = adf_view(snippet.runs, frame_length=settings.frame_length, window_size=snippet.window_size)
+    padding = adf_padding(snippet.runs, settings.frame_length)
     wave = wav_view(pid, snippet.n_samples, snippet.start_tick, len(snippet.gaps))
     records = [
         ProductRecord(
@@ -158,8 +214,12 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
                 "frame_length": settings.frame_length,
                 "window_size": snippet.window_size,
                 "n_frames": len(raw.plan_frames(snippet.runs, settings.frame_length)),
-                "padding": adf_padding(snippet.runs, settings.frame_length),
-                "padding_value": "NaN (completes the last frame of each contiguous run; not data)",
+                "padding": padding,
+                "n_padding_samples": sum(p["n_padding_samples"] for p in padding),
+                "padding_value": "NaN (completes the last frame of each contiguous run; not data: drop NaN after reading)",
+                "frame_times": "each run's frames carry the run's sample-grid times; input time stamps within the timing "
+                               "tolerance were placed on that grid (their deviations: input_timestamp_deviation)",
+                "input_timestamp_deviation": snippet.timestamp_deviation.as_json(),
             },
         ),
         ProductRecord(
@@ -174,7 +234,7 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
             },
         ),
     ]
-    mp3_bytes, mp3_details = make_mp3(runs, settings)
+    mp3_bytes, mp3_details = make_mp3(runs, settings, calibration, title=pid)
     mp3_info = blobs.put(product_keys.mp3_key(prefix), [mp3_bytes])
     records.append(ProductRecord("mp3", mp3.MEDIA_TYPE, mp3_info.size_bytes, mp3_info.sha256, mp3_info.key, mp3_details))
 

@@ -10,7 +10,11 @@ exists: the newest file of a sensor is watched even after a pause of the
 writer, so frames appended after a long silence are not lost.
 
 Files that end before a sensor's resume cursor are skipped without
-decoding (only the last frame header is read).
+decoding (only the last frame header is read). A file whose frame headers
+show that ``frame_length`` is wrong for it (see
+:func:`hydroserve.codecs.raw.infer_frame_length`) is refused as a whole: the
+problem is reported once, naming the likely right length, and none of its
+bytes, present or appended later, becomes samples.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class _FileState:
     changed_at: float = 0.0
     finished: bool = False
     truncated: bool = False
+    refused: bool = False
     last_start_tick: int | None = None
 
 
@@ -114,7 +119,9 @@ class SpoolDirectory:
             settled = has_newer or now - state.changed_at >= self.settle_s
             if state.consumed == 0 and self._before_cursor(path, state, size):
                 state.consumed = size - size % self.frame_bytes
-            if state.truncated and size > state.consumed:
+            if state.refused:  # wrong frame length, reported once: none of the file is used, however it grows
+                state.consumed = size
+            elif state.truncated and size > state.consumed:
                 result.issues.append(RawFormatError(
                     str(path), state.consumed, "file grew after its truncated last frame was reported; the new bytes are ignored"
                 ))
@@ -154,6 +161,7 @@ class SpoolDirectory:
         )
         state.consumed += length if complete else frames.consumed_bytes
         state.truncated = complete and length % self.frame_bytes != 0
+        state.refused = any(isinstance(issue, raw.FrameLengthError) for issue in frames.issues)
         if len(frames):
             state.last_start_tick = int(frames.start_ticks[-1])
         return frames

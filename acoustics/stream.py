@@ -6,10 +6,17 @@ directory, synthetic generator, a future live socket) produce pieces; the
 :class:`SensorTimeline` makes them a clean timeline before the cutter sees
 them:
 
-* a piece starting after the end of the previous one leaves a gap (kept for
-  the record; the cutter sees it as missing time, never as zeros);
-* a piece overlapping the end of the previous one is trimmed to its new
-  samples, with a warning (an exact repetition is a "duplicate");
+* a piece starting within ``tolerance_ticks`` of the end of the previous one
+  (timestamp jitter of the DAQ: its time stamps are quantised and can
+  wander by a few 16 ns ticks) continues the run: it is placed on the run's
+  sample grid, exactly at the previous piece's end, and its measured
+  deviation is kept with it (``deviation_ticks``). No sample is dropped or
+  doubled;
+* a piece starting later leaves a gap (kept for the record; the cutter sees
+  it as missing time, never as zeros);
+* a piece overlapping the end of the previous one by more than the tolerance
+  is trimmed to its new samples, with a warning (an exact repetition is a
+  "duplicate");
 * a piece starting before the start of the previous one is out of order and
   rejected with :class:`StreamOrderError`.
 """
@@ -17,7 +24,7 @@ them:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -42,6 +49,10 @@ class Piece:
         Where the samples come from (a file name), for messages and provenance.
     offset : int or None
         Byte offset of the samples' frame in ``source``, if it is a file.
+    deviation_ticks : int or None
+        For a piece that continues a run: its time stamp minus the exact
+        continuation of the run (16 ns ticks, signed; ``start_tick`` is then
+        the exact continuation). None for a piece that starts a run.
     """
 
     start_tick: int
@@ -49,6 +60,7 @@ class Piece:
     window_size: int
     source: str
     offset: int | None = None
+    deviation_ticks: int | None = None
 
     @property
     def origin(self) -> str:
@@ -88,6 +100,10 @@ class StreamOrderError(ValueError):
     """A piece that starts before the previous piece of the same sensor."""
 
 
+DEFAULT_TOLERANCE_TICKS = 159
+"""Default timing tolerance: the largest whole number of ticks below half a sample period (160 ticks)."""
+
+
 class SensorTimeline:
     """Makes one sensor's pieces time-ordered and non-overlapping.
 
@@ -98,15 +114,26 @@ class SensorTimeline:
     not_before_tick : int, optional
         Samples before this tick are dropped silently (already archived:
         used when resuming).
+    tolerance_ticks : int
+        A piece whose time stamp is within this many 16 ns ticks of the
+        previous piece's end continues the run. Must be below half a sample
+        period (160 ticks), so that the sample grid a piece belongs to is
+        unambiguous.
     """
 
-    def __init__(self, sensor: SensorId, *, not_before_tick: int | None = None):
+    def __init__(self, sensor: SensorId, *, not_before_tick: int | None = None, tolerance_ticks: int = DEFAULT_TOLERANCE_TICKS):
+        if not 0 <= tolerance_ticks < TICKS_PER_SAMPLE // 2:
+            raise ValueError(f"{tolerance_ticks=} must be in [0, {TICKS_PER_SAMPLE // 2}) ticks (below half a sample)")
         self.sensor = sensor
         self.not_before_tick = not_before_tick
+        self.tolerance_ticks = tolerance_ticks
         self._last: Piece | None = None
 
     def accept(self, piece: Piece) -> Piece | None:
         """Return the part of ``piece`` that extends the timeline, or None.
+
+        A piece continuing the run within the tolerance is returned re-timed
+        to the run's grid, with ``deviation_ticks`` set.
 
         Raises
         ------
@@ -119,6 +146,11 @@ class SensorTimeline:
                 return None
         last = self._last
         if last is None:
+            self._last = piece
+            return piece
+        deviation = piece.start_tick - last.end_tick
+        if abs(deviation) <= self.tolerance_ticks:
+            piece = replace(piece, start_tick=last.end_tick, deviation_ticks=deviation)
             self._last = piece
             return piece
         if piece.start_tick < last.start_tick:

@@ -20,7 +20,9 @@ from marshmallow import RAISE, Schema, ValidationError, validate
 from marshmallow import fields as mf
 
 from hydroserve.acoustics.cutter import CutSettings
+from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.products import ProductSettings
+from hydroserve.acoustics.stream import DEFAULT_TOLERANCE_TICKS
 from hydroserve.codecs import mp3, raw, voevent
 from hydroserve.odc_sync.vtp import Broker
 
@@ -41,6 +43,8 @@ class _Duration(mf.Field):
             raise ValidationError("Not a number of seconds.") from None
         if seconds <= 0:
             raise ValidationError("Must be positive.")
+        if (seconds * raw.TICKS_PER_SECOND).denominator != 1:
+            raise ValidationError("Must be a whole number of 16 ns ticks.")
         return seconds
 
     def _serialize(self, value, attr, obj, **kwargs):
@@ -109,9 +113,13 @@ class SettingsSchema(Schema):
     database_url = mf.String(load_default=None, allow_none=True, **_help("SQLAlchemy URL; default sqlite:///<data_dir>/catalog.sqlite"))
     database_busy_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0, max=600), **_help("SQLite: how long a writer waits for the lock"))
     spool_dir = mf.String(load_default=None, allow_none=True, **_help("where the DAQ drops ADF files; default <data_dir>/spool"))
-    snippet_duration_s = _Duration(load_default=Fraction(300), **_help("length of a data package in seconds"))
-    snippet_interval_s = mf.Integer(load_default=300, validate=validate.Range(min=1), **_help("whole seconds between package starts"))
+    snippet_duration_s = _Duration(load_default=Fraction(300), **_help(
+        "length of a data package in seconds: package k holds exactly the samples whose times lie in [B_k, B_k + duration)"))
+    snippet_interval_s = mf.Integer(load_default=300, validate=validate.Range(min=1), **_help("whole seconds between package starts B_k = k * interval (equal to the duration: every sample in exactly one package)"))
     min_coverage = mf.Float(load_default=0.9, validate=validate.Range(min=0, max=1, min_inclusive=False), **_help("minimum fraction of samples for a package to be kept"))
+    timing_tolerance_ticks = mf.Integer(load_default=DEFAULT_TOLERANCE_TICKS, validate=validate.Range(min=0, max=159), **_help(
+        "a frame starting within this many 16 ns ticks of its predecessor's end continues the run on its sample grid "
+        "(deviation measured and reported); beyond it: a gap or an overlap. 0..159 (below half a sample)"))
     adf_frame_length = mf.Integer(load_default=raw.DEFAULT_FRAME_LENGTH, validate=validate.Range(min=1, max=2**26), **_help("samples per ADF frame"))
     collection = mf.String(load_default="acoustic20_01", validate=validate.Regexp(r"^[A-Za-z0-9_]{1,64}$"), **_help("KM3ResourceCollection kid"))
     sensors_file = mf.String(load_default=None, allow_none=True, **_help("TOML file of sensor metadata and calibration"))
@@ -120,6 +128,12 @@ class SettingsSchema(Schema):
     poll_interval_s = mf.Float(load_default=2.0, validate=validate.Range(min=0.01), **_help("spool polling period"))
     mp3_bit_rate_kbps = mf.Integer(load_default=128, validate=validate.OneOf(mp3.BIT_RATES_KBPS), **_help("MP3 constant bit rate"))
     mp3_quality = mf.Integer(load_default=7, validate=validate.Range(min=0, max=9), **_help("LAME quality, 0 best .. 9 fastest"))
+    mp3_full_scale_db_re_1upa = mf.Float(load_default=LoudnessPolicy.full_scale_db_re_1upa, validate=validate.Range(min=0, max=300), **_help(
+        "MP3 loudness of calibrated sensors: this peak sound pressure (dB re 1 uPa) is int16 full scale; a fixed gain per sensor"))
+    mp3_full_scale_sample_units = mf.Float(load_default=LoudnessPolicy.full_scale_sample_units, validate=validate.Range(min=0, min_inclusive=False), **_help(
+        "MP3 loudness of uncalibrated sensors: this sample value is int16 full scale; a fixed gain per sensor"))
+    mp3_limiter_knee_dbfs = mf.Float(load_default=LoudnessPolicy.knee_dbfs, validate=validate.Range(min=-60, max=-3, max_inclusive=False), **_help(
+        "MP3 soft-limiter knee (dB re full scale): louder samples are compressed by tanh towards -3 dBFS, never clipped"))
     psd_nfft = mf.Integer(load_default=8192, validate=validate.Range(min=16, max=2**20), **_help("Welch segment length for the ingest PSD"))
     bind = mf.String(load_default="127.0.0.1:8000", **_help("gunicorn bind address"))
     workers = mf.Integer(load_default=2, validate=validate.Range(min=1, max=64), **_help("gunicorn worker processes"))
@@ -166,6 +180,7 @@ class Settings:
     snippet_duration_s: Fraction
     snippet_interval_s: int
     min_coverage: float
+    timing_tolerance_ticks: int
     adf_frame_length: int
     collection: str
     sensors_file: Path | None
@@ -174,6 +189,9 @@ class Settings:
     poll_interval_s: float
     mp3_bit_rate_kbps: int
     mp3_quality: int
+    mp3_full_scale_db_re_1upa: float
+    mp3_full_scale_sample_units: float
+    mp3_limiter_knee_dbfs: float
     psd_nfft: int
     bind: str
     workers: int
@@ -212,11 +230,12 @@ class Settings:
 
     @property
     def cut(self) -> CutSettings:
-        return CutSettings(self.snippet_duration_s, self.snippet_interval_s, self.min_coverage)
+        return CutSettings(self.snippet_duration_s, self.snippet_interval_s, self.min_coverage, self.timing_tolerance_ticks)
 
     @property
     def products(self) -> ProductSettings:
-        return ProductSettings(self.adf_frame_length, self.mp3_bit_rate_kbps, self.mp3_quality, self.psd_nfft)
+        loudness = LoudnessPolicy(self.mp3_full_scale_db_re_1upa, self.mp3_full_scale_sample_units, self.mp3_limiter_knee_dbfs)
+        return ProductSettings(self.adf_frame_length, self.mp3_bit_rate_kbps, self.mp3_quality, self.psd_nfft, loudness)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -36,6 +36,9 @@ DEMO_DEFAULTS = {
     "spool_settle_s": 5.0,
     "poll_interval_s": 0.5,
     "sensors_file": str(files("hydroserve.samples") / "sensors.toml"),
+    # the sample sensors' illustrative calibration puts the synthetic sea at about 43 dB re 1 uPa RMS, far below real
+    # deep-sea noise: at this full scale the demo's MP3 background sits near -37 dBFS, as real data would at the default
+    "mp3_full_scale_db_re_1upa": 80.0,
 }
 
 

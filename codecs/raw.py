@@ -75,6 +75,23 @@ class RawFormatError(ValueError):
         super().__init__(f"{where}: {reason}")
 
 
+class FrameLengthError(RawFormatError):
+    """The bytes do not split into frames of the configured length.
+
+    Parameters
+    ----------
+    source, offset, reason
+        As for :class:`RawFormatError`.
+    inferred_frame_length : int or None
+        The frame length the file's headers show (spacing of the first two
+        headers in bytes and in time agree), if one was found.
+    """
+
+    def __init__(self, source: str, offset: int | None, reason: str, inferred_frame_length: int | None):
+        self.inferred_frame_length = inferred_frame_length
+        super().__init__(source, offset, reason)
+
+
 @dataclass(frozen=True, order=True)
 class SensorId:
     """An acoustic sensor: channel ``channel`` of the module ``dom_id``."""
@@ -180,6 +197,82 @@ class RawFrames:
         return len(self.records)
 
 
+INFERENCE_TOLERANCE_TICKS = 159
+"""Largest deviation (16 ns ticks) of the second frame's time stamp from the first frame's end accepted by
+:func:`infer_frame_length` (below half a sample, as the stream's timing tolerance)."""
+
+
+def infer_frame_length(buffer, *, max_frame_length: int) -> int | None:
+    """The frame length shown by the first two frame headers of an ADF buffer, or None.
+
+    A length ``L`` fits when the 12 bytes at byte ``12 + 4 L`` parse as a
+    header with the first header's ``window_size``, a sub-second field
+    below one second, and a start time of the first frame's start plus
+    ``L * 320`` ticks (within :data:`INFERENCE_TOLERANCE_TICKS`): the second
+    frame then continues the first one in bytes and in time. Samples (24-bit
+    ADC values as float32) practically never satisfy all three.
+
+    Parameters
+    ----------
+    buffer : bytes-like
+        Starting at a frame header.
+    max_frame_length : int
+        Longest length tried (samples).
+
+    Returns
+    -------
+    int or None
+        The smallest fitting length, or None if none fits (a single frame,
+        a gap after the first frame, or a broken first header).
+    """
+    view = memoryview(buffer).cast("B")
+    n_words = len(view) // SAMPLE_BYTES
+    if n_words < 7:
+        return None
+    words = np.frombuffer(view, dtype="<u4", count=n_words)
+    first_seconds, first_cycles, window_size = (int(w) for w in words[:3])
+    if first_cycles >= TICKS_PER_SECOND:
+        return None
+    longest = min(max_frame_length, n_words - 6)
+    for first in range(1, longest + 1, _INFERENCE_CHUNK):  # in chunks: memory stays bounded for any buffer
+        lengths = np.arange(first, min(first + _INFERENCE_CHUNK, longest + 1), dtype=np.int64)
+        candidates = lengths[words[lengths + 5] == window_size]
+        seconds, cycles = words[candidates + 3].astype(np.int64), words[candidates + 4].astype(np.int64)
+        delay = (seconds - first_seconds) * TICKS_PER_SECOND + cycles - first_cycles
+        fits = (cycles < TICKS_PER_SECOND) & (np.abs(delay - candidates * TICKS_PER_SAMPLE) <= INFERENCE_TOLERANCE_TICKS)
+        if fits.any():
+            return int(candidates[np.flatnonzero(fits)[0]])
+    return None
+
+
+_INFERENCE_CHUNK = 1 << 20
+
+
+def _frame_length_error(view, frame_length: int, source: str, base_offset: int, broken_offsets, *, scan_limit: int) -> FrameLengthError | None:
+    """The refusal of a buffer whose headers show another frame length (or, given ``broken_offsets``,
+    whose frame headers are invalid at the configured boundaries); None if the configured length fits."""
+    inferred = infer_frame_length(view, max_frame_length=scan_limit)
+    if inferred == frame_length or (inferred is None and not len(broken_offsets)):
+        return None
+    findings = []
+    if len(broken_offsets):
+        findings.append(f"the frame headers at byte(s) {', '.join(str(int(o)) for o in broken_offsets[:5])} are invalid")
+    if inferred is None:
+        findings.append("no other frame length fits the first headers")
+    else:
+        findings.append(
+            f"a frame header continuing the first frame lies at byte {base_offset + HEADER_BYTES + SAMPLE_BYTES * inferred}: "
+            f"the headers are spaced by {inferred} samples in bytes and in time, so the right value is likely "
+            f"adf_frame_length = {inferred}"
+        )
+    return FrameLengthError(
+        source, base_offset,
+        f"the bytes do not split into frames of adf_frame_length = {frame_length} samples (wrong ADF frame length): "
+        f"{'; '.join(findings)}; no frame of this file is used",
+        inferred,
+    )
+
+
 def decode(
     buffer,
     *,
@@ -247,19 +340,19 @@ def decode(
         )
     valid &= ~bad_cycles
 
-    if n_frames and tail_bytes and complete:
-        broken = np.flatnonzero(
-            (records["cycles_16ns"] >= TICKS_PER_SECOND) | (records["window_size"] != records["window_size"][0])
-        )
-        if broken.size:
-            where = ", ".join(str(int(offsets[i])) for i in broken[:5])
-            framing = RawFormatError(
-                source, base_offset,
-                f"the bytes do not split into frames of {frame_length} samples: the size is not a whole number of "
-                f"frames and the frame headers at byte(s) {where} are invalid (wrong ADF frame length?); "
-                "no frame of this file is used",
+    if n_frames:
+        # The first frame of a file is always checked against its neighbour (cheap: one frame of words). A
+        # suspect framing (a truncated tail, or most boundary headers invalid) is checked over the whole buffer.
+        broken = np.flatnonzero(bad_cycles | (records["window_size"] != records["window_size"][0]))
+        truncated = bool(tail_bytes and complete)
+        suspect = truncated or 2 * np.count_nonzero(broken > 0) > n_frames - 1 > 0
+        if suspect or base_offset == 0:
+            refusal = _frame_length_error(
+                view, frame_length, source, base_offset, offsets[broken] if truncated else (),
+                scan_limit=len(view) // SAMPLE_BYTES if suspect else frame_length,
             )
-            return RawFrames(source, records[:0], offsets[:0], np.zeros(0, dtype=np.int64), n_frames * dtype.itemsize, (framing,))
+            if refusal is not None:
+                return RawFrames(source, records[:0], offsets[:0], np.zeros(0, dtype=np.int64), n_frames * dtype.itemsize, (refusal,))
 
     samples = records["samples"]
     valid_lengths = np.full(n_frames, frame_length, dtype=np.int64)

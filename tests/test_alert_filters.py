@@ -54,7 +54,7 @@ SKY = {
 
 def test_every_example_value_of_every_filter_selects_what_it_says(settings):
     assert set(EXAMPLE_RESULTS) == {(f.key, value) for f in filters.FILTERS.values() for value in f.example_values}
-    engine = wiring.open_catalog(settings)
+    engine = wiring.init_catalog(settings)
     alert_settings = wiring.alert_settings(settings)
     posts = [sample_alert(id=name, ra=ra, dec=dec, trigger_time=time, instrument=instrument, is_real_alert=real,
                           ra_dec_error=0.5, src_error_50=0.2, alert_datetime=None)

@@ -99,18 +99,20 @@ def test_mp3_is_48khz_mono_with_the_snippet_duration(app, client, two_packages):
     assert response.status_code == 200 and response.mimetype == "audio/mpeg"
     decoded, rate = soundfile.read(io.BytesIO(response.data))
     assert rate == 48000 and decoded.ndim == 1
-    # encoder delay and padding add less than 0.1 s to the 2 s
-    assert 2.0 <= len(decoded) / rate < 2.1
-    assert 0.5 < np.abs(decoded).max() <= 1.0  # peak-normalised to 1 dB below full scale
+    assert len(decoded) == 96_000  # gapless (LAME tag): exactly ceil(390625 * 768 / 3125) samples, no delay or padding
+    info = client.get(url(app, "acoustic.Info", pid=FIRST)).get_json()["products"]["mp3"]
+    assert info["n_samples"] == 96_000 and info["gain"] == 32767 / 0.01  # uncalibrated: the fixed default gain
+    assert np.abs(decoded).max() < 1.0 and info["decoded_start_offset_s"] == 0.0
 
 
 def test_mp3_resampling_keeps_ultrasound_out_of_the_audible_band():
+    from hydroserve.acoustics.loudness import LoudnessPolicy
     from hydroserve.acoustics.products import ProductSettings, make_mp3
 
     t = np.arange(int(2 * FS)) / FS
     audible = np.sin(2 * np.pi * 1000 * t)
     ultrasound = np.sin(2 * np.pi * 30_000 * t) + np.sin(2 * np.pi * 40_000 * t)
-    data, details = make_mp3([(audible + ultrasound).astype(np.float32)], ProductSettings(mp3_bit_rate_kbps=320, mp3_quality=2))
+    data, details = make_mp3([(audible + ultrasound).astype(np.float32)], ProductSettings(mp3_bit_rate_kbps=320, mp3_quality=2, loudness=LoudnessPolicy(full_scale_sample_units=6.0)))
     decoded, rate = soundfile.read(io.BytesIO(data))
     spectrum = np.abs(np.fft.rfft(decoded[4800:-4800] * np.hanning(len(decoded) - 9600)))
     freqs = np.fft.rfftfreq(len(decoded) - 9600, 1 / rate)

@@ -21,7 +21,7 @@ def test_configuration_file_is_overridden_by_the_environment(tmp_path):
     assert str(settings.data_dir) == "/srv/acoustics" and settings.collection == "acoustic21_02"
     assert settings.snippet_duration_s == pytest.approx(30.5) and settings.snippet_interval_s == 60
     assert settings.database_url == "sqlite:////srv/acoustics/catalog.sqlite"
-    assert settings.cut.n_samples == round(30.5 * 195312.5)
+    assert settings.cut.window_ticks == 30.5 * 62_500_000 and settings.cut.max_samples == 5_957_032  # ceil(30.5 * 195312.5)
     config.write_text("snippet_lenght_s = 3\n")
     with pytest.raises(ConfigError, match=r"snippet_lenght_s \(in .*hydroserve.toml\): Unknown field"):
         load_settings(config, env={})

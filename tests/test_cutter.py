@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from hydroserve.acoustics.cutter import CutSettings, SkippedWindow, Snippet, SnippetCutter
+from hydroserve.acoustics.cutter import CutSettings, SkippedWindow, Snippet, SnippetCutter, samples_in_window
 from hydroserve.acoustics.stream import Piece, SensorTimeline, StreamOrderError
 from hydroserve.codecs.raw import TICKS_PER_SAMPLE as T320
 from hydroserve.codecs.raw import TICKS_PER_SECOND as SEC
@@ -32,7 +32,7 @@ def stream(start_tick, n_samples, sizes, first_value=0):
 
 def cut(pieces, settings=TWO_SECONDS, flush=True, **kw):
     cutter = SnippetCutter(SENSOR, settings, **kw)
-    timeline = SensorTimeline(SENSOR)
+    timeline = SensorTimeline(SENSOR, tolerance_ticks=settings.timing_tolerance_ticks)
     out = []
     for piece in pieces:
         accepted = timeline.accept(piece)
@@ -41,11 +41,16 @@ def cut(pieces, settings=TWO_SECONDS, flush=True, **kw):
     return out + (cutter.flush() if flush else [])
 
 
-def test_samples_per_snippet_is_round_of_duration_times_rate():
-    assert CutSettings(Fraction(2), 2).n_samples == 390625
-    assert CutSettings(Fraction(300), 300).n_samples == 58_593_750
-    assert CutSettings(Fraction(1), 1).n_samples == 195312  # 195312.5 rounds half to even
-    assert CutSettings(Fraction("0.1"), 1).n_samples == 19531  # 19531.25
+def test_expected_samples_are_the_sample_instants_in_the_window():
+    # hand-counted: instants 0, 320, ... below 62.5e6 ticks are 0..195312 (195313 of them)
+    assert samples_in_window(0, SEC, 0) == 195313
+    assert samples_in_window(SEC, 2 * SEC, 0) == 195312  # the second second starts half a sample after an instant
+    assert samples_in_window(0, SEC, 160) == 195312 and samples_in_window(0, SEC, 159) == 195313
+    assert samples_in_window(0, 2 * SEC, 77) == 390625  # even seconds: any phase
+    assert samples_in_window(0, 300 * SEC, 12345) == 58_593_750
+    assert CutSettings(Fraction(1), 1).max_samples == 195313 and CutSettings(Fraction("0.1"), 1).max_samples == 19532
+    with pytest.raises(ValueError, match="whole number of 16 ns ticks"):
+        CutSettings(Fraction(1, 10**9), 1)
 
 
 def test_complete_snippets_start_at_the_first_sample_at_or_after_the_boundary():
@@ -113,7 +118,8 @@ def test_short_snippets_leave_time_between_them():
     settings = CutSettings(Fraction(1), 3, min_coverage=0.5)
     out = cut(stream(30 * SEC, 9 * 195313, [100_000] * 30), settings)
     assert [s.package_id for s in out if isinstance(s, Snippet)] == ["DOM_1_CH1_30", "DOM_1_CH1_33", "DOM_1_CH1_36"]
-    assert all(s.n_samples == 195312 for s in out if isinstance(s, Snippet))
+    # a sample instant at 30 s and 36 s (whole multiples of 2 s from t=0), none at 33 s: 195313, 195312, 195313 samples
+    assert [s.n_samples for s in out if isinstance(s, Snippet)] == [195313, 195312, 195313]
 
 
 def test_resuming_at_a_cursor_gives_the_same_later_snippets():
@@ -156,3 +162,93 @@ def test_out_of_order_data_is_rejected_with_a_clear_error():
 def test_invalid_cut_settings_name_the_argument(kwargs):
     with pytest.raises(ValueError, match="duration_s|interval_s"):
         CutSettings(**kwargs)
+
+
+@pytest.mark.parametrize("duration_s", [1, 2, 3, 7])
+@pytest.mark.parametrize("phase_ticks", [0, 100, 200])
+def test_packages_partition_the_stream_for_every_duration(duration_s, phase_ticks):
+    settings = CutSettings(Fraction(duration_s), duration_s, min_coverage=1e-9)
+    start = 1000 * SEC + phase_ticks
+    n = (3 * duration_s + 1) * 195313 + 777
+    out = cut(stream(start, n, [123260] * 100), settings)
+    snippets = [s for s in out if isinstance(s, Snippet)]
+    assert len(snippets) == len(out) >= 4
+    joined = np.concatenate([s.samples for s in snippets])
+    np.testing.assert_array_equal(joined, np.arange(n, dtype=np.float32))  # nothing lost, nothing in two packages
+    for snippet in snippets:
+        times = start + snippet.samples.astype(np.int64) * T320
+        assert times[0] >= snippet.boundary_tick and times[-1] < snippet.boundary_tick + duration_s * SEC
+        assert snippet.window_end_tick == snippet.boundary_tick + duration_s * SEC
+    for snippet in snippets[1:-1]:  # complete windows: the count of instants, 195312 or 195313 per odd second
+        assert snippet.n_samples == snippet.n_expected and snippet.gaps == ()
+        assert snippet.n_expected in (duration_s * 195312 + duration_s // 2, duration_s * 195312 + -(-duration_s // 2))
+
+
+def test_a_300_s_package_partition_with_odd_phase():
+    settings = CutSettings(Fraction(300), 300)
+    start = 300 * SEC + 5
+    n = 2 * 58_593_750 + 3
+    out = cut(stream(start, n, [123260 * 40] * 30), settings)
+    assert [s.package_id for s in out] == ["DOM_1_CH1_300", "DOM_1_CH1_600", "DOM_1_CH1_900"]
+    first, second, rest = out
+    assert isinstance(rest, SkippedWindow) and rest.n_samples == 3
+    assert first.start_tick == start and second.start_tick == first.end_tick  # (float32 indices are not exact here)
+    assert first.n_samples == second.n_samples == 58_593_750 and first.gaps == ()
+
+
+def jittered(start, n, frame_length, deviations):
+    """Frames of a contiguous stream (values = indices) whose time stamps deviate by ``deviations[i]`` ticks."""
+    values = np.arange(n, dtype=np.float32)
+    return [
+        Piece(start + i * T320 + int(deviations[j % len(deviations)]), values[i : i + frame_length], 131072, "j.bin", i)
+        for j, i in enumerate(range(0, n, frame_length))
+    ]
+
+
+@pytest.mark.parametrize("amplitude", [3, 150])
+def test_timestamp_jitter_within_tolerance_loses_and_doubles_nothing(amplitude):
+    rng = np.random.default_rng(amplitude)
+    deviations = rng.integers(-amplitude, amplitude + 1, size=200)
+    deviations[0] = 0  # the grid of the run: measured deviations are then the ones written
+    deviations[1:3] = (-amplitude, amplitude)  # both extremes occur
+    start = 40 * SEC + 33
+    n = 5 * 390625 + 1234
+    out = cut(jittered(start, n, 12_326, deviations), CutSettings(Fraction(2), 2, min_coverage=1e-9))
+    snippets = [s for s in out if isinstance(s, Snippet)]
+    assert len(snippets) == len(out) == 6
+    joined = np.concatenate([s.samples for s in snippets])
+    first = int(snippets[0].samples[0])
+    np.testing.assert_array_equal(joined, np.arange(first, first + len(joined), dtype=np.float32))
+    assert first + len(joined) == n  # up to the last sample
+    assert all(len(s.runs) == 1 for s in snippets) and all(s.gaps == () for s in snippets[1:-1])  # one run per stretch
+    for s in snippets:  # the samples sit on the grid of the first frame
+        assert (s.runs[0].start_tick - start) % T320 == 0
+    stats = [s.timestamp_deviation for s in snippets]
+    n_frames = -(-n // 12_326)
+    assert n_frames < len(deviations) and sum(d.n_frames for d in stats) == n_frames - 1  # every junction, once
+    assert max(d.max_abs_ticks for d in stats) == amplitude
+    assert sum(d.n_deviated for d in stats) == int(np.count_nonzero(deviations[1:n_frames]))
+
+
+def test_deviation_statistics_are_exact():
+    deviations = [0, 3, -3, 0, 150, -1]
+    start = 10 * SEC
+    out = cut(jittered(start, 6 * 1000, 1000, deviations), CutSettings(Fraction(2), 2, min_coverage=0.001))
+    [snippet] = out
+    d = snippet.timestamp_deviation
+    assert (d.n_frames, d.n_deviated, d.max_abs_ticks, d.sum_squares_ticks2) == (5, 4, 150, 9 + 9 + 22500 + 1)
+    assert d.sum_abs_ticks == 157 and d.as_json()["histogram_abs_ns"]["le"][:3] == [0, 16, 32]
+    assert d.max_abs_ns == 2400 and d.rms_ns == pytest.approx(16 * np.sqrt(22519 / 5))
+    assert d.histogram == (1, 1, 0, 2, 0, 0, 0, 0, 0, 1)
+
+
+@pytest.mark.parametrize("deviation", [160, 319, -160, -319])
+def test_deviation_beyond_the_tolerance_is_a_gap_or_an_overlap(deviation, caplog):
+    out = cut(jittered(10 * SEC, 2000, 1000, [0, deviation]), CutSettings(Fraction(2), 2, min_coverage=0.001))
+    [snippet] = out
+    assert len(snippet.runs) == 2 and snippet.timestamp_deviation.n_frames == 0
+    if deviation > 0:
+        [gap, _tail] = snippet.gaps
+        assert (gap.end_tick - gap.start_tick, gap.at_sample) == (deviation, 1000) and snippet.n_samples == 2000
+    else:
+        assert snippet.n_samples == 1999 and "overlaps the previous data" in caplog.text and "by 1 samples" in caplog.text

@@ -63,8 +63,38 @@ def test_bad_input_is_reported_by_file_and_offset_and_valid_data_kept(tmp_path, 
     problems = "\n".join(summary["input_problems"])
     assert result.exit_code == 0 and summary["packages_made"] == 2
     assert f"{nameless}: file name does not carry a sensor id" in problems
-    assert f"{garbage} at byte 0: the bytes do not split into frames of 123260 samples" in problems
+    assert f"{garbage} at byte 0: the bytes do not split into frames of adf_frame_length = 123260 samples (wrong ADF frame length)" in problems
     assert str(empty) not in problems  # an empty file is simply no data
+
+
+def test_a_window_too_short_for_a_psd_segment_is_skipped_with_its_reason_not_a_crash(tmp_path, runner, real_adf_path):
+    # the real file (1.262 s from 1608751679.755 s) in 1 s packages: the last window holds 3446 samples < psd_nfft 8192
+    env = {"HYDROSERVE_SNIPPET_DURATION_S": "1", "HYDROSERVE_SNIPPET_INTERVAL_S": "1", "HYDROSERVE_MIN_COVERAGE": "0.001"}
+    for attempt in range(2):  # a rerun goes on the same way
+        result = runner("import", "--json", str(real_adf_path), env=env)
+        assert result.exit_code == 0 and result.json()["packages_made"] == (2 if attempt == 0 else 0)
+    # hand count: the first sample is 15 284 000 ticks (47762.5 periods) before 1680 s; the grid then has phase 160 ticks
+    # in the second from 1680 s (195312 instants); 246520 - 47763 - 195312 = 3445 samples remain
+    assert [p["n_samples"] for p in runner("list", "--json", env=env).json()] == [47_763, 195_312]
+    first = runner("import", "--json", str(real_adf_path), env={**env, "HYDROSERVE_DATA_DIR": str(tmp_path / "e")}).json()
+    assert first["windows_skipped"] == {
+        "DOM_808956920_CH1_1608751681": "no contiguous run holds one PSD segment of psd_nfft=8192 samples "
+                                        "(longest run: 3445 samples), so the package's /psd cannot be made"
+    }
+
+
+def test_a_product_refusing_the_samples_skips_the_window_with_the_reason(runner, monkeypatch, synthetic_files):
+    from hydroserve.acoustics import products
+
+    def refuse(*args, **kwargs):
+        raise ValueError("the encoder refused these samples")
+
+    monkeypatch.setattr(products, "make_mp3", refuse)
+    result = runner("import", "--json", *map(str, synthetic_files(n_frames=8)))
+    summary = result.json()
+    assert result.exit_code == 0 and summary["packages_made"] == 0
+    assert summary["windows_skipped"]["DOM_808956920_CH1_1608751680"] == (
+        "products could not be made from the samples: the encoder refused these samples")
 
 
 def test_spool_follows_a_growing_file_and_reports_a_truncated_tail(tmp_path, synthetic_files):
@@ -89,6 +119,19 @@ def test_spool_follows_a_growing_file_and_reports_a_truncated_tail(tmp_path, syn
     [tail] = spool.poll().frames
     assert len(tail) == 0 and tail.issues[0].offset == frame and "truncated" in tail.issues[0].reason
     assert spool.poll().frames == []
+
+
+def test_spool_refuses_a_file_of_another_frame_length_once_however_it_grows(tmp_path, real_adf_path):
+    data = open(real_adf_path, "rb").read()
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    target = spool_dir / "DOM_808956920_CH1_1608751683.bin"
+    spool = SpoolDirectory(spool_dir, frame_length=131_072, settle_s=10, clock=lambda: 0.0)
+    target.write_bytes(data[: raw.frame_bytes(131_072) + 8])  # one "frame" of the wrong length, still growing
+    [first] = spool.poll().frames
+    assert len(first) == 0 and "likely adf_frame_length = 123260" in first.issues[0].reason
+    target.write_bytes(data + data[:100])
+    assert spool.poll().frames == []  # the rest of the file never becomes samples, and is not reported again
 
 
 def test_spool_skips_files_before_the_resume_cursor_unread(tmp_path, synthetic_files, monkeypatch):

@@ -10,16 +10,20 @@ import soundfile
 from scipy import signal
 
 from hydroserve.acoustics import products
+from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.resample import LowpassSpec, PolyphaseResampler, design_lowpass
 from hydroserve.codecs import raw
 
 FS_HZ = float(raw.SAMPLE_RATE_HZ)
 T_S = np.arange(round(2 * FS_HZ)) / FS_HZ
+UNLIMITED = products.ProductSettings(loudness=LoudnessPolicy(full_scale_sample_units=0.1))
+"""Loud enough for the signals below (peaks at most 0.03 = -10 dB re full scale), never limited."""
 
 
 def decoded_spectrum_db(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Make the MP3 product, decode it with libsndfile, return (frequency_hz, level in dB re the strongest line)."""
-    data, details = products.make_mp3([samples.astype(np.float32)], products.ProductSettings())
+    data, details = products.make_mp3([samples.astype(np.float32)], UNLIMITED)
+    assert details["n_samples_limited"] == 0
     decoded, rate_hz = soundfile.read(io.BytesIO(data), dtype="float64")
     assert rate_hz == details["sample_rate_hz"] == 48_000 and decoded.ndim == 1
     steady = decoded[4800:-4800]  # away from the encoder's start and end
@@ -48,15 +52,14 @@ def test_a_genuine_18_khz_tone_survives_the_mp3():
 
 
 def test_mp3_details_record_gain_and_length():
-    x = (2e-3 + 0.25 * np.sin(2 * np.pi * 440 * T_S)).astype(np.float32)
-    data, details = products.make_mp3([x[:200_000], x[200_000:]], products.ProductSettings())
+    x = (2e-3 + 0.025 * np.sin(2 * np.pi * 440 * T_S)).astype(np.float32)
+    data, details = products.make_mp3([x[:200_000], x[200_000:]], UNLIMITED)
     assert details["n_samples"] == 49_152 + 46_848  # ceil(200000 * 768 / 3125) + ceil(190625 * 768 / 3125)
     assert details["dc_offset_removed"] == pytest.approx(2e-3, abs=1e-5)
-    assert details["peak_after_resampling"] == pytest.approx(0.25, rel=2e-3)
-    assert details["gain"] * details["peak_after_resampling"] == pytest.approx(32767 * 10 ** (-1 / 20))
+    assert details["gain"] == 32767 / 0.1 and details["gain_db"] == pytest.approx(20 * np.log10(327670))
+    assert details["peak_before_limiter_dbfs"] == pytest.approx(20 * np.log10(0.25), abs=0.02)
     info = soundfile.info(io.BytesIO(data))
-    assert info.samplerate == 48_000 and info.channels == 1
-    assert info.duration == pytest.approx(details["duration_s"], abs=0.06)
+    assert info.samplerate == 48_000 and info.channels == 1 and info.frames == details["n_samples"]
 
 
 @pytest.mark.parametrize("n", [1, 7, 3125, 3126, 100_003])

@@ -143,4 +143,39 @@ def test_wrong_frame_length_rejects_the_whole_file_instead_of_a_garbled_first_fr
     frames = decode(raw.encode(ticks, samples))
     assert len(frames) == 0
     [issue] = frames.issues
-    assert issue.offset == 0 and "wrong ADF frame length?" in issue.reason and f"byte(s) {FRAME}" in issue.reason
+    assert issue.offset == 0 and "wrong ADF frame length" in issue.reason and "adf_frame_length = 123260 samples" in issue.reason
+    assert isinstance(issue, raw.FrameLengthError) and issue.inferred_frame_length == 100_000
+    assert f"a frame header continuing the first frame lies at byte {12 + 4 * 100_000}" in issue.reason
+    assert "the right value is likely adf_frame_length = 100000" in issue.reason
+
+
+@pytest.mark.parametrize("configured", [131_072, 123_261, 61_630, 1000])
+def test_a_wrong_frame_length_on_the_real_file_is_refused_naming_the_right_one(real_adf_path, configured):
+    # 131072 is the window size written in every header: the mistake the issue found publishing header bytes as samples
+    frames = raw.read_file(real_adf_path, frame_length=configured)
+    assert len(frames) == 0
+    [issue] = frames.issues
+    assert isinstance(issue, raw.FrameLengthError) and issue.inferred_frame_length == raw.DEFAULT_FRAME_LENGTH
+    assert str(issue).startswith(f"{real_adf_path} at byte 0: the bytes do not split into frames of adf_frame_length")
+    assert f"adf_frame_length = {configured} samples" in str(issue) and "likely adf_frame_length = 123260" in str(issue)
+
+
+def test_inference_finds_the_real_frame_length_and_nothing_in_samples(real_adf_path):
+    data = Path(real_adf_path).read_bytes()
+    assert raw.infer_frame_length(data, max_frame_length=10**6) == raw.DEFAULT_FRAME_LENGTH
+    assert raw.infer_frame_length(data[:FRAME], max_frame_length=10**6) is None  # one frame: nothing to compare
+    # frames 1 s apart (a gap after the first): no length fits, and the configured one is accepted
+    samples = np.random.default_rng(3).normal(0, 1e-3, (3, raw.DEFAULT_FRAME_LENGTH)).astype(np.float32)
+    gapped = raw.encode(np.arange(3) * raw.TICKS_PER_SECOND, samples)
+    assert raw.infer_frame_length(gapped, max_frame_length=10**6) is None
+    frames = decode(gapped)
+    assert len(frames) == 3 and frames.issues == ()
+
+
+def test_jittered_time_stamps_still_confirm_the_frame_length():
+    samples = np.zeros((3, 5000), dtype=np.float32)
+    ticks = 7 * raw.TICKS_PER_SECOND + np.arange(3) * 5000 * raw.TICKS_PER_SAMPLE + np.array([0, 150, -3])
+    data = raw.encode(ticks, samples)
+    assert raw.infer_frame_length(data, max_frame_length=10**6) == 5000
+    frames = raw.decode(data, frame_length=5000, source="j.bin")
+    assert len(frames) == 3 and frames.issues == ()

@@ -98,7 +98,8 @@ def get_wav(package_id: str):
 @bp.doc(responses=_binary("MPEG Layer III, 48 kHz mono", "audio/mpeg"))
 @bp.alt_response(404, **NOT_FOUND)
 def get_mp3(package_id: str):
-    """A listenable MP3: DC removed, anti-alias resampled to 48 kHz, peak-normalised (gain in /info)."""
+    """A listenable MP3: DC removed, anti-alias resampled to 48 kHz, fixed gain per sensor with a soft limiter
+    (gain, limiter in /info and ID3 tags), gapless LAME tag: decoded, it is time-aligned with the WAV."""
     record = load_package(package_id)
     return http.send_served(services().products.mp3(record), last_modified=record.created_at, download_name=f"{package_id}.mp3")
 

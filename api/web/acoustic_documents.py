@@ -118,7 +118,13 @@ def info_json(record: PackageRecord) -> dict:
             "end_unix_ns": record.end_tick * raw.NS_PER_TICK,
             "snippet_duration_s": settings["snippet_duration_s"],
             "snippet_interval_s": settings["snippet_interval_s"],
-            "cutting": "window [boundary, boundary + n_expected samples); first sample at or after the boundary",
+            "window_start_unix_ns": record.boundary_tick * raw.NS_PER_TICK,
+            "window_end_unix_ns": record.window_end_tick * raw.NS_PER_TICK,
+            "cutting": "the package holds exactly the samples whose times lie in [window_start, window_end), "
+                       "window_end = window_start + snippet_duration_s; n_expected is the number of sample instants "
+                       "of the data's sample grid in that window, so consecutive packages join bit for bit",
+            "timing_tolerance_ns": None if "timing_tolerance_ticks" not in settings else settings["timing_tolerance_ticks"] * raw.NS_PER_TICK,
+            "timestamp_deviation": record.products["raw"].details.get("input_timestamp_deviation"),
         },
         "data": {
             "sample_format": "float32 little-endian, mono",

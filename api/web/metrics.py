@@ -9,7 +9,8 @@ Two sources:
 * Ingest and delivery state, read from the catalog at scrape time (so it is
   right whichever process did the work): packages and skipped windows per
   sensor, ingest lag behind real time, outbox rows per destination and state
-  and the age of the oldest pending row.
+  and the age of the oldest pending row, and a gauge histogram of the frame
+  time-stamp deviations in each sensor's newest package.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime
+from itertools import accumulate
 
 from flask import Blueprint, Response, g, request
 from prometheus_client import (
@@ -27,7 +29,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 
@@ -75,6 +77,10 @@ class CatalogCollector:
         outbox = GaugeMetricFamily("hydroserve_outbox_rows", "Outbox rows", labels=["destination", "state"])
         oldest = GaugeMetricFamily("hydroserve_outbox_oldest_pending_seconds", "Age of the oldest pending outbox row",
                                    labels=["destination"])
+        deviation = GaugeHistogramMetricFamily(
+            "hydroserve_frame_timestamp_deviation_ns",
+            "Absolute deviation of frame time stamps from the exact continuation of their run (within the timing "
+            "tolerance), over the frames of each sensor's newest package", labels=["sensor"])
         with self.engine.connect() as conn:
             for summary in catalog.sensor_summaries(conn):
                 sensor = str(summary.sensor)
@@ -82,6 +88,13 @@ class CatalogCollector:
                 skipped.add_metric([sensor], summary.n_skipped)
                 if summary.last_tick is not None:
                     lag.add_metric([sensor], now.timestamp() - summary.last_tick / TICKS_PER_SECOND)
+            for record in catalog.newest_packages(conn):
+                stats = record.products["raw"].details.get("input_timestamp_deviation")
+                if stats is not None:
+                    histogram = stats["histogram_abs_ns"]
+                    cumulative = accumulate(histogram["counts"])
+                    deviation.add_metric([str(record.sensor)], [(str(le), n) for le, n in zip(histogram["le"], cumulative)],
+                                         stats["sum_abs_ns"])
             for (destination, state), rows in registry.outbox_counts(conn).items():
                 outbox.add_metric([destination, state], rows)
             pending = conn.execute(
@@ -90,7 +103,7 @@ class CatalogCollector:
             )
             for destination, created in pending:
                 oldest.add_metric([destination], (now - as_utc(created)).total_seconds())
-        yield from (packages, skipped, lag, outbox, oldest)
+        yield from (packages, skipped, lag, outbox, oldest, deviation)
 
 
 @bp.get("/metrics")
