@@ -13,7 +13,7 @@ from hydroserve.acoustics import provenance
 from hydroserve.acoustics.catalog import PackageRecord, tick_to_datetime
 from hydroserve.codecs import mp3, psdjson, raw, wav
 from hydroserve.odc_sync import registry
-from hydroserve.odc_sync.push import ODC_DESTINATION
+from hydroserve.odc_sync.outbox import ODC_DESTINATION
 
 from . import urls
 from .config import Settings

@@ -93,17 +93,17 @@ def cmd_ingest(settings, args) -> int:
 
 
 def cmd_sync(settings, args) -> int:
-    from hydroserve.odc_sync import registry, sync
+    from hydroserve.odc_sync import outbox, sync
 
     engine = wiring.init_catalog(settings)
     if args.retry_failed:
         with writer(engine).begin() as conn:
-            print(f"requeued {registry.requeue_failed(conn, args.retry_failed)} failed rows of {args.retry_failed}")
+            print(f"requeued {outbox.requeue_failed(conn, args.retry_failed)} failed rows of {args.retry_failed}")
         return 0
     if args.status:
         with engine.connect() as conn:
-            counts = registry.outbox_counts(conn)
-            failed = registry.failed_items(conn)
+            counts = outbox.counts(conn)
+            failed = outbox.failed_rows(conn)
         report = {
             "outbox": [{"destination": d, "state": s, "rows": n} for (d, s), n in sorted(counts.items())],
             "failed": [{"destination": r.destination, "resource": r.resource_kid, "attempts": r.attempts,

@@ -15,8 +15,10 @@ from hydroserve.api.alerts.store import alerts, packet_for_resource
 from hydroserve.api.events.settings import EventSettings
 from hydroserve.api.events.store import event_tables
 from hydroserve.odc_sync import registry
-from hydroserve.odc_sync.push import ODC_DESTINATION, OdcPusher
-from hydroserve.odc_sync.vtp import VtpPublisher
+from hydroserve.odc_sync.outbox import ODC_DESTINATION
+from hydroserve.odc_sync.push import OdcPusher
+from hydroserve.odc_sync.retry import RetryPolicy
+from hydroserve.odc_sync.vtp import VtpDeliverer
 
 from . import acoustic_registration as registration
 from .config import Settings
@@ -65,11 +67,11 @@ def event_settings(settings: Settings) -> EventSettings:
     )
 
 
-def vtp_publishers(settings: Settings, engine: Engine) -> list[VtpPublisher]:
-    """One outbox publisher per configured VTP broker."""
+def vtp_deliverers(settings: Settings, engine: Engine) -> list[VtpDeliverer]:
+    """One outbox deliverer per configured VTP broker, retrying without jitter."""
+    retry = RetryPolicy(base_s=settings.vtp_retry_base_s, max_s=settings.vtp_retry_max_s, full_jitter=False)
     return [
-        VtpPublisher(writer(engine), broker, packet_for_resource, timeout_s=settings.vtp_timeout_s,
-                     retry_base_s=settings.vtp_retry_base_s, retry_max_s=settings.vtp_retry_max_s)
+        VtpDeliverer(writer(engine), broker, packet_for_resource, timeout_s=settings.vtp_timeout_s, retry=retry)
         for broker in settings.vtp_brokers
     ]
 
@@ -114,4 +116,4 @@ def deliverers(settings: Settings, engine: Engine) -> list:
     if settings.odc_url:
         found.append(OdcPusher(writer(engine), settings.odc_url, settings.odc_token,
                                path_template=settings.odc_path_template, timeout_s=settings.odc_timeout_s))
-    return found + vtp_publishers(settings, engine)
+    return found + vtp_deliverers(settings, engine)

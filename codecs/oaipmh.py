@@ -1,8 +1,8 @@
 """OAI-PMH 2.0 response documents and Dublin Core records (lxml).
 
 Pure building blocks: the protocol logic (argument checks, paging) lives
-with the endpoint; this module only turns values into the XML of the
-OAI-PMH 2.0 specification (http://www.openarchives.org/OAI/2.0/).
+in :mod:`hydroserve.odc_sync.oai`; this module only turns values into the
+XML of the OAI-PMH 2.0 specification (http://www.openarchives.org/OAI/2.0/).
 """
 
 from __future__ import annotations
@@ -135,11 +135,15 @@ def get_record(item: etree._Element) -> etree._Element:
     return element
 
 
-def listing(verb: str, items: Iterable[etree._Element], *, token: str | None, complete_size: int, cursor: int) -> etree._Element:
-    """``ListRecords``/``ListIdentifiers`` with a resumption token (empty on the last page)."""
+def listing(verb: str, items: Iterable[etree._Element], *, token: str | None, complete_size: int,
+            records_before: int) -> etree._Element:
+    """``ListRecords``/``ListIdentifiers`` with a resumption token (empty on the last page of several).
+
+    ``records_before`` (how many items the earlier pages held) is the token's ``cursor`` attribute.
+    """
     element = etree.Element(_q(verb))
     for item in items:
         element.append(item)
-    if token is not None or cursor > 0:
-        _sub(element, "resumptionToken", token or "", completeListSize=str(complete_size), cursor=str(cursor))
+    if token is not None or records_before > 0:
+        _sub(element, "resumptionToken", token or "", completeListSize=str(complete_size), cursor=str(records_before))
     return element

@@ -10,7 +10,8 @@ Delivery rules:
 
 * 2xx: delivered (only then);
 * connection errors, timeouts, 5xx, 408 and 429: retried with exponential
-  backoff and full jitter (``Retry-After`` honoured when larger), forever;
+  backoff and full jitter (:class:`~.retry.RetryPolicy`; ``Retry-After`` in
+  seconds honoured when larger), forever;
 * any other 4xx: the row is marked failed with the status and the response
   text, visible through ``hydroserve sync --status`` and the metrics; an
   operator can requeue it after fixing the cause (``--retry-failed``).
@@ -28,24 +29,19 @@ from datetime import UTC, datetime, timedelta
 import requests
 from sqlalchemy.engine import Engine
 
-from . import registry
+from . import outbox, registry
+from .retry import RetryPolicy
 from .schemas import resource_json
 from .sync import deliver_due
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 429}
-
-ODC_DESTINATION = "odc"  # the outbox destination name of the Open Data Center push
-
-
-def backoff_s(attempts: int, base_s: float, max_s: float, rng: random.Random) -> float:
-    """Full-jitter exponential backoff: uniform in [0, min(max_s, base_s * 2**attempts)]."""
-    return rng.uniform(0, min(max_s, base_s * 2 ** min(attempts, 30)))
+DEFAULT_RETRY = RetryPolicy(base_s=1.0, max_s=300.0, full_jitter=True)
 
 
 class OdcPusher:
-    """Delivers the ``odc`` outbox rows.
+    """Delivers the outbox rows of :data:`~.outbox.ODC_DESTINATION`.
 
     Parameters
     ----------
@@ -59,11 +55,13 @@ class OdcPusher:
         Path of a resource under ``base_url``; ``{kid}`` is replaced.
     timeout_s : float
         Connect and read timeout of one request.
-    base_backoff_s, max_backoff_s : float
-        Backoff parameters for retries.
+    retry : RetryPolicy
+        When to try again after no answer, a 5xx, 408 or 429.
+    rng : random.Random, optional
+        The random source of the retry jitter.
     """
 
-    destination = ODC_DESTINATION
+    destination = outbox.ODC_DESTINATION
 
     def __init__(
         self,
@@ -73,8 +71,7 @@ class OdcPusher:
         *,
         path_template: str = "/resources/{kid}",
         timeout_s: float = 10.0,
-        base_backoff_s: float = 1.0,
-        max_backoff_s: float = 300.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
         session: requests.Session | None = None,
         rng: random.Random | None = None,
     ):
@@ -85,8 +82,7 @@ class OdcPusher:
         self.token = token
         self.path_template = path_template
         self.timeout_s = timeout_s
-        self.base_backoff_s = base_backoff_s
-        self.max_backoff_s = max_backoff_s
+        self.retry = retry
         self.session = session or requests.Session()
         self.rng = rng or random.Random()
 
@@ -99,7 +95,7 @@ class OdcPusher:
         return deliver_due(self.engine, self.destination, now, attempt_s=self.timeout_s,
                            deliver=lambda item: self._deliver(item, now), limit=limit)
 
-    def _deliver(self, item: registry.OutboxItem, now: datetime) -> str:
+    def _deliver(self, item: outbox.OutboxItem, now: datetime) -> str:
         with self.engine.connect() as conn:
             resource = registry.get_resource(conn, item.resource_kid)
         headers = {"Content-Type": "application/json"}
@@ -113,20 +109,19 @@ class OdcPusher:
         status = f"{response.status_code} {response.reason}"
         if 200 <= response.status_code < 300:
             with self.engine.begin() as conn:
-                registry.mark_delivered(conn, item.id, status)
+                outbox.mark_delivered(conn, item.id, status)
             return "delivered"
         if response.status_code >= 500 or response.status_code in RETRYABLE_STATUS:
             return self._retry(item, now, status, response.text[:500], response.headers.get("Retry-After"))
         with self.engine.begin() as conn:
-            registry.mark_failed(conn, item.id, status, response.text[:2000])
+            outbox.mark_failed(conn, item.id, status, response.text)
         log.error("odc: %s rejected with %s: %s", item.resource_kid, status, response.text[:200])
         return "failed"
 
-    def _retry(self, item: registry.OutboxItem, now: datetime, status: str | None, error: str, retry_after: str | None) -> str:
-        delay = backoff_s(item.attempts, self.base_backoff_s, self.max_backoff_s, self.rng)
-        if retry_after is not None and retry_after.isdigit():
-            delay = max(delay, min(float(retry_after), self.max_backoff_s))
+    def _retry(self, item: outbox.OutboxItem, now: datetime, status: str | None, error: str, retry_after: str | None) -> str:
+        retry_after_s = float(retry_after) if retry_after is not None and retry_after.isdigit() else None
+        delay_s = self.retry.delay_s(item.attempts, retry_after_s=retry_after_s, rng=self.rng)
         with self.engine.begin() as conn:
-            registry.mark_retry(conn, item.id, now + timedelta(seconds=delay), status, error)
-        log.warning("odc: %s not delivered (%s); retry in %.1f s", item.resource_kid, status or error, delay)
+            outbox.mark_retry(conn, item.id, now + timedelta(seconds=delay_s), status, error)
+        log.warning("odc: %s not delivered (%s); retry in %.1f s", item.resource_kid, status or error, delay_s)
         return "retried"

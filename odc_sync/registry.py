@@ -1,14 +1,18 @@
-"""The open-data resource registry: collections, streams, resources and the outbox.
+"""The open-data resource registry: collections, streams and resources (KM3OpenResource).
 
-This module owns the registry schema. It is generic: a *collection* groups
+This module owns the registry's tables. It is generic: a *collection* groups
 *streams*; a stream groups *resources* of one data type (``ktype``); a
 resource (KM3OpenResource) describes one product with Dublin-Core-like
 metadata and where to get it. Acoustic packages, event tables and alerts all
 register here.
 
 Registration runs inside the caller's transaction (the transactional
-outbox): the resources, and one outbox row per resource and destination,
-commit together with whatever produced them, or not at all.
+outbox): the resources, and one :mod:`.outbox` row per resource and
+destination, commit together with whatever produced them, or not at all.
+
+Words: a *stream* here is always a registry stream (a KM3ResourceStream,
+named by its ``stream_kid``), never a sensor's sample stream; a feed
+*position* is the ``(modified, kid)`` of the last record a reader has seen.
 
 Ordering for harvesters: every registering transaction takes the
 ``registry_clock`` row (a row lock on PostgreSQL, the database lock on
@@ -31,11 +35,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
-    UniqueConstraint,
     and_,
     func,
     insert,
@@ -48,7 +50,8 @@ from sqlalchemy.engine import Connection
 from hydroserve.codecs import SOFTWARE_VERSION
 from hydroserve.codecs.times import as_utc
 
-metadata = MetaData()
+from . import outbox
+from .tables import metadata
 
 collections = Table(
     "collections",
@@ -107,28 +110,6 @@ registry_clock = Table(
     Column("id", Integer, primary_key=True),
     Column("last_modified", DateTime(timezone=True), nullable=False),
 )
-
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("destination", String(200), nullable=False),
-    Column("resource_kid", String(200), ForeignKey("resources.kid"), nullable=False),
-    Column("state", String(16), nullable=False, comment="pending | delivered | failed"),
-    Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
-    Column("last_status", String(200), nullable=True),
-    Column("last_error", Text, nullable=True),
-    Column("created", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True), nullable=True),
-    UniqueConstraint("destination", "resource_kid", name="outbox_once"),
-    Index("outbox_due", "destination", "state", "next_attempt_at"),
-)
-
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-LEASE_MARGIN_S = 5.0
-"""A claimed row is due again this long after its attempt's timeout (the deliverer died mid-attempt)."""
-
 
 @dataclass(frozen=True)
 class Collection:
@@ -251,19 +232,8 @@ def register(conn: Connection, items: list[Resource], *, destinations: tuple[str
         else:
             conn.execute(insert(resources).values(created=stamp, **values))
         for destination in destinations:
-            queue(conn, destination, item.kid, stamp)
+            outbox.queue(conn, destination, item.kid, stamp)
     return stamp
-
-
-def queue(conn: Connection, destination: str, kid: str, now: datetime | None = None) -> None:
-    """(Re)queue a resource for a destination: pending, due now."""
-    now = now or datetime.now(UTC)
-    reset = dict(state=PENDING, attempts=0, next_attempt_at=now, last_status=None, last_error=None, delivered_at=None)
-    done = conn.execute(
-        update(outbox).where(outbox.c.destination == destination, outbox.c.resource_kid == kid).values(**reset)
-    )
-    if done.rowcount == 0:
-        conn.execute(insert(outbox).values(destination=destination, resource_kid=kid, created=now, **reset))
 
 
 def _resource(row) -> Resource:
@@ -287,6 +257,23 @@ def resources_for_subject(conn: Connection, subject_id: str) -> list[Resource]:
     return [_resource(row) for row in rows]
 
 
+def subject_id(conn: Connection, kid: str, ktype: str) -> str | None:
+    """What the resource ``kid`` is a product of (a package, table or alert id), if it is a resource of
+    ``ktype``; None when there is no such resource or it names no subject."""
+    return conn.execute(select(resources.c.subject_id).where(resources.c.kid == kid, resources.c.ktype == ktype)).scalar()
+
+
+def _in_window(query, since: datetime | None, until: datetime | None, stream_kids: list[str] | None):
+    """``query`` limited to resources modified in [since, until) of the given streams (None: no limit)."""
+    if since is not None:
+        query = query.where(resources.c.modified >= since)
+    if until is not None:
+        query = query.where(resources.c.modified < until)
+    if stream_kids is not None:
+        query = query.where(resources.c.stream_kid.in_(stream_kids))
+    return query
+
+
 def feed(
     conn: Connection,
     *,
@@ -296,19 +283,24 @@ def feed(
     after: tuple[datetime, str] | None = None,
     limit: int = 100,
 ) -> list[Resource]:
-    """Resources by (modified, kid) ascending: modified >= since, < until, after the keyset ``after``."""
-    query = select(resources)
-    if since is not None:
-        query = query.where(resources.c.modified >= since)
-    if until is not None:
-        query = query.where(resources.c.modified < until)
-    if stream_kids is not None:
-        query = query.where(resources.c.stream_kid.in_(stream_kids))
+    """Resources by (modified, kid) ascending: modified >= since, < until, after the position ``after``."""
+    query = _in_window(select(resources), since, until, stream_kids)
     if after is not None:
         stamp, kid = after
         query = query.where(or_(resources.c.modified > stamp, and_(resources.c.modified == stamp, resources.c.kid > kid)))
     rows = conn.execute(query.order_by(resources.c.modified, resources.c.kid).limit(limit))
     return [_resource(row) for row in rows]
+
+
+def count(conn: Connection, *, since: datetime | None = None, until: datetime | None = None,
+          stream_kids: list[str] | None = None) -> int:
+    """How many resources :func:`feed` lists with these bounds, over all its pages."""
+    return conn.execute(_in_window(select(func.count()).select_from(resources), since, until, stream_kids)).scalar()
+
+
+def earliest_modified(conn: Connection) -> datetime | None:
+    """The oldest modification time of any resource (UTC); None while the registry is empty."""
+    return as_utc(conn.execute(select(func.min(resources.c.modified))).scalar())
 
 
 def latest(conn: Connection, *, stream_kids: list[str], limit: int = 10) -> list[Resource]:
@@ -341,77 +333,3 @@ def member_counts(conn: Connection) -> dict[str, int]:
     rows = conn.execute(select(resources.c.stream_kid, func.count()).group_by(resources.c.stream_kid))
     return {kid: n for kid, n in rows}
 
-
-@dataclass(frozen=True)
-class OutboxItem:
-    id: int
-    destination: str
-    resource_kid: str
-    attempts: int
-
-
-def due(conn: Connection, destination: str, now: datetime, limit: int = 50) -> list[OutboxItem]:
-    """Pending rows of a destination whose next attempt is due, oldest first."""
-    rows = conn.execute(
-        select(outbox.c.id, outbox.c.destination, outbox.c.resource_kid, outbox.c.attempts)
-        .where(outbox.c.destination == destination, outbox.c.state == PENDING, outbox.c.next_attempt_at <= now)
-        .order_by(outbox.c.id)
-        .limit(limit)
-    )
-    return [OutboxItem(*row) for row in rows]
-
-
-def claim(conn: Connection, item_id: int, now: datetime, lease_until: datetime) -> bool:
-    """Take a due row for one attempt: push its next attempt to ``lease_until`` if it is still pending and due.
-
-    Two deliverers (or a restarted one) never send the same row at once; if the
-    attempt's outcome is never recorded (a crash), the row is due again after the lease.
-    """
-    taken = conn.execute(
-        update(outbox)
-        .where(outbox.c.id == item_id, outbox.c.state == PENDING, outbox.c.next_attempt_at <= now)
-        .values(next_attempt_at=lease_until)
-    )
-    return taken.rowcount == 1
-
-
-def mark_delivered(conn: Connection, item_id: int, status: str) -> None:
-    conn.execute(update(outbox).where(outbox.c.id == item_id).values(
-        state=DELIVERED, attempts=outbox.c.attempts + 1, last_status=status, last_error=None,
-        delivered_at=datetime.now(UTC),
-    ))
-
-
-def mark_retry(conn: Connection, item_id: int, next_attempt_at: datetime, status: str | None, error: str) -> None:
-    conn.execute(update(outbox).where(outbox.c.id == item_id).values(
-        attempts=outbox.c.attempts + 1, next_attempt_at=next_attempt_at, last_status=status, last_error=error[:2000],
-    ))
-
-
-def mark_failed(conn: Connection, item_id: int, status: str | None, error: str) -> None:
-    conn.execute(update(outbox).where(outbox.c.id == item_id).values(
-        state=FAILED, attempts=outbox.c.attempts + 1, last_status=status, last_error=error[:2000],
-    ))
-
-
-def outbox_counts(conn: Connection) -> dict[tuple[str, str], int]:
-    """Rows per (destination, state)."""
-    rows = conn.execute(select(outbox.c.destination, outbox.c.state, func.count()).group_by(outbox.c.destination, outbox.c.state))
-    return {(destination, state): n for destination, state, n in rows}
-
-
-def failed_items(conn: Connection, destination: str | None = None, limit: int = 100):
-    query = select(outbox).where(outbox.c.state == FAILED).order_by(outbox.c.id).limit(limit)
-    if destination is not None:
-        query = query.where(outbox.c.destination == destination)
-    return conn.execute(query).all()
-
-
-def requeue_failed(conn: Connection, destination: str) -> int:
-    """Make every failed row of a destination pending again (after the cause was fixed); return how many."""
-    done = conn.execute(
-        update(outbox).where(outbox.c.destination == destination, outbox.c.state == FAILED).values(
-            state=PENDING, attempts=0, next_attempt_at=datetime.now(UTC)
-        )
-    )
-    return done.rowcount

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
-from . import registry
+from . import outbox
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class Deliverer(Protocol):
 
 
 def deliver_due(engine: Engine, destination: str, now: datetime, *, attempt_s: float,
-                deliver: Callable[[registry.OutboxItem], str], limit: int) -> dict:
+                deliver: Callable[[outbox.OutboxItem], str], limit: int) -> dict:
     """Attempt every due row of ``destination`` once: each is claimed (leased for ``attempt_s`` plus a margin,
     so no other deliverer sends it meanwhile) and handed to ``deliver``, which records the outcome and names it.
 
@@ -36,11 +36,11 @@ def deliver_due(engine: Engine, destination: str, now: datetime, *, attempt_s: f
     """
     counts = {"delivered": 0, "retried": 0, "failed": 0}
     with engine.connect() as conn:
-        items = registry.due(conn, destination, now, limit)
-    lease_until = now + timedelta(seconds=attempt_s + registry.LEASE_MARGIN_S)
+        items = outbox.due(conn, destination, now, limit)
+    lease_until = now + timedelta(seconds=attempt_s + outbox.LEASE_MARGIN_S)
     for item in items:
         with engine.begin() as conn:
-            if not registry.claim(conn, item.id, now, lease_until):
+            if not outbox.claim(conn, item.id, now, lease_until):
                 continue
         counts[deliver(item)] += 1
     return counts

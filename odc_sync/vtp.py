@@ -1,4 +1,4 @@
-"""Publishing VOEvents to brokers with the VOEvent Transport Protocol (VTP), from the outbox.
+"""Delivering VOEvents to brokers with the VOEvent Transport Protocol (VTP), from the outbox.
 
 The protocol (IVOA Note "VOEvent Transport Protocol", as spoken by Comet and
 GCN): the author opens a TCP connection to the broker's receiver port and
@@ -8,7 +8,7 @@ framed ``Transport`` message: ``role="ack"`` if it accepted the event,
 ``role="nak"`` (reason in ``Meta/Result``) if it refused it (a duplicate,
 an invalid packet, an unknown author), and closes the connection.
 
-:class:`VtpPublisher` delivers the outbox rows of one broker
+:class:`VtpDeliverer` delivers the outbox rows of one broker
 (destination ``vtp:<host>:<port>``):
 
 * ack: the row is *delivered* and never sent again;
@@ -17,12 +17,13 @@ an invalid packet, an unknown author), and closes the connection.
   answer; an operator may re-queue it);
 * no answer (refused or dropped connection, timeout, a reply that is not
   an ack/nak for this event): the row stays *pending* and is retried after
-  ``retry_base_s * 2**attempts`` seconds, at most ``retry_max_s``, for as
-  long as it takes: an alert is never dropped because a broker was down.
+  ``vtp_retry_base_s * 2**attempts`` seconds, at most ``vtp_retry_max_s`` (a
+  :class:`~.retry.RetryPolicy` without jitter), for as long as it takes: an
+  alert is never dropped because a broker was down.
 
 Before sending, a row is *claimed* by moving its next attempt past the send
-timeout (a compare-and-set on ``next_attempt_at``), so two publishers never
-send the same row at once, and a row whose publisher died mid-send becomes
+timeout (a compare-and-set on ``next_attempt_at``), so two deliverers never
+send the same row at once, and a row whose deliverer died mid-send becomes
 due again. A packet that reached the broker but whose ack was lost (the
 connection dropped, or the process died before recording it) is sent again;
 the broker then refuses it as already seen, and the row is recorded as a
@@ -43,7 +44,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from hydroserve.codecs import voevent
 
-from . import registry
+from . import outbox
+from .retry import RetryPolicy
 from .sync import deliver_due
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 LENGTH_PREFIX = struct.Struct("!I")
 MAX_REPLY_BYTES = 1 << 20
 DESTINATION_PREFIX = "vtp:"
+DEFAULT_RETRY = RetryPolicy(base_s=5.0, max_s=900.0, full_jitter=False)
 
 
 class VtpError(Exception):
@@ -176,7 +179,7 @@ PacketLoader = Callable[[Connection, str], bytes]
 """Gives the VOEvent bytes of an outbox row's resource (by resource kid); raises LookupError if there are none."""
 
 
-class VtpPublisher:
+class VtpDeliverer:
     """Delivers the due outbox rows of one broker (see the module docstring for the rules).
 
     Parameters
@@ -189,17 +192,16 @@ class VtpPublisher:
         ``load_packet(conn, resource_kid) -> bytes``: the stored packet of a resource.
     timeout_s : float
         Limit for one exchange with the broker, in seconds.
-    retry_base_s, retry_max_s : float
-        Backoff after a failed attempt: ``min(retry_base_s * 2**attempts, retry_max_s)`` seconds.
+    retry : RetryPolicy
+        When to try again after no answer (configured by ``vtp_retry_base_s`` and ``vtp_retry_max_s``).
     batch_size : int
         Rows taken per :meth:`run_once`.
     """
 
     def __init__(self, engine: Engine, broker: Broker, load_packet: PacketLoader, *, timeout_s: float = 10.0,
-                 retry_base_s: float = 5.0, retry_max_s: float = 900.0, batch_size: int = 50):
-        if timeout_s <= 0 or retry_base_s <= 0 or retry_max_s < retry_base_s:
-            raise ValueError(f"need timeout_s > 0, retry_base_s > 0 and retry_max_s >= retry_base_s, "
-                             f"got {timeout_s=}, {retry_base_s=}, {retry_max_s=}")
+                 retry: RetryPolicy = DEFAULT_RETRY, batch_size: int = 50):
+        if timeout_s <= 0:
+            raise ValueError(f"{timeout_s=} must be positive")
         if batch_size < 1:
             raise ValueError(f"{batch_size=} must be at least 1")
         self.engine = engine
@@ -207,16 +209,11 @@ class VtpPublisher:
         self.destination = broker.destination
         self.load_packet = load_packet
         self.timeout_s = timeout_s
-        self.retry_base_s = retry_base_s
-        self.retry_max_s = retry_max_s
+        self.retry = retry
         self.batch_size = batch_size
 
     def __repr__(self) -> str:
-        return f"VtpPublisher({self.destination!r})"
-
-    def backoff_s(self, attempts: int) -> float:
-        """Seconds to wait after the failed attempt number ``attempts + 1``."""
-        return min(self.retry_base_s * 2.0 ** min(attempts, 62), self.retry_max_s)
+        return f"VtpDeliverer({self.destination!r})"
 
     def run_once(self, now: datetime | None = None) -> dict:
         """Send every due row of this broker once; return what happened.
@@ -236,29 +233,29 @@ class VtpPublisher:
         return deliver_due(self.engine, self.destination, now, attempt_s=self.timeout_s,
                            deliver=lambda item: self._deliver(item, now), limit=self.batch_size)
 
-    def _deliver(self, item: registry.OutboxItem, now: datetime) -> str:
+    def _deliver(self, item: outbox.OutboxItem, now: datetime) -> str:
         try:
             with self.engine.connect() as conn:
                 packet = self.load_packet(conn, item.resource_kid)
             ivorn = voevent.parse(packet).ivorn
         except (LookupError, voevent.VOEventError) as error:
             with self.engine.begin() as conn:
-                registry.mark_failed(conn, item.id, "unsendable", f"no packet to send: {error}")
+                outbox.mark_failed(conn, item.id, "unsendable", f"no packet to send: {error}")
             log.error("vtp %s: no packet to send for %s: %s", self.broker, item.resource_kid, error)
             return "failed"
         try:
             reply = send_event(self.broker, packet, ivorn, timeout_s=self.timeout_s)
         except VtpError as error:
-            delay_s = self.backoff_s(item.attempts)
+            delay_s = self.retry.delay_s(item.attempts)
             with self.engine.begin() as conn:
-                registry.mark_retry(conn, item.id, now + timedelta(seconds=delay_s), "no answer", str(error))
+                outbox.mark_retry(conn, item.id, now + timedelta(seconds=delay_s), "no answer", str(error))
             log.warning("vtp %s: %s not delivered (%s); next attempt in %g s", self.broker, ivorn, error, delay_s)
             return "retried"
         with self.engine.begin() as conn:
             if reply.role == "ack":
-                registry.mark_delivered(conn, item.id, "ack")
+                outbox.mark_delivered(conn, item.id, "ack")
             else:
-                registry.mark_failed(conn, item.id, "nak", reply.result or "the broker gave no reason")
+                outbox.mark_failed(conn, item.id, "nak", reply.result or "the broker gave no reason")
         if reply.role == "ack":
             log.info("vtp %s: %s acknowledged", self.broker, ivorn)
             return "delivered"

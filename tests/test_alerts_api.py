@@ -14,7 +14,7 @@ from hydroserve.api import wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.codecs import voevent
-from hydroserve.odc_sync import registry
+from hydroserve.odc_sync import outbox, registry
 from support import TOKEN, url
 
 EVENT = "ORCA24-0114-00873"
@@ -74,7 +74,7 @@ def test_posting_the_same_alert_again_returns_the_stored_revision(client, app):
     listing = client.get(url(client, "alerts.Alerts")).get_json()
     assert [item["id"] for item in listing["items"]] == [FIRST]
     with app.extensions["hydroserve"].engine.connect() as conn:
-        assert registry.outbox_counts(conn) == {("odc", "pending"): 1}
+        assert outbox.counts(conn) == {("odc", "pending"): 1}
 
 
 def test_update_and_retraction_are_new_packets_citing_their_predecessor(client):
@@ -254,8 +254,8 @@ def test_each_packet_is_an_open_resource_queued_for_the_odc_and_every_broker(tmp
     engine = app.extensions["hydroserve"].engine
     with engine.connect() as conn:
         resource = registry.get_resource(conn, f"alerts_01_voevent_{FIRST}")
-        outbox = conn.execute(select(registry.outbox.c.destination, registry.outbox.c.state)
-                              .where(registry.outbox.c.resource_kid == resource.kid)).all()
+        queued = conn.execute(select(outbox.table.c.destination, outbox.table.c.state)
+                              .where(outbox.table.c.resource_kid == resource.kid)).all()
         stream = registry.get_stream(conn, "alerts_01_voevent")
     assert (stream.collection_kid, stream.ktype, stream.media_type) == ("alerts_01", "alerts.voevent", "application/xml")
     assert resource.access_url == public_url(app, "alerts.Alert", alert_id=FIRST)
@@ -264,7 +264,7 @@ def test_each_packet_is_an_open_resource_queued_for_the_odc_and_every_broker(tmp
     assert (resource.sha256, resource.size_bytes) == (synopsis["packet_sha256"], synopsis["packet_size_bytes"])
     assert resource.coverage_start == resource.coverage_end == datetime(2025, 1, 14, 3, 11, 58, 337512, tzinfo=UTC)
     assert resource.extra["ivorn"] == synopsis["ivorn"] and resource.subject_id == FIRST
-    assert sorted(outbox) == [("odc", "pending"), ("vtp:127.0.0.1:8098", "pending"), ("vtp:broker.example.org:8098", "pending")]
+    assert sorted(queued) == [("odc", "pending"), ("vtp:127.0.0.1:8098", "pending"), ("vtp:broker.example.org:8098", "pending")]
 
 
 def test_openapi_documents_the_alert_endpoints_and_filters(client):

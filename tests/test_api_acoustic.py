@@ -100,7 +100,7 @@ def test_mp3_is_48khz_mono_with_the_snippet_duration(app, client, two_packages):
     decoded, rate = soundfile.read(io.BytesIO(response.data))
     assert rate == 48000 and decoded.ndim == 1
     assert len(decoded) == 96_000  # gapless (LAME tag): exactly ceil(390625 * 768 / 3125) samples, no delay or padding
-    info = client.get(url(app, "acoustic.Info", pid=FIRST)).get_json()["products"]["mp3"]
+    info = client.get(url(app, "acoustic.Info", package_id=FIRST)).get_json()["products"]["mp3"]
     assert info["n_samples"] == 96_000 and info["gain"] == 32767 / 0.01  # uncalibrated: the fixed default gain
     assert np.abs(decoded).max() < 1.0 and info["decoded_start_offset_s"] == 0.0
 

@@ -19,7 +19,7 @@ from hydroserve.api.events import publishing, registration, store
 from hydroserve.codecs import csvtable, tables
 from hydroserve.codecs.tables import EventTable
 from hydroserve.codecs.times import as_utc
-from hydroserve.odc_sync import registry
+from hydroserve.odc_sync import outbox, registry
 from hydroserve.samples import events
 from support import AUTH, server_env, url
 
@@ -99,7 +99,7 @@ def test_csv_with_its_metadata_file_round_trips(app, client, small_table):
 
 def test_same_table_again_changes_nothing_and_a_different_one_is_refused(app, client, small_table):
     first = publish(client, *files_of(small_table))
-    n_resources, n_outbox = count(app, registry.resources), count(app, registry.outbox)
+    n_resources, n_outbox = count(app, registry.resources), count(app, outbox.table)
     assert first.status_code == 201 and n_resources == 4 and n_outbox == 4
     again = publish(client, *files_of(small_table))
     assert again.status_code == 200 and again.json == first.json
@@ -107,7 +107,7 @@ def test_same_table_again_changes_nothing_and_a_different_one_is_refused(app, cl
     conflict = publish(client, *files_of(changed))
     assert conflict.status_code == 409
     assert conflict.json["detail"].startswith("table 'small_2023' is already published with different content")
-    assert (count(app, registry.resources), count(app, registry.outbox), count(app, store.event_tables)) == (4, 4, 1)
+    assert (count(app, registry.resources), count(app, outbox.table), count(app, store.event_tables)) == (4, 4, 1)
     assert client.get(first.json["formats"]["csv"]["url"]).data == files_of(small_table)[0]
 
 
@@ -116,7 +116,7 @@ def test_resources_are_registered_with_the_table(app, client, settings, small_ta
     with app.extensions["hydroserve"].engine.connect() as conn:
         items = registry.resources_for_subject(conn, "small_2023")
         streams = {row.kid: row for row in registry.list_streams(conn, "events20_01")}
-        pending = registry.due(conn, "odc", as_utc(items[0].modified))
+        pending = outbox.due(conn, "odc", as_utc(items[0].modified))
     assert [(r.ktype, r.media_type) for r in items] == [
         ("events.table.csv", "text/csv"), ("events.table.hdf5", "application/x-hdf5"),
         ("events.service.scs", "text/xml;content=x-votable"), ("events.table.votable", "application/x-votable+xml")]
@@ -254,7 +254,7 @@ def test_a_publish_that_fails_midway_leaves_nothing_visible(app, client, small_t
     failed = publish(client, *files_of(small_table))
     assert failed.status_code == 500 and failed.json["detail"].startswith("The server failed to answer this request")
     assert client.get(url(app, "events.Tables")).json["items"] == []
-    assert (count(app, store.event_tables), count(app, registry.resources), count(app, registry.outbox)) == (0, 0, 0)
+    assert (count(app, store.event_tables), count(app, registry.resources), count(app, outbox.table)) == (0, 0, 0)
     assert client.get(url(app, "events.Table", table_id="small_2023")).status_code == 404
     monkeypatch.undo()
     assert publish(client, *files_of(small_table)).status_code == 201  # the blobs already written are simply rewritten

@@ -20,20 +20,23 @@ def metric(text: str, name: str, **labels) -> float:
 def test_metrics_count_requests_and_read_ingest_and_outbox_state(client, archived, synthetic_files):
     archived(synthetic_files(n_frames=8))
 
+    metrics, packages, missing = (url(client, "metrics.metrics"), url(client, "acoustic.Packages"),
+                                  url(client, "acoustic.Package", pid="DOM_1_CH1_1"))
+
     def counts():  # the request metrics are the process's (other tests' apps count too): compare before and after
-        text = client.get("/metrics").data.decode()
+        text = client.get(metrics).data.decode()
         return (metric(text, "hydroserve_http_requests_total", endpoint="acoustic.Packages", method="GET", status="200"),
                 metric(text, "hydroserve_http_requests_total", endpoint="acoustic.Package", method="GET", status="404"),
                 metric(text, "hydroserve_http_request_duration_seconds_count", endpoint="acoustic.Packages"))
 
-    client.get("/api/v1/packages")
-    client.get("/api/v1/packages/DOM_1_CH1_1")
+    client.get(packages)
+    client.get(missing)
     before = counts()
     for _ in range(3):
-        client.get("/api/v1/packages")
-    client.get("/api/v1/packages/DOM_1_CH1_1")
+        client.get(packages)
+    client.get(missing)
     assert [after - first for after, first in zip(counts(), before)] == [3, 1, 3]
-    text = client.get("/metrics").data.decode()
+    text = client.get(metrics).data.decode()
     assert metric(text, "hydroserve_packages", sensor="DOM_808956920_CH1") == 2
     assert metric(text, "hydroserve_skipped_windows", sensor="DOM_808956920_CH1") == 2
     assert metric(text, "hydroserve_ingest_lag_seconds", sensor="DOM_808956920_CH1") > 5 * 365 * 86400  # data of 2020
@@ -88,11 +91,11 @@ def test_tokens_are_compared_in_constant_time_against_every_accepted_token(monke
 
 
 @pytest.mark.slow
-def test_metrics_sum_all_gunicorn_workers(gunicorn_server):
-    url = gunicorn_server(workers=2)
+def test_metrics_sum_all_gunicorn_workers(app, gunicorn_server):
+    base_url = gunicorn_server(workers=2)
     for _ in range(20):
-        requests.get(f"{url}/api/v1/sensors", timeout=5)
-    text = requests.get(f"{url}/metrics", timeout=5).text
+        requests.get(base_url + url(app, "acoustic.Sensors"), timeout=5)
+    text = requests.get(base_url + url(app, "metrics.metrics"), timeout=5).text
     assert metric(text, "hydroserve_http_requests_total", endpoint="acoustic.Sensors", method="GET", status="200") == 20
 
 

@@ -20,10 +20,11 @@ from hydroserve.api.db import writer
 from hydroserve.codecs import raw
 from hydroserve.codecs.raw import SensorId
 from hydroserve.codecs.times import as_utc
-from hydroserve.odc_sync import registry
+from hydroserve.odc_sync import outbox, registry
 from hydroserve.odc_sync.push import OdcPusher
+from hydroserve.odc_sync.retry import RetryPolicy
 from odc_stub import OdcStub, StubServer
-from support import SENSOR, free_port, server_env
+from support import SENSOR, free_port, server_env, url
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 KINDS = ("mp3", "psd", "raw", "wav")
@@ -39,19 +40,19 @@ def counts_in_catalog(settings):
     engine = wiring.init_catalog(settings)
     with engine.connect() as conn:
         n_resources = conn.execute(select(func.count()).select_from(registry.resources)).scalar()
-        n_outbox = conn.execute(select(func.count()).select_from(registry.outbox)).scalar()
+        n_outbox = conn.execute(select(func.count()).select_from(outbox.table)).scalar()
     return n_resources, n_outbox
 
 
 def test_every_package_yields_four_resources_in_four_streams_of_one_collection(client, settings, packages):
     assert len(packages) == 2
-    collection = client.get("/api/v1/collections/acoustic20_01").json
+    collection = client.get(url(client, "registry.Collection", kid="acoustic20_01")).json
     assert collection["title"] == "Acoustic data"
     assert {s["kid"]: s["member_count"] for s in collection["streams"]} == {f"acoustic20_01_{k}": 2 for k in KINDS}
     assert counts_in_catalog(settings) == (8, 8)
     pid = packages[0]
-    resource = client.get(f"/api/v1/resources/acoustic20_01_psd_{pid}").json
-    info = client.get(f"/api/v1/packages/{pid}/info").json
+    resource = client.get(url(client, "registry.Resource", kid=f"acoustic20_01_psd_{pid}")).json
+    info = client.get(url(client, "acoustic.Info", pid=pid)).json
     assert resource["ktype"] == "acoustics.psd" and resource["stream"] == "acoustic20_01_psd"
     assert resource["sha256"] == info["products"]["psd"]["sha256"] and resource["size_bytes"] == info["products"]["psd"]["size_bytes"]
     assert resource["access_url"] == f"{settings.public_url}/api/v1/packages/{pid}/psd"
@@ -60,7 +61,7 @@ def test_every_package_yields_four_resources_in_four_streams_of_one_collection(c
     assert resource["temporal_coverage"] == {"start": info["timing"]["start"].replace("Z", "+00:00"),
                                              "end": info["timing"]["end"].replace("Z", "+00:00")}
     assert [step["id"] for step in resource["provenance"]] == ["hydroserve:cut", "hydroserve:psd"]
-    stream = client.get("/api/v1/streams/acoustic20_01_wav?limit=1").json
+    stream = client.get(url(client, "registry.Stream", kid="acoustic20_01_wav", limit=1)).json
     assert stream["member_count"] == 2 and len(stream["members"]) == 1 and stream["next"]
     assert client.get(stream["next"]).json["members"][0]["kid"] == f"acoustic20_01_wav_{packages[1]}"
 
@@ -83,7 +84,7 @@ def test_no_package_without_its_resources(settings, synthetic_files):
 
 def test_feed_pages_neither_skip_nor_repeat_while_records_arrive(client, settings, archived, synthetic_files):
     archived(synthetic_files(n_frames=8, seed=1))
-    seen, link = [], "/api/v1/resources?limit=3"
+    seen, link = [], url(client, "registry.Resources", limit=3)
     page = client.get(link)
     seen += [r["kid"] for r in page.json["items"]]
     # more packages arrive (another sensor) while the harvester pages
@@ -95,23 +96,24 @@ def test_feed_pages_neither_skip_nor_repeat_while_records_arrive(client, setting
         seen += [r["kid"] for r in page.json["items"]]
         link = page.json["next"]
     assert len(seen) == len(set(seen)) == 16
-    modified = [client.get(f"/api/v1/resources/{kid}").json["modified"] for kid in seen]
+    modified = [client.get(url(client, "registry.Resource", kid=kid)).json["modified"] for kid in seen]
     assert modified == sorted(modified)
-    later = client.get("/api/v1/resources", query_string={"since": modified[8], "limit": 100}).json["items"]
+    later = client.get(url(client, "registry.Resources"), query_string={"since": modified[8], "limit": 100}).json["items"]
     assert [r["kid"] for r in later] == seen[modified.index(modified[8]):]
-    etag = client.get("/api/v1/resources?limit=3").headers["ETag"]
-    assert client.get("/api/v1/resources?limit=3", headers={"If-None-Match": etag}).status_code == 304
-    bad = client.get("/api/v1/resources?cursor=garbage")
+    first_page = url(client, "registry.Resources", limit=3)
+    etag = client.get(first_page).headers["ETag"]
+    assert client.get(first_page, headers={"If-None-Match": etag}).status_code == 304
+    bad = client.get(url(client, "registry.Resources", cursor="garbage"))
     assert bad.status_code == 400 and "cursor" in bad.json["detail"]
 
 
 @pytest.mark.slow
-def test_oai_pmh_harvest_with_sickle_incrementally(gunicorn_server, archived, synthetic_files, settings):
+def test_oai_pmh_harvest_with_sickle_incrementally(app, gunicorn_server, archived, synthetic_files, settings):
     from sickle import Sickle
 
     archived(synthetic_files(n_frames=8))
-    url = gunicorn_server(HYDROSERVE_OAI_PAGE_SIZE=3)
-    sickle = Sickle(f"{url}/oai", max_retries=0)
+    base_url = gunicorn_server(HYDROSERVE_OAI_PAGE_SIZE=3)
+    sickle = Sickle(f"{base_url}{url(app, 'oai.Oai')}", max_retries=0)
     identify = sickle.Identify()
     assert identify.repositoryIdentifier == "hydroserve.km3net.org" and identify.granularity == "YYYY-MM-DDThh:mm:ssZ"
     assert [f.metadataPrefix for f in sickle.ListMetadataFormats()] == ["oai_dc"]
@@ -145,12 +147,12 @@ def test_oai_pmh_harvest_with_sickle_incrementally(gunicorn_server, archived, sy
      ({"verb": "Identify", "set": "x"}, "badArgument")],
 )
 def test_oai_protocol_errors_are_error_elements(client, packages, query, code):
-    response = client.get("/oai", query_string=query)
+    response = client.get(url(client, "oai.Oai"), query_string=query)
     assert response.status_code == 200 and response.mimetype == "text/xml"
     root = etree.fromstring(response.data)
     assert [e.get("code") for e in root.iter(f"{OAI}error")] == [code]
     request_element = root.find(f"{OAI}request")
-    assert request_element.text == "http://localhost/oai"
+    assert request_element.text == url(client, "oai.Oai", _external=True)
     if code in ("badVerb", "badArgument"):
         assert dict(request_element.attrib) == {}
 
@@ -159,7 +161,7 @@ def push_all(pusher, rounds=200):
     for _ in range(rounds):
         pusher.run_once()
         with pusher.engine.connect() as conn:
-            pending = registry.outbox_counts(conn).get(("odc", registry.PENDING), 0)
+            pending = outbox.counts(conn).get(("odc", outbox.PENDING), 0)
         if not pending:
             return
         time.sleep(0.01)
@@ -175,9 +177,9 @@ def odc():
     server.stop()
 
 
-def pusher_for(settings, url, **kw):
+def pusher_for(settings, odc_url, *, retry=RetryPolicy(base_s=0.01, max_s=0.05), **kw):
     engine = wiring.init_catalog(settings)
-    return OdcPusher(writer(engine), url, "odc-secret", base_backoff_s=0.01, max_backoff_s=0.05, **kw)
+    return OdcPusher(writer(engine), odc_url, "odc-secret", retry=retry, **kw)
 
 
 @pytest.mark.fault
@@ -196,8 +198,8 @@ def test_odc_down_during_ingest_then_up_gets_everything_exactly_once(settings, p
         assert body["kid"] == kid and authorization == "Bearer odc-secret"
     engine = wiring.init_catalog(settings)
     with engine.connect() as conn:
-        assert registry.outbox_counts(conn) == {("odc", "delivered"): 8}
-        attempts = conn.execute(select(registry.outbox.c.attempts)).scalars().all()
+        assert outbox.counts(conn) == {("odc", "delivered"): 8}
+        attempts = conn.execute(select(outbox.table.c.attempts)).scalars().all()
     assert min(attempts) >= 2  # connection refused at least once, then delivered
 
 
@@ -224,16 +226,15 @@ def test_server_errors_are_retried_and_rejections_recorded_as_failed(settings, p
 @pytest.mark.fault
 def test_429_retry_after_and_timeouts_are_retried(settings, packages, odc):
     odc.stub.mode = "busy"
-    pusher = pusher_for(settings, odc.url, timeout_s=0.2)
-    pusher.max_backoff_s = 60
+    pusher = pusher_for(settings, odc.url, timeout_s=0.2, retry=RetryPolicy(base_s=0.01, max_s=60))
     before = datetime.now(UTC)
     assert pusher.run_once()["retried"] == 8
     with pusher.engine.connect() as conn:
-        next_attempts = conn.execute(select(registry.outbox.c.next_attempt_at)).scalars().all()
+        next_attempts = conn.execute(select(outbox.table.c.next_attempt_at)).scalars().all()
     assert all(as_utc(t) >= before + timedelta(seconds=7) for t in next_attempts)  # Retry-After: 7
     odc.stub.mode, odc.stub.stall_s = "stall", 0.5
     with writer(pusher.engine).begin() as conn:
-        conn.execute(registry.outbox.update().values(next_attempt_at=before))
+        conn.execute(outbox.table.update().values(next_attempt_at=before))
     counts = pusher.run_once(limit=2)
     assert counts == {"delivered": 0, "retried": 2, "failed": 0}
 
@@ -249,8 +250,12 @@ def test_sync_killed_mid_delivery_loses_nothing(settings, packages, odc, archive
     command = [sys.executable, "-m", "hydroserve.api.cli", "sync"]
     kills = 0
     for _ in range(3):
+        delivered_before = len(odc.stub.kids())
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.5)
+        started = time.monotonic()  # however long the start takes on a loaded machine, kill once delivery has begun
+        while len(odc.stub.kids()) == delivered_before and process.poll() is None and time.monotonic() - started < 30:
+            time.sleep(0.01)
+        time.sleep(0.3)
         assert process.poll() is None  # still delivering: each PUT stalls 0.15 s and there are more rows than that allows
         process.send_signal(signal.SIGKILL)
         process.wait()

@@ -1,4 +1,4 @@
-"""The VTP client and publisher against brokers that misbehave: silence, hang-ups, replies that are not ack/nak."""
+"""The VTP client and deliverer against brokers that misbehave: silence, hang-ups, replies that are not ack/nak."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.api.db import writer
 from hydroserve.codecs.times import as_utc
-from hydroserve.odc_sync import registry, vtp
+from hydroserve.odc_sync import outbox, registry, vtp
 from support import TOKEN
 
 IVORN = "ivo://km3net.org/alerts#ORCA24-0114-00873_r1"
@@ -101,13 +101,13 @@ def test_a_silent_broker_is_retried_with_capped_exponential_backoff(tmp_path):
         app = create_app(settings)
         assert post(app.test_client(), sample_alert()).status_code == 201
         engine = writer(app.extensions["hydroserve"].engine)
-        (publisher,) = wiring.vtp_publishers(settings, engine)
+        (deliverer,) = wiring.vtp_deliverers(settings, engine)
         start, delays = datetime.now(UTC), []
         now = start
         for _ in range(4):
-            assert publisher.run_once(now)["retried"] == 1
+            assert deliverer.run_once(now)["retried"] == 1
             with engine.connect() as conn:
-                row = conn.execute(select(registry.outbox).where(registry.outbox.c.destination == f"vtp:{broker}")).one()
+                row = conn.execute(select(outbox.table).where(outbox.table.c.destination == f"vtp:{broker}")).one()
             delays.append((as_utc(row.next_attempt_at) - now).total_seconds())
             now = as_utc(row.next_attempt_at)
         assert delays == [1.0, 2.0, 3.0, 3.0]
@@ -120,10 +120,10 @@ def test_a_row_without_a_packet_is_failed_not_retried(tmp_path):
     with engine.begin() as conn:
         registry.register(conn, [registry.Resource("alerts_01_voevent_x_r1", "alerts_01_voevent", "alerts.voevent", "t", "d",
                                                    "application/xml", "http://x")], destinations=("vtp:127.0.0.1:9",))
-    (publisher,) = wiring.vtp_publishers(settings, engine)
-    assert publisher.run_once()["failed"] == 1
+    (deliverer,) = wiring.vtp_deliverers(settings, engine)
+    assert deliverer.run_once()["failed"] == 1
     with engine.connect() as conn:
-        row = conn.execute(select(registry.outbox).where(registry.outbox.c.destination == "vtp:127.0.0.1:9")).one()
+        row = conn.execute(select(outbox.table).where(outbox.table.c.destination == "vtp:127.0.0.1:9")).one()
     assert (row.state, row.last_status) == ("failed", "unsendable")
     assert "no alert packet for resource 'alerts_01_voevent_x_r1'" in row.last_error
-    assert publisher.run_once(datetime.now(UTC) + timedelta(days=1))["failed"] == 0
+    assert deliverer.run_once(datetime.now(UTC) + timedelta(days=1))["failed"] == 0

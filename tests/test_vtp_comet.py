@@ -23,7 +23,7 @@ from hydroserve.api import urls, wiring
 from hydroserve.api.config import load_settings
 from hydroserve.api.db import writer
 from hydroserve.codecs.times import as_utc
-from hydroserve.odc_sync import registry
+from hydroserve.odc_sync import outbox
 from support import AUTH, TOKEN, free_port
 
 pytestmark = pytest.mark.slow
@@ -80,8 +80,8 @@ def saved_events(directory: Path, count: int) -> list[bytes] | None:
 
 def outbox_row(engine, destination: str):
     with engine.connect() as conn:
-        return conn.execute(select(registry.outbox).where(registry.outbox.c.destination == destination)
-                            .order_by(registry.outbox.c.id)).all()
+        return conn.execute(select(outbox.table).where(outbox.table.c.destination == destination)
+                            .order_by(outbox.table.c.id)).all()
 
 
 @pytest.mark.fault
@@ -98,17 +98,17 @@ def test_alerts_reach_a_comet_subscriber_once_and_a_duplicate_is_refused(tmp_pat
     sync_settings = load_settings(env={}, data_dir=str(settings.data_dir), api_tokens=TOKEN, vtp_brokers=broker,
                                   vtp_retry_base_s=2, vtp_timeout_s=10)
     engine = writer(wiring.init_catalog(sync_settings))
-    (publisher,) = wiring.vtp_publishers(sync_settings, engine)
-    assert publisher.destination == f"vtp:{broker}"
+    (deliverer,) = wiring.vtp_deliverers(sync_settings, engine)
+    assert deliverer.destination == f"vtp:{broker}"
 
     # broker down: the row stays pending, backed off by vtp_retry_base_s
     now = datetime.now(UTC)
-    assert publisher.run_once(now) == {"delivered": 0, "retried": 1, "failed": 0}
-    (row,) = outbox_row(engine, publisher.destination)
+    assert deliverer.run_once(now) == {"delivered": 0, "retried": 1, "failed": 0}
+    (row,) = outbox_row(engine, deliverer.destination)
     assert (row.state, row.attempts, row.last_status) == ("pending", 1, "no answer")
     assert "cannot reach 127.0.0.1" in row.last_error
     assert as_utc(row.next_attempt_at) == now + timedelta(seconds=2)
-    assert publisher.run_once(now + timedelta(seconds=1))["retried"] == 0  # not due yet: nothing sent
+    assert deliverer.run_once(now + timedelta(seconds=1))["retried"] == 0  # not due yet: nothing sent
 
     broker_log = twistd("broker", "--receive", "--receive-port", str(receive_port), "--broadcast", "--broadcast-port",
                         str(broadcast_port), "--broadcast-test-interval=0", "--local-ivo=ivo://hydroserve.test/broker",
@@ -120,23 +120,23 @@ def test_alerts_reach_a_comet_subscriber_once_and_a_duplicate_is_refused(tmp_pat
     wait_for(lambda: broker_log.exists() and "New subscriber at" in broker_log.read_text(), "the subscription", logs)
 
     # delivered: acked, recorded, relayed to the subscriber byte for byte
-    assert publisher.run_once(now + timedelta(seconds=3))["delivered"] == 1
-    (row,) = outbox_row(engine, publisher.destination)
+    assert deliverer.run_once(now + timedelta(seconds=3))["delivered"] == 1
+    (row,) = outbox_row(engine, deliverer.destination)
     assert (row.state, row.attempts, row.last_status, row.last_error) == ("delivered", 2, "ack", None)
     assert wait_for(lambda: saved_events(saved, 1), "the relay to the subscriber", logs) == [first]
-    assert publisher.run_once(now + timedelta(hours=1))["delivered"] == 0  # never resent after an ack
+    assert deliverer.run_once(now + timedelta(hours=1))["delivered"] == 0  # never resent after an ack
 
     # the same packet again (an operator re-queues it): the broker refuses it, and that is recorded
     with engine.begin() as conn:
-        registry.queue(conn, publisher.destination, row.resource_kid)
-    assert publisher.run_once()["failed"] == 1
-    (row,) = outbox_row(engine, publisher.destination)
+        outbox.queue(conn, deliverer.destination, row.resource_kid)
+    assert deliverer.run_once()["failed"] == 1
+    (row,) = outbox_row(engine, deliverer.destination)
     assert (row.state, row.last_status, row.last_error) == ("failed", "nak", "Event rejected: Previously seen by this broker")
 
     # a revision goes through; since the broker relays in order, the subscriber then holds exactly the two packets
     update = sample_alert(alert_type="update", record_number=2, ra=231.4, alert_datetime="2025-01-14T03:30:00Z")
     second_url = requests.post(urls.absolute(url, urls.ALERTS), json=update, headers=AUTH, timeout=10).headers["Location"]
     second = requests.get(second_url, timeout=10).content
-    assert publisher.run_once()["delivered"] == 1
+    assert deliverer.run_once()["delivered"] == 1
     assert sorted(wait_for(lambda: saved_events(saved, 2), "the second relay", logs)) == sorted([first, second])
 

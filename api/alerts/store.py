@@ -203,13 +203,9 @@ def find_page(engine: Engine, conditions: list[ColumnElement], *, before_seq: in
 
 
 def packet_for_resource(conn: Connection, resource_kid: str) -> bytes:
-    """The packet a registry resource points to (what a VTP publisher sends); LookupError if none."""
-    resources = registry.resources
-    row = conn.execute(
-        select(alerts.c.packet)
-        .select_from(alerts.join(resources, resources.c.subject_id == alerts.c.alert_id))
-        .where(resources.c.kid == resource_kid, resources.c.ktype == KTYPE)
-    ).first()
+    """The packet a registry resource points to (what a VTP deliverer sends); LookupError if none."""
+    alert_id = registry.subject_id(conn, resource_kid, KTYPE)
+    row = None if alert_id is None else conn.execute(select(alerts.c.packet).where(alerts.c.alert_id == alert_id)).first()
     if row is None:
         raise LookupError(f"no alert packet for resource {resource_kid!r}")
     return row.packet

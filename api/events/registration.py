@@ -23,7 +23,7 @@ from hydroserve.api import urls
 from hydroserve.codecs import csvtable, hdf5table, tables
 from hydroserve.codecs.tables import EventTable
 from hydroserve.odc_sync import registry
-from hydroserve.odc_sync.push import ODC_DESTINATION
+from hydroserve.odc_sync.outbox import ODC_DESTINATION
 
 from .settings import EventSettings
 

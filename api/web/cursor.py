@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from urllib.parse import urlencode
 
 from flask import request, url_for
 from marshmallow import ValidationError, fields, validate
 
-
-def encode(values: list) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+from hydroserve.codecs import tokens
 
 
 def decode(text: str, types: tuple[type, ...]) -> list:
     """Decode a cursor holding values of ``types``; raise ValidationError (a 400) otherwise."""
     try:
-        values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return tokens.decode(text, types)
+    except ValueError:
         raise ValidationError("Not a cursor issued by this service.") from None
-    if not isinstance(values, list) or len(values) != len(types) or not all(
-        isinstance(v, t) and not (t is int and isinstance(v, bool)) for v, t in zip(values, types)
-    ):
-        raise ValidationError("Not a cursor issued by this service.")
-    return values
 
 
 class Cursor(fields.String):
@@ -53,5 +43,5 @@ NEXT_LINK = {"Link": {"description": 'the next page: <url>; rel="next"', "schema
 def next_page(endpoint: str, values: list, *, external: bool = True, **view_args) -> tuple[str, dict[str, str]]:
     """The URL of the next page (this request's query, every value kept, with a new ``cursor``) and its Link header."""
     kept = [(key, value) for key, value in request.args.items(multi=True) if key != "cursor"]
-    url = url_for(endpoint, _external=external, **view_args) + "?" + urlencode([*kept, ("cursor", encode(values))])
+    url = url_for(endpoint, _external=external, **view_args) + "?" + urlencode([*kept, ("cursor", tokens.encode(values))])
     return url, {"Link": f'<{url}>; rel="next"'}

@@ -31,12 +31,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import func, select
 
 from hydroserve.acoustics import catalog
 from hydroserve.codecs.raw import TICKS_PER_SECOND
-from hydroserve.codecs.times import as_utc
-from hydroserve.odc_sync import registry
+from hydroserve.odc_sync import outbox
 
 from .services import services
 
@@ -74,7 +72,7 @@ class CatalogCollector:
         packages = GaugeMetricFamily("hydroserve_packages", "Data packages in the archive", labels=["sensor"])
         skipped = GaugeMetricFamily("hydroserve_skipped_windows", "Windows with data not kept (too little coverage)", labels=["sensor"])
         lag = GaugeMetricFamily("hydroserve_ingest_lag_seconds", "Now minus the end of the newest package", labels=["sensor"])
-        outbox = GaugeMetricFamily("hydroserve_outbox_rows", "Outbox rows", labels=["destination", "state"])
+        outbox_rows = GaugeMetricFamily("hydroserve_outbox_rows", "Outbox rows", labels=["destination", "state"])
         oldest = GaugeMetricFamily("hydroserve_outbox_oldest_pending_seconds", "Age of the oldest pending outbox row",
                                    labels=["destination"])
         deviation = GaugeHistogramMetricFamily(
@@ -95,15 +93,11 @@ class CatalogCollector:
                     cumulative = accumulate(histogram["counts"])
                     deviation.add_metric([str(record.sensor)], [(str(le), n) for le, n in zip(histogram["le"], cumulative)],
                                          stats["sum_abs_ns"])
-            for (destination, state), rows in registry.outbox_counts(conn).items():
-                outbox.add_metric([destination, state], rows)
-            pending = conn.execute(
-                select(registry.outbox.c.destination, func.min(registry.outbox.c.created))
-                .where(registry.outbox.c.state == registry.PENDING).group_by(registry.outbox.c.destination)
-            )
-            for destination, created in pending:
-                oldest.add_metric([destination], (now - as_utc(created)).total_seconds())
-        yield from (packages, skipped, lag, outbox, oldest, deviation)
+            for (destination, state), rows in outbox.counts(conn).items():
+                outbox_rows.add_metric([destination, state], rows)
+            for destination, created in outbox.oldest_pending(conn).items():
+                oldest.add_metric([destination], (now - created).total_seconds())
+        yield from (packages, skipped, lag, outbox_rows, oldest, deviation)
 
 
 @bp.get("/metrics")

@@ -1,0 +1,171 @@
+"""The outbox: one row per (destination, resource) still to deliver, and its state machine.
+
+A row is *queued* (``pending``, due now) in the transaction that registers
+its resource (:func:`.registry.register`); a deliverer takes the *due* rows,
+*claims* each for one attempt (a lease: its next attempt moves past the
+attempt's timeout, so no other deliverer sends it meanwhile, and a
+deliverer that dies mid-attempt leaves it due again), and records the
+outcome in its own short transaction:
+
+* ``delivered``: final; never sent again unless queued anew;
+* *retry*: still ``pending``, due again at a later time;
+* ``failed``: the destination refused it; kept, with the status and error,
+  until an operator requeues it (:func:`requeue_failed`).
+
+Destinations are names: :data:`ODC_DESTINATION` for the Open Data Center
+push, ``vtp:<host>:<port>`` for a VOEvent broker
+(:attr:`.vtp.Broker.destination`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+
+from hydroserve.codecs.times import as_utc
+
+from .tables import metadata
+
+ODC_DESTINATION = "odc"
+"""The destination name of the Open Data Center push."""
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+LEASE_MARGIN_S = 5.0
+"""A claimed row is due again this long after its attempt's timeout (the deliverer died mid-attempt)."""
+MAX_ERROR_CHARS = 2000
+
+table = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("destination", String(200), nullable=False),
+    Column("resource_kid", String(200), ForeignKey("resources.kid"), nullable=False),
+    Column("state", String(16), nullable=False, comment="pending | delivered | failed"),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_status", String(200), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("destination", "resource_kid", name="outbox_once"),
+    Index("outbox_due", "destination", "state", "next_attempt_at"),
+)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A due row: what a deliverer needs for one attempt."""
+
+    id: int
+    destination: str
+    resource_kid: str
+    attempts: int
+
+
+def queue(conn: Connection, destination: str, kid: str, now: datetime | None = None) -> None:
+    """(Re)queue a resource for a destination: pending, no attempts yet, due ``now``."""
+    now = now or datetime.now(UTC)
+    reset = dict(state=PENDING, attempts=0, next_attempt_at=now, last_status=None, last_error=None, delivered_at=None)
+    done = conn.execute(
+        update(table).where(table.c.destination == destination, table.c.resource_kid == kid).values(**reset)
+    )
+    if done.rowcount == 0:
+        conn.execute(insert(table).values(destination=destination, resource_kid=kid, created=now, **reset))
+
+
+def due(conn: Connection, destination: str, now: datetime, limit: int = 50) -> list[OutboxItem]:
+    """Pending rows of a destination whose next attempt is due, oldest first."""
+    rows = conn.execute(
+        select(table.c.id, table.c.destination, table.c.resource_kid, table.c.attempts)
+        .where(table.c.destination == destination, table.c.state == PENDING, table.c.next_attempt_at <= now)
+        .order_by(table.c.id)
+        .limit(limit)
+    )
+    return [OutboxItem(*row) for row in rows]
+
+
+def claim(conn: Connection, item_id: int, now: datetime, lease_until: datetime) -> bool:
+    """Take a due row for one attempt: push its next attempt to ``lease_until`` if it is still pending and due.
+
+    Two deliverers (or a restarted one) never send the same row at once; if the
+    attempt's outcome is never recorded (a crash), the row is due again after the lease.
+    """
+    taken = conn.execute(
+        update(table)
+        .where(table.c.id == item_id, table.c.state == PENDING, table.c.next_attempt_at <= now)
+        .values(next_attempt_at=lease_until)
+    )
+    return taken.rowcount == 1
+
+
+def mark_delivered(conn: Connection, item_id: int, status: str) -> None:
+    """Record an accepted attempt: the row is delivered."""
+    conn.execute(update(table).where(table.c.id == item_id).values(
+        state=DELIVERED, attempts=table.c.attempts + 1, last_status=status, last_error=None,
+        delivered_at=datetime.now(UTC),
+    ))
+
+
+def mark_retry(conn: Connection, item_id: int, next_attempt_at: datetime, status: str | None, error: str) -> None:
+    """Record an attempt without an answer: the row stays pending, due at ``next_attempt_at``."""
+    conn.execute(update(table).where(table.c.id == item_id).values(
+        attempts=table.c.attempts + 1, next_attempt_at=next_attempt_at, last_status=status,
+        last_error=error[:MAX_ERROR_CHARS],
+    ))
+
+
+def mark_failed(conn: Connection, item_id: int, status: str | None, error: str) -> None:
+    """Record a refused attempt: the row is failed until an operator requeues it."""
+    conn.execute(update(table).where(table.c.id == item_id).values(
+        state=FAILED, attempts=table.c.attempts + 1, last_status=status, last_error=error[:MAX_ERROR_CHARS],
+    ))
+
+
+def counts(conn: Connection) -> dict[tuple[str, str], int]:
+    """Rows per (destination, state)."""
+    rows = conn.execute(select(table.c.destination, table.c.state, func.count()).group_by(table.c.destination, table.c.state))
+    return {(destination, state): n for destination, state, n in rows}
+
+
+def oldest_pending(conn: Connection) -> dict[str, datetime]:
+    """When the oldest pending row of each destination was first queued (UTC)."""
+    rows = conn.execute(
+        select(table.c.destination, func.min(table.c.created)).where(table.c.state == PENDING).group_by(table.c.destination)
+    )
+    return {destination: as_utc(created) for destination, created in rows}
+
+
+def failed_rows(conn: Connection, destination: str | None = None, limit: int = 100):
+    """Failed rows (all columns), oldest first; of one destination if given."""
+    query = select(table).where(table.c.state == FAILED).order_by(table.c.id).limit(limit)
+    if destination is not None:
+        query = query.where(table.c.destination == destination)
+    return conn.execute(query).all()
+
+
+def requeue_failed(conn: Connection, destination: str) -> int:
+    """Make every failed row of a destination pending again (after the cause was fixed); return how many."""
+    done = conn.execute(
+        update(table).where(table.c.destination == destination, table.c.state == FAILED).values(
+            state=PENDING, attempts=0, next_attempt_at=datetime.now(UTC)
+        )
+    )
+    return done.rowcount
