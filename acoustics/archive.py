@@ -85,12 +85,9 @@ class Archive:
         calibration = self.sensor_catalog.info(snippet.sensor).calibration
         built = products.build(snippet, self.product_settings, self.blobs, calibration)
         record = catalog.PackageRecord(
-            package_id=pid,
             sensor=snippet.sensor,
             boundary_tick=snippet.boundary_tick,
-            start_tick=snippet.start_tick,
-            end_tick=snippet.end_tick,
-            n_samples=snippet.n_samples,
+            window_end_tick=snippet.window_end_tick,
             n_expected=snippet.n_expected,
             runs=snippet.runs,
             window_size=snippet.window_size,

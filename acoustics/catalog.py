@@ -14,7 +14,7 @@ strings are made at the edges.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from fractions import Fraction
 
 from sqlalchemy import (
@@ -38,8 +38,8 @@ from sqlalchemy.engine import Connection
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
 from hydroserve.codecs.times import as_utc
 
-from .cutter import Gap, Run, window_gaps
 from .products import ProductRecord
+from .window import Run, Window
 
 metadata = MetaData()
 
@@ -97,32 +97,11 @@ skipped_windows = Table(
 )
 
 
-def tick_to_datetime(tick: int) -> datetime:
-    """A tick as an aware UTC datetime, truncated to the microsecond."""
-    seconds, cycles = divmod(tick, TICKS_PER_SECOND)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=cycles * 16 // 1000)
-
-
-def datetime_to_tick(value: datetime) -> int:
-    """An aware datetime as a tick (microsecond resolution)."""
-    if value.tzinfo is None:
-        raise ValueError(f"{value!r} must carry a timezone")
-    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86400 + delta.seconds) * TICKS_PER_SECOND + delta.microseconds * 1000 // 16
-
-
 @dataclass(frozen=True)
-class PackageRecord:
-    """A catalogued data package with its products."""
+class PackageRecord(Window):
+    """A catalogued data package: its window and runs (see :class:`~.window.Window`), where its samples are,
+    how it was made, and its products."""
 
-    package_id: str
-    sensor: SensorId
-    boundary_tick: int
-    start_tick: int
-    end_tick: int
-    n_samples: int
-    n_expected: int
-    runs: tuple[Run, ...]
     window_size: int
     samples_key: str
     sources: tuple[str, ...]
@@ -130,24 +109,6 @@ class PackageRecord:
     software_version: str
     created_at: datetime
     products: dict[str, ProductRecord] = field(default_factory=dict)
-
-    @property
-    def coverage(self) -> float:
-        return self.n_samples / self.n_expected
-
-    @property
-    def duration_s(self) -> float:
-        """Length of the package's window in seconds (``snippet_duration_s`` when it was cut)."""
-        return float(Fraction(self.settings["snippet_duration_s"]))
-
-    @property
-    def window_end_tick(self) -> int:
-        """End of the window (excluded): ``boundary_tick + snippet_duration_s`` in ticks."""
-        return self.boundary_tick + int(Fraction(self.settings["snippet_duration_s"]) * TICKS_PER_SECOND)
-
-    @property
-    def gaps(self) -> tuple[Gap, ...]:
-        return window_gaps(self.boundary_tick, self.window_end_tick, self.runs)
 
 
 def package_row(record: PackageRecord) -> dict:
@@ -186,12 +147,10 @@ def product_rows(record: PackageRecord) -> list[dict]:
 
 def _record(row, product_list) -> PackageRecord:
     return PackageRecord(
-        package_id=row.package_id,
         sensor=SensorId.parse(row.sensor_id),
         boundary_tick=row.boundary_tick,
-        start_tick=row.start_tick,
-        end_tick=row.end_tick,
-        n_samples=row.n_samples,
+        # the window's end is the cutting duration of its time (older rows have no column for it)
+        window_end_tick=row.boundary_tick + int(Fraction(row.settings["snippet_duration_s"]) * TICKS_PER_SECOND),
         n_expected=row.n_expected,
         runs=tuple(Run(*r) for r in row.runs),
         window_size=row.window_size,

@@ -43,6 +43,7 @@ import numpy as np
 from hydroserve.codecs.raw import NS_PER_TICK, TICKS_PER_SAMPLE, TICKS_PER_SECOND, SensorId
 
 from .stream import DEFAULT_TOLERANCE_TICKS, Piece
+from .window import Run, Window, package_id
 
 
 @dataclass(frozen=True)
@@ -164,53 +165,13 @@ class TimestampDeviation:
             "histogram_abs_ns": {"le": [b * NS_PER_TICK for b in DEVIATION_BUCKETS_TICKS] + ["+Inf"], "counts": list(self.histogram)},
         }
 
-    @property
-    def interval_ticks(self) -> int:
-        return self.interval_s * TICKS_PER_SECOND
-
 
 @dataclass(frozen=True)
-class Run:
-    """A contiguous run of samples inside a snippet."""
-
-    start_tick: int
-    first_sample: int
-    n_samples: int
-
-    @property
-    def end_tick(self) -> int:
-        return self.start_tick + self.n_samples * TICKS_PER_SAMPLE
-
-
-@dataclass(frozen=True)
-class Gap:
-    """Missing time ``[start_tick, end_tick)`` inside a window; ``at_sample`` is
-    the index in the snippet's samples where the data resumes."""
-
-    start_tick: int
-    end_tick: int
-    at_sample: int
-
-    @property
-    def duration_s(self) -> float:
-        return (self.end_tick - self.start_tick) / TICKS_PER_SECOND
-
-
-@dataclass(frozen=True)
-class Snippet:
-    """A cut window with its samples.
+class Snippet(Window):
+    """A cut window (see :class:`~.window.Window`) with its samples.
 
     Attributes
     ----------
-    sensor : SensorId
-    boundary_tick : int
-        Window start ``B_k``.
-    window_end_tick : int
-        Window end ``B_k + D`` (excluded).
-    n_expected : int
-        Sample instants in the window on the grid of the first run.
-    runs : tuple of Run
-        Contiguous runs, in time order.
     samples : numpy.ndarray
         float32, all present samples back to back (``sum(run.n_samples)``).
     window_size : int
@@ -221,67 +182,18 @@ class Snippet:
         Time-stamp deviations of the frames continuing a run in the window.
     """
 
-    sensor: SensorId
-    boundary_tick: int
-    window_end_tick: int
-    n_expected: int
-    runs: tuple[Run, ...]
     samples: np.ndarray = field(repr=False)
     window_size: int
     sources: tuple[str, ...]
     timestamp_deviation: TimestampDeviation = TimestampDeviation()
 
-    @property
-    def package_id(self) -> str:
-        return package_id(self.sensor, self.boundary_tick)
-
-    @property
-    def n_samples(self) -> int:
-        return len(self.samples)
-
-    @property
-    def coverage(self) -> float:
-        return self.n_samples / self.n_expected
-
-    @property
-    def start_tick(self) -> int:
-        """Time of the first sample."""
-        return self.runs[0].start_tick
-
-    @property
-    def end_tick(self) -> int:
-        """End of the last sample's period."""
-        return self.runs[-1].end_tick
-
-    @property
-    def gaps(self) -> tuple[Gap, ...]:
-        """Missing time in the window: before the first run, between runs, after the last."""
-        return window_gaps(self.boundary_tick, self.window_end_tick, self.runs)
+    def __post_init__(self):
+        if len(self.samples) != self.n_samples:
+            raise ValueError(f"{len(self.samples)} samples do not match runs holding {self.n_samples}")
 
     def skipped(self, reason: str) -> SkippedWindow:
         """This window as not kept, for ``reason``."""
         return SkippedWindow(self.sensor, self.boundary_tick, self.n_expected, self.n_samples, reason)
-
-
-def window_gaps(window_start_tick: int, window_end_tick: int, runs: tuple[Run, ...]) -> tuple[Gap, ...]:
-    """Missing time inside a window.
-
-    A gap is reported before the first run if a sample instant of its grid
-    lies in the window before it (``start - B >= 320`` ticks), between runs
-    whenever a run does not start at the previous run's end (any positive
-    difference: runs split only where the time stamps left the tolerance),
-    and after the last run if its next sample instant lies in the window.
-    """
-    gaps = []
-    cursor = window_start_tick
-    for index, run in enumerate(runs):
-        if run.start_tick - cursor >= (TICKS_PER_SAMPLE if index == 0 else 1):
-            gaps.append(Gap(cursor, run.start_tick, run.first_sample))
-        cursor = run.end_tick
-    if window_end_tick > cursor:
-        n_samples = runs[-1].first_sample + runs[-1].n_samples if runs else 0
-        gaps.append(Gap(cursor, window_end_tick, n_samples))
-    return tuple(gaps)
 
 
 @dataclass(frozen=True)
@@ -301,11 +213,6 @@ class SkippedWindow:
     @property
     def coverage(self) -> float:
         return self.n_samples / self.n_expected
-
-
-def package_id(sensor: SensorId, boundary_tick: int) -> str:
-    """``<sensor>_<unix start>``, e.g. ``DOM_808956920_CH1_1608751680``."""
-    return f"{sensor}_{boundary_tick // TICKS_PER_SECOND}"
 
 
 class _OpenWindow:

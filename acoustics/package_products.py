@@ -23,9 +23,9 @@ from hydroserve.codecs import psdjson
 from . import pictures, product_keys, products, psd_product, views
 from .blobstore import BlobNotFound, BlobStore
 from .catalog import PackageRecord
-from .cutter import Run
 from .psd import Psd
 from .sensors import Calibration, SensorCatalog, calibration_tag
+from .window import Run
 
 
 @dataclass(frozen=True)

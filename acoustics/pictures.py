@@ -14,10 +14,10 @@ from typing import BinaryIO
 import numpy as np
 
 from hydroserve.codecs import raw
-from hydroserve.codecs.times import readable_utc
+from hydroserve.codecs.times import readable_utc, tick_to_datetime
 
 from . import bands, plots, psd_product, spectrogram
-from .catalog import PackageRecord, tick_to_datetime
+from .catalog import PackageRecord
 from .psd import Psd
 from .sensors import Calibration, calibration_offset_db
 

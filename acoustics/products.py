@@ -18,11 +18,12 @@ import numpy as np
 from hydroserve.codecs import mp3, psdjson, raw, wav
 
 from . import product_keys, psd_product, views
-from .cutter import Run, Snippet
+from .cutter import Snippet
 from .loudness import CEILING_DBFS, LoudnessPolicy
 from .psd import segment_count
 from .resample import LowpassSpec, PolyphaseResampler, design_lowpass
 from .sensors import Calibration, calibration_tag
+from .window import Run
 
 MP3_RATE_HZ = 48_000
 MP3_RESAMPLE_UP, MP3_RESAMPLE_DOWN = 768, 3125  # 195312.5 Hz * 768 / 3125 = 48000 Hz exactly

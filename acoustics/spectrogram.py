@@ -31,8 +31,8 @@ import numpy as np
 
 from hydroserve.codecs.raw import SAMPLE_BYTES, TICKS_PER_SECOND
 
-from .cutter import Run
 from .psd import check_nfft, segment_count, segment_powers
+from .window import Run
 
 DEFAULT_NFFT = 1024
 DEFAULT_MAX_COLUMNS = 800

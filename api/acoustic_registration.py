@@ -10,8 +10,9 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection, Engine
 
 from hydroserve.acoustics import provenance
-from hydroserve.acoustics.catalog import PackageRecord, tick_to_datetime
+from hydroserve.acoustics.catalog import PackageRecord
 from hydroserve.codecs import mp3, psdjson, raw, wav
+from hydroserve.codecs.times import tick_to_datetime
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.outbox import ODC_DESTINATION
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from hydroserve.acoustics import catalog
 from hydroserve.acoustics.ingest import ArchiveWriteFailed, follow_spool
 from hydroserve.codecs import raw
-from hydroserve.codecs.times import rfc3339
+from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
 from . import logs, wiring
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
@@ -128,11 +128,11 @@ def cmd_list(settings, args) -> int:
         {
             "package_id": r.package_id,
             "sensor": str(r.sensor),
-            "start": rfc3339(catalog.tick_to_datetime(r.start_tick)),
-            "end": rfc3339(catalog.tick_to_datetime(r.end_tick)),
+            "start": rfc3339(tick_to_datetime(r.start_tick)),
+            "end": rfc3339(tick_to_datetime(r.end_tick)),
             "n_samples": r.n_samples,
             "coverage": r.coverage,
-            "gaps": [{"start_tick": g.start_tick, "end_tick": g.end_tick, "duration_s": g.duration_s, "at_sample": g.at_sample} for g in r.gaps],
+            "gaps": [g.as_json() for g in r.gaps],
         }
         for r in records
     ]

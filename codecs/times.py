@@ -1,8 +1,10 @@
-"""UTC instants: normalising stored datetimes and writing RFC 3339 text."""
+"""UTC instants: 16 ns ticks and datetimes, normalising stored datetimes, writing RFC 3339 text."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
+from .raw import TICKS_PER_SECOND
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -20,3 +22,17 @@ def rfc3339(value: datetime, timespec: str = "microseconds") -> str:
 def readable_utc(value: datetime) -> str:
     """For people: ``2020-12-23 19:28:00 UTC`` (whole seconds)."""
     return f"{as_utc(value):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def tick_to_datetime(tick: int) -> datetime:
+    """A tick as an aware UTC datetime, truncated to the microsecond."""
+    seconds, cycles = divmod(tick, TICKS_PER_SECOND)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=cycles * 16 // 1000)
+
+
+def datetime_to_tick(value: datetime) -> int:
+    """An aware datetime as a tick (microsecond resolution)."""
+    if value.tzinfo is None:
+        raise ValueError(f"{value!r} must carry a timezone")
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * TICKS_PER_SECOND + delta.microseconds * 1000 // 16

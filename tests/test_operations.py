@@ -21,7 +21,7 @@ def test_metrics_count_requests_and_read_ingest_and_outbox_state(client, archive
     archived(synthetic_files(n_frames=8))
 
     metrics, packages, missing = (url(client, "metrics.metrics"), url(client, "acoustic.Packages"),
-                                  url(client, "acoustic.Package", pid="DOM_1_CH1_1"))
+                                  url(client, "acoustic.Package", package_id="DOM_1_CH1_1"))
 
     def counts():  # the request metrics are the process's (other tests' apps count too): compare before and after
         text = client.get(metrics).data.decode()

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from hydroserve.acoustics import bands, plots
-from hydroserve.acoustics.cutter import Run
 from hydroserve.acoustics.psd import Psd, welch_quantiles
 from hydroserve.acoustics.spectrogram import column_count, stored_spectrogram
+from hydroserve.acoustics.window import Run
 from hydroserve.codecs.raw import SAMPLE_RATE_HZ, TICKS_PER_SAMPLE
 
 FS = float(SAMPLE_RATE_HZ)

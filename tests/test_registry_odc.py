@@ -52,7 +52,7 @@ def test_every_package_yields_four_resources_in_four_streams_of_one_collection(c
     assert counts_in_catalog(settings) == (8, 8)
     pid = packages[0]
     resource = client.get(url(client, "registry.Resource", kid=f"acoustic20_01_psd_{pid}")).json
-    info = client.get(url(client, "acoustic.Info", pid=pid)).json
+    info = client.get(url(client, "acoustic.Info", package_id=pid)).json
     assert resource["ktype"] == "acoustics.psd" and resource["stream"] == "acoustic20_01_psd"
     assert resource["sha256"] == info["products"]["psd"]["sha256"] and resource["size_bytes"] == info["products"]["psd"]["size_bytes"]
     assert resource["access_url"] == f"{settings.public_url}/api/v1/packages/{pid}/psd"

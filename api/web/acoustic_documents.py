@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import url_for
 
 from hydroserve.acoustics import catalog, products, provenance
-from hydroserve.acoustics.catalog import PackageRecord, tick_to_datetime
+from hydroserve.acoustics.catalog import PackageRecord
 from hydroserve.acoustics.products import ProductRecord
 from hydroserve.acoustics.psd_product import unit as psd_unit
 from hydroserve.acoustics.sensors import SensorInfo
 from hydroserve.codecs import raw
-from hydroserve.codecs.times import rfc3339
+from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
 from .services import services
 
@@ -71,7 +71,7 @@ def package_json(record: PackageRecord) -> dict:
         "n_samples": record.n_samples,
         "n_expected": record.n_expected,
         "coverage": record.coverage,
-        "gaps": [gap_json(g) for g in record.gaps],
+        "gaps": [g.as_json() for g in record.gaps],
         "created": rfc3339(record.created_at),
         "products": {kind: product_link(package_id, kind, p) for kind, p in record.products.items()},
         "links": {
@@ -79,17 +79,6 @@ def package_json(record: PackageRecord) -> dict:
             "info": url_for("acoustic.Info", package_id=package_id, _external=True),
             **{kind: product_url(kind, package_id) for kind in record.products},
         },
-    }
-
-
-def gap_json(gap) -> dict:
-    return {
-        "start": tick_rfc3339(gap.start_tick),
-        "end": tick_rfc3339(gap.end_tick),
-        "start_unix_ns": gap.start_tick * raw.NS_PER_TICK,
-        "end_unix_ns": gap.end_tick * raw.NS_PER_TICK,
-        "duration_s": gap.duration_s,
-        "at_sample": gap.at_sample,
     }
 
 
@@ -133,7 +122,7 @@ def info_json(record: PackageRecord) -> dict:
             "n_expected": record.n_expected,
             "coverage": record.coverage,
             "min_coverage": settings["min_coverage"],
-            "gaps": [gap_json(g) for g in record.gaps],
+            "gaps": [g.as_json() for g in record.gaps],
             "gap_representation": "gaps are not filled: WAV/MP3 join the runs back to back, /raw frames carry their true times "
                                   "(NaN pads the last frame of each run), /psd segments never span a gap",
             "runs": [{"start": tick_rfc3339(r.start_tick), "start_unix_ns": r.start_tick * raw.NS_PER_TICK, "first_sample": r.first_sample,

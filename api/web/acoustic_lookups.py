@@ -7,6 +7,7 @@ from flask import abort
 from hydroserve.acoustics import catalog
 from hydroserve.acoustics.catalog import PackageRecord
 from hydroserve.codecs.raw import SensorId
+from hydroserve.codecs.times import datetime_to_tick
 
 from .acoustic_documents import sensor_json
 from .acoustic_schemas import PACKAGE_PATTERN, SENSOR_PATTERN
@@ -46,7 +47,7 @@ def latest_packages(sensor: str, n: int) -> list[PackageRecord]:
 
 def _bounded_tick(moment) -> int:
     """A query bound as a tick, held inside the 64-bit range of the catalog (years before 4892)."""
-    return max(-(2**63), min(2**63 - 1, catalog.datetime_to_tick(moment)))
+    return max(-(2**63), min(2**63 - 1, datetime_to_tick(moment)))
 
 
 def package_page(*, order: str, limit: int, sensor=None, start=None, end=None, cursor=None) -> tuple[list[PackageRecord], list | None]:

@@ -19,9 +19,9 @@ from marshmallow import fields, validate
 from werkzeug.exceptions import HTTPException
 
 from hydroserve.acoustics import catalog, plots, psd_product
-from hydroserve.acoustics.catalog import SensorSummary, tick_to_datetime
+from hydroserve.acoustics.catalog import SensorSummary
 from hydroserve.codecs import SOFTWARE_VERSION, raw
-from hydroserve.codecs.times import readable_utc
+from hydroserve.codecs.times import readable_utc, tick_to_datetime
 from hydroserve.odc_sync import registry
 
 from .acoustic_documents import info_json, package_json, sensor_json
