@@ -41,4 +41,5 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         sensors=sensor_catalog,
         products=PackageProducts(blobs, sensor_catalog, settings.products),
         alert_settings=wiring.alert_settings(settings),
+        event_settings=wiring.event_settings(settings),
     ))

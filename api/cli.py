@@ -164,35 +164,35 @@ def cmd_demo(settings, args) -> int:
 
 
 def cmd_events_publish(settings, args) -> int:
-    from hydroserve.api.events import registration as event_registration
-    from hydroserve.api.events import store as event_store
+    from hydroserve.api.events import publishing, registration
 
     try:
-        table = event_store.read_input(Path(args.table).read_bytes(), Path(args.metadata).read_bytes(),
-                                       max_rows=settings.events_max_rows, hdf5_dataset=args.hdf5_dataset)
+        table_data, metadata_data = Path(args.table).read_bytes(), Path(args.metadata).read_bytes()
     except OSError as error:
         print(f"hydroserve events publish: {error}", file=sys.stderr)
         return 2
-    except event_store.InvalidInput as error:
+    event_settings = wiring.event_settings(settings)
+    engine = wiring.init_catalog(settings)
+    try:
+        published = publishing.publish(writer(engine), wiring.open_blobs(settings), event_settings, table_data, metadata_data,
+                                       hdf5_dataset=args.hdf5_dataset)
+    except publishing.InvalidInput as error:
         print(f"hydroserve events publish: {args.table} with {args.metadata} is not a valid event table:", file=sys.stderr)
         for line in error.lines():
             print(f"  {line}", file=sys.stderr)
         return 2
-    engine = wiring.init_catalog(settings)
-    try:
-        published = event_store.publish(writer(engine), wiring.open_blobs(settings), settings, table)
-    except event_store.TableConflict as error:
+    except publishing.TableConflict as error:
         print(f"hydroserve events publish: {error}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
     record = published.record
     summary = {
-        "table_id": record.table_id,
+        "id": record.table_id,
         "status": "published" if published.created else "already published (identical), nothing changed",
         "n_rows": record.n_rows,
         "digest": record.digest,
-        "cone_search": None if record.cone_search is None else event_registration.cone_search_url(settings, record.table_id),
+        "cone_search": None if record.cone_search is None else registration.cone_search_url(event_settings, record.table_id),
         "resources": list(record.resources),
     }
     if args.json:

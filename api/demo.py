@@ -21,7 +21,7 @@ from importlib.resources import files
 from hydroserve.acoustics import sensors as sensor_metadata
 from hydroserve.acoustics.ingest import follow_spool
 from hydroserve.api.alerts import submission
-from hydroserve.api.events import store as event_store
+from hydroserve.api.events import publishing
 from hydroserve.odc_sync import sync
 from hydroserve.samples import events as sample_events
 
@@ -50,12 +50,11 @@ def publish_samples(settings: Settings, engine) -> None:
     from .db import writer
 
     samples = files("hydroserve.samples")
-    table = event_store.read_input(
+    publishing.publish(
+        writer(engine), wiring.open_blobs(settings), wiring.event_settings(settings),
         (samples / "events" / "synthetic_arca_2023.csv").read_bytes(),
         (samples / "events" / "synthetic_arca_2023.meta.json").read_bytes(),
-        max_rows=settings.events_max_rows,
     )
-    event_store.publish(writer(engine), wiring.open_blobs(settings), settings, table)
     alert = AlertInputSchema().load(json.loads((samples / "alert_example.json").read_text()))
     submission.submit(writer(engine), wiring.alert_settings(settings), alert)
 

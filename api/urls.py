@@ -32,6 +32,10 @@ ALERT_LATEST = "/alerts/{alert_id}/latest"
 
 TABLES = "/events/tables"
 TABLE = "/events/tables/{table_id}"
+TABLE_CSV = "/events/tables/{table_id}.csv"
+TABLE_METADATA = "/events/tables/{table_id}.meta.json"
+TABLE_HDF5 = "/events/tables/{table_id}.h5"
+TABLE_VOTABLE = "/events/tables/{table_id}.vot"
 TABLE_CONE_SEARCH = "/events/tables/{table_id}/scs"
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")

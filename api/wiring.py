@@ -12,7 +12,8 @@ from hydroserve.acoustics.spool import SpoolDirectory
 from hydroserve.api.alerts.registration import ensure_alert_registry
 from hydroserve.api.alerts.settings import AlertSettings
 from hydroserve.api.alerts.store import alerts, packet_for_resource
-from hydroserve.api.events import store as event_store
+from hydroserve.api.events.settings import EventSettings
+from hydroserve.api.events.store import event_tables
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.outbox import ODC_DESTINATION
 from hydroserve.odc_sync.push import OdcPusher
@@ -33,7 +34,7 @@ def init_catalog(settings: Settings) -> Engine:
     """The one place the catalog is made: every missing table, then the registry's collections and streams
     (idempotent; an existing catalog is left as it is). Returns the engine."""
     engine = open_catalog(settings)
-    create_schema(engine, catalog.metadata, registry.metadata, alerts.metadata, event_store.metadata)
+    create_schema(engine, catalog.metadata, registry.metadata, alerts.metadata, event_tables.metadata)
     registration.ensure_acoustic_registry(engine, writer(engine), settings)
     ensure_alert_registry(engine, writer(engine), alert_settings(settings))
     return engine
@@ -52,6 +53,17 @@ def alert_settings(settings: Settings) -> AlertSettings:
         observatories=settings.alert_observatories,
         public_url=settings.public_url,
         destinations=(ODC_DESTINATION, *(broker.destination for broker in settings.vtp_brokers)),
+    )
+
+
+def event_settings(settings: Settings) -> EventSettings:
+    """The event-table domain's settings."""
+    return EventSettings(
+        collection=settings.events_collection,
+        public_url=settings.public_url,
+        max_rows=settings.events_max_rows,
+        scs_max_sr_deg=settings.events_scs_max_sr_deg,
+        scs_max_records=settings.events_scs_max_records,
     )
 
 

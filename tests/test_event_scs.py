@@ -10,17 +10,17 @@ from astropy.coordinates import angular_separation
 from astropy.io.votable import parse, validate
 
 from event_support import CONES, brute_force_ids, sky_table
-from hydroserve.api.events import cone as scs
+from hydroserve.api.events import cone
 from hydroserve.codecs import sky, votable
 
 
 @pytest.fixture(scope="module")
 def index():
-    return scs.ConeIndex(sky_table())
+    return cone.ConeIndex(sky_table())
 
 
 def query(max_sr_deg=180.0, max_records=10_000, **params):
-    return scs.parse_query({k: [str(v)] for k, v in params.items()}, max_sr_deg=max_sr_deg, max_records=max_records)
+    return cone.parse_query({k: [str(v)] for k, v in params.items()}, max_sr_deg=max_sr_deg, max_records=max_records)
 
 
 def test_angular_distance_equals_astropy_everywhere():
@@ -75,9 +75,9 @@ def test_maxrec_keeps_the_nearest_and_flags_overflow(index):
 
 
 def test_parameters_are_case_insensitive_and_unknown_ones_ignored():
-    parsed = scs.parse_query({"ra": ["360"], "Dec": ["-12.5"], "sr": ["0.5"], "RESPONSEFORMAT": ["votable"], "foo": ["1"]},
+    parsed = cone.parse_query({"ra": ["360"], "Dec": ["-12.5"], "sr": ["0.5"], "RESPONSEFORMAT": ["votable"], "foo": ["1"]},
                              max_sr_deg=10, max_records=100)
-    assert parsed == scs.ConeQuery(ra_deg=0.0, dec_deg=-12.5, radius_deg=0.5, verbosity=2, max_records=100)
+    assert parsed == cone.ConeQuery(ra_deg=0.0, dec_deg=-12.5, radius_deg=0.5, verbosity=2, max_records=100)
     assert query(RA=1, DEC=2, SR=3, VERB=0).verbosity == 1 and query(RA=1, DEC=2, SR=3, VERB=9).verbosity == 3
 
 
@@ -96,10 +96,10 @@ def test_parameters_are_case_insensitive_and_unknown_ones_ignored():
     ({"RA": "1", "DEC": "2", "SR": "1", "MAXREC": "-3"}, "MAXREC=-3 must not be negative"),
 ])
 def test_invalid_parameters_are_named(args, message):
-    with pytest.raises(scs.ConeSearchError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        scs.parse_query({k: [v] for k, v in args.items()}, max_sr_deg=10, max_records=100)
-    with pytest.raises(scs.ConeSearchError, match="RA is given 2 times"):
-        scs.parse_query({"RA": ["1"], "ra": ["2"], "DEC": ["0"], "SR": ["1"]}, max_sr_deg=10, max_records=100)
+    with pytest.raises(cone.ConeSearchError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        cone.parse_query({k: [v] for k, v in args.items()}, max_sr_deg=10, max_records=100)
+    with pytest.raises(cone.ConeSearchError, match="RA is given 2 times"):
+        cone.parse_query({"RA": ["1"], "ra": ["2"], "DEC": ["0"], "SR": ["1"]}, max_sr_deg=10, max_records=100)
 
 
 def test_verbosity_selects_columns(index):
@@ -112,7 +112,7 @@ def test_verbosity_selects_columns(index):
 
 def test_cone_response_is_a_valid_scs_votable(index):
     result = index.search(query(RA=0.3, DEC=0, SR=3, MAXREC=5))
-    data = votable.encode_cone_result(index.table, result.rows, index.columns(1), [scs.distance_column(result.distance_deg)],
+    data = votable.encode_cone_result(index.table, result.rows, index.columns(1), [cone.distance_column(result.distance_deg)],
                                       overflow=result.overflow)
     assert validate(io.BytesIO(data), output=io.StringIO()) is True
     document = parse(io.BytesIO(data), verify="exception")

@@ -13,7 +13,7 @@ from astropy.io.votable import parse
 from pyvo.dal import DALQueryError
 
 from event_support import CONES, brute_force_ids, files_of, sky_table
-from support import TOKEN
+from support import TOKEN, url as path_of
 
 pytestmark = pytest.mark.slow
 
@@ -23,29 +23,31 @@ def table():
     return sky_table()
 
 
-def start_and_publish(gunicorn_server, table):
+def start_and_publish(app, gunicorn_server, table):
     """A gunicorn with the sky table published through its POST endpoint; returns (base URL, table description)."""
     url = gunicorn_server(workers=2, HYDROSERVE_EVENTS_SCS_MAX_RECORDS=500, HYDROSERVE_EVENTS_SCS_MAX_SR_DEG=60)
     csv_bytes, meta_bytes = files_of(table)
-    created = requests.post(f"{url}/api/v1/events/tables", headers={"Authorization": f"Bearer {TOKEN}"},
+    created = requests.post(url + path_of(app, "events.Tables"), headers={"Authorization": f"Bearer {TOKEN}"},
                             files={"table": ("sky_test.csv", csv_bytes, "text/csv"),
                                    "metadata": ("sky_test.meta.json", meta_bytes, "application/json")}, timeout=60)
     assert created.status_code == 201, created.text
     return url, created.json()
 
 
-def test_real_clients_under_gunicorn(gunicorn_server, table):
-    """One server (starting gunicorn and publishing dominate the time) for the three checks below."""
-    server = start_and_publish(gunicorn_server, table)
-    check_pyvo_cone_search_equals_brute_force_at_poles_and_across_ra_zero(server, table)
-    check_pyvo_sees_verbosity_metadata_overflow_and_errors(server, table)
+def test_real_clients_under_gunicorn(app, gunicorn_server, table):
+    """One server (starting gunicorn and publishing dominate the time) for the three checks below.
+
+    ``app`` (the same settings as the server) only builds the URLs, with ``url_for``."""
+    server = start_and_publish(app, gunicorn_server, table)
+    check_pyvo_cone_search_equals_brute_force_at_poles_and_across_ra_zero(app, server, table)
+    check_pyvo_sees_verbosity_metadata_overflow_and_errors(app, server, table)
     check_downloads_read_by_h5py_and_astropy(server, table)
 
 
-def check_pyvo_cone_search_equals_brute_force_at_poles_and_across_ra_zero(server, table):
+def check_pyvo_cone_search_equals_brute_force_at_poles_and_across_ra_zero(app, server, table):
     url, described = server
     service = pyvo.dal.SCSService(described["cone_search"]["url"])
-    assert described["cone_search"]["url"] == f"{url}/api/v1/events/tables/sky_test/scs?"
+    assert described["cone_search"]["url"] == url + path_of(app, "events.Scs", table_id="sky_test") + "?"
     for ra, dec, sr in CONES:
         results = service.search(pos=(ra, dec), radius=sr, verbosity=3)
         inside, edge, separation = brute_force_ids(table, ra, dec, sr)
@@ -60,7 +62,7 @@ def check_pyvo_cone_search_equals_brute_force_at_poles_and_across_ra_zero(server
         assert len(results.fieldnames) == len(table.metadata.columns) + 1
 
 
-def check_pyvo_sees_verbosity_metadata_overflow_and_errors(server, table):
+def check_pyvo_sees_verbosity_metadata_overflow_and_errors(app, server, table):
     url, described = server
     service = pyvo.dal.SCSService(described["cone_search"]["url"])
     assert [column.name for column in service.columns] == ["event_id", "time_mjd", "ra_deg", "dec_deg", "angular_error_deg",
@@ -87,7 +89,7 @@ def check_pyvo_sees_verbosity_metadata_overflow_and_errors(server, table):
     missing = requests.get(described["cone_search"]["url"] + "RA=10&SR=1", timeout=10)
     assert parse(io.BytesIO(missing.content), verify="exception").infos[0].value == "DEC is required (decimal degrees)"
     with pytest.raises(DALQueryError, match="No event table 'no_such_table'"):  # a 404 whose error VOTable pyvo reads
-        pyvo.dal.SCSService(f"{url}/api/v1/events/tables/no_such_table/scs?").search(pos=(1, 2), radius=1)
+        pyvo.dal.SCSService(url + path_of(app, "events.Scs", table_id="no_such_table") + "?").search(pos=(1, 2), radius=1)
 
 
 def check_downloads_read_by_h5py_and_astropy(server, table):

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 WITH_CLIENT_SIDE_RULES = ["/api/v1/packages", "/api/v1/packages/{package_id}/psd", "/api/v1/resources", "/api/v1/streams/{kid}",
-                          "/api/v1/alerts", "/api/v1/events/tables", "/api/v1/events/tables/{tid}/scs"]
+                          "/api/v1/alerts", "/api/v1/events/tables", "/api/v1/events/tables/{table_id}/scs"]
 
 
 def toml_value(value) -> str:
@@ -45,7 +45,7 @@ def config_text(ids: dict[str, str]) -> str:
     lines += ["", "[[operations]]", 'include-method = "POST"',
               "checks.positive_data_acceptance.expected-statuses = [200, 201, 409, 422]"]
     # IVOA SCS 1.03: parameter errors are a VOTable with INFO name="Error", with HTTP 200
-    lines += ["", "[[operations]]", 'include-path = "/api/v1/events/tables/{tid}/scs"',
+    lines += ["", "[[operations]]", 'include-path = "/api/v1/events/tables/{table_id}/scs"',
               "checks.negative_data_rejection.expected-statuses = [200, 404]"]
     return "\n".join(lines) + "\n"
 
@@ -64,7 +64,7 @@ def test_schemathesis_finds_no_server_error_and_no_violation_of_the_openapi_docu
     pid = report.packages_made[0]
     ids = {
         "package_id": pid, "sensor": "DOM_808956920_CH1", "kid": "acoustic20_01_psd", "resource": f"acoustic20_01_psd_{pid}",
-        "tid": "synthetic_arca_2023", "alert_id": "ORCA24-0114-00873_r1",
+        "table_id": "synthetic_arca_2023", "alert_id": "ORCA24-0114-00873_r1",
     }
     assert requests.get(f"{url}/api/v1/alerts/{ids['alert_id']}.json", timeout=5).status_code == 200
     config = tmp_path / "schemathesis.toml"

@@ -33,9 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hydroserve.codecs import sky
+from hydroserve.codecs import sky, votable
 from hydroserve.codecs.tables import Column, EventTable
-from hydroserve.codecs.votable import ComputedColumn
 
 DEFAULT_VERBOSITY = 2
 DISTANCE_COLUMN = "_r"
@@ -145,7 +144,13 @@ class ConeIndex:
         required = {metadata.id_column, *metadata.position_columns}
         return [c for c in metadata.columns if c.verbosity <= verbosity or c.name in required]
 
+    def search_votable(self, query: ConeQuery) -> bytes:
+        """The SCS 1.03 response to ``query``: the events in the cone as a VOTable, nearest first, with ``_r``."""
+        result = self.search(query)
+        return votable.encode_cone_result(self.table, result.rows, self.columns(query.verbosity),
+                                          [distance_column(result.distance_deg)], overflow=result.overflow)
 
-def distance_column(distance_deg: np.ndarray) -> ComputedColumn:
-    return ComputedColumn(DISTANCE_COLUMN, "deg", "pos.angDistance",
+
+def distance_column(distance_deg: np.ndarray) -> votable.ComputedColumn:
+    return votable.ComputedColumn(DISTANCE_COLUMN, "deg", "pos.angDistance",
                           "angular distance between the event position and the cone centre", distance_deg)

@@ -1,47 +1,24 @@
-"""Published event tables: the catalog table, reading publish input, and publishing atomically.
+"""The ``event_tables`` table of the catalog: one row per published table, and reading a published table back.
 
-This module owns the ``event_tables`` table of the catalog: one row per
-published table with its canonical metadata and the blob of each stored
-format (``csv``, ``meta`` = the CSV's metadata file, ``hdf5``, ``votable``).
-
-Publishing a table
-
-1. encodes every format in memory;
-2. writes the blobs under content-addressed keys
-   ``events/<table id>/<digest>/<table id>.<ext>`` (atomic and durable,
-   invisible until step 3 commits; a failed or losing publish leaves only
-   blobs nobody points to);
-3. in one write transaction inserts the row and registers the table's
-   resources with their outbox rows.
-
-Tables are immutable: the digest (SHA-256 of the canonical metadata file
-and CSV) identifies the content. Publishing the same content again changes
-nothing; different content under a published id is refused (publish it
-under a new id, e.g. with a version suffix).
+Each row holds the table's canonical metadata document and the blob of each
+stored format (``csv``, ``meta`` = the CSV's metadata file, ``hdf5``,
+``votable``); :mod:`.publishing` writes the rows.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, insert, select
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection
 
 from hydroserve.acoustics.blobstore import BlobStore
-from hydroserve.api.config import Settings
-from hydroserve.codecs import SOFTWARE_VERSION, csvtable, hdf5table, tables
-from hydroserve.codecs.tables import EventTable, MetadataError, TableError
+from hydroserve.codecs import hdf5table, tables
+from hydroserve.codecs.tables import EventTable
 from hydroserve.codecs.times import as_utc
 
-from . import registration as event_registration
-from .metadata import InvalidMetadata, flatten, load_metadata
-from .registration import PRODUCTS
-
-log = logging.getLogger(__name__)
+from .metadata import load_metadata
 
 metadata = MetaData()
 
@@ -69,66 +46,15 @@ class TableRecord:
     title: str
     n_rows: int
     digest: str
-    document: dict
+    document: dict  # the canonical metadata document (tables.metadata_to_dict)
     products: dict[str, dict]
-    cone_search: dict | None  # the test query of its cone search (see event_registration); None without sky positions
+    cone_search: dict | None  # the test query of its cone search (see registration); None without sky positions
     resources: tuple[str, ...]
     software_version: str
     created: datetime
 
     def load_metadata(self) -> tables.TableMetadata:
         return load_metadata(self.document)
-
-
-class InvalidInput(ValueError):
-    """Publish input that cannot be accepted; ``errors`` maps "metadata"/"table" to the problems."""
-
-    def __init__(self, errors: dict):
-        self.errors = errors
-        super().__init__("; ".join(self.lines()))
-
-    def lines(self) -> list[str]:
-        """Every problem on its own line, prefixed with where it is, e.g. "metadata.columns.energy_gev.unit: ..."."""
-        return flatten(self.errors)
-
-
-class TableConflict(ValueError):
-    """A different table is already published under this id."""
-
-
-@dataclass(frozen=True)
-class Published:
-    record: TableRecord
-    created: bool  # False: the same content was already published
-
-
-def read_input(table_data: bytes, metadata_data: bytes, *, max_rows: int, hdf5_dataset: str = "events") -> EventTable:
-    """Build an event table from publish input: rows as CSV or HDF5 (told apart by the HDF5 signature), metadata as JSON or TOML.
-
-    Raises
-    ------
-    InvalidInput
-        ``{"metadata": {field: messages}}`` when the metadata does not
-        validate (columns named), else ``{"table": [problems]}`` naming
-        rows, lines and columns.
-    """
-    try:
-        metadata_document = tables.read_metadata_document(metadata_data)
-        table_metadata = load_metadata(metadata_document)
-    except MetadataError as error:
-        raise InvalidInput({"metadata": [error.message]}) from None
-    except InvalidMetadata as error:
-        raise InvalidInput({"metadata": error.messages}) from None
-    try:
-        if table_data.startswith(hdf5table.HDF5_SIGNATURE):
-            table = hdf5table.decode(table_data, table_metadata, dataset=hdf5_dataset)
-        else:
-            table = csvtable.decode(table_data, table_metadata)
-    except TableError as error:
-        raise InvalidInput({"table": error.problems + ([f"and {error.n_more} more problems"] if error.n_more else [])}) from None
-    if table.n_rows > max_rows:
-        raise InvalidInput({"table": [f"{table.n_rows} events exceed the limit of {max_rows} (events_max_rows)"]})
-    return table
 
 
 def _record(row) -> TableRecord:
@@ -152,64 +78,28 @@ def list_tables(conn: Connection, *, after: str | None = None, limit: int = 100)
     return [_record(row) for row in conn.execute(query)]
 
 
-def _digest(metadata_bytes: bytes, csv_bytes: bytes) -> str:
-    return hashlib.sha256(metadata_bytes + b"\0" + csv_bytes).hexdigest()
-
-
-def _existing(conn: Connection, table_id: str, digest: str) -> TableRecord | None:
-    """The published table with this id if its content is the same; raise TableConflict if it differs."""
-    record = get_table(conn, table_id)
-    if record is not None and record.digest != digest:
-        raise TableConflict(f"table {table_id!r} is already published with different content (digest {record.digest[:12]}); "
-                            "published tables do not change: publish this one under a new id")
-    return record
-
-
-def publish(engine: Engine, blobs: BlobStore, settings: Settings, table: EventTable) -> Published:
-    """Store a table in every format and register it, atomically (see the module docstring).
-
-    ``engine`` must be a writer engine (:func:`~hydroserve.api.db.writer`).
+def insert_table(conn: Connection, record: TableRecord) -> None:
+    """Add the row of a published table, in the caller's transaction.
 
     Raises
     ------
-    TableConflict
-        A table with the same id but different content is published.
+    sqlalchemy.exc.IntegrityError
+        A table with this id is already published.
     """
-    table_id = table.metadata.id
-    encoded = {"csv": csvtable.encode(table), "meta": tables.encode_metadata(table.metadata)}
-    digest = _digest(encoded["meta"], encoded["csv"])
-    with engine.connect() as conn:
-        existing = _existing(conn, table_id, digest)
-    if existing is not None:
-        return Published(existing, created=False)
-    encoded["hdf5"] = hdf5table.encode(table)
-    from hydroserve.codecs import votable  # astropy: imported by publishing, not by every command that opens the catalog
+    conn.execute(insert(event_tables).values(
+        table_id=record.table_id, title=record.title, n_rows=record.n_rows, digest=record.digest, document=record.document,
+        products=record.products, cone_search=record.cone_search, resources=list(record.resources),
+        software_version=record.software_version, created=record.created,
+    ))
 
-    encoded["votable"] = votable.encode_table(table)
-    products = {}
-    for kind, data in encoded.items():
-        info = blobs.put(f"events/{table_id}/{digest[:16]}/{table_id}.{PRODUCTS[kind].extension}", [data])
-        products[kind] = {"key": info.key, "size_bytes": info.size_bytes, "sha256": info.sha256}
-    test_query = event_registration.cone_search_test_query(table)
-    try:
-        with engine.begin() as conn:
-            existing = _existing(conn, table_id, digest)
-            if existing is not None:
-                return Published(existing, created=False)
-            kids = event_registration.register_table(conn, settings, table, products, test_query)
-            conn.execute(insert(event_tables).values(
-                table_id=table_id, title=table.metadata.title, n_rows=table.n_rows, digest=digest,
-                document=tables.metadata_to_dict(table.metadata), products=products, cone_search=test_query,
-                resources=kids, software_version=SOFTWARE_VERSION, created=datetime.now(UTC),
-            ))
-    except IntegrityError:
-        # another writer committed the same id between our check and our insert (databases without BEGIN IMMEDIATE)
-        with engine.connect() as conn:
-            existing = _existing(conn, table_id, digest)
-        if existing is None:
-            raise
-        return Published(existing, created=False)
-    with engine.connect() as conn:
-        record = get_table(conn, table_id)
-    log.info("published event table %s: %d events, digest %s", table_id, table.n_rows, digest[:12])
-    return Published(record, created=True)
+
+def load_table(blobs: BlobStore, record: TableRecord) -> EventTable:
+    """The rows of a published table, read from its stored HDF5 file.
+
+    Raises
+    ------
+    hydroserve.acoustics.blobstore.BlobNotFound
+        The file is missing from the blob store.
+    """
+    with blobs.open(record.products["hdf5"]["key"]) as stored:
+        return hdf5table.decode(stored.read(), record.load_metadata())

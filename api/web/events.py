@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from flask import Response, abort, request, url_for
 from flask.views import MethodView
+from werkzeug.exceptions import NotFound
 
 from hydroserve.acoustics.blobstore import BlobNotFound
+from hydroserve.api import urls
 from hydroserve.api.db import writer
-from hydroserve.api.events import cone as scs
-from hydroserve.api.events import registration as event_registration
-from hydroserve.api.events import store as event_store
+from hydroserve.api.events import cone, publishing, registration, store
 from hydroserve.api.events.registration import PRODUCTS
 from hydroserve.api.events.store import TableRecord
-from hydroserve.codecs import hdf5table, votable
-from hydroserve.codecs.tables import SCS_MEDIA_TYPE, TABLE_ID, EventTable
+from hydroserve.codecs import votable
+from hydroserve.codecs.tables import SCS_MEDIA_TYPE, TABLE_ID
 from hydroserve.codecs.times import rfc3339
 
 from . import errors, http
@@ -28,6 +28,7 @@ from .blueprint import Blueprint
 from .cursor import NEXT_LINK, next_page
 from .event_schemas import PublishFiles, TableListQuery, TablePageSchema, TableSchema
 from .http import accepts
+from .lookup import load_or_404
 from .services import services
 
 bp = Blueprint("events", __name__, description="Particle-event tables: CSV with metadata, HDF5, VOTable and IVOA Simple Cone Search")
@@ -35,26 +36,22 @@ bp = Blueprint("events", __name__, description="Particle-event tables: CSV with 
 MAX_DETAIL_PROBLEMS = 5
 
 
-def _check_tid(tid: str) -> None:
-    if not TABLE_ID.fullmatch(tid):
-        abort(404, description=f"No event table {tid[:80]!r}: table ids look like {TABLE_ID.pattern}.")
+def load_record(table_id: str) -> TableRecord:
+    """The published table ``table_id``; 404 problem+json when the id is malformed or unknown."""
 
+    def load() -> TableRecord | None:
+        with services().engine.connect() as conn:
+            return store.get_table(conn, table_id)
 
-def load_record(tid: str) -> TableRecord:
-    _check_tid(tid)
-    with services().engine.connect() as conn:
-        record = event_store.get_table(conn, tid)
-    if record is None:
-        abort(404, description=f"No event table {tid!r}.")
-    return record
+    return load_or_404("event table", table_id, TABLE_ID.pattern, load)
 
 
 def _links(record: TableRecord) -> dict[str, str]:
-    tid = record.table_id
-    links = {"self": url_for("events.Table", tid=tid, _external=True)}
-    links.update({kind: url_for(f"events.{kind.capitalize()}", tid=tid, _external=True) for kind in PRODUCTS})
+    table_id = record.table_id
+    links = {"self": url_for("events.Table", table_id=table_id, _external=True)}
+    links.update({kind: url_for(f"events.{kind.capitalize()}", table_id=table_id, _external=True) for kind in PRODUCTS})
     if record.cone_search is not None:
-        links["scs"] = url_for("events.Scs", tid=tid, _external=True) + "?"
+        links["scs"] = url_for("events.Scs", table_id=table_id, _external=True) + "?"
     return links
 
 
@@ -75,7 +72,7 @@ def table_json(record: TableRecord, *, full: bool) -> dict:
             for kind, product in record.products.items()
         },
         "cone_search": None if record.cone_search is None else {
-            **event_registration.cone_search_capability(services().settings, record.table_id, record.cone_search),
+            **registration.cone_search_capability(services().event_settings, record.table_id, record.cone_search),
             "url": links["scs"],
         },
         "links": links,
@@ -86,7 +83,7 @@ def table_json(record: TableRecord, *, full: bool) -> dict:
     return body
 
 
-@bp.route("/events/tables", endpoint="Tables")
+@bp.route(urls.rule(urls.TABLES), endpoint="Tables")
 class Tables(MethodView):
     @bp.arguments(TableListQuery, location="query", as_kwargs=True)
     @bp.response(200, TablePageSchema, headers=NEXT_LINK)
@@ -94,7 +91,7 @@ class Tables(MethodView):
     def get(self, limit, cursor=None):
         """Published event tables by id, paginated with an opaque cursor."""
         with services().engine.connect() as conn:
-            records = event_store.list_tables(conn, after=None if cursor is None else cursor[0], limit=limit + 1)
+            records = store.list_tables(conn, after=None if cursor is None else cursor[0], limit=limit + 1)
         page = records[:limit]
         next_url, headers = next_page("events.Tables", [page[-1].table_id]) if len(records) > limit else (None, {})
         return {"items": [table_json(r, full=False) for r in page], "next": next_url}, 200, headers
@@ -125,42 +122,44 @@ class Tables(MethodView):
         resources in one transaction. Tables never change: the same content
         again answers 200, different content under a published id 409.
         """
-        settings = services().settings
         try:
-            table = event_store.read_input(files["table"].read(), files["metadata"].read(),
-                                           max_rows=settings.events_max_rows)
-        except event_store.InvalidInput as error:
-            lines = error.lines()
-            shown = "; ".join(lines[:MAX_DETAIL_PROBLEMS])
-            if len(lines) > MAX_DETAIL_PROBLEMS:
-                shown += f"; and {len(lines) - MAX_DETAIL_PROBLEMS} more"
-            return errors.problem(422, f"The event table was not published: {shown}.", title="Invalid event table",
-                                  kind="invalid-event-table", errors=error.errors)
-        try:
-            published = event_store.publish(writer(services().engine), services().blobs, settings, table)
-        except event_store.TableConflict as error:
+            published = publishing.publish(writer(services().engine), services().blobs, services().event_settings,
+                                           files["table"].read(), files["metadata"].read())
+        except publishing.InvalidInput as error:
+            return _invalid_table(error)
+        except publishing.TableConflict as error:
             abort(409, description=str(error))
-        location = url_for("events.Table", tid=published.record.table_id, _external=True)
+        location = url_for("events.Table", table_id=published.record.table_id, _external=True)
         return table_json(published.record, full=True), 201 if published.created else 200, {"Location": location}
 
 
-@bp.route("/events/tables/<tid>", endpoint="Table")
+def _invalid_table(error: publishing.InvalidInput) -> Response:
+    """422 problem+json: the first problems in ``detail``, all of them under ``errors``."""
+    lines = error.lines()
+    shown = "; ".join(lines[:MAX_DETAIL_PROBLEMS])
+    if len(lines) > MAX_DETAIL_PROBLEMS:
+        shown += f"; and {len(lines) - MAX_DETAIL_PROBLEMS} more"
+    return errors.problem(422, f"The event table was not published: {shown}.", title="Invalid event table",
+                          kind="invalid-event-table", errors=error.errors)
+
+
+@bp.route(urls.rule(urls.TABLE), endpoint="Table")
 @bp.response(200, TableSchema)
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
-def get_table(tid: str):
+def get_table(table_id: str):
     """A table: its full metadata (provenance, parameters, data taking, publication), formats, cone search, resources."""
-    return table_json(load_record(tid), full=True)
+    return table_json(load_record(table_id), full=True)
 
 
-def _send_product(tid: str, kind: str) -> Response:
-    record = load_record(tid)
+def _send_product(table_id: str, kind: str) -> Response:
+    record = load_record(table_id)
     product = record.products[kind]
     try:
         file = services().blobs.open(product["key"])
     except BlobNotFound:
-        abort(503, description=f"The {kind} file of event table {tid} is missing from the blob store.")
+        abort(503, description=f"The {kind} file of event table {table_id} is missing from the blob store.")
     return http.send_stream(file, product["size_bytes"], media_type=PRODUCTS[kind].media_type, etag=product["sha256"],
-                            last_modified=record.created, download_name=f"{tid}.{PRODUCTS[kind].extension}")
+                            last_modified=record.created, download_name=f"{table_id}.{PRODUCTS[kind].extension}")
 
 
 def _file_doc(media_type: str, description: str, schema: dict | None = None) -> dict:
@@ -169,46 +168,41 @@ def _file_doc(media_type: str, description: str, schema: dict | None = None) -> 
                           "206": {"description": "partial content"}, "304": {"description": "not modified"}}}
 
 
-@bp.route("/events/tables/<tid>.csv", endpoint="Csv")
+@bp.route(urls.rule(urls.TABLE_CSV), endpoint="Csv")
 @bp.doc(**_file_doc(PRODUCTS["csv"].media_type, "CSV: a header line of column names, one line per event"))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
-def get_csv(tid: str):
+def get_csv(table_id: str):
     """The rows as CSV; what the columns mean is in the metadata file (``.meta.json``)."""
-    return _send_product(tid, "csv")
+    return _send_product(table_id, "csv")
 
 
-@bp.route("/events/tables/<tid>.meta.json", endpoint="Meta")
+@bp.route(urls.rule(urls.TABLE_METADATA), endpoint="Meta")
 @bp.doc(**_file_doc(PRODUCTS["meta"].media_type, "the metadata document (MetadataSchema)", {"type": "object"}))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
-def get_meta(tid: str):
+def get_meta(table_id: str):
     """The CSV's metadata file: provenance, parameters, data taking, publication (publishable again with the CSV)."""
-    return _send_product(tid, "meta")
+    return _send_product(table_id, "meta")
 
 
-@bp.route("/events/tables/<tid>.h5", endpoint="Hdf5")
+@bp.route(urls.rule(urls.TABLE_HDF5), endpoint="Hdf5")
 @bp.doc(**_file_doc(PRODUCTS["hdf5"].media_type, "HDF5: /events, /header and metadata attributes"))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
-def get_hdf5(tid: str):
+def get_hdf5(table_id: str):
     """The table as HDF5: the ``events`` dataset, a human-readable ``header`` table, machine metadata as attributes."""
-    return _send_product(tid, "hdf5")
+    return _send_product(table_id, "hdf5")
 
 
-@bp.route("/events/tables/<tid>.vot", endpoint="Votable")
+@bp.route(urls.rule(urls.TABLE_VOTABLE), endpoint="Votable")
 @bp.doc(**_file_doc(PRODUCTS["votable"].media_type, "VOTable 1.4"))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
-def get_votable(tid: str):
+def get_votable(table_id: str):
     """The whole table as a VOTable 1.4 with UCDs, units, ICRS and UTC/MJD frames."""
-    return _send_product(tid, "votable")
+    return _send_product(table_id, "votable")
 
 
-def _scs_error(status: int, message: str, tid: str) -> Response:
-    body = votable.encode_cone_error(message, description=f"hydroserve Simple Cone Search over event table {tid[:80]}")
+def _scs_error(status: int, message: str, table_id: str) -> Response:
+    body = votable.encode_cone_error(message, description=f"hydroserve Simple Cone Search over event table {table_id[:80]}")
     return Response(body, status=status, content_type=SCS_MEDIA_TYPE)
-
-
-def _load_event_table(record: TableRecord) -> EventTable:
-    with services().blobs.open(record.products["hdf5"]["key"]) as stored:
-        return hdf5table.decode(stored.read(), record.load_metadata())
 
 
 _SCS_PARAMETERS = [
@@ -225,39 +219,35 @@ _SCS_PARAMETERS = [
 ]
 
 
-@bp.route("/events/tables/<tid>/scs", endpoint="Scs")
+@bp.route(urls.rule(urls.TABLE_CONE_SEARCH), endpoint="Scs")
 @bp.doc(parameters=_SCS_PARAMETERS, responses={
     "200": {"description": "SCS 1.03 VOTable: the events in the cone, nearest first (or an error VOTable with INFO name=Error)",
             "content": {SCS_MEDIA_TYPE: {"schema": {"type": "string"}}}},
     "404": {"description": "no such table, or it has no sky positions (error VOTable)",
             "content": {SCS_MEDIA_TYPE: {"schema": {"type": "string"}}}},
 })
-def cone_search(tid: str):
+def cone_search(table_id: str):
     """IVOA Simple Cone Search 1.03: the events within SR degrees (true angular distance) of RA, DEC.
 
     Unknown parameters are ignored, as SCS requires; the three fields SCS
     requires carry the UCDs ``ID_MAIN``, ``POS_EQ_RA_MAIN``,
     ``POS_EQ_DEC_MAIN``; ``_r`` is the distance from the centre in degrees.
     """
-    if not TABLE_ID.fullmatch(tid):
-        return _scs_error(404, f"No event table {tid[:80]!r}.", tid)
-    with services().engine.connect() as conn:
-        record = event_store.get_table(conn, tid)
-    if record is None:
-        return _scs_error(404, f"No event table {tid!r}.", tid)
+    try:
+        record = load_record(table_id)
+    except NotFound as error:
+        return _scs_error(404, error.description, table_id)
     if record.cone_search is None:
-        return _scs_error(404, f"Event table {tid!r} has no sky positions; it offers no cone search.", tid)
-    settings = services().settings
+        return _scs_error(404, f"Event table {table_id!r} has no sky positions; it offers no cone search.", table_id)
+    settings = services().event_settings
     try:
-        query = scs.parse_query(request.args.to_dict(flat=False), max_sr_deg=settings.events_scs_max_sr_deg,
-                                max_records=settings.events_scs_max_records)
-    except scs.ConeSearchError as error:
-        return _scs_error(200, str(error), tid)
+        query = cone.parse_query(request.args.to_dict(flat=False), max_sr_deg=settings.scs_max_sr_deg,
+                                 max_records=settings.scs_max_records)
+    except cone.ConeSearchError as error:
+        return _scs_error(200, str(error), table_id)
     try:
-        index = services().cone_indexes.get(record.products["hdf5"]["sha256"], lambda: scs.ConeIndex(_load_event_table(record)))
+        index = services().cone_indexes.get(record.products["hdf5"]["sha256"],
+                                            lambda: cone.ConeIndex(store.load_table(services().blobs, record)))
     except BlobNotFound:
-        return _scs_error(503, f"The data of event table {tid!r} are missing from the blob store.", tid)
-    result = index.search(query)
-    body = votable.encode_cone_result(index.table, result.rows, index.columns(query.verbosity),
-                                      [scs.distance_column(result.distance_deg)], overflow=result.overflow)
-    return Response(body, content_type=SCS_MEDIA_TYPE)
+        return _scs_error(503, f"The data of event table {table_id!r} are missing from the blob store.", table_id)
+    return Response(index.search_votable(query), content_type=SCS_MEDIA_TYPE)

@@ -1,5 +1,5 @@
 """What a running app holds: settings, catalog engine, blob store, sensor metadata, the products engine, the alert
-domain's settings, caches."""
+and event-table domains' settings, caches."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hydroserve.acoustics.package_products import PackageProducts
 from hydroserve.acoustics.sensors import SensorCatalog
 from hydroserve.api.alerts.settings import AlertSettings
 from hydroserve.api.config import Settings
+from hydroserve.api.events.settings import EventSettings
 
 
 class LruCache:
@@ -55,6 +56,7 @@ class Services:
     sensors: SensorCatalog
     products: PackageProducts
     alert_settings: AlertSettings
+    event_settings: EventSettings
     packages: LruCache = field(default_factory=lambda: LruCache(4096))  # published package records, by package id
     cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))  # prepared event tables, by blob SHA-256
 
