@@ -13,7 +13,8 @@ from astropy.io.votable import parse
 from pyvo.dal import DALQueryError
 
 from event_support import CONES, brute_force_ids, files_of, sky_table
-from support import TOKEN, url as path_of
+from support import TOKEN
+from support import url as path_of
 
 pytestmark = pytest.mark.slow
 
