@@ -11,6 +11,7 @@ from hydroserve.acoustics.package_products import PackageProducts
 
 from . import wiring
 from .config import Settings, load_settings
+from .db import writer
 from .web.app import build_app
 from .web.services import Services
 
@@ -34,9 +35,11 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     settings = _settings(config)
     blobs = wiring.open_blobs(settings)
     sensor_catalog = sensors.load(settings.sensors_file)
+    engine = wiring.open_catalog(settings)
     return build_app(Services(
         settings=settings,
-        engine=wiring.open_catalog(settings),
+        engine=engine,
+        writer=writer(engine),
         blobs=blobs,
         sensors=sensor_catalog,
         products=PackageProducts(blobs, sensor_catalog, settings.products),

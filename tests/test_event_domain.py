@@ -1,35 +1,12 @@
-"""The event-table domain on its own: its settings, where its formats are served, and what it may import."""
+"""The event-table domain on its own: its settings and where its formats are served (its imports: test_layers.py)."""
 
 from __future__ import annotations
-
-import ast
-from pathlib import Path
 
 import pytest
 
 from hydroserve.api.events import registration
 from hydroserve.api.events.settings import EventSettings
 from support import url
-
-DOMAIN_DIR = Path(__file__).resolve().parents[1] / "api" / "events"
-FORBIDDEN = ("flask", "flask_smorest", "werkzeug", "hydroserve.api.web", "hydroserve.api.config")
-
-
-def _imported_modules(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
-
-
-@pytest.mark.parametrize("path", sorted(DOMAIN_DIR.glob("*.py")), ids=lambda p: p.name)
-def test_the_domain_imports_no_web_layer_and_not_the_global_settings(path):
-    bad = {name for name in _imported_modules(path) if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)}
-    assert bad == set(), f"{path.name} imports {sorted(bad)}"
 
 
 def _settings(**changes) -> EventSettings:

@@ -17,7 +17,6 @@ from hydroserve.api.alerts import filters, store, submission
 from hydroserve.api.alerts.input import ALERT_ID_PATTERN, AlertInputSchema
 from hydroserve.api.alerts.store import AlertRecord, EventState, make_alert_id
 from hydroserve.api.alerts.submission import AlertConflict, AlertInvalid
-from hydroserve.api.db import writer
 from hydroserve.codecs import voevent
 from hydroserve.codecs.times import rfc3339
 
@@ -112,7 +111,7 @@ def post_alert(alert: dict):
     and cites the previous one.
     """
     try:
-        made = submission.submit(writer(services().engine), services().alert_settings, alert)
+        made = submission.submit(services().writer, services().alert_settings, alert)
     except AlertInvalid as error:
         return _problem_at(422, error, "alert-invalid")
     except AlertConflict as error:

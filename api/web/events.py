@@ -14,7 +14,6 @@ from werkzeug.exceptions import NotFound
 
 from hydroserve.acoustics.blobstore import BlobNotFound
 from hydroserve.api import urls
-from hydroserve.api.db import writer
 from hydroserve.api.events import cone, publishing, registration, store
 from hydroserve.api.events.registration import PRODUCTS
 from hydroserve.api.events.store import TableRecord
@@ -123,7 +122,7 @@ class Tables(MethodView):
         again answers 200, different content under a published id 409.
         """
         try:
-            published = publishing.publish(writer(services().engine), services().blobs, services().event_settings,
+            published = publishing.publish(services().writer, services().blobs, services().event_settings,
                                            files["table"].read(), files["metadata"].read())
         except publishing.InvalidInput as error:
             return _invalid_table(error)

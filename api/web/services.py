@@ -51,7 +51,8 @@ class LruCache:
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    engine: Engine
+    engine: Engine  # reads
+    writer: Engine  # write transactions (BEGIN IMMEDIATE on SQLite; the same pool)
     blobs: BlobStore
     sensors: SensorCatalog
     products: PackageProducts
