@@ -62,90 +62,24 @@ def decode(
     dtype = frame_dtype(frame_length)
     view = memoryview(buffer).cast("B")
     n_frames, tail_bytes = divmod(len(view), dtype.itemsize)
+    truncated = bool(tail_bytes and complete)
     issues: list[RawFormatError] = []
-    if tail_bytes and complete:
-        tail_offset = base_offset + n_frames * dtype.itemsize
-        what = "file size is not a whole number of frames" if n_frames else "file is shorter than one frame"
-        issues.append(
-            RawFormatError(
-                source,
-                tail_offset,
-                f"truncated frame: {what}; the last {tail_bytes} bytes are part of a "
-                f"{dtype.itemsize}-byte frame ({frame_length} samples)",
-            )
-        )
+    if truncated:
+        issues.append(_truncated_tail(source, base_offset, n_frames, tail_bytes, dtype.itemsize, frame_length))
     records = np.frombuffer(view, dtype=dtype, count=n_frames)
     offsets = base_offset + np.arange(n_frames, dtype=np.int64) * dtype.itemsize
-    valid = np.ones(n_frames, dtype=bool)
 
     bad_cycles = records["cycles_16ns"] >= TICKS_PER_SECOND
-    for index in np.flatnonzero(bad_cycles):
-        issues.append(
-            RawFormatError(
-                source,
-                int(offsets[index]) + 4,
-                f"frame {index}: cycles_16ns={int(records['cycles_16ns'][index])} "
-                f"must be below {TICKS_PER_SECOND} (one second of 16 ns ticks)",
-            )
-        )
-    valid &= ~bad_cycles
-
+    issues += _cycle_issues(records, offsets, bad_cycles, source)
     if n_frames:
-        # The first frame of a file is always checked against its neighbour (cheap: one frame of words). A
-        # suspect framing (a truncated tail, or most boundary headers invalid) is checked over the whole buffer.
-        broken = np.flatnonzero(bad_cycles | (records["window_size"] != records["window_size"][0]))
-        truncated = bool(tail_bytes and complete)
-        suspect = truncated or 2 * np.count_nonzero(broken > 0) > n_frames - 1 > 0
-        if suspect or base_offset == 0:
-            refusal = frame_length_refusal(
-                view, frame_length, source, base_offset, offsets[broken] if truncated else (),
-                scan_limit=len(view) // SAMPLE_BYTES if suspect else frame_length,
-            )
-            if refusal is not None:
-                return RawFrames(source, records[:0], offsets[:0], np.zeros(0, dtype=np.int64), n_frames * dtype.itemsize, (refusal,))
-
-    samples = records["samples"]
-    valid_lengths = np.full(n_frames, frame_length, dtype=np.int64)
-    finite = np.isfinite(samples).all(axis=1)
-    for index in np.flatnonzero(~finite):
-        bad = ~np.isfinite(samples[index])
-        first_bad = int(np.flatnonzero(bad)[0])
-        if first_bad > 0 and np.isnan(samples[index, first_bad:]).all():
-            valid_lengths[index] = first_bad
-            finite[index] = True
-            continue
-        value = samples[index, first_bad]
-        issues.append(
-            RawFormatError(
-                source,
-                int(offsets[index]) + HEADER_BYTES + SAMPLE_BYTES * first_bad,
-                f"frame {index}: sample {first_bad} is {value} (NaN or infinite samples are not data; "
-                "NaN is allowed only as padding at the end of a frame)",
-            )
-        )
-    valid &= finite
-
+        refusal = _frame_length_check(view, records, offsets, bad_cycles, frame_length, source, base_offset, truncated)
+        if refusal is not None:
+            return RawFrames(source, records[:0], offsets[:0], np.zeros(0, dtype=np.int64), n_frames * dtype.itemsize, (refusal,))
+    finite, valid_lengths, sample_issues = _sample_checks(records["samples"], offsets, frame_length, source)
+    issues += sample_issues
+    valid = ~bad_cycles & finite
     starts = records["utc_seconds"].astype(np.int64) * TICKS_PER_SECOND + records["cycles_16ns"]
-    candidates = np.flatnonzero(valid)
-    in_order = candidates.size == 0 or (
-        np.all(np.diff(starts[candidates]) > 0)
-        and (previous_start_tick is None or starts[candidates[0]] > previous_start_tick)
-    )
-    last_start = previous_start_tick
-    for index in [] if in_order else candidates:
-        start = int(starts[index])
-        if last_start is not None and start <= last_start:
-            issues.append(
-                RawFormatError(
-                    source,
-                    int(offsets[index]),
-                    f"frame {index}: time goes backwards: starts at tick {start} "
-                    f"({format_tick(start)}), not after the previous frame's start {format_tick(last_start)}",
-                )
-            )
-            valid[index] = False
-        else:
-            last_start = start
+    issues += _time_order_issues(starts, offsets, valid, previous_start_tick, source)
 
     issues.sort(key=lambda issue: issue.offset if issue.offset is not None else -1)
     all_valid = bool(valid.all())
@@ -157,6 +91,89 @@ def decode(
         consumed_bytes=n_frames * dtype.itemsize,
         issues=tuple(issues),
     )
+
+
+def _truncated_tail(source: str, base_offset: int, n_frames: int, tail_bytes: int, frame_bytes: int,
+                    frame_length: int) -> RawFormatError:
+    what = "file size is not a whole number of frames" if n_frames else "file is shorter than one frame"
+    return RawFormatError(source, base_offset + n_frames * frame_bytes,
+                          f"truncated frame: {what}; the last {tail_bytes} bytes are part of a "
+                          f"{frame_bytes}-byte frame ({frame_length} samples)")
+
+
+def _cycle_issues(records: np.ndarray, offsets: np.ndarray, bad_cycles: np.ndarray, source: str) -> list[RawFormatError]:
+    """A sub-second field out of range makes its frame invalid."""
+    return [
+        RawFormatError(source, int(offsets[index]) + 4,
+                       f"frame {index}: cycles_16ns={int(records['cycles_16ns'][index])} "
+                       f"must be below {TICKS_PER_SECOND} (one second of 16 ns ticks)")
+        for index in np.flatnonzero(bad_cycles)
+    ]
+
+
+def _frame_length_check(view, records: np.ndarray, offsets: np.ndarray, bad_cycles: np.ndarray, frame_length: int,
+                        source: str, base_offset: int, truncated: bool) -> RawFormatError | None:
+    """The refusal of the whole buffer if its frames are not ``frame_length`` long (see :mod:`.raw_frame_length`).
+
+    The first frame of a file is always checked against its neighbour (cheap: one frame of words). A suspect
+    framing (a truncated tail, or most boundary headers invalid) is checked over the whole buffer.
+    """
+    n_frames = len(records)
+    broken = np.flatnonzero(bad_cycles | (records["window_size"] != records["window_size"][0]))
+    suspect = truncated or 2 * np.count_nonzero(broken > 0) > n_frames - 1 > 0
+    if not (suspect or base_offset == 0):
+        return None
+    return frame_length_refusal(
+        view, frame_length, source, base_offset, offsets[broken] if truncated else (),
+        scan_limit=len(view) // SAMPLE_BYTES if suspect else frame_length,
+    )
+
+
+def _sample_checks(samples: np.ndarray, offsets: np.ndarray, frame_length: int,
+                   source: str) -> tuple[np.ndarray, np.ndarray, list[RawFormatError]]:
+    """Which frames hold only finite samples, each frame's length without its NaN padding, and the problems.
+
+    NaN at the end of a frame is padding (the frame is that much shorter); any other NaN or infinite
+    sample makes its frame invalid.
+    """
+    valid_lengths = np.full(len(samples), frame_length, dtype=np.int64)
+    finite = np.isfinite(samples).all(axis=1)
+    issues = []
+    for index in np.flatnonzero(~finite):
+        first_bad = int(np.flatnonzero(~np.isfinite(samples[index]))[0])
+        if first_bad > 0 and np.isnan(samples[index, first_bad:]).all():
+            valid_lengths[index] = first_bad
+            finite[index] = True
+            continue
+        issues.append(RawFormatError(
+            source, int(offsets[index]) + HEADER_BYTES + SAMPLE_BYTES * first_bad,
+            f"frame {index}: sample {first_bad} is {samples[index, first_bad]} (NaN or infinite samples are not data; "
+            "NaN is allowed only as padding at the end of a frame)",
+        ))
+    return finite, valid_lengths, issues
+
+
+def _time_order_issues(starts: np.ndarray, offsets: np.ndarray, valid: np.ndarray, previous_start_tick: int | None,
+                       source: str) -> list[RawFormatError]:
+    """Valid frames must start after the previous valid one; a frame that does not is made invalid (``valid`` is updated)."""
+    candidates = np.flatnonzero(valid)
+    if candidates.size == 0 or (np.all(np.diff(starts[candidates]) > 0)
+                                and (previous_start_tick is None or starts[candidates[0]] > previous_start_tick)):
+        return []
+    issues = []
+    last_start = previous_start_tick
+    for index in candidates:
+        start = int(starts[index])
+        if last_start is not None and start <= last_start:
+            issues.append(RawFormatError(
+                source, int(offsets[index]),
+                f"frame {index}: time goes backwards: starts at tick {start} "
+                f"({format_tick(start)}), not after the previous frame's start {format_tick(last_start)}",
+            ))
+            valid[index] = False
+        else:
+            last_start = start
+    return issues
 
 
 def read_file(path: str | Path, *, frame_length: int, complete: bool = True) -> RawFrames:

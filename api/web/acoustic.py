@@ -34,11 +34,6 @@ bp = Blueprint("acoustic", __name__, description="Acoustic sensors, data package
 NOT_FOUND = {"description": "No such package", **errors.PROBLEM}
 
 
-def _binary(description: str, media_type: str) -> dict:
-    return {"200": {"description": description, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}},
-            "206": {"description": "partial content"}, "304": {"description": "not modified"}}
-
-
 @bp.route(urls.rule(urls.SENSORS), endpoint="Sensors")
 @bp.response(200, SensorListSchema)
 def list_sensors():
@@ -76,7 +71,7 @@ def get_package(package_id: str):
 
 
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="raw")), endpoint="Raw")
-@bp.doc(responses=_binary("ADF raw dump", raw.MEDIA_TYPE))
+@bp.doc(responses=http.file_responses("ADF raw dump", raw.MEDIA_TYPE))
 @bp.alt_response(404, **NOT_FOUND)
 def get_raw(package_id: str):
     """The package as a KM3NeT ADF raw dump (readable by km3io; NaN pads the last frame of each run)."""
@@ -86,7 +81,7 @@ def get_raw(package_id: str):
 
 
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="wav")), endpoint="Wav")
-@bp.doc(responses=_binary("IEEE float32 mono WAV, header rate 195312 Hz", "audio/wav"))
+@bp.doc(responses=http.file_responses("IEEE float32 mono WAV, header rate 195312 Hz", "audio/wav"))
 @bp.alt_response(404, **NOT_FOUND)
 def get_wav(package_id: str):
     """The package as a float32 WAV; samples bit-identical to the raw ones."""
@@ -95,7 +90,7 @@ def get_wav(package_id: str):
 
 
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="mp3")), endpoint="Mp3")
-@bp.doc(responses=_binary("MPEG Layer III, 48 kHz mono", "audio/mpeg"))
+@bp.doc(responses=http.file_responses("MPEG Layer III, 48 kHz mono", "audio/mpeg"))
 @bp.alt_response(404, **NOT_FOUND)
 def get_mp3(package_id: str):
     """A listenable MP3: DC removed, anti-alias resampled to 48 kHz, fixed gain per sensor with a soft limiter

@@ -8,7 +8,7 @@ from hydroserve.acoustics import catalog, products, provenance
 from hydroserve.acoustics.catalog import PackageRecord
 from hydroserve.acoustics.products import ProductRecord
 from hydroserve.acoustics.psd_product import unit as psd_unit
-from hydroserve.acoustics.sensors import SensorInfo
+from hydroserve.acoustics.sensors import Calibration, SensorInfo
 from hydroserve.codecs import raw
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
@@ -84,66 +84,79 @@ def package_json(record: PackageRecord) -> dict:
 
 def info_json(record: PackageRecord) -> dict:
     """The /info document of a package."""
-    package_id = record.package_id
     info = services().sensors.info(record.sensor)
     with services().engine.connect() as conn:
         summary = catalog.sensor_summaries(conn, str(record.sensor))
-    calibration = info.calibration
-    settings = record.settings
     return {
-        "package_id": package_id,
+        "package_id": record.package_id,
         "sensor": sensor_json(info, summary[0] if summary else None),
-        "timing": {
-            "time_reference": "UTC from the ADF frame headers (utc_seconds + cycles of 16 ns)",
-            "sample_rate_hz": float(raw.SAMPLE_RATE_HZ),
-            "sample_rate_exact_hz": "390625/2",
-            "sample_period_ticks_16ns": raw.TICKS_PER_SAMPLE,
-            "wav_header_sample_rate_hz": products.WAV_HEADER_RATE_HZ,
-            "window_start": tick_rfc3339(record.boundary_tick),
-            "window_end": tick_rfc3339(record.window_end_tick),
-            "start": tick_rfc3339(record.start_tick),
-            "end": tick_rfc3339(record.end_tick),
-            "start_unix_ns": record.start_tick * raw.NS_PER_TICK,
-            "end_unix_ns": record.end_tick * raw.NS_PER_TICK,
-            "snippet_duration_s": settings["snippet_duration_s"],
-            "snippet_interval_s": settings["snippet_interval_s"],
-            "window_start_unix_ns": record.boundary_tick * raw.NS_PER_TICK,
-            "window_end_unix_ns": record.window_end_tick * raw.NS_PER_TICK,
-            "cutting": "the package holds exactly the samples whose times lie in [window_start, window_end), "
-                       "window_end = window_start + snippet_duration_s; n_expected is the number of sample instants "
-                       "of the data's sample grid in that window, so consecutive packages join bit for bit",
-            "timing_tolerance_ns": None if "timing_tolerance_ticks" not in settings else settings["timing_tolerance_ticks"] * raw.NS_PER_TICK,
-            "timestamp_deviation": record.products["raw"].details.get("input_timestamp_deviation"),
-        },
-        "data": {
-            "sample_format": "float32 little-endian, mono",
-            "sample_unit": "ADC sample unit (see calibration)",
-            "n_samples": record.n_samples,
-            "n_expected": record.n_expected,
-            "coverage": record.coverage,
-            "min_coverage": settings["min_coverage"],
-            "gaps": [g.as_json() for g in record.gaps],
-            "gap_representation": "gaps are not filled: WAV/MP3 join the runs back to back, /raw frames carry their true times "
-                                  "(NaN pads the last frame of each run), /psd segments never span a gap",
-            "runs": [{"start": tick_rfc3339(r.start_tick), "start_unix_ns": r.start_tick * raw.NS_PER_TICK, "first_sample": r.first_sample,
-                      "n_samples": r.n_samples} for r in record.runs],
-            "adf_window_size": record.window_size,
-            "adf_frame_length": record.products["raw"].details["frame_length"],
-        },
-        "calibration": {
-            "calibrated": calibration is not None,
-            "psd_calibrated": calibration is not None,
-            "psd_unit": psd_unit(calibration),
-            "sensitivity_db_re_1v_per_upa": None if calibration is None else calibration.sensitivity_db_re_1v_per_upa,
-            "gain_db": None if calibration is None else calibration.gain_db,
-            "volts_per_unit": None if calibration is None else calibration.volts_per_unit,
-            "sign_convention": None if calibration is None else (
-                "positive sample = positive pressure" if calibration.sign == 1 else "positive sample = negative pressure"),
-            "psd_offset_db": None if calibration is None else calibration.offset_db,
-        },
-        "products": {kind: {**product_link(package_id, kind, p), **p.details} for kind, p in record.products.items()},
+        "timing": _timing_json(record),
+        "data": _data_json(record),
+        "calibration": _calibration_json(info.calibration),
+        "products": {kind: {**product_link(record.package_id, kind, p), **p.details} for kind, p in record.products.items()},
         "provenance": provenance.package_provenance(record),
         "sources": list(record.sources),
         "software_version": record.software_version,
         "created": rfc3339(record.created_at),
+    }
+
+
+def _timing_json(record: PackageRecord) -> dict:
+    settings = record.settings
+    tolerance_ticks = settings.get("timing_tolerance_ticks")
+    return {
+        "time_reference": "UTC from the ADF frame headers (utc_seconds + cycles of 16 ns)",
+        "sample_rate_hz": float(raw.SAMPLE_RATE_HZ),
+        "sample_rate_exact_hz": "390625/2",
+        "sample_period_ticks_16ns": raw.TICKS_PER_SAMPLE,
+        "wav_header_sample_rate_hz": products.WAV_HEADER_RATE_HZ,
+        "window_start": tick_rfc3339(record.boundary_tick),
+        "window_end": tick_rfc3339(record.window_end_tick),
+        "start": tick_rfc3339(record.start_tick),
+        "end": tick_rfc3339(record.end_tick),
+        "start_unix_ns": record.start_tick * raw.NS_PER_TICK,
+        "end_unix_ns": record.end_tick * raw.NS_PER_TICK,
+        "snippet_duration_s": settings["snippet_duration_s"],
+        "snippet_interval_s": settings["snippet_interval_s"],
+        "window_start_unix_ns": record.boundary_tick * raw.NS_PER_TICK,
+        "window_end_unix_ns": record.window_end_tick * raw.NS_PER_TICK,
+        "cutting": "the package holds exactly the samples whose times lie in [window_start, window_end), "
+                   "window_end = window_start + snippet_duration_s; n_expected is the number of sample instants "
+                   "of the data's sample grid in that window, so consecutive packages join bit for bit",
+        "timing_tolerance_ns": None if tolerance_ticks is None else tolerance_ticks * raw.NS_PER_TICK,
+        "timestamp_deviation": record.products["raw"].details.get("input_timestamp_deviation"),
+    }
+
+
+def _data_json(record: PackageRecord) -> dict:
+    return {
+        "sample_format": "float32 little-endian, mono",
+        "sample_unit": "ADC sample unit (see calibration)",
+        "n_samples": record.n_samples,
+        "n_expected": record.n_expected,
+        "coverage": record.coverage,
+        "min_coverage": record.settings["min_coverage"],
+        "gaps": [g.as_json() for g in record.gaps],
+        "gap_representation": "gaps are not filled: WAV/MP3 join the runs back to back, /raw frames carry their true times "
+                              "(NaN pads the last frame of each run), /psd segments never span a gap",
+        "runs": [{"start": tick_rfc3339(r.start_tick), "start_unix_ns": r.start_tick * raw.NS_PER_TICK,
+                  "first_sample": r.first_sample, "n_samples": r.n_samples} for r in record.runs],
+        "adf_window_size": record.window_size,
+        "adf_frame_length": record.products["raw"].details["frame_length"],
+    }
+
+
+def _calibration_json(calibration: Calibration | None) -> dict:
+    if calibration is None:
+        return {"calibrated": False, "psd_calibrated": False, "psd_unit": psd_unit(None), "sensitivity_db_re_1v_per_upa": None,
+                "gain_db": None, "volts_per_unit": None, "sign_convention": None, "psd_offset_db": None}
+    return {
+        "calibrated": True,
+        "psd_calibrated": True,
+        "psd_unit": psd_unit(calibration),
+        "sensitivity_db_re_1v_per_upa": calibration.sensitivity_db_re_1v_per_upa,
+        "gain_db": calibration.gain_db,
+        "volts_per_unit": calibration.volts_per_unit,
+        "sign_convention": f"positive sample = {'positive' if calibration.sign == 1 else 'negative'} pressure",
+        "psd_offset_db": calibration.offset_db,
     }

@@ -161,14 +161,9 @@ def _send_product(table_id: str, kind: str) -> Response:
                             last_modified=record.created, download_name=f"{table_id}.{PRODUCTS[kind].extension}")
 
 
-def _file_doc(media_type: str, description: str, schema: dict | None = None) -> dict:
-    schema = schema or {"type": "string", "format": "binary"}
-    return {"responses": {"200": {"description": description, "content": {media_type: {"schema": schema}}},
-                          "206": {"description": "partial content"}, "304": {"description": "not modified"}}}
-
-
 @bp.route(urls.rule(urls.TABLE_CSV), endpoint="Csv")
-@bp.doc(**_file_doc(PRODUCTS["csv"].media_type, "CSV: a header line of column names, one line per event"))
+@bp.doc(responses=http.file_responses("CSV: a header line of column names, one line per event",
+                                       PRODUCTS["csv"].media_type))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_csv(table_id: str):
     """The rows as CSV; what the columns mean is in the metadata file (``.meta.json``)."""
@@ -176,7 +171,8 @@ def get_csv(table_id: str):
 
 
 @bp.route(urls.rule(urls.TABLE_METADATA), endpoint="Meta")
-@bp.doc(**_file_doc(PRODUCTS["meta"].media_type, "the metadata document (MetadataSchema)", {"type": "object"}))
+@bp.doc(responses=http.file_responses("the metadata document (MetadataSchema)", PRODUCTS["meta"].media_type,
+                                       {"type": "object"}))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_meta(table_id: str):
     """The CSV's metadata file: provenance, parameters, data taking, publication (publishable again with the CSV)."""
@@ -184,7 +180,7 @@ def get_meta(table_id: str):
 
 
 @bp.route(urls.rule(urls.TABLE_HDF5), endpoint="Hdf5")
-@bp.doc(**_file_doc(PRODUCTS["hdf5"].media_type, "HDF5: /events, /header and metadata attributes"))
+@bp.doc(responses=http.file_responses("HDF5: /events, /header and metadata attributes", PRODUCTS["hdf5"].media_type))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_hdf5(table_id: str):
     """The table as HDF5: the ``events`` dataset, a human-readable ``header`` table, machine metadata as attributes."""
@@ -192,7 +188,7 @@ def get_hdf5(table_id: str):
 
 
 @bp.route(urls.rule(urls.TABLE_VOTABLE), endpoint="Votable")
-@bp.doc(**_file_doc(PRODUCTS["votable"].media_type, "VOTable 1.4"))
+@bp.doc(responses=http.file_responses("VOTable 1.4", PRODUCTS["votable"].media_type))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_votable(table_id: str):
     """The whole table as a VOTable 1.4 with UCDs, units, ICRS and UTC/MJD frames."""

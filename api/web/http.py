@@ -60,6 +60,13 @@ def send_stream(
     return response.make_conditional(request, accept_ranges=True, complete_length=size)
 
 
+def file_responses(description: str, media_type: str, schema: dict | None = None) -> dict:
+    """The documented answers of a streamed file (``@bp.doc(responses=...)``): 200 with its media type, 206 and 304."""
+    schema = schema or {"type": "string", "format": "binary"}
+    return {"200": {"description": description, "content": {media_type: {"schema": schema}}},
+            "206": {"description": "partial content"}, "304": {"description": "not modified"}}
+
+
 def send_served(served: Served, *, last_modified: datetime | None, download_name: str | None = None) -> Response:
     """A product as :class:`~hydroserve.acoustics.package_products.Served` says: streamed with Range support,
     or, for a small document made for this request, as JSON bytes with ETag/304."""
