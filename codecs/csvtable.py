@@ -24,7 +24,8 @@ import re
 
 import numpy as np
 
-from .tables import EventTable, ProblemList, TableError, TableMetadata, check_column_names
+from .table_metadata import TableMetadata
+from .tables import EventTable, ProblemList, TableError, check_column_names
 
 MEDIA_TYPE = "text/csv"
 

@@ -27,7 +27,8 @@ import json
 import h5py
 import numpy as np
 
-from .tables import EventTable, ProblemList, TableError, TableMetadata, check_column_names, metadata_to_dict
+from .table_metadata import TableMetadata, metadata_to_dict
+from .tables import EventTable, ProblemList, TableError, check_column_names
 
 MEDIA_TYPE = "application/x-hdf5"
 FORMAT = "km3net-event-table"

@@ -33,7 +33,8 @@ import numpy as np
 from astropy import units
 from astropy.io.votable.tree import CooSys, Field, Info, Resource, TableElement, TimeSys, VOTableFile
 
-from .tables import DEC_UCD, ID_UCD, RA_UCD, Column, EventTable, iso_utc
+from .table_metadata import DEC_UCD, ID_UCD, RA_UCD, Column, iso_utc
+from .tables import EventTable
 
 TABLE_VERSION = "1.4"
 SCS_VERSION = "1.1"

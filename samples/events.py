@@ -28,18 +28,18 @@ from pathlib import Path
 import numpy as np
 
 from hydroserve.codecs import csvtable
-from hydroserve.codecs.tables import (
+from hydroserve.codecs.table_metadata import (
     DEC_UCD,
     ID_UCD,
     RA_UCD,
     Column,
     DataTaking,
-    EventTable,
     ProvenanceStep,
     Publication,
     TableMetadata,
     encode_metadata,
 )
+from hydroserve.codecs.tables import EventTable
 
 EXAMPLE_DIR = Path(__file__).parent / "events"
 TABLE_ID = "synthetic_arca_2023"

@@ -8,7 +8,8 @@ import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 
-from hydroserve.codecs import csvtable, tables
+from hydroserve.codecs import csvtable
+from hydroserve.codecs.table_metadata import encode_metadata
 from hydroserve.codecs.tables import EventTable
 from hydroserve.samples import events
 
@@ -62,7 +63,7 @@ def brute_force_ids(table: EventTable, ra_deg: float, dec_deg: float, radius_deg
 
 def files_of(table: EventTable) -> tuple[bytes, bytes]:
     """The CSV bytes and metadata-file bytes a user would publish."""
-    return csvtable.encode(table), tables.encode_metadata(table.metadata)
+    return csvtable.encode(table), encode_metadata(table.metadata)
 
 
 def with_metadata(table: EventTable, **changes) -> EventTable:

@@ -11,6 +11,7 @@ import pytest
 from astropy.io.votable import parse, validate
 
 from hydroserve.codecs import csvtable, hdf5table, tables, votable
+from hydroserve.codecs.table_metadata import metadata_to_dict
 from hydroserve.codecs.tables import TableError
 from hydroserve.samples import events
 
@@ -121,7 +122,7 @@ def test_hdf5_file_as_h5py_reads_it(table):
     data = hdf5table.encode(table)
     with h5py.File(io.BytesIO(data), "r") as file:
         assert file.attrs["format"] == "km3net-event-table" and file.attrs["n_rows"] == 400
-        assert json.loads(file.attrs["metadata"]) == tables.metadata_to_dict(table.metadata)
+        assert json.loads(file.attrs["metadata"]) == metadata_to_dict(table.metadata)
         rows = file["events"][()]
         assert rows.dtype.names == tuple(c.name for c in table.metadata.columns)
         assert rows["event_id"][7].decode() == table.data["event_id"][7]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hydroserve.api.events.metadata import InvalidMetadata, load_metadata
-from hydroserve.codecs import tables
+from hydroserve.codecs import table_metadata
 from hydroserve.samples import events
 
 
@@ -17,13 +17,13 @@ def table():
 
 
 def _document(table) -> dict:
-    return json.loads(json.dumps(tables.metadata_to_dict(table.metadata)))
+    return json.loads(json.dumps(table_metadata.metadata_to_dict(table.metadata)))
 
 
 def test_metadata_document_round_trips_through_the_schema(table):
     document = _document(table)
     assert load_metadata(document) == table.metadata
-    assert tables.metadata_to_dict(load_metadata(document)) == document
+    assert table_metadata.metadata_to_dict(load_metadata(document)) == document
 
 
 def _column(document, name):
@@ -116,13 +116,13 @@ verbosity = 3
 
 
 def test_toml_metadata_reads_like_json():
-    from_toml = load_metadata(tables.read_metadata_document(TOML.encode()))
+    from_toml = load_metadata(table_metadata.read_metadata_document(TOML.encode()))
     assert from_toml.data_taking.stop.isoformat() == "2023-05-02T10:00:00+00:00"
     assert from_toml.provenance[0].parameters == {"cut": 0.5, "tag": "v2"}
-    as_json = tables.encode_metadata(from_toml)
-    assert load_metadata(tables.read_metadata_document(as_json)) == from_toml
+    as_json = table_metadata.encode_metadata(from_toml)
+    assert load_metadata(table_metadata.read_metadata_document(as_json)) == from_toml
     assert from_toml.position_columns is None and from_toml.id_column == "event_id"
-    with pytest.raises(tables.MetadataError, match="invalid JSON at line 1"):
-        tables.read_metadata_document(b'{"id": }')
-    with pytest.raises(tables.MetadataError, match="neither JSON nor valid TOML"):
-        tables.read_metadata_document(b"id = ")
+    with pytest.raises(table_metadata.MetadataError, match="invalid JSON at line 1"):
+        table_metadata.read_metadata_document(b'{"id": }')
+    with pytest.raises(table_metadata.MetadataError, match="neither JSON nor valid TOML"):
+        table_metadata.read_metadata_document(b"id = ")

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from event_support import files_of, with_metadata
 from hydroserve.api.events import publishing, registration, store
-from hydroserve.codecs import csvtable, tables
+from hydroserve.codecs import csvtable
+from hydroserve.codecs.table_metadata import metadata_to_dict
 from hydroserve.codecs.tables import EventTable
 from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import outbox, registry
@@ -60,7 +61,7 @@ def test_published_table_is_described_and_downloadable(app, client, small_table)
     assert response.headers["Location"] == url(app, "events.Table", table_id="small_2023", _external=True)
     described = client.get(url(app, "events.Table", table_id="small_2023")).json
     assert described == response.json
-    assert described["metadata"] == tables.metadata_to_dict(small_table.metadata)
+    assert described["metadata"] == metadata_to_dict(small_table.metadata)
     assert described["n_rows"] == 120 and described["detector"] == "ARCA21 (synthetic)" and described["version"] == "1.0"
     assert described["cone_search"]["url"] == url(app, "events.Scs", table_id="small_2023", _external=True) + "?"
     assert described["cone_search"]["max_sr_deg"] == 180.0 and described["cone_search"]["verbosity"] is True

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hydroserve.codecs import sky, votable
-from hydroserve.codecs.tables import Column, EventTable
+from hydroserve.codecs.table_metadata import Column
+from hydroserve.codecs.tables import EventTable
 
 DEFAULT_VERBOSITY = 2
 DISTANCE_COLUMN = "_r"

@@ -1,9 +1,9 @@
 """Marshmallow schemas of the event-table endpoints: the metadata document (validated on publish), queries, responses.
 
 The metadata schema loads a metadata document (JSON or TOML, see
-:func:`hydroserve.codecs.tables.read_metadata_document`) into
-:class:`~hydroserve.codecs.tables.TableMetadata` and dumps the canonical
-form (:func:`~hydroserve.codecs.tables.metadata_to_dict`) unchanged, so one
+:func:`hydroserve.codecs.table_metadata.read_metadata_document`) into
+:class:`~hydroserve.codecs.table_metadata.TableMetadata` and dumps the canonical
+form (:func:`~hydroserve.codecs.table_metadata.metadata_to_dict`) unchanged, so one
 schema documents and checks both directions. Errors about a column are
 reported under the column's name, e.g.
 ``{"columns": {"energy_gev": {"unit": ["'GeVV' is not a VOUnit string ..."]}}}``.
@@ -16,7 +16,7 @@ from datetime import UTC
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate
 
-from hydroserve.codecs import tables
+from hydroserve.codecs import table_metadata
 
 
 def described(text: str, **kwargs) -> dict:
@@ -27,7 +27,7 @@ def _build(cls, data: dict):
     """``cls(**data)``, with the model's own consistency errors as marshmallow field errors."""
     try:
         return cls(**data)
-    except tables.MetadataError as error:
+    except table_metadata.MetadataError as error:
         raise ValidationError(error.message, error.field.rsplit(".", 1)[-1]) from None
 
 
@@ -38,7 +38,7 @@ class _UtcDateTime(fields.AwareDateTime):
         return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
 
     def _serialize(self, value, attr, obj, **kwargs):
-        return value if value is None or isinstance(value, str) else tables.iso_utc(value)
+        return value if value is None or isinstance(value, str) else table_metadata.iso_utc(value)
 
 
 class _IsoDate(fields.Date):
@@ -55,9 +55,9 @@ _NAME = validate.Length(min=1, max=200)
 class ColumnSchema(ma.Schema):
     """One parameter (column) of the table."""
 
-    name = fields.String(required=True, validate=validate.Regexp(f"^{tables.COLUMN_NAME.pattern}$"),
+    name = fields.String(required=True, validate=validate.Regexp(f"^{table_metadata.COLUMN_NAME.pattern}$"),
                          **described("column name", example="energy_gev"))
-    type = fields.String(required=True, validate=validate.OneOf(list(tables.COLUMN_TYPES)), **described("value type"))
+    type = fields.String(required=True, validate=validate.OneOf(list(table_metadata.COLUMN_TYPES)), **described("value type"))
     unit = fields.String(required=True, validate=validate.Length(max=64),
                          **described("VOUnit string (SI units and prefixes, deg, d, eV ...); empty for dimensionless", example="GeV"))
     description = fields.String(required=True, validate=_TEXT, **described("what the values are"))
@@ -65,12 +65,12 @@ class ColumnSchema(ma.Schema):
                                                                              example="km3net:events:energy"))
     ucd = fields.String(required=True, validate=validate.Length(min=1, max=200),
                         **described("IVOA UCD1+; one column must be meta.id;meta.main (the event identifier)", example="phys.energy"))
-    verbosity = fields.Integer(load_default=2, validate=validate.OneOf(tables.VERBOSITY_LEVELS),
+    verbosity = fields.Integer(load_default=2, validate=validate.OneOf(table_metadata.VERBOSITY_LEVELS),
                                **described("cone-search VERB level from which the column is returned (1, 2, 3)"))
 
     @post_load
     def _make(self, data, **kwargs):
-        return _build(tables.Column, data)
+        return _build(table_metadata.Column, data)
 
 
 def _scalar(value) -> None:
@@ -89,7 +89,7 @@ class TableProvenanceStepSchema(ma.Schema):
 
     @post_load
     def _make(self, data, **kwargs):
-        return _build(tables.ProvenanceStep, data)
+        return _build(table_metadata.ProvenanceStep, data)
 
 
 class DataTakingSchema(ma.Schema):
@@ -103,7 +103,7 @@ class DataTakingSchema(ma.Schema):
 
     @post_load
     def _make(self, data, **kwargs):
-        return _build(tables.DataTaking, data)
+        return _build(table_metadata.DataTaking, data)
 
 
 class PublicationSchema(ma.Schema):
@@ -119,13 +119,13 @@ class PublicationSchema(ma.Schema):
 
     @post_load
     def _make(self, data, **kwargs):
-        return _build(tables.Publication, data)
+        return _build(table_metadata.Publication, data)
 
 
 class MetadataSchema(ma.Schema):
     """The metadata document of an event table (the ``.meta.json`` file; also accepted as TOML)."""
 
-    id = fields.String(required=True, validate=validate.Regexp(f"^{tables.TABLE_ID.pattern}$"),
+    id = fields.String(required=True, validate=validate.Regexp(f"^{table_metadata.TABLE_ID.pattern}$"),
                        **described("table identifier, used in URLs", example="synthetic_arca_2023"))
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     publication = fields.Nested(PublicationSchema, required=True)
@@ -137,7 +137,7 @@ class MetadataSchema(ma.Schema):
     def _make(self, data, **kwargs):
         data["provenance"] = tuple(data["provenance"])
         data["columns"] = tuple(data["columns"])
-        return _build(tables.TableMetadata, data)
+        return _build(table_metadata.TableMetadata, data)
 
 
 class InvalidMetadata(ValueError):
@@ -173,7 +173,7 @@ def _columns_by_name(messages: dict, document: dict) -> dict:
     return {**messages, "columns": renamed}
 
 
-def load_metadata(document: dict) -> tables.TableMetadata:
+def load_metadata(document: dict) -> table_metadata.TableMetadata:
     """Validate a metadata document and build the metadata.
 
     Raises

@@ -31,8 +31,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from hydroserve.acoustics.blobstore import BlobStore
-from hydroserve.codecs import SOFTWARE_VERSION, csvtable, hdf5table, tables
-from hydroserve.codecs.tables import EventTable, MetadataError, TableError
+from hydroserve.codecs import SOFTWARE_VERSION, csvtable, hdf5table
+from hydroserve.codecs.table_metadata import MetadataError, encode_metadata, metadata_to_dict, read_metadata_document
+from hydroserve.codecs.tables import EventTable, TableError
 
 from . import registration, store
 from .metadata import InvalidMetadata, flatten, load_metadata
@@ -76,7 +77,7 @@ def read_input(table_data: bytes, metadata_data: bytes, *, max_rows: int, hdf5_d
         rows, lines and columns.
     """
     try:
-        metadata_document = tables.read_metadata_document(metadata_data)
+        metadata_document = read_metadata_document(metadata_data)
         table_metadata = load_metadata(metadata_document)
     except MetadataError as error:
         raise InvalidInput({"metadata": [error.message]}) from None
@@ -147,8 +148,8 @@ def publish(engine: Engine, blobs: BlobStore, settings: EventSettings, table_dat
     """
     table = read_input(table_data, metadata_data, max_rows=settings.max_rows, hdf5_dataset=hdf5_dataset)
     table_id = table.metadata.id
-    document = tables.metadata_to_dict(table.metadata)
-    encoded = {"csv": csvtable.encode(table), "meta": tables.encode_metadata(table.metadata)}
+    document = metadata_to_dict(table.metadata)
+    encoded = {"csv": csvtable.encode(table), "meta": encode_metadata(table.metadata)}
     digest = _digest(encoded["meta"], encoded["csv"])
     existing = _already_published(engine, table_id, digest)
     if existing is not None:

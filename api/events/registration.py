@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from hydroserve.api import urls
-from hydroserve.codecs import csvtable, hdf5table, tables
+from hydroserve.codecs import csvtable, hdf5table, table_metadata, tables
 from hydroserve.codecs.tables import EventTable
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.outbox import ODC_DESTINATION
@@ -46,7 +46,7 @@ class Product:
 
 PRODUCTS = {
     "csv": Product(urls.TABLE_CSV, csvtable.MEDIA_TYPE),
-    "meta": Product(urls.TABLE_METADATA, tables.METADATA_MEDIA_TYPE),
+    "meta": Product(urls.TABLE_METADATA, table_metadata.METADATA_MEDIA_TYPE),
     "hdf5": Product(urls.TABLE_HDF5, hdf5table.MEDIA_TYPE),
     "votable": Product(urls.TABLE_VOTABLE, tables.VOTABLE_MEDIA_TYPE),
 }
@@ -151,7 +151,7 @@ def table_resources(settings: EventSettings, table: EventTable, document: dict, 
     settings : EventSettings
     table : EventTable
     document : dict
-        The canonical metadata document of the table (:func:`~hydroserve.codecs.tables.metadata_to_dict`);
+        The canonical metadata document of the table (:func:`~hydroserve.codecs.table_metadata.metadata_to_dict`);
         its provenance steps (keyed ``id``) become the resources' provenance.
     products : dict
         The stored formats: kind -> ``{key, size_bytes, sha256}``.

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table,
 from sqlalchemy.engine import Connection
 
 from hydroserve.acoustics.blobstore import BlobStore
-from hydroserve.codecs import hdf5table, tables
+from hydroserve.codecs import hdf5table, table_metadata
 from hydroserve.codecs.tables import EventTable
 from hydroserve.codecs.times import as_utc
 
@@ -46,14 +46,14 @@ class TableRecord:
     title: str
     n_rows: int
     digest: str
-    document: dict  # the canonical metadata document (tables.metadata_to_dict)
+    document: dict  # the canonical metadata document (table_metadata.metadata_to_dict)
     products: dict[str, dict]
     cone_search: dict | None  # the test query of its cone search (see registration); None without sky positions
     resources: tuple[str, ...]
     software_version: str
     created: datetime
 
-    def load_metadata(self) -> tables.TableMetadata:
+    def load_metadata(self) -> table_metadata.TableMetadata:
         return load_metadata(self.document)
 
 

@@ -18,7 +18,8 @@ from hydroserve.api.events import cone, publishing, registration, store
 from hydroserve.api.events.registration import PRODUCTS
 from hydroserve.api.events.store import TableRecord
 from hydroserve.codecs import votable
-from hydroserve.codecs.tables import SCS_MEDIA_TYPE, TABLE_ID
+from hydroserve.codecs.table_metadata import TABLE_ID
+from hydroserve.codecs.tables import SCS_MEDIA_TYPE
 from hydroserve.codecs.times import rfc3339
 
 from . import errors, http
