@@ -43,8 +43,8 @@ def _utf8_array(values: list[str] | np.ndarray) -> np.ndarray:
     return encoded.astype(h5py.string_dtype("utf-8", max(1, encoded.dtype.itemsize)))
 
 
-def _header_rows(metadata: TableMetadata) -> list[tuple[str, str, str]]:
-    document = metadata_to_dict(metadata)
+def _header_rows(document: dict) -> list[tuple[str, str, str]]:
+    """The ``/header`` rows (section, key, value) of the canonical metadata ``document``."""
     rows = [("table", "id", document["id"]), ("table", "title", document["title"])]
     for section in ("publication", "data_taking"):
         rows += [(section, key, _text(value)) for key, value in document[section].items() if value is not None]
@@ -71,7 +71,8 @@ def encode(table: EventTable) -> bytes:
     events = np.empty(table.n_rows, dtype=[(c.name, f.dtype) for c, f in zip(metadata.columns, fields)])
     for column, values in zip(metadata.columns, fields):
         events[column.name] = values
-    header_rows = _header_rows(metadata)
+    document = metadata_to_dict(metadata)
+    header_rows = _header_rows(document)
     header_columns = [_utf8_array([row[i] for row in header_rows]) for i in range(3)]
     header = np.empty(len(header_rows), dtype=[(name, c.dtype) for name, c in zip(("section", "key", "value"), header_columns)])
     for name, values in zip(("section", "key", "value"), header_columns):
@@ -82,7 +83,7 @@ def encode(table: EventTable) -> bytes:
         file.attrs["format_version"] = FORMAT_VERSION
         file.attrs["table_id"] = metadata.id
         file.attrs["n_rows"] = table.n_rows
-        file.attrs["metadata"] = json.dumps(metadata_to_dict(metadata), ensure_ascii=False)
+        file.attrs["metadata"] = json.dumps(document, ensure_ascii=False)
         dataset = file.create_dataset("events", data=events, chunks=(min(table.n_rows, 65536),), compression="gzip",
                                       compression_opts=_GZIP_LEVEL, shuffle=True, track_times=False)
         for key, values in (("column_names", [c.name for c in metadata.columns]),
