@@ -20,9 +20,10 @@ import numpy as np
 
 from hydroserve.codecs import psdjson
 
-from . import composite, pictures, product_keys, products, psd_product
+from . import composite, mp3_product, pictures, product_keys, products, psd_product
 from .blobstore import BlobNotFound, BlobStore
 from .catalog import PackageRecord
+from .product_settings import ProductSettings
 from .psd import Psd
 from .sensors import Calibration, SensorCatalog, calibration_tag
 from .window import Run
@@ -53,7 +54,7 @@ class PackageProducts:
         Parameters of an MP3 remade because its blob is missing.
     """
 
-    def __init__(self, blobs: BlobStore, sensors: SensorCatalog, settings: products.ProductSettings):
+    def __init__(self, blobs: BlobStore, sensors: SensorCatalog, settings: ProductSettings):
         self.blobs = blobs
         self.sensors = sensors
         self.settings = settings
@@ -80,7 +81,7 @@ class PackageProducts:
         """The MP3 as stored (remade from the samples if its blob is missing)."""
         product = record.products["mp3"]
         calibration = self.calibration(record)
-        file = self._open_or_make(product.blob_key, lambda: products.make_mp3(self._runs(record), self.settings, calibration,
+        file = self._open_or_make(product.blob_key, lambda: mp3_product.make(self._runs(record), self.settings, calibration,
                                                                               title=record.package_id)[0])
         return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=True)
 

@@ -21,7 +21,7 @@ from marshmallow import fields as mf
 
 from hydroserve.acoustics.cutter import CutSettings
 from hydroserve.acoustics.loudness import LoudnessPolicy
-from hydroserve.acoustics.products import ProductSettings
+from hydroserve.acoustics.product_settings import ProductSettings
 from hydroserve.acoustics.stream import DEFAULT_TOLERANCE_TICKS
 from hydroserve.codecs import mp3, raw, voevent
 from hydroserve.odc_sync.vtp import Broker

@@ -107,7 +107,8 @@ def test_mp3_is_48khz_mono_with_the_snippet_duration(app, client, two_packages):
 
 def test_mp3_resampling_keeps_ultrasound_out_of_the_audible_band():
     from hydroserve.acoustics.loudness import LoudnessPolicy
-    from hydroserve.acoustics.products import ProductSettings, make_mp3
+    from hydroserve.acoustics.mp3_product import make as make_mp3
+    from hydroserve.acoustics.product_settings import ProductSettings
 
     t = np.arange(int(2 * FS)) / FS
     audible = np.sin(2 * np.pi * 1000 * t)

@@ -9,20 +9,21 @@ import pytest
 import soundfile
 from scipy import signal
 
-from hydroserve.acoustics import products
+from hydroserve.acoustics import mp3_product
 from hydroserve.acoustics.loudness import LoudnessPolicy
+from hydroserve.acoustics.product_settings import ProductSettings
 from hydroserve.acoustics.resample import LowpassSpec, PolyphaseResampler, design_lowpass
 from hydroserve.codecs import raw
 
 FS_HZ = float(raw.SAMPLE_RATE_HZ)
 T_S = np.arange(round(2 * FS_HZ)) / FS_HZ
-UNLIMITED = products.ProductSettings(loudness=LoudnessPolicy(full_scale_sample_units=0.1))
+UNLIMITED = ProductSettings(loudness=LoudnessPolicy(full_scale_sample_units=0.1))
 """Loud enough for the signals below (peaks at most 0.03 = -10 dB re full scale), never limited."""
 
 
 def decoded_spectrum_db(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Make the MP3 product, decode it with libsndfile, return (frequency_hz, level in dB re the strongest line)."""
-    data, details = products.make_mp3([samples.astype(np.float32)], UNLIMITED)
+    data, details = mp3_product.make([samples.astype(np.float32)], UNLIMITED)
     assert details["n_samples_limited"] == 0
     decoded, rate_hz = soundfile.read(io.BytesIO(data), dtype="float64")
     assert rate_hz == details["sample_rate_hz"] == 48_000 and decoded.ndim == 1
@@ -53,7 +54,7 @@ def test_a_genuine_18_khz_tone_survives_the_mp3():
 
 def test_mp3_details_record_gain_and_length():
     x = (2e-3 + 0.025 * np.sin(2 * np.pi * 440 * T_S)).astype(np.float32)
-    data, details = products.make_mp3([x[:200_000], x[200_000:]], UNLIMITED)
+    data, details = mp3_product.make([x[:200_000], x[200_000:]], UNLIMITED)
     assert details["n_samples"] == 49_152 + 46_848  # ceil(200000 * 768 / 3125) + ceil(190625 * 768 / 3125)
     assert details["dc_offset_removed"] == pytest.approx(2e-3, abs=1e-5)
     assert details["gain"] == 32767 / 0.1 and details["gain_db"] == pytest.approx(20 * np.log10(327670))
@@ -64,8 +65,8 @@ def test_mp3_details_record_gain_and_length():
 
 @pytest.mark.parametrize("n", [1, 7, 3125, 3126, 100_003])
 def test_resampler_equals_scipy_resample_poly_with_the_same_filter(n):
-    resampler = products.mp3_resampler()
-    taps = design_lowpass(products.MP3_ANTI_ALIAS, FS_HZ * 768)
+    resampler = mp3_product.resampler()
+    taps = design_lowpass(mp3_product.MP3_ANTI_ALIAS, FS_HZ * 768)
     x = np.random.default_rng(n).normal(0.5, 1, n).astype(np.float32)
     expected = signal.resample_poly(x.astype(np.float64) - 0.5, 768, 3125, window=taps)
     got = resampler(x, 0.5)
@@ -81,7 +82,7 @@ def test_resampler_equals_scipy_resample_poly_for_other_ratios(up, down):
 
 
 def test_anti_alias_filter_meets_its_specification():
-    spec = products.MP3_ANTI_ALIAS
+    spec = mp3_product.MP3_ANTI_ALIAS
     rate_hz = FS_HZ * 768
     taps = design_lowpass(spec, rate_hz)
     frequency_hz, response = signal.freqz(taps, worN=np.array([0, 10_000, spec.passband_hz, spec.stopband_hz, 30_000, 97_000.0]), fs=rate_hz)

@@ -14,13 +14,14 @@ import pytest
 import soundfile
 from scipy import signal
 
-from hydroserve.acoustics import products
+from hydroserve.acoustics import mp3_product
 from hydroserve.acoustics.loudness import Loudness, LoudnessPolicy
+from hydroserve.acoustics.product_settings import ProductSettings
 from hydroserve.acoustics.sensors import Calibration
 from hydroserve.codecs import mp3, raw
 
 FS_HZ = float(raw.SAMPLE_RATE_HZ)
-SETTINGS = products.ProductSettings()
+SETTINGS = ProductSettings()
 
 
 def ffmpeg_decode(data: bytes) -> np.ndarray:
@@ -66,7 +67,7 @@ def test_decoded_mp3_is_aligned_with_the_samples_to_the_sample_at_start_and_end(
     clicks = (2_000, n - 3_000)  # 10 ms after the start, 15 ms before the end
     for at in clicks:
         x[at] += 5e-3  # a click 25 dB above the background, below the limiter's knee
-    data, details = products.make_mp3([x], SETTINGS)
+    data, details = mp3_product.make([x], SETTINGS)
     decoded = decode(data)
     # independent reference: scipy's own resample_poly (its default filter), same gain
     reference = signal.resample_poly(x.astype(np.float64) - x.mean(dtype=np.float64), 768, 3125) * details["gain"] / 32767
@@ -101,8 +102,8 @@ def test_gain_is_fixed_per_sensor_so_a_click_does_not_push_the_background_down()
     quiet = background(n, 3)
     loud = background(n, 4)
     loud[200_000:200_010] += 0.3  # a click 60 dB above the background
-    quiet_mp3, quiet_details = products.make_mp3([quiet], SETTINGS)
-    loud_mp3, loud_details = products.make_mp3([loud], SETTINGS)
+    quiet_mp3, quiet_details = mp3_product.make([quiet], SETTINGS)
+    loud_mp3, loud_details = mp3_product.make([loud], SETTINGS)
     assert quiet_details["gain"] == loud_details["gain"]
     assert quiet_details["n_samples_limited"] == 0 and loud_details["n_samples_limited"] > 0
     a, b = ffmpeg_decode(quiet_mp3), ffmpeg_decode(loud_mp3)
@@ -128,7 +129,7 @@ def test_a_calibrated_sensor_maps_the_configured_pressure_to_full_scale():
     t = np.arange(390_625) / FS_HZ
     x = (1e6 / upa_per_unit * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
     # at 320 kbps: the 128 kbps default codes a pure 1 kHz tone 0.44 dB low (libmp3lame in ffmpeg does the same)
-    data, details = products.make_mp3([x], products.ProductSettings(mp3_bit_rate_kbps=320, loudness=policy), calibration)
+    data, details = mp3_product.make([x], ProductSettings(mp3_bit_rate_kbps=320, loudness=policy), calibration)
     assert details["gain"] == pytest.approx(32767 * upa_per_unit / 10 ** (140 / 20), rel=1e-12)
     decoded = soundfile_decode(data)[4_800:-4_800]
     assert 20 * np.log10(np.abs(decoded).max()) == pytest.approx(-20.0, abs=0.05)

@@ -1,0 +1,20 @@
+"""The parameters of the products made at ingest (from the configuration)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hydroserve.codecs import raw
+
+from .loudness import LoudnessPolicy
+
+
+@dataclass(frozen=True)
+class ProductSettings:
+    """Parameters of the products made at ingest."""
+
+    frame_length: int = raw.DEFAULT_FRAME_LENGTH
+    mp3_bit_rate_kbps: int = 128
+    mp3_quality: int = 7  # LAME "fast": 1.6x faster than 5, same decoded SNR (21.7 vs 21.6 dB) on the synthetic signal
+    psd_nfft: int = 8192
+    loudness: LoudnessPolicy = LoudnessPolicy()
