@@ -83,12 +83,12 @@ def test_a_window_too_short_for_a_psd_segment_is_skipped_with_its_reason_not_a_c
 
 
 def test_a_product_refusing_the_samples_skips_the_window_with_the_reason(runner, monkeypatch, synthetic_files):
-    from hydroserve.acoustics import products
+    from hydroserve.acoustics import mp3_product
 
     def refuse(*args, **kwargs):
         raise ValueError("the encoder refused these samples")
 
-    monkeypatch.setattr(products, "make_mp3", refuse)
+    monkeypatch.setattr(mp3_product, "make", refuse)
     result = runner("import", "--json", *map(str, synthetic_files(n_frames=8)))
     summary = result.json()
     assert result.exit_code == 0 and summary["packages_made"] == []
