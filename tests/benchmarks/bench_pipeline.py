@@ -27,7 +27,7 @@ import numpy as np
 import soundfile
 from scipy import signal
 
-from hydroserve.acoustics import products, psd
+from hydroserve.acoustics import products, psd, psd_product
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.cutter import SnippetCutter
 from hydroserve.acoustics.resample import PolyphaseResampler
@@ -125,7 +125,7 @@ def instrument() -> Stages:
     stages.wrap(PolyphaseResampler, "__call__", "mp3: anti-alias resampling")
     stages.wrap(mp3, "encode", "mp3: LAME encoding")
     stages.wrap(psd, "welch_quantiles", "psd: welch_quantiles")
-    stages.wrap(products, "psd_document", "psd: JSON document")
+    stages.wrap(psd_product, "document", "psd: JSON document")
     return stages
 
 
