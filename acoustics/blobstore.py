@@ -8,26 +8,127 @@ relative, slash-separated paths of safe characters.
 temporary file in ``<root>/.incoming``, fsyncs it, renames it into place and
 fsyncs the directory: a reader sees either no blob or the whole blob, and a
 blob that ``put`` returned from survives a power cut.
+
+Every ``put`` also records the blob's :class:`ChunkChecksums` (its size, its
+SHA-256 and the SHA-256 of every :data:`CHECKSUM_CHUNK_BYTES` chunk), kept by
+the store beside the blob: :class:`LocalBlobStore` writes them, atomically
+too, to ``<root>/.checksums/<key>.json``, before the blob itself is renamed
+into place. Keys cannot start with ``.``, so no key reaches them. Readers
+check the bytes against them chunk by chunk (:mod:`.integrity`). Blobs stored
+before checksums existed have none (:class:`ChecksumsMissing`) until
+:meth:`BlobStore.put_checksums` adds them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
 import time
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 _KEY_RE = re.compile(r"[A-Za-z0-9_.=-]+(/[A-Za-z0-9_.=-]+)*")
 _INCOMING = ".incoming"
+_CHECKSUMS = ".checksums"
+CHECKSUM_CHUNK_BYTES = 1 << 20
 
 
 class BlobNotFound(KeyError):
     """No blob under that key."""
+
+
+class ChecksumsMissing(KeyError):
+    """The blob exists but was stored before chunk checksums were kept (see :mod:`.integrity` for the backfill)."""
+
+
+class BlobDamaged(Exception):
+    """A blob's bytes do not match its checksums.
+
+    Parameters
+    ----------
+    key : str
+        The blob key.
+    detail : str
+        What does not match (which chunk, or the size).
+    """
+
+    def __init__(self, key: str, detail: str):
+        super().__init__(f"blob {key} is damaged: {detail}")
+        self.key = key
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ChunkChecksums:
+    """What a blob's bytes must be: ``size_bytes``, the ``sha256`` of all of them, and the SHA-256 of every
+    ``chunk_bytes`` chunk (``chunk_sha256[i]`` covers bytes ``[i * chunk_bytes, (i + 1) * chunk_bytes)``)."""
+
+    size_bytes: int
+    sha256: str
+    chunk_bytes: int
+    chunk_sha256: tuple[str, ...]
+
+    def chunk_size(self, index: int) -> int:
+        """Bytes in chunk ``index`` (the last one may be short)."""
+        return min(self.chunk_bytes, self.size_bytes - index * self.chunk_bytes)
+
+    def as_json(self) -> dict:
+        return {"size_bytes": self.size_bytes, "sha256": self.sha256, "chunk_bytes": self.chunk_bytes,
+                "chunk_sha256": list(self.chunk_sha256)}
+
+    @classmethod
+    def from_json(cls, document: dict) -> ChunkChecksums:
+        return cls(document["size_bytes"], document["sha256"], document["chunk_bytes"], tuple(document["chunk_sha256"]))
+
+
+class ChecksumWriter:
+    """Computes :class:`ChunkChecksums` of bytes given in pieces of any size.
+
+    ``prefix_sha256`` also hashes ``prefix`` followed by the bytes (a view
+    that puts a header before a blob has that digest).
+    """
+
+    def __init__(self, chunk_bytes: int = CHECKSUM_CHUNK_BYTES, prefix: bytes = b""):
+        if chunk_bytes < 1:
+            raise ValueError(f"{chunk_bytes=} must be at least 1")
+        self.chunk_bytes = chunk_bytes
+        self.whole = hashlib.sha256()
+        self.prefixed = hashlib.sha256(prefix)
+        self.chunk = hashlib.sha256()
+        self.in_chunk = 0
+        self.size = 0
+        self.digests: list[str] = []
+
+    def update(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        self.whole.update(view)
+        self.prefixed.update(view)
+        self.size += len(view)
+        while len(view):
+            n = min(len(view), self.chunk_bytes - self.in_chunk)
+            self.chunk.update(view[:n])
+            self.in_chunk += n
+            view = view[n:]
+            if self.in_chunk == self.chunk_bytes:
+                self._close_chunk()
+
+    def _close_chunk(self) -> None:
+        self.digests.append(self.chunk.hexdigest())
+        self.chunk, self.in_chunk = hashlib.sha256(), 0
+
+    def result(self) -> ChunkChecksums:
+        if self.in_chunk:
+            self._close_chunk()
+        return ChunkChecksums(self.size, self.whole.hexdigest(), self.chunk_bytes, tuple(self.digests))
+
+    def prefix_sha256(self) -> str:
+        return self.prefixed.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -48,7 +149,7 @@ class BlobStore(Protocol):
     """Where product bytes live."""
 
     def put(self, key: str, chunks: Iterable[bytes | memoryview]) -> BlobInfo:
-        """Store the concatenated chunks atomically and durably; return size and sha256."""
+        """Store the concatenated chunks and their :class:`ChunkChecksums` atomically and durably; return size and sha256."""
 
     def open(self, key: str) -> BinaryIO:
         """Open a blob for reading (seekable, for ranged reads). Raises BlobNotFound."""
@@ -58,6 +159,15 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool:
         """Whether a complete blob is stored under ``key``."""
+
+    def checksums(self, key: str) -> ChunkChecksums:
+        """The checksums recorded when the blob was stored. Raises BlobNotFound, or ChecksumsMissing for an old blob."""
+
+    def put_checksums(self, key: str, checksums: ChunkChecksums) -> None:
+        """Record ``checksums`` for an existing blob (the backfill of blobs stored before checksums were kept)."""
+
+    def keys(self, prefix: str) -> list[str]:
+        """Keys of the stored blobs that start with ``prefix``, sorted."""
 
 
 class LocalBlobStore:
@@ -82,26 +192,64 @@ class LocalBlobStore:
 
     def put(self, key: str, chunks: Iterable[bytes | memoryview]) -> BlobInfo:
         final = self._path(key)
-        digest = hashlib.sha256()
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self.root / _INCOMING, prefix=final.name + ".")
+        checksums = ChecksumWriter()
+        with self._temporary(final.name) as (tmp, tmp_path):
+            for chunk in chunks:
+                checksums.update(chunk)
+                tmp.write(chunk)
+            result = checksums.result()
+            self.put_checksums(key, result)
+            self._move_into_place(tmp, tmp_path, final)
+        return BlobInfo(key, result.size_bytes, result.sha256)
+
+    def checksums(self, key: str) -> ChunkChecksums:
+        path = self._checksums_path(key)
+        try:
+            return ChunkChecksums.from_json(json.loads(path.read_bytes()))
+        except FileNotFoundError:
+            if not self.exists(key):
+                raise BlobNotFound(key) from None
+            raise ChecksumsMissing(key) from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise BlobDamaged(key, f"its checksum record {path.name} is unreadable ({error})") from None
+
+    def put_checksums(self, key: str, checksums: ChunkChecksums) -> None:
+        final = self._checksums_path(key)
+        with self._temporary(final.name) as (tmp, tmp_path):
+            tmp.write(json.dumps(checksums.as_json()).encode())
+            self._move_into_place(tmp, tmp_path, final)
+
+    def keys(self, prefix: str) -> list[str]:
+        directory, _, name = prefix.rpartition("/")
+        folder = self.root / check_key(directory) if directory else self.root
+        if not folder.is_dir():
+            return []
+        return sorted(f"{directory}/{path.name}" if directory else path.name for path in folder.iterdir()
+                      if path.name.startswith(name) and not path.name.startswith(".") and path.is_file())
+
+    def _checksums_path(self, key: str) -> Path:
+        return self.root / _CHECKSUMS / (check_key(key) + ".json")
+
+    @contextmanager
+    def _temporary(self, name: str):
+        """A temporary file in ``.incoming`` (removed unless moved into place) and its path."""
+        fd, tmp_name = tempfile.mkstemp(dir=self.root / _INCOMING, prefix=name + ".")
         try:
             with os.fdopen(fd, "wb") as tmp:
-                for chunk in chunks:
-                    digest.update(chunk)
-                    tmp.write(chunk)
-                    size += len(memoryview(chunk).cast("B"))
-                tmp.flush()
-                if self.fsync:
-                    os.fsync(tmp.fileno())
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_name, final)
-        except BaseException:
+                yield tmp, Path(tmp_name)
+        finally:
             Path(tmp_name).unlink(missing_ok=True)
-            raise
+
+    def _move_into_place(self, tmp: BinaryIO, tmp_path: Path, final: Path) -> None:
+        """Flush and close ``tmp``, then rename it to ``final`` (durably unless ``fsync`` is off)."""
+        tmp.flush()
+        if self.fsync:
+            os.fsync(tmp.fileno())
+        tmp.close()
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_path, final)
         if self.fsync:
             _fsync_directory(final.parent)
-        return BlobInfo(key, size, digest.hexdigest())
 
     def open(self, key: str) -> BinaryIO:
         try:

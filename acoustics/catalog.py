@@ -5,7 +5,9 @@ This module owns the acoustic part of the schema:
 ``sensors``          one row per sensor seen, with the ingest resume cursor;
 ``packages``         one row per data package (snippet), visible once committed;
 ``products``         one row per product of a package (raw, wav, mp3, psd);
-``skipped_windows``  windows that had data but were not kept, and why.
+``skipped_windows``  windows that had data but were not kept, and why;
+``damaged_blobs``    blobs whose bytes did not match their checksums, and when they were repaired
+                     (queries in :mod:`.integrity`; owners are packages and event tables).
 
 Times are integer 16 ns ticks since the Unix epoch (exact); RFC 3339
 strings are made at the edges.
@@ -94,6 +96,17 @@ skipped_windows = Table(
     Column("n_expected", BigInteger, nullable=False),
     Column("reason", String(500), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+damaged_blobs = Table(
+    "damaged_blobs",
+    metadata,
+    Column("blob_key", String(255), primary_key=True),
+    Column("owner", String(128), nullable=False, comment="the package id or event-table id the blob belongs to"),
+    Column("detail", String(500), nullable=False, comment="what did not match: which chunk, or the size"),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("repaired_at", DateTime(timezone=True), nullable=True, comment="NULL while the blob is damaged"),
+    Index("damaged_blobs_by_owner", "owner"),
 )
 
 

@@ -6,6 +6,13 @@ made from the stored samples, stored atomically beside them (so concurrent
 makers are harmless) and opened. The answer is a :class:`Served`: the bytes
 (open file or in memory), their size, an ETag and whether they can ever
 change. Where the blobs are is :mod:`.product_keys`.
+
+Every blob is read through :class:`~.integrity.Integrity`: the samples
+chunk by chunk as they are served (a bad chunk stops the answer), every
+other blob checked whole before its first byte. A damaged product that can
+be made from the samples (MP3, PSD, pictures) is made again, checked
+against the catalog's SHA-256 where there is one, stored atomically and
+marked repaired; damaged samples stay damaged until repaired.
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ import numpy as np
 from hydroserve.codecs import psdjson
 
 from . import composite, mp3_product, pictures, product_keys, products, psd_product
-from .blobstore import BlobNotFound, BlobStore
+from .blobstore import BlobDamaged, BlobNotFound, BlobStore, ChecksumsMissing
 from .catalog import PackageRecord
+from .integrity import Integrity, VerifiedBlob
 from .product_settings import ProductSettings
 from .psd import Psd
 from .sensors import Calibration, SensorCatalog, calibration_tag
@@ -51,20 +59,32 @@ class PackageProducts:
     sensors : SensorCatalog
         The calibrations that the PSD, its pictures and band levels are given in.
     settings : ProductSettings
-        Parameters of an MP3 remade because its blob is missing.
+        Parameters of an MP3 remade because its blob is missing or damaged.
+    integrity : Integrity
+        Opens the blobs checked against their checksums and records damage.
     """
 
-    def __init__(self, blobs: BlobStore, sensors: SensorCatalog, settings: ProductSettings):
+    def __init__(self, blobs: BlobStore, sensors: SensorCatalog, settings: ProductSettings, integrity: Integrity):
         self.blobs = blobs
         self.sensors = sensors
         self.settings = settings
+        self.integrity = integrity
 
     def calibration(self, record: PackageRecord) -> Calibration | None:
         return self.sensors.info(record.sensor).calibration
 
     def samples(self, record: PackageRecord) -> BinaryIO:
-        """The stored samples (float32, runs back to back); :class:`BlobNotFound` if they are missing."""
-        return self.blobs.open(record.samples_key)
+        """The stored samples (float32, runs back to back), each chunk checked as it is read.
+
+        Raises
+        ------
+        BlobNotFound
+        BlobDamaged
+            They are (or were found) damaged; also raised by reads that meet a bad chunk.
+        """
+        wav_header = self._wav_layout(record).parts[0].data
+        return self.integrity.open(record.samples_key, record.package_id, expected_sha256=record.products["wav"].sha256,
+                                   legacy_prefix=wav_header)
 
     def raw(self, record: PackageRecord) -> Served:
         """The ADF raw dump: a view on the samples (NaN pads the last frame of each run)."""
@@ -74,15 +94,15 @@ class PackageProducts:
 
     def wav(self, record: PackageRecord) -> Served:
         """The float32 WAV: a header and the samples."""
-        layout = products.wav_view(record.package_id, record.n_samples, record.start_tick, len(record.gaps))
-        return self._view(record, "wav", layout)
+        return self._view(record, "wav", self._wav_layout(record))
 
     def mp3(self, record: PackageRecord) -> Served:
         """The MP3 as stored (remade from the samples if its blob is missing)."""
         product = record.products["mp3"]
         calibration = self.calibration(record)
-        file = self._open_or_make(product.blob_key, lambda: mp3_product.make(self._runs(record), self.settings, calibration,
-                                                                              title=record.package_id)[0])
+        file = self._open_or_make(record, product.blob_key, lambda: mp3_product.make(self._runs(record), self.settings, calibration,
+                                                                                     title=record.package_id)[0],
+                                  expected_sha256=product.sha256)
         return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=True)
 
     def psd_statistics(self, record: PackageRecord, nfft: int | None = None) -> Psd:
@@ -96,7 +116,7 @@ class PackageProducts:
         ingest_nfft = record.products["psd"].details["nfft"]
         key = product_keys.psd_arrays_key(self._prefix(record), None if nfft in (None, ingest_nfft) else nfft)
         make = lambda: psd_product.to_npz(psd_product.compute(self._runs(record), nfft or ingest_nfft))  # noqa: E731
-        with self._open_or_make(key, make) as stored:
+        with self._open_or_make(record, key, make) as stored:
             return psd_product.from_npz(stored.read())
 
     def psd(self, record: PackageRecord, *, nfft: int | None = None, fmin_hz: float | None = None,
@@ -112,8 +132,9 @@ class PackageProducts:
         calibration = self.calibration(record)
         tag = calibration_tag(calibration)
         if fmin_hz is None and fmax_hz is None and nfft is None and product.details["calibration_tag"] == tag:
-            file = self._open_or_make(product.blob_key,
-                                      lambda: psd_product.document(record.package_id, self.psd_statistics(record), calibration))
+            file = self._open_or_make(record, product.blob_key,
+                                      lambda: psd_product.document(record.package_id, self.psd_statistics(record), calibration),
+                                      expected_sha256=product.sha256)
             return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=False)
         document = psd_product.document(record.package_id, self.psd_statistics(record, nfft).band(fmin_hz, fmax_hz), calibration)
         etag = hashlib.sha256(f"{product.sha256}|{nfft}|{fmin_hz}|{fmax_hz}|{tag}".encode()).hexdigest()[:40]
@@ -155,6 +176,9 @@ class PackageProducts:
             samples = np.frombuffer(stored.read(), dtype="<f4")
         return _split_runs(samples, record.runs, record.samples_key)
 
+    def _wav_layout(self, record: PackageRecord) -> composite.Composite:
+        return products.wav_view(record.package_id, record.n_samples, record.start_tick, len(record.gaps))
+
     def _view(self, record: PackageRecord, kind: str, layout: composite.Composite) -> Served:
         product = record.products[kind]
         return Served(composite.CompositeFile(layout, self.samples(record)), layout.size, product.media_type, product.sha256,
@@ -163,18 +187,32 @@ class PackageProducts:
     def _picture(self, record: PackageRecord, name: str, make: Callable[[], bytes]) -> Served:
         key = product_keys.picture_key(self._prefix(record), name, calibration_tag(self.calibration(record)),
                                        pictures.PICTURE_VERSION)
-        stored = self._open_or_make(key, make)
-        etag = hashlib.file_digest(stored, "sha256").hexdigest()
-        stored.seek(0)
-        return Served(stored, self.blobs.size(key), pictures.MEDIA_TYPE, etag, immutable=False)
+        stored = self._open_or_make(record, key, make)
+        return Served(stored, stored.size_bytes, pictures.MEDIA_TYPE, stored.checksums.sha256, immutable=False)
 
-    def _open_or_make(self, key: str, make: Callable[[], bytes]) -> BinaryIO:
-        """The blob under ``key``, storing ``make()`` there first if it is missing (the put is atomic)."""
+    def _open_or_make(self, record: PackageRecord, key: str, make: Callable[[], bytes], *,
+                      expected_sha256: str | None = None) -> VerifiedBlob:
+        """The blob under ``key``, checked whole; made with ``make()`` and stored (atomically) first if it is missing,
+        damaged, or an old derived file without checksums. ``expected_sha256``: what the catalog says it holds.
+
+        Raises
+        ------
+        BlobDamaged
+            Made again, it still differs from ``expected_sha256`` (or the samples it is made from are damaged).
+        """
         try:
-            return self.blobs.open(key)
-        except BlobNotFound:
-            self.blobs.put(key, [make()])
-            return self.blobs.open(key)
+            return self.integrity.open(key, record.package_id, expected_sha256=expected_sha256, whole=True)
+        except (BlobNotFound, ChecksumsMissing):
+            damaged = False
+        except BlobDamaged:
+            damaged = True
+        data = make()
+        if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
+            raise BlobDamaged(key, "made again from the samples, it differs from the catalog's SHA-256")
+        self.blobs.put(key, [data])
+        if damaged:
+            self.integrity.damage.repaired(key)
+        return self.integrity.open(key, record.package_id, expected_sha256=expected_sha256, whole=True)
 
 
 def _split_runs(samples: np.ndarray, runs: tuple[Run, ...], key: str) -> list[np.ndarray]:

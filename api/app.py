@@ -7,6 +7,7 @@ import os
 from flask import Flask
 
 from hydroserve.acoustics import sensors
+from hydroserve.acoustics.integrity import DamageLog, Integrity
 from hydroserve.acoustics.package_products import PackageProducts
 
 from . import wiring
@@ -36,13 +37,14 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     blobs = wiring.open_blobs(settings)
     sensor_catalog = sensors.load(settings.sensors_file)
     engine = wiring.open_catalog(settings)
+    integrity = Integrity(blobs, DamageLog(engine, writer(engine)))
     return build_app(Services(
         settings=settings,
         engine=engine,
         writer=writer(engine),
         blobs=blobs,
         sensors=sensor_catalog,
-        products=PackageProducts(blobs, sensor_catalog, settings.products),
+        products=PackageProducts(blobs, sensor_catalog, settings.products, integrity),
         alert_settings=wiring.alert_settings(settings),
         event_settings=wiring.event_settings(settings),
     ))

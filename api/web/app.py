@@ -10,7 +10,7 @@ from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from hydroserve.acoustics.blobstore import BlobNotFound
+from hydroserve.acoustics.blobstore import BlobDamaged, BlobNotFound
 from hydroserve.api.urls import API_PREFIX
 from hydroserve.codecs import SOFTWARE_VERSION
 
@@ -67,6 +67,7 @@ def build_app(services: Services) -> Flask:
     api = ProblemApi(app)
     app.register_error_handler(OperationalError, errors.catalog_unavailable)
     app.register_error_handler(BlobNotFound, errors.blob_missing)
+    app.register_error_handler(BlobDamaged, errors.blob_damaged)
 
     from . import acoustic, alerts, events, headers, health, index, metrics, oai, pages, pictures, resources
 

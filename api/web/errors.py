@@ -112,3 +112,10 @@ def blob_missing(error: Exception) -> Response:
     log.error("blob missing from the store: %s", error)
     return problem(503, "A stored file of this resource is missing from the blob store.", kind="blob-missing",
                    headers={"Retry-After": "60"})
+
+
+def blob_damaged(error) -> Response:
+    """A stored file of this resource does not match its checksums: 503 until it is repaired (the damage was logged
+    with the blob key and recorded in the catalog when found)."""
+    return problem(503, f"A stored file of this resource is damaged ({error.detail}); it is served again once repaired.",
+                   kind="blob-damaged", headers={"Retry-After": "3600"})

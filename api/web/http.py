@@ -45,6 +45,11 @@ def send_stream(
     gunicorn uses sendfile for real files), so memory does not grow with
     the size. ``If-None-Match``/``If-Modified-Since`` give 304, ``Range`` 206
     (single range), an unsatisfiable range 416.
+
+    The first chunk of the body is read before the answer is returned, so a
+    file that fails at once (a damaged blob: :class:`BlobDamaged`) becomes an
+    error answer; a failure later stops the body short of its Content-Length,
+    and the client sees a broken transfer, never a complete one.
     """
     response = Response(wrap_file(request.environ, file, STREAM_CHUNK_BYTES), mimetype=media_type, direct_passthrough=True)
     response.content_length = size
@@ -57,7 +62,33 @@ def send_stream(
     response.cache_control.max_age = IMMUTABLE_MAX_AGE_S if immutable else REVALIDATE_MAX_AGE_S
     if immutable:
         response.cache_control.immutable = True
-    return response.make_conditional(request, accept_ranges=True, complete_length=size)
+    response = response.make_conditional(request, accept_ranges=True, complete_length=size)
+    if request.method != "HEAD" and response.status_code in (200, 206):
+        response.response = _Started(response.response)
+    return response
+
+
+class _Started:
+    """A response body whose first chunk has been read already (its errors are raised here, before any header
+    is sent); ``close`` is passed on to the body."""
+
+    def __init__(self, body):
+        self.body = body
+        self.rest = iter(body)
+        try:
+            self.first = next(self.rest, b"")
+        except BaseException:
+            self.close()
+            raise
+
+    def __iter__(self):
+        yield self.first
+        yield from self.rest
+
+    def close(self) -> None:
+        close = getattr(self.body, "close", None)
+        if close is not None:
+            close()
 
 
 def file_responses(description: str, media_type: str, schema: dict | None = None) -> dict:
