@@ -205,14 +205,14 @@ class DamageLog:
 
 
 def damage_counts(conn) -> dict[str, int]:
-    """``{"damaged_blobs", "repaired_blobs", "damaged_owners"}``: blobs damaged now, blobs repaired, and packages or
-    event tables with at least one damaged blob now."""
+    """``damaged_blobs`` (damaged now), ``repaired_blobs``, and ``damaged_packages``: packages with a blob damaged now."""
     table = catalog.damaged_blobs
     damaged = table.c.repaired_at.is_(None)
     return {
         "damaged_blobs": conn.execute(select(func.count()).where(damaged)).scalar_one(),
         "repaired_blobs": conn.execute(select(func.count()).where(table.c.repaired_at.is_not(None))).scalar_one(),
-        "damaged_owners": conn.execute(select(func.count(table.c.owner.distinct())).where(damaged)).scalar_one(),
+        "damaged_packages": conn.execute(select(func.count(table.c.owner.distinct())).where(
+            damaged, table.c.owner.in_(select(catalog.packages.c.package_id)))).scalar_one(),
     }
 
 
@@ -247,6 +247,19 @@ class Integrity:
         """
         if self.damage.is_damaged(key):
             raise BlobDamaged(key, RECORDED_DAMAGE)
+        return self._open(key, owner, expected_sha256, legacy_prefix, whole)
+
+    def check(self, key: str, owner: str, *, expected_sha256: str | None = None, legacy_prefix: bytes = b"") -> ChunkChecksums:
+        """Check every chunk of a blob (whatever is recorded about it) and return its checksums; a blob recorded as
+        damaged that checks out now (put back from a replica) is marked repaired. Raises as :meth:`open`."""
+        recorded = self.damage.is_damaged(key)
+        with self._open(key, owner, expected_sha256, legacy_prefix, whole=True) as blob:
+            checksums = blob.checksums
+        if recorded:
+            self.damage.repaired(key)
+        return checksums
+
+    def _open(self, key: str, owner: str, expected_sha256: str | None, legacy_prefix: bytes, whole: bool) -> VerifiedBlob:
         try:
             checksums = self.blobs.checksums(key)
         except ChecksumsMissing:

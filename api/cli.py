@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hydroserve.acoustics import catalog
@@ -150,6 +151,48 @@ def cmd_db_init(settings, args) -> int:
     return 0
 
 
+def cmd_verify(settings, args) -> int:
+    from hydroserve.acoustics.blobstore import BlobNotFound
+    from hydroserve.acoustics.integrity import DamageLog, Integrity
+
+    from . import verify
+
+    engine = wiring.init_catalog(settings)
+    blobs = wiring.open_blobs(settings)
+    integrity = Integrity(blobs, DamageLog(engine, writer(engine)))
+    found = verify.targets(engine, integrity, sensor=args.sensor, since=args.since)
+
+    def size(key: str) -> int:
+        try:
+            return blobs.size(key)
+        except BlobNotFound:
+            return 0
+
+    progress = Progress(sum(size(target.key) for target in found))
+    summary = verify.run(integrity, found, progress.advance)
+    progress.close()
+    engine.dispose()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"blobs checked: {summary['blobs_checked']} ({summary['bytes_checked'] / 1e6:.1f} MB), ok: {summary['ok']}, "
+              f"damaged: {len(summary['damaged'])}, missing: {len(summary['missing'])}, "
+              f"checksums added: {len(summary['checksums_added'])}, repaired: {len(summary['repaired'])}")
+        for state in ("damaged", "missing", "unchecked"):
+            for entry in summary[state]:
+                print(f"  {state} {entry['blob_key']} ({entry['owner']}): {entry['detail']}")
+    return 1 if summary["damaged"] or summary["missing"] else 0
+
+
+def _utc_time(text: str) -> datetime:
+    """An ISO 8601 time for ``--since`` (UTC unless it names an offset)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time such as 2024-05-01T00:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def cmd_serve(settings, args) -> int:
     from .serve import serve
 
@@ -238,6 +281,19 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument("--limit", type=int, default=10_000)
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(run=cmd_list)
+
+    ver = commands.add_parser("verify", help="check every stored file against its checksums; exit status 1 on damage",
+                              description="Reads every blob of the archive (package samples, MP3, PSD, derived pictures and "
+                                          "event-table files) and checks it against the SHA-256 of each 1 MiB chunk recorded "
+                                          "when it was stored. Damage is recorded (the package shows as damaged in /info and "
+                                          "/metrics), repaired files are marked repaired, and files stored before chunk "
+                                          "checksums were kept get them when their SHA-256 matches the catalog's.")
+    ver.add_argument("--sensor", help="only the packages of this sensor (DOM_<domid>_CH<n>); event tables are then skipped")
+    ver.add_argument("--since", type=_utc_time, metavar="TIME",
+                     help="only packages whose window starts at or after TIME (ISO 8601; UTC unless an offset is given), "
+                          "and event tables published since")
+    ver.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ver.set_defaults(run=cmd_verify)
 
     srv = commands.add_parser("serve", help="serve the API under gunicorn (bind, workers, threads, timeout from the configuration)")
     srv.set_defaults(run=cmd_serve)

@@ -98,7 +98,14 @@ def info_json(record: PackageRecord) -> dict:
         "sources": list(record.sources),
         "software_version": record.software_version,
         "created": rfc3339(record.created_at),
+        "integrity": _integrity_json(record),
     }
+
+
+def _integrity_json(record: PackageRecord) -> dict:
+    damage = services().products.integrity.damage.of_owner(record.package_id)
+    return {"damaged": any(entry.repaired_at is None for entry in damage), "damage": [entry.as_json() for entry in damage],
+            "checks": "every served byte is checked against the SHA-256 of its 1 MiB chunk recorded at ingest"}
 
 
 def _timing_json(record: PackageRecord) -> dict:

@@ -164,3 +164,5 @@ class InfoSchema(ma.Schema):
     sources = fields.List(fields.String())
     software_version = fields.String()
     created = fields.String()
+    integrity = fields.Dict(metadata={"description": "damaged: whether a stored file of the package is damaged now (its "
+                                                     "samples then answer 503); damage: every damage found, and when repaired"})

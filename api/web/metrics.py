@@ -9,8 +9,9 @@ Two sources:
 * Ingest and delivery state, read from the catalog at scrape time (so it is
   right whichever process did the work): packages and skipped windows per
   sensor, ingest lag behind real time, outbox rows per destination and state
-  and the age of the oldest pending row, and a gauge histogram of the frame
-  time-stamp deviations in each sensor's newest package.
+  and the age of the oldest pending row, a gauge histogram of the frame
+  time-stamp deviations in each sensor's newest package, and the stored
+  files found damaged (not matching their checksums) and repaired.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from hydroserve.acoustics import catalog
+from hydroserve.acoustics import catalog, integrity
 from hydroserve.codecs.raw import TICKS_PER_SECOND
 from hydroserve.odc_sync import outbox
 
@@ -97,7 +98,14 @@ class CatalogCollector:
                 outbox_rows.add_metric([destination, state], rows)
             for destination, created in outbox.oldest_pending(conn).items():
                 oldest.add_metric([destination], (now - created).total_seconds())
-        yield from (packages, skipped, lag, outbox_rows, oldest, deviation)
+            damage = integrity.damage_counts(conn)
+        damaged_blobs = GaugeMetricFamily("hydroserve_damaged_blobs", "Stored files that did not match their checksums: "
+                                          "damaged now (served as 503 or made again), or repaired", labels=["state"])
+        damaged_blobs.add_metric(["damaged"], damage["damaged_blobs"])
+        damaged_blobs.add_metric(["repaired"], damage["repaired_blobs"])
+        damaged_packages = GaugeMetricFamily("hydroserve_damaged_packages", "Packages with a stored file damaged now",
+                                             value=damage["damaged_packages"])
+        yield from (packages, skipped, lag, outbox_rows, oldest, deviation, damaged_blobs, damaged_packages)
 
 
 @bp.get("/metrics")
