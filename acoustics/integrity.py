@@ -194,7 +194,8 @@ class DamageLog:
     def is_damaged(self, key: str) -> bool:
         table = catalog.damaged_blobs
         with self.engine.connect() as conn:
-            return conn.execute(select(table.c.blob_key).where(table.c.blob_key == key, table.c.repaired_at.is_(None))).first() is not None
+            found = conn.execute(select(table.c.blob_key).where(table.c.blob_key == key, table.c.repaired_at.is_(None)))
+            return found.first() is not None
 
     def of_owner(self, owner: str) -> list[DamageEntry]:
         """Every damage recorded for the blobs of ``owner`` (repaired ones too), by key."""

@@ -97,12 +97,14 @@ class PackageProducts:
         return self._view(record, "wav", self._wav_layout(record))
 
     def mp3(self, record: PackageRecord) -> Served:
-        """The MP3 as stored (remade from the samples if its blob is missing)."""
+        """The MP3 as stored (made again from the samples if its blob is missing or damaged)."""
         product = record.products["mp3"]
         calibration = self.calibration(record)
-        file = self._open_or_make(record, product.blob_key, lambda: mp3_product.make(self._runs(record), self.settings, calibration,
-                                                                                     title=record.package_id)[0],
-                                  expected_sha256=product.sha256)
+
+        def make() -> bytes:
+            return mp3_product.make(self._runs(record), self.settings, calibration, title=record.package_id)[0]
+
+        file = self._open_or_make(record, product.blob_key, make, expected_sha256=product.sha256)
         return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=True)
 
     def psd_statistics(self, record: PackageRecord, nfft: int | None = None) -> Psd:

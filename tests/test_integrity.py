@@ -126,6 +126,7 @@ def test_damaged_samples_are_never_served_whole_then_answer_503(app, client, set
     assert (status, media_type) == (503, "application/problem+json")
 
 
+@pytest.mark.slow
 def test_a_real_client_sees_a_broken_transfer_then_503(settings, package, gunicorn_server):
     base = gunicorn_server(workers=1)
     wav = f"{base}/api/v1/packages/{PID}/wav"
