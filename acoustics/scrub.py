@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from . import catalog, product_keys, products
+from . import catalog, products
 from .blobstore import BlobDamaged, BlobNotFound, ChecksumsMissing
 from .integrity import Integrity
 
