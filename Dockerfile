@@ -1,4 +1,6 @@
-# hydroserve: the acoustic data service, served by gunicorn as a non-root user.
+# hydroserve: the acoustic data service, served by gunicorn (gevent workers: slow or idle clients cost a
+# greenlet, not a thread) as a non-root user. On the public internet, put a buffering proxy in front
+# (deploy/nginx.conf).
 # Run with the address clients reach it at, which goes into every resource record:
 #   docker run -e HYDROSERVE_PUBLIC_URL=https://acoustics.example.org -p 8000:8000 -v data:/var/lib/hydroserve hydroserve
 FROM python:3.11-slim
@@ -7,7 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     HYDROSERVE_DATA_DIR=/var/lib/hydroserve \
-    HYDROSERVE_BIND=0.0.0.0:8000
+    HYDROSERVE_BIND=0.0.0.0:8000 \
+    HYDROSERVE_WORKER_CLASS=gevent
 
 # libsndfile for soundfile comes with its wheel; nothing else is needed from Debian.
 RUN useradd --system --create-home --home-dir /home/hydroserve --uid 10001 hydroserve \

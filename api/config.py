@@ -137,8 +137,17 @@ class SettingsSchema(Schema):
     psd_nfft = mf.Integer(load_default=8192, validate=validate.Range(min=16, max=2**20), **_help("Welch segment length for the ingest PSD"))
     bind = mf.String(load_default="127.0.0.1:8000", **_help("gunicorn bind address"))
     workers = mf.Integer(load_default=2, validate=validate.Range(min=1, max=64), **_help("gunicorn worker processes"))
-    threads = mf.Integer(load_default=4, validate=validate.Range(min=1, max=256), **_help("threads per gunicorn worker"))
-    timeout_s = mf.Integer(load_default=60, validate=validate.Range(min=1), **_help("gunicorn worker timeout"))
+    worker_class = mf.String(load_default="gevent", validate=validate.OneOf(["gevent", "gthread"]), **_help(
+        "gunicorn worker class: gevent (one greenlet per connection, so slow or idle clients cost no thread) or gthread "
+        "(a thread per connection being read: a few slow clients can hold every thread)"))
+    worker_connections = mf.Integer(load_default=1000, validate=validate.Range(min=1, max=100_000), **_help(
+        "gevent: most connections one worker holds at once"))
+    threads = mf.Integer(load_default=4, validate=validate.Range(min=1, max=256), **_help("gthread: threads per gunicorn worker"))
+    keepalive_s = mf.Integer(load_default=5, validate=validate.Range(min=1, max=300), **_help(
+        "an idle keep-alive connection is closed after this many seconds; gevent: also the time a client has to send a "
+        "request's headers, and to finish a body the application did not read, before it is dropped"))
+    timeout_s = mf.Integer(load_default=60, validate=validate.Range(min=1), **_help(
+        "gunicorn worker timeout: a worker silent this long is restarted (gevent: a request computing this long blocks it)"))
     public_url = mf.String(load_default=None, allow_none=True, **_help("base URL of this service in resource links; default http://<bind>"))
     api_tokens = _StringList(load_default=(), **_help("bearer tokens accepted by write endpoints"))
     odc_url = mf.String(load_default=None, allow_none=True, validate=validate.URL(require_tld=False), **_help("Open Data Center base URL; unset: no push"))
@@ -195,7 +204,10 @@ class Settings:
     psd_nfft: int
     bind: str
     workers: int
+    worker_class: str
+    worker_connections: int
     threads: int
+    keepalive_s: int
     timeout_s: int
     public_url: str
     api_tokens: tuple[str, ...]

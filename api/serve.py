@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 
 from gunicorn.app.base import BaseApplication
 
@@ -13,21 +14,32 @@ from .config import Settings
 
 
 class GunicornServer(BaseApplication):
-    """gunicorn with the app factory; each worker builds its own app (and catalog engine) after fork."""
+    """gunicorn with the app factory; each worker builds its own app (and catalog engine) after fork.
+
+    The default worker class is gevent: each connection is a greenlet, so
+    clients that send slowly or sit idle cost memory, not one of a few
+    threads. The worker monkey-patches the standard library when it starts,
+    before it builds the app, so the app's locks, sockets and thread pools
+    are cooperative; SQLite and numpy calls do not yield and block the
+    worker's other connections while they run (``workers`` ~ cores).
+    """
 
     def __init__(self, settings: Settings, extra_options: dict | None = None):
         self.settings = settings
         self.options = {
             "bind": settings.bind,
             "workers": settings.workers,
+            "worker_class": settings.worker_class,
+            "worker_connections": settings.worker_connections,
             "threads": settings.threads,
+            "keepalive": settings.keepalive_s,
             "timeout": settings.timeout_s,
-            "worker_class": "gthread",
             "accesslog": "-",
             "errorlog": "-",
             "loglevel": settings.log_level.lower(),
             "forwarded_allow_ips": "127.0.0.1",
             "limit_request_line": 8190,  # gunicorn's maximum: request lines beyond are 414 (as HTML, from gunicorn)
+            "post_fork": _quiet_late_ssl_patch,
             "child_exit": _child_exit,
             **(extra_options or {}),
         }
@@ -41,6 +53,16 @@ class GunicornServer(BaseApplication):
         from .app import create_app
 
         return create_app(self.settings)
+
+
+def _quiet_late_ssl_patch(server, worker) -> None:
+    """Silence gevent's warning that ``ssl`` was imported (by gunicorn and requests) before the worker patched it.
+
+    It concerns outgoing TLS through modules that kept the unpatched names
+    (urllib3); the API workers make no outgoing connections (the ODC push
+    runs in ``hydroserve sync``), so the warning would only alarm operators.
+    """
+    warnings.filterwarnings("ignore", message="Monkey-patching ssl after ssl has already been imported")
 
 
 def _child_exit(server, worker) -> None:

@@ -1,8 +1,8 @@
 """HTTP under a real gunicorn on loopback: /psd vs /healthz requests per second, /wav download throughput.
 
 The archive holds the 300 s package made by the real ingest. ``hydroserve
-serve`` runs with its defaults (gthread, 2 workers x 4 threads, access log
-on); the load comes from :mod:`.loadgen` in another process, for a fixed
+serve`` runs with its defaults (2 gevent workers, access log on;
+``HYDROSERVE_WORKER_CLASS=gthread`` for the threaded ones); the load comes from :mod:`.loadgen` in another process, for a fixed
 time per run, runs interleaved. Both share the machine's CPUs with the
 server. Server memory is the summed resident size of the gunicorn master
 and workers, sampled every 50 ms. The reference for /wav is the loopback
@@ -184,7 +184,7 @@ def main(data_dir: Path) -> None:
          f"{100 * (max(throughputs) - min(throughputs)) / statistics.median(throughputs):.0f} %"],
     ]
     print(table(
-        f"HTTP, gunicorn gthread 2 workers x 4 threads on loopback; median of {REPEAT} (req/s, {REQUEST_SECONDS:g} s each) "
+        f"HTTP, gunicorn {os.environ.get('HYDROSERVE_WORKER_CLASS', 'gevent')} workers (2) on loopback; median of {REPEAT} (req/s, {REQUEST_SECONDS:g} s each) "
         f"and {DOWNLOAD_REPEAT} ({DOWNLOAD_SECONDS:g} s) interleaved runs",
         ["case", "reference", "ours", "ratio", "peak server memory", "spread"], rows,
     ))

@@ -2,8 +2,8 @@
 
 Setup: three synthetic sensors write ADF files into a spool directory in real
 time (after back-filling five minutes); ``hydroserve ingest`` follows it the
-whole time (10 s packages), ``hydroserve serve`` answers (2 workers x 4
-threads, its defaults). Load: ``LOAD_CONNECTIONS`` keep-alive clients (32)
+whole time (10 s packages), ``hydroserve serve`` answers (its defaults: 2
+gevent workers; ``HYDROSERVE_WORKER_CLASS=gthread`` compares the threaded ones). Load: ``LOAD_CONNECTIONS`` keep-alive clients (32)
 for ``LOAD_SECONDS`` (60), each picking requests at random with fixed
 weights: PSD polls (full and band), package listings, /info, whole WAV
 downloads and Range reads of WAV and MP3 (what a player does when seeking).
