@@ -14,7 +14,7 @@ from hydroserve.acoustics.blobstore import BlobNotFound
 from hydroserve.api.urls import API_PREFIX
 from hydroserve.codecs import SOFTWARE_VERSION
 
-from . import errors
+from . import body, errors
 from .services import Services
 
 
@@ -67,10 +67,12 @@ def build_app(services: Services) -> Flask:
     api = ProblemApi(app)
     app.register_error_handler(OperationalError, errors.catalog_unavailable)
     app.register_error_handler(BlobNotFound, errors.blob_missing)
+    app.register_error_handler(OSError, errors.storage_error)
 
     from . import acoustic, alerts, events, headers, health, index, metrics, oai, pages, pictures, resources
 
     app.before_request(metrics.start_timer)
+    app.before_request(body.read_chunked)
     app.after_request(metrics.record)
     app.after_request(headers.add)
     app.register_blueprint(metrics.bp)

@@ -11,6 +11,7 @@ is 422 Unprocessable Content, as webargs reports it.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 
@@ -112,3 +113,16 @@ def blob_missing(error: Exception) -> Response:
     log.error("blob missing from the store: %s", error)
     return problem(503, "A stored file of this resource is missing from the blob store.", kind="blob-missing",
                    headers={"Retry-After": "60"})
+
+
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def storage_error(error: OSError) -> Response:
+    """A write that found the disk full (a product rendered on demand, a blob): 503 with Retry-After, like a catalog
+    that cannot write; any other OSError is the server's fault (500)."""
+    if error.errno in NO_SPACE_ERRNOS:
+        log.error("no space left to store: %s", error)
+        return problem(503, "The server has no space left to store this answer; retry later.", kind="storage-full",
+                       headers={"Retry-After": "60"})
+    return from_http_exception(InternalServerError(original_exception=error))
