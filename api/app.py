@@ -10,6 +10,7 @@ from hydroserve.acoustics import sensors
 from hydroserve.acoustics.package_products import PackageProducts
 
 from . import wiring
+from .catalog_identity import CatalogWatch
 from .config import Settings, load_settings
 from .db import writer
 from .web.app import build_app
@@ -45,4 +46,5 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         products=PackageProducts(blobs, sensor_catalog, settings.products),
         alert_settings=wiring.alert_settings(settings),
         event_settings=wiring.event_settings(settings),
+        catalog_watch=CatalogWatch(settings.database_url, engine),
     ))

@@ -85,6 +85,7 @@ def build_app(services: Services) -> Flask:
     from . import acoustic, alerts, events, headers, health, index, metrics, oai, pages, pictures, resources
 
     app.before_request(metrics.start_timer)
+    app.before_request(health.refuse_writes_to_a_replaced_catalog)
     app.before_request(body.read_chunked)
     app.after_request(metrics.record)
     app.after_request(headers.add)
