@@ -11,6 +11,7 @@ from hydroserve.acoustics.integrity import DamageLog, Integrity
 from hydroserve.acoustics.package_products import PackageProducts
 
 from . import wiring
+from .catalog_identity import CatalogWatch
 from .config import Settings, load_settings
 from .db import writer
 from .web.app import build_app
@@ -47,4 +48,5 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         products=PackageProducts(blobs, sensor_catalog, settings.products, integrity),
         alert_settings=wiring.alert_settings(settings),
         event_settings=wiring.event_settings(settings),
+        catalog_watch=CatalogWatch(settings.database_url, engine),
     ))

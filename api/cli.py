@@ -16,6 +16,7 @@ from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
 from . import logs, wiring
+from .catalog_identity import CatalogNotReady
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
 from .db import writer
 
@@ -44,7 +45,8 @@ class Progress:
 
 
 def cmd_import(settings, args) -> int:
-    engine = wiring.init_catalog(settings)
+    wiring.init_catalog(settings).dispose()  # a backfill may start an archive; then the start check of every writer
+    engine = wiring.open_existing_catalog(settings)
     archive = wiring.build_archive(settings, engine)
     ingestor = wiring.build_ingestor(settings, archive, retry_for_s=args.retry_for_s)
     by_sensor = defaultdict(list)
@@ -86,7 +88,7 @@ def cmd_import(settings, args) -> int:
 
 
 def cmd_ingest(settings, args) -> int:
-    engine = wiring.init_catalog(settings)
+    engine = wiring.open_existing_catalog(settings)
     ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=None)
     log.info("following %s", settings.spool_dir)
     follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=settings.poll_interval_s, once=args.once)
@@ -96,7 +98,7 @@ def cmd_ingest(settings, args) -> int:
 def cmd_sync(settings, args) -> int:
     from hydroserve.odc_sync import outbox, sync
 
-    engine = wiring.init_catalog(settings)
+    engine = wiring.open_existing_catalog(settings)
     if args.retry_failed:
         with writer(engine).begin() as conn:
             print(f"requeued {outbox.requeue_failed(conn, args.retry_failed)} failed rows of {args.retry_failed}")
@@ -122,7 +124,7 @@ def cmd_sync(settings, args) -> int:
 
 
 def cmd_list(settings, args) -> int:
-    engine = wiring.init_catalog(settings)
+    engine = wiring.open_existing_catalog(settings)
     with engine.connect() as conn:
         records = catalog.list_packages(conn, sensor=args.sensor, newest_first=False, limit=args.limit)
     rows = [
@@ -215,7 +217,8 @@ def cmd_events_publish(settings, args) -> int:
         print(f"hydroserve events publish: {error}", file=sys.stderr)
         return 2
     event_settings = wiring.event_settings(settings)
-    engine = wiring.init_catalog(settings)
+    wiring.init_catalog(settings).dispose()
+    engine = wiring.open_existing_catalog(settings)
     try:
         published = publishing.publish(writer(engine), wiring.open_blobs(settings), event_settings, table_data, metadata_data,
                                        hdf5_dataset=args.hdf5_dataset)
@@ -338,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(settings.log_level, settings.log_format)
     try:
         return args.run(settings, args)
+    except CatalogNotReady as error:
+        print(f"hydroserve {args.command}: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -72,13 +72,14 @@ def _child_exit(server, worker) -> None:
 
 
 def serve(settings: Settings) -> None:
-    """Make the catalog if missing (:func:`~hydroserve.api.wiring.init_catalog`), then run gunicorn in the foreground.
+    """Check the catalog (:func:`~hydroserve.api.wiring.open_existing_catalog`: it must exist, made by ``hydroserve db
+    init``), then run gunicorn in the foreground.
 
     Workers share their request metrics through a fresh
     ``PROMETHEUS_MULTIPROC_DIR`` (set here, before any worker imports
     prometheus_client, and removed at exit).
     """
-    wiring.init_catalog(settings).dispose()
+    wiring.open_existing_catalog(settings).dispose()
     metrics_dir = tempfile.mkdtemp(prefix="hydroserve-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:

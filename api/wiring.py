@@ -21,6 +21,7 @@ from hydroserve.odc_sync.retry import RetryPolicy
 from hydroserve.odc_sync.vtp import VtpDeliverer
 
 from . import acoustic_registration as registration
+from . import catalog_identity
 from .config import Settings
 from .db import create_schema, make_engine, writer
 
@@ -31,13 +32,40 @@ def open_catalog(settings: Settings) -> Engine:
 
 
 def init_catalog(settings: Settings) -> Engine:
-    """The one place the catalog is made: every missing table, then the registry's collections and streams
-    (idempotent; an existing catalog is left as it is). Returns the engine."""
+    """The one place the catalog is made (``hydroserve db init``): every missing table, the registry's collections and
+    streams, the catalog's id, and the blob store's marker naming it when the store has none (idempotent; an existing
+    catalog is left as it is). Returns the engine."""
     engine = open_catalog(settings)
-    create_schema(engine, catalog.metadata, registry.metadata, alerts.metadata, event_tables.metadata)
+    create_schema(engine, catalog.metadata, registry.metadata, alerts.metadata, event_tables.metadata,
+                  catalog_identity.metadata)
     registration.ensure_acoustic_registry(engine, writer(engine), settings)
     ensure_alert_registry(engine, writer(engine), alert_settings(settings))
+    with writer(engine).begin() as conn:
+        catalog_id = catalog_identity.write_id(conn)
+    catalog_identity.claim_blobs(settings.blob_dir, catalog_id)
     return engine
+
+
+def open_existing_catalog(settings: Settings) -> Engine:
+    """The engine of a catalog made by :func:`init_catalog` that the blob store belongs to; nothing is created.
+
+    Raises
+    ------
+    CatalogNotReady
+        No catalog (a missing SQLite file), one without a catalog id, or an empty catalog beside a blob store holding
+        another catalog's packages; the message says what to do.
+    """
+    engine = open_catalog(settings)  # no connection yet: the file is looked for first (SQLite would make an empty one)
+    try:
+        catalog_identity.check_existing(settings.database_url, engine, settings.blob_dir, holds_packages=_holds_packages)
+    except catalog_identity.CatalogNotReady:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _holds_packages(conn) -> bool:
+    return bool(catalog.list_packages(conn, limit=1))
 
 
 def alert_settings(settings: Settings) -> AlertSettings:

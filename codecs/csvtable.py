@@ -10,7 +10,10 @@ that round-trips (``repr``), float32 as numpy's shortest float32 string,
 Decoding accepts exactly that, plus an optional UTF-8 byte-order mark, LF
 line ends, blank lines (skipped), any column order and booleans written as
 ``1``/``0`` or in any letter case. Every cell is checked against its
-column's type; problems name the line (1 = header) and the column. The
+column's type (text cells may hold no control character but tab, see
+:func:`hydroserve.codecs.xmltext.check_line`: nothing is dropped or changed,
+e.g. a trailing NUL is refused, not stripped; numbers must fit the column
+exactly, never becoming infinite); problems name the line (1 = header) and the column. The
 table-wide checks that follow (unique event identifiers, positions in
 range) name the event *row*, counted from 1 (line = row + 1 when the file
 has no blank lines).
@@ -24,6 +27,7 @@ import re
 
 import numpy as np
 
+from . import xmltext
 from .table_metadata import TableMetadata
 from .tables import EventTable, ProblemList, TableError, check_column_names
 
@@ -32,6 +36,7 @@ MEDIA_TYPE = "text/csv"
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)", re.IGNORECASE)
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+_MAX_INTEGER_DIGITS = 20
 
 
 def _format(values: np.ndarray, column_type: str) -> list[str]:
@@ -62,6 +67,11 @@ def _parse(cells: list[str], lines: list[int], column, problems: ProblemList) ->
         problems.add(f"line {lines[i]}, column {column.name!r}: {cells[i][:40]!r} is not {what}")
 
     if kind == "string":
+        for i, cell in enumerate(cells):
+            try:
+                xmltext.check_line(cell, f"line {lines[i]} (row {i + 1}), column {column.name!r}: the text")
+            except ValueError as error:
+                problems.add(str(error))
         return np.array(cells, dtype=np.str_)
     if kind == "bool":
         values = [_BOOLEANS.get(cell.lower()) for cell in cells]
@@ -74,13 +84,35 @@ def _parse(cells: list[str], lines: list[int], column, problems: ProblemList) ->
         bad(i, what)
     cleaned = ["0" if i in wrong else cell for i, cell in enumerate(cells)]
     if kind.startswith("int"):
-        limits = np.iinfo(column.dtype)
-        numbers = [int(cell) for cell in cleaned]
-        for i, number in enumerate(numbers):
-            if not limits.min <= number <= limits.max:
-                bad(i, f"within the {kind} range [{limits.min}, {limits.max}]")
-        return np.array([n if limits.min <= n <= limits.max else 0 for n in numbers], dtype=column.dtype)
-    return np.array(cleaned, dtype=np.str_).astype(column.dtype)
+        return _integers(cleaned, column, bad)
+    return _floats(cleaned, column, bad)
+
+
+def _integers(cells: list[str], column, bad) -> np.ndarray:
+    """Integer cells (already matching the pattern) as the column's dtype; out-of-range cells are ``bad``."""
+    limits = np.iinfo(column.dtype)
+    in_range = f"within the {column.type} range [{limits.min}, {limits.max}]"
+    numbers = []
+    for i, cell in enumerate(cells):
+        # no int64 has more than 19 digits: longer cells are out of range without converting them
+        # (Python refuses to convert more than 4300 digits)
+        number = int(cell) if len(cell.lstrip("+-").lstrip("0")) <= _MAX_INTEGER_DIGITS else None
+        if number is None or not limits.min <= number <= limits.max:
+            bad(i, in_range)
+            number = 0
+        numbers.append(number)
+    return np.array(numbers, dtype=column.dtype)
+
+
+def _floats(cells: list[str], column, bad) -> np.ndarray:
+    """Number cells (already matching the pattern) as the column's dtype; finite numbers beyond its range are ``bad``
+    (never silently infinite)."""
+    with np.errstate(over="ignore"):
+        values = np.array(cells, dtype=np.str_).astype(column.dtype)
+    for i in np.flatnonzero(np.isinf(values)):
+        if "inf" not in cells[i].lower():
+            bad(i, f"within the {column.type} range (it would be infinite)")
+    return values
 
 
 def decode(data: bytes, metadata: TableMetadata) -> EventTable:

@@ -27,6 +27,7 @@ import json
 import h5py
 import numpy as np
 
+from . import xmltext
 from .table_metadata import TableMetadata, metadata_to_dict
 from .tables import EventTable, ProblemList, TableError, check_column_names
 
@@ -96,20 +97,34 @@ def encode(table: EventTable) -> bytes:
     return buffer.getvalue()
 
 
+def _checked_texts(texts: list[str], where: str, problems: ProblemList) -> np.ndarray | None:
+    """The strings of a field, if none holds a control character but tab (:func:`~hydroserve.codecs.xmltext.check_line`)."""
+    valid = True
+    for row, text in enumerate(texts, 1):
+        try:
+            xmltext.check_line(text, f"{where}, row {row}: the text")
+        except ValueError as error:
+            problems.add(str(error))
+            valid = False
+    return np.array(texts, dtype=np.str_) if valid else None
+
+
 def _convert(values: np.ndarray, column, problems: ProblemList) -> np.ndarray | None:
     """``values`` as the column's dtype if that is exact; otherwise a problem and None."""
     where = f"HDF5 field {column.name!r}"
     if column.type == "string":
         if values.dtype.kind == "S" or values.dtype.kind == "O":
             try:
-                return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values.tolist()], dtype=np.str_)
+                texts = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values.tolist()]
             except UnicodeDecodeError:
                 problems.add(f"{where}: strings are not UTF-8")
                 return None
-        if values.dtype.kind == "U":
-            return values.astype(np.str_)
-        problems.add(f"{where}: {values.dtype} values for a string column")
-        return None
+        elif values.dtype.kind == "U":
+            texts = values.tolist()
+        else:
+            problems.add(f"{where}: {values.dtype} values for a string column")
+            return None
+        return _checked_texts(texts, where, problems)
     if column.type == "bool":
         if values.dtype.kind == "b":
             return values.astype(np.bool_)

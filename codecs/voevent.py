@@ -10,7 +10,7 @@ bytes and :mod:`hydroserve.codecs.voevent_reader` reads them back
 * ``What`` holds typed params (``dataType`` is ``string``, ``float`` or
   ``int``; the schema allows no other; booleans must be given as int 0/1 or
   as strings), optionally in groups.
-* Text must be something XML 1.0 can carry (:func:`check_text`).
+* Text must be something XML 1.0 can carry (:func:`hydroserve.codecs.xmltext.check_text`).
 """
 
 from __future__ import annotations
@@ -27,18 +27,6 @@ CITE_RELATIONS = ("followup", "supersedes", "retraction")
 
 # ivo://authority/resource-key#local-id (IVOA Identifiers 2.0; the local id is required for events)
 IVORN_PATTERN = re.compile(r"ivo://[A-Za-z0-9][\w\-.~*'()]{2,}(/[\w\-.~*'()]+)+#[\w\-.~*'()+=/%!$&,;:@?]+")
-# characters XML 1.0 cannot carry (C0 controls except tab, newline, carriage return; surrogates; U+FFFE/U+FFFF)
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def check_text(value: str, what: str) -> str:
-    """Return ``value`` if XML 1.0 can carry it; raise ValueError naming ``what`` otherwise."""
-    if not isinstance(value, str):
-        raise ValueError(f"{what} must be a string, not {type(value).__name__}")
-    bad = _NOT_XML.search(value)
-    if bad:
-        raise ValueError(f"{what} contains the character U+{ord(bad.group()):04X}, which XML cannot carry")
-    return value
 
 
 def check_ivorn(ivorn: str, what: str = "ivorn") -> str:

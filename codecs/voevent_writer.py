@@ -41,8 +41,8 @@ from .voevent import (
     Why,
     check_ivorn,
     check_ivorn_prefix,
-    check_text,
 )
+from .xmltext import check_text
 
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 SCHEMA_LOCATION = f"{VOEVENT_NS} http://www.ivoa.net/xml/VOEvent/VOEvent-v2.0.xsd"

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from hydroserve.codecs import oaipmh, tokens
+from hydroserve.codecs import oaipmh, tokens, xmltext
 
 from . import registry
 
@@ -183,6 +183,17 @@ def argument_problems(verb: str, arguments: dict[str, str], repeated: Collection
     return problems
 
 
+def _unwritable_argument(arguments: dict[str, str]) -> str | None:
+    """What is wrong with the first argument whose name or value XML cannot carry (so it cannot be echoed), if any."""
+    for name, value in arguments.items():
+        try:
+            xmltext.check_text(name, "an argument name")
+            xmltext.check_text(value, f"the argument {name}")
+        except ValueError as error:
+            return str(error)
+    return None
+
+
 def answer(engine: Engine, repository: Repository, arguments: dict[str, str], *, repeated: Collection[str] = (),
            now: datetime) -> bytes:
     """The OAI-PMH response document to one request.
@@ -208,6 +219,9 @@ def answer(engine: Engine, repository: Repository, arguments: dict[str, str], *,
     def document(**content) -> bytes:
         return oaipmh.document(response_date=now, base_url=repository.base_url, **content)
 
+    unwritable = _unwritable_argument(arguments)
+    if unwritable:
+        return document(request_arguments={}, errors=[("badArgument", unwritable)])
     verb = arguments.get("verb")
     if verb not in ARGUMENTS:
         message = "the verb argument is missing" if verb is None else f"{verb!r} is not an OAI-PMH verb"

@@ -129,6 +129,9 @@ def gunicorn_server(settings, tmp_path):
     processes = []
 
     def start(workers: int = 2, **extra_env) -> str:
+        from hydroserve.api import wiring
+
+        wiring.init_catalog(settings).dispose()  # `hydroserve db init`: serve never makes the catalog
         env = server_env(settings, HYDROSERVE_WORKERS=workers, **extra_env)
         process, url = start_server(env, tmp_path / f"gunicorn-{len(processes)}.log", ready_within_s=30)
         processes.append(process)

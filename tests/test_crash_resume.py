@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from hydroserve.api.catalog_identity import BLOB_MARKER
 from hydroserve.codecs.raw import SensorId
 
 pytestmark = [pytest.mark.slow, pytest.mark.fault]
@@ -35,12 +36,13 @@ def command(data_dir: Path, *args: str):
 
 
 def archive_state(data_dir: Path) -> tuple[dict, list, list, list]:
-    """Blob contents (temporary files excluded), catalog rows without wall-clock columns, resources."""
+    """Blob contents (temporary files and the marker naming each archive's own random catalog id excluded), catalog rows
+    without wall-clock columns, resources."""
     blobs_root = data_dir / "blobs"
     blobs = {
         str(p.relative_to(blobs_root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in blobs_root.rglob("*")
-        if p.is_file() and ".incoming" not in p.parts
+        if p.is_file() and ".incoming" not in p.parts and p.name != BLOB_MARKER
     }
     engine = create_engine(f"sqlite:///{data_dir / 'catalog.sqlite'}")
     with engine.connect() as conn:

@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from hydroserve.codecs import sky
 
-from .input import ALERT_TYPES, EVENT_ID_PATTERN, INSTRUMENT_PATTERN
+from .input import ALERT_TYPES, EVENT_ID_PATTERN, INSTRUMENT_PATTERN, ZonedTime
 from .store import alerts
 
 # cosine slack of the cone test: covers rounding of the dot product (a few 1e-16)
@@ -107,10 +107,10 @@ def _matching(pattern: str) -> Callable[..., fields.Field]:
 
 
 _TABLE = (
-    AlertFilter("since", fields.AwareDateTime, lambda time: alerts.c.trigger_time >= time.astimezone(UTC),
+    AlertFilter("since", ZonedTime, lambda time: alerts.c.trigger_time >= time.astimezone(UTC),
                 "Events at or after this time (RFC 3339 with zone; compared with the event's trigger time).",
                 ("2025-01-01T00:00:00Z", "2025-01-14T03:00:00+01:00")),
-    AlertFilter("until", fields.AwareDateTime, lambda time: alerts.c.trigger_time < time.astimezone(UTC),
+    AlertFilter("until", ZonedTime, lambda time: alerts.c.trigger_time < time.astimezone(UTC),
                 "Events before this time (RFC 3339 with zone; compared with the event's trigger time).",
                 ("2025-02-01T00:00:00Z",)),
     AlertFilter("role", _one_of("observation", "test"), lambda role: alerts.c.role == role,

@@ -15,11 +15,12 @@ are KM3NeT's own: ``is_real_alert``, ``trigger_types``, ``flavor``,
 from __future__ import annotations
 
 import numbers
+from datetime import UTC
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from hydroserve.codecs import sky, voevent
+from hydroserve.codecs import sky, xmltext
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ALERT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}_r[1-9][0-9]{0,5}$"
@@ -53,10 +54,22 @@ class Text(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            voevent.check_text(text, "the text")
+            xmltext.check_text(text, "the text")
         except ValueError as error:
             raise ma.ValidationError(str(error).replace("the text", "The text", 1)) from None
         return text
+
+
+class ZonedTime(fields.AwareDateTime):
+    """An ISO 8601 / RFC 3339 time with a zone whose UTC equivalent exists (years 1 to 9999), kept in its own zone."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise ma.ValidationError("Must be a time whose UTC equivalent lies within the years 1 to 9999.") from None
+        return moment
 
 
 class Number(fields.Float):
@@ -106,12 +119,12 @@ class AlertInputSchema(ma.Schema):
     alert_tense = Text(validate=validate.OneOf(ALERT_TENSES), **_doc("GCN alert tense", "current"))
     record_number = WholeNumber(validate=validate.Range(min=1, max=999_999),
                                 **_doc("revision number of the event's alerts (1, 2, ...); by default the next one", 1))
-    alert_datetime = fields.AwareDateTime(**_doc("when the alert was issued (ISO 8601 with zone); default: when it is received",
+    alert_datetime = ZonedTime(**_doc("when the alert was issued (ISO 8601 with zone); default: when it is received",
                                                  "2025-01-14T03:12:09Z"))
     notice_type = Text(validate=validate.OneOf(NOTICE_TYPES), **_doc("issuing pipeline", "exceptional_evt_orca"))
     trigger_types = fields.List(Text(validate=validate.Regexp(TRIGGER_PATTERN)), validate=validate.Length(max=32),
                                 **_doc("triggers that fired", ["JTRIGGER3DMUON", "JTRIGGERMXSHOWER"]))
-    trigger_time = fields.AwareDateTime(**_doc("event time, ISO 8601 with zone (UTC)", "2025-01-14T03:11:58.337512Z"))
+    trigger_time = ZonedTime(**_doc("event time, ISO 8601 with zone (UTC)", "2025-01-14T03:11:58.337512Z"))
     ra = Number(validate=validate.Range(min=0, max=360, max_inclusive=False), **_doc("right ascension, J2000 (FK5/ICRS), deg", 231.2))
     dec = Number(validate=validate.Range(min=-90, max=90), **_doc("declination, J2000 (FK5/ICRS), deg", -12.8))
     ra_dec_error = Number(validate=validate.Range(min=0, max=180, min_inclusive=False),

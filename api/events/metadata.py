@@ -16,7 +16,7 @@ from datetime import UTC
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate
 
-from hydroserve.codecs import table_metadata
+from hydroserve.codecs import table_metadata, xmltext
 
 
 def described(text: str, **kwargs) -> dict:
@@ -48,6 +48,27 @@ class _IsoDate(fields.Date):
         return value if value is None or isinstance(value, str) else value.isoformat()
 
 
+class _Line(fields.String):
+    """One line of text: no control character but tab (:func:`~hydroserve.codecs.xmltext.check_line`), so the
+    VOTable, HDF5, CSV and metadata files all carry it unchanged."""
+
+    check = staticmethod(xmltext.check_line)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            self.check(text, "The text")
+        except ValueError as error:
+            raise ValidationError(f"{error}.") from None
+        return text
+
+
+class _Paragraphs(_Line):
+    """Longer text: line breaks allowed, nothing XML cannot carry (:func:`~hydroserve.codecs.xmltext.check_text`)."""
+
+    check = staticmethod(xmltext.check_text)
+
+
 _TEXT = validate.Length(min=1, max=10_000)
 _NAME = validate.Length(min=1, max=200)
 
@@ -55,15 +76,15 @@ _NAME = validate.Length(min=1, max=200)
 class ColumnSchema(ma.Schema):
     """One parameter (column) of the table."""
 
-    name = fields.String(required=True, validate=validate.Regexp(f"^{table_metadata.COLUMN_NAME.pattern}$"),
+    name = _Line(required=True, validate=validate.Regexp(f"^{table_metadata.COLUMN_NAME.pattern}$"),
                          **described("column name", example="energy_gev"))
-    type = fields.String(required=True, validate=validate.OneOf(list(table_metadata.COLUMN_TYPES)), **described("value type"))
-    unit = fields.String(required=True, validate=validate.Length(max=64),
+    type = _Line(required=True, validate=validate.OneOf(list(table_metadata.COLUMN_TYPES)), **described("value type"))
+    unit = _Line(required=True, validate=validate.Length(max=64),
                          **described("VOUnit string (SI units and prefixes, deg, d, eV ...); empty for dimensionless", example="GeV"))
-    description = fields.String(required=True, validate=_TEXT, **described("what the values are"))
-    identifier = fields.String(required=True, validate=_NAME, **described("identifier of the parameter's definition",
+    description = _Paragraphs(required=True, validate=_TEXT, **described("what the values are"))
+    identifier = _Line(required=True, validate=_NAME, **described("identifier of the parameter's definition",
                                                                              example="km3net:events:energy"))
-    ucd = fields.String(required=True, validate=validate.Length(min=1, max=200),
+    ucd = _Line(required=True, validate=validate.Length(min=1, max=200),
                         **described("IVOA UCD1+; one column must be meta.id;meta.main (the event identifier)", example="phys.energy"))
     verbosity = fields.Integer(load_default=2, validate=validate.OneOf(table_metadata.VERBOSITY_LEVELS),
                                **described("cone-search VERB level from which the column is returned (1, 2, 3)"))
@@ -76,16 +97,21 @@ class ColumnSchema(ma.Schema):
 def _scalar(value) -> None:
     if not isinstance(value, str | int | float | bool):
         raise ValidationError("Parameter values must be strings, numbers or booleans.")
+    if isinstance(value, str):
+        try:
+            xmltext.check_line(value, "The text")
+        except ValueError as error:
+            raise ValidationError(f"{error}.") from None
 
 
 class TableProvenanceStepSchema(ma.Schema):
     """One processing step, referenced by its identifier."""
 
-    id = fields.String(required=True, validate=_NAME, **described("identifier of the step", example="km3pipe:reco:jmuon"))
-    description = fields.String(required=True, validate=_TEXT)
-    software = fields.String(load_default=None, allow_none=True, validate=_NAME)
-    version = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
-    parameters = fields.Dict(keys=fields.String(validate=_NAME), values=fields.Raw(validate=_scalar), load_default=dict)
+    id = _Line(required=True, validate=_NAME, **described("identifier of the step", example="km3pipe:reco:jmuon"))
+    description = _Paragraphs(required=True, validate=_TEXT)
+    software = _Line(load_default=None, allow_none=True, validate=_NAME)
+    version = _Line(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+    parameters = fields.Dict(keys=_Line(validate=_NAME), values=fields.Raw(validate=_scalar), load_default=dict)
 
     @post_load
     def _make(self, data, **kwargs):
@@ -97,8 +123,8 @@ class DataTakingSchema(ma.Schema):
 
     start = _UtcDateTime(required=True, **described("start of data taking, RFC 3339", example="2023-01-01T00:00:00Z"))
     stop = _UtcDateTime(required=True, **described("end of data taking, RFC 3339", example="2023-03-01T00:00:00Z"))
-    detector = fields.String(required=True, validate=_NAME, **described("detector (configuration)", example="ARCA21"))
-    event_selection = fields.String(required=True, validate=_TEXT, **described("how the events were selected"))
+    detector = _Line(required=True, validate=_NAME, **described("detector (configuration)", example="ARCA21"))
+    event_selection = _Paragraphs(required=True, validate=_TEXT, **described("how the events were selected"))
     livetime_s = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0), **described("live time in seconds"))
 
     @post_load
@@ -109,13 +135,13 @@ class DataTakingSchema(ma.Schema):
 class PublicationSchema(ma.Schema):
     """Publication metadata."""
 
-    publisher = fields.String(required=True, validate=_NAME)
-    owner = fields.String(required=True, validate=_NAME)
+    publisher = _Line(required=True, validate=_NAME)
+    owner = _Line(required=True, validate=_NAME)
     created = _IsoDate(required=True, **described("creation date", example="2024-01-15"))
-    version = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    description = fields.String(required=True, validate=_TEXT)
-    license = fields.String(load_default="CC-BY-4.0", validate=validate.Length(min=1, max=100))
-    contact = fields.String(load_default=None, allow_none=True, validate=_NAME)
+    version = _Line(required=True, validate=validate.Length(min=1, max=64))
+    description = _Paragraphs(required=True, validate=_TEXT)
+    license = _Line(load_default="CC-BY-4.0", validate=validate.Length(min=1, max=100))
+    contact = _Line(load_default=None, allow_none=True, validate=_NAME)
 
     @post_load
     def _make(self, data, **kwargs):
@@ -125,9 +151,9 @@ class PublicationSchema(ma.Schema):
 class MetadataSchema(ma.Schema):
     """The metadata document of an event table (the ``.meta.json`` file; also accepted as TOML)."""
 
-    id = fields.String(required=True, validate=validate.Regexp(f"^{table_metadata.TABLE_ID.pattern}$"),
+    id = _Line(required=True, validate=validate.Regexp(f"^{table_metadata.TABLE_ID.pattern}$"),
                        **described("table identifier, used in URLs", example="synthetic_arca_2023"))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    title = _Line(required=True, validate=validate.Length(min=1, max=200))
     publication = fields.Nested(PublicationSchema, required=True)
     data_taking = fields.Nested(DataTakingSchema, required=True)
     provenance = fields.List(fields.Nested(TableProvenanceStepSchema), required=True, validate=validate.Length(min=1))

@@ -83,6 +83,10 @@ def read_input(table_data: bytes, metadata_data: bytes, *, max_rows: int, hdf5_d
         raise InvalidInput({"metadata": [error.message]}) from None
     except InvalidMetadata as error:
         raise InvalidInput({"metadata": error.messages}) from None
+    except RecursionError:
+        raise InvalidInput({"metadata": ["the document is nested too deeply"]}) from None
+    except ValueError as error:  # JSON Python cannot hold: an integer of more than 4300 digits
+        raise InvalidInput({"metadata": [f"unreadable document: {str(error).split(';')[0]}"]}) from None
     try:
         if table_data.startswith(hdf5table.HDF5_SIGNATURE):
             table = hdf5table.decode(table_data, table_metadata, dataset=hdf5_dataset)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http
+from urllib.parse import urlsplit
 
 from flask import Flask, send_from_directory
 from flask_smorest import Api
@@ -14,7 +15,7 @@ from hydroserve.acoustics.blobstore import BlobDamaged, BlobNotFound
 from hydroserve.api.urls import API_PREFIX
 from hydroserve.codecs import SOFTWARE_VERSION
 
-from . import errors
+from . import body, errors
 from .services import Services
 
 
@@ -40,9 +41,21 @@ class ProblemApi(Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
+class PublicUrlFlask(Flask):
+    """Flask whose URLs (absolute ones, and the path prefix of all) are built on the configured ``public_url``, never on
+    the request's Host header or scheme: a client cannot make the service write its address into links."""
+
+    def create_url_adapter(self, request):
+        adapter = super().create_url_adapter(request)
+        if request is not None:
+            public = urlsplit(self.extensions["hydroserve"].settings.public_url)
+            adapter.url_scheme, adapter.server_name, adapter.script_name = public.scheme, public.netloc, public.path.rstrip("/") + "/"
+        return adapter
+
+
 def build_app(services: Services) -> Flask:
     """The Flask app serving ``services``, with every blueprint registered."""
-    app = Flask(__name__)
+    app = PublicUrlFlask(__name__)
     app.json.sort_keys = False
     app.config.update(
         API_TITLE="hydroserve",
@@ -68,10 +81,13 @@ def build_app(services: Services) -> Flask:
     app.register_error_handler(OperationalError, errors.catalog_unavailable)
     app.register_error_handler(BlobNotFound, errors.blob_missing)
     app.register_error_handler(BlobDamaged, errors.blob_damaged)
+    app.register_error_handler(OSError, errors.storage_error)
 
     from . import acoustic, alerts, events, headers, health, index, metrics, oai, pages, pictures, resources
 
     app.before_request(metrics.start_timer)
+    app.before_request(health.refuse_writes_to_a_replaced_catalog)
+    app.before_request(body.read_chunked)
     app.after_request(metrics.record)
     app.after_request(headers.add)
     app.register_blueprint(metrics.bp)

@@ -11,6 +11,7 @@ is 422 Unprocessable Content, as webargs reports it.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 
@@ -119,3 +120,16 @@ def blob_damaged(error) -> Response:
     with the blob key and recorded in the catalog when found)."""
     return problem(503, f"A stored file of this resource is damaged ({error.detail}); it is served again once repaired.",
                    kind="blob-damaged", headers={"Retry-After": "3600"})
+
+
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def storage_error(error: OSError) -> Response:
+    """A write that found the disk full (a product rendered on demand, a blob): 503 with Retry-After, like a catalog
+    that cannot write; any other OSError is the server's fault (500)."""
+    if error.errno in NO_SPACE_ERRNOS:
+        log.error("no space left to store: %s", error)
+        return problem(503, "The server has no space left to store this answer; retry later.", kind="storage-full",
+                       headers={"Retry-After": "60"})
+    return from_http_exception(InternalServerError(original_exception=error))

@@ -1,14 +1,16 @@
-"""Liveness and readiness."""
+"""Liveness and readiness; writes refused while the catalog is not the one the app opened."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
-from sqlalchemy import text
+import logging
+
+from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import errors
 from .services import services
 
+log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 
 
@@ -18,12 +20,33 @@ def healthz():
     return jsonify(status="ok")
 
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _catalog_replaced():
+    """A 503 problem when the catalog in use is not the one the app opened (file deleted or replaced, another id)."""
+    lost = services().catalog_watch.problem()
+    if lost is None:
+        return None
+    log.error("catalog lost: %s", lost)
+    return errors.problem(503, f"The catalog is not the one this server opened: {lost}; restart the server once the "
+                               "catalog is restored.", kind="catalog-replaced", headers={"Retry-After": "60"})
+
+
 @bp.get("/readyz")
 def readyz():
-    """The catalog answers a query."""
+    """The catalog answers a query (its id) and is the one the app opened (same id; for SQLite, the same file, looked at
+    before connecting)."""
     try:
-        with services().engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        replaced = _catalog_replaced()
     except SQLAlchemyError as error:
         return errors.problem(503, f"The catalog is not reachable: {type(error).__name__}.", headers={"Retry-After": "5"})
-    return jsonify(status="ready")
+    return replaced or jsonify(status="ready")
+
+
+def refuse_writes_to_a_replaced_catalog():
+    """``before_request``: a write into a catalog that is not the one opened would be lost (e.g. into a deleted
+    SQLite file): 503 instead."""
+    if request.method in WRITE_METHODS:
+        return _catalog_replaced()
+    return None

@@ -11,6 +11,7 @@ from typing import BinaryIO
 from flask import Response, request
 from marshmallow import Schema, fields
 from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.http import parse_etags, parse_range_header
 from werkzeug.wsgi import wrap_file
 
 from hydroserve.acoustics.package_products import Served
@@ -43,14 +44,20 @@ def send_stream(
 
     The file is read in chunks by the WSGI server (``wsgi.file_wrapper``;
     gunicorn uses sendfile for real files), so memory does not grow with
-    the size. ``If-None-Match``/``If-Modified-Since`` give 304, ``Range`` 206
-    (single range), an unsatisfiable range 416.
+    the size. ``If-Match`` naming another tag gives 412 (empty),
+    ``If-None-Match``/``If-Modified-Since`` 304, ``Range`` 206 (a single
+    byte range; any other Range is ignored: 200), a single range beyond the
+    end 416.
 
     The first chunk of the body is read before the answer is returned, so a
     file that fails at once (a damaged blob: :class:`BlobDamaged`) becomes an
     error answer; a failure later stops the body short of its Content-Length,
     and the client sees a broken transfer, never a complete one.
     """
+    failed = precondition_failed(etag)
+    if failed is not None:
+        file.close()
+        return failed
     response = Response(wrap_file(request.environ, file, STREAM_CHUNK_BYTES), mimetype=media_type, direct_passthrough=True)
     response.content_length = size
     response.set_etag(etag)
@@ -62,9 +69,47 @@ def send_stream(
     response.cache_control.max_age = IMMUTABLE_MAX_AGE_S if immutable else REVALIDATE_MAX_AGE_S
     if immutable:
         response.cache_control.immutable = True
-    response = response.make_conditional(request, accept_ranges=True, complete_length=size)
+    if not served_range():
+        response = _accepting_ranges(response.make_conditional(_without_if_match(), accept_ranges=False))
+    else:
+        response = response.make_conditional(_without_if_match(), accept_ranges=True, complete_length=size)
     if request.method != "HEAD" and response.status_code in (200, 206):
         response.response = _Started(response.response)
+    return response
+
+
+def precondition_failed(etag: str) -> Response | None:
+    """412 with an empty body when the request's ``If-Match`` names neither ``*`` nor ``etag`` (RFC 9110 13.1.1,
+    strong comparison), evaluated before anything else; None when the request may go on."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    tags = parse_etags(header)
+    if tags.star_tag or tags.contains(etag):
+        return None
+    response = Response(status=412)
+    response.set_etag(etag)
+    return response
+
+
+def _without_if_match() -> dict:
+    """The request's environ for werkzeug's conditional handling, without ``If-Match`` (decided by
+    :func:`precondition_failed` already; werkzeug would answer 412, with the body, even to ``If-Match: *``)."""
+    return {key: value for key, value in request.environ.items() if key != "HTTP_IF_MATCH"}
+
+
+def served_range() -> bool:
+    """Whether the request's ``Range`` is one this server answers: absent, or one well-formed byte range. Any other
+    (several ranges, another unit, a syntax error) is ignored, as RFC 9110 14.2 says: the answer is the whole body."""
+    header = request.headers.get("Range")
+    if header is None:
+        return True
+    ranges = parse_range_header(header)
+    return ranges is not None and ranges.units == "bytes" and len(ranges.ranges) == 1
+
+
+def _accepting_ranges(response: Response) -> Response:
+    response.accept_ranges = "bytes"
     return response
 
 
@@ -108,14 +153,17 @@ def send_served(served: Served, *, last_modified: datetime | None, download_name
 
 
 def send_json_bytes(data: bytes, *, etag: str, last_modified: datetime | None = None, max_age_s: int = REVALIDATE_MAX_AGE_S) -> Response:
-    """Small JSON bytes with ETag/304 and caching."""
+    """Small JSON bytes with ETag/304 (412 for an ``If-Match`` naming another tag) and caching."""
+    failed = precondition_failed(etag)
+    if failed is not None:
+        return failed
     response = Response(data, mimetype="application/json")
     response.set_etag(etag)
     if last_modified is not None:
         response.last_modified = last_modified
     response.cache_control.public = True
     response.cache_control.max_age = max_age_s
-    return response.make_conditional(request)
+    return response.make_conditional(_without_if_match())
 
 
 def send_json(document, *, max_age_s: int = REVALIDATE_MAX_AGE_S) -> Response:

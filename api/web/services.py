@@ -15,6 +15,7 @@ from hydroserve.acoustics.blobstore import BlobStore
 from hydroserve.acoustics.package_products import PackageProducts
 from hydroserve.acoustics.sensors import SensorCatalog
 from hydroserve.api.alerts.settings import AlertSettings
+from hydroserve.api.catalog_identity import CatalogWatch
 from hydroserve.api.config import Settings
 from hydroserve.api.events.settings import EventSettings
 
@@ -58,6 +59,7 @@ class Services:
     products: PackageProducts
     alert_settings: AlertSettings
     event_settings: EventSettings
+    catalog_watch: CatalogWatch  # the catalog's id and file as the app found them: /readyz and writes compare
     packages: LruCache = field(default_factory=lambda: LruCache(4096))  # published package records, by package id
     cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))  # prepared event tables, by blob SHA-256
 

@@ -1,0 +1,76 @@
+"""A vanished or replaced catalog is noticed (issue 14, item 3): only `db init` makes one; writers refuse to start
+without it or beside another catalog's blobs; a running server stops being ready and refuses writes."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from alert_support import sample_alert
+from hydroserve.api import wiring
+from support import AUTH
+
+pytestmark = pytest.mark.fault
+
+
+@pytest.mark.parametrize("command", [("serve",), ("ingest", "--once"), ("sync", "--status"), ("list",)])
+def test_writers_and_readers_refuse_a_missing_catalog_saying_how_to_make_one(settings, runner, command):
+    result = runner(*command)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"hydroserve {command[0]}: there is no catalog at {settings.data_dir / 'catalog.sqlite'}: "
+                                     "create it with `hydroserve db init` (only `db init` and `demo` make one)")
+    assert not (settings.data_dir / "catalog.sqlite").exists()  # nothing was made on the way
+
+
+def test_db_init_makes_a_catalog_the_writers_accept(settings, runner):
+    assert runner("db", "init").exit_code == 0
+    assert runner("ingest", "--once").exit_code == 0 and runner("sync", "--status").exit_code == 0
+    assert (settings.blob_dir / ".catalog-id").is_file()
+
+
+def test_an_empty_catalog_beside_blobs_of_packages_is_refused(settings, runner, archived, synthetic_files):
+    archived(synthetic_files(n_frames=8))
+    (settings.data_dir / "catalog.sqlite").unlink()
+    assert runner("db", "init").exit_code == 0  # a new, empty catalog where the old one was
+    for command in (("ingest", "--once"), ("serve",), ("sync", "--status"), ("import", str(synthetic_files(n_frames=8)[0]))):
+        result = runner(*command)
+        assert result.exit_code == 2, command
+        assert "holds no package, but the blob store" in result.stderr and "the catalog was lost or replaced" in result.stderr
+        assert f"move {settings.blob_dir} away first" in result.stderr
+
+
+def test_blobs_of_a_crashed_first_package_do_not_block_their_own_catalog(settings, runner, synthetic_files):
+    assert runner("db", "init").exit_code == 0
+    (settings.blob_dir / "DOM_808956920_CH1" / "2020").mkdir(parents=True)  # written before the first commit, then killed
+    assert runner("ingest", "--once").exit_code == 0
+
+
+def test_import_makes_the_catalog_when_there_is_none(settings, runner, synthetic_files):
+    result = runner("import", "--json", *map(str, synthetic_files(n_frames=8)))
+    assert result.exit_code == 0 and len(result.json()["packages_made"]) == 2
+
+
+def test_a_catalog_deleted_under_a_running_server_is_noticed_and_writes_are_refused(settings, gunicorn_server):
+    url = gunicorn_server(workers=2)
+    assert requests.post(f"{url}/api/v1/alerts", json=sample_alert(), headers=AUTH, timeout=10).status_code == 201
+    (settings.data_dir / "catalog.sqlite").unlink()
+    for _ in range(4):  # both workers
+        ready = requests.get(f"{url}/readyz", timeout=10)
+        assert ready.status_code == 503 and ready.headers["Content-Type"] == "application/problem+json"
+        assert "catalog.sqlite has been deleted" in ready.json()["detail"]
+        posted = requests.post(f"{url}/api/v1/alerts", json=sample_alert(id="ORCA24-0114-00999"), headers=AUTH, timeout=10)
+        assert posted.status_code == 503 and posted.json()["type"].endswith("catalog-replaced")
+        assert posted.headers["Retry-After"] == "60"
+    assert not (settings.data_dir / "catalog.sqlite").exists()  # nothing made a new, empty one
+
+
+def test_a_catalog_replaced_under_a_running_server_is_noticed(settings, gunicorn_server):
+    url = gunicorn_server(workers=1)
+    (settings.data_dir / "catalog.sqlite").unlink()
+    for suffix in ("-wal", "-shm"):
+        (settings.data_dir / f"catalog.sqlite{suffix}").unlink(missing_ok=True)
+    wiring.init_catalog(settings).dispose()  # another catalog at the same path
+    ready = requests.get(f"{url}/readyz", timeout=10)
+    assert ready.status_code == 503 and "has been replaced by another file" in ready.json()["detail"]
+    posted = requests.post(f"{url}/api/v1/alerts", json=sample_alert(), headers=AUTH, timeout=10)
+    assert posted.status_code == 503

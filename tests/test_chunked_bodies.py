@@ -1,0 +1,68 @@
+"""Chunked request bodies under a real gunicorn: malformed ones are 400, oversized ones 413, both problem+json."""
+
+from __future__ import annotations
+
+import json
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+from alert_support import sample_alert
+from support import TOKEN
+
+pytestmark = pytest.mark.slow
+LIMIT_BYTES = 16 * 1024 * 1024
+
+
+def exchange(base_url: str, path: str, content_type: str, body: bytes) -> tuple[int, dict, bytes]:
+    """Send one chunked POST on a fresh connection (the body as given, already chunk-encoded); the status, headers and body."""
+    address = urlsplit(base_url)
+    head = (f"POST {path} HTTP/1.1\r\nHost: {address.netloc}\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        try:
+            connection.sendall(head + body)
+        except (BrokenPipeError, ConnectionResetError):  # the server answered before reading everything
+            pass
+        received = b""
+        while piece := connection.recv(65536):
+            received += piece
+    header_text, _, content = received.partition(b"\r\n\r\n")
+    status_line, *lines = header_text.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in lines)}
+    return int(status_line.split()[1]), headers, content
+
+
+def chunked(data: bytes, piece_bytes: int = 1 << 20) -> bytes:
+    pieces = [data[i:i + piece_bytes] for i in range(0, len(data), piece_bytes)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+@pytest.fixture
+def server(gunicorn_server):
+    return gunicorn_server(workers=1)
+
+
+@pytest.mark.parametrize("path, content_type", [("/api/v1/alerts", "application/json"),
+                                                ("/oai", "application/x-www-form-urlencoded")])
+@pytest.mark.parametrize("body", [b"zz\r\n{}\r\n0\r\n\r\n", b"5\r\n{}\r\n0\r\n\r\n", b"2\r\n{}XX0\r\n\r\n"])
+def test_a_malformed_chunked_body_is_a_400(server, path, content_type, body):
+    status, headers, content = exchange(server, path, content_type, body)
+    assert status == 400 and headers["content-type"] == "application/problem+json"
+    assert json.loads(content)["detail"].startswith("The chunked request body is malformed")
+
+
+@pytest.mark.parametrize("path, content_type", [("/api/v1/alerts", "application/json"),
+                                                ("/oai", "application/x-www-form-urlencoded")])
+def test_a_chunked_body_over_the_limit_is_a_413(server, path, content_type):
+    status, headers, content = exchange(server, path, content_type, chunked(b" " * (LIMIT_BYTES + 1)))
+    assert status == 413 and headers["content-type"] == "application/problem+json"
+    assert json.loads(content)["detail"] == f"The request body exceeds the limit of {LIMIT_BYTES} bytes."
+
+
+def test_a_well_formed_chunked_body_is_read_as_any_other(server):
+    status, _, content = exchange(server, "/api/v1/alerts", "application/json", chunked(json.dumps(sample_alert()).encode(), 7))
+    assert status == 201 and json.loads(content)["id"] == "ORCA24-0114-00873_r1"
+    status, _, content = exchange(server, "/oai", "application/x-www-form-urlencoded", chunked(b"verb=Identify", 4))
+    assert status == 200 and b"<Identify>" in content
