@@ -9,13 +9,14 @@ without ever holding a whole product in memory.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
 
 from hydroserve.codecs import raw, raw_frame_plan, wav
+
+from .seekable import SizedReader
 
 CHUNK_BYTES = 1 << 20
 _SAMPLE_BYTES = raw.SAMPLE_BYTES
@@ -107,7 +108,7 @@ def _read_part(part: Part, offset: int, n: int, samples) -> bytes | memoryview:
     return data
 
 
-class CompositeFile(io.RawIOBase):
+class CompositeFile(SizedReader):
     """A read-only, seekable file over a :class:`Composite` and an open sample blob."""
 
     def __init__(self, composite: Composite, samples: BinaryIO):
@@ -115,19 +116,9 @@ class CompositeFile(io.RawIOBase):
         self.samples = samples
         self.position = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.composite.size}[whence]
-        self.position = max(0, base + offset)
-        return self.position
-
-    def tell(self) -> int:
-        return self.position
+    @property
+    def size_bytes(self) -> int:
+        return self.composite.size
 
     def readinto(self, buffer) -> int:
         view = memoryview(buffer).cast("B")

@@ -22,7 +22,6 @@ blob: the SHA-256 of the WAV view, its header followed by the blob).
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,13 +33,14 @@ from sqlalchemy.engine import Engine
 
 from . import catalog
 from .blobstore import BlobDamaged, BlobStore, ChecksumsMissing, ChecksumWriter, ChunkChecksums
+from .seekable import SizedReader
 
 log = logging.getLogger(__name__)
 
 RECORDED_DAMAGE = "recorded as damaged; put it back from a replica or re-ingest it, then run hydroserve verify"
 
 
-class VerifiedBlob(io.RawIOBase):
+class VerifiedBlob(SizedReader):
     """A read-only, seekable file over a stored blob that hands out only bytes whose chunk matches its checksum.
 
     Parameters
@@ -72,19 +72,6 @@ class VerifiedBlob(io.RawIOBase):
     def size_bytes(self) -> int:
         return self.checksums.size_bytes
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size_bytes}[whence]
-        self.position = max(0, base + offset)
-        return self.position
-
-    def tell(self) -> int:
-        return self.position
 
     def readinto(self, buffer) -> int:
         view = memoryview(buffer).cast("B")
