@@ -67,6 +67,7 @@ class VerifiedBlob(SizedReader):
         self.on_damage = on_damage
         self.position = 0
         self._cached: tuple[int, bytes] | None = None
+        self._verified: list[bytes] | None = None  # every chunk, once verify_all has checked them
 
     @property
     def size_bytes(self) -> int:
@@ -94,16 +95,24 @@ class VerifiedBlob(SizedReader):
             parts.append(data)
         return b"".join(parts)
 
-    def verify_all(self) -> None:
-        """Check every chunk (raises :class:`BlobDamaged` at the first bad one)."""
+    def verify_all(self, *, keep: bool = False) -> None:
+        """Check every chunk (raises :class:`BlobDamaged` at the first bad one); with ``keep``, hold them in memory so
+        that reading the blob afterwards neither reads nor hashes it again (small products checked before serving)."""
+        chunks = []
         for index in range(len(self.checksums.chunk_sha256)):
-            self._chunk(index)
+            data = self._chunk(index)
+            if keep:
+                chunks.append(data)
+        if keep:
+            self._verified = chunks
 
     def close(self) -> None:
         self.file.close()
         super().close()
 
     def _chunk(self, index: int) -> bytes:
+        if self._verified is not None:
+            return self._verified[index]
         if self._cached is not None and self._cached[0] == index:
             return self._cached[1]
         expected_bytes = self.checksums.chunk_size(index)
@@ -241,7 +250,8 @@ class Integrity:
         """Check every chunk of a blob (whatever is recorded about it) and return its checksums; a blob recorded as
         damaged that checks out now (put back from a replica) is marked repaired. Raises as :meth:`open`."""
         recorded = self.damage.is_damaged(key)
-        with self._open(key, owner, expected_sha256, legacy_prefix, whole=True) as blob:
+        with self._open(key, owner, expected_sha256, legacy_prefix, whole=False) as blob:
+            blob.verify_all()
             checksums = blob.checksums
         if recorded:
             self.damage.repaired(key)
@@ -265,7 +275,7 @@ class Integrity:
         blob = VerifiedBlob(self.blobs.open(key), checksums, key, on_damage=lambda error: self.damage.record(error, owner))
         if whole:
             try:
-                blob.verify_all()
+                blob.verify_all(keep=True)
             except BaseException:
                 blob.close()
                 raise
