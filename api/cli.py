@@ -159,7 +159,7 @@ def cmd_verify(settings, args) -> int:
 
     from . import verify
 
-    engine = wiring.init_catalog(settings)
+    engine = wiring.open_existing_catalog(settings)
     blobs = wiring.open_blobs(settings)
     integrity = Integrity(blobs, DamageLog(engine, writer(engine)))
     found = verify.targets(engine, integrity, sensor=args.sensor, since=args.since)

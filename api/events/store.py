@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, insert, select
 from sqlalchemy.engine import Connection
 
-from hydroserve.acoustics.blobstore import BlobStore
+from hydroserve.acoustics.integrity import Integrity
 from hydroserve.codecs import hdf5table, table_metadata
 from hydroserve.codecs.tables import EventTable
 from hydroserve.codecs.times import as_utc
@@ -93,13 +93,16 @@ def insert_table(conn: Connection, record: TableRecord) -> None:
     ))
 
 
-def load_table(blobs: BlobStore, record: TableRecord) -> EventTable:
-    """The rows of a published table, read from its stored HDF5 file.
+def load_table(integrity: Integrity, record: TableRecord) -> EventTable:
+    """The rows of a published table, read from its stored HDF5 file checked against its checksums.
 
     Raises
     ------
     hydroserve.acoustics.blobstore.BlobNotFound
         The file is missing from the blob store.
+    hydroserve.acoustics.blobstore.BlobDamaged
+        The file does not match its checksums (recorded).
     """
-    with blobs.open(record.products["hdf5"]["key"]) as stored:
+    hdf5 = record.products["hdf5"]
+    with integrity.open(hdf5["key"], record.table_id, expected_sha256=hdf5["sha256"]) as stored:
         return hdf5table.decode(stored.read(), record.load_metadata())

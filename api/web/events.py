@@ -12,7 +12,7 @@ from flask import Response, abort, request, url_for
 from flask.views import MethodView
 from werkzeug.exceptions import NotFound
 
-from hydroserve.acoustics.blobstore import BlobNotFound
+from hydroserve.acoustics.blobstore import BlobDamaged, BlobNotFound
 from hydroserve.api import urls
 from hydroserve.api.events import cone, publishing, registration, store
 from hydroserve.api.events.registration import PRODUCTS
@@ -154,10 +154,8 @@ def get_table(table_id: str):
 def _send_product(table_id: str, kind: str) -> Response:
     record = load_record(table_id)
     product = record.products[kind]
-    try:  # checked whole against its checksums before the first byte (damage: 503, recorded)
-        file = services().products.integrity.open(product["key"], table_id, expected_sha256=product["sha256"], whole=True)
-    except BlobNotFound:
-        abort(503, description=f"The {kind} file of event table {table_id} is missing from the blob store.")
+    # every chunk is checked as it is served; a damaged first chunk is a 503, a later one cuts the answer short
+    file = services().products.integrity.open(product["key"], table_id, expected_sha256=product["sha256"])
     return http.send_stream(file, product["size_bytes"], media_type=PRODUCTS[kind].media_type, etag=product["sha256"],
                             last_modified=record.created, download_name=f"{table_id}.{PRODUCTS[kind].extension}")
 
@@ -243,7 +241,9 @@ def cone_search(table_id: str):
         return _scs_error(200, str(error), table_id)
     try:
         index = services().cone_indexes.get(record.products["hdf5"]["sha256"],
-                                            lambda: cone.ConeIndex(store.load_table(services().blobs, record)))
+                                            lambda: cone.ConeIndex(store.load_table(services().products.integrity, record)))
     except BlobNotFound:
         return _scs_error(503, f"The data of event table {table_id!r} are missing from the blob store.", table_id)
+    except BlobDamaged:
+        return _scs_error(503, f"The data of event table {table_id!r} are damaged in the blob store.", table_id)
     return Response(index.search_votable(query), content_type=SCS_MEDIA_TYPE)

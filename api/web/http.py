@@ -70,7 +70,8 @@ def send_stream(
     if immutable:
         response.cache_control.immutable = True
     if not served_range():
-        response = _accepting_ranges(response.make_conditional(_without_if_match(), accept_ranges=False))
+        response = response.make_conditional(_without_if_match(), accept_ranges=False)
+        response.accept_ranges = "bytes"
     else:
         response = response.make_conditional(_without_if_match(), accept_ranges=True, complete_length=size)
     if request.method != "HEAD" and response.status_code in (200, 206):
@@ -95,6 +96,8 @@ def precondition_failed(etag: str) -> Response | None:
 def _without_if_match() -> dict:
     """The request's environ for werkzeug's conditional handling, without ``If-Match`` (decided by
     :func:`precondition_failed` already; werkzeug would answer 412, with the body, even to ``If-Match: *``)."""
+    if "HTTP_IF_MATCH" not in request.environ:
+        return request.environ
     return {key: value for key, value in request.environ.items() if key != "HTTP_IF_MATCH"}
 
 
@@ -106,11 +109,6 @@ def served_range() -> bool:
         return True
     ranges = parse_range_header(header)
     return ranges is not None and ranges.units == "bytes" and len(ranges.ranges) == 1
-
-
-def _accepting_ranges(response: Response) -> Response:
-    response.accept_ranges = "bytes"
-    return response
 
 
 class _Started:
