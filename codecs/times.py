@@ -14,6 +14,20 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def in_utc(value: datetime) -> datetime:
+    """An aware ``value`` converted to UTC.
+
+    Raises
+    ------
+    ValueError
+        When its UTC equivalent falls outside the years 1 to 9999 (e.g. ``0001-01-01T00:00:00+14:00``).
+    """
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("Must be a time whose UTC equivalent lies within the years 1 to 9999.") from None
+
+
 def rfc3339(value: datetime, timespec: str = "microseconds") -> str:
     """RFC 3339 in UTC with a ``Z``, e.g. ``2020-12-23T19:28:00.000002Z`` (``timespec`` as for ``isoformat``)."""
     return as_utc(value).isoformat(timespec=timespec).replace("+00:00", "Z")

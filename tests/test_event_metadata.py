@@ -40,6 +40,7 @@ def _column(document, name):
     (lambda d: _column(d, "likelihood").update(name="2nd"), ("columns", "2nd", "name")),
     (lambda d: d["data_taking"].update(stop="2022-12-31T00:00:00Z"), ("data_taking", "stop")),
     (lambda d: d["data_taking"].update(start="2023-01-01T00:00:00"), ("data_taking", "start")),
+    (lambda d: d["data_taking"].update(start="0001-01-01T00:00:00+01:00"), ("data_taking", "start")),  # no UTC equivalent
     (lambda d: d["publication"].pop("owner"), ("publication", "owner")),
     (lambda d: d["publication"].update(created="15/01/2024"), ("publication", "created")),
     (lambda d: d["provenance"][0].pop("id"), ("provenance", 0, "id")),

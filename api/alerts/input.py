@@ -15,12 +15,12 @@ are KM3NeT's own: ``is_real_alert``, ``trigger_types``, ``flavor``,
 from __future__ import annotations
 
 import numbers
-from datetime import UTC
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from hydroserve.codecs import sky, xmltext
+from hydroserve.codecs.times import in_utc
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ALERT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}_r[1-9][0-9]{0,5}$"
@@ -66,9 +66,9 @@ class ZonedTime(fields.AwareDateTime):
     def _deserialize(self, value, attr, data, **kwargs):
         moment = super()._deserialize(value, attr, data, **kwargs)
         try:
-            moment.astimezone(UTC)
-        except OverflowError:
-            raise ma.ValidationError("Must be a time whose UTC equivalent lies within the years 1 to 9999.") from None
+            in_utc(moment)
+        except ValueError as error:
+            raise ma.ValidationError(str(error)) from None
         return moment
 
 

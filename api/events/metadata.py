@@ -11,12 +11,11 @@ reported under the column's name, e.g.
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate
 
 from hydroserve.codecs import table_metadata, xmltext
+from hydroserve.codecs.times import in_utc
 
 
 def described(text: str, **kwargs) -> dict:
@@ -35,7 +34,10 @@ class _UtcDateTime(fields.AwareDateTime):
     """An RFC 3339 date-time with a time zone, loaded as UTC; dumped from a datetime or the canonical string."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        try:
+            return in_utc(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value if value is None or isinstance(value, str) else table_metadata.iso_utc(value)
