@@ -9,8 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     HYDROSERVE_DATA_DIR=/var/lib/hydroserve \
-    HYDROSERVE_BIND=0.0.0.0:8000 \
-    HYDROSERVE_WORKER_CLASS=gevent
+    HYDROSERVE_BIND=0.0.0.0:8000
 
 # libsndfile for soundfile comes with its wheel; nothing else is needed from Debian.
 RUN useradd --system --create-home --home-dir /home/hydroserve --uid 10001 hydroserve \

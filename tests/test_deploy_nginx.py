@@ -52,12 +52,13 @@ def test_example_config_is_valid_nginx(tmp_path):
 
 def get_when_listening(url: str, nginx: subprocess.Popen) -> requests.Response:
     """GET ``url`` as soon as nginx accepts connections (it may still be starting)."""
-    while nginx.poll() is None:
+    deadline = time.monotonic() + 60  # against an nginx that runs but never listens
+    while nginx.poll() is None and time.monotonic() < deadline:
         try:
             return requests.get(url, timeout=10)
         except requests.ConnectionError:
             time.sleep(0.1)
-    raise RuntimeError(f"nginx exited with {nginx.returncode}")
+    raise RuntimeError(f"nginx did not answer (exit status {nginx.returncode})")
 
 
 def raw_exchange(port: int, request: bytes) -> tuple[int, dict, dict]:

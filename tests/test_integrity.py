@@ -118,7 +118,8 @@ def test_damaged_samples_are_never_served_whole_then_answer_503(app, client, set
             assert body is None or status == 503, (kind, headers, status)  # a transfer stopped short, or an error
             if status == 503:
                 assert media_type == "application/problem+json"
-    assert intact["Wav"] and intact["Raw"]
+    assert {kind: hashlib.sha256(body).hexdigest() for kind, body in intact.items()} == {
+        "Wav": package.products["wav"].sha256, "Raw": package.products["raw"].sha256}
     info = client.get(url(app, "acoustic.Info", package_id=PID)).json["integrity"]
     assert info["damaged"] is True and [d["blob_key"] for d in info["damage"]] == [package.samples_key]
     assert metric(client, "hydroserve_damaged_packages") == 1

@@ -126,7 +126,9 @@ def test_64_slow_and_idle_connections_leave_normal_gets_answered(app, gunicorn_s
     for thread in attackers:
         thread.start()
     try:
+        all_open_by = time.monotonic() + 60  # a deadline against attackers that died, not a timing assertion
         while attack.open_peak < len(attackers):
+            assert time.monotonic() < all_open_by, f"only {attack.open_peak} of {len(attackers)} attackers ever connected"
             time.sleep(0.05)
         hold_until = time.monotonic() + HOLD_S
         for target in itertools.cycle(normal_gets):
