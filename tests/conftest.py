@@ -1,10 +1,11 @@
-"""Shared fixtures: settings on a temporary data directory, the app and its test client, a real
-gunicorn server, synthetic ADF files and the real KM3NeT test file."""
+"""Shared fixtures: settings on a temporary data directory (with the catalog on SQLite and on PostgreSQL), the
+app and its test client, a real gunicorn server, synthetic ADF files and the real KM3NeT test file."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from hydroserve.api import cli
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings, settings_env
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
+import postgres_server
 from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN, server_env, start_server
 
 
@@ -24,13 +26,58 @@ def real_adf_path():
     return data_path(REAL_FILE)
 
 
+@pytest.fixture(scope="session")
+def postgres_session():
+    """The session's PostgreSQL server (see :mod:`postgres_server`), or why there is none; stopped at the end."""
+    try:
+        server = postgres_server.find_server()
+    except postgres_server.PostgresUnavailable as error:
+        yield error
+        return
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def settings(tmp_path):
-    """2 s snippets every 2 s on a fresh data directory; write token ``TOKEN``; packages kept from
-    60 % coverage, so that a dropped 0.63 s ADF frame leaves a package with a gap."""
+def postgres(postgres_session):
+    """The PostgreSQL server; the test is skipped without one (one reason for all), or fails when
+    ``HYDROSERVE_TEST_REQUIRE_POSTGRES=1`` (CI)."""
+    if isinstance(postgres_session, postgres_server.PostgresUnavailable):
+        if postgres_server.required():
+            pytest.fail(f"{postgres_server.REQUIRE_VARIABLE}=1 but {postgres_session}", pytrace=False)
+        pytest.skip(str(postgres_session))
+    return postgres_session
+
+
+def pytest_report_header(config):
+    given = "set" if os.environ.get(postgres_server.URL_VARIABLE) else "unset (a throwaway server is started if possible)"
+    return f"postgresql: {postgres_server.URL_VARIABLE} {given}; required: {postgres_server.required()}"
+
+
+@pytest.fixture
+def postgres_url(postgres):
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards); its SQLAlchemy URL."""
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """The catalog of a test, once on SQLite (the data directory's file) and once on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def settings(tmp_path, database_url):
+    """2 s snippets every 2 s on a fresh data directory and catalog (SQLite and PostgreSQL); write token ``TOKEN``;
+    packages kept from 60 % coverage, so that a dropped 0.63 s ADF frame leaves a package with a gap."""
     return load_settings(
         env={},
         data_dir=str(tmp_path / "data"),
+        database_url=database_url,
         snippet_duration_s="2",
         snippet_interval_s=2,
         min_coverage=0.6,
