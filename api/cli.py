@@ -10,12 +10,14 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from hydroserve.acoustics import catalog
 from hydroserve.acoustics.ingest import ArchiveWriteFailed, follow_spool
 from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
-from . import logs, wiring
+from . import catalog_identity, logs, schema, wiring
 from .catalog_identity import CatalogNotReady
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
 from .db import writer
@@ -149,8 +151,40 @@ def cmd_list(settings, args) -> int:
 
 def cmd_db_init(settings, args) -> int:
     wiring.init_catalog(settings).dispose()
-    print(f"catalog ready: {settings.database_url}")
+    print(f"catalog ready: {_shown(settings.database_url)}")
     return 0
+
+
+def cmd_db_upgrade(settings, args) -> int:
+    engine = wiring.open_catalog(settings)
+    try:
+        before, after = schema.upgrade(engine)
+    finally:
+        engine.dispose()
+    if before.revision == after.revision:
+        print(f"catalog {_shown(settings.database_url)}: schema at {after.describe()}, nothing to do")
+    else:
+        was = "a catalog from before migrations" if before.legacy else (before.revision or "empty")
+        print(f"catalog {_shown(settings.database_url)}: schema upgraded from {was} to {after.describe()}")
+    return 0
+
+
+def cmd_db_current(settings, args) -> int:
+    path = catalog_identity.sqlite_path(settings.database_url)
+    if path is not None and not path.is_file():  # connecting would make an empty file
+        raise CatalogNotReady(f"there is no catalog at {path}: {catalog_identity.INIT_HINT}")
+    engine = wiring.open_catalog(settings)
+    try:
+        with engine.connect() as conn:
+            found = schema.state(conn)
+    finally:
+        engine.dispose()
+    print(found.describe())
+    return 0 if found.at_head else 1
+
+
+def _shown(database_url: str) -> str:
+    return make_url(database_url).render_as_string()  # the password hidden
 
 
 def cmd_verify(settings, args) -> int:
@@ -323,8 +357,12 @@ def parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="the catalog")
     db_commands = db.add_subparsers(dest="db_command", required=True)
-    db_commands.add_parser("init", help="create the catalog's tables and registry entries if missing (idempotent)").set_defaults(
-        run=cmd_db_init)
+    db_commands.add_parser("init", help="upgrade the catalog's schema to the newest revision, then add the registry entries "
+                                        "and the catalog id if missing (idempotent)").set_defaults(run=cmd_db_init)
+    db_commands.add_parser("upgrade", help="upgrade the catalog's schema to the newest revision (a catalog from before "
+                                           "migrations is upgraded in place)").set_defaults(run=cmd_db_upgrade)
+    db_commands.add_parser("current", help="print the catalog's schema revision and whether it is the newest "
+                                           "(exit status 1 when it is not)").set_defaults(run=cmd_db_current)
 
     cfg = commands.add_parser("config", help="print the effective configuration")
     cfg.set_defaults(run=cmd_config)

@@ -111,7 +111,8 @@ class SettingsSchema(Schema):
 
     data_dir = mf.String(load_default="./data", **_help("where the catalog (SQLite), blobs and spool live"))
     database_url = mf.String(load_default=None, allow_none=True, **_help("SQLAlchemy URL; default sqlite:///<data_dir>/catalog.sqlite"))
-    database_busy_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0, max=600), **_help("SQLite: how long a writer waits for the lock"))
+    database_busy_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0, max=600), **_help(
+        "how long a writer waits for the write lock (SQLite busy timeout, PostgreSQL lock_timeout)"))
     spool_dir = mf.String(load_default=None, allow_none=True, **_help("where the DAQ drops ADF files; default <data_dir>/spool"))
     snippet_duration_s = _Duration(load_default=Fraction(300), **_help(
         "length of a data package in seconds: package k holds exactly the samples whose times lie in [B_k, B_k + duration)"))

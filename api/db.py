@@ -1,28 +1,46 @@
-"""The catalog engine: any SQLAlchemy URL; SQLite gets WAL, a busy timeout and foreign keys.
+"""The catalog engine: SQLite (WAL, a busy timeout, foreign keys) or PostgreSQL (``postgresql+psycopg://``).
 
-Writers use :func:`writer` (the same pool, flagged): on SQLite their
-transactions start with ``BEGIN IMMEDIATE`` so they queue for the write lock
-up front (waiting up to the busy timeout) instead of failing when a read
-transaction tries to become a write; readers use plain deferred ``BEGIN``
-and, in WAL mode, never wait for writers.
+Writers use :func:`writer` (the same pool, flagged), and their transactions
+are serialised on both engines, so a writer's read-then-write (is this id
+taken? which row is next?) is never raced by another writer:
+
+* on SQLite they start with ``BEGIN IMMEDIATE``, so they queue for the
+  write lock up front (waiting up to the busy timeout) instead of failing
+  when a read transaction tries to become a write;
+* on PostgreSQL they start by taking one transaction-level advisory lock
+  (:data:`WRITER_LOCK`), waiting at most the same timeout (``lock_timeout``).
+
+Readers use plain transactions and never wait for writers (WAL on SQLite,
+MVCC on PostgreSQL). PostgreSQL sessions run in UTC.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+
+WRITER_OPTION = "hydroserve_writer"
+WRITER_LOCK = 0x6879_6472_6F73_7276
+"""PostgreSQL advisory lock key that every write transaction holds (``hydrosrv`` in ASCII)."""
 
 
 def make_engine(url: str, *, busy_timeout_s: float = 10.0) -> Engine:
-    """Create the engine for ``url``; for SQLite, create the file's directory and set pragmas
-    (``busy_timeout_s``: how long a connection waits for a lock before "database is locked")."""
+    """Create the engine for ``url`` (``busy_timeout_s``: how long a writer waits for the write lock before it fails);
+    for SQLite, create the file's directory and set pragmas."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, parsed.database, busy_timeout_s)
+    if backend == "postgresql":
+        return _postgresql_engine(url, busy_timeout_s)
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: str, database: str | None, busy_timeout_s: float) -> Engine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
 
     @event.listens_for(engine, "connect")
@@ -42,15 +60,18 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0) -> Engine:
     return engine
 
 
-WRITER_OPTION = "hydroserve_writer"
+def _postgresql_engine(url: str, busy_timeout_s: float) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+
+    @event.listens_for(engine, "begin")
+    def _postgresql_begin(conn):
+        if conn.get_execution_options().get(WRITER_OPTION):
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(busy_timeout_s * 1000))}")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+
+    return engine
 
 
 def writer(engine: Engine) -> Engine:
-    """The engine for write transactions (``BEGIN IMMEDIATE`` on SQLite; the same pool)."""
+    """The engine for write transactions (serialised: see the module docstring; the same pool)."""
     return engine.execution_options(**{WRITER_OPTION: True})
-
-
-def create_schema(engine: Engine, *metadatas: MetaData) -> None:
-    """Create missing tables of every schema (existing tables are left as they are)."""
-    for metadata in metadatas:
-        metadata.create_all(engine)

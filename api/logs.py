@@ -34,3 +34,5 @@ def configure(level: str = "INFO", log_format: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Alembic tells at INFO which implementation and DDL mode it uses on every run; `db upgrade` prints what it did.
+    logging.getLogger("alembic.runtime.migration").setLevel(max(logging.WARNING, root.level))

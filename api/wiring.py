@@ -11,33 +11,35 @@ from hydroserve.acoustics.ingest import Ingestor
 from hydroserve.acoustics.spool import SpoolDirectory
 from hydroserve.api.alerts.registration import ensure_alert_registry
 from hydroserve.api.alerts.settings import AlertSettings
-from hydroserve.api.alerts.store import alerts, packet_for_resource
+from hydroserve.api.alerts.store import packet_for_resource
 from hydroserve.api.events.settings import EventSettings
-from hydroserve.api.events.store import event_tables
-from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.outbox import ODC_DESTINATION
 from hydroserve.odc_sync.push import OdcPusher
 from hydroserve.odc_sync.retry import RetryPolicy
 from hydroserve.odc_sync.vtp import VtpDeliverer
 
 from . import acoustic_registration as registration
-from . import catalog_identity
+from . import catalog_identity, schema
 from .config import Settings
-from .db import create_schema, make_engine, writer
+from .db import make_engine, writer
 
 
 def open_catalog(settings: Settings) -> Engine:
-    """The catalog engine; nothing is written (the schema is made by :func:`init_catalog`)."""
+    """The catalog engine; nothing is written (the schema is made by :func:`init_catalog` or ``db upgrade``)."""
     return make_engine(settings.database_url, busy_timeout_s=settings.database_busy_timeout_s)
 
 
 def init_catalog(settings: Settings) -> Engine:
-    """The one place the catalog is made (``hydroserve db init``): every missing table, the registry's collections and
+    """The one place the catalog is made (``hydroserve db init``): the schema upgraded to the newest revision
+    (:func:`schema.upgrade`; a catalog from before migrations is upgraded in place), the registry's collections and
     streams, the catalog's id, and the blob store's marker naming it when the store has none (idempotent; an existing
-    catalog is left as it is). Returns the engine."""
+    catalog's rows are left as they are). Returns the engine."""
     engine = open_catalog(settings)
-    create_schema(engine, catalog.metadata, registry.metadata, alerts.metadata, event_tables.metadata,
-                  catalog_identity.metadata)
+    try:
+        schema.upgrade(engine)
+    except schema.SchemaError:
+        engine.dispose()
+        raise
     registration.ensure_acoustic_registry(engine, writer(engine), settings)
     ensure_alert_registry(engine, writer(engine), alert_settings(settings))
     with writer(engine).begin() as conn:
@@ -54,11 +56,15 @@ def open_existing_catalog(settings: Settings) -> Engine:
     CatalogNotReady
         No catalog (a missing SQLite file), one without a catalog id, or an empty catalog beside a blob store holding
         another catalog's packages; the message says what to do.
+    SchemaError
+        The catalog's schema is not at the newest revision (``hydroserve db upgrade`` brings it there).
     """
     engine = open_catalog(settings)  # no connection yet: the file is looked for first (SQLite would make an empty one)
     try:
         catalog_identity.check_existing(settings.database_url, engine, settings.blob_dir, holds_packages=_holds_packages)
-    except catalog_identity.CatalogNotReady:
+        with engine.connect() as conn:
+            schema.require_head(conn)
+    except catalog_identity.CatalogNotReady:  # SchemaError included
         engine.dispose()
         raise
     return engine

@@ -110,19 +110,28 @@ class CliResult:
 
 
 @pytest.fixture
-def runner(settings, monkeypatch, capsys):
-    """Run the ``hydroserve`` command line in this process on the test settings (as its environment
-    gives them), like Flask's CLI runner: ``runner("list", "--json").json()``; ``env`` overrides keys."""
+def runner_for(monkeypatch, capsys):
+    """Factory: the ``hydroserve`` command line in this process on the given settings (as its environment gives
+    them), like Flask's CLI runner: ``runner_for(settings)("list", "--json").json()``; ``env`` overrides keys."""
 
-    def run(*argv: str, env: dict | None = None) -> CliResult:
-        for key, value in {**settings_env(settings), "HYDROSERVE_LOG_LEVEL": "WARNING", **(env or {})}.items():
-            monkeypatch.setenv(key, str(value))
-        capsys.readouterr()
-        exit_code = cli.main(list(argv))
-        captured = capsys.readouterr()
-        return CliResult(exit_code, captured.out, captured.err)
+    def make(settings):
+        def run(*argv: str, env: dict | None = None) -> CliResult:
+            for key, value in {**settings_env(settings), "HYDROSERVE_LOG_LEVEL": "WARNING", **(env or {})}.items():
+                monkeypatch.setenv(key, str(value))
+            capsys.readouterr()
+            exit_code = cli.main(list(argv))
+            captured = capsys.readouterr()
+            return CliResult(exit_code, captured.out, captured.err)
 
-    return run
+        return run
+
+    return make
+
+
+@pytest.fixture
+def runner(settings, runner_for):
+    """The ``hydroserve`` command line on the test settings: ``runner("list", "--json").json()``."""
+    return runner_for(settings)
 
 
 @pytest.fixture

@@ -1,0 +1,148 @@
+"""The catalog's schema migrations (api/migrations): they make exactly the tables the code defines, on SQLite and on
+PostgreSQL; a catalog made by the release before migrations (tests/data/legacy-catalog) upgrades in place and serves
+everything it served; the commands `db upgrade` and `db current`; what is refused, with what message."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shutil
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from hydroserve.api import schema, wiring
+from hydroserve.api.app import create_app
+from hydroserve.api.config import load_settings
+from hydroserve.api.db import make_engine, writer
+from support import url
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGACY = ROOT / "tests" / "data" / "legacy-catalog"
+
+
+def _legacy_environment() -> dict:
+    spec = importlib.util.spec_from_file_location("make_legacy_catalog", ROOT / "tests" / "data" / "make_legacy_catalog.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ENV
+
+
+def _differences(engine) -> list:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        return compare_metadata(context, list(schema.METADATAS))
+
+
+def test_the_migrations_make_exactly_the_tables_the_code_defines(database_url):
+    engine = make_engine(database_url)
+    try:
+        before, after = schema.upgrade(engine)
+        assert (before.revision, before.legacy, after.revision, after.at_head) == (None, False, schema.head(), True)
+        assert _differences(engine) == []
+        with engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) == schema.BASELINE_TABLES | {schema.VERSION_TABLE}
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_is_idempotent_and_a_catalog_without_a_version_is_stamped(database_url):
+    """A catalog of the release before migrations (the baseline's tables, no alembic_version; here made by the baseline
+    migration with its version then dropped, which works on both engines) is stamped, not made again."""
+    engine = make_engine(database_url)
+    try:
+        schema.upgrade(engine)
+        with writer(engine).begin() as conn:
+            conn.execute(text("INSERT INTO sensors (sensor_id, dom_id, channel) VALUES ('DOM_1_CH1', 1, 1)"))
+            conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
+            assert schema.state(conn).legacy
+        before, after = schema.upgrade(engine)
+        assert (before.legacy, after.revision) == (True, schema.head())
+        assert schema.upgrade(engine)[0].revision == schema.head()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT sensor_id FROM sensors")).scalars().all() == ["DOM_1_CH1"]
+        assert _differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_catalog_missing_some_baseline_tables_or_from_a_newer_release_is_refused(database_url):
+    engine = make_engine(database_url)
+    try:
+        schema.upgrade(engine)
+        with writer(engine).begin() as conn:
+            conn.execute(text(f"UPDATE {schema.VERSION_TABLE} SET version_num = '9999'"))
+        with pytest.raises(schema.SchemaError, match="revision 9999, which this release does not know .* newer hydroserve"):
+            schema.upgrade(engine)
+        with engine.connect() as conn, pytest.raises(schema.SchemaError, match="at revision 9999, this release needs 0001"):
+            schema.require_head(conn)
+        with writer(engine).begin() as conn:
+            conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
+            conn.execute(text("DROP TABLE event_tables"))
+        with pytest.raises(schema.SchemaError, match="but not event_tables: it is not one hydroserve made"):
+            schema.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def legacy_settings(tmp_path):
+    """The settings of a copy of the archive made by the release before migrations (its own configuration)."""
+    shutil.copytree(LEGACY, tmp_path / "data")
+    env = {key.removeprefix("HYDROSERVE_").lower(): value for key, value in _legacy_environment().items()}
+    return load_settings(env={}, data_dir=str(tmp_path / "data"), **env)
+
+
+def _served(client, access_url: str):
+    parts = urlsplit(access_url)
+    return client.get(parts.path + (f"?{parts.query}" if parts.query else ""))
+
+
+def test_an_archive_of_the_release_before_migrations_upgrades_in_place_and_serves_everything(legacy_settings, runner_for):
+    run = runner_for(legacy_settings)
+    refused = run("list")
+    assert refused.exit_code == 2 and "made before schema migrations: run `hydroserve db upgrade`" in refused.stderr
+    current = run("db", "current")
+    assert current.exit_code == 1 and current.output.startswith("none: a catalog from before migrations")
+
+    upgraded = run("db", "upgrade")
+    assert upgraded.exit_code == 0
+    assert "schema upgraded from a catalog from before migrations to 0001 (head)" in upgraded.output
+    assert run("db", "current").output == "0001 (head)\n"
+    assert run("db", "upgrade").output.endswith("schema at 0001 (head), nothing to do\n")
+    listed = run("list", "--json").json()
+    assert sorted(p["package_id"] for p in listed) == [
+        "DOM_808956920_CH1_1608751680", "DOM_808956920_CH1_1608751681",
+        "DOM_808974724_CH1_1608751680", "DOM_808974724_CH1_1608751681"]
+
+    client = create_app(legacy_settings).test_client()
+    resources = client.get(url(client, "registry.Resources", limit=1000)).get_json()["items"]
+    kinds = sorted({r["kid"].split("_")[2] for r in resources if r["kid"].startswith("acoustic20_01_")})
+    assert (len(resources), kinds) == (21, ["mp3", "psd", "raw", "wav"])
+    for resource in resources:
+        assert client.get(url(client, "registry.Resource", kid=resource["kid"])).get_json() == resource
+        response = _served(client, resource["access_url"])
+        assert response.status_code == 200, (resource["kid"], response.get_data(as_text=True)[:300])
+        if resource["sha256"] is not None:
+            assert hashlib.sha256(response.get_data()).hexdigest() == resource["sha256"], resource["kid"]
+    for package in listed:
+        info = client.get(url(client, "acoustic.Info", package_id=package["package_id"])).get_json()
+        assert info["package_id"] == package["package_id"] and info["integrity"]["damaged"] is False
+
+    verified = run("verify", "--json")
+    report = verified.json()
+    assert verified.exit_code == 0 and (report["damaged"], report["missing"], report["ok"]) == ([], [], report["blobs_checked"])
+
+
+def test_the_migrations_are_shipped_with_the_package():
+    """Every file of api/migrations is matched by the package data of hydroserve.api (pyproject.toml)."""
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["hydroserve.api"]
+    files = {p.relative_to(ROOT / "api") for p in (ROOT / "api" / "migrations").rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts}
+    assert {Path("migrations/env.py"), Path("migrations/script.py.mako"), Path("migrations/versions/0001_baseline.py")} <= files
+    assert {f for f in files if not any(f.match(pattern) for pattern in patterns)} == set()
