@@ -29,4 +29,7 @@ VOLUME ["/var/lib/hydroserve"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
+# Every command starts by bringing the catalog to the newest schema revision (`hydroserve db init`: the migrations, then
+# the registry rows and catalog id if missing; idempotent, and concurrent containers queue for it).
+ENTRYPOINT ["sh", "-c", "hydroserve db init && exec \"$@\"", "hydroserve-entrypoint"]
 CMD ["hydroserve", "serve"]

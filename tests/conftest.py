@@ -62,9 +62,17 @@ def postgres_url(postgres):
     postgres.drop_database(url)
 
 
+def pytest_generate_tests(metafunc):
+    """Tests marked ``sqlite_only`` (their subject is not the catalog: codecs, signals, crashes, browsers, the demo)
+    get their catalog on SQLite only; every other test using ``database_url`` runs on both engines."""
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("sqlite_only"):
+        metafunc.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
-    """The catalog of a test, once on SQLite (the data directory's file) and once on a fresh PostgreSQL database."""
+    """The catalog of a test, once on SQLite (the data directory's file) and once on a fresh PostgreSQL database
+    (SQLite only for tests marked ``sqlite_only``)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite'}"
     return request.getfixturevalue("postgres_url")
