@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -85,8 +86,14 @@ def alembic_config(conn: Connection | None = None) -> Config:
     return config
 
 
+@cache
+def _scripts() -> ScriptDirectory:
+    """The migration scripts (read once per process: they do not change while it runs)."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head() -> str:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return _scripts().get_current_head()
 
 
 def state(conn: Connection) -> SchemaState:
@@ -97,8 +104,9 @@ def state(conn: Connection) -> SchemaState:
 
 
 def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
-    """Bring the catalog's schema to the head in one write transaction (so concurrent upgrades queue); a catalog from
-    before migrations is stamped as the baseline first. Returns the states before and after.
+    """Bring the catalog's schema to the head in one write transaction (so concurrent upgrades queue; a catalog at the
+    head is only read); a catalog from before migrations is stamped as the baseline first. Returns the states before
+    and after.
 
     Raises
     ------
@@ -106,10 +114,16 @@ def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
         A catalog from before migrations that lacks some of the baseline's tables, or one at a revision this release
         does not know (made by a newer release).
     """
+    with engine.connect() as conn:
+        found = state(conn)
+    if found.at_head:
+        return found, found
     with _migration_connection(engine) as conn:
         before = state(conn)
         config = alembic_config(conn)
-        if before.revision is not None and before.revision not in _known_revisions(config):
+        if before.at_head:  # another process upgraded it meanwhile
+            return before, before
+        if before.revision is not None and before.revision not in _known_revisions():
             raise SchemaError(f"the catalog's schema is at revision {before.revision}, which this release does not know "
                               f"(its newest is {before.head}): it was upgraded by a newer hydroserve")
         if before.legacy:
@@ -123,8 +137,8 @@ def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
     return before, after
 
 
-def _known_revisions(config: Config) -> set[str]:
-    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+def _known_revisions() -> set[str]:
+    return {script.revision for script in _scripts().walk_revisions()}
 
 
 def require_head(conn: Connection) -> None:

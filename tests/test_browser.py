@@ -19,6 +19,7 @@ PHONE = {"width": 390, "height": 844}
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.sqlite_only,  # the subject is the page in a browser; the catalog's queries are tested on both engines
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium (.ci/run installs it)"),
 ]
 

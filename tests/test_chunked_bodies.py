@@ -11,7 +11,7 @@ import pytest
 from alert_support import sample_alert
 from support import TOKEN
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]  # the subject: request bodies on the wire
 LIMIT_BYTES = 16 * 1024 * 1024
 
 

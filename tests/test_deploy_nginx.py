@@ -23,7 +23,10 @@ NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p
 EXAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "nginx.conf"
 EXAMPLE_LISTEN, EXAMPLE_UPSTREAM = "listen 80;", "server 127.0.0.1:8000;"
 
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian: apt-get install nginx-light)")
+pytestmark = [
+    pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian: apt-get install nginx-light)"),
+    pytest.mark.sqlite_only,  # the subject is the proxy's configuration
+]
 
 
 def nginx_main_config(prefix: Path, site: Path) -> Path:

@@ -28,7 +28,7 @@ import requests
 
 from support import url as path_of
 
-pytestmark = [pytest.mark.fault, pytest.mark.slow]
+pytestmark = [pytest.mark.fault, pytest.mark.slow, pytest.mark.sqlite_only]  # the subject: gunicorn's connections
 
 N_SLOW_HEADERS, N_SLOW_BODIES, N_IDLE = 22, 21, 21
 HOLD_S = 20.0

@@ -26,7 +26,7 @@ from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import outbox
 from support import AUTH, TOKEN, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]  # the subject: VTP with a real broker
 
 TWISTD = Path(sys.executable).with_name("twistd")
 STARTUP_S = 30.0
