@@ -51,6 +51,7 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 LEASE_MARGIN_S = 5.0
 """A claimed row is due again this long after its attempt's timeout (the deliverer died mid-attempt)."""
 MAX_ERROR_CHARS = 2000
+MAX_STATUS_CHARS = 200
 
 table = Table(
     "outbox",
@@ -61,7 +62,7 @@ table = Table(
     Column("state", String(16), nullable=False, comment="pending | delivered | failed"),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
-    Column("last_status", String(200), nullable=True),
+    Column("last_status", String(MAX_STATUS_CHARS), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
@@ -116,10 +117,16 @@ def claim(conn: Connection, item_id: int, now: datetime, lease_until: datetime) 
     return taken.rowcount == 1
 
 
+def _recordable(text: str | None, limit: int) -> str | None:
+    """What a peer said (a status line, a response body) as the catalog can hold it on every engine: at most ``limit``
+    characters, NUL (which PostgreSQL text refuses) replaced by U+FFFD."""
+    return None if text is None else text.replace("\x00", "\ufffd")[:limit]
+
+
 def mark_delivered(conn: Connection, item_id: int, status: str) -> None:
     """Record an accepted attempt: the row is delivered."""
     conn.execute(update(table).where(table.c.id == item_id).values(
-        state=DELIVERED, attempts=table.c.attempts + 1, last_status=status, last_error=None,
+        state=DELIVERED, attempts=table.c.attempts + 1, last_status=_recordable(status, MAX_STATUS_CHARS), last_error=None,
         delivered_at=datetime.now(UTC),
     ))
 
@@ -127,15 +134,16 @@ def mark_delivered(conn: Connection, item_id: int, status: str) -> None:
 def mark_retry(conn: Connection, item_id: int, next_attempt_at: datetime, status: str | None, error: str) -> None:
     """Record an attempt without an answer: the row stays pending, due at ``next_attempt_at``."""
     conn.execute(update(table).where(table.c.id == item_id).values(
-        attempts=table.c.attempts + 1, next_attempt_at=next_attempt_at, last_status=status,
-        last_error=error[:MAX_ERROR_CHARS],
+        attempts=table.c.attempts + 1, next_attempt_at=next_attempt_at, last_status=_recordable(status, MAX_STATUS_CHARS),
+        last_error=_recordable(error, MAX_ERROR_CHARS),
     ))
 
 
 def mark_failed(conn: Connection, item_id: int, status: str | None, error: str) -> None:
     """Record a refused attempt: the row is failed until an operator requeues it."""
     conn.execute(update(table).where(table.c.id == item_id).values(
-        state=FAILED, attempts=table.c.attempts + 1, last_status=status, last_error=error[:MAX_ERROR_CHARS],
+        state=FAILED, attempts=table.c.attempts + 1, last_status=_recordable(status, MAX_STATUS_CHARS),
+        last_error=_recordable(error, MAX_ERROR_CHARS),
     ))
 
 

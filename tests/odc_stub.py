@@ -14,7 +14,7 @@ from werkzeug.wrappers import Request, Response
 @dataclass
 class OdcStub:
     """Modes: ``ok`` (201), ``error`` (503), ``reject`` (400), ``busy`` (429 + Retry-After), ``stall`` (sleep
-    ``stall_s`` then 201). ``received`` holds (kid, body, authorization) of every PUT that reached the app."""
+    ``stall_s`` then 201), ``garbled`` (400 with a 300-character reason phrase and NUL bytes in the body). ``received`` holds (kid, body, authorization) of every PUT that reached the app."""
 
     mode: str = "ok"
     stall_s: float = 0.0
@@ -30,9 +30,9 @@ class OdcStub:
             time.sleep(self.stall_s)
         with self.lock:
             self.received.append((kid, json.loads(request.get_data()), request.headers.get("Authorization")))
-        status = {"ok": 201, "stall": 201, "error": 503, "reject": 400, "busy": 429}[self.mode]
+        status = {"ok": 201, "stall": 201, "error": 503, "reject": 400, "busy": 429, "garbled": f"400 {'X' * 300}"}[self.mode]
         headers = {"Retry-After": "7"} if self.mode == "busy" else {}
-        body = "unknown ktype" if self.mode == "reject" else ""
+        body = {"reject": "unknown ktype", "garbled": "bad\x00kid"}.get(self.mode, "")
         return Response(body, status, headers=headers)(environ, start_response)
 
     def kids(self) -> list[str]:

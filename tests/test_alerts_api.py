@@ -245,8 +245,8 @@ def test_unknown_alerts_are_404_problems(client, endpoint, alert_id):
     assert EVENT in response.get_json()["detail"]
 
 
-def test_each_packet_is_an_open_resource_queued_for_the_odc_and_every_broker(tmp_path):
-    settings = load_settings(env={}, data_dir=str(tmp_path / "data"), api_tokens=TOKEN,
+def test_each_packet_is_an_open_resource_queued_for_the_odc_and_every_broker(tmp_path, database_url):
+    settings = load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=database_url, api_tokens=TOKEN,
                              vtp_brokers="127.0.0.1:8098,broker.example.org:8098", public_url="https://alerts.example.org")
     wiring.init_catalog(settings).dispose()
     app = create_app(settings)

@@ -280,8 +280,8 @@ def test_sensors_carry_metadata_from_the_sensors_file(tmp_path, synthetic_files,
         f'detector = "ARCA"\nhydrophone_geometry = "{geometry}"\n'
         '[[sensor]]\nid = "DOM_808956920_CH1"\nstring = 10\nfloor = 0\nsensitivity_db_re_1v_per_upa = -160.0\ngain_db = 20.0\n'
     )
-    calibrated = load_settings(env={}, data_dir=str(settings.data_dir), snippet_duration_s="2", snippet_interval_s=2,
-                               sensors_file=str(sensors_file))
+    calibrated = load_settings(env={}, data_dir=str(settings.data_dir), database_url=settings.database_url,
+                               snippet_duration_s="2", snippet_interval_s=2, sensors_file=str(sensors_file))
     engine = wiring.init_catalog(calibrated)
     ingestor = wiring.build_ingestor(calibrated, wiring.build_archive(calibrated, engine), retry_for_s=5)
     for path in synthetic_files(n_frames=5):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 
 from hydroserve.acoustics import catalog
 from hydroserve.acoustics.archive import Archive
-from hydroserve.api import cli, wiring
+from hydroserve.api import wiring
 from hydroserve.api.db import writer
 from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.raw import SensorId
@@ -204,23 +203,33 @@ def test_odc_down_during_ingest_then_up_gets_everything_exactly_once(settings, p
 
 
 @pytest.mark.fault
-def test_server_errors_are_retried_and_rejections_recorded_as_failed(settings, packages, odc, monkeypatch, capsys):
+def test_server_errors_are_retried_and_rejections_recorded_as_failed(settings, packages, odc, runner):
     pusher = pusher_for(settings, odc.url)
     odc.stub.mode = "error"
     assert pusher.run_once() == {"delivered": 0, "retried": 8, "failed": 0}
     odc.stub.mode = "reject"
     time.sleep(0.06)
     assert pusher.run_once() == {"delivered": 0, "retried": 0, "failed": 8}
-    monkeypatch.setenv("HYDROSERVE_DATA_DIR", str(settings.data_dir))
-    assert cli.main(["sync", "--status"]) == 0
-    status = json.loads(capsys.readouterr().out)
+    shown = runner("sync", "--status")
+    assert shown.exit_code == 0
+    status = shown.json()
     assert status["outbox"] == [{"destination": "odc", "state": "failed", "rows": 8}]
     assert {(f["status"], f["error"]) for f in status["failed"]} == {("400 BAD REQUEST", "unknown ktype")}
     assert pusher.run_once() == {"delivered": 0, "retried": 0, "failed": 0}  # failed rows are not retried by themselves
-    assert cli.main(["sync", "--retry-failed", "odc"]) == 0
+    assert runner("sync", "--retry-failed", "odc").exit_code == 0
     odc.stub.mode = "ok"
     push_all(pusher)
     assert len(set(odc.stub.kids())) == 8
+
+
+@pytest.mark.fault
+def test_what_an_odc_says_is_recorded_as_every_engine_can_hold_it(settings, packages, odc, runner):
+    """A status line longer than the column and a body with NUL bytes (PostgreSQL text refuses NUL) are recorded,
+    cut to the column and with U+FFFD for NUL, instead of failing the sync."""
+    odc.stub.mode = "garbled"
+    assert pusher_for(settings, odc.url).run_once() == {"delivered": 0, "retried": 0, "failed": 8}
+    failed = runner("sync", "--status").json()["failed"]
+    assert {(f["status"], f["error"]) for f in failed} == {(f"400 {'X' * 196}", "bad\ufffdkid")}
 
 
 @pytest.mark.fault
