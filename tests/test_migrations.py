@@ -46,7 +46,9 @@ def test_the_migrations_make_exactly_the_tables_the_code_defines(database_url):
         assert (before.revision, before.legacy, after.revision, after.at_head) == (None, False, schema.head(), True)
         assert _differences(engine) == []
         with engine.connect() as conn:
-            assert set(inspect(conn).get_table_names()) == schema.BASELINE_TABLES | {schema.VERSION_TABLE}
+            defined = {name for metadata in schema.METADATAS for name in metadata.tables}
+            assert schema.BASELINE_TABLES <= defined
+            assert set(inspect(conn).get_table_names()) == defined | {schema.VERSION_TABLE}
     finally:
         engine.dispose()
 
@@ -88,6 +90,16 @@ def test_a_catalog_missing_some_baseline_tables_or_from_a_newer_release_is_refus
             schema.upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_db_upgrade_current_and_init_on_a_new_catalog(runner, settings):
+    upgraded = runner("db", "upgrade")
+    assert upgraded.exit_code == 0 and upgraded.output.endswith("schema upgraded from empty to 0001 (head)\n")
+    assert (runner("db", "current").exit_code, runner("db", "current").output) == (0, "0001 (head)\n")
+    refused = runner("list")  # the schema alone is not a catalog: db init gives it its id and registry rows
+    assert refused.exit_code == 2 and "was not made by `hydroserve db init`" in refused.stderr
+    assert runner("db", "init").exit_code == 0
+    assert runner("list", "--json").json() == []
 
 
 @pytest.fixture
