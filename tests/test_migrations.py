@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from hydroserve.api import schema, wiring
+from hydroserve.api import schema
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.api.db import make_engine, writer
@@ -152,9 +152,16 @@ def test_an_archive_of_the_release_before_migrations_upgrades_in_place_and_serve
 
 
 def test_the_migrations_are_shipped_with_the_package():
-    """Every file of api/migrations is matched by the package data of hydroserve.api (pyproject.toml)."""
-    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["hydroserve.api"]
+    """Every file of api/migrations is in the wheel (pyproject.toml): its folder is a listed package and, unless it is
+    a module, its name matches that package's data."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     files = {p.relative_to(ROOT / "api") for p in (ROOT / "api" / "migrations").rglob("*")
              if p.is_file() and "__pycache__" not in p.parts}
     assert {Path("migrations/env.py"), Path("migrations/script.py.mako"), Path("migrations/versions/0001_baseline.py")} <= files
-    assert {f for f in files if not any(f.match(pattern) for pattern in patterns)} == set()
+    unshipped = set()
+    for file in files:
+        package = ".".join(("hydroserve", "api", *file.parent.parts))
+        data = setuptools["package-data"].get(package, [])
+        if package not in setuptools["packages"] or (file.suffix != ".py" and not any(file.match(p) for p in data)):
+            unshipped.add(file)
+    assert unshipped == set()
