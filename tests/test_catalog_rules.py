@@ -5,21 +5,59 @@ from __future__ import annotations
 
 import pytest
 import requests
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 
 from alert_support import sample_alert
 from hydroserve.api import wiring
+from hydroserve.api.catalog_identity import sqlite_path
+from hydroserve.api.db import make_engine
 from support import AUTH
 
 pytestmark = pytest.mark.fault
+
+
+def lose_catalog(settings) -> None:
+    """The catalog is gone: its SQLite file deleted, or every table of its PostgreSQL database dropped."""
+    path = sqlite_path(settings.database_url)
+    if path is not None:
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        return
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+def catalog_tables(settings) -> list[str]:
+    """The tables of the catalog (none when its SQLite file does not exist: it is not made by looking)."""
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():
+        return []
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            return inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("command", [("serve",), ("ingest", "--once"), ("sync", "--status"), ("list",)])
 def test_writers_and_readers_refuse_a_missing_catalog_saying_how_to_make_one(settings, runner, command):
     result = runner(*command)
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"hydroserve {command[0]}: there is no catalog at {settings.data_dir / 'catalog.sqlite'}: "
-                                     "create it with `hydroserve db init` (only `db init` and `demo` make one)")
-    assert not (settings.data_dir / "catalog.sqlite").exists()  # nothing was made on the way
+    if sqlite_path(settings.database_url) is not None:
+        missing = (f"there is no catalog at {settings.data_dir / 'catalog.sqlite'}: create it with `hydroserve db init` "
+                   "(only `db init` and `demo` make one)")
+    else:  # an empty database
+        missing = (f"the catalog at {make_url(settings.database_url).render_as_string()} was not made by `hydroserve db "
+                   "init` (it has no catalog id): create it with `hydroserve db init`")
+    assert result.stderr.strip() == f"hydroserve {command[0]}: {missing}"
+    assert catalog_tables(settings) == []  # nothing was made on the way
 
 
 def test_db_init_makes_a_catalog_the_writers_accept(settings, runner):
@@ -30,7 +68,7 @@ def test_db_init_makes_a_catalog_the_writers_accept(settings, runner):
 
 def test_an_empty_catalog_beside_blobs_of_packages_is_refused(settings, runner, archived, synthetic_files):
     archived(synthetic_files(n_frames=8))
-    (settings.data_dir / "catalog.sqlite").unlink()
+    lose_catalog(settings)
     assert runner("db", "init").exit_code == 0  # a new, empty catalog where the old one was
     for command in (("ingest", "--once"), ("serve",), ("sync", "--status"), ("import", str(synthetic_files(n_frames=8)[0]))):
         result = runner(*command)
@@ -50,6 +88,7 @@ def test_import_makes_the_catalog_when_there_is_none(settings, runner, synthetic
     assert result.exit_code == 0 and len(result.json()["packages_made"]) == 2
 
 
+@pytest.mark.sqlite_only  # a file deleted under the server (the database of PostgreSQL: replaced, below)
 def test_a_catalog_deleted_under_a_running_server_is_noticed_and_writes_are_refused(settings, gunicorn_server):
     url = gunicorn_server(workers=2)
     assert requests.post(f"{url}/api/v1/alerts", json=sample_alert(), headers=AUTH, timeout=10).status_code == 201
@@ -66,11 +105,10 @@ def test_a_catalog_deleted_under_a_running_server_is_noticed_and_writes_are_refu
 
 def test_a_catalog_replaced_under_a_running_server_is_noticed(settings, gunicorn_server):
     url = gunicorn_server(workers=1)
-    (settings.data_dir / "catalog.sqlite").unlink()
-    for suffix in ("-wal", "-shm"):
-        (settings.data_dir / f"catalog.sqlite{suffix}").unlink(missing_ok=True)
-    wiring.init_catalog(settings).dispose()  # another catalog at the same path
+    lose_catalog(settings)
+    wiring.init_catalog(settings).dispose()  # another catalog at the same place
     ready = requests.get(f"{url}/readyz", timeout=10)
-    assert ready.status_code == 503 and "has been replaced by another file" in ready.json()["detail"]
+    replaced = "has been replaced by another file" if sqlite_path(settings.database_url) else "not the catalog"
+    assert ready.status_code == 503 and replaced in ready.json()["detail"]
     posted = requests.post(f"{url}/api/v1/alerts", json=sample_alert(), headers=AUTH, timeout=10)
     assert posted.status_code == 503
