@@ -11,8 +11,11 @@ from pathlib import Path
 
 import requests
 from flask import url_for
+from sqlalchemy import inspect
 
+from hydroserve.api.catalog_identity import sqlite_path
 from hydroserve.api.config import settings_env
+from hydroserve.api.db import make_engine
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
 
 REAL_FILE = "acoustics/DOM_808956920_CH1_1608751683.bin"
@@ -68,3 +71,17 @@ def start_server(env: dict, log_path: Path, *, ready_within_s: float) -> tuple[s
         time.sleep(0.1)
     process.terminate()
     raise RuntimeError(f"gunicorn did not become ready within {ready_within_s:g} s: {log_path.read_text()[-2000:]}")
+
+
+def catalog_tables(settings) -> list[str]:
+    """The tables of the settings' catalog, SQLite or PostgreSQL (none when its SQLite file does not exist: looking
+    does not make it)."""
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():
+        return []
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            return inspect(conn).get_table_names()
+    finally:
+        engine.dispose()

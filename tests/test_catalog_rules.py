@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 import requests
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from alert_support import sample_alert
 from hydroserve.api import wiring
 from hydroserve.api.catalog_identity import sqlite_path
 from hydroserve.api.db import make_engine
-from support import AUTH
+from support import AUTH, catalog_tables
 
 pytestmark = pytest.mark.fault
 
@@ -29,19 +29,6 @@ def lose_catalog(settings) -> None:
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
-
-
-def catalog_tables(settings) -> list[str]:
-    """The tables of the catalog (none when its SQLite file does not exist: it is not made by looking)."""
-    path = sqlite_path(settings.database_url)
-    if path is not None and not path.exists():
-        return []
-    engine = make_engine(settings.database_url)
-    try:
-        with engine.connect() as conn:
-            return inspect(conn).get_table_names()
     finally:
         engine.dispose()
 

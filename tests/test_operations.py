@@ -7,7 +7,7 @@ import re
 import pytest
 import requests
 
-from support import AUTH, url
+from support import AUTH, catalog_tables, url
 
 
 def metric(text: str, name: str, **labels) -> float:
@@ -116,11 +116,10 @@ def test_json_log_lines_are_one_object_each(capsys):
 def test_create_app_writes_nothing_and_db_init_makes_the_catalog(settings, runner):
     from hydroserve.api.app import create_app
 
-    catalog_file = settings.data_dir / "catalog.sqlite"
     app = create_app(settings)
-    assert not catalog_file.exists() and app.name == "hydroserve.api.web.app"
+    assert catalog_tables(settings) == [] and app.name == "hydroserve.api.web.app"
     assert runner("db", "init").exit_code == 0
-    assert catalog_file.is_file()
+    assert "packages" in catalog_tables(settings)
     ready = app.test_client().get(url(app, "health.readyz"))
     assert ready.status_code == 200
     assert runner("db", "init").exit_code == 0  # idempotent
