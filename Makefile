@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast bench load clean
+.PHONY: demo test test-fast bench bench-catalog load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test-fast: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m tests.benchmarks
+
+# the catalog's hot queries on PostgreSQL at detector size; HYDROSERVE_BENCH_DATABASE_URL names the server,
+# BENCH_CATALOG_ARGS e.g. "--packages 1000000" (default 10 million: about 120 GB and hours of generation)
+bench-catalog: $(VENV)/.installed-test
+	$(BIN)/python -m tests.benchmarks.bench_catalog $(BENCH_CATALOG_ARGS)
 
 load: $(VENV)/.installed-test
 	$(BIN)/python -m tests.benchmarks.load

@@ -103,6 +103,7 @@ class Archive:
                 return None
             self._advance_cursor(conn, snippet.sensor, snippet.boundary_tick)
             conn.execute(insert(catalog.packages).values(catalog.package_row(record)))
+            catalog.count_package(conn, str(snippet.sensor))
             conn.execute(insert(catalog.products), catalog.product_rows(record))
             if self.registrar is not None:
                 self.registrar(conn, record)

@@ -30,10 +30,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    and_,
     func,
-    or_,
     select,
+    text,
+    tuple_,
+    update,
 )
 from sqlalchemy.engine import Connection
 
@@ -52,6 +53,8 @@ sensors = Table(
     Column("dom_id", BigInteger, nullable=False),
     Column("channel", Integer, nullable=False),
     Column("next_boundary_tick", BigInteger, nullable=True, comment="windows before this are final (resume cursor)"),
+    Column("n_packages", BigInteger, nullable=False, server_default=text("0"),
+           comment="packages of the sensor, counted in each package's transaction (a count per scrape would read them all)"),
 )
 
 packages = Table(
@@ -71,8 +74,8 @@ packages = Table(
     Column("settings", JSON, nullable=False),
     Column("software_version", String(32), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Index("packages_by_sensor_time", "sensor_id", "boundary_tick"),
-    Index("packages_by_time", "boundary_tick"),
+    Index("packages_by_sensor_time", "sensor_id", "boundary_tick", "package_id"),  # keyset pages in their order
+    Index("packages_by_time", "boundary_tick", "package_id"),
 )
 
 products = Table(
@@ -218,22 +221,30 @@ def list_packages(
         query = query.where(packages.c.boundary_tick < end_tick)
     key_tick, key_id = packages.c.boundary_tick, packages.c.package_id
     if after is not None:
-        tick, pid = after
-        if newest_first:
-            query = query.where(or_(key_tick < tick, and_(key_tick == tick, key_id < pid)))
-        else:
-            query = query.where(or_(key_tick > tick, and_(key_tick == tick, key_id > pid)))
+        # a row comparison, so the index (sensor_id, boundary_tick, package_id) starts the scan at the position
+        key = tuple_(key_tick, key_id)
+        query = query.where(key < tuple_(*after) if newest_first else key > tuple_(*after))
     order = (key_tick.desc(), key_id.desc()) if newest_first else (key_tick.asc(), key_id.asc())
     rows = conn.execute(query.order_by(*order).limit(limit)).all()
     return _with_products(conn, rows)
 
 
+def count_package(conn: Connection, sensor: str) -> None:
+    """Count a package just inserted in ``conn``'s transaction in its sensor's ``n_packages``."""
+    conn.execute(update(sensors).where(sensors.c.sensor_id == sensor).values(n_packages=sensors.c.n_packages + 1))
+
+
+def _edge_of_sensor(column, newest: bool):
+    """``column`` of the oldest or newest package of the outer query's sensor: one index lookup per sensor."""
+    order = packages.c.boundary_tick.desc() if newest else packages.c.boundary_tick.asc()
+    return select(column).where(packages.c.sensor_id == sensors.c.sensor_id).order_by(order).limit(1).scalar_subquery()
+
+
 def newest_packages(conn: Connection) -> list[PackageRecord]:
     """The newest package (latest window) of every sensor."""
-    newest = select(packages.c.sensor_id, func.max(packages.c.boundary_tick).label("tick")).group_by(packages.c.sensor_id).subquery()
+    newest_ids = select(_edge_of_sensor(packages.c.package_id, newest=True).label("package_id")).subquery()
     rows = conn.execute(
-        select(packages).join(newest, and_(packages.c.sensor_id == newest.c.sensor_id, packages.c.boundary_tick == newest.c.tick))
-        .order_by(packages.c.sensor_id)
+        select(packages).where(packages.c.package_id.in_(select(newest_ids.c.package_id))).order_by(packages.c.sensor_id)
     ).all()
     return _with_products(conn, rows)
 
@@ -276,32 +287,24 @@ class SensorSummary:
 
 
 def sensor_summaries(conn: Connection, sensor: str | None = None) -> list[SensorSummary]:
-    stats = (
-        select(
-            packages.c.sensor_id,
-            func.count().label("n"),
-            func.min(packages.c.start_tick).label("first"),
-            func.max(packages.c.end_tick).label("last"),
-        )
-        .group_by(packages.c.sensor_id)
-        .subquery()
+    """Every sensor (or one) with its package count, the start of its first and the end of its last package
+    (windows do not overlap, so these are the oldest and newest packages' own) and its skipped windows; a few
+    index lookups per sensor, however many packages there are."""
+    n_skipped = (
+        select(func.count()).select_from(skipped_windows).where(skipped_windows.c.sensor_id == sensors.c.sensor_id)
+        .scalar_subquery()
     )
-    skipped = (
-        select(skipped_windows.c.sensor_id, func.count().label("n_skipped")).group_by(skipped_windows.c.sensor_id).subquery()
-    )
-    query = (
-        select(sensors.c.sensor_id, stats.c.n, stats.c.first, stats.c.last, skipped.c.n_skipped)
-        .select_from(
-            sensors.outerjoin(stats, stats.c.sensor_id == sensors.c.sensor_id).outerjoin(
-                skipped, skipped.c.sensor_id == sensors.c.sensor_id
-            )
-        )
-        .order_by(sensors.c.sensor_id)
-    )
+    query = select(
+        sensors.c.sensor_id,
+        sensors.c.n_packages,
+        _edge_of_sensor(packages.c.start_tick, newest=False).label("first"),
+        _edge_of_sensor(packages.c.end_tick, newest=True).label("last"),
+        n_skipped.label("n_skipped"),
+    ).order_by(sensors.c.sensor_id)
     if sensor is not None:
         query = query.where(sensors.c.sensor_id == sensor)
     return [
-        SensorSummary(SensorId.parse(row.sensor_id), row.n or 0, row.first, row.last, row.n_skipped or 0)
+        SensorSummary(SensorId.parse(row.sensor_id), row.n_packages, row.first, row.last, row.n_skipped)
         for row in conn.execute(query)
     ]
 

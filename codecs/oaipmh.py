@@ -49,7 +49,8 @@ def document(*, response_date: datetime, base_url: str, request_arguments: dict[
     Parameters
     ----------
     request_arguments : dict
-        Echoed as attributes of ``<request>``; pass ``{}`` for badVerb/badArgument errors.
+        Echoed as attributes of ``<request>``, in the order of their names (the same bytes whichever order the
+        caller's mapping has, e.g. a set's, which differs between processes); pass ``{}`` for badVerb/badArgument errors.
     body : lxml element, optional
         The verb's element (e.g. from :func:`identify`).
     errors : iterable of (code, message)
@@ -58,7 +59,7 @@ def document(*, response_date: datetime, base_url: str, request_arguments: dict[
     root = etree.Element(_q("OAI-PMH"), nsmap={None: OAI_NS, "xsi": XSI_NS})
     root.set(_q("schemaLocation", XSI_NS), f"{OAI_NS} {OAI_SCHEMA}")
     _sub(root, "responseDate", datestamp(response_date))
-    _sub(root, "request", base_url, **request_arguments)
+    _sub(root, "request", base_url, **dict(sorted(request_arguments.items())))
     errors = list(errors)
     for code, message in errors:
         _sub(root, "error", message, code=code)
@@ -135,15 +136,17 @@ def get_record(item: etree._Element) -> etree._Element:
     return element
 
 
-def listing(verb: str, items: Iterable[etree._Element], *, token: str | None, complete_size: int,
+def listing(verb: str, items: Iterable[etree._Element], *, token: str | None, complete_size: int | None,
             records_before: int) -> etree._Element:
     """``ListRecords``/``ListIdentifiers`` with a resumption token (empty on the last page of several).
 
-    ``records_before`` (how many items the earlier pages held) is the token's ``cursor`` attribute.
+    ``records_before`` (how many items the earlier pages held) is the token's ``cursor`` attribute;
+    ``complete_size`` its ``completeListSize`` (an optional attribute: left out when None).
     """
     element = etree.Element(_q(verb))
     for item in items:
         element.append(item)
     if token is not None or records_before > 0:
-        _sub(element, "resumptionToken", token or "", completeListSize=str(complete_size), cursor=str(records_before))
+        size = None if complete_size is None else str(complete_size)
+        _sub(element, "resumptionToken", token or "", completeListSize=size, cursor=str(records_before))
     return element

@@ -45,6 +45,9 @@ UNECHOED_ERRORS = ("badVerb", "badArgument")
 """Error codes whose response does not repeat the request's arguments (as the protocol says)."""
 DCMI_TYPE = {"audio/wav": "Sound", "audio/mpeg": "Sound"}
 TOKEN_TYPES = (str, str, str, str, str, str, str, int)
+COMPLETE_SIZE_LIMIT = 10_000
+"""A paged list states its ``completeListSize`` (optional in OAI-PMH) when it holds at most this many records:
+counting a larger one would cost a scan of the registry on every page."""
 
 
 class OaiError(Exception):
@@ -330,8 +333,9 @@ def _list(conn: Connection, repository: Repository, arguments: dict, now: dateti
         items = [_record_header(repository, resource) for resource in page]
     else:
         items = [_record(repository, resource) for resource in page]
-    return oaipmh.listing(verb, items, token=token, complete_size=registry.count(conn, **window),
-                          records_before=harvest.records_before)
+    paged = token is not None or harvest.records_before > 0
+    complete_size = registry.count(conn, **window, at_most=COMPLETE_SIZE_LIMIT) if paged else None
+    return oaipmh.listing(verb, items, token=token, complete_size=complete_size, records_before=harvest.records_before)
 
 
 VERBS = {

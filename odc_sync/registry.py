@@ -38,11 +38,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
     func,
     insert,
-    or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -286,16 +285,19 @@ def feed(
     """Resources by (modified, kid) ascending: modified >= since, < until, after the position ``after``."""
     query = _in_window(select(resources), since, until, stream_kids)
     if after is not None:
-        stamp, kid = after
-        query = query.where(or_(resources.c.modified > stamp, and_(resources.c.modified == stamp, resources.c.kid > kid)))
+        # a row comparison, so the index (modified, kid) or (stream_kid, modified, kid) starts the scan at the position
+        query = query.where(tuple_(resources.c.modified, resources.c.kid) > tuple_(*after))
     rows = conn.execute(query.order_by(resources.c.modified, resources.c.kid).limit(limit))
     return [_resource(row) for row in rows]
 
 
 def count(conn: Connection, *, since: datetime | None = None, until: datetime | None = None,
-          stream_kids: list[str] | None = None) -> int:
-    """How many resources :func:`feed` lists with these bounds, over all its pages."""
-    return conn.execute(_in_window(select(func.count()).select_from(resources), since, until, stream_kids)).scalar()
+          stream_kids: list[str] | None = None, at_most: int) -> int | None:
+    """How many resources :func:`feed` lists with these bounds, over all its pages; None if more than ``at_most``
+    (the count reads at most ``at_most + 1`` index entries, so it stays cheap in a registry of any size)."""
+    members = _in_window(select(resources.c.kid), since, until, stream_kids).limit(at_most + 1).subquery()
+    n = conn.execute(select(func.count()).select_from(members)).scalar()
+    return None if n > at_most else n
 
 
 def earliest_modified(conn: Connection) -> datetime | None:

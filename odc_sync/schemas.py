@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import marshmallow as ma
 from marshmallow import fields
 
@@ -44,9 +46,16 @@ class ResourceSchema(ma.Schema):
     url = fields.String(metadata={"description": "this record in the registry API (not in the ODC push body)"})
 
 
+@cache
+def _resource_schema() -> ResourceSchema:
+    """The one schema every record is dumped with: making one costs more than dumping a record (marshmallow
+    copies its fields), and dumping leaves it unchanged."""
+    return ResourceSchema()
+
+
 def resource_json(resource) -> dict:
     """The JSON form of a :class:`~hydroserve.odc_sync.registry.Resource`."""
-    return ResourceSchema().dump({
+    return _resource_schema().dump({
         "kid": resource.kid, "ktype": resource.ktype, "title": resource.title, "description": resource.description,
         "creator": resource.creator, "publisher": resource.publisher, "created": resource.created,
         "modified": resource.modified, "license": resource.license, "media_type": resource.media_type,

@@ -199,12 +199,12 @@ def gunicorn_server(settings, tmp_path):
     """Factory: start ``hydroserve serve`` (a real gunicorn) on a free loopback port; returns its base URL."""
     processes = []
 
-    def start(workers: int = 2, **extra_env) -> str:
+    def start(workers: int = 2, public_url: str | None = None, **extra_env) -> str:
         from hydroserve.api import wiring
 
         wiring.init_catalog(settings).dispose()  # `hydroserve db init`: serve never makes the catalog
         env = server_env(settings, HYDROSERVE_WORKERS=workers, **extra_env)
-        process, url = start_server(env, tmp_path / f"gunicorn-{len(processes)}.log", ready_within_s=30)
+        process, url = start_server(env, tmp_path / f"gunicorn-{len(processes)}.log", ready_within_s=30, public_url=public_url)
         processes.append(process)
         return url
 

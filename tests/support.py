@@ -48,14 +48,15 @@ def server_env(settings, **extra) -> dict:
     return env
 
 
-def start_server(env: dict, log_path: Path, *, ready_within_s: float) -> tuple[subprocess.Popen, str]:
+def start_server(env: dict, log_path: Path, *, ready_within_s: float, public_url: str | None = None) -> tuple[subprocess.Popen, str]:
     """Start ``hydroserve serve`` (a real gunicorn) with ``env`` on a free loopback port and wait until
-    ``/readyz`` answers 200; return the process and its base URL.
+    ``/readyz`` answers 200; return the process and its base URL. Its links name ``public_url`` (the address of
+    a reverse proxy in front of several servers), by default its own base URL.
 
     Its log goes to ``log_path`` (a pipe nobody reads could fill up and stall the server); errors quote its end."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**env, "HYDROSERVE_BIND": f"127.0.0.1:{port}", "HYDROSERVE_PUBLIC_URL": url}
+    env = {**env, "HYDROSERVE_BIND": f"127.0.0.1:{port}", "HYDROSERVE_PUBLIC_URL": public_url or url}
     with log_path.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "serve"], env=env,
                                    stdout=subprocess.DEVNULL, stderr=log)

@@ -16,13 +16,13 @@ from .services import services
 
 
 def load_package(package_id: str) -> PackageRecord:
-    """The published package ``package_id`` (cached: a package never changes once visible)."""
+    """The published package ``package_id``, as the catalog has it now (not cached: products may be made again)."""
 
     def from_catalog():
         with services().engine.connect() as conn:
             return catalog.get_package(conn, package_id)
 
-    return load_or_404("package", package_id, PACKAGE_PATTERN, lambda: services().packages.get(package_id, from_catalog))
+    return load_or_404("package", package_id, PACKAGE_PATTERN, from_catalog)
 
 
 def load_sensor(sensor: str) -> dict:

@@ -8,7 +8,7 @@ Two sources:
   of any worker sums them all.
 * Ingest and delivery state, read from the catalog at scrape time (so it is
   right whichever process did the work): packages and skipped windows per
-  sensor, ingest lag behind real time, outbox rows per destination and state
+  sensor, ingest lag behind real time, pending and failed outbox rows per destination
   and the age of the oldest pending row, a gauge histogram of the frame
   time-stamp deviations in each sensor's newest package, and the stored
   files found damaged (not matching their checksums) and repaired.
@@ -73,7 +73,8 @@ class CatalogCollector:
         packages = GaugeMetricFamily("hydroserve_packages", "Data packages in the archive", labels=["sensor"])
         skipped = GaugeMetricFamily("hydroserve_skipped_windows", "Windows with data not kept (too little coverage)", labels=["sensor"])
         lag = GaugeMetricFamily("hydroserve_ingest_lag_seconds", "Now minus the end of the newest package", labels=["sensor"])
-        outbox_rows = GaugeMetricFamily("hydroserve_outbox_rows", "Outbox rows", labels=["destination", "state"])
+        outbox_rows = GaugeMetricFamily("hydroserve_outbox_rows", "Outbox rows still to deliver (pending) or refused (failed)",
+                                        labels=["destination", "state"])
         oldest = GaugeMetricFamily("hydroserve_outbox_oldest_pending_seconds", "Age of the oldest pending outbox row",
                                    labels=["destination"])
         deviation = GaugeHistogramMetricFamily(
@@ -94,7 +95,7 @@ class CatalogCollector:
                     cumulative = accumulate(histogram["counts"])
                     deviation.add_metric([str(record.sensor)], [(str(le), n) for le, n in zip(histogram["le"], cumulative)],
                                          stats["sum_abs_ns"])
-            for (destination, state), rows in outbox.counts(conn).items():
+            for (destination, state), rows in outbox.counts(conn, (outbox.PENDING, outbox.FAILED)).items():
                 outbox_rows.add_metric([destination, state], rows)
             for destination, created in outbox.oldest_pending(conn).items():
                 oldest.add_metric([destination], (now - created).total_seconds())
@@ -118,5 +119,5 @@ def metrics():
         for collector in (REQUESTS, LATENCY):
             scrape.register(collector)
     scrape.register(CatalogCollector(services().engine))
-    return Response(generate_latest(scrape), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(scrape), content_type=CONTENT_TYPE_LATEST)  # it names its charset already
 

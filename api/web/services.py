@@ -60,8 +60,10 @@ class Services:
     alert_settings: AlertSettings
     event_settings: EventSettings
     catalog_watch: CatalogWatch  # the catalog's id and file as the app found them: /readyz and writes compare
-    packages: LruCache = field(default_factory=lambda: LruCache(4096))  # published package records, by package id
-    cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))  # prepared event tables, by blob SHA-256
+    # prepared event tables, by blob SHA-256: content-addressed, so never stale (a replaced table has another key).
+    # Nothing else is kept per process: a package's record is read from the catalog on every request (two primary-key
+    # lookups), so every API node answers from the one catalog, whatever another node or a worker changed.
+    cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))
 
 
 def services() -> Services:
