@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -58,8 +59,8 @@ def test_upgrade_is_idempotent_and_a_catalog_without_a_version_is_stamped(databa
     migration with its version then dropped, which works on both engines) is stamped, not made again."""
     engine = make_engine(database_url)
     try:
-        schema.upgrade(engine)
         with writer(engine).begin() as conn:
+            command.upgrade(schema.alembic_config(conn), schema.BASELINE)
             conn.execute(text("INSERT INTO sensors (sensor_id, dom_id, channel) VALUES ('DOM_1_CH1', 1, 1)"))
             conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
             assert schema.state(conn).legacy
@@ -81,7 +82,7 @@ def test_a_catalog_missing_some_baseline_tables_or_from_a_newer_release_is_refus
             conn.execute(text(f"UPDATE {schema.VERSION_TABLE} SET version_num = '9999'"))
         with pytest.raises(schema.SchemaError, match="revision 9999, which this release does not know .* newer hydroserve"):
             schema.upgrade(engine)
-        with engine.connect() as conn, pytest.raises(schema.SchemaError, match="at revision 9999, this release needs 0001"):
+        with engine.connect() as conn, pytest.raises(schema.SchemaError, match=f"at revision 9999, this release needs {schema.head()}"):
             schema.require_head(conn)
         with writer(engine).begin() as conn:
             conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
@@ -94,8 +95,8 @@ def test_a_catalog_missing_some_baseline_tables_or_from_a_newer_release_is_refus
 
 def test_db_upgrade_current_and_init_on_a_new_catalog(runner, settings):
     upgraded = runner("db", "upgrade")
-    assert upgraded.exit_code == 0 and upgraded.output.endswith("schema upgraded from empty to 0001 (head)\n")
-    assert (runner("db", "current").exit_code, runner("db", "current").output) == (0, "0001 (head)\n")
+    assert upgraded.exit_code == 0 and upgraded.output.endswith(f"schema upgraded from empty to {schema.head()} (head)\n")
+    assert (runner("db", "current").exit_code, runner("db", "current").output) == (0, f"{schema.head()} (head)\n")
     refused = runner("list")  # the schema alone is not a catalog: db init gives it its id and registry rows
     assert refused.exit_code == 2 and "was not made by `hydroserve db init`" in refused.stderr
     assert runner("db", "init").exit_code == 0
@@ -124,9 +125,9 @@ def test_an_archive_of_the_release_before_migrations_upgrades_in_place_and_serve
 
     upgraded = run("db", "upgrade")
     assert upgraded.exit_code == 0
-    assert "schema upgraded from a catalog from before migrations to 0001 (head)" in upgraded.output
-    assert run("db", "current").output == "0001 (head)\n"
-    assert run("db", "upgrade").output.endswith("schema at 0001 (head), nothing to do\n")
+    assert f"schema upgraded from a catalog from before migrations to {schema.head()} (head)" in upgraded.output
+    assert run("db", "current").output == f"{schema.head()} (head)\n"
+    assert run("db", "upgrade").output.endswith(f"schema at {schema.head()} (head), nothing to do\n")
     listed = run("list", "--json").json()
     assert sorted(p["package_id"] for p in listed) == [
         "DOM_808956920_CH1_1608751680", "DOM_808956920_CH1_1608751681",
