@@ -86,6 +86,7 @@ class Archive:
         """Archive a snippet; return its record, or None if the package already exists."""
         pid = snippet.package_id
         with self.engine.connect() as conn:
+            self._check_fence(conn, snippet.sensor)  # a writer that lost the sensor writes no blobs either
             if catalog.package_exists(conn, pid):
                 log.info("%s: already archived, nothing to do", pid)
                 return None

@@ -200,40 +200,56 @@ class Ingestor:
 class SpoolIngest:
     """One ingest pass over the spool: the new frames of the sensors this worker may cut (a worker :class:`~.worker.Duty`).
 
-    Without ``leases`` (SQLite: the one writer) every sensor is this worker's. With them, each pass announces the
-    sensors seen in the spool, balances the leases (:meth:`~.leases.SensorLeases.balance`) and drops what was read of
-    sensors released or lost; a sensor acquired is read afresh from its catalog cursor. A lease found lost while
-    archiving (the archive's fence) drops that sensor at once; nothing of it was written.
+    Without ``leases`` (SQLite: the one writer) every sensor is this worker's. With them, a pass announces the sensors
+    seen in the spool and balances the leases (:meth:`~.leases.SensorLeases.balance`) first, and again between files
+    whenever ``balance_interval_s`` has passed (a worker with a long backlog hands sensors to a new worker without
+    finishing it first). What was read of a sensor released or lost is dropped; a sensor acquired is read afresh from
+    its catalog cursor from the next pass on. A lease found lost while archiving (the archive's fence) drops that
+    sensor at once: nothing of it was written.
     """
 
-    def __init__(self, spool: SpoolDirectory, ingestor: Ingestor, leases: SensorLeases | None = None):
+    def __init__(self, spool: SpoolDirectory, ingestor: Ingestor, leases: SensorLeases | None = None, *,
+                 balance_interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
         self.spool = spool
         self.ingestor = ingestor
         self.leases = leases
+        self.balance_interval_s = balance_interval_s
+        self.clock = clock
+        self._next_balance = clock()
 
     def __call__(self) -> None:
         owned = None
         if self.leases is not None:
             self.leases.announce(self.spool.scan())
-            balance = self.leases.balance()
-            for sensor in balance.released | balance.acquired | self.leases.take_lost():
-                self._drop(SensorId.parse(sensor))
+            self._balance()
             owned = {SensorId.parse(sensor) for sensor in self.leases.held}
         polled = self.spool.poll(owned)
         for issue in polled.issues:
             self.ingestor.problem(issue)
-        lost = set()
+        gone: set[SensorId] = set()
         for frames in polled.frames:
             sensor = raw.RawFileName.parse(frames.source).sensor
-            if sensor in lost:
+            if self.leases is not None and self.clock() >= self._next_balance:
+                gone |= self._balance()
+            if sensor in gone:
                 continue
             try:
                 self.ingestor.feed(sensor, frames)
             except LeaseLost as error:
                 log.warning("%s", error)
-                lost.add(sensor)
+                gone.add(sensor)
                 self._drop(sensor)
                 self.leases.drop(sensor)
+
+    def _balance(self) -> set[SensorId]:
+        """Balance the leases and drop the state of every sensor that changed hands; returns them (the rest of the pass
+        skips their frames: a sensor lost and acquired again is read afresh from its cursor in the next pass)."""
+        balance = self.leases.balance()
+        self._next_balance = self.clock() + self.balance_interval_s
+        changed = {SensorId.parse(sensor) for sensor in balance.released | balance.acquired | self.leases.take_lost()}
+        for sensor in changed:
+            self._drop(sensor)
+        return changed
 
     def _drop(self, sensor: SensorId) -> None:
         self.ingestor.forget(sensor)

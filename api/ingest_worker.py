@@ -39,7 +39,8 @@ def run(settings: Settings, engine: Engine, *, once: bool = False, stop: threadi
     try:
         archive = wiring.build_archive(settings, engine, fence=None if leases is None else leases.fence)
         ingestor = wiring.build_ingestor(settings, archive, retry_for_s=None)
-        spool_pass = SpoolIngest(wiring.open_spool(settings, archive), ingestor, leases)
+        spool_pass = SpoolIngest(wiring.open_spool(settings, archive), ingestor, leases,
+                                 balance_interval_s=settings.ingest_lease_s / 3)
         if leases is not None:
             leases.heartbeat()  # counted as a live worker before the first balance
             heartbeat = Heartbeat(leases)
