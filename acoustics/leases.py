@@ -76,7 +76,8 @@ class LeaseLost(RuntimeError):
     """This worker no longer holds the sensor's lease: nothing of it may be written."""
 
     def __init__(self, sensor: SensorId | str):
-        super().__init__(f"{sensor}: this worker no longer holds the sensor's lease; another worker goes on from the catalog cursor")
+        super().__init__(f"{sensor}: this worker no longer holds the sensor's lease; "
+                         "another worker goes on from the catalog cursor")
         self.sensor = str(sensor)
 
 

@@ -140,8 +140,10 @@ def test_ingest_once_on_postgresql_archives_through_leases_and_frees_them_at_the
         synthetic_files(sensor, n_frames=8, frames_per_file=4, seed=index, directory=pg_settings.spool_dir)
     ingest_worker.run(pg_settings, engine, once=True)
     with engine.connect() as conn:
-        per_sensor = dict(conn.execute(select(catalog.packages.c.sensor_id, func.count()).group_by(catalog.packages.c.sensor_id)).all())
-        leases = conn.execute(select(sensor_leases.c.sensor_id, sensor_leases.c.worker_id).order_by(sensor_leases.c.sensor_id)).all()
+        sensor_id = catalog.packages.c.sensor_id
+        per_sensor = dict(conn.execute(select(sensor_id, func.count()).group_by(sensor_id)).all())
+        leases = conn.execute(select(sensor_leases.c.sensor_id, sensor_leases.c.worker_id).order_by(sensor_leases.c.sensor_id))
+        leases = leases.all()
         workers = conn.execute(select(func.count()).select_from(ingest_workers)).scalar()
     assert per_sensor == {str(s): 2 for s in SENSORS[:3]}
     assert [tuple(row) for row in leases] == [(str(s), None) for s in sorted(SENSORS[:3], key=str)]
@@ -157,12 +159,12 @@ def test_sqlite_takes_one_ingest_writer(tmp_path):
     lock = tmp_path / "data" / "catalog.sqlite.ingest-lock"
     try:
         wait_for(lambda: lock.exists() and f"pid {first.pid}" in lock.read_text(), "the first writer holds the lock")
-        second = subprocess.run([*command, "--once"], env=env, capture_output=True, text=True, timeout=120)
+        second = subprocess.run([*command, "--once"], check=False, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 2
         assert f"another ingest writer (host {socket.gethostname()}, pid {first.pid}) holds this SQLite catalog" in second.stderr
         assert str(lock) in second.stderr and "PostgreSQL" in second.stderr
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
-    again = subprocess.run([*command, "--once"], env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run([*command, "--once"], check=False, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr  # the killed writer's lock went with it

@@ -147,12 +147,13 @@ def run_and_compare(settings_for, by_round: list[list[Path]], tmp_path: Path) ->
         while len(kills) < 5:
             deliver(rounds.pop(0), crashed.spool_dir)
             target = blob_files(crashed) + rng.randint(2, 10)
-            wait_until(lambda: blob_files(crashed) >= target, f"{target} blob files before kill {len(kills) + 1}", workers)
+            wait_until(lambda target=target: blob_files(crashed) >= target, f"{target} blob files before kill {len(kills) + 1}",
+                       workers)
             slot = rng.randrange(3)
             workers[slot].send_signal(signal.SIGKILL)
             kills.append((slot, workers[slot].wait(timeout=30)))
             workers[slot] = start_worker(crashed, logs / f"worker-{slot}.log")
-            wait_until(lambda: registered(crashed, workers[slot]), "the restarted worker joins", workers)
+            wait_until(lambda new=workers[slot]: registered(crashed, new), "the restarted worker joins", workers)
         while rounds:
             deliver(rounds.pop(0), crashed.spool_dir)
         wait_until(lambda: catalog_rows(crashed) >= n_rows, f"{n_rows} packages and skipped windows", workers)

@@ -36,7 +36,7 @@ from hydroserve.codecs import raw
 from .common import FIRST_FRAME_TICK, load_frames, machine, table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' PostgreSQL finder
-import postgres_server  # noqa: E402
+import postgres_server
 
 REPEAT = 3
 N_SENSORS = 8
@@ -82,11 +82,10 @@ def run(server, inputs: list[Path], work_dir: Path, n_workers: int) -> tuple[flo
     settings.spool_dir.mkdir(parents=True)
     env = {**os.environ, **settings_env(settings), "OPENBLAS_NUM_THREADS": "1"}
     cpus = sorted(os.sched_getaffinity(0))
-    workers = [
-        subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "ingest"], env=env,
-                         preexec_fn=lambda cpu=cpus[-1 - slot % len(cpus)]: os.sched_setaffinity(0, {cpu}))
-        for slot in range(n_workers)
-    ]
+    workers = []
+    for slot in range(n_workers):
+        workers.append(subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "ingest"], env=env))
+        os.sched_setaffinity(workers[-1].pid, {cpus[-1 - slot % len(cpus)]})  # its only busy thread (one BLAS thread)
     try:
         deadline = time.monotonic() + 120
         while count(url, "SELECT count(*) FROM ingest_workers") < n_workers:
