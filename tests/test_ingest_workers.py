@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -168,3 +169,34 @@ def test_sqlite_takes_one_ingest_writer(tmp_path):
         first.wait(timeout=30)
     again = subprocess.run([*command, "--once"], check=False, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr  # the killed writer's lock went with it
+
+
+def test_the_first_registrations_of_two_workers_at_once_both_commit_in_order(engine):
+    """The registry clock's row is made by the first registration ever; a second one racing it waits for its lock."""
+    from hydroserve.odc_sync import registry
+
+    stamps, errors = [], []
+    with engine.connect() as first:
+        transaction = first.begin()
+        stamps.append(registry._tick_clock(first))  # made the row, holds it until commit
+
+        def second_worker():
+            try:
+                with engine.begin() as conn:
+                    stamps.append(registry._tick_clock(conn))
+            except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                errors.append(error)
+
+        racer = threading.Thread(target=second_worker)
+        racer.start()
+        with engine.connect() as observer:
+            waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+
+            def second_waits() -> bool:
+                observer.rollback()  # a fresh statistics snapshot each time
+                return observer.execute(waiting).scalar() == 1
+
+            wait_for(second_waits, "the second registration waits for the first")
+        transaction.commit()
+        racer.join(timeout=60)
+    assert errors == [] and len(stamps) == 2 and stamps[1] > stamps[0]
