@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import threading
@@ -21,9 +20,6 @@ from . import logs, wiring
 from .catalog_identity import CatalogNotReady
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
 from .db import writer
-
-log = logging.getLogger("hydroserve.cli")
-
 
 class Progress:
     """A one-line progress bar on a terminal; silent otherwise."""
@@ -95,7 +91,6 @@ def cmd_ingest(settings, args) -> int:
     engine = wiring.open_existing_catalog(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a clean stop frees this worker's leases at once
-    log.info("following %s", settings.spool_dir)
     try:
         ingest_worker.run(settings, engine, once=args.once, stop=stop)
     except single_writer.WriterBusy as error:

@@ -41,12 +41,14 @@ def run(settings: Settings, engine: Engine, *, once: bool = False, stop: threadi
         ingestor = wiring.build_ingestor(settings, archive, retry_for_s=None)
         spool_pass = SpoolIngest(wiring.open_spool(settings, archive), ingestor, leases,
                                  balance_interval_s=settings.ingest_lease_s / 3)
-        if leases is not None:
+        if leases is None:
+            log.info("following %s (the one writer of this SQLite catalog)", settings.spool_dir)
+        else:
             leases.heartbeat()  # counted as a live worker before the first balance
             heartbeat = Heartbeat(leases)
             heartbeat.start()
-            log.info("ingest worker %s: sharing %s through leases of %g s", leases.worker_id, settings.spool_dir,
-                     settings.ingest_lease_s)
+            log.info("ingest worker %s: following %s, sharing its sensors through leases of %g s", leases.worker_id,
+                     settings.spool_dir, settings.ingest_lease_s)
         duties = [Duty("ingest", settings.poll_interval_s, spool_pass), *wiring.worker_duties(settings, engine)]
         run_duties(duties, stop=stop, once=once)
     finally:
