@@ -21,6 +21,7 @@ from .catalog_identity import CatalogNotReady
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
 from .db import writer
 
+
 class Progress:
     """A one-line progress bar on a terminal; silent otherwise."""
 
