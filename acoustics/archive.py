@@ -35,6 +35,7 @@ from .sensors import SensorCatalog
 log = logging.getLogger(__name__)
 
 Registrar = Callable[[Connection, catalog.PackageRecord], None]
+Fence = Callable[[Connection, SensorId], None]
 
 
 class Archive:
@@ -51,6 +52,10 @@ class Archive:
         Calibration for the /psd document made at ingest.
     registrar : callable, optional
         ``registrar(conn, record)``, called inside each package's transaction.
+    fence : callable, optional
+        ``fence(conn, sensor)``, called first in every transaction that archives or skips a window of ``sensor``;
+        it raises (e.g. :class:`~.leases.LeaseLost`) when this writer may no longer write that sensor, which rolls
+        the transaction back.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class Archive:
         product_settings: products.ProductSettings,
         sensor_catalog: SensorCatalog | None = None,
         registrar: Registrar | None = None,
+        fence: Fence | None = None,
     ):
         self.engine = engine
         self.blobs = blobs
@@ -69,6 +75,7 @@ class Archive:
         self.product_settings = product_settings
         self.sensor_catalog = sensor_catalog or SensorCatalog()
         self.registrar = registrar
+        self.fence = fence
 
     def cursor(self, sensor: SensorId) -> int | None:
         """Start of the first window of ``sensor`` that is not final yet (None: nothing archived)."""
@@ -79,6 +86,7 @@ class Archive:
         """Archive a snippet; return its record, or None if the package already exists."""
         pid = snippet.package_id
         with self.engine.connect() as conn:
+            self._check_fence(conn, snippet.sensor)  # a writer that lost the sensor writes no blobs either
             if catalog.package_exists(conn, pid):
                 log.info("%s: already archived, nothing to do", pid)
                 return None
@@ -99,6 +107,7 @@ class Archive:
             products={p.kind: p for p in built},
         )
         with self.engine.begin() as conn:
+            self._check_fence(conn, snippet.sensor)
             if catalog.package_exists(conn, pid):
                 return None
             self._advance_cursor(conn, snippet.sensor, snippet.boundary_tick)
@@ -112,6 +121,7 @@ class Archive:
     def skip(self, window: SkippedWindow) -> None:
         """Record a window that is not kept, and move the cursor past it."""
         with self.engine.begin() as conn:
+            self._check_fence(conn, window.sensor)
             self._advance_cursor(conn, window.sensor, window.boundary_tick)
             exists = conn.execute(
                 select(catalog.skipped_windows.c.boundary_tick).where(
@@ -130,6 +140,10 @@ class Archive:
                         recorded_at=datetime.now(UTC),
                     )
                 )
+
+    def _check_fence(self, conn: Connection, sensor: SensorId) -> None:
+        if self.fence is not None:
+            self.fence(conn, sensor)
 
     def _advance_cursor(self, conn: Connection, sensor: SensorId, boundary_tick: int) -> None:
         next_boundary = boundary_tick + self.cut_settings.interval_ticks

@@ -30,8 +30,10 @@ from hydroserve.codecs.raw import RawFormatError, RawFrames, SensorId
 from . import products
 from .archive import Archive
 from .cutter import CutSettings, SkippedWindow, Snippet, SnippetCutter
+from .leases import LeaseLost, SensorLeases
 from .spool import SpoolDirectory
 from .stream import SensorTimeline, StreamOrderError, pieces_from_frames
+from .worker import Duty, run_duties
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,10 @@ class Ingestor:
                 SnippetCutter(sensor, self.cut_settings, first_boundary_tick=cursor),
             )
         return self._state[sensor]
+
+    def forget(self, sensor: SensorId) -> None:
+        """Drop the sensor's timeline and open windows; if fed again, it starts afresh from its catalog cursor."""
+        self._state.pop(sensor, None)
 
     def problem(self, error: Exception) -> None:
         """Record and log a problem with the input; ingest goes on."""
@@ -191,6 +197,65 @@ class Ingestor:
                 delay = min(delay * 2, 30.0)
 
 
+class SpoolIngest:
+    """One ingest pass over the spool: the new frames of the sensors this worker may cut (a worker :class:`~.worker.Duty`).
+
+    Without ``leases`` (SQLite: the one writer) every sensor is this worker's. With them, a pass announces the sensors
+    seen in the spool and balances the leases (:meth:`~.leases.SensorLeases.balance`) first, and again between files
+    whenever ``balance_interval_s`` has passed (a worker with a long backlog hands sensors to a new worker without
+    finishing it first). What was read of a sensor released or lost is dropped; a sensor acquired is read afresh from
+    its catalog cursor from the next pass on. A lease found lost while archiving (the archive's fence) drops that
+    sensor at once: nothing of it was written.
+    """
+
+    def __init__(self, spool: SpoolDirectory, ingestor: Ingestor, leases: SensorLeases | None = None, *,
+                 balance_interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.spool = spool
+        self.ingestor = ingestor
+        self.leases = leases
+        self.balance_interval_s = balance_interval_s
+        self.clock = clock
+        self._next_balance = clock()
+
+    def __call__(self) -> None:
+        owned = None
+        if self.leases is not None:
+            self.leases.announce(self.spool.scan())
+            self._balance()
+            owned = {SensorId.parse(sensor) for sensor in self.leases.held}
+        polled = self.spool.poll(owned)
+        for issue in polled.issues:
+            self.ingestor.problem(issue)
+        gone: set[SensorId] = set()
+        for frames in polled.frames:
+            sensor = raw.RawFileName.parse(frames.source).sensor
+            if self.leases is not None and self.clock() >= self._next_balance:
+                gone |= self._balance()
+            if sensor in gone:
+                continue
+            try:
+                self.ingestor.feed(sensor, frames)
+            except LeaseLost as error:
+                log.warning("%s", error)
+                gone.add(sensor)
+                self._drop(sensor)
+                self.leases.drop(sensor)
+
+    def _balance(self) -> set[SensorId]:
+        """Balance the leases and drop the state of every sensor that changed hands; returns them (the rest of the pass
+        skips their frames: a sensor lost and acquired again is read afresh from its cursor in the next pass)."""
+        balance = self.leases.balance()
+        self._next_balance = self.clock() + self.balance_interval_s
+        changed = {SensorId.parse(sensor) for sensor in balance.released | balance.acquired | self.leases.take_lost()}
+        for sensor in changed:
+            self._drop(sensor)
+        return changed
+
+    def _drop(self, sensor: SensorId) -> None:
+        self.ingestor.forget(sensor)
+        self.spool.forget(sensor)
+
+
 def follow_spool(
     spool: SpoolDirectory,
     ingestor: Ingestor,
@@ -199,14 +264,5 @@ def follow_spool(
     stop: threading.Event | None = None,
     once: bool = False,
 ) -> None:
-    """Feed every new frame of the spool directory to the ingestor until ``stop`` is set (or once)."""
-    stop = stop or threading.Event()
-    while not stop.is_set():
-        polled = spool.poll()
-        for issue in polled.issues:
-            ingestor.problem(issue)
-        for frames in polled.frames:
-            ingestor.feed(raw.RawFileName.parse(frames.source).sensor, frames)
-        if once:
-            return
-        stop.wait(poll_interval_s)
+    """Feed every new frame of the spool directory to the ingestor until ``stop`` is set (or once); the one writer."""
+    run_duties([Duty("ingest", poll_interval_s, SpoolIngest(spool, ingestor))], stop=stop, once=once)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,9 +87,11 @@ class SpoolDirectory:
         self.clock = clock
         self._files: dict[Path, _FileState] = {}
         self._rejected: set[Path] = set()
+        self._issues: list[RawFormatError] = []
 
-    def poll(self) -> PollResult:
-        result = PollResult()
+    def scan(self) -> set[SensorId]:
+        """Look for new files; return every sensor that has a file here. Badly named files are reported by the next
+        :meth:`poll`."""
         now = self.clock()
         for path in sorted(self.directory.glob("*.bin")):
             if path in self._files or path in self._rejected:
@@ -98,14 +100,28 @@ class SpoolDirectory:
                 self._files[path] = _FileState(RawFileName.parse(path), changed_at=now)
             except RawFormatError as error:
                 self._rejected.add(path)
-                result.issues.append(error)
+                self._issues.append(error)
+        return {state.name.sensor for state in self._files.values()}
+
+    def forget(self, sensor: SensorId) -> None:
+        """Drop what was read of ``sensor``'s files: if it is polled again, its files are read afresh from its resume
+        cursor (a sensor handed over between ingest workers)."""
+        for path in [path for path, state in self._files.items() if state.name.sensor == sensor]:
+            del self._files[path]
+
+    def poll(self, sensors: Collection[SensorId] | None = None) -> PollResult:
+        """The frames that arrived since the last poll, of every sensor or only of ``sensors``."""
+        self.scan()
+        result = PollResult(issues=self._issues)
+        self._issues = []
+        now = self.clock()
         newest = {}
         for state in self._files.values():
             sensor = state.name.sensor
             newest[sensor] = max(newest.get(sensor, state.name.unix_time_s), state.name.unix_time_s)
         ordered = sorted(self._files.items(), key=lambda item: (item[1].name.sensor, item[1].name.unix_time_s, item[0].name))
         for path, state in ordered:
-            if state.finished:
+            if state.finished or (sensors is not None and state.name.sensor not in sensors):
                 continue
             try:
                 size = path.stat().st_size

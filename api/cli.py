@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import signal
 import sys
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from hydroserve.acoustics import catalog
-from hydroserve.acoustics.ingest import ArchiveWriteFailed, follow_spool
+from hydroserve.acoustics.ingest import ArchiveWriteFailed
 from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
@@ -21,8 +22,6 @@ from . import catalog_identity, logs, schema, wiring
 from .catalog_identity import CatalogNotReady
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
 from .db import writer
-
-log = logging.getLogger("hydroserve.cli")
 
 
 class Progress:
@@ -90,10 +89,18 @@ def cmd_import(settings, args) -> int:
 
 
 def cmd_ingest(settings, args) -> int:
+    from . import ingest_worker, single_writer
+
     engine = wiring.open_existing_catalog(settings)
-    ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=None)
-    log.info("following %s", settings.spool_dir)
-    follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=settings.poll_interval_s, once=args.once)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a clean stop frees this worker's leases at once
+    try:
+        ingest_worker.run(settings, engine, once=args.once, stop=stop)
+    except single_writer.WriterBusy as error:
+        print(f"hydroserve ingest: {error}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -303,7 +310,8 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--retry-for-s", type=float, default=60.0, help="give up on a failing archive write after this long")
     imp.set_defaults(run=cmd_import)
 
-    ing = commands.add_parser("ingest", help="follow the spool directory and archive continuously")
+    ing = commands.add_parser("ingest", help="follow the spool directory and archive continuously (on PostgreSQL: one of many "
+                              "workers sharing the sensors; on SQLite: the one writer)")
     ing.add_argument("--once", action="store_true", help="one pass over the spool directory, then exit")
     ing.set_defaults(run=cmd_ingest)
 

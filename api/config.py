@@ -127,6 +127,9 @@ class SettingsSchema(Schema):
     max_future_s = mf.Float(load_default=3600.0, validate=validate.Range(min=0), **_help("frames starting further in the future are rejected"))
     spool_settle_s = mf.Float(load_default=30.0, validate=validate.Range(min=0), **_help("a spool file unchanged this long is finished"))
     poll_interval_s = mf.Float(load_default=2.0, validate=validate.Range(min=0.01), **_help("spool polling period"))
+    ingest_lease_s = mf.Float(load_default=15.0, validate=validate.Range(min=1, max=3600), **_help(
+        "PostgreSQL catalog: an ingest worker's sensor leases last this long without a heartbeat (renewed every third "
+        "of it); the sensors of a worker that died go to the others within this time plus one poll_interval_s"))
     mp3_bit_rate_kbps = mf.Integer(load_default=128, validate=validate.OneOf(mp3.BIT_RATES_KBPS), **_help("MP3 constant bit rate"))
     mp3_quality = mf.Integer(load_default=7, validate=validate.Range(min=0, max=9), **_help("LAME quality, 0 best .. 9 fastest"))
     mp3_full_scale_db_re_1upa = mf.Float(load_default=LoudnessPolicy.full_scale_db_re_1upa, validate=validate.Range(min=0, max=300), **_help(
@@ -197,6 +200,7 @@ class Settings:
     max_future_s: float
     spool_settle_s: float
     poll_interval_s: float
+    ingest_lease_s: float
     mp3_bit_rate_kbps: int
     mp3_quality: int
     mp3_full_scale_db_re_1upa: float

@@ -19,13 +19,12 @@ import threading
 from importlib.resources import files
 
 from hydroserve.acoustics import sensors as sensor_metadata
-from hydroserve.acoustics.ingest import follow_spool
 from hydroserve.api.alerts import submission
 from hydroserve.api.events import publishing
 from hydroserve.odc_sync import sync
 from hydroserve.samples import events as sample_events
 
-from . import urls, wiring
+from . import ingest_worker, single_writer, urls, wiring
 from .config import Settings, settings_env
 
 log = logging.getLogger(__name__)
@@ -59,6 +58,15 @@ def publish_samples(settings: Settings, engine) -> None:
     submission.submit(writer(engine), wiring.alert_settings(settings), alert)
 
 
+def _ingest(settings: Settings, engine, stop: threading.Event) -> None:
+    """The demo's ingest worker; the demo stops if another ingest writer holds its SQLite catalog."""
+    try:
+        ingest_worker.run(settings, engine, stop=stop)
+    except single_writer.WriterBusy as error:
+        log.error("hydroserve demo: %s", error)
+        stop.set()
+
+
 def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     from hydroserve.samples.live import LiveSpoolWriter  # the samples are the demo's alone: imported when it runs
     from hydroserve.samples.synthetic import SyntheticSensor
@@ -69,12 +77,9 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     writer = LiveSpoolWriter(settings.spool_dir, sources, backfill_s=backfill_s)
     engine = wiring.init_catalog(settings)
     publish_samples(settings, engine)
-    ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=None)
-    spool = wiring.open_spool(settings, ingestor.archive)
     threads = [
         threading.Thread(target=writer.run, args=(stop,), name="synthetic-daq", daemon=True),
-        threading.Thread(target=follow_spool, args=(spool, ingestor), kwargs={"poll_interval_s": settings.poll_interval_s, "stop": stop},
-                         name="ingest", daemon=True),
+        threading.Thread(target=_ingest, args=(settings, engine, stop), name="ingest", daemon=True),
     ]
     deliverers = wiring.deliverers(settings, engine)
     if deliverers:

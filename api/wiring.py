@@ -9,6 +9,7 @@ from hydroserve.acoustics.archive import Archive
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
 from hydroserve.acoustics.spool import SpoolDirectory
+from hydroserve.acoustics.worker import Duty
 from hydroserve.api.alerts.registration import ensure_alert_registry
 from hydroserve.api.alerts.settings import AlertSettings
 from hydroserve.api.alerts.store import packet_for_resource
@@ -114,8 +115,9 @@ def open_blobs(settings: Settings) -> LocalBlobStore:
     return LocalBlobStore(settings.blob_dir)
 
 
-def build_archive(settings: Settings, engine: Engine, blobs=None) -> Archive:
-    """The ingest side's archive; temporary blob files older than an hour (writers that died) are removed first."""
+def build_archive(settings: Settings, engine: Engine, blobs=None, *, fence=None) -> Archive:
+    """The ingest side's archive; temporary blob files older than an hour (writers that died) are removed first.
+    ``fence``: see :class:`~hydroserve.acoustics.archive.Archive` (an ingest worker's lease check)."""
     if blobs is None:
         blobs = open_blobs(settings)
         blobs.purge_incoming()
@@ -126,6 +128,7 @@ def build_archive(settings: Settings, engine: Engine, blobs=None) -> Archive:
         product_settings=settings.products,
         sensor_catalog=sensors.load(settings.sensors_file),
         registrar=registration.acoustic_registrar(settings),
+        fence=fence,
     )
 
 
@@ -142,6 +145,12 @@ def open_spool(settings: Settings, archive: Archive) -> SpoolDirectory:
 
 def build_ingestor(settings: Settings, archive: Archive, *, retry_for_s: float | None) -> Ingestor:
     return Ingestor(archive, settings.cut, max_future_s=settings.max_future_s, retry_for_s=retry_for_s)
+
+
+def worker_duties(settings: Settings, engine: Engine) -> list[Duty]:
+    """The periodic duties an ingest worker runs besides its spool passes (reprocessing jobs, retention, ...): each a
+    :class:`~hydroserve.acoustics.worker.Duty` with its interval, run by the same loop (:mod:`.ingest_worker`)."""
+    return []
 
 
 def deliverers(settings: Settings, engine: Engine) -> list:

@@ -45,6 +45,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from hydroserve.codecs import SOFTWARE_VERSION
 from hydroserve.codecs.times import as_utc
@@ -200,9 +201,13 @@ def _tick_clock(conn: Connection) -> datetime:
     """Serialise registering transactions and return this one's ``modified`` stamp."""
     now = datetime.now(UTC)
     row = conn.execute(select(registry_clock.c.last_modified).where(registry_clock.c.id == 1).with_for_update()).first()
-    if row is None:
-        conn.execute(insert(registry_clock).values(id=1, last_modified=now))
-        return now
+    if row is None:  # the first registration ever; several writers (ingest workers) may try it at once
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(registry_clock).values(id=1, last_modified=now))
+            return now
+        except IntegrityError:  # another writer made the row first: queue for its lock like every later registration
+            return _tick_clock(conn)
     stamp = max(now, as_utc(row.last_modified) + timedelta(microseconds=1))
     conn.execute(update(registry_clock).where(registry_clock.c.id == 1).values(last_modified=stamp))
     return stamp
