@@ -15,7 +15,7 @@ from hydroserve.acoustics.ingest import ArchiveWriteFailed, follow_spool
 from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
-from . import logs, wiring
+from . import logs, reprocess_cli, wiring
 from .catalog_identity import CatalogNotReady
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
 from .db import writer
@@ -74,12 +74,18 @@ def cmd_import(settings, args) -> int:
         return 1
     progress.close()
     summary = ingestor.report.summary()
+    for sensor, seen in summary["before_resume_cursor"].items():
+        seen["reprocess"] = reprocess_cli.command(args.config, sensor, seen["first_window_start"], seen["resume_cursor"])
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(f"packages made: {len(summary['packages_made'])}, already archived: {len(summary['already_archived'])} "
               f"(+ {summary['frames_already_archived']} frames before the resume cursor), "
               f"windows skipped: {len(summary['windows_skipped'])}, input problems: {len(summary['input_problems'])}")
+        for sensor, seen in summary["before_resume_cursor"].items():
+            print(f"  {sensor}: {seen['frames']} frames lie before the resume cursor {seen['resume_cursor']} (their windows "
+                  f"are archived or skipped already) and were not archived again, whatever the settings; to rebuild the "
+                  f"archived products with the current settings run: {seen['reprocess']}")
         for pid, reason in summary["windows_skipped"].items():
             print(f"  skipped {pid}: {reason}")
         for problem in summary["input_problems"]:
@@ -90,8 +96,10 @@ def cmd_import(settings, args) -> int:
 def cmd_ingest(settings, args) -> int:
     engine = wiring.open_existing_catalog(settings)
     ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=None)
+    reprocessor = wiring.build_reprocessor(settings, engine)
     log.info("following %s", settings.spool_dir)
-    follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=settings.poll_interval_s, once=args.once)
+    follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=settings.poll_interval_s, once=args.once,
+                 duty=reprocessor.run_due_jobs)
     return 0
 
 
@@ -297,6 +305,8 @@ def parser() -> argparse.ArgumentParser:
                           "and event tables published since")
     ver.add_argument("--json", action="store_true", help="print the summary as JSON")
     ver.set_defaults(run=cmd_verify)
+
+    reprocess_cli.add_parser(commands, time_type=_utc_time)
 
     srv = commands.add_parser("serve", help="serve the API under gunicorn (bind, workers, threads, timeout from the configuration)")
     srv.set_defaults(run=cmd_serve)

@@ -73,7 +73,8 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     spool = wiring.open_spool(settings, ingestor.archive)
     threads = [
         threading.Thread(target=writer.run, args=(stop,), name="synthetic-daq", daemon=True),
-        threading.Thread(target=follow_spool, args=(spool, ingestor), kwargs={"poll_interval_s": settings.poll_interval_s, "stop": stop},
+        threading.Thread(target=follow_spool, args=(spool, ingestor), kwargs={"poll_interval_s": settings.poll_interval_s, "stop": stop,
+                                                                       "duty": wiring.build_reprocessor(settings, engine).run_due_jobs},
                          name="ingest", daemon=True),
     ]
     deliverers = wiring.deliverers(settings, engine)

@@ -8,6 +8,9 @@ from hydroserve.acoustics import catalog, sensors
 from hydroserve.acoustics.archive import Archive
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
+from hydroserve.acoustics.integrity import DamageLog, Integrity
+from hydroserve.acoustics.package_products import PackageProducts
+from hydroserve.acoustics.reprocess import Reprocessor
 from hydroserve.acoustics.spool import SpoolDirectory
 from hydroserve.api.alerts.registration import ensure_alert_registry
 from hydroserve.api.alerts.settings import AlertSettings
@@ -121,6 +124,14 @@ def build_archive(settings: Settings, engine: Engine, blobs=None) -> Archive:
         sensor_catalog=sensors.load(settings.sensors_file),
         registrar=registration.acoustic_registrar(settings),
     )
+
+
+def build_reprocessor(settings: Settings, engine: Engine) -> Reprocessor:
+    """An executor of reprocessing jobs (ingest workers and ``hydroserve reprocess --run-here``)."""
+    blobs = open_blobs(settings)
+    products = PackageProducts(blobs, sensors.load(settings.sensors_file), settings.products,
+                               Integrity(blobs, DamageLog(engine, writer(engine))))
+    return Reprocessor(engine, writer(engine), products, blobs, registrar=registration.acoustic_registrar(settings))
 
 
 def open_spool(settings: Settings, archive: Archive) -> SpoolDirectory:

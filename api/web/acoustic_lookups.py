@@ -16,13 +16,17 @@ from .services import services
 
 
 def load_package(package_id: str) -> PackageRecord:
-    """The published package ``package_id`` (cached: a package never changes once visible)."""
+    """The published package ``package_id``, cached by its revision: a package changes only when reprocessing
+    gives a product a new version, and every request asks the catalog for the revision first."""
 
-    def from_catalog():
+    def cached():
         with services().engine.connect() as conn:
-            return catalog.get_package(conn, package_id)
+            revision = catalog.package_revision(conn, package_id)
+            if revision is None:
+                return None
+            return services().packages.get(f"{package_id}@{revision}", lambda: catalog.get_package(conn, package_id))
 
-    return load_or_404("package", package_id, PACKAGE_PATTERN, lambda: services().packages.get(package_id, from_catalog))
+    return load_or_404("package", package_id, PACKAGE_PATTERN, cached)
 
 
 def load_sensor(sensor: str) -> dict:

@@ -60,7 +60,7 @@ class Services:
     alert_settings: AlertSettings
     event_settings: EventSettings
     catalog_watch: CatalogWatch  # the catalog's id and file as the app found them: /readyz and writes compare
-    packages: LruCache = field(default_factory=lambda: LruCache(4096))  # published package records, by package id
+    packages: LruCache = field(default_factory=lambda: LruCache(4096))  # package records, by "<package id>@<revision>"
     cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))  # prepared event tables, by blob SHA-256
 
 
