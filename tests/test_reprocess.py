@@ -19,7 +19,8 @@ import soundfile
 from lxml import etree
 from sqlalchemy import select, text, update
 
-from hydroserve.acoustics import catalog, reprocess_jobs
+from hydroserve.acoustics import catalog, product_keys, reprocess_jobs
+from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.product_settings import ProductSettings
 from hydroserve.api import wiring
 from hydroserve.api.config import load_settings
@@ -181,3 +182,80 @@ def test_workers_take_different_jobs_with_skip_locked(postgres_url, tmp_path, sy
         assert (held.package_id, other.package_id) == (pids[0], pids[1])
         assert reprocess_jobs.next_due(second, lock=False).package_id == pids[0]  # pending still: nothing committed
     engine.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.fault
+def test_a_worker_killed_half_way_leaves_the_old_products_served_and_the_job_is_done_again(app, client, settings, packages):
+    pid = packages[0]
+    engine = wiring.open_catalog(settings)
+    with engine.connect() as conn:
+        record = catalog.get_package(conn, pid)
+    old_mp3 = client.get(url(app, "acoustic.Mp3", package_id=pid))
+    new_settings = ProductSettings(psd_nfft=4096, loudness=LoudnessPolicy(full_scale_sample_units=0.02)).as_json()
+    with writer(engine).begin() as conn:
+        reprocess_jobs.submit(conn, "killed", [(pid, None)], ("mp3", "psd"), new_settings)
+        job_id = reprocess_jobs.next_due(conn, lock=False).job_id
+    prefix = product_keys.version_prefix(product_keys.package_prefix(pid, record.sensor, record.boundary_tick), 2, job_id)
+    last_blob = settings.blob_dir / product_keys.psd_document_key(prefix, "uncal")  # the job's last write before its commit
+
+    # hold what the job's commit needs (the registry's clock on PostgreSQL, the write lock on SQLite), start a real
+    # ingest worker, and kill it once its new blobs are durable: it is then waiting to commit
+    blocker = (writer(engine) if engine.dialect.name == "sqlite" else engine).connect()
+    held = blocker.begin()
+    blocker.execute(select(registry.registry_clock).with_for_update())
+    worker = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "ingest"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=server_env(settings, HYDROSERVE_DATABASE_BUSY_TIMEOUT_S=600))
+    try:
+        deadline = time.monotonic() + 120
+        while not last_blob.exists() and worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert last_blob.exists() and worker.poll() is None, "the worker never reached its commit"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        held.rollback()
+        blocker.close()
+
+    assert product_rows(settings)[(pid, "mp3")].version == 1
+    served = client.get(url(app, "acoustic.Mp3", package_id=pid))
+    assert served.data == old_mp3.data and served.headers["ETag"] == old_mp3.headers["ETag"]
+    assert client.get(url(app, "acoustic.Info", package_id=pid)).get_json()["products"]["psd"]["version"] == 1
+    with engine.connect() as conn:
+        assert reprocess_jobs.counts(conn, "killed") == {"pending": 1, "done": 0, "failed": 0}
+
+    reprocessor = wiring.build_reprocessor(settings, engine)
+    deadline = time.monotonic() + 60  # PostgreSQL releases the dead worker's row lock when it sees the connection gone
+    while reprocessor.run_due_jobs(1) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with engine.connect() as conn:
+        assert reprocess_jobs.counts(conn, "killed") == {"pending": 0, "done": 1, "failed": 0}
+    engine.dispose()
+    rows = product_rows(settings)
+    assert (rows[(pid, "mp3")].version, rows[(pid, "psd")].version) == (2, 2)
+    rebuilt = client.get(url(app, "acoustic.Mp3", package_id=pid))
+    assert rebuilt.headers["ETag"].strip('"') == rows[(pid, "mp3")].sha256 == hashlib.sha256(rebuilt.data).hexdigest()
+    assert rebuilt.data != old_mp3.data
+    assert client.get(url(app, "acoustic.Psd", package_id=pid)).get_json()["nfft"] == 4096
+
+
+def test_import_again_names_the_resume_cursor_and_the_command_that_reprocesses(settings, runner, synthetic_files):
+    files = [str(path) for path in synthetic_files()]
+    first = runner("import", "--json", *files).json()
+    assert first["before_resume_cursor"] == {}
+    again = runner("import", *files, env={"HYDROSERVE_PSD_NFFT": "4096"})
+    assert again.exit_code == 0 and "packages made: 0" in again.output
+    # frames from 19:27:59.047 (window 19:27:58, 2 s windows); the last window, 19:28:08-10, was final: cursor 19:28:10
+    command = (f"hydroserve reprocess --sensor {SENSOR} --start 2020-12-23T19:27:58.000000Z "
+               f"--end 2020-12-23T19:28:10.000000Z")
+    assert f"16 frames lie before the resume cursor 2020-12-23T19:28:10.000000Z" in again.output
+    assert f"run: {command}" in again.output
+    as_json = runner("import", "--json", *files).json()["before_resume_cursor"][str(SENSOR)]
+    assert as_json == {"frames": 16, "first_window_start": "2020-12-23T19:27:58.000000Z",
+                       "resume_cursor": "2020-12-23T19:28:10.000000Z", "reprocess": command}
+
+    done = runner(*shlex.split(command)[1:], "--run-here", "--json", env={"HYDROSERVE_PSD_NFFT": "4096"})
+    assert done.exit_code == 0
+    assert done.json()["new_versions"] == {"mp3": 0, "psd": len(first["packages_made"])}
