@@ -143,14 +143,25 @@ class Reprocessor:
         if self.row_locks:
             with self.writer.begin() as conn:
                 job = jobs.next_due(conn, lock=True)
-                return None if job is None else self._commit(conn, job, self._build(job))
+                return None if job is None else self._commit(conn, job, self._build_or_error(job))
         with self.reader.connect() as conn:
             job = jobs.next_due(conn, lock=False)
         if job is None:
             return None
-        built = self._build(job)
+        built = self._build_or_error(job)
         with self.writer.begin() as conn:
             return self._commit(conn, job, built)
+
+    def _build_or_error(self, job: jobs.Job) -> dict | str:
+        """:meth:`_build`; an unforeseen error fails the job (logged with its traceback) rather than stopping the
+        worker or holding up the jobs after it. Catalog and storage errors propagate: the job stays pending."""
+        try:
+            return self._build(job)
+        except (SQLAlchemyError, OSError):
+            raise
+        except Exception as error:  # noqa: BLE001 - recorded in the job and logged; the worker goes on
+            log.exception("reprocessing job %d (%s) failed", job.job_id, job.package_id)
+            return f"unexpected error: {type(error).__name__}: {error}"
 
     def _build(self, job: jobs.Job) -> dict | str:
         """Each kind's ``(current version, new ProductRecord or None if unchanged)``, or the error failing the job."""

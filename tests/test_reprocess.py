@@ -259,3 +259,23 @@ def test_import_again_names_the_resume_cursor_and_the_command_that_reprocesses(s
     done = runner(*shlex.split(command)[1:], "--run-here", "--json", env={"HYDROSERVE_PSD_NFFT": "4096"})
     assert done.exit_code == 0
     assert done.json()["new_versions"] == {"mp3": 0, "psd": len(first["packages_made"])}
+
+
+def test_a_package_with_damaged_samples_fails_its_job_and_keeps_its_products(settings, runner, packages):
+    pid = packages[1]
+    engine = wiring.open_catalog(settings)
+    with engine.connect() as conn:
+        samples = settings.blob_dir / catalog.get_package(conn, pid).samples_key
+    engine.dispose()
+    data = bytearray(samples.read_bytes())
+    data[1000] ^= 0xFF
+    samples.write_bytes(bytes(data))
+    rows = product_rows(settings)
+
+    result = runner("reprocess", "--sensor", str(SENSOR), "--run-here", "--json", env={"HYDROSERVE_PSD_NFFT": "4096"})
+    assert result.exit_code == 1
+    summary = result.json()
+    assert [entry["package_id"] for entry in summary["failed"]] == [pid]
+    assert f"the samples of {pid} cannot be read" in summary["failed"][0]["error"]
+    assert summary["new_versions"]["psd"] == len(packages) - 1 and pid not in summary["rebuilt"]
+    assert product_rows(settings)[(pid, "psd")] == rows[(pid, "psd")]
