@@ -11,13 +11,12 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 from lxml import etree
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from hydroserve.acoustics import catalog, product_keys, reprocess_jobs
 from hydroserve.acoustics.loudness import LoudnessPolicy
