@@ -164,17 +164,11 @@ class Archive:
             )
 
     def _settings(self) -> dict:
-        cut, prod = self.cut_settings, self.product_settings
+        cut = self.cut_settings
         return {
             "snippet_duration_s": str(cut.duration_s),
             "snippet_interval_s": cut.interval_s,
             "min_coverage": cut.min_coverage,
             "timing_tolerance_ticks": cut.timing_tolerance_ticks,
-            "adf_frame_length": prod.frame_length,
-            "mp3_bit_rate_kbps": prod.mp3_bit_rate_kbps,
-            "mp3_quality": prod.mp3_quality,
-            "psd_nfft": prod.psd_nfft,
-            "mp3_full_scale_db_re_1upa": prod.loudness.full_scale_db_re_1upa,
-            "mp3_full_scale_sample_units": prod.loudness.full_scale_sample_units,
-            "mp3_limiter_knee_dbfs": prod.loudness.knee_dbfs,
+            **self.product_settings.as_json(),
         }

@@ -4,7 +4,7 @@ This module owns the acoustic part of the schema:
 
 ``sensors``          one row per sensor seen, with the ingest resume cursor;
 ``packages``         one row per data package (snippet), visible once committed;
-``products``         one row per product of a package (raw, wav, mp3, psd);
+``products``         one row per product of a package (raw, wav, mp3, psd): its current version;
 ``skipped_windows``  windows that had data but were not kept, and why;
 ``damaged_blobs``    blobs whose bytes did not match their checksums, and when they were repaired
                      (queries in :mod:`.integrity`; owners are packages and event tables).
@@ -88,6 +88,12 @@ products = Table(
     Column("sha256", String(64), nullable=False),
     Column("blob_key", String(255), nullable=True, comment="NULL for views on the samples blob"),
     Column("details", JSON, nullable=False),
+    Column("version", Integer, nullable=False, server_default=text("1"), comment="1 as made at ingest, +1 per rebuild that changed it"),
+    Column("job_id", BigInteger, nullable=True, comment="the reprocessing job that made this version; NULL: made at ingest"),
+    Column("settings", JSON, nullable=True, comment="the settings that made this version; NULL: the package's"),
+    Column("software_version", String(32), nullable=True, comment="the software that made this version; NULL: the package's"),
+    Column("made_at", DateTime(timezone=True), nullable=True, comment="when this version was made; NULL: the package's created_at"),
+    Column("replaces", JSON, nullable=True, comment="summary of the version this one replaced; NULL for version 1"),
 )
 
 skipped_windows = Table(
@@ -146,19 +152,37 @@ def package_row(record: PackageRecord) -> dict:
     }
 
 
+def product_row(package_id: str, p: ProductRecord) -> dict:
+    return {
+        "package_id": package_id,
+        "kind": p.kind,
+        "media_type": p.media_type,
+        "size_bytes": p.size_bytes,
+        "sha256": p.sha256,
+        "blob_key": p.blob_key,
+        "details": p.details,
+        "version": p.version,
+        "job_id": p.job_id,
+        "settings": p.settings,
+        "software_version": p.software_version,
+        "made_at": p.made_at,
+        "replaces": p.replaces,
+    }
+
+
 def product_rows(record: PackageRecord) -> list[dict]:
-    return [
-        {
-            "package_id": record.package_id,
-            "kind": p.kind,
-            "media_type": p.media_type,
-            "size_bytes": p.size_bytes,
-            "sha256": p.sha256,
-            "blob_key": p.blob_key,
-            "details": p.details,
-        }
-        for p in record.products.values()
-    ]
+    return [product_row(record.package_id, p) for p in record.products.values()]
+
+
+def replace_product(conn: Connection, package_id: str, product: ProductRecord, replaced_version: int) -> bool:
+    """Make ``product`` the current version of its kind if the current one is still ``replaced_version``
+    (compare and set); False when another version was committed meanwhile (nothing changed)."""
+    done = conn.execute(
+        update(products)
+        .where(products.c.package_id == package_id, products.c.kind == product.kind, products.c.version == replaced_version)
+        .values(**product_row(package_id, product))
+    )
+    return done.rowcount == 1
 
 
 def _record(row, product_list) -> PackageRecord:
@@ -175,10 +199,14 @@ def _record(row, product_list) -> PackageRecord:
         settings=row.settings,
         software_version=row.software_version,
         created_at=as_utc(row.created_at),
-        products={
-            p.kind: ProductRecord(p.kind, p.media_type, p.size_bytes, p.sha256, p.blob_key, p.details) for p in product_list
-        },
+        products={p.kind: _product(p) for p in product_list},
     )
+
+
+def _product(p) -> ProductRecord:
+    return ProductRecord(p.kind, p.media_type, p.size_bytes, p.sha256, p.blob_key, p.details, version=p.version,
+                         job_id=p.job_id, settings=p.settings, software_version=p.software_version,
+                         made_at=None if p.made_at is None else as_utc(p.made_at), replaces=p.replaces)
 
 
 def _with_products(conn: Connection, rows) -> list[PackageRecord]:
@@ -197,6 +225,11 @@ def get_package(conn: Connection, pid: str) -> PackageRecord | None:
 
 def package_exists(conn: Connection, pid: str) -> bool:
     return conn.execute(select(packages.c.package_id).where(packages.c.package_id == pid)).first() is not None
+
+
+def holds_packages(conn: Connection) -> bool:
+    """Whether the catalog holds any package (reads the packages table only, so it works on any schema revision)."""
+    return conn.execute(select(packages.c.package_id).limit(1)).first() is not None
 
 
 def list_packages(

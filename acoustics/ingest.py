@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from hydroserve.codecs import raw
 from hydroserve.codecs.raw import RawFormatError, RawFrames, SensorId
+from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
 from . import products
 from .archive import Archive
@@ -48,6 +49,9 @@ class IngestReport:
     """Ids of packages that were in the archive already (nothing done)."""
     frames_already_archived: int = 0
     """Frames skipped unread because they lie before their sensor's resume cursor."""
+    before_resume_cursor: dict[str, dict] = field(default_factory=dict)
+    """Per sensor with such frames: how many (``frames``), the start of the window holding the earliest one
+    (``first_window_start``) and the resume cursor (``resume_cursor``), RFC 3339 UTC."""
     windows_skipped: dict[str, str] = field(default_factory=dict)
     """Package id of each window not kept, with the reason."""
     input_problems: list[str] = field(default_factory=list)
@@ -135,7 +139,7 @@ class Ingestor:
                 )
                 continue
             if timeline.not_before_tick is not None and piece.end_tick <= timeline.not_before_tick:
-                self.report.frames_already_archived += 1
+                self._before_cursor(sensor, piece.start_tick, timeline.not_before_tick)
                 continue
             try:
                 accepted = timeline.accept(piece)
@@ -144,6 +148,16 @@ class Ingestor:
                 continue
             if accepted is not None:
                 self._finish(cutter.feed(accepted))
+
+    def _before_cursor(self, sensor: SensorId, start_tick: int, cursor_tick: int) -> None:
+        """Count a frame before the sensor's resume cursor (archived or skipped already: it is not read again)."""
+        self.report.frames_already_archived += 1
+        interval = self.cut_settings.interval_ticks
+        window_start = rfc3339(tick_to_datetime(start_tick // interval * interval))
+        seen = self.report.before_resume_cursor.setdefault(
+            str(sensor), {"frames": 0, "first_window_start": window_start, "resume_cursor": rfc3339(tick_to_datetime(cursor_tick))})
+        seen["frames"] += 1
+        seen["first_window_start"] = min(seen["first_window_start"], window_start)
 
     def flush(self, sensors: Iterable[SensorId] | None = None) -> None:
         """No more data for these sensors (all by default): finish their open windows."""

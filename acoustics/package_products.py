@@ -5,7 +5,9 @@ another nfft, a band of the PSD, pictures, an MP3 lost from the store) is
 made from the stored samples, stored atomically beside them (so concurrent
 makers are harmless) and opened. The answer is a :class:`Served`: the bytes
 (open file or in memory), their size, an ETag and whether they can ever
-change. Where the blobs are is :mod:`.product_keys`.
+change. Where the blobs are is :mod:`.product_keys`: the MP3 and everything
+derived from the PSD are read under the version prefix of the product's
+current version (:mod:`.reprocess` makes new versions).
 
 Every blob is read through :class:`~.integrity.Integrity`: the samples
 chunk by chunk as they are served (a bad chunk stops the answer), every
@@ -97,15 +99,17 @@ class PackageProducts:
         return self._view(record, "wav", self._wav_layout(record))
 
     def mp3(self, record: PackageRecord) -> Served:
-        """The MP3 as stored (made again from the samples if its blob is missing or damaged)."""
+        """The MP3 as stored (made again from the samples, with the settings of its version, if its blob is missing
+        or damaged)."""
         product = record.products["mp3"]
         calibration = self.calibration(record)
 
         def make() -> bytes:
-            return mp3_product.make(self._runs(record), self.settings, calibration, title=record.package_id)[0]
+            settings = self.settings if product.settings is None else ProductSettings.from_json(product.settings)
+            return mp3_product.make(self.sample_runs(record), settings, calibration, title=record.package_id)[0]
 
         file = self._open_or_make(record, product.blob_key, make, expected_sha256=product.sha256)
-        return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=True)
+        return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=False)  # reprocessing changes it
 
     def psd_statistics(self, record: PackageRecord, nfft: int | None = None) -> Psd:
         """The linear PSD statistics at ``nfft`` (the ingest nfft by default), computed once and stored.
@@ -116,8 +120,8 @@ class PackageProducts:
             When ``nfft`` is invalid or no whole segment of that length fits in a run.
         """
         ingest_nfft = record.products["psd"].details["nfft"]
-        key = product_keys.psd_arrays_key(self._prefix(record), None if nfft in (None, ingest_nfft) else nfft)
-        make = lambda: psd_product.to_npz(psd_product.compute(self._runs(record), nfft or ingest_nfft))  # noqa: E731
+        key = product_keys.psd_arrays_key(self._prefix(record, "psd"), None if nfft in (None, ingest_nfft) else nfft)
+        make = lambda: psd_product.to_npz(psd_product.compute(self.sample_runs(record), nfft or ingest_nfft))  # noqa: E731
         with self._open_or_make(record, key, make) as stored:
             return psd_product.from_npz(stored.read())
 
@@ -146,7 +150,7 @@ class PackageProducts:
         """The PSD picture (from the ingest PSD)."""
         calibration = self.calibration(record)
         name = "psd.log" if log_frequency else "psd.linear"
-        return self._picture(record, name, lambda: pictures.psd_picture(record, self.psd_statistics(record), calibration,
+        return self._picture(record, name, "psd", lambda: pictures.psd_picture(record, self.psd_statistics(record), calibration,
                                                                         log_frequency=log_frequency))
 
     def spectrogram_picture(self, record: PackageRecord) -> Served:
@@ -157,7 +161,7 @@ class PackageProducts:
             with self.samples(record) as stored:
                 return pictures.spectrogram_picture(record, stored, calibration)
 
-        return self._picture(record, "spectrogram", make)
+        return self._picture(record, "spectrogram", None, make)
 
     def band_levels(self, records: list[PackageRecord], statistic: str) -> pictures.BandLevels:
         """Band levels of one sensor's ``records`` (oldest first) from their stored PSDs."""
@@ -170,10 +174,22 @@ class PackageProducts:
             (r.package_id, r.products["psd"].sha256) for r in records]
         return hashlib.sha256(repr(state).encode()).hexdigest()[:40]
 
-    def _prefix(self, record: PackageRecord) -> str:
-        return product_keys.package_prefix(record.package_id, record.sensor, record.boundary_tick)
+    def _prefix(self, record: PackageRecord, kind: str | None = None) -> str:
+        """The key prefix of the package, or of the current version of its product ``kind``."""
+        prefix = product_keys.package_prefix(record.package_id, record.sensor, record.boundary_tick)
+        if kind is None:
+            return prefix
+        product = record.products[kind]
+        return product_keys.version_prefix(prefix, product.version, product.job_id)
 
-    def _runs(self, record: PackageRecord) -> list[np.ndarray]:
+    def sample_runs(self, record: PackageRecord) -> list[np.ndarray]:
+        """The stored samples (read whole, every chunk checked), one array per contiguous run.
+
+        Raises
+        ------
+        BlobNotFound
+        BlobDamaged
+        """
         with self.samples(record) as stored:
             samples = np.frombuffer(stored.read(), dtype="<f4")
         return _split_runs(samples, record.runs, record.samples_key)
@@ -186,8 +202,9 @@ class PackageProducts:
         return Served(composite.CompositeFile(layout, self.samples(record)), layout.size, product.media_type, product.sha256,
                       immutable=True)
 
-    def _picture(self, record: PackageRecord, name: str, make: Callable[[], bytes]) -> Served:
-        key = product_keys.picture_key(self._prefix(record), name, calibration_tag(self.calibration(record)),
+    def _picture(self, record: PackageRecord, name: str, made_from: str | None, make: Callable[[], bytes]) -> Served:
+        """A picture made from the samples (``made_from`` None) or from the product ``made_from``."""
+        key = product_keys.picture_key(self._prefix(record, made_from), name, calibration_tag(self.calibration(record)),
                                        pictures.PICTURE_VERSION)
         stored = self._open_or_make(record, key, make)
         return Served(stored, stored.size_bytes, pictures.MEDIA_TYPE, stored.checksums.sha256, immutable=False)

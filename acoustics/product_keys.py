@@ -9,6 +9,12 @@ Every blob of a package lives under its prefix
   ``<prefix>.nfft<N>.psd.npz`` the same for another nfft, made on demand;
 * ``<prefix>.psd.<calibration tag>.json``  the /psd document for the full band;
 * ``<prefix>.<picture>.<calibration tag>.v<version>.png``  pictures, made on demand.
+
+A product rebuilt by a reprocessing job (version ``n`` >= 2, made by job
+``j``) lives under the *version prefix* ``<prefix>.v<n>-j<j>`` with the same
+suffixes (``<prefix>.v2-j17.mp3``, ``<prefix>.v2-j17.psd.npz``, ...): a new
+version never overwrites bytes that a client may be reading, and two jobs
+never write the same key.
 """
 
 from __future__ import annotations
@@ -22,6 +28,16 @@ def package_prefix(package_id: str, sensor: raw.SensorId, boundary_tick: int) ->
     """The key prefix of a package's blobs."""
     day = datetime.fromtimestamp(boundary_tick // raw.TICKS_PER_SECOND, UTC)
     return f"{sensor}/{day:%Y/%m/%d}/{package_id}"
+
+
+def version_prefix(prefix: str, version: int, job_id: int | None) -> str:
+    """The key prefix of one version of a product: the package prefix for version 1 (made at ingest),
+    ``<prefix>.v<version>-j<job_id>`` for a version made by reprocessing job ``job_id``."""
+    if version == 1:
+        return prefix
+    if version < 1 or job_id is None:
+        raise ValueError(f"{version=} must be 1, or at least 2 with the job_id of the reprocessing job that made it ({job_id=})")
+    return f"{prefix}.v{version}-j{job_id}"
 
 
 def samples_key(prefix: str) -> str:

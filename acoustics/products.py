@@ -4,13 +4,17 @@
 document; where: :mod:`.product_keys`). ``raw`` and ``wav`` are views on the
 stored samples (see :mod:`.composite`): they are never written, only their size
 and sha256 are computed once. What is served or remade later goes through
-:mod:`.package_products`.
+:mod:`.package_products`. The MP3 and the PSD are the products made *from*
+the samples with settings: :data:`BUILDERS` makes either under a key prefix,
+at ingest (version 1) and when reprocessing (:mod:`.reprocess`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -28,7 +32,15 @@ WAV_HEADER_RATE_HZ = 195_312
 
 @dataclass(frozen=True)
 class ProductRecord:
-    """One product of a package as catalogued."""
+    """One product of a package as catalogued.
+
+    ``version`` is 1 as made at ingest and grows by one with every rebuild
+    that changed it (:mod:`.reprocess`); a rebuilt version also records the
+    reprocessing ``job_id``, the ``settings`` and ``software_version`` that
+    made it, when (``made_at``), and a summary of the version it ``replaces``
+    (None for version 1, whose settings, software version and time are the
+    package's).
+    """
 
     kind: str
     media_type: str
@@ -36,6 +48,12 @@ class ProductRecord:
     sha256: str
     blob_key: str | None
     details: dict
+    version: int = 1
+    job_id: int | None = None
+    settings: dict | None = None
+    software_version: str | None = None
+    made_at: datetime | None = None
+    replaces: dict | None = None
 
 
 def run_arrays(samples: np.ndarray, runs: tuple[Run, ...]) -> list[np.ndarray]:
@@ -127,22 +145,35 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
             },
         ),
     ]
-    mp3_bytes, mp3_details = mp3_product.make(runs, settings, calibration, title=pid)
-    mp3_info = blobs.put(product_keys.mp3_key(prefix), [mp3_bytes])
-    records.append(ProductRecord("mp3", mp3.MEDIA_TYPE, mp3_info.size_bytes, mp3_info.sha256, mp3_info.key, mp3_details))
+    return records + [BUILDERS[kind](runs, settings, calibration, blobs, prefix, pid) for kind in ("mp3", "psd")]
 
+
+def build_mp3(runs: list[np.ndarray], settings: ProductSettings, calibration: Calibration | None, blobs, prefix: str,
+              package_id: str) -> ProductRecord:
+    """Make the MP3 of a package's runs, store it durably under ``prefix``, and return its record."""
+    mp3_bytes, mp3_details = mp3_product.make(runs, settings, calibration, title=package_id)
+    mp3_info = blobs.put(product_keys.mp3_key(prefix), [mp3_bytes])
+    return ProductRecord("mp3", mp3.MEDIA_TYPE, mp3_info.size_bytes, mp3_info.sha256, mp3_info.key, mp3_details)
+
+
+def build_psd(runs: list[np.ndarray], settings: ProductSettings, calibration: Calibration | None, blobs, prefix: str,
+              package_id: str) -> ProductRecord:
+    """Make the PSD statistics and the /psd document of a package's runs, store both durably under ``prefix``,
+    and return the record of the document."""
     result = psd_product.compute(runs, settings.psd_nfft)
     blobs.put(product_keys.psd_arrays_key(prefix), [psd_product.to_npz(result)])
     doc_info = blobs.put(product_keys.psd_document_key(prefix, calibration_tag(calibration)),
-                         [psd_product.document(pid, result, calibration)])
-    records.append(
-        ProductRecord(
-            "psd", psdjson.MEDIA_TYPE, doc_info.size_bytes, doc_info.sha256, doc_info.key,
-            {
-                "nfft": result.nfft, "window": "hann", "overlap_samples": result.overlap_samples,
-                "n_segments": result.n_segments, "effort_s": result.effort_s, "unit": psd_product.unit(calibration),
-                "calibration_tag": calibration_tag(calibration),
-            },
-        )
+                         [psd_product.document(package_id, result, calibration)])
+    return ProductRecord(
+        "psd", psdjson.MEDIA_TYPE, doc_info.size_bytes, doc_info.sha256, doc_info.key,
+        {
+            "nfft": result.nfft, "window": "hann", "overlap_samples": result.overlap_samples,
+            "n_segments": result.n_segments, "effort_s": result.effort_s, "unit": psd_product.unit(calibration),
+            "calibration_tag": calibration_tag(calibration),
+        },
     )
-    return records
+
+
+BUILDERS: dict[str, Callable[..., ProductRecord]] = {"mp3": build_mp3, "psd": build_psd}
+"""The products made from the stored samples with settings, by kind: ``builder(runs, settings, calibration, blobs,
+prefix, package_id)``. ``raw`` and ``wav`` are views of the samples, never made."""

@@ -20,10 +20,15 @@ def cut_step(record: PackageRecord) -> dict:
 
 
 def product_step(record: PackageRecord, kind: str) -> dict:
-    """The making of one product from the cut samples, with its scalar parameters."""
-    details = record.products[kind].details
-    return {"id": f"hydroserve:{kind}", "description": PRODUCT_STEPS.get(kind, f"{kind} product"),
-            "parameters": {key: value for key, value in details.items() if isinstance(value, str | int | float | bool)}}
+    """The making of one product from the cut samples, with its scalar parameters, its version and, for a
+    rebuilt version, the software that made it and the version it replaces."""
+    product = record.products[kind]
+    parameters = {key: value for key, value in product.details.items() if isinstance(value, str | int | float | bool)}
+    parameters["version"] = product.version
+    if product.replaces is not None:
+        parameters["software_version"] = product.software_version
+        parameters["replaces_version"] = product.replaces["version"]
+    return {"id": f"hydroserve:{kind}", "description": PRODUCT_STEPS.get(kind, f"{kind} product"), "parameters": parameters}
 
 
 def package_provenance(record: PackageRecord) -> list[dict]:

@@ -73,7 +73,7 @@ def package_resources(settings: Settings, record: PackageRecord) -> list[registr
                 subject_id=record.package_id,
                 info_url=urls.absolute(settings.public_url, urls.PACKAGE_INFO, package_id=record.package_id),
                 provenance=(provenance.cut_step(record), provenance.product_step(record, kind)),
-                software_version=record.software_version,
+                software_version=product.software_version or record.software_version,
                 extra={"package_id": record.package_id, "sensor": str(record.sensor), "coverage_fraction": record.coverage,
                        "n_gaps": len(record.gaps)},
             )

@@ -18,7 +18,7 @@ from hydroserve.acoustics.ingest import ArchiveWriteFailed
 from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
-from . import catalog_identity, logs, schema, wiring
+from . import catalog_identity, logs, reprocess_cli, schema, wiring
 from .catalog_identity import CatalogNotReady
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
 from .db import writer
@@ -75,12 +75,18 @@ def cmd_import(settings, args) -> int:
         return 1
     progress.close()
     summary = ingestor.report.summary()
+    for sensor, seen in summary["before_resume_cursor"].items():
+        seen["reprocess"] = reprocess_cli.command(args.config, sensor, seen["first_window_start"], seen["resume_cursor"])
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(f"packages made: {len(summary['packages_made'])}, already archived: {len(summary['already_archived'])} "
               f"(+ {summary['frames_already_archived']} frames before the resume cursor), "
               f"windows skipped: {len(summary['windows_skipped'])}, input problems: {len(summary['input_problems'])}")
+        for sensor, seen in summary["before_resume_cursor"].items():
+            print(f"  {sensor}: {seen['frames']} frames lie before the resume cursor {seen['resume_cursor']} (their windows "
+                  f"are archived or skipped already) and were not archived again, whatever the settings; to rebuild the "
+                  f"archived products with the current settings run: {seen['reprocess']}")
         for pid, reason in summary["windows_skipped"].items():
             print(f"  skipped {pid}: {reason}")
         for problem in summary["input_problems"]:
@@ -339,6 +345,8 @@ def parser() -> argparse.ArgumentParser:
                           "and event tables published since")
     ver.add_argument("--json", action="store_true", help="print the summary as JSON")
     ver.set_defaults(run=cmd_verify)
+
+    reprocess_cli.add_parser(commands, time_type=_utc_time)
 
     srv = commands.add_parser("serve", help="serve the API under gunicorn (bind, workers, threads, timeout from the configuration)")
     srv.set_defaults(run=cmd_serve)

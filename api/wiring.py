@@ -8,6 +8,9 @@ from hydroserve.acoustics import catalog, sensors
 from hydroserve.acoustics.archive import Archive
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
+from hydroserve.acoustics.integrity import DamageLog, Integrity
+from hydroserve.acoustics.package_products import PackageProducts
+from hydroserve.acoustics.reprocess import Reprocessor
 from hydroserve.acoustics.spool import SpoolDirectory
 from hydroserve.acoustics.worker import Duty
 from hydroserve.api.alerts.registration import ensure_alert_registry
@@ -62,17 +65,13 @@ def open_existing_catalog(settings: Settings) -> Engine:
     """
     engine = open_catalog(settings)  # no connection yet: the file is looked for first (SQLite would make an empty one)
     try:
-        catalog_identity.check_existing(settings.database_url, engine, settings.blob_dir, holds_packages=_holds_packages)
+        catalog_identity.check_existing(settings.database_url, engine, settings.blob_dir, holds_packages=catalog.holds_packages)
         with engine.connect() as conn:
             schema.require_head(conn)
     except catalog_identity.CatalogNotReady:  # SchemaError included
         engine.dispose()
         raise
     return engine
-
-
-def _holds_packages(conn) -> bool:
-    return bool(catalog.list_packages(conn, limit=1))
 
 
 def alert_settings(settings: Settings) -> AlertSettings:
@@ -132,6 +131,14 @@ def build_archive(settings: Settings, engine: Engine, blobs=None, *, fence=None)
     )
 
 
+def build_reprocessor(settings: Settings, engine: Engine) -> Reprocessor:
+    """An executor of reprocessing jobs (ingest workers and ``hydroserve reprocess --run-here``)."""
+    blobs = open_blobs(settings)
+    products = PackageProducts(blobs, sensors.load(settings.sensors_file), settings.products,
+                               Integrity(blobs, DamageLog(engine, writer(engine))))
+    return Reprocessor(engine, writer(engine), products, blobs, registrar=registration.acoustic_registrar(settings))
+
+
 def open_spool(settings: Settings, archive: Archive) -> SpoolDirectory:
     """The spool directory (created if missing), resuming after each sensor's archive cursor."""
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -147,10 +154,17 @@ def build_ingestor(settings: Settings, archive: Archive, *, retry_for_s: float |
     return Ingestor(archive, settings.cut, max_future_s=settings.max_future_s, retry_for_s=retry_for_s)
 
 
+REPROCESS_JOBS_PER_ROUND = 4
+
+
 def worker_duties(settings: Settings, engine: Engine) -> list[Duty]:
     """The periodic duties an ingest worker runs besides its spool passes (reprocessing jobs, retention, ...): each a
-    :class:`~hydroserve.acoustics.worker.Duty` with its interval, run by the same loop (:mod:`.ingest_worker`)."""
-    return []
+    :class:`~hydroserve.acoustics.worker.Duty` with its interval, run by the same loop (:mod:`.ingest_worker`).
+
+    Reprocessing runs a few jobs per round (a 300 s package's job takes seconds), so spool passes keep their pace."""
+    reprocessor = build_reprocessor(settings, engine)
+    return [Duty("reprocess", settings.poll_interval_s, lambda: reprocessor.run_due_jobs(limit=REPROCESS_JOBS_PER_ROUND))]
+
 
 
 def deliverers(settings: Settings, engine: Engine) -> list:

@@ -93,12 +93,24 @@ def info_json(record: PackageRecord) -> dict:
         "timing": _timing_json(record),
         "data": _data_json(record),
         "calibration": _calibration_json(info.calibration),
-        "products": {kind: {**product_link(record.package_id, kind, p), **p.details} for kind, p in record.products.items()},
+        "products": {kind: {**product_link(record.package_id, kind, p), **p.details, **version_json(record, p)}
+                     for kind, p in record.products.items()},
         "provenance": provenance.package_provenance(record),
         "sources": list(record.sources),
         "software_version": record.software_version,
         "created": rfc3339(record.created_at),
         "integrity": _integrity_json(record),
+    }
+
+
+def version_json(record: PackageRecord, product: ProductRecord) -> dict:
+    """Which version of a product is served, what made it, and which version it replaces (None: the first)."""
+    return {
+        "version": product.version,
+        "settings": product.settings or record.settings,
+        "software_version": product.software_version or record.software_version,
+        "made": rfc3339(product.made_at or record.created_at),
+        "replaces": product.replaces,
     }
 
 

@@ -159,7 +159,10 @@ class InfoSchema(ma.Schema):
     timing = fields.Dict()
     data = fields.Dict()
     calibration = fields.Dict()
-    products = fields.Dict(keys=fields.String(), values=fields.Dict())
+    products = fields.Dict(keys=fields.String(), values=fields.Dict(), metadata={
+        "description": "per kind: URL, size, SHA-256, how it was made, and which version is served: version (1 as made "
+                       "at ingest, +1 per reprocessing that changed it), the settings and software_version that made "
+                       "it, when (made), and the version it replaces (null for version 1)"})
     provenance = fields.List(fields.Dict(), metadata={"description": "steps (id, description, parameters): the cut, then each product"})
     sources = fields.List(fields.String())
     software_version = fields.String()
