@@ -7,7 +7,9 @@ This module owns the acoustic part of the schema:
 ``products``         one row per product of a package (raw, wav, mp3, psd);
 ``skipped_windows``  windows that had data but were not kept, and why;
 ``damaged_blobs``    blobs whose bytes did not match their checksums, and when they were repaired
-                     (queries in :mod:`.integrity`; owners are packages and event tables).
+                     (queries in :mod:`.integrity`; owners are packages and event tables);
+``expired_products`` products deleted by the retention rules: when, why, and whether their blobs are
+                     gone yet (written by :mod:`.retention`; the product row itself stays).
 
 Times are integer 16 ns ticks since the Unix epoch (exact); RFC 3339
 strings are made at the edges.
@@ -38,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
-from hydroserve.codecs.times import as_utc
+from hydroserve.codecs.times import as_utc, rfc3339
 
 from .products import ProductRecord
 from .window import Run, Window
@@ -73,6 +75,7 @@ packages = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("packages_by_sensor_time", "sensor_id", "boundary_tick"),
     Index("packages_by_time", "boundary_tick"),
+    Index("packages_by_created", "created_at"),
 )
 
 products = Table(
@@ -110,6 +113,41 @@ damaged_blobs = Table(
 )
 
 
+expired_products = Table(
+    "expired_products",
+    metadata,
+    Column("package_id", String(96), ForeignKey("packages.package_id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("expired_at", DateTime(timezone=True), nullable=False, comment="when it was marked deleted (served as 410 since)"),
+    Column("reason", String(500), nullable=False),
+    Column("purged_at", DateTime(timezone=True), nullable=True, comment="when its blobs were deleted; NULL: still to do"),
+    Index("expired_products_to_purge", "purged_at"),
+)
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """A product deleted by retention: ``expired_at`` (UTC) and the ``reason`` (which rule)."""
+
+    expired_at: datetime
+    reason: str
+
+    def as_json(self) -> dict:
+        return {"expired_at": rfc3339(self.expired_at), "reason": self.reason}
+
+
+def expired(conn: Connection, package_ids: list[str]) -> dict[str, dict[str, Expiry]]:
+    """The deleted products of each package in ``package_ids`` (kind -> :class:`Expiry`); packages with none are absent.
+
+    Read fresh on every request: package records are cached, their products' expiry is not."""
+    found: dict[str, dict[str, Expiry]] = {}
+    if package_ids:
+        query = select(expired_products).where(expired_products.c.package_id.in_(package_ids))
+        for row in conn.execute(query):
+            found.setdefault(row.package_id, {})[row.kind] = Expiry(as_utc(row.expired_at), row.reason)
+    return found
+
+
 @dataclass(frozen=True)
 class PackageRecord(Window):
     """A catalogued data package: its window and runs (see :class:`~.window.Window`), where its samples are,
@@ -122,6 +160,8 @@ class PackageRecord(Window):
     software_version: str
     created_at: datetime
     products: dict[str, ProductRecord] = field(default_factory=dict)
+    expired: dict[str, Expiry] = field(default_factory=dict)
+    """The products deleted by retention (kind -> :class:`Expiry`): listed in ``products`` still, their bytes gone."""
 
 
 def package_row(record: PackageRecord) -> dict:
@@ -158,7 +198,7 @@ def product_rows(record: PackageRecord) -> list[dict]:
     ]
 
 
-def _record(row, product_list) -> PackageRecord:
+def _record(row, product_list, expiries: dict[str, Expiry]) -> PackageRecord:
     return PackageRecord(
         sensor=SensorId.parse(row.sensor_id),
         boundary_tick=row.boundary_tick,
@@ -175,6 +215,7 @@ def _record(row, product_list) -> PackageRecord:
         products={
             p.kind: ProductRecord(p.kind, p.media_type, p.size_bytes, p.sha256, p.blob_key, p.details) for p in product_list
         },
+        expired=expiries,
     )
 
 
@@ -184,7 +225,8 @@ def _with_products(conn: Connection, rows) -> list[PackageRecord]:
     if ids:
         for p in conn.execute(select(products).where(products.c.package_id.in_(ids))):
             by_package[p.package_id].append(p)
-    return [_record(row, by_package[row.package_id]) for row in rows]
+    expiries = expired(conn, ids)
+    return [_record(row, by_package[row.package_id], expiries.get(row.package_id, {})) for row in rows]
 
 
 def get_package(conn: Connection, pid: str) -> PackageRecord | None:

@@ -198,8 +198,10 @@ def follow_spool(
     poll_interval_s: float,
     stop: threading.Event | None = None,
     once: bool = False,
+    after_poll: Callable[[], None] | None = None,
 ) -> None:
-    """Feed every new frame of the spool directory to the ingestor until ``stop`` is set (or once)."""
+    """Feed every new frame of the spool directory to the ingestor until ``stop`` is set (or once); ``after_poll()``
+    (periodic duties such as retention) is called after every poll's frames are fed."""
     stop = stop or threading.Event()
     while not stop.is_set():
         polled = spool.poll()
@@ -207,6 +209,8 @@ def follow_spool(
             ingestor.problem(issue)
         for frames in polled.frames:
             ingestor.feed(raw.RawFileName.parse(frames.source).sensor, frames)
+        if after_poll is not None:
+            after_poll()
         if once:
             return
         stop.wait(poll_interval_s)

@@ -91,7 +91,25 @@ def cmd_ingest(settings, args) -> int:
     engine = wiring.open_existing_catalog(settings)
     ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=None)
     log.info("following %s", settings.spool_dir)
-    follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=settings.poll_interval_s, once=args.once)
+    follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=settings.poll_interval_s, once=args.once,
+                 after_poll=wiring.retention_duty(settings, engine))
+    return 0
+
+
+def cmd_retention(settings, args) -> int:
+    engine = wiring.open_existing_catalog(settings)
+    report = wiring.build_retention(settings, engine).run(dry_run=args.dry_run).summary()
+    engine.dispose()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    rules = settings.retention.rules()
+    print(f"retention{' (dry run: nothing changed)' if args.dry_run else ''}: "
+          f"{', '.join(f'{name} {days:g} days' for name, days in rules.items()) or 'every class kept forever'}; "
+          f"{report['n_expired']} products {'would expire' if args.dry_run else 'expired'}, "
+          f"{report['blobs_deleted']} files ({report['bytes_deleted'] / 1e6:.1f} MB) deleted")
+    for item in report["expired"]:
+        print(f"  {item['package_id']} {item['kind']}")
     return 0
 
 
@@ -297,6 +315,15 @@ def parser() -> argparse.ArgumentParser:
                           "and event tables published since")
     ver.add_argument("--json", action="store_true", help="print the summary as JSON")
     ver.set_defaults(run=cmd_verify)
+
+    ret = commands.add_parser("retention", help="delete the products whose retention_days have run out (410 Gone, tombstones)",
+                              description="Marks every product whose retention class (retention_days: samples = raw/wav, "
+                                          "mp3, psd) has run out as deleted, turns its resource into a tombstone (OAI-PMH "
+                                          "status=deleted, since-feed, ODC), then deletes its files. The ingest worker runs "
+                                          "it every retention_interval_s.")
+    ret.add_argument("--dry-run", action="store_true", help="list what would expire; change nothing")
+    ret.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ret.set_defaults(run=cmd_retention)
 
     srv = commands.add_parser("serve", help="serve the API under gunicorn (bind, workers, threads, timeout from the configuration)")
     srv.set_defaults(run=cmd_serve)

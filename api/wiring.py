@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from hydroserve.acoustics import catalog, sensors
 from hydroserve.acoustics.archive import Archive
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
-from hydroserve.acoustics.spool import SpoolDirectory
+from hydroserve.acoustics.retention import Retention
+from hydroserve.acoustics.spool import SpoolDirectory, SpoolDone
 from hydroserve.api.alerts.registration import ensure_alert_registry
 from hydroserve.api.alerts.settings import AlertSettings
 from hydroserve.api.alerts.store import alerts, packet_for_resource
@@ -24,6 +29,8 @@ from . import acoustic_registration as registration
 from . import catalog_identity
 from .config import Settings
 from .db import create_schema, make_engine, writer
+
+log = logging.getLogger(__name__)
 
 
 def open_catalog(settings: Settings) -> Engine:
@@ -131,7 +138,36 @@ def open_spool(settings: Settings, archive: Archive) -> SpoolDirectory:
         frame_length=settings.adf_frame_length,
         settle_s=settings.spool_settle_s,
         resume_from=archive.cursor,
+        done=SpoolDone.parse(settings.spool_done),
     )
+
+
+def build_retention(settings: Settings, engine: Engine, blobs=None) -> Retention:
+    """Retention by ``retention_days``; the expired products' resources become tombstones queued for the ODC."""
+    return Retention(writer(engine), blobs or open_blobs(settings), settings.retention,
+                     on_expired=registration.acoustic_tombstones(settings))
+
+
+def retention_duty(settings: Settings, engine: Engine, clock=time.monotonic):
+    """What the ingest loop calls after every poll: a retention run when ``retention_interval_s`` has passed since the
+    last one (the first at once); nothing when every class is kept forever. A failing run is logged and tried again
+    at the next interval; ingest goes on."""
+    retention = build_retention(settings, engine)
+    last_run = [None]
+
+    def duty() -> None:
+        if not settings.retention.rules():
+            return
+        now = clock()
+        if last_run[0] is not None and now - last_run[0] < settings.retention_interval_s:
+            return
+        last_run[0] = now
+        try:
+            retention.run()
+        except (OSError, SQLAlchemyError) as error:
+            log.error("retention failed (%s); trying again in %.0f s", error, settings.retention_interval_s)
+
+    return duty
 
 
 def build_ingestor(settings: Settings, archive: Archive, *, retry_for_s: float | None) -> Ingestor:
