@@ -78,7 +78,7 @@ def get_package(package_id: str):
 @bp.alt_response(410, **GONE)
 def get_raw(package_id: str):
     """The package as a KM3NeT ADF raw dump (readable by km3io; NaN pads the last frame of each run)."""
-    record = load_package(package_id)
+    record = load_live(package_id, "raw")
     # named DOM_<domid>_CH<n>_<unix>.bin, as the DAQ names its files
     return http.send_served(services().products.raw(record), last_modified=record.created_at, download_name=f"{package_id}.bin")
 
