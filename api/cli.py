@@ -15,33 +15,13 @@ from hydroserve.acoustics.ingest import ArchiveWriteFailed, follow_spool
 from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
-from . import logs, wiring
+from . import archive_commands, logs, wiring
 from .catalog_identity import CatalogNotReady
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
 from .db import writer
+from .progress import Progress
 
 log = logging.getLogger("hydroserve.cli")
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent otherwise."""
-
-    def __init__(self, total_bytes: int, stream=sys.stderr):
-        self.total = max(total_bytes, 1)
-        self.done = 0
-        self.stream = stream
-        self.enabled = stream.isatty()
-
-    def advance(self, n_bytes: int, label: str) -> None:
-        self.done += n_bytes
-        if self.enabled:
-            filled = int(30 * self.done / self.total)
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done / 1e6:8.1f}/{self.total / 1e6:.1f} MB {label[-40:]:40}")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
 
 
 def cmd_import(settings, args) -> int:
@@ -96,21 +76,6 @@ def cmd_ingest(settings, args) -> int:
     return 0
 
 
-def cmd_retention(settings, args) -> int:
-    engine = wiring.open_existing_catalog(settings)
-    report = wiring.build_retention(settings, engine).run(dry_run=args.dry_run).summary()
-    engine.dispose()
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    rules = settings.retention.rules()
-    print(f"retention{' (dry run: nothing changed)' if args.dry_run else ''}: "
-          f"{', '.join(f'{name} {days:g} days' for name, days in rules.items()) or 'every class kept forever'}; "
-          f"{report['n_expired']} products {'would expire' if args.dry_run else 'expired'}, "
-          f"{report['blobs_deleted']} files ({report['bytes_deleted'] / 1e6:.1f} MB) deleted")
-    for item in report["expired"]:
-        print(f"  {item['package_id']} {item['kind']}")
-    return 0
 
 
 def cmd_sync(settings, args) -> int:
@@ -316,14 +281,7 @@ def parser() -> argparse.ArgumentParser:
     ver.add_argument("--json", action="store_true", help="print the summary as JSON")
     ver.set_defaults(run=cmd_verify)
 
-    ret = commands.add_parser("retention", help="delete the products whose retention_days have run out (410 Gone, tombstones)",
-                              description="Marks every product whose retention class (retention_days: samples = raw/wav, "
-                                          "mp3, psd) has run out as deleted, turns its resource into a tombstone (OAI-PMH "
-                                          "status=deleted, since-feed, ODC), then deletes its files. The ingest worker runs "
-                                          "it every retention_interval_s.")
-    ret.add_argument("--dry-run", action="store_true", help="list what would expire; change nothing")
-    ret.add_argument("--json", action="store_true", help="print the summary as JSON")
-    ret.set_defaults(run=cmd_retention)
+    archive_commands.add(commands)
 
     srv = commands.add_parser("serve", help="serve the API under gunicorn (bind, workers, threads, timeout from the configuration)")
     srv.set_defaults(run=cmd_serve)

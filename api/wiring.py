@@ -33,6 +33,10 @@ from .db import create_schema, make_engine, writer
 log = logging.getLogger(__name__)
 
 
+SCHEMAS = [catalog.metadata, registry.metadata, alerts.metadata, event_tables.metadata, catalog_identity.metadata]
+"""Every table of the catalog, by owner (what ``db init`` makes, ``export`` writes and ``import-archive`` restores)."""
+
+
 def open_catalog(settings: Settings) -> Engine:
     """The catalog engine; nothing is written (the schema is made by :func:`init_catalog`)."""
     return make_engine(settings.database_url, busy_timeout_s=settings.database_busy_timeout_s)
@@ -43,8 +47,7 @@ def init_catalog(settings: Settings) -> Engine:
     streams, the catalog's id, and the blob store's marker naming it when the store has none (idempotent; an existing
     catalog is left as it is). Returns the engine."""
     engine = open_catalog(settings)
-    create_schema(engine, catalog.metadata, registry.metadata, alerts.metadata, event_tables.metadata,
-                  catalog_identity.metadata)
+    create_schema(engine, *SCHEMAS)
     registration.ensure_acoustic_registry(engine, writer(engine), settings)
     ensure_alert_registry(engine, writer(engine), alert_settings(settings))
     with writer(engine).begin() as conn:
