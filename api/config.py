@@ -164,7 +164,7 @@ class SettingsSchema(Schema):
     spool_done = mf.String(load_default="keep", validate=validate.Regexp(r"^(keep|delete|move:.+)$", error=SPOOL_DONE_ERROR), **_help(
         "what happens to a spool file once every frame of it is final (archived or skipped, the sensor's cursor past "
         "its end): keep, delete, or move:<dir>. Never before; the newest file of a sensor and refused files are kept"))
-    retention_days = _RetentionDays(load_default=dict, **_help(
+    retention_days = _RetentionDays(load_default=None, allow_none=True, **_help(
         "days each retention class is kept after its package was archived, or \"forever\" (the default for every class): "
         + _RETENTION_CLASSES_TEXT + "; expired products answer 410"))
     retention_interval_s = mf.Float(load_default=3600.0, validate=validate.Range(min=1), **_help(
@@ -363,6 +363,7 @@ def _settings(loaded: dict, origin: dict[str, str]) -> Settings:
         raise ConfigError(f"invalid configuration: public_url ({origin.get('public_url', 'default')}) must be set when bind "
                           f"({origin.get('bind', 'default')}) listens on every address ({loaded['bind']})")
     loaded["public_url"] = (loaded["public_url"] or f"http://{loaded['bind']}").rstrip("/")
+    loaded["retention_days"] = loaded["retention_days"] or {}  # none given: every class is kept forever
     settings = Settings(**{f.name: loaded[f.name] for f in fields(Settings)})
     if settings.vtp_retry_max_s < settings.vtp_retry_base_s:
         raise ConfigError(f"invalid configuration: vtp_retry_max_s ({origin.get('vtp_retry_max_s', 'default')}) "
