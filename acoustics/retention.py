@@ -129,7 +129,7 @@ class Retention:
             self._purge_pending(report)
         for name, days in self.policy.rules().items():
             reason = self.policy.reason(name, days)
-            after = None
+            after, conflicts = None, 0
             while True:
                 with self.engine.connect() as conn:
                     batch = _due(conn, RETENTION_CLASSES[name], now - timedelta(days=days), after, self.batch_size)
@@ -138,17 +138,20 @@ class Retention:
                 items = [(pid, kind) for _, pid, kind in batch]
                 if dry_run:
                     after = batch[-1]
-                elif not self._mark(items, now, reason):
-                    continue  # another worker marked some of them first: look again
+                elif not self._mark(items, now, reason, raise_conflict=conflicts >= 3):
+                    conflicts += 1  # another worker marked some of them first: look again
+                    continue
                 report.expired += [{"package_id": pid, "kind": kind, "reason": reason} for pid, kind in items]
                 if not dry_run:
                     self._purge_pending(report)
         if report.expired or report.blobs_deleted:
-            log.info("retention%s: %d products expired, %d blobs (%d bytes) deleted", " (dry run)" if dry_run else "",
-                     len(report.expired), len(report.blobs_deleted), report.bytes_deleted)
+            log.info("retention: %d products %s, %d blobs (%d bytes) deleted", len(report.expired),
+                     "would expire (dry run)" if dry_run else "expired", len(report.blobs_deleted), report.bytes_deleted)
         return report
 
-    def _mark(self, items: list[tuple[str, str]], now: datetime, reason: str) -> bool:
+    def _mark(self, items: list[tuple[str, str]], now: datetime, reason: str, *, raise_conflict: bool) -> bool:
+        """Mark ``items`` expired and write their tombstones in one transaction; False if another run marked some of
+        them first (an IntegrityError, raised instead when ``raise_conflict``: it keeps happening, so it is no race)."""
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(catalog.expired_products), [
@@ -157,6 +160,8 @@ class Retention:
                 if self.on_expired is not None:
                     self.on_expired(conn, items, now, reason)
         except IntegrityError:
+            if raise_conflict:
+                raise
             log.info("retention: another run marked some of these products first")
             return False
         return True
