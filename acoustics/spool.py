@@ -22,7 +22,7 @@ frame: every window holding its samples is archived or skipped), the file
 is deleted, moved away or kept, as :class:`SpoolDone` says. Never before: a
 crash (even ``kill -9``) before the cursor commits leaves the file where it
 was, and after a restart it is skipped unread and then disposed of. Refused
-files are always kept, for the operator.
+files and files without a whole frame are always kept, for the operator.
 """
 
 from __future__ import annotations
@@ -187,9 +187,12 @@ class SpoolDirectory:
             cursor = self.resume_from(state.name.sensor)
             try:
                 last_end = self._last_end_tick(path, state.size)
-                if cursor is None or (last_end is not None and last_end > cursor):
+                if cursor is None or last_end is None or last_end > cursor:  # no whole frame: kept, like refused files
                     continue
                 self.done.apply(path)
+            except FileNotFoundError:  # gone already (reported when it disappeared)
+                del self._files[path]
+                continue
             except OSError as error:
                 log.error("%s: could not %s the finished spool file (%s); trying again at the next poll", path,
                           self.done.action, error)

@@ -101,3 +101,17 @@ def test_ingest_killed_while_deleting_spool_files_equals_a_run_that_keeps_them(t
     left = sorted(p.name for p in crashed.spool_dir.glob("*.bin"))
     newest = {sensor: max(p.name for p in files if RawFileName.parse(p).sensor == sensor) for sensor in SENSORS}
     assert set(newest.values()) <= set(left) and len(left) <= 2 * len(SENSORS)  # the files of still-open windows
+
+
+def test_a_file_removed_by_someone_else_is_forgotten_without_errors(tmp_path, synthetic_files, caplog):
+    files = synthetic_files(n_frames=12, frames_per_file=4, directory=tmp_path / "spool")
+    cursor = {"tick": None}
+    spool = SpoolDirectory(tmp_path / "spool", frame_length=raw.DEFAULT_FRAME_LENGTH, settle_s=0,
+                           resume_from=lambda sensor: cursor["tick"], done=SpoolDone("delete"))
+    spool.poll()
+    files[0].unlink()  # an operator cleaned up by hand
+    cursor["tick"] = file_end_tick(files[1])
+    spool.poll()
+    spool.poll()
+    assert [path.exists() for path in files] == [False, False, True]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
