@@ -169,6 +169,9 @@ class BlobStore(Protocol):
     def keys(self, prefix: str) -> list[str]:
         """Keys of the stored blobs that start with ``prefix``, sorted."""
 
+    def delete(self, key: str) -> None:
+        """Remove the blob and its checksums, durably; a missing blob is not an error (idempotent)."""
+
 
 class LocalBlobStore:
     """Blobs as files under ``root``.
@@ -265,6 +268,16 @@ class LocalBlobStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        # the blob first: a crash in between leaves only a checksum record that names no blob, removed by the next delete
+        for path in (self._path(key), self._checksums_path(key)):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            if self.fsync:
+                _fsync_directory(path.parent)
 
     def purge_incoming(self, older_than_s: float = 3600.0) -> int:
         """Remove temporary files left by writers that died; return how many."""

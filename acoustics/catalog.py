@@ -7,7 +7,9 @@ This module owns the acoustic part of the schema:
 ``products``         one row per product of a package (raw, wav, mp3, psd): its current version;
 ``skipped_windows``  windows that had data but were not kept, and why;
 ``damaged_blobs``    blobs whose bytes did not match their checksums, and when they were repaired
-                     (queries in :mod:`.integrity`; owners are packages and event tables).
+                     (queries in :mod:`.integrity`; owners are packages and event tables);
+``expired_products`` products deleted by the retention rules: when, why, and whether their blobs are
+                     gone yet (written by :mod:`.retention`; the product row itself stays).
 
 Times are integer 16 ns ticks since the Unix epoch (exact); RFC 3339
 strings are made at the edges.
@@ -39,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
-from hydroserve.codecs.times import as_utc
+from hydroserve.codecs.times import as_utc, rfc3339
 
 from .products import ProductRecord
 from .window import Run, Window
@@ -76,6 +78,7 @@ packages = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("packages_by_sensor_time", "sensor_id", "boundary_tick", "package_id"),  # keyset pages in their order
     Index("packages_by_time", "boundary_tick", "package_id"),
+    Index("packages_by_created", "created_at"),  # retention reads the oldest archived first
 )
 
 products = Table(
@@ -119,6 +122,41 @@ damaged_blobs = Table(
 )
 
 
+expired_products = Table(
+    "expired_products",
+    metadata,
+    Column("package_id", String(96), ForeignKey("packages.package_id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("expired_at", DateTime(timezone=True), nullable=False, comment="when it was marked deleted (served as 410 since)"),
+    Column("reason", String(500), nullable=False),
+    Column("purged_at", DateTime(timezone=True), nullable=True, comment="when its blobs were deleted; NULL: still to do"),
+    Index("expired_products_to_purge", "purged_at"),
+)
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """A product deleted by retention: ``expired_at`` (UTC) and the ``reason`` (which rule)."""
+
+    expired_at: datetime
+    reason: str
+
+    def as_json(self) -> dict:
+        return {"expired_at": rfc3339(self.expired_at), "reason": self.reason}
+
+
+def expired(conn: Connection, package_ids: list[str]) -> dict[str, dict[str, Expiry]]:
+    """The deleted products of each package in ``package_ids`` (kind -> :class:`Expiry`); packages with none are absent.
+
+    Read fresh on every request: package records are cached, their products' expiry is not."""
+    found: dict[str, dict[str, Expiry]] = {}
+    if package_ids:
+        query = select(expired_products).where(expired_products.c.package_id.in_(package_ids))
+        for row in conn.execute(query):
+            found.setdefault(row.package_id, {})[row.kind] = Expiry(as_utc(row.expired_at), row.reason)
+    return found
+
+
 @dataclass(frozen=True)
 class PackageRecord(Window):
     """A catalogued data package: its window and runs (see :class:`~.window.Window`), where its samples are,
@@ -131,6 +169,8 @@ class PackageRecord(Window):
     software_version: str
     created_at: datetime
     products: dict[str, ProductRecord] = field(default_factory=dict)
+    expired: dict[str, Expiry] = field(default_factory=dict)
+    """The products deleted by retention (kind -> :class:`Expiry`): listed in ``products`` still, their bytes gone."""
 
 
 def package_row(record: PackageRecord) -> dict:
@@ -185,7 +225,7 @@ def replace_product(conn: Connection, package_id: str, product: ProductRecord, r
     return done.rowcount == 1
 
 
-def _record(row, product_list) -> PackageRecord:
+def _record(row, product_list, expiries: dict[str, Expiry]) -> PackageRecord:
     return PackageRecord(
         sensor=SensorId.parse(row.sensor_id),
         boundary_tick=row.boundary_tick,
@@ -200,6 +240,7 @@ def _record(row, product_list) -> PackageRecord:
         software_version=row.software_version,
         created_at=as_utc(row.created_at),
         products={p.kind: _product(p) for p in product_list},
+        expired=expiries,
     )
 
 
@@ -215,7 +256,8 @@ def _with_products(conn: Connection, rows) -> list[PackageRecord]:
     if ids:
         for p in conn.execute(select(products).where(products.c.package_id.in_(ids))):
             by_package[p.package_id].append(p)
-    return [_record(row, by_package[row.package_id]) for row in rows]
+    expiries = expired(conn, ids)
+    return [_record(row, by_package[row.package_id], expiries.get(row.package_id, {})) for row in rows]
 
 
 def get_package(conn: Connection, pid: str) -> PackageRecord | None:

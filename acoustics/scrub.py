@@ -50,11 +50,13 @@ class ScrubResult:
 
 def package_targets(record: catalog.PackageRecord, blob_keys: list[str]) -> list[ScrubTarget]:
     """The blobs of a package: samples, MP3 and /psd document from the catalog, then every other key under its
-    prefix in ``blob_keys`` (files derived on demand)."""
+    prefix in ``blob_keys`` (files derived on demand). Products deleted by retention (``record.expired``) have none."""
     pid = record.package_id
     wav_header = products.wav_view(pid, record.n_samples, record.start_tick, len(record.gaps)).parts[0].data
-    targets = [ScrubTarget(record.samples_key, pid, record.products["wav"].sha256, False, wav_header)]
-    targets += [ScrubTarget(p.blob_key, pid, p.sha256, True) for p in record.products.values() if p.blob_key]
+    targets = [] if "wav" in record.expired else [
+        ScrubTarget(record.samples_key, pid, record.products["wav"].sha256, False, wav_header)]
+    targets += [ScrubTarget(p.blob_key, pid, p.sha256, True) for p in record.products.values()
+                if p.blob_key and p.kind not in record.expired]
     known = {t.key for t in targets}
     return targets + [ScrubTarget(key, pid, None, True) for key in blob_keys if key not in known]
 

@@ -15,11 +15,20 @@ show that ``frame_length`` is wrong for it (see
 :func:`hydroserve.codecs.raw_frame_length.infer_frame_length`) is refused as a whole: the
 problem is reported once, naming the likely right length, and none of its
 bytes, present or appended later, becomes samples.
+
+Once every frame of a file is *final* (the file is done and its sensor's
+resume cursor, committed in the catalog, is at or past the end of its last
+frame: every window holding its samples is archived or skipped), the file
+is deleted, moved away or kept, as :class:`SpoolDone` says. Never before: a
+crash (even ``kill -9``) before the cursor commits leaves the file where it
+was, and after a restart it is skipped unread and then disposed of. Refused
+files and files without a whole frame are always kept, for the operator.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -45,6 +54,37 @@ class _FileState:
     last_start_tick: int | None = None
 
 
+@dataclass(frozen=True)
+class SpoolDone:
+    """What happens to a spool file whose frames are all final: ``keep`` it, ``delete`` it, or ``move`` it into
+    ``directory`` (created if missing)."""
+
+    action: str = "keep"
+    directory: Path | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> SpoolDone:
+        """From the configuration's form: ``keep``, ``delete`` or ``move:<dir>``.
+
+        Raises
+        ------
+        ValueError
+            Naming ``spool_done`` and the forms it takes.
+        """
+        if text in ("keep", "delete"):
+            return cls(text)
+        if text.startswith("move:") and text[5:].strip():
+            return cls("move", Path(text[5:].strip()).expanduser())
+        raise ValueError(f"spool_done={text!r} must be keep, delete or move:<dir>")
+
+    def apply(self, path: Path) -> None:
+        if self.action == "delete":
+            path.unlink(missing_ok=True)
+        elif self.action == "move":
+            self.directory.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, self.directory / path.name)
+
+
 @dataclass
 class PollResult:
     """What one poll found: frames per file (time order per sensor) and bad-file problems."""
@@ -68,6 +108,8 @@ class SpoolDirectory:
         this tick are skipped unread.
     clock : callable
         Seconds, for settling (tests pass a fake clock).
+    done : SpoolDone
+        What happens to a file once all its frames are final (needs ``resume_from``).
     """
 
     def __init__(
@@ -78,6 +120,7 @@ class SpoolDirectory:
         settle_s: float = 30.0,
         resume_from: Callable[[SensorId], int | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        done: SpoolDone = SpoolDone(),
     ):
         self.directory = Path(directory)
         self.frame_length = frame_length
@@ -85,6 +128,7 @@ class SpoolDirectory:
         self.settle_s = settle_s
         self.resume_from = resume_from
         self.clock = clock
+        self.done = done
         self._files: dict[Path, _FileState] = {}
         self._rejected: set[Path] = set()
         self._issues: list[RawFormatError] = []
@@ -147,17 +191,46 @@ class SpoolDirectory:
                 if frames is not None:
                     result.frames.append(frames)
             state.finished = has_newer and state.consumed >= size
+        if self.done.action != "keep":
+            self._dispose_final()
         return result
 
-    def _before_cursor(self, path: Path, state: _FileState, size: int) -> bool:
-        cursor = None if self.resume_from is None else self.resume_from(state.name.sensor)
+    def _dispose_final(self) -> None:
+        """Apply :attr:`done` to every finished file whose last frame ends at or before its sensor's cursor."""
+        for path, state in list(self._files.items()):
+            if not state.finished or state.refused or self.resume_from is None:
+                continue
+            cursor = self.resume_from(state.name.sensor)
+            try:
+                last_end = self._last_end_tick(path, state.size)
+                if cursor is None or last_end is None or last_end > cursor:  # no whole frame: kept, like refused files
+                    continue
+                self.done.apply(path)
+            except FileNotFoundError:  # gone already (reported when it disappeared)
+                del self._files[path]
+                continue
+            except OSError as error:
+                log.error("%s: could not %s the finished spool file (%s); trying again at the next poll", path,
+                          self.done.action, error)
+                continue
+            log.info("%s: every frame is archived or skipped: %sd", path, self.done.action)
+            del self._files[path]
+
+    def _last_end_tick(self, path: Path, size: int) -> int | None:
+        """End of the file's last whole frame in ticks (None: no whole frame)."""
         n_frames = size // self.frame_bytes
-        if cursor is None or n_frames == 0:
-            return False
+        if n_frames == 0:
+            return None
         with open(path, "rb") as file:
             file.seek((n_frames - 1) * self.frame_bytes)
             seconds, cycles = np.frombuffer(file.read(8), dtype="<u4")
-        last_end = int(seconds) * raw.TICKS_PER_SECOND + int(cycles) + self.frame_length * raw.TICKS_PER_SAMPLE
+        return int(seconds) * raw.TICKS_PER_SECOND + int(cycles) + self.frame_length * raw.TICKS_PER_SAMPLE
+
+    def _before_cursor(self, path: Path, state: _FileState, size: int) -> bool:
+        cursor = None if self.resume_from is None else self.resume_from(state.name.sensor)
+        last_end = self._last_end_tick(path, size)
+        if cursor is None or last_end is None:
+            return False
         return last_end <= cursor
 
     def _read(self, path: Path, state: _FileState, size: int, *, complete: bool) -> RawFrames | None:

@@ -2,10 +2,14 @@
 
 Every package yields one KM3OpenResource per product, in the stream
 ``<collection>_<kind>`` of the acoustic collection, written in the package's
-own transaction together with an outbox row for the ODC.
+own transaction together with an outbox row for the ODC. A product deleted
+by retention turns its resource into a tombstone, in the retention's own
+marking transaction (:func:`acoustic_tombstones`).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -48,6 +52,11 @@ def ensure_acoustic_registry(reader: Engine, writer: Engine, settings: Settings)
     registry.ensure_registered(reader, writer, acoustic_collection(settings), acoustic_streams(settings))
 
 
+def resource_kid(settings: Settings, kind: str, package_id: str) -> str:
+    """The kid of the resource of a package's product: ``<collection>_<kind>_<package id>``."""
+    return f"{settings.collection}_{kind}_{package_id}"
+
+
 def package_resources(settings: Settings, record: PackageRecord) -> list[registry.Resource]:
     start, end = tick_to_datetime(record.start_tick), tick_to_datetime(record.end_tick)
     items = []
@@ -56,7 +65,7 @@ def package_resources(settings: Settings, record: PackageRecord) -> list[registr
         stream_kid = f"{settings.collection}_{kind}"
         items.append(
             registry.Resource(
-                kid=f"{stream_kid}_{record.package_id}",
+                kid=resource_kid(settings, kind, record.package_id),
                 stream_kid=stream_kid,
                 ktype=f"acoustics.{kind}",
                 title=f"{title}: {record.package_id}",
@@ -88,3 +97,13 @@ def acoustic_registrar(settings: Settings):
         registry.register(conn, package_resources(settings, record), destinations=(ODC_DESTINATION,))
 
     return register
+
+
+def acoustic_tombstones(settings: Settings):
+    """The retention's ``on_expired``: the resources of the expired products become tombstones, queued for the ODC."""
+
+    def tombstone(conn: Connection, items: list[tuple[str, str]], expired_at: datetime, reason: str) -> None:
+        kids = [resource_kid(settings, kind, package_id) for package_id, kind in items]
+        registry.tombstone(conn, kids, deleted_at=expired_at, reason=reason, destinations=(ODC_DESTINATION,))
+
+    return tombstone

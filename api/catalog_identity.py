@@ -69,11 +69,16 @@ def claim_blobs(blob_dir: Path, catalog_id: str) -> str:
     marker = blob_dir / BLOB_MARKER
     if marker.exists():
         return marker.read_text().strip()
+    mark_blobs(blob_dir, catalog_id)
+    return catalog_id
+
+
+def mark_blobs(blob_dir: Path, catalog_id: str) -> None:
+    """Mark the blob directory as the blobs of ``catalog_id``, replacing any marker (a restore: ``import-archive``)."""
     blob_dir.mkdir(parents=True, exist_ok=True)
     temporary = blob_dir / f"{BLOB_MARKER}.{os.getpid()}.tmp"
     temporary.write_text(catalog_id + "\n")
-    os.replace(temporary, marker)
-    return catalog_id
+    os.replace(temporary, blob_dir / BLOB_MARKER)
 
 
 def sqlite_path(database_url: str) -> Path | None:

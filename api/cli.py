@@ -18,31 +18,11 @@ from hydroserve.acoustics.ingest import ArchiveWriteFailed
 from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
-from . import catalog_identity, logs, reprocess_cli, schema, wiring
+from . import archive_commands, catalog_identity, logs, reprocess_cli, schema, wiring
 from .catalog_identity import CatalogNotReady
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
 from .db import writer
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent otherwise."""
-
-    def __init__(self, total_bytes: int, stream=sys.stderr):
-        self.total = max(total_bytes, 1)
-        self.done = 0
-        self.stream = stream
-        self.enabled = stream.isatty()
-
-    def advance(self, n_bytes: int, label: str) -> None:
-        self.done += n_bytes
-        if self.enabled:
-            filled = int(30 * self.done / self.total)
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done / 1e6:8.1f}/{self.total / 1e6:.1f} MB {label[-40:]:40}")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
+from .progress import Progress
 
 
 def cmd_import(settings, args) -> int:
@@ -108,6 +88,8 @@ def cmd_ingest(settings, args) -> int:
     finally:
         engine.dispose()
     return 0
+
+
 
 
 def cmd_sync(settings, args) -> int:
@@ -347,6 +329,7 @@ def parser() -> argparse.ArgumentParser:
     ver.set_defaults(run=cmd_verify)
 
     reprocess_cli.add_parser(commands, time_type=_utc_time)
+    archive_commands.add(commands)
 
     srv = commands.add_parser("serve", help="serve the API under gunicorn (bind, workers, threads, timeout from the configuration)")
     srv.set_defaults(run=cmd_serve)

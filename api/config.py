@@ -22,11 +22,13 @@ from marshmallow import fields as mf
 from hydroserve.acoustics.cutter import CutSettings
 from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.product_settings import ProductSettings
+from hydroserve.acoustics.retention import RETENTION_CLASSES, RetentionPolicy
 from hydroserve.acoustics.stream import DEFAULT_TOLERANCE_TICKS
 from hydroserve.codecs import mp3, raw, voevent
 from hydroserve.odc_sync.vtp import Broker
 
 ENV_PREFIX = "HYDROSERVE_"
+SPOOL_DONE_ERROR = "Must be keep, delete or move:<dir>."
 
 
 class ConfigError(ValueError):
@@ -102,6 +104,40 @@ class _Observatories(_StringList):
         return tuple(sites)
 
 
+class _RetentionDays(mf.Field):
+    """Days each retention class is kept: a TOML table ``{samples = 30, mp3 = 365, psd = "forever"}`` or, in the
+    environment, ``samples=30,mp3=365,psd=forever``; a class not named is kept forever."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ValidationError("Must be CLASS=DAYS items separated by commas, e.g. samples=30,mp3=365,psd=forever.")
+            value = {name.strip(): days.strip() for name, days in pairs}
+        if not isinstance(value, dict):
+            raise ValidationError("Must be a table of retention class = days or \"forever\".")
+        days = {}
+        for name, given in value.items():
+            if given == "forever":
+                days[name] = None
+                continue
+            try:
+                days[name] = float(given)
+            except (TypeError, ValueError):
+                raise ValidationError(f"{name}: {given!r} is not a number of days or \"forever\".") from None
+        try:
+            RetentionPolicy(days)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+        return days
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return ",".join(f"{name}={'forever' if days is None else repr(days)}" for name, days in value.items())
+
+
+_RETENTION_CLASSES_TEXT = ", ".join(f"{name} ({'/'.join(kinds)})" for name, kinds in RETENTION_CLASSES.items())
+
+
 def _help(text: str) -> dict:
     return {"metadata": {"description": text}}
 
@@ -126,6 +162,14 @@ class SettingsSchema(Schema):
     sensors_file = mf.String(load_default=None, allow_none=True, **_help("TOML file of sensor metadata and calibration"))
     max_future_s = mf.Float(load_default=3600.0, validate=validate.Range(min=0), **_help("frames starting further in the future are rejected"))
     spool_settle_s = mf.Float(load_default=30.0, validate=validate.Range(min=0), **_help("a spool file unchanged this long is finished"))
+    spool_done = mf.String(load_default="keep", validate=validate.Regexp(r"^(keep|delete|move:.+)$", error=SPOOL_DONE_ERROR), **_help(
+        "what happens to a spool file once every frame of it is final (archived or skipped, the sensor's cursor past "
+        "its end): keep, delete, or move:<dir>. Never before; the newest file of a sensor and refused files are kept"))
+    retention_days = _RetentionDays(load_default=None, allow_none=True, **_help(
+        "days each retention class is kept after its package was archived, or \"forever\" (the default for every class): "
+        + _RETENTION_CLASSES_TEXT + "; expired products answer 410"))
+    retention_interval_s = mf.Float(load_default=3600.0, validate=validate.Range(min=1), **_help(
+        "how often the ingest worker applies retention_days"))
     poll_interval_s = mf.Float(load_default=2.0, validate=validate.Range(min=0.01), **_help("spool polling period"))
     ingest_lease_s = mf.Float(load_default=15.0, validate=validate.Range(min=1, max=3600), **_help(
         "PostgreSQL catalog: an ingest worker's sensor leases last this long without a heartbeat (renewed every third "
@@ -199,6 +243,9 @@ class Settings:
     sensors_file: Path | None
     max_future_s: float
     spool_settle_s: float
+    spool_done: str
+    retention_days: dict
+    retention_interval_s: float
     poll_interval_s: float
     ingest_lease_s: float
     mp3_bit_rate_kbps: int
@@ -248,6 +295,10 @@ class Settings:
     @property
     def cut(self) -> CutSettings:
         return CutSettings(self.snippet_duration_s, self.snippet_interval_s, self.min_coverage, self.timing_tolerance_ticks)
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy(self.retention_days)
 
     @property
     def products(self) -> ProductSettings:
@@ -317,6 +368,7 @@ def _settings(loaded: dict, origin: dict[str, str]) -> Settings:
         raise ConfigError(f"invalid configuration: public_url ({origin.get('public_url', 'default')}) must be set when bind "
                           f"({origin.get('bind', 'default')}) listens on every address ({loaded['bind']})")
     loaded["public_url"] = (loaded["public_url"] or f"http://{loaded['bind']}").rstrip("/")
+    loaded["retention_days"] = loaded["retention_days"] or {}  # none given: every class is kept forever
     settings = Settings(**{f.name: loaded[f.name] for f in fields(Settings)})
     if settings.vtp_retry_max_s < settings.vtp_retry_base_s:
         raise ConfigError(f"invalid configuration: vtp_retry_max_s ({origin.get('vtp_retry_max_s', 'default')}) "

@@ -39,6 +39,11 @@ DEMO_DEFAULTS = {
     # the sample sensors' illustrative calibration puts the synthetic sea at about 43 dB re 1 uPa RMS, far below real
     # deep-sea noise: at this full scale the demo's MP3 background sits near -37 dBFS, as real data would at the default
     "mp3_full_scale_db_re_1upa": 80.0,
+    # a bounded disk (issue 16): finished spool files go, the samples are kept 2 minutes, MP3s and PSDs 15 minutes
+    # (see the README for the measured size after an hour)
+    "spool_done": "delete",
+    "retention_days": {"samples": 2 / 1440, "mp3": 15 / 1440, "psd": 15 / 1440},
+    "retention_interval_s": 30.0,
 }
 
 

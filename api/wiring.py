@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from hydroserve.acoustics import catalog, sensors
 from hydroserve.acoustics.archive import Archive
@@ -11,7 +14,8 @@ from hydroserve.acoustics.ingest import Ingestor
 from hydroserve.acoustics.integrity import DamageLog, Integrity
 from hydroserve.acoustics.package_products import PackageProducts
 from hydroserve.acoustics.reprocess import Reprocessor
-from hydroserve.acoustics.spool import SpoolDirectory
+from hydroserve.acoustics.retention import Retention
+from hydroserve.acoustics.spool import SpoolDirectory, SpoolDone
 from hydroserve.acoustics.worker import Duty
 from hydroserve.api.alerts.registration import ensure_alert_registry
 from hydroserve.api.alerts.settings import AlertSettings
@@ -26,6 +30,8 @@ from . import acoustic_registration as registration
 from . import catalog_identity, schema
 from .config import Settings
 from .db import make_engine, writer
+
+log = logging.getLogger(__name__)
 
 
 def open_catalog(settings: Settings) -> Engine:
@@ -147,7 +153,30 @@ def open_spool(settings: Settings, archive: Archive) -> SpoolDirectory:
         frame_length=settings.adf_frame_length,
         settle_s=settings.spool_settle_s,
         resume_from=archive.cursor,
+        done=SpoolDone.parse(settings.spool_done),
     )
+
+
+def build_retention(settings: Settings, engine: Engine, blobs=None) -> Retention:
+    """Retention by ``retention_days``; the expired products' resources become tombstones queued for the ODC."""
+    return Retention(writer(engine), blobs or open_blobs(settings), settings.retention,
+                     on_expired=registration.acoustic_tombstones(settings))
+
+
+def retention_duty(settings: Settings, engine: Engine) -> Duty | None:
+    """The worker's retention run every ``retention_interval_s`` (the first at once); None when every class is kept
+    forever. A failing run is logged and tried again at the next interval; ingest goes on."""
+    if not settings.retention.rules():
+        return None
+    retention = build_retention(settings, engine)
+
+    def run() -> None:
+        try:
+            retention.run()
+        except (OSError, SQLAlchemyError) as error:
+            log.error("retention failed (%s); trying again in %.0f s", error, settings.retention_interval_s)
+
+    return Duty("retention", settings.retention_interval_s, run)
 
 
 def build_ingestor(settings: Settings, archive: Archive, *, retry_for_s: float | None) -> Ingestor:
@@ -163,8 +192,9 @@ def worker_duties(settings: Settings, engine: Engine) -> list[Duty]:
 
     Reprocessing runs a few jobs per round (a 300 s package's job takes seconds), so spool passes keep their pace."""
     reprocessor = build_reprocessor(settings, engine)
-    return [Duty("reprocess", settings.poll_interval_s, lambda: reprocessor.run_due_jobs(limit=REPROCESS_JOBS_PER_ROUND))]
-
+    duties = [Duty("reprocess", settings.poll_interval_s, lambda: reprocessor.run_due_jobs(limit=REPROCESS_JOBS_PER_ROUND))]
+    retention = retention_duty(settings, engine)
+    return duties if retention is None else [*duties, retention]
 
 
 def deliverers(settings: Settings, engine: Engine) -> list:

@@ -72,7 +72,7 @@ def identify(*, name: str, base_url: str, admin_email: str, earliest: datetime, 
     element = etree.Element(_q("Identify"))
     for tag, text in (("repositoryName", name), ("baseURL", base_url), ("protocolVersion", "2.0"),
                       ("adminEmail", admin_email), ("earliestDatestamp", datestamp(earliest)),
-                      ("deletedRecord", "no"), ("granularity", GRANULARITY)):
+                      ("deletedRecord", "persistent"), ("granularity", GRANULARITY)):
         _sub(element, tag, text)
     description = _sub(element, "description")
     identifier = etree.SubElement(description, "{http://www.openarchives.org/OAI/2.0/oai-identifier}oai-identifier",
@@ -103,8 +103,9 @@ def list_sets(sets: Iterable[tuple[str, str]]) -> etree._Element:
     return element
 
 
-def header(identifier: str, stamp: datetime, set_specs: Iterable[str]) -> etree._Element:
-    element = etree.Element(_q("header"))
+def header(identifier: str, stamp: datetime, set_specs: Iterable[str], *, deleted: bool = False) -> etree._Element:
+    """A record header; ``deleted``: the header of a deleted record (``status="deleted"``)."""
+    element = etree.Element(_q("header"), {"status": "deleted"} if deleted else {})
     _sub(element, "identifier", identifier)
     _sub(element, "datestamp", datestamp(stamp))
     for spec in set_specs:
@@ -123,10 +124,12 @@ def dublin_core(fields: Iterable[tuple[str, str]]) -> etree._Element:
     return dc
 
 
-def record(head: etree._Element, metadata: etree._Element) -> etree._Element:
+def record(head: etree._Element, metadata: etree._Element | None) -> etree._Element:
+    """A record; a deleted record has its header only (``metadata=None``)."""
     element = etree.Element(_q("record"))
     element.append(head)
-    _sub(element, "metadata").append(metadata)
+    if metadata is not None:
+        _sub(element, "metadata").append(metadata)
     return element
 
 

@@ -7,7 +7,10 @@ paged with resumption tokens that carry the harvest's arguments and its
 feed position (the ``(modified, kid)`` of the last record sent), so they
 stay valid while records are added. For incremental harvesting use the
 latest datestamp received as the next ``from``: records with that
-datestamp come again, none is missed.
+datestamp come again, none is missed. Deleted records are kept for good
+(``deletedRecord`` is ``persistent``): a resource whose bytes were deleted
+is listed, at the datestamp of its deletion, as a header with
+``status="deleted"`` and no metadata, so an incremental harvest sees it.
 
 :func:`answer` turns one request's arguments into the bytes of the
 response; the XML is written by :mod:`hydroserve.codecs.oaipmh`. Protocol
@@ -242,7 +245,8 @@ def answer(engine: Engine, repository: Repository, arguments: dict[str, str], *,
 
 
 def _record_header(repository: Repository, resource: registry.Resource):
-    return oaipmh.header(repository.identifier(resource.kid), resource.modified, [resource.stream_kid])
+    return oaipmh.header(repository.identifier(resource.kid), resource.modified, [resource.stream_kid],
+                         deleted=resource.deleted)
 
 
 def _dublin_core(repository: Repository, resource: registry.Resource):
@@ -262,7 +266,9 @@ def _dublin_core(repository: Repository, resource: registry.Resource):
 
 
 def _record(repository: Repository, resource: registry.Resource):
-    return oaipmh.record(_record_header(repository, resource), _dublin_core(repository, resource))
+    """The record; a deleted resource (a tombstone) is its header with ``status="deleted"`` and no metadata."""
+    metadata = None if resource.deleted else _dublin_core(repository, resource)
+    return oaipmh.record(_record_header(repository, resource), metadata)
 
 
 def _check_prefix(prefix: str) -> None:

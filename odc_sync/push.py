@@ -5,6 +5,10 @@ Contract with the ODC (documented in the README): for every resource,
 (default ``/resources/{kid}``), body the resource JSON
 (:func:`~.schemas.resource_json`), header ``Authorization: Bearer <token>``.
 The PUT is idempotent: the same kid and body may arrive more than once.
+A resource whose bytes were deleted (retention) is sent the same way, as its
+*tombstone* (:func:`~.schemas.tombstone_json`: ``"deleted": true``,
+``deleted_at``, ``deletion_reason``): the ODC replaces its record by it. The
+body is always the resource's state at delivery time.
 
 Delivery rules:
 
@@ -31,7 +35,7 @@ from sqlalchemy.engine import Engine
 
 from . import outbox, registry
 from .retry import RetryPolicy
-from .schemas import resource_json
+from .schemas import record_json
 from .sync import deliver_due
 
 log = logging.getLogger(__name__)
@@ -102,7 +106,7 @@ class OdcPusher:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
-            response = self.session.put(self.url(item.resource_kid), json=resource_json(resource), headers=headers,
+            response = self.session.put(self.url(item.resource_kid), json=record_json(resource), headers=headers,
                                         timeout=self.timeout_s)
         except requests.RequestException as error:
             return self._retry(item, now, None, f"{type(error).__name__}: {error}", None)

@@ -14,6 +14,11 @@ Words: a *stream* here is always a registry stream (a KM3ResourceStream,
 named by its ``stream_kid``), never a sensor's sample stream; a feed
 *position* is the ``(modified, kid)`` of the last record a reader has seen.
 
+Deletions: a resource whose bytes were deleted (retention) is never dropped from
+the registry. :func:`tombstone` marks it (``deleted_at``, ``deletion_reason``),
+moves its ``modified`` like any change and queues it again, so feeds, OAI-PMH
+(``status="deleted"``) and the ODC all see the deletion.
+
 Ordering for harvesters: every registering transaction takes the
 ``registry_clock`` row (a row lock on PostgreSQL, the database lock on
 SQLite) and stamps its resources with ``modified = max(now, last + 1 us)``.
@@ -99,6 +104,8 @@ resources = Table(
     Column("extra", JSON, nullable=False, comment="type-specific metadata"),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("modified", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=True, comment="set when the bytes were deleted: a tombstone"),
+    Column("deletion_reason", String(500), nullable=True),
     Index("resources_feed", "modified", "kid"),
     Index("resources_by_stream", "stream_kid", "modified", "kid"),
     Index("resources_by_subject", "subject_id"),
@@ -163,6 +170,13 @@ class Resource:
     extra: dict = field(default_factory=dict)
     created: datetime | None = None
     modified: datetime | None = None
+    deleted_at: datetime | None = None
+    deletion_reason: str | None = None
+
+    @property
+    def deleted(self) -> bool:
+        """Whether this is a tombstone: the resource's bytes were deleted (``deleted_at``, ``deletion_reason``)."""
+        return self.deleted_at is not None
 
 
 def ensure_collection(conn: Connection, collection: Collection) -> None:
@@ -217,7 +231,8 @@ def register(conn: Connection, items: list[Resource], *, destinations: tuple[str
     """Insert or update resources and queue them for every destination, in the caller's transaction.
 
     A resource registered again with the same kid is updated (``created``
-    kept, ``modified`` new) and queued again. Returns the ``modified`` stamp.
+    kept, ``modified`` new; a tombstone becomes a live record again) and
+    queued again. Returns the ``modified`` stamp.
     """
     stamp = _tick_clock(conn)
     for item in items:
@@ -228,7 +243,7 @@ def register(conn: Connection, items: list[Resource], *, destinations: tuple[str
             "size_bytes": item.size_bytes, "sha256": item.sha256, "coverage_start": item.coverage_start,
             "coverage_end": item.coverage_end, "subject_id": item.subject_id, "info_url": item.info_url,
             "provenance": list(item.provenance), "software_version": item.software_version, "extra": item.extra,
-            "modified": stamp,
+            "modified": stamp, "deleted_at": None, "deletion_reason": None,
         }
         exists = conn.execute(select(resources.c.kid).where(resources.c.kid == item.kid)).first() is not None
         if exists:
@@ -240,6 +255,21 @@ def register(conn: Connection, items: list[Resource], *, destinations: tuple[str
     return stamp
 
 
+def tombstone(conn: Connection, kids: list[str], *, deleted_at: datetime, reason: str,
+              destinations: tuple[str, ...]) -> datetime:
+    """Mark the resources ``kids`` deleted, in the caller's transaction: ``deleted_at`` and ``reason`` recorded,
+    ``modified`` moved to a new stamp (see the ordering rule above), queued again for every destination. Unknown kids
+    and resources that are tombstones already are left alone. Returns the ``modified`` stamp."""
+    stamp = _tick_clock(conn)
+    for kid in kids:
+        done = conn.execute(update(resources).where(resources.c.kid == kid, resources.c.deleted_at.is_(None))
+                            .values(deleted_at=deleted_at, deletion_reason=reason, modified=stamp))
+        if done.rowcount:
+            for destination in destinations:
+                outbox.queue(conn, destination, kid, stamp)
+    return stamp
+
+
 def _resource(row) -> Resource:
     return Resource(
         kid=row.kid, stream_kid=row.stream_kid, ktype=row.ktype, title=row.title, description=row.description,
@@ -247,7 +277,8 @@ def _resource(row) -> Resource:
         coverage_start=as_utc(row.coverage_start), coverage_end=as_utc(row.coverage_end), subject_id=row.subject_id,
         info_url=row.info_url, provenance=tuple(row.provenance), creator=row.creator, publisher=row.publisher,
         license=row.license, software_version=row.software_version, extra=row.extra,
-        created=as_utc(row.created), modified=as_utc(row.modified),
+        created=as_utc(row.created), modified=as_utc(row.modified), deleted_at=as_utc(row.deleted_at),
+        deletion_reason=row.deletion_reason,
     )
 
 

@@ -44,6 +44,40 @@ class ResourceSchema(ma.Schema):
     software_version = fields.String()
     extra = fields.Dict(metadata={"description": "type-specific metadata (e.g. sensor)"})
     url = fields.String(metadata={"description": "this record in the registry API (not in the ODC push body)"})
+    deleted = fields.Boolean(metadata={"description": "only in tombstones (always true there): the resource's bytes were "
+                                                      "deleted; the record keeps kid, stream, ktype, subject_id, created"})
+    deleted_at = fields.AwareDateTime(metadata={"description": "tombstones: when the bytes were deleted"})
+    deletion_reason = fields.String(metadata={"description": "tombstones: why (e.g. the retention rule)"})
+
+
+class TombstoneSchema(ma.Schema):
+    """What is left of a deleted KM3OpenResource: which record it was, and when and why it was deleted."""
+
+    kid = fields.String(required=True)
+    ktype = fields.String(required=True)
+    title = fields.String()
+    stream = fields.String()
+    subject_id = fields.String(allow_none=True)
+    created = fields.AwareDateTime()
+    modified = fields.AwareDateTime()
+    deleted = fields.Boolean()
+    deleted_at = fields.AwareDateTime()
+    deletion_reason = fields.String()
+
+
+def record_json(resource) -> dict:
+    """What harvesters and the ODC receive for a resource: :func:`resource_json`, or :func:`tombstone_json` once its
+    bytes were deleted."""
+    return tombstone_json(resource) if resource.deleted else resource_json(resource)
+
+
+def tombstone_json(resource) -> dict:
+    """The tombstone of a deleted :class:`~hydroserve.odc_sync.registry.Resource` (see :class:`TombstoneSchema`)."""
+    return TombstoneSchema().dump({
+        "kid": resource.kid, "ktype": resource.ktype, "title": resource.title, "stream": resource.stream_kid,
+        "subject_id": resource.subject_id, "created": resource.created, "modified": resource.modified, "deleted": True,
+        "deleted_at": resource.deleted_at, "deletion_reason": resource.deletion_reason,
+    })
 
 
 @cache

@@ -14,7 +14,9 @@ from werkzeug.wrappers import Request, Response
 @dataclass
 class OdcStub:
     """Modes: ``ok`` (201), ``error`` (503), ``reject`` (400), ``busy`` (429 + Retry-After), ``stall`` (sleep
-    ``stall_s`` then 201), ``garbled`` (400 with a 300-character reason phrase and NUL bytes in the body). ``received`` holds (kid, body, authorization) of every PUT that reached the app."""
+    ``stall_s`` then 201), ``garbled`` (400 with a 300-character reason phrase and NUL bytes in the body). ``received``
+    holds (kid, body, authorization) of every PUT that reached the app: records, and tombstones of deleted resources
+    (``"deleted": true``), which replace a record the way the ODC does."""
 
     mode: str = "ok"
     stall_s: float = 0.0

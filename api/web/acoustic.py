@@ -14,7 +14,7 @@ from hydroserve.codecs import raw
 
 from . import errors, http
 from .acoustic_documents import info_json, package_json, sensor_json
-from .acoustic_lookups import load_package, load_sensor, package_page
+from .acoustic_lookups import load_live, load_package, load_sensor, package_page
 from .acoustic_schemas import (
     InfoSchema,
     PackagePageSchema,
@@ -32,6 +32,8 @@ from .services import services
 bp = Blueprint("acoustic", __name__, description="Acoustic sensors, data packages and their products")
 
 NOT_FOUND = {"description": "No such package", **errors.PROBLEM}
+GONE = {"description": "The product was deleted by the retention rules (when and why in the problem); the package's "
+                       "other products stay", **errors.PROBLEM}
 
 
 @bp.route(urls.rule(urls.SENSORS), endpoint="Sensors")
@@ -73,9 +75,10 @@ def get_package(package_id: str):
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="raw")), endpoint="Raw")
 @bp.doc(responses=http.file_responses("ADF raw dump", raw.MEDIA_TYPE))
 @bp.alt_response(404, **NOT_FOUND)
+@bp.alt_response(410, **GONE)
 def get_raw(package_id: str):
     """The package as a KM3NeT ADF raw dump (readable by km3io; NaN pads the last frame of each run)."""
-    record = load_package(package_id)
+    record = load_live(package_id, "raw")
     # named DOM_<domid>_CH<n>_<unix>.bin, as the DAQ names its files
     return http.send_served(services().products.raw(record), last_modified=record.created_at, download_name=f"{package_id}.bin")
 
@@ -83,19 +86,21 @@ def get_raw(package_id: str):
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="wav")), endpoint="Wav")
 @bp.doc(responses=http.file_responses("IEEE float32 mono WAV, header rate 195312 Hz", "audio/wav"))
 @bp.alt_response(404, **NOT_FOUND)
+@bp.alt_response(410, **GONE)
 def get_wav(package_id: str):
     """The package as a float32 WAV; samples bit-identical to the raw ones."""
-    record = load_package(package_id)
+    record = load_live(package_id, "wav")
     return http.send_served(services().products.wav(record), last_modified=record.created_at, download_name=f"{package_id}.wav")
 
 
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="mp3")), endpoint="Mp3")
 @bp.doc(responses=http.file_responses("MPEG Layer III, 48 kHz mono", "audio/mpeg"))
 @bp.alt_response(404, **NOT_FOUND)
+@bp.alt_response(410, **GONE)
 def get_mp3(package_id: str):
     """A listenable MP3: DC removed, anti-alias resampled to 48 kHz, fixed gain per sensor with a soft limiter
     (gain, limiter in /info and ID3 tags), gapless LAME tag: decoded, it is time-aligned with the WAV."""
-    record = load_package(package_id)
+    record = load_live(package_id, "mp3")
     return http.send_served(services().products.mp3(record), last_modified=record.created_at, download_name=f"{package_id}.mp3")
 
 
@@ -104,10 +109,14 @@ def get_mp3(package_id: str):
 @bp.response(200, PsdSchema)
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 @bp.alt_response(404, **NOT_FOUND)
+@bp.alt_response(410, **GONE)
 @bp.alt_response(422, description="No whole segment of that length in the package", **errors.PROBLEM)
 def get_psd(package_id: str, fmin=None, fmax=None, nfft=None):
-    """Welch PSD: mean, median, 75 % and 95 % quantiles per frequency across segments, in dB."""
-    record = load_package(package_id)
+    """Welch PSD: mean, median, 75 % and 95 % quantiles per frequency across segments, in dB (another nfft is
+    computed from the samples: gone with them)."""
+    record = load_live(package_id, "psd")
+    if nfft is not None and nfft != record.products["psd"].details["nfft"]:
+        record = load_live(package_id, "psd", "wav")
     try:
         served = services().products.psd(record, nfft=nfft, fmin_hz=fmin, fmax_hz=fmax)
     except ValueError as error:

@@ -54,9 +54,14 @@ def product_url(kind: str, package_id: str) -> str:
     return url_for(f"acoustic.{kind.capitalize()}", package_id=package_id, _external=True)
 
 
-def product_link(package_id: str, kind: str, product: ProductRecord) -> dict:
-    return {"url": product_url(kind, package_id), "media_type": product.media_type, "size_bytes": product.size_bytes,
+def product_link(record: PackageRecord, kind: str, product: ProductRecord) -> dict:
+    """Where a product is served, what it is; ``expired`` (when and why) once retention deleted it (its URL then answers
+    410 Gone)."""
+    link = {"url": product_url(kind, record.package_id), "media_type": product.media_type, "size_bytes": product.size_bytes,
             "sha256": product.sha256}
+    if kind in record.expired:
+        link["expired"] = record.expired[kind].as_json()
+    return link
 
 
 def package_json(record: PackageRecord) -> dict:
@@ -73,7 +78,7 @@ def package_json(record: PackageRecord) -> dict:
         "coverage": record.coverage,
         "gaps": [g.as_json() for g in record.gaps],
         "created": rfc3339(record.created_at),
-        "products": {kind: product_link(package_id, kind, p) for kind, p in record.products.items()},
+        "products": {kind: product_link(record, kind, p) for kind, p in record.products.items()},
         "links": {
             "self": url_for("acoustic.Package", package_id=package_id, _external=True),
             "info": url_for("acoustic.Info", package_id=package_id, _external=True),
@@ -93,7 +98,7 @@ def info_json(record: PackageRecord) -> dict:
         "timing": _timing_json(record),
         "data": _data_json(record),
         "calibration": _calibration_json(info.calibration),
-        "products": {kind: {**product_link(record.package_id, kind, p), **p.details, **version_json(record, p)}
+        "products": {kind: {**product_link(record, kind, p), **p.details, **version_json(record, p)}
                      for kind, p in record.products.items()},
         "provenance": provenance.package_provenance(record),
         "sources": list(record.sources),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 from flask import abort
 
 from hydroserve.acoustics import catalog
@@ -9,6 +10,7 @@ from hydroserve.acoustics.catalog import PackageRecord
 from hydroserve.codecs.raw import SensorId
 from hydroserve.codecs.times import datetime_to_tick
 
+from . import errors
 from .acoustic_documents import sensor_json
 from .acoustic_schemas import PACKAGE_PATTERN, SENSOR_PATTERN
 from .lookup import check_id, load_or_404
@@ -16,13 +18,29 @@ from .services import services
 
 
 def load_package(package_id: str) -> PackageRecord:
-    """The published package ``package_id``, as the catalog has it now (not cached: products may be made again)."""
+    """The published package ``package_id``, as the catalog has it now, with its products' versions and expiries (not
+    cached: reprocessing and retention change them, on any node)."""
 
     def from_catalog():
         with services().engine.connect() as conn:
             return catalog.get_package(conn, package_id)
 
     return load_or_404("package", package_id, PACKAGE_PATTERN, from_catalog)
+
+
+def load_live(package_id: str, *kinds: str) -> PackageRecord:
+    """The package, if none of its products ``kinds`` was deleted by retention; 410 Gone (problem+json saying when and
+    why) otherwise."""
+    record = load_package(package_id)
+    for kind in kinds:
+        if kind in record.expired:
+            raise errors.ProductExpired(record, kind, record.expired[kind])
+    return record
+
+
+def with_live(records: list[PackageRecord], kind: str) -> list[PackageRecord]:
+    """``records`` without those whose product ``kind`` was deleted by retention."""
+    return [record for record in records if kind not in record.expired]
 
 
 def load_sensor(sensor: str) -> dict:

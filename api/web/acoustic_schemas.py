@@ -103,6 +103,15 @@ class GapSchema(ma.Schema):
     at_sample = fields.Integer(metadata={"description": "index in the package's samples where data resumes"})
 
 
+class ExpirySchema(ma.Schema):
+    expired_at = fields.String(metadata={"description": "when retention deleted the product, RFC 3339 UTC"})
+    reason = fields.String(metadata={"description": "the retention rule"})
+
+
+class ProductLinkSchema(FileLinkSchema):
+    expired = fields.Nested(ExpirySchema, metadata={"description": "only once retention deleted it: the URL answers 410"})
+
+
 class PackageSchema(ma.Schema):
     package_id = fields.String(metadata={"description": "package id <sensor>_<unix window start>", "example": "DOM_808956920_CH1_1608751680"})
     sensor = fields.String()
@@ -115,7 +124,7 @@ class PackageSchema(ma.Schema):
     coverage = fields.Float()
     gaps = fields.List(fields.Nested(GapSchema))
     created = fields.String()
-    products = fields.Dict(keys=fields.String(), values=fields.Nested(FileLinkSchema))
+    products = fields.Dict(keys=fields.String(), values=fields.Nested(ProductLinkSchema))
     links = fields.Dict(keys=fields.String(), values=fields.String())
 
 

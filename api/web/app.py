@@ -82,6 +82,7 @@ def build_app(services: Services) -> Flask:
     app.register_error_handler(BlobNotFound, errors.blob_missing)
     app.register_error_handler(BlobDamaged, errors.blob_damaged)
     app.register_error_handler(OSError, errors.storage_error)
+    app.register_error_handler(errors.ProductExpired, errors.product_expired)
 
     from . import acoustic, alerts, events, headers, health, index, metrics, oai, pages, pictures, resources
 

@@ -41,13 +41,14 @@ PROBLEM = {"schema": ProblemSchema, "content_type": MEDIA_TYPE}
 
 
 def problem(status: int, detail: str, *, title: str | None = None, kind: str | None = None, errors: dict | None = None,
-            headers: dict | None = None) -> Response:
-    """A problem+json response."""
+            headers: dict | None = None, extensions: dict | None = None) -> Response:
+    """A problem+json response (``extensions``: members of this problem type beyond the standard ones)."""
     body = {
         "type": PROBLEM_BASE + kind if kind else "about:blank",
         "title": title or _status_title(status),
         "status": status,
         "detail": detail,
+        **(extensions or {}),
     }
     if errors:
         body["errors"] = errors
@@ -120,6 +121,25 @@ def blob_damaged(error) -> Response:
     with the blob key and recorded in the catalog when found)."""
     return problem(503, f"A stored file of this resource is damaged ({error.detail}); it is served again once repaired.",
                    kind="blob-damaged", headers={"Retry-After": "3600"})
+
+
+class ProductExpired(Exception):
+    """A product of a package that the retention rules deleted (see :func:`product_expired`)."""
+
+    def __init__(self, record, kind: str, expiry):
+        super().__init__(f"{kind} of {record.package_id} expired at {expiry.expired_at}")
+        self.record, self.kind, self.expiry = record, kind, expiry
+
+
+def product_expired(error: ProductExpired) -> Response:
+    """410 Gone: the product was deleted by retention, for good; the problem says when and why, and which of the
+    package's products are still served."""
+    record, kind = error.record, error.kind
+    kept = sorted(k for k in record.products if k not in record.expired)
+    detail = (f"The {kind} product of package {record.package_id} was deleted on {error.expiry.as_json()['expired_at']} "
+              f"({error.expiry.reason}). " + (f"Still served: {', '.join(kept)}." if kept else "None of its products is kept."))
+    return problem(410, detail, kind="product-expired", extensions={
+        "package_id": record.package_id, "product": kind, **error.expiry.as_json(), "products_kept": kept})
 
 
 NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})

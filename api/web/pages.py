@@ -25,7 +25,7 @@ from hydroserve.codecs.times import readable_utc, tick_to_datetime
 from hydroserve.odc_sync import registry
 
 from .acoustic_documents import info_json, package_json, sensor_json
-from .acoustic_lookups import latest_packages, load_package, load_sensor, package_page
+from .acoustic_lookups import latest_packages, load_package, load_sensor, package_page, with_live
 from .acoustic_schemas import PsdPictureQuery, band_levels_count_field
 from .cursor import Cursor, next_page
 from .services import services
@@ -147,7 +147,8 @@ def sensor(sensor: str):
     page, next_cursor = package_page(order="newest", limit=SENSOR_PAGE_SIZE, sensor=sensor, start=query.get("start"),
                                      end=query.get("end"), cursor=query.get("cursor"))
     next_url = None if next_cursor is None else next_page("pages.sensor", next_cursor, external=False, sensor=sensor)[0]
-    levels = services().products.band_levels(latest_packages(sensor, query["n"]), "median") if meta["n_packages"] else None
+    with_psd = with_live(latest_packages(sensor, query["n"]), "psd") if meta["n_packages"] else []
+    levels = services().products.band_levels(with_psd, "median") if with_psd else None
     return render_template(
         "sensor.html", sensor=meta, packages=[package_json(r) for r in page], next_url=next_url, levels=levels,
         n=query["n"], start=query.get("start"), end=query.get("end"),

@@ -11,13 +11,13 @@ it already.
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, abort, request
 
 from hydroserve.acoustics import pictures
 from hydroserve.api import urls
 
 from . import errors, http
-from .acoustic_lookups import latest_packages, load_package
+from .acoustic_lookups import latest_packages, load_live, with_live
 from .acoustic_schemas import BandLevelsQuery, PsdPictureQuery
 from .blueprint import Blueprint
 from .services import services
@@ -34,9 +34,10 @@ PNG_CONTENT = {pictures.MEDIA_TYPE: {"schema": {"type": "string", "format": "bin
                    "304": {"description": "not modified"}})
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 @bp.alt_response(404, description="No such package", **errors.PROBLEM)
+@bp.alt_response(410, description="The PSD was deleted by the retention rules", **errors.PROBLEM)
 def psd_png(package_id: str, xscale: str):
     """The package's PSD as a picture (from the ingest PSD), in the unit of /psd."""
-    record = load_package(package_id)
+    record = load_live(package_id, "psd")
     served = services().products.psd_picture(record, log_frequency=xscale == "log")
     return http.send_served(served, last_modified=record.created_at, download_name=f"{package_id}.psd.{xscale}.png")
 
@@ -46,9 +47,10 @@ def psd_png(package_id: str, xscale: str):
                                           "PSD in dB as colour; grey where there is no data", "content": PNG_CONTENT},
                    "304": {"description": "not modified"}})
 @bp.alt_response(404, description="No such package", **errors.PROBLEM)
+@bp.alt_response(410, description="The samples were deleted by the retention rules", **errors.PROBLEM)
 def spectrogram_png(package_id: str):
     """The package's spectrogram as a picture: Hann segments of 1024 samples (Δf 191 Hz), averaged into at most 800 time columns."""
-    record = load_package(package_id)
+    record = load_live(package_id, "wav")
     served = services().products.spectrogram_picture(record)
     return http.send_served(served, last_modified=record.created_at, download_name=f"{package_id}.spectrogram.png")
 
@@ -62,7 +64,9 @@ def spectrogram_png(package_id: str):
 @bp.alt_response(404, description="No such sensor", **errors.PROBLEM)
 def band_levels_png(sensor: str, n: int, statistic: str):
     """The sensor's noise over its latest packages: the band average of a PSD statistic (median by default) in a few bands."""
-    records = latest_packages(sensor, n)
+    records = with_live(latest_packages(sensor, n), "psd")
+    if not records:
+        abort(410, description=f"The PSDs of the latest packages of {sensor} were deleted by the retention rules.")
     products = services().products
     response = Response(mimetype=pictures.MEDIA_TYPE)
     response.set_etag(products.band_levels_etag(records, statistic))

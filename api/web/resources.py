@@ -1,7 +1,9 @@
 """The open-data registry over HTTP: collections, streams, resources and the harvest feed.
 
 The feed ``/resources?since=`` lists resources by (modified, kid) ascending
-with an opaque cursor; registering transactions are serialised (see
+with an opaque cursor; a deleted resource is listed as its tombstone
+(``"deleted": true``, see :func:`~hydroserve.odc_sync.schemas.tombstone_json`)
+at the time of its deletion; registering transactions are serialised (see
 :mod:`hydroserve.odc_sync.registry`), so a harvester that follows ``next``
 never misses or repeats a record, even while new ones arrive.
 """
@@ -16,7 +18,7 @@ from marshmallow import fields, validate
 
 from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import registry
-from hydroserve.odc_sync.schemas import ResourceSchema, resource_json
+from hydroserve.odc_sync.schemas import ResourceSchema, record_json
 
 from . import errors, http
 from .blueprint import Blueprint
@@ -57,6 +59,7 @@ class MemberSchema(ma.Schema):
     kid = fields.String()
     title = fields.String()
     modified = fields.AwareDateTime()
+    deleted = fields.Boolean(metadata={"description": "a tombstone: the resource's bytes were deleted"})
     url = fields.String()
 
 
@@ -127,7 +130,7 @@ def _collection(conn, row, counts) -> dict:
 
 
 def _resource(resource: registry.Resource) -> dict:
-    document = resource_json(resource)
+    document = record_json(resource)
     document["url"] = url_for("registry.Resource", kid=resource.kid, _external=True)
     return document
 
@@ -165,7 +168,7 @@ def get_stream(kid: str, limit: int, cursor: list | None = None):
     payload = StreamSchema().dump({
         **_stream_summary(row, counts),
         "collection": row.collection_kid,
-        "members": [{"kid": r.kid, "title": r.title, "modified": r.modified,
+        "members": [{"kid": r.kid, "title": r.title, "modified": r.modified, "deleted": r.deleted,
                      "url": url_for("registry.Resource", kid=r.kid, _external=True)} for r in page],
         "next": next_url,
     })
@@ -176,7 +179,7 @@ def get_stream(kid: str, limit: int, cursor: list | None = None):
 @bp.response(200, ResourceSchema)
 @bp.alt_response(404, description="No such resource", **errors.PROBLEM)
 def get_resource(kid: str):
-    """One KM3OpenResource."""
+    """One KM3OpenResource (its tombstone, ``"deleted": true``, once its bytes were deleted)."""
     with services().engine.connect() as conn:
         resource = load_or_404("resource", kid, KID, lambda: registry.get_resource(conn, kid))
     return _json(_resource(resource))
