@@ -19,6 +19,7 @@ from pathlib import Path
 from marshmallow import RAISE, Schema, ValidationError, validate
 from marshmallow import fields as mf
 
+from hydroserve.acoustics import s3store
 from hydroserve.acoustics.cutter import CutSettings
 from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.product_settings import ProductSettings
@@ -69,6 +70,18 @@ class _StringList(mf.Field):
         return str(item)
 
 
+class _BlobUrl(mf.String):
+    """Where the blobs live: ``s3://<bucket>/<prefix>`` (None: the local folder ``<data_dir>/blobs``)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            s3store.parse_url(text)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+        return text
+
+
 class _Brokers(_StringList):
     """VTP brokers: ``host:port`` items (a TOML array or comma-separated)."""
 
@@ -111,6 +124,16 @@ class SettingsSchema(Schema):
 
     data_dir = mf.String(load_default="./data", **_help("where the catalog (SQLite), blobs and spool live"))
     database_url = mf.String(load_default=None, allow_none=True, **_help("SQLAlchemy URL; default sqlite:///<data_dir>/catalog.sqlite"))
+    blob_url = _BlobUrl(load_default=None, allow_none=True, **_help(
+        "where the blobs live: s3://<bucket>/<prefix> in an S3-compatible object store (credentials and region from the "
+        "AWS_* variables and ~/.aws files); unset: the local folder <data_dir>/blobs"))
+    s3_endpoint_url = mf.String(load_default=None, allow_none=True, validate=validate.URL(require_tld=False), **_help(
+        "S3 endpoint of blob_url; unset: AWS_ENDPOINT_URL, the AWS configuration, else AWS itself"))
+    s3_serve = mf.String(load_default="stream", validate=validate.OneOf(["stream", "redirect"]), **_help(
+        "with blob_url: stream products through the app (every chunk checked as it is sent), or check a stored file "
+        "whole and answer 307 to a presigned URL of its object (raw and WAV, made from the samples, always stream)"))
+    s3_presign_expiry_s = mf.Integer(load_default=300, validate=validate.Range(min=1, max=7 * 86400), **_help(
+        "s3_serve = redirect: how long a presigned URL is valid"))
     database_busy_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0, max=600), **_help("SQLite: how long a writer waits for the lock"))
     spool_dir = mf.String(load_default=None, allow_none=True, **_help("where the DAQ drops ADF files; default <data_dir>/spool"))
     snippet_duration_s = _Duration(load_default=Fraction(300), **_help(
@@ -184,6 +207,10 @@ class Settings:
 
     data_dir: Path
     database_url: str
+    blob_url: str | None
+    s3_endpoint_url: str | None
+    s3_serve: str
+    s3_presign_expiry_s: int
     database_busy_timeout_s: float
     spool_dir: Path
     snippet_duration_s: Fraction

@@ -3,6 +3,7 @@ app and its test client, a real gunicorn server, synthetic ADF files and the rea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings, settings_env
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
 import postgres_server
+import s3_server
 from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN, server_env, start_server
 
 
@@ -84,6 +86,30 @@ def settings(tmp_path, database_url):
         spool_settle_s=0,
         api_tokens=TOKEN,
     )
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """The session's S3-compatible server (moto's, on loopback; see :mod:`s3_server`), with the ``AWS_*`` variables
+    that boto3 reads set in this process (and so in its subprocesses) until the end of the session."""
+    directory = tmp_path_factory.mktemp("s3")
+    variables = s3_server.environment(directory)
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    server = s3_server.start(directory / "moto.log")
+    yield server
+    server.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture
+def s3_settings(settings, s3):
+    """``settings`` with the blobs in a new bucket of the session's S3 server (``blob_url``, ``s3_endpoint_url``)."""
+    return dataclasses.replace(settings, blob_url=f"s3://{s3.new_bucket()}/archive", s3_endpoint_url=s3.endpoint_url)
 
 
 @pytest.fixture

@@ -60,6 +60,7 @@ class Services:
     alert_settings: AlertSettings
     event_settings: EventSettings
     catalog_watch: CatalogWatch  # the catalog's id and file as the app found them: /readyz and writes compare
+    blob_redirect: Callable[..., str] | None = None  # s3_serve = "redirect": presigned URL of a blob (wiring.blob_redirect)
     packages: LruCache = field(default_factory=lambda: LruCache(4096))  # published package records, by package id
     cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))  # prepared event tables, by blob SHA-256
 
