@@ -96,8 +96,10 @@ class S3BlobStore:
         self.bucket, self.prefix = parse_url(url)
         if client is None:
             import boto3  # half a second: paid only by the processes that use S3
+            from botocore.config import Config
 
-            client = boto3.client("s3", endpoint_url=endpoint_url)
+            # Signature V4 (presigned URLs too: boto3 would sign them with V2 in some regions, which AWS refuses)
+            client = boto3.client("s3", endpoint_url=endpoint_url, config=Config(signature_version="s3v4"))
         self.client = client
         self.part_bytes = part_bytes
 

@@ -3,7 +3,6 @@ app and its test client, a real gunicorn server, synthetic ADF files and the rea
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -104,12 +103,6 @@ def s3(tmp_path_factory):
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-
-
-@pytest.fixture
-def s3_settings(settings, s3):
-    """``settings`` with the blobs in a new bucket of the session's S3 server (``blob_url``, ``s3_endpoint_url``)."""
-    return dataclasses.replace(settings, blob_url=f"s3://{s3.new_bucket()}/archive", s3_endpoint_url=s3.endpoint_url)
 
 
 @pytest.fixture
