@@ -1,7 +1,7 @@
 """Blob store: durable, atomic storage of product bytes under string keys.
 
-The archive and the API use the :class:`BlobStore` interface only, so an S3
-(or other) implementation can be added without touching them. Keys are
+The archive and the API use the :class:`BlobStore` interface only, so the
+local folder and an S3 bucket serve them alike. Keys are
 relative, slash-separated paths of safe characters.
 
 :class:`LocalBlobStore` keeps blobs under a directory. ``put`` writes to a
@@ -17,6 +17,11 @@ into place. Keys cannot start with ``.``, so no key reaches them. Readers
 check the bytes against them chunk by chunk (:mod:`.integrity`). Blobs stored
 before checksums existed have none (:class:`ChecksumsMissing`) until
 :meth:`BlobStore.put_checksums` adds them.
+
+The S3-compatible implementation is :class:`~.s3store.S3BlobStore`; which
+one a process uses is the configuration's choice (``api/wiring.py``). A
+store also keeps small notes outside every key (the catalog marker) and
+deletes blobs with their checksums.
 """
 
 from __future__ import annotations
@@ -251,10 +256,13 @@ class LocalBlobStore:
         return folder.is_dir() and any(path.name.startswith(name) and not path.name.startswith(".") for path in folder.iterdir())
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
-        self._checksums_path(key).unlink(missing_ok=True)
-        if self.fsync:
-            _fsync_directory(self._path(key).parent)
+        for path in (self._path(key), self._checksums_path(key)):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            if self.fsync:
+                _fsync_directory(path.parent)
 
     def read_note(self, name: str) -> str | None:
         try:

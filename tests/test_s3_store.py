@@ -188,6 +188,31 @@ def test_a_note_is_created_once(store):
         store.create_note(".checksums", "x")
 
 
+@pytest.fixture(params=["local", "s3"])
+def any_store(request, tmp_path):
+    """Each implementation of the store interface."""
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "blobs", fsync=False)
+    return request.getfixturevalue("store")
+
+
+def test_both_stores_list_hold_delete_and_keep_notes_alike(any_store):
+    for key in ("DOM_1_CH1/2020/p1.f32", "DOM_1_CH1/2020/p1.mp3", "DOM_1_CH1/2020/p2.f32", "DOM_1_CH1/2020/sub/p1.x"):
+        any_store.put(key, [key.encode()])
+    assert any_store.keys("DOM_1_CH1/2020/p1.") == ["DOM_1_CH1/2020/p1.f32", "DOM_1_CH1/2020/p1.mp3"]
+    assert any_store.holds("DOM_") and any_store.holds("DOM_1_CH1/2020/p2") and not any_store.holds("DOM_2")
+    any_store.delete("DOM_1_CH1/2020/p1.mp3")
+    any_store.delete("DOM_1_CH1/2020/p1.mp3")
+    any_store.delete("DOM_9/none")  # nothing there: no error
+    assert any_store.keys("DOM_1_CH1/2020/p1.") == ["DOM_1_CH1/2020/p1.f32"] and not any_store.exists("DOM_1_CH1/2020/p1.mp3")
+    with pytest.raises(BlobNotFound):
+        any_store.checksums("DOM_1_CH1/2020/p1.mp3")
+    assert any_store.read_note(".catalog-id") is None
+    assert any_store.create_note(".catalog-id", "one\n") == "one\n" and any_store.create_note(".catalog-id", "two\n") == "one\n"
+    assert any_store.read_note(".catalog-id") == "one\n" and any_store.keys("") == []
+    assert any_store.purge_incoming(older_than_s=3600) == 0
+
+
 def test_unfinished_uploads_of_writers_that_died_are_purged(store, s3, bucket):
     client = s3.client()
     client.create_multipart_upload(Bucket=bucket, Key="some/prefix/dead.f32")
