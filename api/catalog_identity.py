@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,9 +79,10 @@ def sqlite_path(database_url: str) -> Path | None:
     return Path(url.database)
 
 
-def check_existing(database_url: str, engine: Engine, blobs: BlobStore, *, holds_packages) -> str:
+def check_existing(database_url: str, engine: Engine, open_blobs: Callable[[], BlobStore], *, holds_packages) -> str:
     """The id of an existing, initialised catalog the blobs belong to; CatalogNotReady saying what to do otherwise.
 
+    ``open_blobs()`` gives the blob store (opened only once the catalog is found: a local one makes its folder);
     ``holds_packages(conn) -> bool`` tells whether the catalog holds any package.
     """
     path = sqlite_path(database_url)
@@ -92,6 +94,7 @@ def check_existing(database_url: str, engine: Engine, blobs: BlobStore, *, holds
     if catalog_id is None:
         raise CatalogNotReady(f"the catalog at {make_url(database_url).render_as_string()} was not made by `hydroserve db init` "
                               f"(it has no catalog id): {INIT_HINT}")
+    blobs = open_blobs()
     marker = blobs.read_note(BLOB_MARKER)
     owner = None if marker is None else marker.strip()
     if empty and owner is not None and owner != catalog_id and blobs.holds("DOM_"):

@@ -60,7 +60,8 @@ def open_existing_catalog(settings: Settings) -> Engine:
     """
     engine = open_catalog(settings)  # no connection yet: the file is looked for first (SQLite would make an empty one)
     try:
-        catalog_identity.check_existing(settings.database_url, engine, open_blobs(settings), holds_packages=_holds_packages)
+        catalog_identity.check_existing(settings.database_url, engine, functools.partial(open_blobs, settings),
+                                        holds_packages=_holds_packages)
     except catalog_identity.CatalogNotReady:
         engine.dispose()
         raise

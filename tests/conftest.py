@@ -17,7 +17,7 @@ from hydroserve.api.config import load_settings, settings_env
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
 import postgres_server
 import s3_server
-from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN, server_env, start_server
+from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN, free_port, server_env, start_server
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def s3(tmp_path_factory):
     variables = s3_server.environment(directory)
     saved = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
-    server = s3_server.start(directory / "moto.log")
+    server = s3_server.start(directory / "moto.log", free_port())
     yield server
     server.stop()
     for name, value in saved.items():

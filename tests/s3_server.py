@@ -17,8 +17,6 @@ from pathlib import Path
 
 import requests
 
-from support import free_port
-
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "hydroserve-test",
     "AWS_SECRET_ACCESS_KEY": "hydroserve-test-secret",
@@ -58,9 +56,8 @@ def environment(config_dir: Path) -> dict[str, str]:
             "AWS_SHARED_CREDENTIALS_FILE": str(config_dir / "credentials")}
 
 
-def start(log_path: Path, *, ready_within_s: float = 60) -> S3Server:
-    """Start moto's server on a free loopback port and wait until it answers."""
-    port = free_port()
+def start(log_path: Path, port: int, *, ready_within_s: float = 60) -> S3Server:
+    """Start moto's server on loopback ``port`` (a free one) and wait until it answers."""
     endpoint_url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

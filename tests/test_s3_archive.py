@@ -158,3 +158,13 @@ def test_gunicorn_serves_s3_blobs_streamed_or_redirected(settings, packages, s3,
     flip_object_byte(s3, settings, record.samples_key, 10)
     broken = requests.get(f"{base}/api/v1/packages/{FIRST}/wav", timeout=30)
     assert broken.status_code == 503 and broken.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_new_catalog_beside_an_s3_store_of_another_catalogs_packages_is_refused(settings, packages, runner, tmp_path):
+    other = {"HYDROSERVE_DATABASE_URL": f"sqlite:///{tmp_path / 'other.sqlite'}"}
+    assert runner("db", "init", env=other).exit_code == 0  # a new, empty catalog; the store keeps its marker
+    result = runner("ingest", "--once", env=other)
+    assert result.exit_code == 2
+    assert f"but the blob store {settings.blob_url} holds packages of catalog" in result.stderr
+    assert f"move {settings.blob_url} away first" in result.stderr
+    assert runner("ingest", "--once").exit_code == 0  # the store's own catalog is accepted
