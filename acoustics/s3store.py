@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -128,16 +129,18 @@ class S3BlobStore:
             self._create(name, checksums, lambda **condition: self.client.put_object(
                 Bucket=self.bucket, Key=name, Body=first, ChecksumSHA256=sha256, **condition))
         else:
-            checksums = self._put_multipart(key, name, writer, [first, second], parts)
+            checksums = self._put_multipart(key, name, writer, first, itertools.chain([second], parts))
         return BlobInfo(key, checksums.size_bytes, checksums.sha256)
 
-    def _put_multipart(self, key: str, name: str, writer: ChecksumWriter, ready: list[bytes],
-                       rest: Iterator[bytes]) -> ChunkChecksums:
+    def _put_multipart(self, key: str, name: str, writer: ChecksumWriter, first: bytes, rest: Iterator[bytes]) -> ChunkChecksums:
+        """Upload ``first`` (which ``writer`` has seen) and ``rest`` as the parts of one multipart upload."""
         upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=name)["UploadId"]
         done = False
         try:
             uploaded = []
-            for number, part in enumerate(_chained(ready, rest, writer), start=1):
+            for number, part in enumerate(itertools.chain([first], rest), start=1):
+                if number > 1:
+                    writer.update(part)
                 answer = self.client.upload_part(Bucket=self.bucket, Key=name, UploadId=upload_id, PartNumber=number,
                                                  Body=part)
                 uploaded.append({"ETag": answer["ETag"], "PartNumber": number})
@@ -381,13 +384,3 @@ def _parts(chunks: Iterable[bytes | memoryview], part_bytes: int) -> Iterator[by
     if buffer or not given:
         yield bytes(buffer)
 
-
-def _chained(ready: list[bytes], rest: Iterator[bytes], writer: ChecksumWriter) -> Iterator[bytes]:
-    """``ready`` (whose first piece ``writer`` has seen), then ``rest``, each piece after the first given to ``writer``."""
-    yield ready[0]
-    for part in [*ready[1:]]:
-        writer.update(part)
-        yield part
-    for part in rest:
-        writer.update(part)
-        yield part
