@@ -168,3 +168,27 @@ def test_a_new_catalog_beside_an_s3_store_of_another_catalogs_packages_is_refuse
     assert f"but the blob store {settings.blob_url} holds packages of catalog" in result.stderr
     assert f"move {settings.blob_url} away first" in result.stderr
     assert runner("ingest", "--once").exit_code == 0  # the store's own catalog is accepted
+
+
+def test_redirected_event_table_files_are_checked_first(settings, s3):
+    from hydroserve.api.db import writer
+    from hydroserve.api.events import publishing
+    from hydroserve.samples import events
+
+    redirecting = dataclasses.replace(settings, s3_serve="redirect", s3_presign_expiry_s=60)
+    engine = wiring.init_catalog(redirecting)
+    table = publishing.publish(writer(engine), wiring.open_blobs(redirecting), wiring.event_settings(redirecting),
+                               (events.EXAMPLE_DIR / f"{events.TABLE_ID}.csv").read_bytes(),
+                               (events.EXAMPLE_DIR / f"{events.TABLE_ID}.meta.json").read_bytes()).record
+    engine.dispose()
+    app = create_app(redirecting)
+    client = app.test_client()
+    csv = table.products["csv"]
+    answer = client.get(url(app, "events.Csv", table_id=table.table_id))
+    assert answer.status_code == 307 and "X-Amz-Expires=60" in answer.headers["Location"]
+    fetched = requests.get(answer.headers["Location"], timeout=30)
+    assert fetched.status_code == 200 and hashlib.sha256(fetched.content).hexdigest() == csv["sha256"]
+    assert fetched.headers["Content-Type"].startswith("text/csv") and "Content-Type" not in answer.headers  # no body
+    flip_object_byte(s3, redirecting, csv["key"], 5)
+    damaged = client.get(url(app, "events.Csv", table_id=table.table_id))
+    assert damaged.status_code == 503 and damaged.json["type"].endswith("blob-damaged")  # never sent to the bad object

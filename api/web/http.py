@@ -97,6 +97,7 @@ def _redirect_to_object(response: Response, blob: VerifiedBlob, etag: str, **hea
     finally:
         response.close()
     redirect = Response(status=307, headers={"Location": location, "Cache-Control": "no-store"})
+    del redirect.headers["Content-Type"]  # no body
     redirect.set_etag(etag)
     return redirect
 
