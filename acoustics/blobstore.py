@@ -52,6 +52,10 @@ class ChecksumsMissing(KeyError):
     """The blob exists but was stored before chunk checksums were kept (see :mod:`.integrity` for the backfill)."""
 
 
+class BlobStoreUnavailable(OSError):
+    """The store cannot be used at all (no such bucket, no credentials, endpoint unreachable); the message says which."""
+
+
 class BlobDamaged(Exception):
     """A blob's bytes do not match its checksums.
 

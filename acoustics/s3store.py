@@ -21,11 +21,7 @@ them. A store that does not implement conditional writes gets the same
 comparison before an unconditional put. A single-part PUT carries the
 SHA-256 of its body (``x-amz-checksum-sha256``), which S3 checks on arrival.
 
-Reads are ranged GETs (``Range: bytes=``) conditional on the object's ETag
-when it was opened (``If-Match``): a blob replaced while it is read fails the
-read instead of mixing two versions. A sequential reader asks for ever
-larger ranges (twice the previous, up to ``max_range_bytes``), so a short
-Range request costs one small GET and a whole download a few large ones.
+Reads are ranged GETs (:class:`~.s3reader.S3Reader`).
 """
 
 from __future__ import annotations
@@ -39,18 +35,23 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from .blobstore import (BlobDamaged, BlobInfo, BlobNotFound, ChecksumsMissing, ChecksumWriter, ChunkChecksums,
-                        check_key)
-from .seekable import SizedReader
+from .blobstore import (
+    BlobDamaged,
+    BlobInfo,
+    BlobNotFound,
+    BlobStoreUnavailable,
+    ChecksumsMissing,
+    ChecksumWriter,
+    ChunkChecksums,
+    check_key,
+)
+from .s3reader import CONFLICT, MISSING, S3Reader, error_code
 
 PART_BYTES = 64 << 20
 """Parts of a multipart upload (S3 allows 5 MiB to 5 GiB, at most 10,000 parts: blobs up to 625 GiB)."""
-MAX_RANGE_BYTES = 64 << 20
 _URL_RE = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/(?P<prefix>[A-Za-z0-9_.=/-]*))?")
-_MISSING = {"404", "NoSuchKey", "NotFound"}
-_CONFLICT = {"PreconditionFailed", "ConditionalRequestConflict"}
 _UNSUPPORTED = {"NotImplemented"}
 
 
@@ -70,10 +71,6 @@ def parse_url(url: str) -> tuple[str, str]:
     if prefix:
         check_key(prefix)
     return match["bucket"], prefix
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 class S3BlobStore:
@@ -163,7 +160,7 @@ class S3BlobStore:
             write(IfNoneMatch="*")
             return True
         except ClientError as error:
-            if _code(error) not in _CONFLICT | _UNSUPPORTED:
+            if error_code(error) not in CONFLICT | _UNSUPPORTED:
                 raise
         if self._holds_bytes(name, checksums):
             return False
@@ -175,7 +172,7 @@ class S3BlobStore:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=name)
         except ClientError as error:
-            if _code(error) in _MISSING:
+            if error_code(error) in MISSING:
                 return False
             raise
         if head["ContentLength"] != checksums.size_bytes:
@@ -225,7 +222,7 @@ class S3BlobStore:
         try:
             return self.client.head_object(Bucket=self.bucket, Key=name)
         except ClientError as error:
-            if _code(error) in _MISSING:
+            if error_code(error) in MISSING:
                 raise BlobNotFound(key) from None
             raise
 
@@ -233,7 +230,7 @@ class S3BlobStore:
         try:
             document = self.client.get_object(Bucket=self.bucket, Key=self._checksums_name(key))["Body"].read()
         except ClientError as error:
-            if _code(error) not in _MISSING:
+            if error_code(error) not in MISSING:
                 raise
             if not self.exists(key):
                 raise BlobNotFound(key) from None
@@ -259,24 +256,35 @@ class S3BlobStore:
         return bool(listed.get("Contents"))
 
     def read_note(self, name: str) -> str | None:
+        """The note's text, or None. The first use of a store at start: BlobStoreUnavailable says what is wrong."""
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self._note_name(name))["Body"].read().decode()
         except ClientError as error:
-            if _code(error) in _MISSING:
+            if error_code(error) in MISSING:
                 return None
-            raise
+            raise self._unavailable(error) from None
+        except BotoCoreError as error:
+            raise self._unavailable(error) from None
 
     def create_note(self, name: str, text: str) -> str:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._note_name(name), Body=text.encode(), IfNoneMatch="*")
         except ClientError as error:
-            if _code(error) not in _CONFLICT | _UNSUPPORTED:
-                raise
+            if error_code(error) not in CONFLICT | _UNSUPPORTED:
+                raise self._unavailable(error) from None
             existing = self.read_note(name)
             if existing is not None:
                 return existing
             self.client.put_object(Bucket=self.bucket, Key=self._note_name(name), Body=text.encode())
+        except BotoCoreError as error:
+            raise self._unavailable(error) from None
         return text
+
+    def _unavailable(self, error: Exception) -> BlobStoreUnavailable:
+        endpoint = self.client.meta.endpoint_url
+        if isinstance(error, ClientError) and error_code(error) == "NoSuchBucket":
+            return BlobStoreUnavailable(f"the blob store {self} at {endpoint}: the bucket {self.bucket} does not exist")
+        return BlobStoreUnavailable(f"the blob store {self} at {endpoint} cannot be used: {error}")
 
     def _note_name(self, name: str) -> str:
         if not re.fullmatch(r"\.[A-Za-z0-9_-]+", name) or name == ".checksums":
@@ -290,81 +298,6 @@ class S3BlobStore:
         if download_name is not None:
             params["ResponseContentDisposition"] = f'inline; filename="{download_name}"'
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
-
-
-class S3Reader(SizedReader):
-    """A seekable, read-only file over one version of an object (ranged GETs with ``If-Match`` on its ETag).
-
-    Parameters
-    ----------
-    client : botocore client
-    bucket, name : str
-        Where the object is.
-    size_bytes : int
-        Its size.
-    etag : str
-        Its ETag when it was opened.
-    """
-
-    def __init__(self, client, bucket: str, name: str, size_bytes: int, etag: str):
-        self.client = client
-        self.bucket = bucket
-        self.name = name
-        self._size = size_bytes
-        self.etag = etag
-        self.position = 0
-        self._body = None  # the open GET, and where it stands
-        self._body_position = -1
-        self._body_end = -1
-        self._next_range = 0
-
-    @property
-    def size_bytes(self) -> int:
-        return self._size
-
-    def readinto(self, buffer) -> int:
-        view = memoryview(buffer).cast("B")
-        stop = min(self.position + len(view), self._size)
-        filled = 0
-        while self.position < stop:
-            if self._body is None or self._body_position != self.position or self._body_position >= self._body_end:
-                self._get(stop - self.position)
-            data = self._body.read(min(stop, self._body_end) - self.position)
-            if not data:
-                raise OSError(f"s3://{self.bucket}/{self.name}: the answer ended at byte {self.position} of {self._size}")
-            view[filled : filled + len(data)] = data
-            filled += len(data)
-            self.position += len(data)
-            self._body_position = self.position
-        return filled
-
-    def _get(self, wanted: int) -> None:
-        """Open a GET from ``position``: twice the previous range when reading on, else what is ``wanted``."""
-        sequential = self._body is not None and self._body_position == self.position
-        self._release()
-        length = min(max(wanted, 2 * self._next_range if sequential else wanted), max(wanted, MAX_RANGE_BYTES))
-        end = min(self.position + length, self._size)
-        try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self.name, Range=f"bytes={self.position}-{end - 1}",
-                                            IfMatch=self.etag)
-        except ClientError as error:
-            if _code(error) in _CONFLICT | _MISSING:
-                raise OSError(f"s3://{self.bucket}/{self.name} was replaced or deleted while it was read") from None
-            raise
-        self._body, self._body_position, self._body_end, self._next_range = answer["Body"], self.position, end, end - self.position
-
-    def _release(self) -> None:
-        """Let go of the open GET: read to its end (its connection goes back to the pool), or closed mid-way."""
-        if self._body is not None:
-            if self._body_position >= self._body_end:
-                self._body.read()
-            else:
-                self._body.close()
-            self._body = None
-
-    def close(self) -> None:
-        self._release()
-        super().close()
 
 
 def _parts(chunks: Iterable[bytes | memoryview], part_bytes: int) -> Iterator[bytes]:

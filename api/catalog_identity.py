@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, inspect, select
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from hydroserve.acoustics.blobstore import BlobStore
+from hydroserve.acoustics.blobstore import BlobStore, BlobStoreUnavailable
 
 metadata = MetaData()
 
@@ -67,8 +67,17 @@ def write_id(conn: Connection) -> str:
 
 
 def claim_blobs(blobs: BlobStore, catalog_id: str) -> str:
-    """Mark the blob store as the blobs of ``catalog_id`` unless it is marked already; return the id it names."""
-    return blobs.create_note(BLOB_MARKER, catalog_id + "\n").strip()
+    """Mark the blob store as the blobs of ``catalog_id`` unless it is marked already; return the id it names.
+
+    Raises
+    ------
+    CatalogNotReady
+        The blob store cannot be used (saying why).
+    """
+    try:
+        return blobs.create_note(BLOB_MARKER, catalog_id + "\n").strip()
+    except BlobStoreUnavailable as error:
+        raise CatalogNotReady(str(error)) from None
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -95,7 +104,10 @@ def check_existing(database_url: str, engine: Engine, open_blobs: Callable[[], B
         raise CatalogNotReady(f"the catalog at {make_url(database_url).render_as_string()} was not made by `hydroserve db init` "
                               f"(it has no catalog id): {INIT_HINT}")
     blobs = open_blobs()
-    marker = blobs.read_note(BLOB_MARKER)
+    try:
+        marker = blobs.read_note(BLOB_MARKER)
+    except BlobStoreUnavailable as error:
+        raise CatalogNotReady(str(error)) from None
     owner = None if marker is None else marker.strip()
     if empty and owner is not None and owner != catalog_id and blobs.holds("DOM_"):
         raise CatalogNotReady(

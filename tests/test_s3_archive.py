@@ -192,3 +192,13 @@ def test_redirected_event_table_files_are_checked_first(settings, s3):
     flip_object_byte(s3, redirecting, csv["key"], 5)
     damaged = client.get(url(app, "events.Csv", table_id=table.table_id))
     assert damaged.status_code == 503 and damaged.json["type"].endswith("blob-damaged")  # never sent to the bad object
+
+
+def test_a_missing_bucket_stops_the_commands_saying_so(settings, runner, s3):
+    missing = {"HYDROSERVE_BLOB_URL": "s3://hydroserve-no-such-bucket/archive"}
+    for command in (("db", "init"), ("ingest", "--once")):
+        result = runner(*command, env=missing)
+        assert result.exit_code == 2, command
+        assert result.stderr.strip().endswith(
+            f"the blob store s3://hydroserve-no-such-bucket/archive at {s3.endpoint_url}: the bucket hydroserve-no-such-bucket "
+            "does not exist"), result.stderr

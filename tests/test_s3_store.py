@@ -8,8 +8,7 @@ import os
 
 import pytest
 
-from hydroserve.acoustics.blobstore import (CHECKSUM_CHUNK_BYTES, BlobDamaged, BlobNotFound, ChecksumsMissing,
-                                            LocalBlobStore)
+from hydroserve.acoustics.blobstore import CHECKSUM_CHUNK_BYTES, BlobDamaged, BlobNotFound, ChecksumsMissing, LocalBlobStore
 from hydroserve.acoustics.s3store import S3BlobStore, parse_url
 from hydroserve.api import wiring
 from hydroserve.api.config import ConfigError, load_settings
