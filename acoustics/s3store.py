@@ -49,6 +49,7 @@ from .blobstore import (
 )
 from .s3reader import CONFLICT, MISSING, S3Reader, error_code
 
+MAX_CONNECTIONS = 64
 PART_BYTES = 64 << 20
 """Parts of a multipart upload (S3 allows 5 MiB to 5 GiB, at most 10,000 parts: blobs up to 625 GiB)."""
 _URL_RE = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/(?P<prefix>[A-Za-z0-9_.=/-]*))?")
@@ -96,8 +97,10 @@ class S3BlobStore:
             import boto3  # half a second: paid only by the processes that use S3
             from botocore.config import Config
 
-            # Signature V4 (presigned URLs too: boto3 would sign them with V2 in some regions, which AWS refuses)
-            client = boto3.client("s3", endpoint_url=endpoint_url, config=Config(signature_version="s3v4"))
+            # Signature V4 (presigned URLs too: boto3 would sign them with V2 in some regions, which AWS refuses);
+            # a gevent worker reads many objects at once, each holding a connection (botocore keeps 10 by default)
+            client = boto3.client("s3", endpoint_url=endpoint_url,
+                                  config=Config(signature_version="s3v4", max_pool_connections=MAX_CONNECTIONS))
         self.client = client
         self.part_bytes = part_bytes
 
