@@ -1,7 +1,7 @@
 """Blob store: durable, atomic storage of product bytes under string keys.
 
-The archive and the API use the :class:`BlobStore` interface only, so an S3
-(or other) implementation can be added without touching them. Keys are
+The archive and the API use the :class:`BlobStore` interface only, so the
+local folder and an S3 bucket serve them alike. Keys are
 relative, slash-separated paths of safe characters.
 
 :class:`LocalBlobStore` keeps blobs under a directory. ``put`` writes to a
@@ -17,6 +17,11 @@ into place. Keys cannot start with ``.``, so no key reaches them. Readers
 check the bytes against them chunk by chunk (:mod:`.integrity`). Blobs stored
 before checksums existed have none (:class:`ChecksumsMissing`) until
 :meth:`BlobStore.put_checksums` adds them.
+
+The S3-compatible implementation is :class:`~.s3store.S3BlobStore`; which
+one a process uses is the configuration's choice (``api/wiring.py``). A
+store also keeps small notes outside every key (the catalog marker) and
+deletes blobs with their checksums.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ class BlobNotFound(KeyError):
 
 class ChecksumsMissing(KeyError):
     """The blob exists but was stored before chunk checksums were kept (see :mod:`.integrity` for the backfill)."""
+
+
+class BlobStoreUnavailable(OSError):
+    """The store cannot be used at all (no such bucket, no credentials, endpoint unreachable); the message says which."""
 
 
 class BlobDamaged(Exception):
@@ -167,7 +176,22 @@ class BlobStore(Protocol):
         """Record ``checksums`` for an existing blob (the backfill of blobs stored before checksums were kept)."""
 
     def keys(self, prefix: str) -> list[str]:
-        """Keys of the stored blobs that start with ``prefix``, sorted."""
+        """Keys of the stored blobs that start with ``prefix`` and hold no ``/`` after its last one, sorted."""
+
+    def holds(self, prefix: str) -> bool:
+        """Whether anything (a blob, at any depth, or a folder) is stored under a name starting with ``prefix``."""
+
+    def purge_incoming(self, older_than_s: float = 3600.0) -> int:
+        """Remove what writers that died left unfinished (temporary files, multipart uploads); return how many."""
+
+    def read_note(self, name: str) -> str | None:
+        """The text of the store's note ``name`` (a name starting with ``.``, outside every key), or None."""
+
+    def create_note(self, name: str, text: str) -> str:
+        """Write the note ``name`` unless it exists (atomically); return the text it holds."""
+
+    def replace_note(self, name: str, text: str) -> None:
+        """Write the note ``name``, atomically replacing any (a restored archive names its catalog)."""
 
     def delete(self, key: str) -> None:
         """Remove the blob and its checksums, durably; a missing blob is not an error (idempotent)."""
@@ -189,6 +213,9 @@ class LocalBlobStore:
         self.root = Path(root)
         self.fsync = fsync
         (self.root / _INCOMING).mkdir(parents=True, exist_ok=True)
+
+    def __str__(self) -> str:
+        return str(self.root)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -229,6 +256,41 @@ class LocalBlobStore:
             return []
         return sorted(f"{directory}/{path.name}" if directory else path.name for path in folder.iterdir()
                       if path.name.startswith(name) and not path.name.startswith(".") and path.is_file())
+
+    def holds(self, prefix: str) -> bool:
+        directory, _, name = prefix.rpartition("/")
+        folder = self.root / check_key(directory) if directory else self.root
+        return folder.is_dir() and any(path.name.startswith(name) and not path.name.startswith(".") for path in folder.iterdir())
+
+    def read_note(self, name: str) -> str | None:
+        try:
+            return (self.root / _check_note(name)).read_text()
+        except FileNotFoundError:
+            return None
+
+    def create_note(self, name: str, text: str) -> str:
+        existing = self.read_note(name)
+        if existing is not None:
+            return existing
+        final = self.root / _check_note(name)
+        with self._temporary(name) as (tmp, tmp_path):
+            tmp.write(text.encode())
+            tmp.flush()
+            if self.fsync:
+                os.fsync(tmp.fileno())
+            try:
+                os.link(tmp_path, final)  # never replaces a note another process made meanwhile
+            except FileExistsError:
+                return self.read_note(name) or ""
+        if self.fsync:
+            _fsync_directory(self.root)
+        return text
+
+    def replace_note(self, name: str, text: str) -> None:
+        final = self.root / _check_note(name)
+        with self._temporary(name) as (tmp, tmp_path):
+            tmp.write(text.encode())
+            self._move_into_place(tmp, tmp_path, final)
 
     def _checksums_path(self, key: str) -> Path:
         return self.root / _CHECKSUMS / (check_key(key) + ".json")
@@ -292,6 +354,12 @@ class LocalBlobStore:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _check_note(name: str) -> str:
+    if not re.fullmatch(r"\.[A-Za-z0-9_-]+", name) or name in {_INCOMING, _CHECKSUMS}:
+        raise ValueError(f"note name {name!r} must be '.' and [A-Za-z0-9_-] characters, not a folder of the store")
+    return name
 
 
 def _fsync_directory(path: Path) -> None:

@@ -49,4 +49,5 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         alert_settings=wiring.alert_settings(settings),
         event_settings=wiring.event_settings(settings),
         catalog_watch=CatalogWatch(settings.database_url, engine),
+        blob_redirect=wiring.blob_redirect(settings, blobs),
     ))

@@ -63,7 +63,7 @@ def import_archive(settings, args) -> int:
     engine = wiring.init_catalog(settings)
     progress = Progress(sum(blob["size_bytes"] for blob in manifest["blobs"].values()))
     try:
-        backup.restore(writer(engine), wiring.open_blobs(settings), settings.blob_dir, schema.METADATAS, directory,
+        backup.restore(writer(engine), wiring.open_blobs(settings), schema.METADATAS, directory,
                        progress.advance)
     except backup.BackupError as error:
         print(f"hydroserve import-archive: {error}", file=sys.stderr)

@@ -149,7 +149,7 @@ def read_manifest(directory: Path) -> dict:
     return manifest
 
 
-def restore(engine: Engine, blobs: BlobStore, blob_dir: Path, metadatas: list[MetaData], directory: Path,
+def restore(engine: Engine, blobs: BlobStore, metadatas: list[MetaData], directory: Path,
             progress: Callable[[int, str], None] = lambda n, key: None) -> dict:
     """Restore the export in ``directory`` into the (initialised, empty) catalog ``engine`` and the store ``blobs``.
 
@@ -177,7 +177,7 @@ def restore(engine: Engine, blobs: BlobStore, blob_dir: Path, metadatas: list[Me
             conn.execute(delete(table))
         for table in tables:
             _load_table(conn, table, directory / "catalog" / f"{table.name}.jsonl")
-    catalog_identity.mark_blobs(blob_dir, manifest["catalog_id"])
+    catalog_identity.mark_blobs(blobs, manifest["catalog_id"])
     return manifest
 
 

@@ -5,8 +5,8 @@ empty one made where the old one was) must be noticed, not silently used:
 
 * ``db init`` writes a random ``catalog_id`` into the one-row table
   ``catalog_identity``, and, when the blob store has no marker yet, the same
-  id into its marker file (:data:`BLOB_MARKER`): the blobs belong to that
-  catalog.
+  id into its marker note (:data:`BLOB_MARKER`, a file in a local store, an
+  object in S3): the blobs belong to that catalog.
 * ``serve``, ``ingest`` and ``sync`` start only on a catalog that has its id
   (:func:`check_existing`), and not on one that holds no package while the
   blob store holds packages written for another catalog
@@ -19,14 +19,16 @@ empty one made where the old one was) must be noticed, not silently used:
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, inspect, select
 from sqlalchemy.engine import Connection, Engine, make_url
+
+from hydroserve.acoustics.blobstore import BlobStore, BlobStoreUnavailable
 
 metadata = MetaData()
 
@@ -39,7 +41,7 @@ catalog_identity = Table(
 )
 
 BLOB_MARKER = ".catalog-id"
-"""The file in the blob directory naming the catalog its blobs belong to."""
+"""The blob store's note naming the catalog its blobs belong to."""
 INIT_HINT = "create it with `hydroserve db init`"
 
 
@@ -64,21 +66,23 @@ def write_id(conn: Connection) -> str:
     return catalog_id
 
 
-def claim_blobs(blob_dir: Path, catalog_id: str) -> str:
-    """Mark the blob directory as the blobs of ``catalog_id`` unless it is marked already; return the id it names."""
-    marker = blob_dir / BLOB_MARKER
-    if marker.exists():
-        return marker.read_text().strip()
-    mark_blobs(blob_dir, catalog_id)
-    return catalog_id
+def claim_blobs(blobs: BlobStore, catalog_id: str) -> str:
+    """Mark the blob store as the blobs of ``catalog_id`` unless it is marked already; return the id it names.
+
+    Raises
+    ------
+    CatalogNotReady
+        The blob store cannot be used (saying why).
+    """
+    try:
+        return blobs.create_note(BLOB_MARKER, catalog_id + "\n").strip()
+    except BlobStoreUnavailable as error:
+        raise CatalogNotReady(str(error)) from None
 
 
-def mark_blobs(blob_dir: Path, catalog_id: str) -> None:
-    """Mark the blob directory as the blobs of ``catalog_id``, replacing any marker (a restore: ``import-archive``)."""
-    blob_dir.mkdir(parents=True, exist_ok=True)
-    temporary = blob_dir / f"{BLOB_MARKER}.{os.getpid()}.tmp"
-    temporary.write_text(catalog_id + "\n")
-    os.replace(temporary, blob_dir / BLOB_MARKER)
+def mark_blobs(blobs: BlobStore, catalog_id: str) -> None:
+    """Mark the blob store as the blobs of ``catalog_id``, replacing any marker (a restore: ``import-archive``)."""
+    blobs.replace_note(BLOB_MARKER, catalog_id + "\n")
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -89,9 +93,10 @@ def sqlite_path(database_url: str) -> Path | None:
     return Path(url.database)
 
 
-def check_existing(database_url: str, engine: Engine, blob_dir: Path, *, holds_packages) -> str:
+def check_existing(database_url: str, engine: Engine, open_blobs: Callable[[], BlobStore], *, holds_packages) -> str:
     """The id of an existing, initialised catalog the blobs belong to; CatalogNotReady saying what to do otherwise.
 
+    ``open_blobs()`` gives the blob store (opened only once the catalog is found: a local one makes its folder);
     ``holds_packages(conn) -> bool`` tells whether the catalog holds any package.
     """
     path = sqlite_path(database_url)
@@ -103,13 +108,17 @@ def check_existing(database_url: str, engine: Engine, blob_dir: Path, *, holds_p
     if catalog_id is None:
         raise CatalogNotReady(f"the catalog at {make_url(database_url).render_as_string()} was not made by `hydroserve db init` "
                               f"(it has no catalog id): {INIT_HINT}")
-    marker = blob_dir / BLOB_MARKER
-    owner = marker.read_text().strip() if marker.exists() else None
-    if empty and owner is not None and owner != catalog_id and any(blob_dir.glob("DOM_*")):
+    blobs = open_blobs()
+    try:
+        marker = blobs.read_note(BLOB_MARKER)
+    except BlobStoreUnavailable as error:
+        raise CatalogNotReady(str(error)) from None
+    owner = None if marker is None else marker.strip()
+    if empty and owner is not None and owner != catalog_id and blobs.holds("DOM_"):
         raise CatalogNotReady(
-            f"the catalog {catalog_id} holds no package, but the blob store {blob_dir} holds packages of catalog {owner}: "
+            f"the catalog {catalog_id} holds no package, but the blob store {blobs} holds packages of catalog {owner}: "
             "the catalog was lost or replaced. Restore it from a backup (or point database_url at it); to start a new "
-            f"archive on purpose, move {blob_dir} away first")
+            f"archive on purpose, move {blobs} away first")
     return catalog_id
 
 

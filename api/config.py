@@ -10,7 +10,6 @@ where it came from.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from dataclasses import dataclass, fields
 from fractions import Fraction
@@ -27,112 +26,14 @@ from hydroserve.acoustics.stream import DEFAULT_TOLERANCE_TICKS
 from hydroserve.codecs import mp3, raw, voevent
 from hydroserve.odc_sync.vtp import Broker
 
+from .config_fields import BlobUrl, Brokers, Duration, Observatories, RetentionDays, StringList
+
 ENV_PREFIX = "HYDROSERVE_"
 SPOOL_DONE_ERROR = "Must be keep, delete or move:<dir>."
 
 
 class ConfigError(ValueError):
     """Invalid configuration; the message names the key and its source."""
-
-
-class _Duration(mf.Field):
-    """Seconds as an exact Fraction (from a number or a decimal string)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            seconds = Fraction(str(value))
-        except (ValueError, ZeroDivisionError):
-            raise ValidationError("Not a number of seconds.") from None
-        if seconds <= 0:
-            raise ValidationError("Must be positive.")
-        if (seconds * raw.TICKS_PER_SECOND).denominator != 1:
-            raise ValidationError("Must be a whole number of 16 ns ticks.")
-        return seconds
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else str(value)
-
-
-class _StringList(mf.Field):
-    """A list of strings: a TOML array or a comma-separated string."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            value = [item.strip() for item in value.split(",") if item.strip()]
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise ValidationError("Not a list of strings.")
-        return tuple(value)
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return ",".join(self._item_text(item) for item in value)
-
-    @staticmethod
-    def _item_text(item) -> str:
-        return str(item)
-
-
-class _Brokers(_StringList):
-    """VTP brokers: ``host:port`` items (a TOML array or comma-separated)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return tuple(Broker.parse(item) for item in super()._deserialize(value, attr, data, **kwargs))
-        except ValueError as error:
-            raise ValidationError(str(error)) from None
-
-
-class _Observatories(_StringList):
-    """Detector sites: ``NAME:longitude_deg:latitude_deg:height_m`` items."""
-
-    @staticmethod
-    def _item_text(site) -> str:
-        return f"{site.name}:{site.longitude_deg}:{site.latitude_deg}:{site.height_m}"
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        sites = []
-        for item in super()._deserialize(value, attr, data, **kwargs):
-            name, *numbers = item.split(":")
-            try:
-                longitude_deg, latitude_deg, height_m = (float(n) for n in numbers)
-            except ValueError:
-                raise ValidationError(f"{item!r} must be NAME:longitude_deg:latitude_deg:height_m") from None
-            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", name):
-                raise ValidationError(f"{item!r}: the site name must be letters, digits, _ or -")
-            if not (-180 <= longitude_deg <= 180 and -90 <= latitude_deg <= 90 and abs(height_m) < 1e5):
-                raise ValidationError(f"{item!r}: longitude must be in [-180, 180] deg, latitude in [-90, 90] deg")
-            sites.append(voevent.Observatory(name, longitude_deg, latitude_deg, height_m))
-        return tuple(sites)
-
-
-class _RetentionDays(mf.Field):
-    """Days each retention class is kept: a TOML table ``{samples = 30, mp3 = 365, psd = "forever"}`` or, in the
-    environment, ``samples=30,mp3=365,psd=forever``; a class not named is kept forever."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
-            if any(len(pair) != 2 for pair in pairs):
-                raise ValidationError("Must be CLASS=DAYS items separated by commas, e.g. samples=30,mp3=365,psd=forever.")
-            value = {name.strip(): days.strip() for name, days in pairs}
-        if not isinstance(value, dict):
-            raise ValidationError("Must be a table of retention class = days or \"forever\".")
-        days = {}
-        for name, given in value.items():
-            if given == "forever":
-                days[name] = None
-                continue
-            try:
-                days[name] = float(given)
-            except (TypeError, ValueError):
-                raise ValidationError(f"{name}: {given!r} is not a number of days or \"forever\".") from None
-        try:
-            RetentionPolicy(days)
-        except ValueError as error:
-            raise ValidationError(str(error)) from None
-        return days
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return ",".join(f"{name}={'forever' if days is None else repr(days)}" for name, days in value.items())
 
 
 _RETENTION_CLASSES_TEXT = ", ".join(f"{name} ({'/'.join(kinds)})" for name, kinds in RETENTION_CLASSES.items())
@@ -147,10 +48,20 @@ class SettingsSchema(Schema):
 
     data_dir = mf.String(load_default="./data", **_help("where the catalog (SQLite), blobs and spool live"))
     database_url = mf.String(load_default=None, allow_none=True, **_help("SQLAlchemy URL; default sqlite:///<data_dir>/catalog.sqlite"))
+    blob_url = BlobUrl(load_default=None, allow_none=True, **_help(
+        "where the blobs live: s3://<bucket>/<prefix> in an S3-compatible object store (credentials and region from the "
+        "AWS_* variables and ~/.aws files); unset: the local folder <data_dir>/blobs"))
+    s3_endpoint_url = mf.String(load_default=None, allow_none=True, validate=validate.URL(require_tld=False), **_help(
+        "S3 endpoint of blob_url; unset: AWS_ENDPOINT_URL, the AWS configuration, else AWS itself"))
+    s3_serve = mf.String(load_default="stream", validate=validate.OneOf(["stream", "redirect"]), **_help(
+        "with blob_url: stream products through the app (every chunk checked as it is sent), or check a stored file "
+        "whole and answer 307 to a presigned URL of its object (raw and WAV, made from the samples, always stream)"))
+    s3_presign_expiry_s = mf.Integer(load_default=300, validate=validate.Range(min=1, max=7 * 86400), **_help(
+        "s3_serve = redirect: how long a presigned URL is valid"))
     database_busy_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0, max=600), **_help(
         "how long a writer waits for the write lock (SQLite busy timeout, PostgreSQL lock_timeout)"))
     spool_dir = mf.String(load_default=None, allow_none=True, **_help("where the DAQ drops ADF files; default <data_dir>/spool"))
-    snippet_duration_s = _Duration(load_default=Fraction(300), **_help(
+    snippet_duration_s = Duration(load_default=Fraction(300), **_help(
         "length of a data package in seconds: package k holds exactly the samples whose times lie in [B_k, B_k + duration)"))
     snippet_interval_s = mf.Integer(load_default=300, validate=validate.Range(min=1), **_help("whole seconds between package starts B_k = k * interval (equal to the duration: every sample in exactly one package)"))
     min_coverage = mf.Float(load_default=0.9, validate=validate.Range(min=0, max=1, min_inclusive=False), **_help("minimum fraction of samples for a package to be kept"))
@@ -165,7 +76,7 @@ class SettingsSchema(Schema):
     spool_done = mf.String(load_default="keep", validate=validate.Regexp(r"^(keep|delete|move:.+)$", error=SPOOL_DONE_ERROR), **_help(
         "what happens to a spool file once every frame of it is final (archived or skipped, the sensor's cursor past "
         "its end): keep, delete, or move:<dir>. Never before; the newest file of a sensor and refused files are kept"))
-    retention_days = _RetentionDays(load_default=None, allow_none=True, **_help(
+    retention_days = RetentionDays(load_default=None, allow_none=True, **_help(
         "days each retention class is kept after its package was archived, or \"forever\" (the default for every class): "
         + _RETENTION_CLASSES_TEXT + "; expired products answer 410"))
     retention_interval_s = mf.Float(load_default=3600.0, validate=validate.Range(min=1), **_help(
@@ -197,7 +108,7 @@ class SettingsSchema(Schema):
     timeout_s = mf.Integer(load_default=60, validate=validate.Range(min=1), **_help(
         "gunicorn worker timeout: a worker silent this long is restarted (gevent: a request computing this long blocks it)"))
     public_url = mf.String(load_default=None, allow_none=True, **_help("base URL of this service in resource links; default http://<bind>"))
-    api_tokens = _StringList(load_default=(), **_help("bearer tokens accepted by write endpoints"))
+    api_tokens = StringList(load_default=(), **_help("bearer tokens accepted by write endpoints"))
     odc_url = mf.String(load_default=None, allow_none=True, validate=validate.URL(require_tld=False), **_help("Open Data Center base URL; unset: no push"))
     odc_token = mf.String(load_default=None, allow_none=True, **_help("bearer token for the ODC"))
     odc_path_template = mf.String(load_default="/resources/{kid}", validate=validate.Regexp(r"^/.*\{kid\}"), **_help("path of a resource under odc_url"))
@@ -213,10 +124,10 @@ class SettingsSchema(Schema):
     alert_publisher = mf.String(load_default="KM3NeT Collaboration", validate=validate.Length(min=1, max=200), **_help("Who/Author/title of alert packets"))
     alert_contact_name = mf.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200), **_help("Who/Author/contactName of alert packets"))
     alert_contact_email = mf.String(load_default=None, allow_none=True, validate=validate.Email(), **_help("Who/Author/contactEmail of alert packets"))
-    alert_observatories = _Observatories(
+    alert_observatories = Observatories(
         load_default=(voevent.Observatory("ARCA", 16.1, 36.2667, -3500.0), voevent.Observatory("ORCA", 6.0333, 42.8, -2450.0)),
         **_help("detector sites NAME:lon_deg:lat_deg:height_m; an alert's instrument starts with its site's NAME"))
-    vtp_brokers = _Brokers(load_default=(), **_help("VTP brokers host:port that alerts are published to"))
+    vtp_brokers = Brokers(load_default=(), **_help("VTP brokers host:port that alerts are published to"))
     vtp_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0.1, max=600), **_help("limit for one VTP exchange (connect, send, ack)"))
     vtp_retry_base_s = mf.Float(load_default=5.0, validate=validate.Range(min=0.01), **_help("first VTP retry delay; doubles per failed attempt"))
     vtp_retry_max_s = mf.Float(load_default=900.0, validate=validate.Range(min=0.01), **_help("longest VTP retry delay"))
@@ -232,6 +143,10 @@ class Settings:
 
     data_dir: Path
     database_url: str
+    blob_url: str | None
+    s3_endpoint_url: str | None
+    s3_serve: str
+    s3_presign_expiry_s: int
     database_busy_timeout_s: float
     spool_dir: Path
     snippet_duration_s: Fraction

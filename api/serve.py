@@ -52,7 +52,26 @@ class GunicornServer(BaseApplication):
     def load(self):
         from .app import create_app
 
+        _tls_through_patched_ssl()
         return create_app(self.settings)
+
+
+def _tls_through_patched_ssl() -> None:
+    """Make urllib3 (and botocore, the S3 client) build gevent's TLS contexts in a worker that gevent has patched.
+
+    The master imported them before the worker patched ``ssl``, so they hold
+    the unpatched ``SSLContext`` class, whose methods then recurse into the
+    patched one (RecursionError: no S3 client could be made). Pointing them at
+    the patched class is what importing them after the patch would have done;
+    without gevent (gthread workers) ``ssl.SSLContext`` is the class they hold.
+    """
+    import ssl
+    import sys
+
+    for name in ("urllib3.util.ssl_", "botocore.httpsession"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "SSLContext", None) is not ssl.SSLContext:
+            module.SSLContext = ssl.SSLContext
 
 
 def _quiet_late_ssl_patch(server, worker) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hydroserve.acoustics import catalog, sensors
 from hydroserve.acoustics.archive import Archive
-from hydroserve.acoustics.blobstore import LocalBlobStore
+from hydroserve.acoustics.blobstore import BlobStore, LocalBlobStore
 from hydroserve.acoustics.ingest import Ingestor
 from hydroserve.acoustics.integrity import DamageLog, Integrity
 from hydroserve.acoustics.package_products import PackageProducts
@@ -54,7 +56,7 @@ def init_catalog(settings: Settings) -> Engine:
     ensure_alert_registry(engine, writer(engine), alert_settings(settings))
     with writer(engine).begin() as conn:
         catalog_id = catalog_identity.write_id(conn)
-    catalog_identity.claim_blobs(settings.blob_dir, catalog_id)
+    catalog_identity.claim_blobs(open_blobs(settings), catalog_id)
     return engine
 
 
@@ -71,7 +73,8 @@ def open_existing_catalog(settings: Settings) -> Engine:
     """
     engine = open_catalog(settings)  # no connection yet: the file is looked for first (SQLite would make an empty one)
     try:
-        catalog_identity.check_existing(settings.database_url, engine, settings.blob_dir, holds_packages=catalog.holds_packages)
+        catalog_identity.check_existing(settings.database_url, engine, functools.partial(open_blobs, settings),
+                                        holds_packages=catalog.holds_packages)
         with engine.connect() as conn:
             schema.require_head(conn)
     except catalog_identity.CatalogNotReady:  # SchemaError included
@@ -116,8 +119,21 @@ def vtp_deliverers(settings: Settings, engine: Engine) -> list[VtpDeliverer]:
     ]
 
 
-def open_blobs(settings: Settings) -> LocalBlobStore:
-    return LocalBlobStore(settings.blob_dir)
+def open_blobs(settings: Settings) -> BlobStore:
+    """The blob store: the S3 bucket and prefix of ``blob_url``, else the local folder ``<data_dir>/blobs``."""
+    if settings.blob_url is None:
+        return LocalBlobStore(settings.blob_dir)
+    from hydroserve.acoustics.s3store import S3BlobStore
+
+    return S3BlobStore(settings.blob_url, endpoint_url=settings.s3_endpoint_url)
+
+
+def blob_redirect(settings: Settings, blobs: BlobStore) -> Callable[..., str] | None:
+    """``s3_serve = "redirect"`` on S3: ``url(key, media_type=, download_name=)`` of a presigned GET of a blob,
+    valid for ``s3_presign_expiry_s``; None: every product streams through the app."""
+    if settings.blob_url is None or settings.s3_serve != "redirect":
+        return None
+    return functools.partial(blobs.presigned_url, expires_s=settings.s3_presign_expiry_s)
 
 
 def build_archive(settings: Settings, engine: Engine, blobs=None, *, fence=None) -> Archive:

@@ -16,7 +16,8 @@ from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings, settings_env
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
 import postgres_server
-from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN, server_env, start_server
+import s3_server
+from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN, free_port, server_env, start_server
 
 
 @pytest.fixture
@@ -99,6 +100,24 @@ def settings(tmp_path, database_url):
         spool_settle_s=0,
         api_tokens=TOKEN,
     )
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """The session's S3-compatible server (moto's, on loopback; see :mod:`s3_server`), with the ``AWS_*`` variables
+    that boto3 reads set in this process (and so in its subprocesses) until the end of the session."""
+    directory = tmp_path_factory.mktemp("s3")
+    variables = s3_server.environment(directory)
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    server = s3_server.start(directory / "moto.log", free_port())
+    yield server
+    server.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -14,7 +14,10 @@ from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.http import parse_etags, parse_range_header
 from werkzeug.wsgi import wrap_file
 
+from hydroserve.acoustics.integrity import VerifiedBlob
 from hydroserve.acoustics.package_products import Served
+
+from .services import services
 
 IMMUTABLE_MAX_AGE_S = 365 * 86400
 STREAM_CHUNK_BYTES = 1 << 20  # werkzeug's 8 KiB reads cap a 234 MB WAV at a third of what loopback carries
@@ -53,6 +56,10 @@ def send_stream(
     file that fails at once (a damaged blob: :class:`BlobDamaged`) becomes an
     error answer; a failure later stops the body short of its Content-Length,
     and the client sees a broken transfer, never a complete one.
+
+    With ``s3_serve = "redirect"``, a stored blob (a :class:`VerifiedBlob`)
+    that would be sent (200 or 206) is checked whole and answered with 307 to
+    a presigned URL of its object instead (the client's Range goes along).
     """
     failed = precondition_failed(etag)
     if failed is not None:
@@ -74,9 +81,25 @@ def send_stream(
         response.accept_ranges = "bytes"
     else:
         response = response.make_conditional(_without_if_match(), accept_ranges=True, complete_length=size)
+    if response.status_code in (200, 206) and services().blob_redirect is not None and isinstance(file, VerifiedBlob):
+        return _redirect_to_object(response, file, etag, media_type=media_type, download_name=download_name)
     if request.method != "HEAD" and response.status_code in (200, 206):
         response.response = _Started(response.response)
     return response
+
+
+def _redirect_to_object(response: Response, blob: VerifiedBlob, etag: str, **headers) -> Response:
+    """307 to a presigned URL of ``blob``'s object, after every chunk of it has been checked (a damaged one raises
+    :class:`BlobDamaged`, recorded); never cached, since the URL expires."""
+    try:
+        blob.verify_all()
+        location = services().blob_redirect(blob.key, **headers)
+    finally:
+        response.close()
+    redirect = Response(status=307, headers={"Location": location, "Cache-Control": "no-store"})
+    del redirect.headers["Content-Type"]  # no body
+    redirect.set_etag(etag)
+    return redirect
 
 
 def precondition_failed(etag: str) -> Response | None:

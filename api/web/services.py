@@ -60,6 +60,7 @@ class Services:
     alert_settings: AlertSettings
     event_settings: EventSettings
     catalog_watch: CatalogWatch  # the catalog's id and file as the app found them: /readyz and writes compare
+    blob_redirect: Callable[..., str] | None = None  # s3_serve = "redirect": presigned URL of a blob (wiring.blob_redirect)
     # prepared event tables, by blob SHA-256: content-addressed, so never stale (a replaced table has another key).
     # Nothing else is kept per process: a package's record is read from the catalog on every request (two primary-key
     # lookups), so every API node answers from the one catalog, whatever another node or a worker changed.
