@@ -18,3 +18,4 @@ class ProductSettings:
     mp3_quality: int = 7  # LAME "fast": 1.6x faster than 5, same decoded SNR (21.7 vs 21.6 dB) on the synthetic signal
     psd_nfft: int = 8192
     loudness: LoudnessPolicy = LoudnessPolicy()
+    samples_storage: str = "auto"  # "auto": FLAC when every sample is an exact 24-bit count, else float32; or "float32"

@@ -52,9 +52,13 @@ def package_targets(record: catalog.PackageRecord, blob_keys: list[str]) -> list
     """The blobs of a package: samples, MP3 and /psd document from the catalog, then every other key under its
     prefix in ``blob_keys`` (files derived on demand)."""
     pid = record.package_id
-    wav_header = products.wav_view(pid, record.n_samples, record.start_tick, len(record.gaps)).parts[0].data
-    targets = [ScrubTarget(record.samples_key, pid, record.products["wav"].sha256, False, wav_header)]
-    targets += [ScrubTarget(p.blob_key, pid, p.sha256, True) for p in record.products.values() if p.blob_key]
+    if "flac" in record.products:  # the samples blob is the FLAC product
+        targets = [ScrubTarget(record.samples_key, pid, record.products["flac"].sha256, False)]
+    else:
+        wav_header = products.wav_view(pid, record.n_samples, record.start_tick, len(record.gaps)).parts[0].data
+        targets = [ScrubTarget(record.samples_key, pid, record.products["wav"].sha256, False, wav_header)]
+    targets += [ScrubTarget(p.blob_key, pid, p.sha256, True) for p in record.products.values()
+                if p.blob_key and p.blob_key != record.samples_key]
     known = {t.key for t in targets}
     return targets + [ScrubTarget(key, pid, None, True) for key in blob_keys if key not in known]
 
