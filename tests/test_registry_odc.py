@@ -27,7 +27,7 @@ from odc_stub import OdcStub, StubServer
 from support import SENSOR, free_port, server_env, url
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
-KINDS = ("mp3", "psd", "raw", "wav")
+KINDS = ("flac", "mp3", "psd", "raw", "wav")  # the synthetic samples are 24-bit counts: stored (and served) as FLAC
 
 
 @pytest.fixture
@@ -44,12 +44,12 @@ def counts_in_catalog(settings):
     return n_resources, n_outbox
 
 
-def test_every_package_yields_four_resources_in_four_streams_of_one_collection(client, settings, packages):
+def test_every_package_yields_a_resource_per_product_in_five_streams_of_one_collection(client, settings, packages):
     assert len(packages) == 2
     collection = client.get(url(client, "registry.Collection", kid="acoustic20_01")).json
     assert collection["title"] == "Acoustic data"
     assert {s["kid"]: s["member_count"] for s in collection["streams"]} == {f"acoustic20_01_{k}": 2 for k in KINDS}
-    assert counts_in_catalog(settings) == (8, 8)
+    assert counts_in_catalog(settings) == (10, 10)
     pid = packages[0]
     resource = client.get(url(client, "registry.Resource", kid=f"acoustic20_01_psd_{pid}")).json
     info = client.get(url(client, "acoustic.Info", package_id=pid)).json
