@@ -50,6 +50,7 @@ VENDOR = "hydroserve (libFLAC via pyFLAC)"
 _STREAMINFO, _SEEKTABLE, _VORBIS_COMMENT = 0, 3, 4
 _SEEKPOINT = struct.Struct(">QQH")
 _MAX_BLOCK_BYTES = (1 << 24) - 1
+_BLOCK_SAMPLES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,15 @@ def exact_counts(samples: np.ndarray) -> np.ndarray | None:
     """
     if samples.dtype != np.float32:
         raise TypeError(f"samples.dtype={samples.dtype} must be float32")
-    scaled = samples.astype(np.float64) * COUNTS_PER_UNIT
-    if not np.all(np.isfinite(scaled)) or not np.all((scaled >= -COUNTS_PER_UNIT) & (scaled < COUNTS_PER_UNIT)):
-        return None
-    counts = scaled.astype(np.int32)
-    if not np.array_equal(samples_from_counts(counts).view(np.uint32), samples.view(np.uint32)):
-        return None
+    counts = np.empty(len(samples), dtype=np.int32)
+    for first in range(0, len(samples), _BLOCK_SAMPLES):  # in blocks: no whole float64 copy of a 234 MB package
+        block = samples[first : first + _BLOCK_SAMPLES]
+        scaled = block * np.float32(COUNTS_PER_UNIT)  # exact: a power of two
+        if not np.all((scaled >= -COUNTS_PER_UNIT) & (scaled < COUNTS_PER_UNIT)):  # also False for NaN
+            return None
+        counts[first : first + len(block)] = scaled
+        if not np.array_equal(samples_from_counts(counts[first : first + len(block)]).view(np.uint32), block.view(np.uint32)):
+            return None
     return counts
 
 
@@ -129,8 +133,11 @@ def samples_from_counts(counts: np.ndarray) -> np.ndarray:
 
 def md5_of_counts(counts: np.ndarray) -> bytes:
     """The STREAMINFO MD5: of the counts as signed little-endian 3-byte integers."""
-    as_bytes = counts.astype("<i4", copy=False).view(np.uint8).reshape(-1, 4)[:, :3]
-    return hashlib.md5(np.ascontiguousarray(as_bytes).tobytes()).digest()
+    digest = hashlib.md5()
+    for first in range(0, len(counts), _BLOCK_SAMPLES):
+        block = counts[first : first + _BLOCK_SAMPLES].astype("<i4", copy=False)
+        digest.update(np.ascontiguousarray(block.view(np.uint8).reshape(-1, 4)[:, :3]).data)
+    return digest.digest()
 
 
 def encode(counts: np.ndarray, *, sample_rate_hz: int, comments: list[tuple[str, str]] = (),
@@ -194,7 +201,8 @@ def _encode_frames(counts: np.ndarray, sample_rate_hz: int, block_size: int, com
     encoder._channels = 1
     encoder._bits_per_sample = BITS_PER_SAMPLE
     encoder._init()
-    encoder.process(counts.reshape(-1, 1))
+    for first in range(0, len(counts), _BLOCK_SAMPLES):  # pyFLAC copies what it is given: feed it in blocks
+        encoder.process(counts[first : first + _BLOCK_SAMPLES].reshape(-1, 1))
     if not encoder.finish():
         raise RuntimeError(f"libFLAC failed to finish the stream: {encoder.state}")
     expected = -(-len(counts) // block_size)
