@@ -39,6 +39,7 @@ FLOAT32 = "float32"
 SAMPLES_STORAGE_CHOICES = ("auto", FLOAT32)
 """``samples_storage`` settings: ``auto`` stores FLAC when every sample is an exact 24-bit count."""
 _VERIFY_BLOCK_SAMPLES = 1 << 20
+_READ_ALL_PIECE_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,13 @@ class FlacSamples(SizedReader):
         view[:n] = data[offset : offset + n]
         self.position += n
         return n
+
+    def readall(self) -> bytes:
+        """The rest of the samples, decoded in pieces of 4 MiB (not in ``io``'s small default pieces)."""
+        parts = []
+        while data := self.read(_READ_ALL_PIECE_BYTES):
+            parts.append(data)
+        return b"".join(parts)
 
     def _decode(self, first: int, count: int) -> np.ndarray:
         if self.sound.tell() != first:

@@ -271,3 +271,13 @@ def test_synthetic_write_adf_files_keep_the_counts(tmp_path):
     [path] = write_adf_files(tmp_path, SyntheticSensor(SENSOR), start_tick=REAL_START_TICK, n_frames=2, frames_per_file=2)
     samples = raw_decoder.read_file(path, frame_length=raw.DEFAULT_FRAME_LENGTH).samples.reshape(-1)
     assert flac.exact_counts(samples.astype(np.float32)) is not None
+
+
+def test_products_made_from_the_samples_read_the_flac_store(app, client, package, settings):
+    """A PSD at another nfft and a lost MP3 are made from the decoded FLAC samples, identical to the ingest's."""
+    mp3_path = settings.blob_dir / package.products["mp3"].blob_key
+    mp3_path.unlink()
+    again = client.get(url(app, "acoustic.Mp3", package_id=PID))
+    assert again.status_code == 200 and hashlib.sha256(again.data).hexdigest() == package.products["mp3"].sha256
+    psd = client.get(url(app, "acoustic.Psd", package_id=PID, nfft=4096)).json
+    assert len(psd["median"]) == 2049 and psd["n_segments"] == 2 * 390_625 // 4096 - 1
