@@ -3,7 +3,8 @@
 Publishing a snippet
 
 1. writes its blobs durably (temporary file, fsync, rename; see
-   :mod:`.blobstore`): invisible until step 2 commits;
+   :mod:`.blobstore`): invisible until step 2 commits; the samples as FLAC
+   only once decoded bit for bit (:mod:`.sample_storage`);
 2. in one catalog transaction inserts the package and product rows, moves
    the sensor's resume cursor past the window and calls the injected
    ``registrar(conn, record)`` (which writes the open-data resources and
@@ -27,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from hydroserve.codecs import SOFTWARE_VERSION
 from hydroserve.codecs.raw import SensorId
 
-from . import catalog, product_keys, products
+from . import catalog, product_keys, products, sample_storage
 from .blobstore import BlobStore
 from .cutter import CutSettings, SkippedWindow, Snippet
 from .sensors import SensorCatalog
@@ -91,7 +92,12 @@ class Archive:
                 log.info("%s: already archived, nothing to do", pid)
                 return None
         calibration = self.sensor_catalog.info(snippet.sensor).calibration
+        prefix = product_keys.package_prefix(pid, snippet.sensor, snippet.boundary_tick)
+        stored = sample_storage.store(snippet.samples, prefix=prefix, package_id=pid, start_tick=snippet.start_tick,
+                                      storage=self.product_settings.samples_storage, blobs=self.blobs)
         built = products.build(snippet, self.product_settings, self.blobs, calibration)
+        if stored.flac_product is not None:
+            built.append(stored.flac_product)
         record = catalog.PackageRecord(
             sensor=snippet.sensor,
             boundary_tick=snippet.boundary_tick,
@@ -99,9 +105,9 @@ class Archive:
             n_expected=snippet.n_expected,
             runs=snippet.runs,
             window_size=snippet.window_size,
-            samples_key=product_keys.samples_key(product_keys.package_prefix(pid, snippet.sensor, snippet.boundary_tick)),
+            samples_key=stored.key,
             sources=tuple(Path(source).name for source in snippet.sources),
-            settings=self._settings(),
+            settings={**self._settings(), "samples_stored_as": stored.as_json()},
             software_version=SOFTWARE_VERSION,
             created_at=datetime.now(UTC),
             products={p.kind: p for p in built},

@@ -29,7 +29,7 @@ import numpy as np
 
 from hydroserve.codecs import psdjson
 
-from . import composite, mp3_product, pictures, product_keys, products, psd_product
+from . import composite, mp3_product, pictures, product_keys, products, psd_product, sample_storage
 from .blobstore import BlobDamaged, BlobNotFound, BlobStore, ChecksumsMissing
 from .catalog import PackageRecord
 from .integrity import Integrity, VerifiedBlob
@@ -76,7 +76,8 @@ class PackageProducts:
         return self.sensors.info(record.sensor).calibration
 
     def samples(self, record: PackageRecord) -> BinaryIO:
-        """The stored samples (float32, runs back to back), each chunk checked as it is read.
+        """The stored samples (float32, runs back to back), each chunk checked as it is read; decoded as they are read
+        when they are stored as FLAC (see :mod:`.sample_storage`).
 
         Raises
         ------
@@ -84,9 +85,25 @@ class PackageProducts:
         BlobDamaged
             They are (or were found) damaged; also raised by reads that meet a bad chunk.
         """
+        if "flac" in record.products:
+            return sample_storage.FlacSamples(self._flac_blob(record), record.n_samples)
         wav_header = self._wav_layout(record).parts[0].data
         return self.integrity.open(record.samples_key, record.package_id, expected_sha256=record.products["wav"].sha256,
                                    legacy_prefix=wav_header)
+
+    def flac(self, record: PackageRecord) -> Served:
+        """The samples as stored in FLAC (24-bit, lossless), each chunk checked as it is served.
+
+        Raises
+        ------
+        KeyError
+            The package's samples are stored as float32: it has no FLAC.
+        """
+        product = record.products["flac"]
+        return Served(self._flac_blob(record), product.size_bytes, product.media_type, product.sha256, immutable=True)
+
+    def _flac_blob(self, record: PackageRecord) -> VerifiedBlob:
+        return self.integrity.open(record.samples_key, record.package_id, expected_sha256=record.products["flac"].sha256)
 
     def raw(self, record: PackageRecord) -> Served:
         """The ADF raw dump: a view on the samples (NaN pads the last frame of each run)."""

@@ -3,7 +3,8 @@
 Every blob of a package lives under its prefix
 ``<sensor>/<YYYY>/<MM>/<DD>/<package id>`` (the UTC day of the window start):
 
-* ``<prefix>.f32``  the samples, little-endian float32 back to back (gaps removed);
+* ``<prefix>.f32``  the samples, little-endian float32 back to back (gaps removed), or
+* ``<prefix>.flac``  the same samples as 24-bit FLAC, when they are exact ADC counts (:mod:`.sample_storage`);
 * ``<prefix>.mp3``  the MP3;
 * ``<prefix>.psd.npz``  linear PSD statistics at the ingest nfft;
   ``<prefix>.nfft<N>.psd.npz`` the same for another nfft, made on demand;
@@ -42,6 +43,10 @@ def version_prefix(prefix: str, version: int, job_id: int | None) -> str:
 
 def samples_key(prefix: str) -> str:
     return f"{prefix}.f32"
+
+
+def flac_key(prefix: str) -> str:
+    return f"{prefix}.flac"
 
 
 def mp3_key(prefix: str) -> str:

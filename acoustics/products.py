@@ -1,6 +1,6 @@
-"""The products of a data package made at ingest: raw (ADF), wav, mp3 and psd.
+"""The products of a data package made at ingest: raw (ADF), wav, mp3 and psd (flac: :mod:`.sample_storage`).
 
-:func:`build` stores the samples, the MP3 and the PSD (statistics and
+:func:`build` stores the MP3 and the PSD (statistics and
 document; where: :mod:`.product_keys`). ``raw`` and ``wav`` are views on the
 stored samples (see :mod:`.composite`): they are never written, only their size
 and sha256 are computed once. What is served or remade later goes through
@@ -109,10 +109,10 @@ def unarchivable_reason(runs: tuple[Run, ...], settings: ProductSettings) -> str
 
 
 def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calibration | None) -> list[ProductRecord]:
-    """Write a snippet's blobs (durably) and return its product records."""
+    """Write a snippet's MP3 and PSD blobs (durably) and return its product records (the samples blob is
+    :func:`.sample_storage.store`'s)."""
     pid = snippet.package_id
     prefix = product_keys.package_prefix(pid, snippet.sensor, snippet.boundary_tick)
-    blobs.put(product_keys.samples_key(prefix), [memoryview(snippet.samples.astype("<f4", copy=False)).cast("B")])
     runs = run_arrays(snippet.samples, snippet.runs)
 
     adf = adf_view(snippet.runs, frame_length=settings.frame_length, window_size=snippet.window_size)

@@ -8,6 +8,7 @@ CUT_STEP = "hydroserve:cut"
 PRODUCT_STEPS = {
     "raw": "ADF framing of the stored samples",
     "wav": "WAV header + the stored float32 samples",
+    "flac": "24-bit FLAC of the samples' exact ADC counts (count * 2**-23), verified bit for bit; the samples as stored",
     "mp3": "DC removal, anti-alias resampling to 48 kHz, gain, MPEG Layer III encoding",
     "psd": "Welch PSD with per-frequency quantiles across segments",
 }

@@ -31,6 +31,7 @@ import hashlib
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -97,19 +98,23 @@ class Reprocessor:
     Parameters
     ----------
     reader, writer : sqlalchemy.engine.Engine
-        The catalog for reads and for write transactions (on PostgreSQL a job's whole execution is one write
-        transaction holding the job's row lock).
+        The catalog for reads and for write transactions (on PostgreSQL a job's whole execution is one
+        transaction holding the job's row lock, begun as a reader and made a writer by ``become_writer`` only to
+        commit the results, so other writers never wait for a job's work).
     package_products : PackageProducts
         Reads the samples, checked chunk by chunk.
     blobs : BlobStore
         Where new versions are stored.
+    become_writer : callable
+        ``become_writer(conn)`` makes the reader transaction holding a job's row lock a write transaction (PostgreSQL).
     registrar : callable, optional
         ``registrar(conn, record)``: the resources and outbox rows of the changed products, in the job's transaction.
     """
 
     def __init__(self, reader: Engine, writer: Engine, package_products: PackageProducts, blobs: BlobStore, *,
-                 registrar: Registrar | None = None):
+                 become_writer: Callable[[Connection], None], registrar: Registrar | None = None):
         self.reader = reader
+        self.become_writer = become_writer
         self.writer = writer
         self.package_products = package_products
         self.blobs = blobs
@@ -141,9 +146,13 @@ class Reprocessor:
     def run_one(self) -> JobResult | None:
         """Execute the oldest pending job that no other worker holds; None when there is none."""
         if self.row_locks:
-            with self.writer.begin() as conn:
+            with self.reader.begin() as conn:  # a reader while the job is built: other writers go on meanwhile
                 job = jobs.next_due(conn, lock=True)
-                return None if job is None else self._commit(conn, job, self._build_or_error(job))
+                if job is None:
+                    return None
+                built = self._build_or_error(job)
+                self.become_writer(conn)
+                return self._commit(conn, job, built)
         with self.reader.connect() as conn:
             job = jobs.next_due(conn, lock=False)
         if job is None:

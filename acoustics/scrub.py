@@ -52,11 +52,15 @@ def package_targets(record: catalog.PackageRecord, blob_keys: list[str]) -> list
     """The blobs of a package: samples, MP3 and /psd document from the catalog, then every other key under its
     prefix in ``blob_keys`` (files derived on demand). Products deleted by retention (``record.expired``) have none."""
     pid = record.package_id
-    wav_header = products.wav_view(pid, record.n_samples, record.start_tick, len(record.gaps)).parts[0].data
-    targets = [] if "wav" in record.expired else [
-        ScrubTarget(record.samples_key, pid, record.products["wav"].sha256, False, wav_header)]
+    if "wav" in record.expired:  # the samples were deleted by retention
+        targets = []
+    elif "flac" in record.products:  # the samples blob is the FLAC product
+        targets = [ScrubTarget(record.samples_key, pid, record.products["flac"].sha256, False)]
+    else:
+        wav_header = products.wav_view(pid, record.n_samples, record.start_tick, len(record.gaps)).parts[0].data
+        targets = [ScrubTarget(record.samples_key, pid, record.products["wav"].sha256, False, wav_header)]
     targets += [ScrubTarget(p.blob_key, pid, p.sha256, True) for p in record.products.values()
-                if p.blob_key and p.kind not in record.expired]
+                if p.blob_key and p.blob_key != record.samples_key and p.kind not in record.expired]
     known = {t.key for t in targets}
     return targets + [ScrubTarget(key, pid, None, True) for key in blob_keys if key not in known]
 

@@ -97,7 +97,8 @@ def stored_spectrogram(
     ----------
     samples : binary file
         Seekable; the package's samples as little-endian float32, runs back
-        to back (the ``.f32`` blob).
+        to back (the ``.f32`` blob, or the FLAC blob as decoded by
+        :class:`~.sample_storage.FlacSamples`).
     runs : tuple of Run
         The contiguous runs: where each starts in time (16 ns ticks) and in
         ``samples``.

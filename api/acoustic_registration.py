@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hydroserve.acoustics import provenance
 from hydroserve.acoustics.catalog import PackageRecord
-from hydroserve.codecs import mp3, psdjson, raw, wav
+from hydroserve.codecs import flac, mp3, psdjson, raw, wav
 from hydroserve.codecs.times import tick_to_datetime
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.outbox import ODC_DESTINATION
@@ -26,6 +26,8 @@ from .config import Settings
 ACOUSTIC_STREAMS = {
     "raw": (raw.MEDIA_TYPE, "Raw acoustic data", "KM3NeT ADF raw dumps of the acoustic data packages (readable by km3io)"),
     "wav": (wav.MEDIA_TYPE, "Acoustic data as WAV", "Full-fidelity IEEE float32 WAV of the acoustic data packages"),
+    "flac": (flac.MEDIA_TYPE, "Acoustic data as FLAC", "Lossless 24-bit FLAC of the acoustic data packages whose samples "
+             "are exact 24-bit ADC counts (the samples as stored)"),
     "mp3": (mp3.MEDIA_TYPE, "Acoustic data as MP3", "Listenable 48 kHz MP3 of the acoustic data packages"),
     "psd": (psdjson.MEDIA_TYPE, "Acoustic noise spectra", "Welch power spectral density (mean, median, 75 % and 95 % quantiles) per package"),
 }
@@ -36,7 +38,7 @@ def acoustic_collection(settings: Settings) -> registry.Collection:
         settings.collection,
         "Acoustic data",
         "Snippets of the continuous acoustic data stream of the detector's piezo sensors and hydrophones, "
-        "cut at a fixed interval and offered as raw ADF, WAV, MP3 and noise spectra.",
+        "cut at a fixed interval and offered as raw ADF, WAV, lossless FLAC, MP3 and noise spectra.",
     )
 
 
@@ -48,7 +50,7 @@ def acoustic_streams(settings: Settings) -> list[registry.Stream]:
 
 
 def ensure_acoustic_registry(reader: Engine, writer: Engine, settings: Settings) -> None:
-    """Create the acoustic collection and its four streams if missing."""
+    """Create the acoustic collection and its streams if missing."""
     registry.ensure_registered(reader, writer, acoustic_collection(settings), acoustic_streams(settings))
 
 

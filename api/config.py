@@ -22,6 +22,7 @@ from hydroserve.acoustics.cutter import CutSettings
 from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.product_settings import ProductSettings
 from hydroserve.acoustics.retention import RETENTION_CLASSES, RetentionPolicy
+from hydroserve.acoustics.sample_storage import SAMPLES_STORAGE_CHOICES
 from hydroserve.acoustics.stream import DEFAULT_TOLERANCE_TICKS
 from hydroserve.codecs import mp3, raw, voevent
 from hydroserve.odc_sync.vtp import Broker
@@ -94,6 +95,9 @@ class SettingsSchema(Schema):
     mp3_limiter_knee_dbfs = mf.Float(load_default=LoudnessPolicy.knee_dbfs, validate=validate.Range(min=-60, max=-3, max_inclusive=False), **_help(
         "MP3 soft-limiter knee (dB re full scale): louder samples are compressed by tanh towards -3 dBFS, never clipped"))
     psd_nfft = mf.Integer(load_default=8192, validate=validate.Range(min=16, max=2**20), **_help("Welch segment length for the ingest PSD"))
+    samples_storage = mf.String(load_default="auto", validate=validate.OneOf(SAMPLES_STORAGE_CHOICES), **_help(
+        "auto: store a package's samples as 24-bit FLAC (verified bit for bit) when every sample is an exact 24-bit ADC "
+        "count, else float32; float32: always float32"))
     bind = mf.String(load_default="127.0.0.1:8000", **_help("gunicorn bind address"))
     workers = mf.Integer(load_default=2, validate=validate.Range(min=1, max=64), **_help("gunicorn worker processes"))
     worker_class = mf.String(load_default="gevent", validate=validate.OneOf(["gevent", "gthread"]), **_help(
@@ -169,6 +173,7 @@ class Settings:
     mp3_full_scale_sample_units: float
     mp3_limiter_knee_dbfs: float
     psd_nfft: int
+    samples_storage: str
     bind: str
     workers: int
     worker_class: str
@@ -218,7 +223,8 @@ class Settings:
     @property
     def products(self) -> ProductSettings:
         loudness = LoudnessPolicy(self.mp3_full_scale_db_re_1upa, self.mp3_full_scale_sample_units, self.mp3_limiter_knee_dbfs)
-        return ProductSettings(self.adf_frame_length, self.mp3_bit_rate_kbps, self.mp3_quality, self.psd_nfft, loudness)
+        return ProductSettings(self.adf_frame_length, self.mp3_bit_rate_kbps, self.mp3_quality, self.psd_nfft, loudness,
+                               self.samples_storage)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

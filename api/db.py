@@ -61,15 +61,23 @@ def _sqlite_engine(url: str, database: str | None, busy_timeout_s: float) -> Eng
 
 
 def _postgresql_engine(url: str, busy_timeout_s: float) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+    # every lock wait (the writers' lock, a row lock) gives up after the busy timeout, as SQLite's busy timeout does
+    options = f"-c timezone=UTC -c lock_timeout={max(1, int(busy_timeout_s * 1000))}"
+    engine = create_engine(url, pool_pre_ping=True, connect_args={"options": options})
 
     @event.listens_for(engine, "begin")
     def _postgresql_begin(conn):
         if conn.get_execution_options().get(WRITER_OPTION):
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(busy_timeout_s * 1000))}")
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+            become_writer(conn)
 
     return engine
+
+
+def become_writer(conn) -> None:
+    """Make a PostgreSQL transaction begun as a reader a writer from here on: take the writers' lock
+    (:data:`WRITER_LOCK`), waiting at most the engine's busy timeout. For a transaction that must hold a row lock
+    through long work (a reprocessing job) without keeping every other writer waiting meanwhile."""
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
 
 
 def writer(engine: Engine) -> Engine:

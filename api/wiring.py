@@ -31,7 +31,7 @@ from hydroserve.odc_sync.vtp import VtpDeliverer
 from . import acoustic_registration as registration
 from . import catalog_identity, schema
 from .config import Settings
-from .db import make_engine, writer
+from .db import become_writer, make_engine, writer
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,8 @@ def build_reprocessor(settings: Settings, engine: Engine) -> Reprocessor:
     blobs = open_blobs(settings)
     products = PackageProducts(blobs, sensors.load(settings.sensors_file), settings.products,
                                Integrity(blobs, DamageLog(engine, writer(engine))))
-    return Reprocessor(engine, writer(engine), products, blobs, registrar=registration.acoustic_registrar(settings))
+    return Reprocessor(engine, writer(engine), products, blobs, become_writer=become_writer,
+                       registrar=registration.acoustic_registrar(settings))
 
 
 def open_spool(settings: Settings, archive: Archive) -> SpoolDirectory:

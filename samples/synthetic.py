@@ -17,7 +17,9 @@ longer generation, bit for bit. It contains
 * a small DC offset, as real ADF data has.
 
 Units are arbitrary "sample units" with a background standard deviation of
-about 3e-4, similar to the real file in km3net-testdata.
+about 3e-4, similar to the real file in km3net-testdata. Like the real ADC's,
+the samples are 24-bit counts as float32 (``count * 2**-23``, rounded to the
+nearest count) unless ``adc_bits=None`` asks for unquantised float32.
 """
 
 from __future__ import annotations
@@ -69,10 +71,17 @@ class SyntheticSensor:
         Scale of the whole signal (e.g. a sensor farther from the ship is quieter).
     dc_offset : float
         Constant added to every sample.
+    adc_bits : int or None
+        The samples are rounded to counts of ``2**-(adc_bits - 1)`` (full scale ±1, as the real 24-bit ADC's
+        float32 values are); None: float32 of the unquantised signal.
     """
 
-    def __init__(self, sensor: SensorId, *, seed: int = 0, level: float = 1.0, dc_offset: float = 3e-3):
+    def __init__(self, sensor: SensorId, *, seed: int = 0, level: float = 1.0, dc_offset: float = 3e-3,
+                 adc_bits: int | None = 24):
+        if adc_bits is not None and not 2 <= adc_bits <= 24:
+            raise ValueError(f"{adc_bits=} must lie in 2..24 (float32 holds 24-bit counts exactly) or be None")
         self.sensor = sensor
+        self.adc_bits = adc_bits
         self.seed = seed
         self.level = level
         self.dc_offset = dc_offset
@@ -108,7 +117,11 @@ class SyntheticSensor:
         x += self._ship(t_s, t_phase_s)
         for kind, render in ((_FIN_WHALE, self._fin_whale), (_SPERM_WHALE, self._sperm_click), (_NEUTRINO_LIKE, self._bipolar)):
             self._add_events(x, first, kind, render)
-        return (self.level * x + self.dc_offset).astype(np.float32)
+        x = self.level * x + self.dc_offset
+        if self.adc_bits is not None:
+            full_scale = 2.0 ** (self.adc_bits - 1)
+            x = np.clip(np.round(x * full_scale), -full_scale, full_scale - 1) / full_scale
+        return x.astype(np.float32)
 
     def _ship(self, t_s: np.ndarray, t_phase_s: np.ndarray) -> np.ndarray:
         period_s, closest_s = 1800.0, 300.0

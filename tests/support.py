@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -9,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import requests
+import soundfile
 from flask import url_for
 from sqlalchemy import inspect
 
@@ -24,6 +27,17 @@ REAL_START_TICK = 1608751679 * TICKS_PER_SECOND + 47_216_000
 SENSOR = SensorId(808956920, 1)
 TOKEN = "test-token-3f9a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def read_stored_samples(blobs, samples_key: str) -> np.ndarray:
+    """A package's stored samples as float32, read without hydroserve: the float32 blob as is, or the FLAC blob
+    decoded by libsndfile (24-bit counts, left-aligned in int32) and scaled by 2**-23."""
+    with blobs.open(samples_key) as stored:
+        data = stored.read()
+    if not samples_key.endswith(".flac"):
+        return np.frombuffer(data, dtype="<f4")
+    counts, _ = soundfile.read(io.BytesIO(data), dtype="int32")
+    return ((counts >> 8).astype(np.float64) / 2**23).astype(np.float32)
 
 
 def url(app_or_client, endpoint: str, **values) -> str:

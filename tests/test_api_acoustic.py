@@ -16,7 +16,7 @@ from scipy import signal
 from hydroserve.acoustics import catalog
 from hydroserve.api import wiring
 from hydroserve.codecs import raw, raw_decoder
-from support import SENSOR, url
+from support import SENSOR, read_stored_samples, url
 
 FS = 195312.5
 FIRST = "DOM_808956920_CH1_1608751680"
@@ -34,8 +34,7 @@ def stored_samples(settings, pid):
     engine = wiring.init_catalog(settings)
     with engine.connect() as conn:
         record = catalog.get_package(conn, pid)
-    with wiring.open_blobs(settings).open(record.samples_key) as stored:
-        return record, np.frombuffer(stored.read(), dtype="<f4")
+    return record, read_stored_samples(wiring.open_blobs(settings), record.samples_key)
 
 
 
@@ -196,7 +195,7 @@ def test_info_describes_timing_calibration_and_products_exactly(app, client, set
         body = client.get(product["url"]).data
         assert len(body) == product["size_bytes"] and hashlib.sha256(body).hexdigest() == product["sha256"], kind
     assert info["products"]["mp3"]["sample_rate_hz"] == 48000 and "gain_db" in info["products"]["mp3"]
-    assert [step["id"] for step in info["provenance"]] == ["hydroserve:cut", "hydroserve:raw", "hydroserve:wav", "hydroserve:mp3", "hydroserve:psd"]
+    assert [step["id"] for step in info["provenance"]] == ["hydroserve:cut", "hydroserve:raw", "hydroserve:wav", "hydroserve:flac", "hydroserve:mp3", "hydroserve:psd"]
 
 
 def test_range_etag_and_conditional_requests(app, client, two_packages):

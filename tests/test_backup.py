@@ -73,10 +73,10 @@ def test_export_then_import_into_a_fresh_data_folder_gives_every_product_back(
     assert not (tmp_path / "backup.partial").exists()
     manifest = json.loads((backup_dir / "manifest.json").read_text())
     assert manifest["catalog_id"] == original["catalog_identity"][0]["catalog_id"]
-    assert manifest["tables"]["packages"] == 2 and manifest["tables"]["expired_products"] == 2
+    assert manifest["tables"]["packages"] == 2 and manifest["tables"]["expired_products"] == 3  # raw, wav, flac
     keys = set(manifest["blobs"])
     assert any(".spectrogram." in key for key in keys)
-    assert not any(key.endswith(f"{OLD}.f32") for key in keys) and any(key.endswith(f"{NEW}.f32") for key in keys)
+    assert not any(key.endswith(f"{OLD}.flac") for key in keys) and any(key.endswith(f"{NEW}.flac") for key in keys)
     assert blob_hashes(settings, keys) == {key: blob["sha256"] for key, blob in manifest["blobs"].items()}
     assert runner("export", str(backup_dir)).exit_code == 1  # never over an existing backup
 

@@ -9,7 +9,7 @@ from hydroserve.acoustics import catalog
 from hydroserve.acoustics.spool import SpoolDirectory
 from hydroserve.api import wiring
 from hydroserve.codecs import raw, raw_decoder
-from support import REAL_START_TICK, SENSOR
+from support import REAL_START_TICK, SENSOR, read_stored_samples
 
 
 def test_import_makes_one_package_per_covered_interval_and_is_idempotent(runner, synthetic_files):
@@ -42,8 +42,7 @@ def test_imported_samples_equal_the_input_frames(runner, synthetic_files, settin
         records = catalog.list_packages(conn, newest_first=False)
     assert [r.package_id for r in records] == ["DOM_808956920_CH1_1608751680", "DOM_808956920_CH1_1608751682"]
     for record in records:
-        with blobs.open(record.samples_key) as stored:
-            samples = np.frombuffer(stored.read(), dtype="<f4")
+        samples = read_stored_samples(blobs, record.samples_key)
         offset = (record.start_tick - REAL_START_TICK) // raw.TICKS_PER_SAMPLE
         np.testing.assert_array_equal(samples, stream[offset : offset + 390625])
 

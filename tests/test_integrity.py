@@ -3,6 +3,7 @@ served as a complete answer, are recorded and counted, rebuilt where they can be
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -41,6 +42,13 @@ def truncate(path):
 
 
 SAMPLE_DAMAGE = {"flip in the second chunk": flip_at(CHECKSUM_CHUNK_BYTES + 1000), "zeroed": zero, "truncated": truncate}
+
+
+@pytest.fixture
+def settings(settings):
+    """These faults are those of the float32 samples blob (two checksum chunks; blobs from before checksums had
+    a WAV-prefixed digest); the FLAC store's are in test_flac_storage.py."""
+    return dataclasses.replace(settings, samples_storage="float32")
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from odc_stub import OdcStub, StubServer
 from support import SENSOR, free_port, server_env, url
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
-KINDS = ("mp3", "psd", "raw", "wav")
+KINDS = ("flac", "mp3", "psd", "raw", "wav")  # the synthetic samples are 24-bit counts: stored (and served) as FLAC
 
 
 @pytest.fixture
@@ -43,12 +43,12 @@ def counts_in_catalog(settings):
     return n_resources, n_outbox
 
 
-def test_every_package_yields_four_resources_in_four_streams_of_one_collection(client, settings, packages):
+def test_every_package_yields_a_resource_per_product_in_five_streams_of_one_collection(client, settings, packages):
     assert len(packages) == 2
     collection = client.get(url(client, "registry.Collection", kid="acoustic20_01")).json
     assert collection["title"] == "Acoustic data"
     assert {s["kid"]: s["member_count"] for s in collection["streams"]} == {f"acoustic20_01_{k}": 2 for k in KINDS}
-    assert counts_in_catalog(settings) == (8, 8)
+    assert counts_in_catalog(settings) == (10, 10)
     pid = packages[0]
     resource = client.get(url(client, "registry.Resource", kid=f"acoustic20_01_psd_{pid}")).json
     info = client.get(url(client, "acoustic.Info", package_id=pid)).json
@@ -94,7 +94,7 @@ def test_feed_pages_neither_skip_nor_repeat_while_records_arrive(client, setting
         assert page.headers.get("Link") == (f'<{page.json["next"]}>; rel="next"' if page.json["next"] else None)
         seen += [r["kid"] for r in page.json["items"]]
         link = page.json["next"]
-    assert len(seen) == len(set(seen)) == 16
+    assert len(seen) == len(set(seen)) == 20  # 4 packages x 5 products
     modified = [client.get(url(client, "registry.Resource", kid=kid)).json["modified"] for kid in seen]
     assert modified == sorted(modified)
     later = client.get(url(client, "registry.Resources"), query_string={"since": modified[8], "limit": 100}).json["items"]
@@ -119,8 +119,8 @@ def test_oai_pmh_harvest_with_sickle_incrementally(app, gunicorn_server, archive
     sets = sorted(s.setSpec for s in sickle.ListSets())
     assert [s for s in sets if s.startswith("acoustic20_01")] == [f"acoustic20_01_{k}" for k in KINDS]  # one set per stream
 
-    first = list(sickle.ListRecords(metadataPrefix="oai_dc"))  # 8 records over 3 pages of 3
-    assert len(first) == len({r.header.identifier for r in first}) == 8
+    first = list(sickle.ListRecords(metadataPrefix="oai_dc"))  # 10 records over 4 pages of 3
+    assert len(first) == len({r.header.identifier for r in first}) == 10
     psd = [r for r in first if r.header.setSpecs == ["acoustic20_01_psd"]]
     assert len(psd) == 2 and psd[0].metadata["format"] == ["application/json"] and psd[0].metadata["rights"] == ["CC-BY-4.0"]
     latest = max(r.header.datestamp for r in first)
@@ -128,7 +128,7 @@ def test_oai_pmh_harvest_with_sickle_incrementally(app, gunicorn_server, archive
     archived(synthetic_files(SensorId(808974724, 1), n_frames=8, directory=settings.data_dir / "more"))
     update = list(sickle.ListIdentifiers(metadataPrefix="oai_dc", **{"from": latest}))
     new = {h.identifier for h in update} - {r.header.identifier for r in first}
-    assert len(new) == 8 and all("DOM_808974724_CH1" in i for i in new)
+    assert len(new) == 10 and all("DOM_808974724_CH1" in i for i in new)
     only_wav = list(sickle.ListIdentifiers(metadataPrefix="oai_dc", set="acoustic20_01_wav"))
     assert len(only_wav) == 4
     record = sickle.GetRecord(identifier=psd[0].header.identifier, metadataPrefix="oai_dc")
@@ -186,18 +186,18 @@ def test_odc_down_during_ingest_then_up_gets_everything_exactly_once(settings, p
     odc.stop()
     pusher = pusher_for(settings, odc.url)
     for _ in range(3):
-        assert pusher.run_once()["retried"] in (0, 8)
+        assert pusher.run_once()["retried"] in (0, 10)
         time.sleep(0.06)
     odc.start()
     push_all(pusher)
     kids = odc.stub.kids()
-    assert len(kids) == len(set(kids)) == 8
+    assert len(kids) == len(set(kids)) == 10
     assert {kid.split("_DOM_")[0] for kid in kids} == {f"acoustic20_01_{k}" for k in KINDS}
     for kid, body, authorization in odc.stub.received:
         assert body["kid"] == kid and authorization == "Bearer odc-secret"
     engine = wiring.init_catalog(settings)
     with engine.connect() as conn:
-        assert outbox.counts(conn) == {("odc", "delivered"): 8}
+        assert outbox.counts(conn) == {("odc", "delivered"): 10}
         attempts = conn.execute(select(outbox.table.c.attempts)).scalars().all()
     assert min(attempts) >= 2  # connection refused at least once, then delivered
 
@@ -206,20 +206,20 @@ def test_odc_down_during_ingest_then_up_gets_everything_exactly_once(settings, p
 def test_server_errors_are_retried_and_rejections_recorded_as_failed(settings, packages, odc, runner):
     pusher = pusher_for(settings, odc.url)
     odc.stub.mode = "error"
-    assert pusher.run_once() == {"delivered": 0, "retried": 8, "failed": 0}
+    assert pusher.run_once() == {"delivered": 0, "retried": 10, "failed": 0}
     odc.stub.mode = "reject"
     time.sleep(0.06)
-    assert pusher.run_once() == {"delivered": 0, "retried": 0, "failed": 8}
+    assert pusher.run_once() == {"delivered": 0, "retried": 0, "failed": 10}
     shown = runner("sync", "--status")
     assert shown.exit_code == 0
     status = shown.json()
-    assert status["outbox"] == [{"destination": "odc", "state": "failed", "rows": 8}]
+    assert status["outbox"] == [{"destination": "odc", "state": "failed", "rows": 10}]
     assert {(f["status"], f["error"]) for f in status["failed"]} == {("400 BAD REQUEST", "unknown ktype")}
     assert pusher.run_once() == {"delivered": 0, "retried": 0, "failed": 0}  # failed rows are not retried by themselves
     assert runner("sync", "--retry-failed", "odc").exit_code == 0
     odc.stub.mode = "ok"
     push_all(pusher)
-    assert len(set(odc.stub.kids())) == 8
+    assert len(set(odc.stub.kids())) == 10
 
 
 @pytest.mark.fault
@@ -227,7 +227,7 @@ def test_what_an_odc_says_is_recorded_as_every_engine_can_hold_it(settings, pack
     """A status line longer than the column and a body with NUL bytes (PostgreSQL text refuses NUL) are recorded,
     cut to the column and with U+FFFD for NUL, instead of failing the sync."""
     odc.stub.mode = "garbled"
-    assert pusher_for(settings, odc.url).run_once() == {"delivered": 0, "retried": 0, "failed": 8}
+    assert pusher_for(settings, odc.url).run_once() == {"delivered": 0, "retried": 0, "failed": 10}
     failed = runner("sync", "--status").json()["failed"]
     assert {(f["status"], f["error"]) for f in failed} == {(f"400 {'X' * 196}", "bad\ufffdkid")}
 
@@ -237,7 +237,7 @@ def test_429_retry_after_and_timeouts_are_retried(settings, packages, odc):
     odc.stub.mode = "busy"
     pusher = pusher_for(settings, odc.url, timeout_s=0.2, retry=RetryPolicy(base_s=0.01, max_s=60))
     before = datetime.now(UTC)
-    assert pusher.run_once()["retried"] == 8
+    assert pusher.run_once()["retried"] == 10
     with pusher.engine.connect() as conn:
         next_attempts = conn.execute(select(outbox.table.c.next_attempt_at)).scalars().all()
     assert all(as_utc(t) >= before + timedelta(seconds=7) for t in next_attempts)  # Retry-After: 7

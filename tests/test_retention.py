@@ -75,18 +75,18 @@ def test_expired_samples_answer_410_and_the_package_keeps_its_other_products(cli
     assert any(".spectrogram." in key for key in blobs.keys(prefix + "."))
 
     dry = runner("retention", "--dry-run", "--json", env={"HYDROSERVE_RETENTION_DAYS": RULES})
-    assert dry.exit_code == 0 and dry.json()["n_expired"] == 2 and dry.json()["blobs_deleted"] == 0
+    assert dry.exit_code == 0 and dry.json()["n_expired"] == 3 and dry.json()["blobs_deleted"] == 0
     assert blobs.exists(old.samples_key) and client.get(url(app, "acoustic.Wav", package_id=OLD)).status_code == 200
 
     result = runner("retention", "--json", env={"HYDROSERVE_RETENTION_DAYS": RULES})
     assert result.exit_code == 0
     summary = result.json()
-    assert sorted((e["package_id"], e["kind"]) for e in summary["expired"]) == [(OLD, "raw"), (OLD, "wav")]
-    assert summary["bytes_deleted"] >= 390_625 * 4  # 2 s of float32 samples, and the spectrogram
+    assert sorted((e["package_id"], e["kind"]) for e in summary["expired"]) == [(OLD, "flac"), (OLD, "raw"), (OLD, "wav")]
+    assert summary["bytes_deleted"] > old.products["flac"].size_bytes  # the samples (stored as FLAC), and the spectrogram
     assert not blobs.exists(old.samples_key) and not any(".spectrogram." in k for k in blobs.keys(prefix + "."))
     assert blobs.exists(old.products["mp3"].blob_key) and blobs.exists(old.products["psd"].blob_key)
 
-    for endpoint in ("acoustic.Raw", "acoustic.Wav", "pictures.SpectrogramPng"):
+    for endpoint in ("acoustic.Raw", "acoustic.Wav", "acoustic.Flac", "pictures.SpectrogramPng"):
         gone = client.get(url(app, endpoint, package_id=OLD))
         assert gone.status_code == 410 and gone.mimetype == "application/problem+json"
         problem = gone.get_json()
@@ -103,7 +103,7 @@ def test_expired_samples_answer_410_and_the_package_keeps_its_other_products(cli
     info = client.get(url(app, "acoustic.Info", package_id=OLD)).get_json()
     assert info["products"]["wav"]["expired"]["reason"] == problem["reason"] and "expired" not in info["products"]["mp3"]
     summary_doc = client.get(url(app, "acoustic.Package", package_id=OLD)).get_json()
-    assert set(k for k, p in summary_doc["products"].items() if "expired" in p) == {"raw", "wav"}
+    assert set(k for k, p in summary_doc["products"].items() if "expired" in p) == {"flac", "raw", "wav"}
     page = client.get(url(app, "pages.package", package_id=OLD)).get_data(as_text=True)
     assert page.count("deleted on") >= 2 and 'id="player"' in page and 'id="spectrogram"' not in page
 
@@ -143,12 +143,12 @@ def test_a_crash_between_marking_and_deleting_never_serves_a_product_without_byt
     with pytest.raises(Killed):
         crashing.run()
     old = record_of(settings, OLD)
-    assert set(old.expired) == {"raw", "wav"}  # marked and committed before any delete; 410 from here on
+    assert set(old.expired) == {"flac", "raw", "wav"}  # marked and committed before any delete; 410 from here on
     assert LocalBlobStore(settings.blob_dir).exists(old.samples_key)  # the kill came before its delete
     assert client.get(url(app, "acoustic.Wav", package_id=OLD)).status_code == 410
     with engine.connect() as conn:
         pending = conn.execute(select(catalog.expired_products.c.kind).where(catalog.expired_products.c.purged_at.is_(None)))
-        assert sorted(pending.scalars()) == ["raw", "wav"]
+        assert sorted(pending.scalars()) == ["flac", "raw", "wav"]
     watching = Watching(settings.blob_dir, engine)
     report = Retention(writer(engine), watching, policy, on_expired=tombstones).run()
     assert old.samples_key in watching.deleted  # the interrupted purge was finished first
@@ -168,29 +168,29 @@ def test_retention_tombstones_reach_oai_the_since_feed_and_the_odc(app, client, 
     pusher = OdcPusher(writer(engine), odc.url, "odc-secret", retry=RetryPolicy(base_s=0.01, max_s=0.05))
     try:
         pusher.run_once()
-        assert len(odc.stub.kids()) == 8
+        assert len(odc.stub.kids()) == 10  # raw, wav, flac, mp3, psd of two packages
         base_url = gunicorn_server(HYDROSERVE_OAI_PAGE_SIZE=3)
         sickle = Sickle(f"{base_url}{url(app, 'oai.Oai')}", max_retries=0)
         assert sickle.Identify().deletedRecord == "persistent"
         first = list(sickle.ListRecords(metadataPrefix="oai_dc"))
-        assert len(first) == 8 and not any(r.deleted for r in first)
+        assert len(first) == 10 and not any(r.deleted for r in first)
         latest = max(datetime.fromisoformat(r.header.datestamp) for r in first)
         while datetime.now(UTC).replace(microsecond=0) <= latest:  # the clock's next second: the harvest's next `from`
             time.sleep(0.05)
 
         assert runner("retention", env={"HYDROSERVE_RETENTION_DAYS": "samples=30,mp3=20"}).exit_code == 0
         collection = settings.collection
-        deleted = {f"{collection}_{kind}_{pid}" for kind, pid in (("raw", OLD), ("wav", OLD), ("mp3", OLD))}
+        deleted = {f"{collection}_{kind}_{pid}" for kind, pid in (("raw", OLD), ("wav", OLD), ("flac", OLD), ("mp3", OLD))}
         since = (latest + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         headers = list(sickle.ListIdentifiers(metadataPrefix="oai_dc", **{"from": since}))
         assert {h.identifier.rsplit(":", 1)[1] for h in headers} == deleted and all(h.deleted for h in headers)
         records = list(sickle.ListRecords(metadataPrefix="oai_dc", **{"from": since}))
-        assert len(records) == 3 and all(r.deleted and r.xml.find(f"{OAI}metadata") is None for r in records)
+        assert len(records) == 4 and all(r.deleted and r.xml.find(f"{OAI}metadata") is None for r in records)
         kept = [r for r in first if r.header.identifier.rsplit(":", 1)[1] not in deleted]
-        assert len(kept) == 5 and all(not r.deleted for r in kept)
+        assert len(kept) == 6 and all(not r.deleted for r in kept)
         again = sickle.GetRecord(identifier=headers[0].identifier, metadataPrefix="oai_dc")
         assert again.deleted and again.header.datestamp == headers[0].datestamp
-        assert len(list(sickle.ListIdentifiers(metadataPrefix="oai_dc"))) == 8  # tombstones stay: deletedRecord persistent
+        assert len(list(sickle.ListIdentifiers(metadataPrefix="oai_dc"))) == 10  # tombstones stay: deletedRecord persistent
 
         feed = client.get(url(app, "registry.Resources", since=latest + timedelta(seconds=1))).get_json()
         assert {item["kid"] for item in feed["items"]} == deleted
@@ -208,7 +208,7 @@ def test_retention_tombstones_reach_oai_the_since_feed_and_the_odc(app, client, 
             with engine.connect() as conn:
                 if not outbox.counts(conn).get(("odc", outbox.PENDING)):
                     break
-        received = odc.stub.received[8:]
+        received = odc.stub.received[10:]
         assert sorted(kid for kid, _, _ in received) == sorted(deleted)
         assert all(body["deleted"] is True and body["kid"] == kid and body["deleted_at"] for kid, body, _ in received)
     finally:
@@ -244,7 +244,7 @@ def test_retention_is_a_duty_of_the_ingest_worker_at_its_interval(settings, two_
     retention = {duty.name: duty for duty in wiring.worker_duties(configured, engine)}["retention"]
     assert retention.interval_s == 3600
     retention.run()
-    assert set(record_of(settings, OLD).expired) == {"raw", "wav"} and not record_of(settings, NEW).expired
+    assert set(record_of(settings, OLD).expired) == {"flac", "raw", "wav"} and not record_of(settings, NEW).expired
     engine.dispose()
 
 

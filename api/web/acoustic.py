@@ -1,4 +1,4 @@
-"""Acoustic endpoints: sensors, data packages and their products (raw, wav, mp3, psd, info).
+"""Acoustic endpoints: sensors, data packages and their products (raw, wav, flac, mp3, psd, info).
 
 Each view parses its request, makes one call into the catalog or into
 :class:`~hydroserve.acoustics.package_products.PackageProducts`, and shapes the answer.
@@ -10,7 +10,7 @@ from flask import abort
 
 from hydroserve.acoustics import catalog
 from hydroserve.api import urls
-from hydroserve.codecs import raw
+from hydroserve.codecs import flac, raw
 
 from . import errors, http
 from .acoustic_documents import info_json, package_json, sensor_json
@@ -91,6 +91,24 @@ def get_wav(package_id: str):
     """The package as a float32 WAV; samples bit-identical to the raw ones."""
     record = load_live(package_id, "wav")
     return http.send_served(services().products.wav(record), last_modified=record.created_at, download_name=f"{package_id}.wav")
+
+
+@bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="flac")), endpoint="Flac")
+@bp.doc(responses=http.file_responses("24-bit mono FLAC, header rate 195312 Hz (exact rate in a Vorbis comment)",
+                                      flac.MEDIA_TYPE))
+@bp.alt_response(404, description="No such package, or its samples are not 24-bit counts (stored as float32: no "
+                                  "lossless FLAC exists; use /wav)", **errors.PROBLEM)
+@bp.alt_response(410, **GONE)
+def get_flac(package_id: str):
+    """The package as lossless 24-bit FLAC, as stored: decoded, count * 2**-23 gives the WAV's float32 samples bit for
+    bit. Only packages whose samples are all exact 24-bit ADC counts have one (``storage`` in /info)."""
+    record = load_live(package_id, "flac")
+    if "flac" not in record.products:
+        reason = record.settings.get("samples_stored_as", {}).get("reason", "it was stored before FLAC storage existed")
+        abort(404, description=f"package {package_id} has no FLAC: its samples are stored as float32 ({reason}), and "
+                               "FLAC of them would not be lossless; /wav has them bit for bit")
+    return http.send_served(services().products.flac(record), last_modified=record.created_at,
+                            download_name=f"{package_id}.flac")
 
 
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="mp3")), endpoint="Mp3")

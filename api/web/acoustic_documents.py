@@ -167,7 +167,21 @@ def _data_json(record: PackageRecord) -> dict:
                   "first_sample": r.first_sample, "n_samples": r.n_samples} for r in record.runs],
         "adf_window_size": record.window_size,
         "adf_frame_length": record.products["raw"].details["frame_length"],
+        "storage": _storage_json(record),
     }
+
+
+def _storage_json(record: PackageRecord) -> dict:
+    """How the samples are stored (what /raw and /wav are made from, bit for bit)."""
+    float32_bytes = record.n_samples * raw.SAMPLE_BYTES
+    stored_as = record.settings.get("samples_stored_as", {"form": "float32", "reason": "stored before FLAC storage existed"})
+    stored = record.products.get("flac")
+    stored_bytes = float32_bytes if stored is None else stored.size_bytes
+    return {**stored_as, "stored_bytes": stored_bytes, "float32_bytes": float32_bytes,
+            "compression_ratio": round(stored_bytes / float32_bytes, 4),
+            "exact_sample_rate_hz": float(raw.SAMPLE_RATE_HZ),
+            "served": "/raw and /wav carry the ingested float32 samples bit for bit in either form; /flac exists for "
+                      "FLAC-stored packages only"}
 
 
 def _calibration_json(calibration: Calibration | None) -> dict:

@@ -1,6 +1,6 @@
 """``make bench``: generate the synthetic input once, then run each benchmark in its own process.
 
-The per-snippet pipeline runs pinned to one CPU (the goal is per core); the
+The per-snippet pipeline and the sample storage run pinned to one CPU (the goal is per core); the
 PSD and HTTP benchmarks may use every CPU of this process.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .common import generate_input, machine
 
-BENCHMARKS = (("bench_psd", False), ("bench_pipeline", True), ("bench_reprocess", True), ("bench_http", False),
-              ("bench_workers", False), ("bench_s3", False))
+BENCHMARKS = (("bench_psd", False), ("bench_pipeline", True), ("bench_storage", True), ("bench_reprocess", True),
+              ("bench_http", False), ("bench_workers", False), ("bench_s3", False))
 
 
 def run(module: str, data_dir: Path, one_cpu: bool) -> None:

@@ -1,12 +1,13 @@
 """HTTP under a real gunicorn on loopback: /psd vs /healthz requests per second, /wav download throughput.
 
-The archive holds the 300 s package made by the real ingest. ``hydroserve
+The archive holds the 300 s package made by the real ingest (its samples are 24-bit counts: stored as FLAC, so
+/wav is decoded as it is sent). ``hydroserve
 serve`` runs with its defaults (2 gevent workers, access log on;
 ``HYDROSERVE_WORKER_CLASS=gthread`` for the threaded ones); the load comes from :mod:`.loadgen` in another process, for a fixed
 time per run, runs interleaved. Both share the machine's CPUs with the
 server. Server memory is the summed resident size of the gunicorn master
 and workers, sampled every 50 ms. The reference for /wav is the loopback
-ceiling: the package's stored samples (as many bytes) sent with
+ceiling: the package's float32 samples (as many bytes) sent with
 ``os.sendfile`` by a bare threaded server to the same clients.
 
 Usage: ``python -m tests.benchmarks.bench_http DATA_DIR``.
@@ -31,7 +32,7 @@ from hydroserve.api.config import load_settings
 from hydroserve.codecs import raw_decoder
 
 from ..support import start_server
-from .common import MB, SENSOR, load_frames, machine, table, write_adf_files
+from .common import MB, SENSOR, load_frames, machine, snippet_samples, table, write_adf_files
 
 REPEAT = 3
 REQUEST_SECONDS = 4.0
@@ -159,7 +160,9 @@ def main(data_dir: Path) -> None:
                     rates[name].append(result["responses"] / result["elapsed_s"])
                     peaks[name] = max(peaks[name], memory.reset())
             throughputs, ceilings = [], []
-            ceiling = SendfileServer(next(archive_dir.glob("blobs/**/*.f32")))
+            samples_file = Path(tmp) / "samples.f32"  # the package's float32 samples, as many bytes as its WAV's data
+            samples_file.write_bytes(snippet_samples(load_frames(data_dir)).tobytes())
+            ceiling = SendfileServer(samples_file)
             for _ in range(DOWNLOAD_REPEAT):
                 result = load(ceiling.url, DOWNLOAD_CLIENTS, DOWNLOAD_SECONDS)
                 ceilings.append(result["bytes"] / MB / result["elapsed_s"])

@@ -1,8 +1,9 @@
 """Per-snippet ingest on one CPU: ADF files -> cut -> Archive.publish (real wiring, SQLite) vs the naive chain.
 
 Ours is exactly what ``hydroserve import`` does for 300 s of one sensor:
-decode the ADF files (memory-mapped), stitch and cut, write the samples blob
-(sha256, fsync), hash the raw and wav views, resample and encode the MP3,
+decode the ADF files (memory-mapped), stitch and cut, check, encode and
+verify the samples as FLAC (the synthetic samples are 24-bit counts) and write
+that blob (sha256, fsync), hash the raw and wav views, resample and encode the MP3,
 compute the PSD, write its npz and JSON, commit the package, product,
 resource and outbox rows. Every repetition starts on an empty data
 directory. The naive chain does only the products, the obvious way:
@@ -27,13 +28,13 @@ import numpy as np
 import soundfile
 from scipy import signal
 
-from hydroserve.acoustics import products, psd, psd_product
+from hydroserve.acoustics import products, psd, psd_product, sample_storage
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.cutter import SnippetCutter
 from hydroserve.acoustics.resample import PolyphaseResampler
 from hydroserve.api import wiring
 from hydroserve.api.config import load_settings
-from hydroserve.codecs import mp3, raw, raw_decoder
+from hydroserve.codecs import flac, mp3, raw, raw_decoder
 
 from .common import SENSOR, SNIPPET_S, load_frames, machine, measure, ratio, seconds, snippet_samples, table, write_adf_files
 
@@ -120,7 +121,10 @@ def instrument() -> Stages:
     stages.wrap(Ingest, "__call__", TOTAL)
     stages.wrap(raw_decoder, "decode", "decode ADF files (memory map, checks)")
     stages.wrap(SnippetCutter, "feed", "stitch + cut (copy into the window)")
-    stages.wrap(LocalBlobStore, "put", "blob writes: sha256, write, fsync (samples 234 MB, mp3, psd)")
+    stages.wrap(flac, "exact_counts", "samples: 24-bit exactness check")
+    stages.wrap(flac, "encode", "samples: FLAC encoding (libFLAC level 5)")
+    stages.wrap(sample_storage, "_verification_error", "samples: FLAC decoded and compared bit for bit")
+    stages.wrap(LocalBlobStore, "put", "blob writes: sha256, write, fsync (samples as FLAC, mp3, psd)")
     stages.wrap(products, "_digest", "raw + wav views: sha256")
     stages.wrap(PolyphaseResampler, "__call__", "mp3: anti-alias resampling")
     stages.wrap(mp3, "encode", "mp3: LAME encoding")

@@ -1,0 +1,290 @@
+"""FLAC (Free Lossless Audio Codec) streams of 24-bit mono counts: encoding, header parsing, exactness.
+
+The KM3NeT acoustic ADC delivers 24-bit counts that the DAQ stores as
+float32 ``count * 2**-23``. Such samples fit a 24-bit FLAC stream exactly;
+:func:`exact_counts` finds the counts (or says that the samples are not all
+exact), :func:`samples_from_counts` turns them back into the same float32.
+
+libFLAC (through pyFLAC) encodes the audio frames; this module writes the
+metadata itself, because it knows more than the encoder does and because
+the encoder's own STREAMINFO is only complete after a seek back:
+
+``fLaC``, then metadata blocks, each a 4-byte header (bit 7: last block,
+bits 0-6: type, then a 24-bit big-endian length) and its body:
+
+* STREAMINFO (type 0, 34 bytes, big-endian bit fields): min/max block size
+  (16 + 16 bits), min/max frame size in bytes (24 + 24), sample rate in Hz
+  (20), channels − 1 (3), bits per sample − 1 (5), total samples (36), MD5
+  of the samples as signed little-endian integers of 3 bytes (128);
+* SEEKTABLE (type 3): 18-byte points, each the first sample of a frame
+  (64 bits), that frame's byte offset from the first frame (64) and its
+  sample count (16);
+* VORBIS_COMMENT (type 4, little-endian lengths): vendor string and
+  ``NAME=value`` comments.
+
+The STREAMINFO rate field is an integer: 195312 Hz for the ADF rate of
+195312.5 Hz. FLAC's "streamable subset" also wants the rate expressible in
+every frame header (≤ 65535 Hz, or whole kHz or tens of Hz), which 195312 Hz
+is not: the frames are encoded outside the subset (their headers refer to
+STREAMINFO for the rate), which every decoder reads. The exact rate goes in
+a Vorbis comment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import pyflac
+
+MEDIA_TYPE = "audio/flac"
+BITS_PER_SAMPLE = 24
+COUNTS_PER_UNIT = 1 << (BITS_PER_SAMPLE - 1)
+"""A sample of value 1.0 is this many ADC counts (full scale of a signed 24-bit count)."""
+DEFAULT_BLOCK_SIZE = 4096
+DEFAULT_COMPRESSION_LEVEL = 5
+VENDOR = "hydroserve (libFLAC via pyFLAC)"
+
+_STREAMINFO, _SEEKTABLE, _VORBIS_COMMENT = 0, 3, 4
+_SEEKPOINT = struct.Struct(">QQH")
+_MAX_BLOCK_BYTES = (1 << 24) - 1
+_BLOCK_SAMPLES = 1 << 20
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """The STREAMINFO block: what a decoder needs before the first frame."""
+
+    min_block_size: int
+    max_block_size: int
+    min_frame_bytes: int
+    max_frame_bytes: int
+    sample_rate_hz: int
+    channels: int
+    bits_per_sample: int
+    total_samples: int
+    md5: bytes
+
+    def to_bytes(self) -> bytes:
+        packed = (self.sample_rate_hz << 44) | ((self.channels - 1) << 41) | ((self.bits_per_sample - 1) << 36) | self.total_samples
+        return (struct.pack(">HH", self.min_block_size, self.max_block_size) + self.min_frame_bytes.to_bytes(3, "big")
+                + self.max_frame_bytes.to_bytes(3, "big") + packed.to_bytes(8, "big") + self.md5)
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> StreamInfo:
+        if len(body) != 34:
+            raise ValueError(f"STREAMINFO is {len(body)} bytes long, FLAC defines 34")
+        min_block, max_block = struct.unpack(">HH", body[:4])
+        packed = int.from_bytes(body[10:18], "big")
+        return cls(min_block, max_block, int.from_bytes(body[4:7], "big"), int.from_bytes(body[7:10], "big"),
+                   packed >> 44, ((packed >> 41) & 0x7) + 1, ((packed >> 36) & 0x1F) + 1, packed & ((1 << 36) - 1), body[18:34])
+
+
+@dataclass(frozen=True)
+class Header:
+    """What precedes the frames of a FLAC stream: ``size_bytes`` of metadata (frames start there)."""
+
+    stream_info: StreamInfo
+    seek_points: tuple[tuple[int, int, int], ...]
+    """(first sample, byte offset from the first frame, samples in the frame)."""
+    comments: tuple[tuple[str, str], ...]
+    vendor: str
+    size_bytes: int
+
+    def comment(self, name: str) -> str | None:
+        """The first value of comment ``name`` (case-insensitive, as Vorbis comments are), or None."""
+        return next((value for key, value in self.comments if key.upper() == name.upper()), None)
+
+
+def exact_counts(samples: np.ndarray) -> np.ndarray | None:
+    """The 24-bit counts whose float32 values ``count * 2**-23`` are bit-identical to ``samples``, or None.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        float32 samples.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        int32 counts in [−2**23, 2**23), or None when any sample is not such a
+        value (NaN, ±inf, −0.0, a finer value, or outside [−1, 1)).
+    """
+    if samples.dtype != np.float32:
+        raise TypeError(f"samples.dtype={samples.dtype} must be float32")
+    counts = np.empty(len(samples), dtype=np.int32)
+    for first in range(0, len(samples), _BLOCK_SAMPLES):  # in blocks: no whole float64 copy of a 234 MB package
+        block = samples[first : first + _BLOCK_SAMPLES]
+        scaled = block * np.float32(COUNTS_PER_UNIT)  # exact: a power of two
+        if not np.all((scaled >= -COUNTS_PER_UNIT) & (scaled < COUNTS_PER_UNIT)):  # also False for NaN
+            return None
+        counts[first : first + len(block)] = scaled
+        if not np.array_equal(samples_from_counts(counts[first : first + len(block)]).view(np.uint32), block.view(np.uint32)):
+            return None
+    return counts
+
+
+def samples_from_counts(counts: np.ndarray) -> np.ndarray:
+    """float32 samples ``count * 2**-23`` (exact: every 24-bit count is a float32)."""
+    return (counts.astype(np.float32) * np.float32(1.0 / COUNTS_PER_UNIT)).astype(np.float32)
+
+
+def md5_of_counts(counts: np.ndarray) -> bytes:
+    """The STREAMINFO MD5: of the counts as signed little-endian 3-byte integers."""
+    digest = hashlib.md5()
+    for first in range(0, len(counts), _BLOCK_SAMPLES):
+        block = counts[first : first + _BLOCK_SAMPLES].astype("<i4", copy=False)
+        digest.update(np.ascontiguousarray(block.view(np.uint8).reshape(-1, 4)[:, :3]).data)
+    return digest.digest()
+
+
+def encode(counts: np.ndarray, *, sample_rate_hz: int, comments: list[tuple[str, str]] = (),
+           block_size: int = DEFAULT_BLOCK_SIZE, seek_point_every: int = 16,
+           compression_level: int = DEFAULT_COMPRESSION_LEVEL) -> bytes:
+    """A FLAC stream of mono 24-bit ``counts``.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        int32 counts in [−2**23, 2**23).
+    sample_rate_hz : int
+        The STREAMINFO rate (an integer in Hz, < 2**20).
+    comments : list of (str, str)
+        Vorbis comments, e.g. ``("SAMPLE_RATE_EXACT_HZ", "195312.5")``.
+    block_size : int
+        Samples per frame (the last frame may be shorter).
+    seek_point_every : int
+        A seek point every this many frames (1: one per frame).
+    compression_level : int
+        libFLAC's level, 0 (fastest) to 8.
+
+    Returns
+    -------
+    bytes
+        ``fLaC``, STREAMINFO, SEEKTABLE, VORBIS_COMMENT, the frames.
+    """
+    if counts.dtype != np.int32 or counts.ndim != 1 or len(counts) == 0:
+        raise ValueError(f"counts must be a non-empty 1-d int32 array, got {counts.dtype} of shape {counts.shape}")
+    if counts.min() < -COUNTS_PER_UNIT or counts.max() >= COUNTS_PER_UNIT:
+        raise ValueError(f"counts must lie in [-2**23, 2**23): found {counts.min()} .. {counts.max()}")
+    if not 0 < sample_rate_hz < 1 << 20:
+        raise ValueError(f"{sample_rate_hz=} must fit the 20-bit STREAMINFO field")
+    if not 16 <= block_size <= 65535:
+        raise ValueError(f"{block_size=} must lie in 16..65535")
+    if seek_point_every < 1:
+        raise ValueError(f"{seek_point_every=} must be at least 1")
+    frames = _encode_frames(counts, sample_rate_hz, block_size, compression_level)
+    sizes = [len(frame) for frame in frames]
+    info = StreamInfo(block_size, block_size, min(sizes), max(sizes), sample_rate_hz, 1, BITS_PER_SAMPLE, len(counts),
+                      md5_of_counts(counts))
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    points = [(index * block_size, int(offsets[index]), min(block_size, len(counts) - index * block_size))
+              for index in range(0, len(frames), seek_point_every)]
+    blocks = [(_STREAMINFO, info.to_bytes()), (_SEEKTABLE, b"".join(_SEEKPOINT.pack(*p) for p in points)),
+              (_VORBIS_COMMENT, _vorbis_comment(VENDOR, comments))]
+    return b"".join([b"fLaC", *_metadata(blocks), *frames])
+
+
+def _encode_frames(counts: np.ndarray, sample_rate_hz: int, block_size: int, compression_level: int) -> list[bytes]:
+    """libFLAC's frames for ``counts`` (its own metadata is dropped: :func:`encode` writes the complete one)."""
+    frames: list[bytes] = []
+
+    def collect(data: bytes, n_bytes: int, n_samples: int, frame: int) -> None:
+        if n_samples:  # metadata arrives with n_samples == 0
+            frames.append(data)
+
+    encoder = pyflac.StreamEncoder(sample_rate_hz, collect, compression_level=compression_level, blocksize=block_size,
+                                   streamable_subset=False)
+    # pyFLAC takes the bit depth from the array's dtype (32 for int32); set 24 before it initialises libFLAC.
+    encoder._channels = 1
+    encoder._bits_per_sample = BITS_PER_SAMPLE
+    encoder._init()
+    for first in range(0, len(counts), _BLOCK_SAMPLES):  # pyFLAC copies what it is given: feed it in blocks
+        encoder.process(counts[first : first + _BLOCK_SAMPLES].reshape(-1, 1))
+    if not encoder.finish():
+        raise RuntimeError(f"libFLAC failed to finish the stream: {encoder.state}")
+    expected = -(-len(counts) // block_size)
+    if len(frames) != expected:
+        raise RuntimeError(f"libFLAC wrote {len(frames)} frames for {len(counts)} samples, expected {expected}")
+    return frames
+
+
+def _vorbis_comment(vendor: str, comments) -> bytes:
+    parts = [_length_prefixed(vendor.encode()), struct.pack("<I", len(comments))]
+    for name, value in comments:
+        if not name or "=" in name or not name.isascii():
+            raise ValueError(f"Vorbis comment name {name!r} must be ASCII without '='")
+        parts.append(_length_prefixed(f"{name}={value}".encode()))
+    return b"".join(parts)
+
+
+def _length_prefixed(data: bytes) -> bytes:
+    return struct.pack("<I", len(data)) + data
+
+
+def _metadata(blocks: list[tuple[int, bytes]]) -> list[bytes]:
+    out = []
+    for index, (kind, body) in enumerate(blocks):
+        if len(body) > _MAX_BLOCK_BYTES:
+            raise ValueError(f"metadata block of type {kind} is {len(body)} bytes, FLAC allows {_MAX_BLOCK_BYTES}")
+        last = 0x80 if index == len(blocks) - 1 else 0
+        out.append(bytes([last | kind]) + len(body).to_bytes(3, "big") + body)
+    return out
+
+
+def read_header(read) -> Header:
+    """Parse the metadata of a FLAC stream.
+
+    Parameters
+    ----------
+    read : callable
+        ``read(n)`` returns the next ``n`` bytes of the stream (e.g. a file's ``read``).
+
+    Raises
+    ------
+    ValueError
+        Not a FLAC stream, or a block is malformed (the message names the byte offset).
+    """
+    if (magic := read(4)) != b"fLaC":
+        raise ValueError(f"offset 0: {magic!r} is not the FLAC signature b'fLaC'")
+    offset, info, points, comments, vendor = 4, None, (), (), ""
+    while True:
+        head = read(4)
+        if len(head) != 4:
+            raise ValueError(f"offset {offset}: the stream ends inside its metadata")
+        kind, length = head[0] & 0x7F, int.from_bytes(head[1:], "big")
+        body = read(length)
+        if len(body) != length:
+            raise ValueError(f"offset {offset}: metadata block of type {kind} wants {length} bytes, {len(body)} remain")
+        if kind == _STREAMINFO:
+            info = StreamInfo.from_bytes(body)
+        elif kind == _SEEKTABLE:
+            points = tuple(_SEEKPOINT.unpack_from(body, i) for i in range(0, length - length % 18, 18))
+        elif kind == _VORBIS_COMMENT:
+            vendor, comments = _parse_vorbis_comment(body, offset + 4)
+        offset += 4 + length
+        if head[0] & 0x80:
+            break
+    if info is None:
+        raise ValueError("the FLAC stream has no STREAMINFO block")
+    return Header(info, points, comments, vendor, offset)
+
+
+def _parse_vorbis_comment(body: bytes, offset: int) -> tuple[str, tuple[tuple[str, str], ...]]:
+    try:
+        (n,) = struct.unpack_from("<I", body, 0)
+        vendor = body[4 : 4 + n].decode()
+        position = 4 + n
+        (count,) = struct.unpack_from("<I", body, position)
+        position += 4
+        comments = []
+        for _ in range(count):
+            (n,) = struct.unpack_from("<I", body, position)
+            name, _, value = body[position + 4 : position + 4 + n].decode().partition("=")
+            comments.append((name, value))
+            position += 4 + n
+    except (struct.error, UnicodeDecodeError) as error:
+        raise ValueError(f"offset {offset}: malformed VORBIS_COMMENT block ({error})") from error
+    return vendor, tuple(comments)
