@@ -7,7 +7,6 @@ import os
 from flask import Flask
 
 from hydroserve.acoustics import sensors
-from hydroserve.acoustics.integrity import DamageLog, Integrity
 from hydroserve.acoustics.package_products import PackageProducts
 
 from . import wiring
@@ -38,7 +37,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     blobs = wiring.open_blobs(settings)
     sensor_catalog = sensors.load(settings.sensors_file)
     engine = wiring.open_catalog(settings)
-    integrity = Integrity(blobs, DamageLog(engine, writer(engine)))
+    integrity = wiring.open_integrity(engine, blobs)
     return build_app(Services(
         settings=settings,
         engine=engine,

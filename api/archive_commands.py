@@ -29,15 +29,13 @@ def retention(settings, args) -> int:
 
 
 def export(settings, args) -> int:
-    from hydroserve.acoustics.integrity import DamageLog, Integrity
-
     from . import backup
 
     engine = wiring.open_existing_catalog(settings)
     blobs = wiring.open_blobs(settings)
     progress = Progress(0)
     try:
-        manifest = backup.export(engine, Integrity(blobs, DamageLog(engine, writer(engine))), schema.METADATAS,
+        manifest = backup.export(engine, wiring.open_integrity(engine, blobs), schema.METADATAS,
                                  Path(args.directory), progress.advance)
     except backup.BackupError as error:
         print(f"hydroserve export: {error}", file=sys.stderr)

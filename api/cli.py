@@ -184,13 +184,12 @@ def _shown(database_url: str) -> str:
 
 def cmd_verify(settings, args) -> int:
     from hydroserve.acoustics.blobstore import BlobNotFound
-    from hydroserve.acoustics.integrity import DamageLog, Integrity
 
     from . import verify
 
     engine = wiring.open_existing_catalog(settings)
     blobs = wiring.open_blobs(settings)
-    integrity = Integrity(blobs, DamageLog(engine, writer(engine)))
+    integrity = wiring.open_integrity(engine, blobs)
     found = verify.targets(engine, integrity, sensor=args.sensor, since=args.since)
 
     def size(key: str) -> int:

@@ -49,7 +49,7 @@ def run(settings: Settings, engine: Engine, *, once: bool = False, stop: threadi
             heartbeat.start()
             log.info("ingest worker %s: following %s, sharing its sensors through leases of %g s", leases.worker_id,
                      settings.spool_dir, settings.ingest_lease_s)
-        duties = [Duty("ingest", settings.poll_interval_s, spool_pass), *wiring.worker_duties(settings, engine)]
+        duties = [Duty("ingest", settings.poll_interval_s, spool_pass), *wiring.worker_duties(settings, engine, archive.blobs)]
         run_duties(duties, stop=stop, once=once)
     finally:
         if heartbeat is not None:

@@ -136,6 +136,11 @@ def blob_redirect(settings: Settings, blobs: BlobStore) -> Callable[..., str] | 
     return functools.partial(blobs.presigned_url, expires_s=settings.s3_presign_expiry_s)
 
 
+def open_integrity(engine: Engine, blobs: BlobStore) -> Integrity:
+    """Reads of ``blobs`` checked chunk by chunk, a damaged blob recorded in the catalog."""
+    return Integrity(blobs, DamageLog(engine, writer(engine)))
+
+
 def build_archive(settings: Settings, engine: Engine, blobs=None, *, fence=None) -> Archive:
     """The ingest side's archive; temporary blob files older than an hour (writers that died) are removed first.
     ``fence``: see :class:`~hydroserve.acoustics.archive.Archive` (an ingest worker's lease check)."""
@@ -153,11 +158,10 @@ def build_archive(settings: Settings, engine: Engine, blobs=None, *, fence=None)
     )
 
 
-def build_reprocessor(settings: Settings, engine: Engine) -> Reprocessor:
+def build_reprocessor(settings: Settings, engine: Engine, blobs=None) -> Reprocessor:
     """An executor of reprocessing jobs (ingest workers and ``hydroserve reprocess --run-here``)."""
-    blobs = open_blobs(settings)
-    products = PackageProducts(blobs, sensors.load(settings.sensors_file), settings.products,
-                               Integrity(blobs, DamageLog(engine, writer(engine))))
+    blobs = blobs or open_blobs(settings)
+    products = PackageProducts(blobs, sensors.load(settings.sensors_file), settings.products, open_integrity(engine, blobs))
     return Reprocessor(engine, writer(engine), products, blobs, become_writer=become_writer,
                        registrar=registration.acoustic_registrar(settings))
 
@@ -180,12 +184,12 @@ def build_retention(settings: Settings, engine: Engine, blobs=None) -> Retention
                      on_expired=registration.acoustic_tombstones(settings))
 
 
-def retention_duty(settings: Settings, engine: Engine) -> Duty | None:
+def retention_duty(settings: Settings, engine: Engine, blobs=None) -> Duty | None:
     """The worker's retention run every ``retention_interval_s`` (the first at once); None when every class is kept
     forever. A failing run is logged and tried again at the next interval; ingest goes on."""
     if not settings.retention.rules():
         return None
-    retention = build_retention(settings, engine)
+    retention = build_retention(settings, engine, blobs)
 
     def run() -> None:
         try:
@@ -203,14 +207,16 @@ def build_ingestor(settings: Settings, archive: Archive, *, retry_for_s: float |
 REPROCESS_JOBS_PER_ROUND = 4
 
 
-def worker_duties(settings: Settings, engine: Engine) -> list[Duty]:
+def worker_duties(settings: Settings, engine: Engine, blobs=None) -> list[Duty]:
     """The periodic duties an ingest worker runs besides its spool passes (reprocessing jobs, retention, ...): each a
-    :class:`~hydroserve.acoustics.worker.Duty` with its interval, run by the same loop (:mod:`.ingest_worker`).
+    :class:`~hydroserve.acoustics.worker.Duty` with its interval, run by the same loop (:mod:`.ingest_worker`), on
+    the worker's blob store ``blobs`` (default: opened here).
 
     Reprocessing runs a few jobs per round (a 300 s package's job takes seconds), so spool passes keep their pace."""
-    reprocessor = build_reprocessor(settings, engine)
+    blobs = blobs or open_blobs(settings)
+    reprocessor = build_reprocessor(settings, engine, blobs)
     duties = [Duty("reprocess", settings.poll_interval_s, lambda: reprocessor.run_due_jobs(limit=REPROCESS_JOBS_PER_ROUND))]
-    retention = retention_duty(settings, engine)
+    retention = retention_duty(settings, engine, blobs)
     return duties if retention is None else [*duties, retention]
 
 
