@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ def postgres_session():
     server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def postgres(postgres_session):
     """The PostgreSQL server; the test is skipped without one (one reason for all), or fails when
     ``HYDROSERVE_TEST_REQUIRE_POSTGRES=1`` (CI)."""
@@ -229,7 +230,7 @@ def gunicorn_server(settings, tmp_path):
 
     yield start
     for process in processes:
-        process.terminate()
+        process.send_signal(signal.SIGQUIT)  # gunicorn's quick shutdown: a graceful one waits out idle keep-alives
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -32,18 +32,21 @@ DAY_TICKS = 86400 * bench_catalog.TICKS_PER_SECOND
 FIRST = datetime.fromtimestamp(bench_catalog.FIRST_S, UTC)
 
 
-@pytest.fixture
-def filled(postgres_url):
+@pytest.fixture(scope="module")
+def filled(postgres):
     """An engine on a catalog of 8,000 packages (20 sensors x 400 windows of 300 s) with their products,
-    resources and outbox rows (the newest 2 windows' pending), analysed."""
+    resources and outbox rows (the newest 2 windows' pending), analysed; made once for the module (its tests only
+    read, or roll back)."""
+    database_url = postgres.create_database()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(env={}, data_dir=tmp, database_url=postgres_url, public_url="https://h.example.org")
+        settings = load_settings(env={}, data_dir=tmp, database_url=database_url, public_url="https://h.example.org")
         engine = wiring.init_catalog(settings)
         bench_catalog.fill(engine, settings, N_SENSORS, N_WINDOWS, N_PENDING_WINDOWS)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
         yield engine, settings
         engine.dispose()
+    postgres.drop_database(database_url)
 
 
 @contextmanager
