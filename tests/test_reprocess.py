@@ -80,7 +80,8 @@ def test_reprocess_makes_new_psd_versions_seen_by_info_harvesters_and_the_odc(ap
     summary = result.json()
     n = len(packages)
     assert summary["packages"] == n and summary["failed"] == []
-    assert summary["new_versions"] == {"mp3": 0, "psd": n} and summary["unchanged"] == {"mp3": n, "psd": 0}
+    # the HMD has no settings: rebuilt, it is the same bytes, so it stays at its version
+    assert summary["new_versions"] == {"mp3": 0, "psd": n, "hmd": 0} and summary["unchanged"] == {"mp3": n, "psd": 0, "hmd": n}
     assert summary["rebuilt"] == {p: {"psd": 2} for p in packages}
 
     info = client.get(url(app, "acoustic.Info", package_id=pid)).get_json()
@@ -124,14 +125,14 @@ def test_reprocess_makes_new_psd_versions_seen_by_info_harvesters_and_the_odc(ap
 def test_a_second_run_with_the_same_settings_changes_nothing(app, client, settings, runner, packages):
     env = {"HYDROSERVE_PSD_NFFT": "4096", "HYDROSERVE_MP3_FULL_SCALE_SAMPLE_UNITS": "0.02"}
     first = runner("reprocess", "--sensor", str(SENSOR), "--run-here", "--json", env=env).json()
-    assert first["new_versions"] == {"mp3": len(packages), "psd": len(packages)}
+    assert first["new_versions"] == {"mp3": len(packages), "psd": len(packages), "hmd": 0}
     rows, state = product_rows(settings), resources_and_outbox(settings)
     blobs = sorted(p.relative_to(settings.blob_dir) for p in settings.blob_dir.rglob("*") if p.is_file())
 
     second = runner("reprocess", "--sensor", str(SENSOR), "--run-here", "--json", env=env)
     assert second.exit_code == 0
-    assert second.json()["new_versions"] == {"mp3": 0, "psd": 0}
-    assert second.json()["unchanged"] == {"mp3": len(packages), "psd": len(packages)}
+    assert second.json()["new_versions"] == {"mp3": 0, "psd": 0, "hmd": 0}
+    assert second.json()["unchanged"] == {"mp3": len(packages), "psd": len(packages), "hmd": len(packages)}
     assert product_rows(settings) == rows and resources_and_outbox(settings) == state
     assert sorted(p.relative_to(settings.blob_dir) for p in settings.blob_dir.rglob("*") if p.is_file()) == blobs
 
@@ -257,7 +258,7 @@ def test_import_again_names_the_resume_cursor_and_the_command_that_reprocesses(s
 
     done = runner(*shlex.split(command)[1:], "--run-here", "--json", env={"HYDROSERVE_PSD_NFFT": "4096"})
     assert done.exit_code == 0
-    assert done.json()["new_versions"] == {"mp3": 0, "psd": len(first["packages_made"])}
+    assert done.json()["new_versions"] == {"mp3": 0, "psd": len(first["packages_made"]), "hmd": 0}
 
 
 def test_a_package_with_damaged_samples_fails_its_job_and_keeps_its_products(settings, runner, packages):
