@@ -98,7 +98,7 @@ def band_integrals_fast(runs: list[np.ndarray], plan: MinutePlan, rows: BandRows
     for row, segments in enumerate(plan.segments):
         if len(segments) == 0:
             continue
-        high_total = np.zeros(high.shape[1])
+        high_pairs = np.zeros(2 * high.shape[1])  # |Z|^2 = re^2 + im^2, summed over the segments pair by pair
         low_total = np.zeros(n_low)
         for first in range(0, len(segments), BATCH_SEGMENTS):
             batch = segments[first : first + BATCH_SEGMENTS]
@@ -107,9 +107,9 @@ def band_integrals_fast(runs: list[np.ndarray], plan: MinutePlan, rows: BandRows
                 np.multiply(runs[run][start : start + n], window, out=windowed[index, :n])
             spectrum = scipy.fft.rfft(windowed, axis=-1, workers=1)
             pairs = spectrum[:, high_bins].view(np.float64)  # re, im, re, im, ...
-            high_total += np.einsum("ij,ij->j", pairs, pairs).reshape(-1, 2).sum(axis=1)
+            high_pairs += np.einsum("ij,ij->j", pairs, pairs)
             decimated = scipy.fft.irfft(spectrum[:, : len(h_m)] * h_m, n=m // DECIMATION, axis=-1, workers=1)
             values = czt(np.roll(decimated, shift, axis=-1), axis=-1)
             low_total += (values.real**2 + values.imag**2).sum(axis=0)
-        out[row] = (high @ high_total + low @ low_total) / len(segments)
+        out[row] = (high @ high_pairs.reshape(-1, 2).sum(axis=1) + low @ low_total) / len(segments)
     return out

@@ -19,6 +19,7 @@ from lxml import etree
 from sqlalchemy import select, update
 
 from hydroserve.acoustics import catalog, product_keys, reprocess_jobs
+from hydroserve.acoustics.hmd_product import PackageHmd
 from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.product_settings import ProductSettings
 from hydroserve.api import wiring
@@ -90,8 +91,8 @@ def test_reprocess_makes_new_psd_versions_seen_by_info_harvesters_and_the_odc(ap
     assert psd["replaces"]["version"] == 1 and psd["replaces"]["sha256"] == before["products"]["psd"]["sha256"]
     assert psd["replaces"]["settings"]["psd_nfft"] == 8192 and psd["software_version"] == info["software_version"]
     assert info["products"]["mp3"]["version"] == 1 and info["products"]["mp3"]["sha256"] == before["products"]["mp3"]["sha256"]
-    assert {"id": "hydroserve:psd"}.items() <= info["provenance"][-1].items()
-    assert info["provenance"][-1]["parameters"]["version"] == 2 and info["provenance"][-1]["parameters"]["replaces_version"] == 1
+    step = next(step for step in info["provenance"] if step["id"] == "hydroserve:psd")
+    assert step["parameters"]["version"] == 2 and step["parameters"]["replaces_version"] == 1
 
     new_psd = client.get(url(app, "acoustic.Psd", package_id=pid))
     document = new_psd.get_json()
@@ -152,6 +153,23 @@ def test_mp3_rebuilt_at_half_the_gain_decodes_at_half_the_amplitude(app, client,
     middle = slice(len(after) // 4, 3 * len(after) // 4)
     ratio = np.sqrt(np.mean(after[middle] ** 2) / np.mean(before[middle] ** 2))
     assert ratio == pytest.approx(0.5, rel=0.02)  # MP3 coding noise aside, amplitude scales with the gain
+
+
+def test_hmd_rebuilt_with_a_calibration_is_in_micropascals(app, client, settings, runner, packages, tmp_path):
+    pid = packages[1]
+    before = PackageHmd.from_npz_bytes(client.get(url(app, "acoustic.Hmd", package_id=pid)).data)
+    sensors = tmp_path / "sensors.toml"
+    sensors.write_text(f'[[sensor]]\nid = "{SENSOR}"\nsensitivity_db_re_1v_per_upa = -170.0\n')
+    result = runner("reprocess", "--sensor", str(SENSOR), "--products", "hmd", "--run-here", "--json",
+                    env={"HYDROSERVE_SENSORS_FILE": str(sensors)})
+    assert result.json()["new_versions"] == {"hmd": len(packages)}
+    after = PackageHmd.from_npz_bytes(client.get(url(app, "acoustic.Hmd", package_id=pid)).data)
+    info = client.get(url(app, "acoustic.Info", package_id=pid)).get_json()["products"]["hmd"]
+    assert (info["version"], info["calibrated"], info["psd_unit"], info["calibration"]["offset_db"]) == (
+        2, True, "dB re 1 µPa²/Hz", 170.0)
+    assert (before.calibrated, after.calibrated, after.units_note) == (False, True, "µPa")
+    np.testing.assert_allclose(after.band_density / before.band_density, 1e17, rtol=1e-5)  # +170 dB in every band
+    np.testing.assert_allclose(after.broadband_mean_square / before.broadband_mean_square, 1e17, rtol=1e-5)
 
 
 def test_products_other_than_mp3_and_psd_are_refused(runner, packages):
