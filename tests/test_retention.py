@@ -305,9 +305,9 @@ def test_retention_deletes_every_version_of_a_product_and_what_was_made_from_it(
     assert any(key.endswith(".png") for key in versioned)
     assert blobs.exists(product_keys.psd_arrays_key(prefix)) and blobs.exists(product_keys.mp3_key(prefix))
 
-    result = runner("retention", "--json", env={"HYDROSERVE_RETENTION_DAYS": "samples=30,mp3=30,psd=30"})
+    result = runner("retention", "--json", env={"HYDROSERVE_RETENTION_DAYS": "samples=30,mp3=30,psd=30,hmd=30"})
     assert result.exit_code == 0 and sorted(e["kind"] for e in result.json()["expired"] if e["package_id"] == OLD) == [
-        "flac", "mp3", "psd", "raw", "wav"]
+        "flac", "hmd", "mp3", "psd", "raw", "wav"]
     assert blobs.keys(prefix + ".") == []
     new = record_of(settings, NEW)
     assert blobs.exists(new.samples_key) and blobs.exists(new.products["psd"].blob_key)
@@ -316,7 +316,8 @@ def test_retention_deletes_every_version_of_a_product_and_what_was_made_from_it(
 @pytest.mark.parametrize(("suffix", "source"), [
     (".f32", "samples"), (".flac", "samples"), (".spectrogram.uncal.v3.png", "samples"), (".mp3", "mp3"),
     (".v2-j7.mp3", "mp3"), (".psd.npz", "psd"), (".v12-j3.psd.npz", "psd"), (".nfft1024.psd.npz", "psd"),
-    (".psd.cal0123456789ab.json", "psd"), (".v2-j7.psd.log.uncal.v3.png", "psd"), (".notes.txt", None),
+    (".psd.cal0123456789ab.json", "psd"), (".v2-j7.psd.log.uncal.v3.png", "psd"), (".hmd.npz", "hmd"),
+    (".v2-j7.hmd.npz", "hmd"), (".notes.txt", None),
 ])
 def test_every_blob_of_a_package_is_traced_to_what_it_was_made_from(suffix, source):
     prefix = "DOM_1_CH1/2020/12/23/DOM_1_CH1_1608751680"
