@@ -173,7 +173,7 @@ class SyntheticSensor:
         x = x * (self.level / 10 ** (self.offset_db / 20)) + self.dc_offset
         if self.adc_bits is not None:
             full_scale = 2.0 ** (self.adc_bits - 1)
-            x = np.clip(np.round(x * full_scale), -full_scale, full_scale - 1) / full_scale
+            x = (np.clip(np.round(x * full_scale), -full_scale, full_scale - 1) + 0.0) / full_scale  # + 0.0: no -0.0 count
         return x.astype(np.float32)
 
     def _low_band(self, first: int, n: int) -> np.ndarray:

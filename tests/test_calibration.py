@@ -47,7 +47,7 @@ def test_the_curve_valid_at_the_time_is_used_else_the_flat_sensitivity():
     old = SensitivityCurve((1000.0,), (-180.0,), valid_until_unix_s=DECEMBER_2020, source="old")
     new = SensitivityCurve((1000.0,), (-170.0,), valid_from_unix_s=DECEMBER_2020, valid_until_unix_s=DECEMBER_2020 + 86400)
     calibration = Calibration(-150.0, curves=(new, old))
-    at = lambda unix_s: offset_db_at(calibration, np.array([1000.0]), unix_s)[0]  # noqa: E731
+    at = lambda unix_s: offset_db_at(calibration, np.array([1000.0]), unix_s)[0]
     assert at(DECEMBER_2020 - 1) == 180.0
     assert at(DECEMBER_2020) == 170.0                   # valid_from is inclusive
     assert at(DECEMBER_2020 + 86400) == 150.0           # valid_until is exclusive: the flat value after it
@@ -118,21 +118,21 @@ source = "sheet 2020"
      "sensitivity_curve[0].frequency_hz", "positive"),
     ("[[sensor.sensitivity_curve]]\nfrequency_hz = [100, 1000]\nsensitivity_db_re_1v_per_upa = [-170]\n",
      "sensitivity_curve[0].sensitivity_db_re_1v_per_upa", "1 values for 2 frequencies"),
-    ("sensitivity_db_re_1v_per_upa = -160.0\n"
+    (("sensitivity_db_re_1v_per_upa = -160.0\n"
      "[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db_re_1v_per_upa = [-170]\nvalid_until = 2021-01-01\n"
-     "[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db_re_1v_per_upa = [-171]\nvalid_from = 2020-12-01\n",
+     "[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db_re_1v_per_upa = [-171]\nvalid_from = 2020-12-01\n"),
      "sensitivity_curve", "curves 0 and 1 overlaps"),
     ("[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db_re_1v_per_upa = [-170]\nvalid_from = 2020-12-01\n",
      "sensitivity_curve", "must cover all time, but the first curve has a valid_from"),
-    ("[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db_re_1v_per_upa = [-170]\nvalid_until = 2020-12-01\n"
-     "[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db_re_1v_per_upa = [-171]\nvalid_from = 2020-12-02\n",
+    (("[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db_re_1v_per_upa = [-170]\nvalid_until = 2020-12-01\n"
+     "[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db_re_1v_per_upa = [-171]\nvalid_from = 2020-12-02\n"),
      "sensitivity_curve", "nothing is valid from"),
-    ("sensitivity_db_re_1v_per_upa = -160.0\n"
-     "[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db_re_1v_per_upa = [-170]\nvalid_from = 2020-12-01T00:00:00\n",
+    (("sensitivity_db_re_1v_per_upa = -160.0\n"
+     "[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db_re_1v_per_upa = [-170]\nvalid_from = 2020-12-01T00:00:00\n"),
      "sensitivity_curve[0].valid_from", "no UTC offset"),
-    ("sensitivity_db_re_1v_per_upa = -160.0\n"
+    (("sensitivity_db_re_1v_per_upa = -160.0\n"
      "[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db_re_1v_per_upa = [-170]\n"
-     "valid_from = 2020-12-01\nvalid_until = 2020-12-01\n",
+     "valid_from = 2020-12-01\nvalid_until = 2020-12-01\n"),
      "sensitivity_curve[0].valid_until", "is not after valid_from"),
     ("[[sensor.sensitivity_curve]]\nfrequency_hz = [100]\nsensitivity_db = [-170]\n",
      "sensitivity_curve[0]", "unknown field(s) ['sensitivity_db']"),
