@@ -225,6 +225,11 @@ def offset_db_at(calibration: Calibration | None, frequency_hz: np.ndarray, at_u
     return 20 * math.log10(chosen.volts_per_unit) - sensitivity - chosen.gain_db
 
 
+def calibration_offset_db(calibration: Calibration | None) -> float:
+    """One number for a calibration: :attr:`Calibration.offset_db` (the offset at 1 kHz for a curve), 0 without one."""
+    return 0.0 if calibration is None else calibration.offset_db
+
+
 def calibration_tag(calibration: Calibration | None) -> str:
     """A short stable tag of a calibration (``uncal`` if none): products made with it are stored under it. A change of
     any value, of a curve's point, validity or source, changes it."""

@@ -53,10 +53,10 @@ from pathlib import Path
 
 from hydroserve.codecs.raw import SensorId
 
-from .calibration import Calibration, SensitivityCurve, calibration_tag, offset_db_at
+from .calibration import Calibration, SensitivityCurve, calibration_offset_db, calibration_tag, offset_db_at
 
-__all__ = ["Calibration", "SensitivityCurve", "SensorCatalog", "SensorInfo", "SensorsFileError", "calibration_tag", "load",
-           "offset_db_at", "read_clb_map", "read_hydrophone_geometry"]
+__all__ = ["Calibration", "SensitivityCurve", "SensorCatalog", "SensorInfo", "SensorsFileError", "calibration_offset_db",
+           "calibration_tag", "load", "offset_db_at", "read_clb_map", "read_hydrophone_geometry"]
 
 SENSOR_TYPES = ("piezo", "hydrophone")
 

@@ -1,6 +1,7 @@
 """Registering archived acoustic packages as open-data resources (wired into the archive).
 
-Every package yields one KM3OpenResource per product, in the stream
+Every package yields one KM3OpenResource per product (but the HMD, registered
+per sensor-day), in the stream
 ``<collection>_<kind>`` of the acoustic collection, written in the package's
 own transaction together with an outbox row for the ODC. A product deleted
 by retention turns its resource into a tombstone, in the retention's own
@@ -33,6 +34,10 @@ ACOUSTIC_STREAMS = {
 }
 
 
+SENSOR_DAY_KINDS = ("hmd",)
+"""Products registered as one resource per sensor and day (the daily HMD file), not per package."""
+
+
 def acoustic_collection(settings: Settings) -> registry.Collection:
     return registry.Collection(
         settings.collection,
@@ -63,6 +68,8 @@ def package_resources(settings: Settings, record: PackageRecord) -> list[registr
     start, end = tick_to_datetime(record.start_tick), tick_to_datetime(record.end_tick)
     items = []
     for kind, product in record.products.items():
+        if kind in SENSOR_DAY_KINDS:
+            continue
         _, title, _ = ACOUSTIC_STREAMS[kind]
         stream_kid = f"{settings.collection}_{kind}"
         items.append(
@@ -105,7 +112,7 @@ def acoustic_tombstones(settings: Settings):
     """The retention's ``on_expired``: the resources of the expired products become tombstones, queued for the ODC."""
 
     def tombstone(conn: Connection, items: list[tuple[str, str]], expired_at: datetime, reason: str) -> None:
-        kids = [resource_kid(settings, kind, package_id) for package_id, kind in items]
+        kids = [resource_kid(settings, kind, package_id) for package_id, kind in items if kind not in SENSOR_DAY_KINDS]
         registry.tombstone(conn, kids, deleted_at=expired_at, reason=reason, destinations=(ODC_DESTINATION,))
 
     return tombstone
