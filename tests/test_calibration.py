@@ -222,3 +222,25 @@ source = "sheet B"
     assert info_b["sensitivity_curve"]["valid_from"] == "2020-12-01T00:00:00Z" and info_b["calibration_tag"] != info["calibration_tag"]
     sensor = client_b.get(url(client_b, "acoustic.Sensor", sensor=str(SENSOR))).json["calibration"]
     assert [c["source"] for c in sensor["sensitivity_curves"]] == ["sheet A", "sheet B"]
+
+
+def test_hmd_of_a_tone_between_curve_points_has_the_hand_computed_level():
+    """The HMD product goes through the same conversion: a tone at 10**3.5 Hz (offset 157 dB by hand), its band power,
+    decidecade and broadband levels; the curve it was made with is recorded."""
+    from hydroserve.acoustics import hmd_product
+    from hydroserve.acoustics.hmd_bands import hmd_bands
+    from hydroserve.acoustics.window import Run
+
+    bands = hmd_bands()
+    band = int(np.argmin(np.abs(bands.centre_hz - 10 ** 3.5)))
+    frequency_hz, amplitude = bands.centre_hz[band], 0.01
+    start_tick = 28_333_334 * 60 * raw.TICKS_PER_SECOND  # a UTC minute
+    t = np.arange(round(10 * FS)) / FS
+    samples = (amplitude * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)
+    result = hmd_product.compute([samples], (Run(start_tick, 0, len(samples)),), CALIBRATION)
+    expected_db = 10 * np.log10(amplitude**2 / 2) + expected_offset_db(frequency_hz)
+    band_power = result.band_density[0].astype(np.float64) * bands.width_hz
+    assert int(np.argmax(band_power)) == band
+    assert 10 * np.log10(band_power[band]) == pytest.approx(expected_db, abs=0.01)
+    assert 10 * np.log10(result.broadband_mean_square[0]) == pytest.approx(expected_db, abs=0.01)
+    assert result.calibration["sensitivity_curve"]["frequency_hz"] == [100.0, 1000.0, 10000.0]
