@@ -145,6 +145,16 @@ def test_bad_curves_are_refused_naming_file_and_field(tmp_path, lines, field, sa
     assert says in str(error.value)
 
 
+# the sensor is recalibrated: sheet A until December 2020, sheet B (3 dB more sensitive) from then on
+RECALIBRATED = CURVE_A.replace("source", 'valid_until = 2020-12-01\nsource') + """
+[[sensor.sensitivity_curve]]
+frequency_hz = [100, 1000, 10000]
+sensitivity_db_re_1v_per_upa = [-172.0, -167.0, -161.0]
+valid_from = 2020-12-01
+source = "sheet B"
+"""
+
+
 def tone_files(tmp_path, frequency_hz: float, amplitude: float) -> list:
     """Five contiguous ADF frames of a pure tone (one 2 s package, ``PACKAGE``)."""
     frame_length, n_frames = raw.DEFAULT_FRAME_LENGTH, 5
@@ -204,14 +214,7 @@ def test_psd_of_a_tone_between_curve_points_and_a_changed_curve(tmp_path, settin
     assert (info["sensitivity_curve"]["valid_from"], info["sensitivity_curve"]["source"]) == (None, "sheet A")
     assert info["psd_offset_db"] is None and info["offset_db_at_1khz"] == pytest.approx(160.0)
 
-    # the sensor is recalibrated: an older curve until December 2020, a new one (3 dB more sensitive) from then on
-    recalibrated = write_sensors(tmp_path, CURVE_A.replace("source", 'valid_until = 2020-12-01\nsource') + """
-[[sensor.sensitivity_curve]]
-frequency_hz = [100, 1000, 10000]
-sensitivity_db_re_1v_per_upa = [-172.0, -167.0, -161.0]
-valid_from = 2020-12-01
-source = "sheet B"
-""")
+    recalibrated = write_sensors(tmp_path, RECALIBRATED)
     client_b = archive_with(settings, recalibrated, [])
     served = client_b.get(url(client_b, "acoustic.Psd", package_id=PACKAGE))
     assert served.headers["ETag"] != psd.headers["ETag"]
@@ -244,3 +247,20 @@ def test_hmd_of_a_tone_between_curve_points_has_the_hand_computed_level():
     assert 10 * np.log10(band_power[band]) == pytest.approx(expected_db, abs=0.01)
     assert 10 * np.log10(result.broadband_mean_square[0]) == pytest.approx(expected_db, abs=0.01)
     assert result.calibration["sensitivity_curve"]["frequency_hz"] == [100.0, 1000.0, 10000.0]
+
+
+def test_reprocessing_stores_the_psd_with_the_new_curve(tmp_path, settings, runner_for):
+    archive_with(settings, write_sensors(tmp_path, CURVE_A), tone_files(tmp_path, 10 ** 3.5, 1e-3))
+    recalibrated = tmp_path / "b" / "sensors.toml"
+    recalibrated.parent.mkdir()
+    recalibrated.write_text(write_sensors(tmp_path, RECALIBRATED).read_text())
+    result = runner_for(settings)("reprocess", "--sensor", str(SENSOR), "--products", "psd", "--run-here", "--json",
+                                  env={"HYDROSERVE_SENSORS_FILE": str(recalibrated)})
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["new_versions"]["psd"] == 1
+    client = archive_with(settings, recalibrated, [])
+    served = client.get(url(client, "acoustic.Psd", package_id=PACKAGE))
+    info = client.get(url(client, "acoustic.Info", package_id=PACKAGE)).json
+    assert info["products"]["psd"]["version"] == 2 and served.headers["ETag"].strip('"') == info["products"]["psd"]["sha256"]
+    assert info["products"]["psd"]["calibration_tag"] == info["calibration"]["calibration_tag"]
+    assert served.json["calibration_curve"]["source"] == "sheet B"
