@@ -264,3 +264,18 @@ def test_reprocessing_stores_the_psd_with_the_new_curve(tmp_path, settings, runn
     assert info["products"]["psd"]["version"] == 2 and served.headers["ETag"].strip('"') == info["products"]["psd"]["sha256"]
     assert info["products"]["psd"]["calibration_tag"] == info["calibration"]["calibration_tag"]
     assert served.json["calibration_curve"]["source"] == "sheet B"
+
+
+def test_band_levels_calibrate_each_frequency_before_the_band_average():
+    from hydroserve.acoustics import pictures, plots
+    from hydroserve.acoustics.psd import Psd
+
+    frequency = np.arange(4097) * FS / 8192
+    ones = np.ones_like(frequency)  # 0 dB re 1 unit^2/Hz everywhere
+    result = Psd(frequency, ones, ones, ones, ones, 8192, 10, 1.0)
+    levels = pictures.band_levels([], [result, result], [CALIBRATION, None], "median")
+    inside = (frequency >= 1000) & (frequency <= 10_000)  # the 1-10 kHz band
+    assert levels.levels_db[0][1] == pytest.approx(10 * np.log10(np.mean(10 ** (expected_offset_db(frequency[inside]) / 10))))
+    assert levels.levels_db[1][1] == pytest.approx(0.0) and levels.unit == "dB re 1 (sample unit)²/Hz"
+    picture = plots.psd_png(result, offset_db=offset_db_at(CALIBRATION, frequency), unit="dB re 1 µPa²/Hz", title="curve")
+    assert picture.startswith(b"\x89PNG")
