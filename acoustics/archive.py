@@ -30,6 +30,7 @@ from hydroserve.codecs.raw import SensorId
 
 from . import catalog, product_keys, products, sample_storage
 from .blobstore import BlobStore
+from .calibration import in_force
 from .cutter import CutSettings, SkippedWindow, Snippet
 from .sensors import SensorCatalog
 
@@ -91,7 +92,7 @@ class Archive:
             if catalog.package_exists(conn, pid):
                 log.info("%s: already archived, nothing to do", pid)
                 return None
-        calibration = self.sensor_catalog.info(snippet.sensor).calibration
+        calibration = in_force(self.sensor_catalog.info(snippet.sensor).calibration, snippet.boundary_tick)
         prefix = product_keys.package_prefix(pid, snippet.sensor, snippet.boundary_tick)
         stored = sample_storage.store(snippet.samples, prefix=prefix, package_id=pid, start_tick=snippet.start_tick,
                                       storage=self.product_settings.samples_storage, blobs=self.blobs)

@@ -145,10 +145,12 @@ def calibration_details(calibration: Calibration | None) -> dict:
     """What the HMD product records (and /info shows) about the calibration it was made with."""
     if calibration is None:
         return {"calibrated": False, "tag": calibration_tag(None), "offset_db": 0.0}
+    curve = calibration.curve
     return {
         "calibrated": True, "tag": calibration_tag(calibration), "offset_db": calibration_offset_db(calibration),
-        "sensitivity_db_re_1v_per_upa": calibration.sensitivity_db_re_1v_per_upa, "gain_db": calibration.gain_db,
-        "volts_per_unit": calibration.volts_per_unit, "frequency_dependent": False,
+        "sensitivity_db_re_1v_per_upa": calibration.sensitivity_db_re_1v_per_upa if curve is None else None,
+        "gain_db": calibration.gain_db, "volts_per_unit": calibration.volts_per_unit, "frequency_dependent": curve is not None,
+        "sensitivity_curve": None if curve is None else curve.describe(),
     }
 
 

@@ -31,6 +31,7 @@ from hydroserve.codecs import psdjson
 
 from . import composite, hmd_product, mp3_product, pictures, product_keys, products, psd_product, sample_storage
 from .blobstore import BlobDamaged, BlobNotFound, BlobStore, ChecksumsMissing
+from .calibration import in_force
 from .catalog import PackageRecord
 from .integrity import Integrity, VerifiedBlob
 from .product_settings import ProductSettings
@@ -73,7 +74,8 @@ class PackageProducts:
         self.integrity = integrity
 
     def calibration(self, record: PackageRecord) -> Calibration | None:
-        return self.sensors.info(record.sensor).calibration
+        """The sensor's calibration in force at the package's start (at most one sensitivity curve)."""
+        return in_force(self.sensors.info(record.sensor).calibration, record.boundary_tick)
 
     def samples(self, record: PackageRecord) -> BinaryIO:
         """The stored samples (float32, runs back to back), each chunk checked as it is read; decoded as they are read
@@ -204,14 +206,15 @@ class PackageProducts:
         return self._picture(record, "spectrogram", None, make)
 
     def band_levels(self, records: list[PackageRecord], statistic: str) -> pictures.BandLevels:
-        """Band levels of one sensor's ``records`` (oldest first) from their stored PSDs."""
-        calibration = self.calibration(records[0])
-        return pictures.band_levels(records, [self.psd_statistics(r) for r in records], calibration, statistic)
+        """Band levels of one sensor's ``records`` (oldest first) from their stored PSDs, each calibrated as in force at
+        its start."""
+        return pictures.band_levels(records, [self.psd_statistics(r) for r in records],
+                                    [self.calibration(r) for r in records], statistic)
 
     def band_levels_etag(self, records: list[PackageRecord], statistic: str) -> str:
         """What the band-level picture of ``records`` depends on, hashed: it changes as packages arrive."""
-        state = [pictures.PICTURE_VERSION, statistic, calibration_tag(self.calibration(records[0]))] + [
-            (r.package_id, r.products["psd"].sha256) for r in records]
+        state = [pictures.PICTURE_VERSION, statistic] + [
+            (r.package_id, r.products["psd"].sha256, calibration_tag(self.calibration(r))) for r in records]
         return hashlib.sha256(repr(state).encode()).hexdigest()[:40]
 
     def _prefix(self, record: PackageRecord, kind: str | None = None) -> str:

@@ -19,7 +19,7 @@ from hydroserve.codecs.times import readable_utc, tick_to_datetime
 from . import bands, plots, psd_product, spectrogram
 from .catalog import PackageRecord
 from .psd import Psd
-from .sensors import Calibration, calibration_offset_db
+from .sensors import Calibration, offset_db_at
 
 PICTURE_VERSION = 1
 MEDIA_TYPE = "image/png"
@@ -30,7 +30,7 @@ def psd_picture(record: PackageRecord, result: Psd, calibration: Calibration | N
     title = (f"{record.package_id}, from {readable_utc(tick_to_datetime(record.start_tick))}\n"
              f"Welch PSD: nfft {result.nfft} (Δf {result.frequency_hz[1]:.1f} Hz), {result.n_segments} segments "
              f"over {result.effort_s:.1f} s, Hann, 50 % overlap")
-    return plots.psd_png(result, offset_db=calibration_offset_db(calibration), unit=psd_product.display_unit(calibration),
+    return plots.psd_png(result, offset_db=offset_db_at(calibration, result.frequency_hz), unit=psd_product.display_unit(calibration),
                          title=title, log_frequency=log_frequency)
 
 
@@ -40,7 +40,7 @@ def spectrogram_picture(record: PackageRecord, samples: BinaryIO, calibration: C
         samples, record.runs, window_start_tick=record.boundary_tick, n_expected=record.n_expected,
         sample_rate_hz=raw.SAMPLE_RATE_HZ,
     )
-    return plots.spectrogram_png(result, offset_db=calibration_offset_db(calibration), unit=psd_product.display_unit(calibration),
+    return plots.spectrogram_png(result, offset_db=offset_db_at(calibration, result.frequency_hz), unit=psd_product.display_unit(calibration),
                                  title=f"{record.package_id}, window from {readable_utc(tick_to_datetime(record.boundary_tick))}")
 
 
@@ -64,13 +64,14 @@ class BandLevels:
         return list(zip(self.records, self.starts, self.levels_db))[::-1]
 
 
-def band_levels(records: list[PackageRecord], statistics: list[Psd], calibration: Calibration | None,
+def band_levels(records: list[PackageRecord], statistics: list[Psd], calibrations: list[Calibration | None],
                 statistic: str) -> BandLevels:
     """Band levels (:func:`.bands.band_levels_db` in :data:`.bands.DEFAULT_BANDS`) of one sensor's packages,
-    calibrated if the sensor is."""
-    levels = np.array([bands.band_levels_db(result, bands.DEFAULT_BANDS, statistic) for result in statistics])
-    return BandLevels(records, levels + calibration_offset_db(calibration), bands.DEFAULT_BANDS, statistic,
-                      psd_product.display_unit(calibration))
+    calibrated if the sensor is: each package with its calibration (the one in force at its start), frequency by
+    frequency before the band average."""
+    levels = np.array([bands.band_levels_db(psd_product.calibrated(result, calibration), bands.DEFAULT_BANDS, statistic)
+                       for result, calibration in zip(statistics, calibrations, strict=True)])
+    return BandLevels(records, levels, bands.DEFAULT_BANDS, statistic, psd_product.display_unit(calibrations[-1]))
 
 
 def band_levels_picture(levels: BandLevels) -> bytes:

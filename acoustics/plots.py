@@ -4,7 +4,7 @@ matplotlib's object-oriented API with the Agg renderer only (a
 ``matplotlib.figure.Figure`` per picture, no pyplot and no global state), so
 pictures can be made in any thread of a server. Levels come in linear
 (sample unit)^2/Hz and are drawn in dB plus ``offset_db`` (the calibration
-offset, 0 when uncalibrated); ``unit`` names the resulting dB unit on the
+offset, one number or one per frequency of the levels, 0 when uncalibrated); ``unit`` names the resulting dB unit on the
 axes. matplotlib is imported on first use, so that a server worker boots
 without it.
 """
@@ -54,7 +54,7 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def psd_png(result: Psd, *, offset_db: float, unit: str, title: str, log_frequency: bool = False) -> bytes:
+def psd_png(result: Psd, *, offset_db: float | np.ndarray, unit: str, title: str, log_frequency: bool = False) -> bytes:
     """The PSD statistics against frequency up to Nyquist: the mean, the median, the 75 % quantile
     and the median-to-95 % band; linear frequency in kHz, or logarithmic in Hz from the first bin above 0 Hz."""
     figure = _figure(PSD_SIZE_PX, layout="constrained")
@@ -62,7 +62,7 @@ def psd_png(result: Psd, *, offset_db: float, unit: str, title: str, log_frequen
     above_dc = slice(1, None)  # 0 Hz holds only what the detrending left: not drawn
     scale = 1.0 if log_frequency else 1e-3
     frequency = result.frequency_hz[above_dc] * scale
-    level = {name: to_db(getattr(result, name)[above_dc]) + offset_db for name in ("mean", "median", "p75", "p95")}
+    level = {name: to_db(getattr(result, name)[above_dc]) + np.broadcast_to(offset_db, result.frequency_hz.shape)[above_dc] for name in ("mean", "median", "p75", "p95")}
     axes.fill_between(frequency, level["median"], level["p95"], color="#9ecae1", alpha=0.6, linewidth=0,
                       label="median to 95 % quantile")
     axes.plot(frequency, level["p75"], color="#3182bd", linewidth=0.8, linestyle="--", label="75 % quantile")
@@ -93,7 +93,7 @@ def colour_range_db(levels_db: np.ndarray) -> tuple[float, float]:
     return low, max(high, low + 1)
 
 
-def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float, unit: str, title: str) -> bytes:
+def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float | np.ndarray, unit: str, title: str) -> bytes:
     """Time against frequency up to Nyquist, colour = PSD in dB; columns without data in grey."""
     import matplotlib
     from matplotlib.patches import Patch
@@ -101,7 +101,7 @@ def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float, unit: str, ti
     figure = _figure(SPECTROGRAM_SIZE_PX)
     axes = figure.add_axes(SPECTROGRAM_AXES)
     colorbar_axes = figure.add_axes(_COLORBAR_AXES)
-    levels = to_db(spectrogram.power[1:]) + offset_db  # rows above 0 Hz
+    levels = to_db(spectrogram.power[1:]) + np.broadcast_to(offset_db, spectrogram.frequency_hz.shape)[1:, None]  # above 0 Hz
     low, high = colour_range_db(levels)
     resolution_khz = spectrogram.frequency_hz[1] / 1e3
     colours = matplotlib.colormaps["viridis"].with_extremes(bad=NO_DATA_COLOUR)

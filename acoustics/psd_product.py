@@ -2,20 +2,25 @@
 
 The statistics are linear power spectral densities (see :mod:`.psd`); the
 document gives them in dB re 1 (sample unit)^2/Hz, or in dB re 1 uPa^2/Hz
-for a calibrated sensor, adding the calibration offset (see
-:class:`~.sensors.Calibration`).
+for a calibrated sensor, adding the calibration offset at each frequency
+(:func:`~.calibration.offset_db_at`; the calibration is the one in force at
+the package's start, :func:`~.calibration.in_force`). A document made with a
+sensitivity curve names the curve (``calibration_curve``) and has
+``calibration_offset_db`` null; one made with a flat sensitivity gives that
+offset.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 
 from hydroserve.codecs import psdjson, raw
 
 from . import psd as psd_engine
-from .sensors import Calibration, calibration_offset_db
+from .sensors import Calibration, calibration_tag, offset_db_at
 
 
 def compute(runs: list[np.ndarray], nfft: int) -> psd_engine.Psd:
@@ -40,6 +45,15 @@ def from_npz(data: bytes) -> psd_engine.Psd:
         )
 
 
+def calibrated(result: psd_engine.Psd, calibration: Calibration | None) -> psd_engine.Psd:
+    """The statistics in uPa^2/Hz: each frequency's values times ``10**(offset_db_at(f) / 10)`` (a positive factor per
+    frequency, so the quantiles across segments stay quantiles); unchanged when uncalibrated."""
+    if calibration is None:
+        return result
+    gain = 10 ** (offset_db_at(calibration, result.frequency_hz) / 10)
+    return replace(result, **{name: getattr(result, name) * gain for name in psdjson.STATISTICS})
+
+
 def unit(calibration: Calibration | None) -> str:
     """The unit of the levels, in ASCII: ``dB re 1 uPa^2/Hz`` or ``dB re 1 (sample unit)^2/Hz``."""
     return "dB re 1 uPa^2/Hz" if calibration is not None else "dB re 1 (sample unit)^2/Hz"
@@ -52,13 +66,15 @@ def display_unit(calibration: Calibration | None) -> str:
 
 def document(package_id: str, result: psd_engine.Psd, calibration: Calibration | None) -> bytes:
     """The /psd JSON document of a PSD (any band) in dB, calibrated if possible."""
-    offset = calibration_offset_db(calibration)
     frequency = result.frequency_hz
+    offset = offset_db_at(calibration, frequency)
+    curve = None if calibration is None else calibration.curve
     meta = {
         "package_id": package_id,
         "unit": unit(calibration),
         "calibrated": calibration is not None,
-        "calibration_offset_db": offset,
+        "calibration_offset_db": 0.0 if calibration is None else None if curve else calibration.offset_db,
+        **({} if curve is None else {"calibration_tag": calibration_tag(calibration), "calibration_curve": curve.describe()}),
         "window": "hann",
         "nfft": result.nfft,
         "overlap_samples": result.overlap_samples,

@@ -48,9 +48,9 @@ from . import catalog, product_keys, products
 from . import reprocess_jobs as jobs
 from .archive import Registrar
 from .blobstore import BlobDamaged, BlobInfo, BlobNotFound, BlobStore
+from .calibration import Calibration, in_force
 from .package_products import PackageProducts
 from .product_settings import ProductSettings
-from .sensors import Calibration
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class Reprocessor:
         if record is None:
             return f"package {job.package_id} is not in the catalog"
         settings = ProductSettings.from_json(job.settings)
-        calibration = None if job.calibration is None else Calibration(**job.calibration)
+        calibration = in_force(None if job.calibration is None else Calibration.from_json(job.calibration), record.boundary_tick)
         try:
             runs = self.package_products.sample_runs(record)
         except (BlobNotFound, BlobDamaged) as error:

@@ -13,10 +13,23 @@ The sensors file is TOML::
     string = 9                              # detection unit
     floor = 0
     position_m = [457.8, 574.3, 98.0]       # detector coordinates, metres
-    sensitivity_db_re_1v_per_upa = -165.0   # receiving sensitivity
+    sensitivity_db_re_1v_per_upa = -165.0   # receiving sensitivity, flat (where no curve is valid)
     gain_db = 0.0                           # total amplifier gain
     volts_per_unit = 1.0                    # volts per ADC sample unit (default 1)
     sign = 1                                # +1: positive sample = positive pressure; -1 inverted
+
+    [[sensor.sensitivity_curve]]            # optional, any number: sensitivity over frequency
+    frequency_hz = [10, 1000, 50000]        # strictly increasing, > 0
+    sensitivity_db_re_1v_per_upa = [-170.0, -165.0, -168.0]
+    valid_from = 2025-03-01T00:00:00Z       # optional (open); a date means 00:00 UTC; an offset is required
+    valid_until = 2026-01-01                # optional (open), exclusive
+    source = "calibration sheet 2025-02"    # optional
+
+The curves (interpolation, end values, validity, which one a package uses)
+are described in :mod:`.calibration`. Curves of a sensor must not overlap in
+validity; without a flat sensitivity they must cover all time (the first
+one open at its start, each next one starting where the previous one ends,
+the last one open at its end).
 
 A KM3NeT hydrophone geometry file (whitespace columns ``string floor x y
 z``, ``#`` comments) gives the position of each hydrophone relative to its
@@ -32,64 +45,24 @@ uncalibrated. Nothing is guessed.
 from __future__ import annotations
 
 import csv
-import hashlib
-import math
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from itertools import pairwise
 from pathlib import Path
 
-import numpy as np
-
 from hydroserve.codecs.raw import SensorId
+
+from .calibration import Calibration, SensitivityCurve, calibration_offset_db, calibration_tag, offset_db_at
+
+__all__ = ["Calibration", "SensitivityCurve", "SensorCatalog", "SensorInfo", "SensorsFileError", "calibration_offset_db",
+           "calibration_tag", "load", "offset_db_at", "read_clb_map", "read_hydrophone_geometry"]
 
 SENSOR_TYPES = ("piezo", "hydrophone")
 
 
 class SensorsFileError(ValueError):
     """The sensors file (or a file it names) is invalid; the message names file and field."""
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Converts sample units to pressure.
-
-    A sample ``s`` is ``s * volts_per_unit`` volts at the ADC; with receiving
-    sensitivity ``S`` dB re 1 V/uPa and gain ``G`` dB, the pressure is
-    ``p = sign * s * volts_per_unit / 10**((S + G) / 20)`` uPa, so a level in
-    dB re 1 unit^2/Hz becomes dB re 1 uPa^2/Hz by adding
-    ``offset_db = 20 log10(volts_per_unit) - S - G``.
-    """
-
-    sensitivity_db_re_1v_per_upa: float
-    gain_db: float = 0.0
-    volts_per_unit: float = 1.0
-    sign: int = 1
-
-    @property
-    def offset_db(self) -> float:
-        return 20 * math.log10(self.volts_per_unit) - self.sensitivity_db_re_1v_per_upa - self.gain_db
-
-
-def calibration_tag(calibration: Calibration | None) -> str:
-    """A short stable tag of a calibration (``uncal`` if none): products made with it are stored under it."""
-    if calibration is None:
-        return "uncal"
-    text = repr((calibration.sensitivity_db_re_1v_per_upa, calibration.gain_db, calibration.volts_per_unit))
-    return "cal" + hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def calibration_offset_db(calibration: Calibration | None) -> float:
-    """What turns dB re 1 unit^2/Hz into the sensor's level: ``offset_db``, or 0 without a calibration."""
-    return 0.0 if calibration is None else calibration.offset_db
-
-
-def offset_db_at(calibration: Calibration | None, frequency_hz: np.ndarray, at_unix_s: float | None = None) -> np.ndarray:
-    """What turns dB re 1 unit^2/Hz at ``frequency_hz`` into dB re 1 uPa^2/Hz (zeros without a calibration).
-
-    The sensitivity is flat (the scalar ``offset_db`` at every frequency); ``at_unix_s`` (the time the data were
-    taken) is accepted for calibrations whose validity depends on time.
-    """
-    return np.full(np.shape(frequency_hz), calibration_offset_db(calibration), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -180,7 +153,7 @@ def _sensor_entry(entry, where: str, default_detector, dom_floors) -> SensorInfo
         raise SensorsFileError(f"{where}: each [[sensor]] needs an 'id'")
     unknown = set(entry) - {
         "id", "type", "detector", "string", "floor", "position_m",
-        "sensitivity_db_re_1v_per_upa", "gain_db", "volts_per_unit", "sign",
+        "sensitivity_db_re_1v_per_upa", "gain_db", "volts_per_unit", "sign", "sensitivity_curve",
     }
     if unknown:
         raise SensorsFileError(f"{where}: unknown field(s) {sorted(unknown)}")
@@ -200,24 +173,84 @@ def _sensor_entry(entry, where: str, default_detector, dom_floors) -> SensorInfo
         if len(position) != 3 or not all(isinstance(v, int | float) for v in position):
             raise SensorsFileError(f"{where}.position_m: expected [x, y, z] in metres, got {position!r}")
         position = tuple(float(v) for v in position)
-    calibration = None
-    sensitivity = _optional(entry, "sensitivity_db_re_1v_per_upa", int | float, where)
-    if sensitivity is not None:
-        volts = float(_optional(entry, "volts_per_unit", int | float, where, 1.0))
-        if volts <= 0:
-            raise SensorsFileError(f"{where}.volts_per_unit: {volts} must be positive")
-        sign = _optional(entry, "sign", int, where, 1)
-        if sign not in (1, -1):
-            raise SensorsFileError(f"{where}.sign: {sign} must be 1 or -1")
-        calibration = Calibration(float(sensitivity), float(_optional(entry, "gain_db", int | float, where, 0.0)), volts, sign)
-    else:
-        for key in ("gain_db", "volts_per_unit", "sign"):
-            if key in entry:
-                raise SensorsFileError(f"{where}.{key}: given without sensitivity_db_re_1v_per_upa")
+    calibration = _calibration(entry, where)
     return SensorInfo(
         sensor, kind, _optional(entry, "detector", str, where, default_detector), string, floor, position,
         None if position is None else "detector coordinates", calibration,
     )
+
+
+def _calibration(entry: dict, where: str) -> Calibration | None:
+    sensitivity = _optional(entry, "sensitivity_db_re_1v_per_upa", int | float, where)
+    curve_entries = _optional(entry, "sensitivity_curve", list, where, [])
+    if sensitivity is None and not curve_entries:
+        for key in ("gain_db", "volts_per_unit", "sign"):
+            if key in entry:
+                raise SensorsFileError(f"{where}.{key}: given without sensitivity_db_re_1v_per_upa or sensitivity_curve")
+        return None
+    volts = float(_optional(entry, "volts_per_unit", int | float, where, 1.0))
+    if volts <= 0:
+        raise SensorsFileError(f"{where}.volts_per_unit: {volts} must be positive")
+    sign = _optional(entry, "sign", int, where, 1)
+    if sign not in (1, -1):
+        raise SensorsFileError(f"{where}.sign: {sign} must be 1 or -1")
+    curves = tuple(_curve(curve, f"{where}.sensitivity_curve[{i}]") for i, curve in enumerate(curve_entries))
+    try:
+        calibration = Calibration(None if sensitivity is None else float(sensitivity),
+                                  float(_optional(entry, "gain_db", int | float, where, 0.0)), volts, sign, curves)
+    except ValueError as error:
+        raise SensorsFileError(f"{where}.{error}") from error
+    if sensitivity is None:
+        _check_covers_all_time(calibration.curves, where)
+    return calibration
+
+
+def _curve(entry, where: str) -> SensitivityCurve:
+    if not isinstance(entry, dict):
+        raise SensorsFileError(f"{where}: expected a table ([[sensor.sensitivity_curve]]), got {entry!r}")
+    unknown = set(entry) - {"frequency_hz", "sensitivity_db_re_1v_per_upa", "valid_from", "valid_until", "source"}
+    if unknown:
+        raise SensorsFileError(f"{where}: unknown field(s) {sorted(unknown)}")
+    points = {}
+    for key in ("frequency_hz", "sensitivity_db_re_1v_per_upa"):
+        values = entry.get(key)
+        if not isinstance(values, list) or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            raise SensorsFileError(f"{where}.{key}: expected an array of numbers, got {values!r}")
+        points[key] = tuple(float(v) for v in values)
+    valid_from = _unix_s(entry.get("valid_from"), f"{where}.valid_from")
+    valid_until = _unix_s(entry.get("valid_until"), f"{where}.valid_until")
+    source = _optional(entry, "source", str, where)
+    try:
+        return SensitivityCurve(points["frequency_hz"], points["sensitivity_db_re_1v_per_upa"], valid_from, valid_until, source)
+    except ValueError as error:
+        raise SensorsFileError(f"{where}.{error}") from error
+
+
+def _unix_s(value, where: str) -> float | None:
+    """A TOML date (00:00 UTC) or offset date-time as Unix seconds; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise SensorsFileError(f"{where}: {value} has no UTC offset (write e.g. 2025-03-01T00:00:00Z)")
+        return value.timestamp()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
+    raise SensorsFileError(f"{where}: expected a TOML date or date-time, got {value!r}")
+
+
+def _check_covers_all_time(curves: tuple[SensitivityCurve, ...], where: str) -> None:
+    """Without a flat sensitivity, every time needs a curve (the curves are sorted and do not overlap)."""
+    problems = []
+    if curves[0].valid_from_unix_s is not None:
+        problems.append("the first curve has a valid_from")
+    if curves[-1].valid_until_unix_s is not None:
+        problems.append("the last curve has a valid_until")
+    problems += [f"nothing is valid from {earlier.valid_until_unix_s} until {later.valid_from_unix_s} (Unix s)"
+                 for earlier, later in pairwise(curves) if earlier.valid_until_unix_s != later.valid_from_unix_s]
+    if problems:
+        raise SensorsFileError(f"{where}.sensitivity_curve: without a flat sensitivity_db_re_1v_per_upa the curves must "
+                               f"cover all time, but {'; '.join(problems)}")
 
 
 def read_hydrophone_geometry(path: Path) -> dict[tuple[int, int], tuple[float, float, float]]:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from importlib.resources import files
 
 from hydroserve.acoustics import sensors as sensor_metadata
@@ -36,9 +37,9 @@ DEMO_DEFAULTS = {
     "spool_settle_s": 5.0,
     "poll_interval_s": 0.5,
     "sensors_file": str(files("hydroserve.samples") / "sensors.toml"),
-    # the sample sensors' illustrative calibration puts the synthetic sea at about 43 dB re 1 uPa RMS, far below real
-    # deep-sea noise: at this full scale the demo's MP3 background sits near -37 dBFS, as real data would at the default
-    "mp3_full_scale_db_re_1upa": 80.0,
+    # the synthetic sea (sea state 2, moderate shipping) is about 99 dB re 1 uPa rms, most of it shipping noise below
+    # 100 Hz: at this full scale the demo's MP3 background sits near -37 dBFS
+    "mp3_full_scale_db_re_1upa": 136.0,
     # a bounded disk (issue 16): finished spool files go, the samples are kept 2 minutes, MP3s and PSDs 15 minutes
     # (see the README for the measured size after an hour)
     "spool_done": "delete",
@@ -72,13 +73,20 @@ def _ingest(settings: Settings, engine, stop: threading.Event) -> None:
         stop.set()
 
 
+def _calibrated_as(calibration: sensor_metadata.Calibration | None) -> dict:
+    """The synthetic signal of a calibrated sensor is made with its calibration offset now (flat: a sensitivity curve
+    would be applied at 1 kHz), so that its levels come out in uPa as the synthetic sea was made."""
+    return {} if calibration is None else {"offset_db": calibration.at(time.time()).offset_db}
+
+
 def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     from hydroserve.samples.live import LiveSpoolWriter  # the samples are the demo's alone: imported when it runs
     from hydroserve.samples.synthetic import SyntheticSensor
 
     stop = threading.Event()
     known = sensor_metadata.load(settings.sensors_file).sensors
-    sources = [SyntheticSensor(sensor, seed=index, level=1.0 / (1 + index)) for index, sensor in enumerate(sorted(known))]
+    sources = [SyntheticSensor(sensor, seed=index, **_calibrated_as(known[sensor].calibration))
+               for index, sensor in enumerate(sorted(known))]
     writer = LiveSpoolWriter(settings.spool_dir, sources, backfill_s=backfill_s)
     engine = wiring.init_catalog(settings)
     publish_samples(settings, engine)

@@ -16,7 +16,6 @@ import json
 import sys
 import time
 import uuid
-from dataclasses import asdict
 
 from hydroserve.acoustics import catalog, reprocess_jobs, sensors
 from hydroserve.acoustics.reprocess import KINDS
@@ -101,7 +100,7 @@ def cmd_reprocess(settings, args) -> int:
     product_settings = settings.products.as_json()
     batch_id = uuid.uuid4().hex[:16]
     with writer(engine).begin() as conn:
-        reprocess_jobs.submit(conn, batch_id, [(pid, None if calibration is None else asdict(calibration)) for pid in package_ids],
+        reprocess_jobs.submit(conn, batch_id, [(pid, None if calibration is None else calibration.to_json()) for pid in package_ids],
                               kinds, product_settings)
     where = "this process and the running ingest workers" if args.run_here else \
         "the running ingest workers (none running? use --run-here; Ctrl-C leaves the jobs queued)"

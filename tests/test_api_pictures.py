@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from hydroserve.acoustics import bands, catalog, pictures, plots, product_keys, psd_product
-from hydroserve.acoustics.sensors import Calibration, calibration_offset_db
+from hydroserve.acoustics.sensors import Calibration, offset_db_at
 from hydroserve.api import wiring
 from hydroserve.api.web.acoustic_lookups import latest_packages
 from hydroserve.api.web.services import services
@@ -138,8 +138,9 @@ def test_band_levels_are_the_band_power_averages_of_the_served_psds(app, client,
 def test_picture_unit_follows_the_calibration():
     assert psd_product.display_unit(Calibration(sensitivity_db_re_1v_per_upa=-155.0, gain_db=40.0)) == "dB re 1 µPa²/Hz"
     assert psd_product.display_unit(None) == "dB re 1 (sample unit)²/Hz"
-    assert calibration_offset_db(Calibration(sensitivity_db_re_1v_per_upa=-155.0, gain_db=40.0)) == pytest.approx(115.0)
-    assert calibration_offset_db(None) == 0.0
+    assert offset_db_at(Calibration(sensitivity_db_re_1v_per_upa=-155.0, gain_db=40.0), np.array([10.0, 1e4])) == \
+        pytest.approx([115.0, 115.0])
+    assert offset_db_at(None, np.array([10.0, 1e4])) == pytest.approx([0.0, 0.0])
 
 
 def test_openapi_documents_the_png_endpoints(client):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import url_for
 
 from hydroserve.acoustics import catalog, products, provenance
+from hydroserve.acoustics.calibration import in_force
 from hydroserve.acoustics.catalog import PackageRecord
 from hydroserve.acoustics.products import ProductRecord
 from hydroserve.acoustics.psd_product import unit as psd_unit
-from hydroserve.acoustics.sensors import Calibration, SensorInfo
+from hydroserve.acoustics.sensors import Calibration, SensorInfo, calibration_tag
 from hydroserve.codecs import raw
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
@@ -37,7 +38,8 @@ def sensor_json(info: SensorInfo, summary: catalog.SensorSummary | None) -> dict
             "gain_db": calibration.gain_db,
             "volts_per_unit": calibration.volts_per_unit,
             "sign": calibration.sign,
-            "psd_offset_db": calibration.offset_db,
+            "psd_offset_db": calibration.flat_offset_db,
+            "sensitivity_curves": [curve.describe() for curve in calibration.curves],
         },
         "n_packages": summary.n_packages if summary else 0,
         "n_skipped_windows": summary.n_skipped if summary else 0,
@@ -97,7 +99,7 @@ def info_json(record: PackageRecord) -> dict:
         "sensor": sensor_json(info, summary[0] if summary else None),
         "timing": _timing_json(record),
         "data": _data_json(record),
-        "calibration": _calibration_json(info.calibration),
+        "calibration": _calibration_json(in_force(info.calibration, record.boundary_tick)),
         "products": {kind: {**product_link(record, kind, p), **p.details, **version_json(record, p)}
                      for kind, p in record.products.items()},
         "provenance": provenance.package_provenance(record),
@@ -185,16 +187,23 @@ def _storage_json(record: PackageRecord) -> dict:
 
 
 def _calibration_json(calibration: Calibration | None) -> dict:
+    """The calibration the package's products are made with (the one in force at its start): flat, or the sensitivity
+    curve used (points, validity, source)."""
     if calibration is None:
         return {"calibrated": False, "psd_calibrated": False, "psd_unit": psd_unit(None), "sensitivity_db_re_1v_per_upa": None,
-                "gain_db": None, "volts_per_unit": None, "sign_convention": None, "psd_offset_db": None}
+                "gain_db": None, "volts_per_unit": None, "sign_convention": None, "psd_offset_db": None,
+                "sensitivity_curve": None, "calibration_tag": calibration_tag(None)}
+    curve = calibration.curve
     return {
         "calibrated": True,
         "psd_calibrated": True,
         "psd_unit": psd_unit(calibration),
-        "sensitivity_db_re_1v_per_upa": calibration.sensitivity_db_re_1v_per_upa,
+        "sensitivity_db_re_1v_per_upa": calibration.sensitivity_db_re_1v_per_upa if curve is None else None,
         "gain_db": calibration.gain_db,
         "volts_per_unit": calibration.volts_per_unit,
         "sign_convention": f"positive sample = {'positive' if calibration.sign == 1 else 'negative'} pressure",
-        "psd_offset_db": calibration.offset_db,
+        "psd_offset_db": calibration.offset_db if curve is None else None,
+        "sensitivity_curve": None if curve is None else curve.describe(),
+        "offset_db_at_1khz": calibration.offset_db,
+        "calibration_tag": calibration_tag(calibration),
     }

@@ -69,7 +69,11 @@ class CalibrationSchema(ma.Schema):
     gain_db = fields.Float()
     volts_per_unit = fields.Float()
     sign = fields.Integer(metadata={"description": "+1: positive sample = positive pressure; -1: inverted"})
-    psd_offset_db = fields.Float(metadata={"description": "added to dB re 1 unit^2/Hz to get dB re 1 uPa^2/Hz"})
+    psd_offset_db = fields.Float(allow_none=True, metadata={
+        "description": "added to dB re 1 unit^2/Hz to get dB re 1 uPa^2/Hz with the flat sensitivity (null without one)"})
+    sensitivity_curves = fields.List(fields.Dict(), metadata={
+        "description": "sensitivity over frequency (frequency_hz, sensitivity_db_re_1v_per_upa), each valid from valid_from "
+                       "until valid_until (null: open), with its source; a package uses the one valid at its start"})
 
 
 class SensorSchema(ma.Schema):
@@ -139,7 +143,11 @@ class PsdSchema(ma.Schema):
     package_id = fields.String()
     unit = fields.String(metadata={"example": "dB re 1 uPa^2/Hz"})
     calibrated = fields.Boolean()
-    calibration_offset_db = fields.Float()
+    calibration_offset_db = fields.Float(allow_none=True, metadata={
+        "description": "the flat calibration offset added to every level; null when a sensitivity curve is used"})
+    calibration_tag = fields.String(metadata={"description": "present when a sensitivity curve is used: its tag"})
+    calibration_curve = fields.Dict(metadata={"description": "present when a sensitivity curve is used: the curve "
+                                                               "(points, validity, source), see /info"})
     window = fields.String()
     nfft = fields.Integer()
     overlap_samples = fields.Integer()
