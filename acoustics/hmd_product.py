@@ -17,7 +17,7 @@ Per package: ``sel_db = 10 log10(sum(p^2) / fs)`` (dB re 1 uPa^2 s) and
 ``peak_spl_db = 20 log10(max |p|)`` (dB re 1 uPa).
 
 Calibration: the spectrum of bin ``k`` is multiplied by ``10**(o(f_k)/10)``
-with ``o = sensors.offset_db_at(calibration, f, package start)``, so the
+with ``o = sensors.offset_db_at(calibration, f)`` (the calibration in force at the package's start), so the
 densities are uPa^2/Hz and band powers uPa^2. Time-domain values
 (broadband, SEL, peak) are multiplied by the minute's (package's)
 power-weighted gain ``sum(P_k g_k) / sum(P_k)`` -- exact for a flat
@@ -164,13 +164,12 @@ def compute(run_samples: list[np.ndarray], runs: tuple[Run, ...], calibration: C
     bands = hmd_bands(SAMPLE_RATE_HZ, SEGMENT_SAMPLES)
     minute_plan = plan(runs, SEGMENT_SAMPLES)
     dd_centre, dd_lower, dd_upper = decidecade_bands(*DECIDECADE_RANGE_HZ)
-    start_s = runs[0].start_tick / raw.TICKS_PER_SECOND
     everything_lower, everything_upper = [-SAMPLE_RATE_HZ, -SAMPLE_RATE_HZ], [SAMPLE_RATE_HZ, SAMPLE_RATE_HZ]
     n_rows = len(bands) + len(dd_centre) + 2
     rows = BandRows(np.concatenate([bands.lower_hz, dd_lower, everything_lower]),
                     np.concatenate([bands.upper_hz, dd_upper, everything_upper]),
                     calibrated=np.arange(n_rows) != n_rows - 1)  # the last row: the total power without calibration
-    integrals = band_integrals(run_samples, minute_plan, rows, lambda f: 10 ** (offset_db_at(calibration, f, start_s) / 10),
+    integrals = band_integrals(run_samples, minute_plan, rows, lambda f: 10 ** (offset_db_at(calibration, f) / 10),
                                SAMPLE_RATE_HZ)
     n_hmd, n_dd = len(bands), len(dd_centre)
     band_density = integrals[:, :n_hmd] / bands.width_hz
