@@ -11,6 +11,10 @@ Every blob of a package lives under its prefix
 * ``<prefix>.psd.<calibration tag>.json``  the /psd document for the full band;
 * ``<prefix>.<picture>.<calibration tag>.v<version>.png``  pictures, made on demand.
 
+A sensor-day's HMD aggregates (:mod:`.hmd_day`) live beside the day's packages, under
+``<sensor>/<YYYY>/<MM>/<DD>/<sensor>_<YYYYMMDD>.hmd-day.r<revision>`` (:func:`hmd_day_prefix`), one key per revision
+of the day, so a later package of the day makes new keys and stored aggregates never change.
+
 A product rebuilt by a reprocessing job (version ``n`` >= 2, made by job
 ``j``) lives under the *version prefix* ``<prefix>.v<n>-j<j>`` with the same
 suffixes (``<prefix>.v2-j17.mp3``, ``<prefix>.v2-j17.psd.npz``, ...): a new
@@ -20,7 +24,7 @@ never write the same key.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from hydroserve.codecs import raw
 
@@ -64,3 +68,8 @@ def psd_document_key(prefix: str, calibration_tag: str) -> str:
 
 def picture_key(prefix: str, picture: str, calibration_tag: str, version: int) -> str:
     return f"{prefix}.{picture}.{calibration_tag}.v{version}.png"
+
+
+def hmd_day_prefix(sensor: str, day: date, revision: int) -> str:
+    """The key prefix of a sensor-day's HMD aggregates at ``revision`` (see :mod:`.hmd_days`)."""
+    return f"{sensor}/{day:%Y/%m/%d}/{sensor}_{day:%Y%m%d}.hmd-day.r{revision}"

@@ -35,13 +35,15 @@ class LevelHistogram:
     """Minute counts per band and 0.1 dB level bin.
 
     ``counts[b, j]`` minutes of band ``b`` had a level in global bin ``first_bin[b] + j``;
-    ``linear_sum[b]`` is the sum of their linear densities, ``n_minutes[b]`` their number.
+    ``linear_sum[b]`` is the sum of their linear densities, ``n_minutes[b]`` their number; ``calibrated``: densities
+    in µPa²/Hz (else sample unit²/Hz).
     """
 
     first_bin: np.ndarray  # int64 (n_bands,)
     counts: np.ndarray  # uint32 (n_bands, width)
     linear_sum: np.ndarray  # float64 (n_bands,)
     n_minutes: np.ndarray  # int64 (n_bands,)
+    calibrated: bool
 
     @property
     def n_bands(self) -> int:
@@ -50,23 +52,23 @@ class LevelHistogram:
     def bands(self, selected: slice | np.ndarray) -> LevelHistogram:
         """The histogram of some bands only (a slice or index array of band numbers)."""
         return LevelHistogram(self.first_bin[selected], self.counts[selected], self.linear_sum[selected],
-                              self.n_minutes[selected])
+                              self.n_minutes[selected], self.calibrated)
 
     def to_npz_bytes(self) -> bytes:
         out = io.BytesIO()
         counts = self.counts.astype(np.uint16) if self.counts.size == 0 or self.counts.max() < 2**16 else self.counts
         np.savez_compressed(out, first_bin=self.first_bin, counts=counts, linear_sum=self.linear_sum,
-                            n_minutes=self.n_minutes)
+                            n_minutes=self.n_minutes, calibrated=np.array(self.calibrated))
         return out.getvalue()
 
     @classmethod
     def from_npz_bytes(cls, data: bytes) -> LevelHistogram:
         with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             return cls(stored["first_bin"].astype(np.int64), stored["counts"].astype(np.uint32),
-                       stored["linear_sum"], stored["n_minutes"].astype(np.int64))
+                       stored["linear_sum"], stored["n_minutes"].astype(np.int64), bool(stored["calibrated"]))
 
 
-def histogram(density: np.ndarray, valid: np.ndarray | None = None) -> LevelHistogram:
+def histogram(density: np.ndarray, valid: np.ndarray | None = None, *, calibrated: bool) -> LevelHistogram:
     """The level histogram of minutes × bands of linear spectral density.
 
     Parameters
@@ -75,6 +77,8 @@ def histogram(density: np.ndarray, valid: np.ndarray | None = None) -> LevelHist
         Linear mean-square spectral density (unit²/Hz) per minute and band; must be > 0 where valid.
     valid : ndarray of bool, same shape, optional
         Which values count (e.g. not flagged bad, minute with data); all by default.
+    calibrated : bool
+        Whether the densities are in µPa²/Hz.
     """
     density = np.asarray(density, dtype=np.float64)
     if density.ndim != 2:
@@ -97,13 +101,16 @@ def histogram(density: np.ndarray, valid: np.ndarray | None = None) -> LevelHist
     band = np.broadcast_to(np.arange(n_bands), density.shape)
     flat = band[valid] * width + (level_bin - first)[valid]
     counts.reshape(-1)[:] = np.bincount(flat, minlength=n_bands * width)
-    return LevelHistogram(first, counts, np.where(valid, density, 0.0).sum(axis=0), valid.sum(axis=0).astype(np.int64))
+    return LevelHistogram(first, counts, np.where(valid, density, 0.0).sum(axis=0), valid.sum(axis=0).astype(np.int64),
+                          calibrated)
 
 
 def merge(parts: list[LevelHistogram]) -> LevelHistogram:
-    """The histogram of all minutes of ``parts`` (same bands in each)."""
+    """The histogram of all minutes of ``parts`` (same bands and calibration in each)."""
     if not parts:
         raise ValueError("merge needs at least one histogram")
+    if len({p.calibrated for p in parts}) > 1:
+        raise ValueError("the time range mixes calibrated and uncalibrated spectra: ask for the two parts separately")
     n_bands = parts[0].n_bands
     if any(p.n_bands != n_bands for p in parts):
         raise ValueError("histograms of different band sets cannot be merged")
@@ -118,7 +125,8 @@ def merge(parts: list[LevelHistogram]) -> LevelHistogram:
         offset = (np.arange(n_bands) * width + p.first_bin - first)[:, None] + np.arange(p.counts.shape[1])
         total += np.bincount(offset.ravel(), weights=p.counts.ravel(), minlength=n_bands * width)
     return LevelHistogram(first, total.reshape(n_bands, width).round().astype(np.uint32),
-                          np.sum([p.linear_sum for p in parts], axis=0), np.sum([p.n_minutes for p in parts], axis=0))
+                          np.sum([p.linear_sum for p in parts], axis=0), np.sum([p.n_minutes for p in parts], axis=0),
+                          parts[0].calibrated)
 
 
 def percentiles(h: LevelHistogram, percent=PERCENTILES) -> np.ndarray:
