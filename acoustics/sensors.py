@@ -38,6 +38,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from hydroserve.codecs.raw import SensorId
 
 SENSOR_TYPES = ("piezo", "hydrophone")
@@ -79,6 +81,15 @@ def calibration_tag(calibration: Calibration | None) -> str:
 def calibration_offset_db(calibration: Calibration | None) -> float:
     """What turns dB re 1 unit^2/Hz into the sensor's level: ``offset_db``, or 0 without a calibration."""
     return 0.0 if calibration is None else calibration.offset_db
+
+
+def offset_db_at(calibration: Calibration | None, frequency_hz: np.ndarray, at_unix_s: float | None = None) -> np.ndarray:
+    """What turns dB re 1 unit^2/Hz at ``frequency_hz`` into dB re 1 uPa^2/Hz (zeros without a calibration).
+
+    The sensitivity is flat (the scalar ``offset_db`` at every frequency); ``at_unix_s`` (the time the data were
+    taken) is accepted for calibrations whose validity depends on time.
+    """
+    return np.full(np.shape(frequency_hz), calibration_offset_db(calibration), dtype=np.float64)
 
 
 @dataclass(frozen=True)
