@@ -47,8 +47,9 @@ class DayAggregates:
 
 
 def minute_levels(minutes) -> LevelSeries:
-    """The decidecade and broadband levels of each minute with data."""
-    has = minutes.effort_s > 0
+    """The decidecade and broadband levels of each minute with at least one whole 1 s segment (the decidecade levels
+    come from the segments' spectra)."""
+    has = np.asarray(minutes.n_segments) > 0
     return LevelSeries(np.asarray(minutes.minute_start_unix_ns, np.int64)[has], np.asarray(minutes.effort_s, np.float64)[has],
                        np.asarray(minutes.decidecade_centre_hz, np.float64),
                        np.asarray(minutes.decidecade_mean_square, np.float64)[has],
