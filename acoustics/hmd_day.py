@@ -7,8 +7,8 @@ clipped to the day (:mod:`.soundscape` collects them). From it, once per revisio
 (:mod:`.hmd_days`), four blobs under :func:`.product_keys.hmd_day_prefix`:
 
 * ``.nc``          the SoundCoop HMD netCDF of the day (:func:`hydroserve.codecs.netcdf.hmd_day`);
-* ``.minutes.npz`` decidecade and broadband levels per minute (:class:`.level_series.LevelSeries`);
-* ``.hours.npz``   the same per hour (the many-sensor monitor reads these: 24 rows a day);
+* ``.minutes.bin`` decidecade and broadband levels per minute (:class:`.level_series.LevelSeries`);
+* ``.hours.bin``   the same per hour (the many-sensor monitor reads these: 24 rows a day);
 * ``.spd.npz``     the day's level histogram per HMD band (:class:`.spd.LevelHistogram`).
 
 A minute counts in the SPD and percentiles when it has at least one segment,

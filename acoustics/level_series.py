@@ -13,7 +13,6 @@ sensors, else re the sample unit.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,18 +47,26 @@ class LevelSeries:
         return LevelSeries(self.start_unix_ns[keep], self.effort_s[keep], self.centre_hz, self.mean_square[keep],
                            self.broadband_mean_square[keep], self.calibrated)
 
-    def to_npz_bytes(self) -> bytes:
-        out = io.BytesIO()
-        np.savez(out, start_unix_ns=self.start_unix_ns, effort_s=self.effort_s, centre_hz=self.centre_hz,
-                 mean_square=self.mean_square, broadband_mean_square=self.broadband_mean_square,
-                 calibrated=np.array(self.calibrated))
-        return out.getvalue()
+    def to_bytes(self) -> bytes:
+        """A compact little-endian layout read without parsing (:meth:`from_bytes`; the many-sensor monitor reads
+        thousands): ``int64`` t, k, calibrated; then ``start_unix_ns`` int64[t], ``effort_s`` float64[t],
+        ``centre_hz`` float64[k], ``mean_square`` float64[t·k] (row-major), ``broadband_mean_square`` float64[t]."""
+        t, k = len(self.start_unix_ns), len(self.centre_hz)
+        return b"".join([np.array([t, k, int(self.calibrated)], "<i8").tobytes(), np.asarray(self.start_unix_ns, "<i8").tobytes(),
+                         *(np.asarray(a, "<f8").tobytes() for a in (self.effort_s, self.centre_hz, self.mean_square,
+                                                                   self.broadband_mean_square))])
 
     @classmethod
-    def from_npz_bytes(cls, data: bytes) -> LevelSeries:
-        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
-            return cls(stored["start_unix_ns"], stored["effort_s"], stored["centre_hz"], stored["mean_square"],
-                       stored["broadband_mean_square"], bool(stored["calibrated"]))
+    def from_bytes(cls, data: bytes) -> LevelSeries:
+        t, k, calibrated = (int(v) for v in np.frombuffer(data, "<i8", 3))
+        if len(data) != 8 * (3 + 3 * t + k + t * k):
+            raise ValueError(f"a level series of {t} bins and {k} bands takes {8 * (3 + 3 * t + k + t * k)} bytes, "
+                             f"not {len(data)}")
+        values = np.frombuffer(data, "<f8", offset=24)
+        start = np.frombuffer(data, "<i8", t, offset=24)
+        effort, centre = values[t : 2 * t], values[2 * t : 2 * t + k]
+        mean_square = values[2 * t + k : 2 * t + k + t * k].reshape(t, k)
+        return cls(start, effort, centre, mean_square, values[2 * t + k + t * k :], bool(calibrated))
 
 
 def concatenate(parts: list[LevelSeries]) -> LevelSeries:
@@ -87,15 +94,17 @@ def resample(series: LevelSeries, resolution_s: int) -> LevelSeries:
     if resolution_s < 1:
         raise ValueError(f"{resolution_s=} must be at least 1 s")
     step = resolution_s * NS_PER_S
-    bin_start = series.start_unix_ns // step * step
-    starts, which = np.unique(bin_start, return_inverse=True)
-    effort = np.bincount(which, weights=series.effort_s, minlength=len(starts))
-    weighted = series.mean_square * series.effort_s[:, None]
-    mean_square = np.zeros((len(starts), len(series.centre_hz)))
-    np.add.at(mean_square, which, weighted)
-    broadband = np.bincount(which, weights=series.broadband_mean_square * series.effort_s, minlength=len(starts))
+    order = np.argsort(series.start_unix_ns, kind="stable")
+    bin_start = series.start_unix_ns[order] // step * step
+    if len(bin_start) == 0:
+        return series
+    first = np.flatnonzero(np.r_[True, bin_start[1:] != bin_start[:-1]])
+    effort_s = series.effort_s[order]
+    effort = np.add.reduceat(effort_s, first)
+    mean_square = np.add.reduceat(series.mean_square[order] * effort_s[:, None], first, axis=0)
+    broadband = np.add.reduceat(series.broadband_mean_square[order] * effort_s, first)
     keep = effort > 0
-    return LevelSeries(starts[keep], effort[keep], series.centre_hz, mean_square[keep] / effort[keep, None],
+    return LevelSeries(bin_start[first][keep], effort[keep], series.centre_hz, mean_square[keep] / effort[keep, None],
                        broadband[keep] / effort[keep], series.calibrated)
 
 

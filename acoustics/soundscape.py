@@ -30,7 +30,6 @@ from .level_series import NS_PER_S, LevelSeries
 from .package_products import PackageProducts
 from .sensors import SensorCatalog, offset_db_at
 
-PARTS = ("nc", "minutes.npz", "hours.npz", "spd.npz")
 PACKAGE_LOOKBACK_S = 3600
 """Packages are found by window start: one that starts up to this long before a range can still reach into it."""
 READ_THREADS = 8
@@ -128,7 +127,7 @@ class Soundscape:
             resource_kid=kid, landing_url=landing)
         offset = offset_db_at(info.calibration if minutes.calibrated else None, self.centre_hz, float(start_s))
         made = hmd_day.aggregate(minutes, centre_hz=self.centre_hz, calibration_offset_db=offset, attributes=attributes)
-        parts = {"nc": made.netcdf, "minutes.npz": made.minutes.to_npz_bytes(), "hours.npz": made.hours.to_npz_bytes(),
+        parts = {"nc": made.netcdf, "minutes.bin": made.minutes.to_bytes(), "hours.bin": made.hours.to_bytes(),
                  "spd.npz": made.histogram.to_npz_bytes()}
         for part, data in parts.items():
             self.blobs.put(self._key(sensor, day, revision, part), [data])
@@ -219,8 +218,8 @@ class Soundscape:
         def series(item) -> tuple[str, LevelSeries]:
             sensor, day, revision, whole = item
             if whole and hourly:
-                return sensor, LevelSeries.from_npz_bytes(self._part(sensor, day, revision, "hours.npz"))
-            minutes = LevelSeries.from_npz_bytes(self._part(sensor, day, revision, "minutes.npz"))
+                return sensor, LevelSeries.from_bytes(self._part(sensor, day, revision, "hours.bin"))
+            minutes = LevelSeries.from_bytes(self._part(sensor, day, revision, "minutes.bin"))
             return sensor, minutes.within(start_s * NS_PER_S, end_s * NS_PER_S)
 
         by_sensor: dict[str, list[LevelSeries]] = {}
