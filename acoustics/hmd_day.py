@@ -9,7 +9,8 @@ clipped to the day (:mod:`.soundscape` collects them). From it, once per revisio
 * ``.nc``          the SoundCoop HMD netCDF of the day (:func:`hydroserve.codecs.netcdf.hmd_day`);
 * ``.minutes.bin`` decidecade and broadband levels per minute (:class:`.level_series.LevelSeries`);
 * ``.hours.bin``   the same per hour (the many-sensor monitor reads these: 24 rows a day);
-* ``.spd.npz``     the day's level histogram per HMD band (:class:`.spd.LevelHistogram`).
+* ``.spd.npz``     the day's level histogram per HMD band (:class:`.spd.LevelHistogram`);
+* ``.ltsa.bin``    the hourly mean HMD spectrum (a :class:`.level_series.LevelSeries` over the HMD bands), for LTSA pictures.
 
 A minute counts in the SPD and percentiles when it has at least one segment,
 and a band of it when its quality flag is not 4 (bad).
@@ -44,6 +45,7 @@ class DayAggregates:
     minutes: LevelSeries
     hours: LevelSeries
     histogram: spd.LevelHistogram
+    ltsa: LevelSeries
 
 
 def minute_levels(minutes) -> LevelSeries:
@@ -54,6 +56,15 @@ def minute_levels(minutes) -> LevelSeries:
                        np.asarray(minutes.decidecade_centre_hz, np.float64),
                        np.asarray(minutes.decidecade_mean_square, np.float64)[has],
                        np.asarray(minutes.broadband_mean_square, np.float64)[has], bool(minutes.calibrated))
+
+
+def hmd_hours(minutes, centre_hz: np.ndarray) -> LevelSeries:
+    """The effort-weighted hourly mean of the HMD band densities (minutes with a segment)."""
+    has = np.asarray(minutes.n_segments) > 0
+    density = LevelSeries(np.asarray(minutes.minute_start_unix_ns, np.int64)[has], np.asarray(minutes.effort_s, np.float64)[has],
+                          centre_hz, np.asarray(minutes.band_density, np.float64)[has],
+                          np.asarray(minutes.broadband_mean_square, np.float64)[has], bool(minutes.calibrated))
+    return level_series.resample(density, HOUR_S)
 
 
 def day_histogram(minutes) -> spd.LevelHistogram:
@@ -134,4 +145,5 @@ def aggregate(minutes, *, centre_hz: np.ndarray, calibration_offset_db: np.ndarr
             "units": "dB", "coverage_content_type": "referenceInformation"})},
         global_attributes=attributes)
     levels = minute_levels(minutes)
-    return DayAggregates(document, levels, level_series.resample(levels, HOUR_S), day_histogram(minutes))
+    return DayAggregates(document, levels, level_series.resample(levels, HOUR_S), day_histogram(minutes),
+                         hmd_hours(minutes, centre_hz))

@@ -12,6 +12,7 @@ are made from the packages' HMD of just that part.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
 
-from . import catalog, hmd_day, hmd_days, hmd_product, level_series, product_keys, spd
+from . import catalog, hmd_day, hmd_days, hmd_product, level_series, product_keys, soundscape_pictures, spd
 from .blobstore import BlobDamaged, BlobNotFound, BlobStore, ChecksumsMissing
 from .hmd_bands import hmd_bands
 from .integrity import VerifiedBlob
@@ -128,7 +129,7 @@ class Soundscape:
         offset = offset_db_at(info.calibration if minutes.calibrated else None, self.centre_hz, float(start_s))
         made = hmd_day.aggregate(minutes, centre_hz=self.centre_hz, calibration_offset_db=offset, attributes=attributes)
         parts = {"nc": made.netcdf, "minutes.bin": made.minutes.to_bytes(), "hours.bin": made.hours.to_bytes(),
-                 "spd.npz": made.histogram.to_npz_bytes()}
+                 "spd.npz": made.histogram.to_npz_bytes(), "ltsa.bin": made.ltsa.to_bytes()}
         for part, data in parts.items():
             self.blobs.put(self._key(sensor, day, revision, part), [data])
         return parts
@@ -193,6 +194,38 @@ class Soundscape:
         if not found:
             raise NoData(f"{sensor} has no HMD between {start_s} and {end_s} (Unix s)")
         return spd.merge(found)
+
+    def ltsa(self, sensor: str, start_s: int, end_s: int) -> LevelSeries:
+        """The hourly mean HMD spectra of ``[start_s, end_s)`` (hours starting in it).
+
+        Raises
+        ------
+        NoData
+        ValueError
+        """
+        plan = self._plan([sensor], start_s, end_s)
+        parts = self._map(lambda item: LevelSeries.from_bytes(self._part(sensor, item[1], item[2], "ltsa.bin"))
+                          .within(start_s * NS_PER_S, end_s * NS_PER_S), plan)
+        if not parts:
+            raise NoData(f"{sensor} has no HMD between {start_s} and {end_s} (Unix s)")
+        return level_series.concatenate(parts)
+
+    def picture_etag(self, sensor: str, kind: str, start_s: int, end_s: int, parameters: tuple) -> str:
+        """What a long-term picture depends on, hashed: the day revisions of the range (a new package changes it)."""
+        days = hmd_days.days_between(start_s, end_s)
+        found = sorted(self.revisions(days[0], days[-1], [sensor]).items()) if days else []
+        state = (soundscape_pictures.PICTURE_VERSION, kind, sensor, start_s, end_s, parameters, found)
+        return hashlib.sha256(repr(state).encode()).hexdigest()[:40]
+
+    def picture(self, sensor: str, etag: str, kind: str, make: Callable[[], bytes]) -> bytes:
+        """The picture stored under its ``etag`` (:meth:`picture_etag`), drawn with ``make()`` and stored first if
+        missing."""
+        key = f"{sensor}/soundscape/{kind}.{etag}.png"
+        stored = self._read(key)
+        if stored is None:
+            stored = make()
+            self.blobs.put(key, [stored])
+        return stored
 
     def levels(self, sensor: str, start_s: int, end_s: int, resolution_s: int) -> LevelSeries:
         """Decidecade and broadband levels of one sensor in bins of ``resolution_s`` (a multiple of 60 s).

@@ -36,7 +36,7 @@ INVALID = {"description": "Invalid parameter", **errors.PROBLEM}
 NETCDF_CONTENT = {netcdf.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}
 
 
-def _unix_s(moment: datetime) -> int:
+def unix_s(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
@@ -49,7 +49,7 @@ def _times(series: LevelSeries) -> list[str]:
     return [rfc3339(datetime.fromtimestamp(int(ns) / NS_PER_S, UTC)) for ns in series.start_unix_ns]
 
 
-def _soundscape_call(call, *args):
+def soundscape_call(call, *args):
     """A soundscape query, its domain errors turned into answers: no data 404, invalid or mixed ranges 400."""
     try:
         return call(*args)
@@ -59,7 +59,7 @@ def _soundscape_call(call, *args):
         abort(400, description=str(error))
 
 
-def _check_sensor(sensor: str) -> None:
+def check_sensor(sensor: str) -> None:
     if not re.fullmatch(SENSOR_PATTERN, sensor):
         abort(404, description=f"No sensor {sensor!r}: sensor ids are DOM_<dom id>_CH<channel>.")
 
@@ -74,14 +74,14 @@ def _check_sensor(sensor: str) -> None:
 def hmd_day_file(sensor: str, day: str):
     """A day of 1-minute HMD of a sensor (day: YYYY-MM-DD, UTC), made from the day's packages; a later package of the
     day makes a new file (new ETag). Named after the SoundCoop convention in Content-Disposition."""
-    _check_sensor(sensor)
+    check_sensor(sensor)
     try:
         parsed = date.fromisoformat(day) if re.fullmatch(DAY_PATTERN, day) else None
     except ValueError:
         parsed = None
     if parsed is None:
         abort(404, description=f"{day!r} is no day: give YYYY-MM-DD.")
-    found = _soundscape_call(services().soundscape.day_file, sensor, parsed)
+    found = soundscape_call(services().soundscape.day_file, sensor, parsed)
     return http.send_stream(io.BytesIO(found.data), len(found.data), media_type=netcdf.MEDIA_TYPE, etag=found.etag,
                             last_modified=None, download_name=found.file_name, immutable=False)
 
@@ -95,15 +95,15 @@ def hmd_day_file(sensor: str, day: str):
 def get_spd(sensor: str, start: datetime, end: datetime, bin_db: float, fmin=None, fmax=None):
     """Spectral probability density (Merchant et al. 2013) and percentiles p1..p99 plus the linear mean of the 1-minute
     HMD levels per band over the time range; netCDF with ``Accept: application/x-netcdf``."""
-    _check_sensor(sensor)
+    check_sensor(sensor)
     soundscape = services().soundscape
-    histogram = _soundscape_call(soundscape.spd, sensor, _unix_s(start), _unix_s(end))
+    histogram = soundscape_call(soundscape.spd, sensor, unix_s(start), unix_s(end))
     centre_hz = soundscape.centre_hz
     keep = (centre_hz >= (fmin if fmin is not None else 0)) & (centre_hz <= (fmax if fmax is not None else np.inf))
     if not keep.any():
         abort(400, description=f"no HMD band centre lies between fmin={fmin} and fmax={fmax} Hz")
     histogram = histogram.bands(np.flatnonzero(keep))
-    edges, density = _soundscape_call(spd.density, histogram, bin_db)
+    edges, density = soundscape_call(spd.density, histogram, bin_db)
     levels = spd.percentiles(histogram)
     mean = spd.mean_db(histogram)
     unit = hmd_day.units(histogram.calibrated)[0]
@@ -127,7 +127,7 @@ def get_spd(sensor: str, start: datetime, end: datetime, bin_db: float, fmin=Non
     })
 
 
-def _band_columns(series: LevelSeries, bands) -> tuple[list[dict], np.ndarray]:
+def band_columns(series: LevelSeries, bands) -> tuple[list[dict], np.ndarray]:
     """The bands asked for and their levels (dB), shape (bins, bands)."""
     if bands == "broadband":
         return [{"name": "broadband", "centre_hz": None}], level_series.level_db(series.broadband_mean_square)[:, None]
@@ -145,9 +145,9 @@ def _band_columns(series: LevelSeries, bands) -> tuple[list[dict], np.ndarray]:
 def get_levels(sensor: str, start: datetime, end: datetime, bands, resolution_s: int):
     """Decidecade (IEC 61260-1 base-10) and broadband levels of one sensor over time, from its 1-minute HMD: per bin the
     effort-weighted mean of the minutes' mean-square pressure, in dB."""
-    _check_sensor(sensor)
-    series = _soundscape_call(services().soundscape.levels, sensor, _unix_s(start), _unix_s(end), resolution_s)
-    names, levels = _soundscape_call(_band_columns, series, bands)
+    check_sensor(sensor)
+    series = soundscape_call(services().soundscape.levels, sensor, unix_s(start), unix_s(end), resolution_s)
+    names, levels = soundscape_call(band_columns, series, bands)
     return http.send_json({
         "sensor": sensor, "unit": f"dB re {hmd_day.units(series.calibrated)[1]}", "resolution_s": resolution_s,
         "bands": names, "times": _times(series), "effort_s": _finite(series.effort_s),
@@ -162,11 +162,11 @@ def get_levels(sensor: str, start: datetime, end: datetime, bands, resolution_s:
 def get_many_levels(band: str, start: datetime, end: datetime, resolution_s: int, sensor=None):
     """One band of many sensors over time in one answer (the detector-wide noise monitor): every sensor with data in
     the range, or those named; sensors without data are left out."""
-    found = _soundscape_call(services().soundscape.levels_many, sensor or None, _unix_s(start), _unix_s(end), resolution_s)
+    found = soundscape_call(services().soundscape.levels_many, sensor or None, unix_s(start), unix_s(end), resolution_s)
     items, named = [], None
     for name, series in sorted(found.items()):
         bands = "broadband" if band == "broadband" else [float(band)]
-        columns, levels = _soundscape_call(_band_columns, series, bands)
+        columns, levels = soundscape_call(band_columns, series, bands)
         named = named or columns[0]
         items.append({"sensor": name, "unit": f"dB re {hmd_day.units(series.calibrated)[1]}", "times": _times(series),
                       "effort_s": _finite(series.effort_s), "level_db": _finite(levels[:, 0])})
