@@ -1,0 +1,176 @@
+"""Soundscape endpoints over a real archive: the daily SoundCoop netCDF (xarray), its resource, SPD, levels, pictures.
+
+The synthetic sensor is ingested as 2 s packages from 19:28:00 to about 19:29:15 UTC on 2020-12-23 (minutes 19:28
+and 19:29); the answers are checked against the stored samples (time-domain mean square), against numpy on the
+day file's minutes, and for consistency across a later package of the day.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import xarray as xr
+from PIL import Image
+
+from hydroserve.acoustics import catalog, spd
+from hydroserve.api import wiring
+from hydroserve.codecs import raw
+from hydroserve.odc_sync import registry
+from support import REAL_START_TICK, SENSOR, read_stored_samples, url
+
+DAY = "2020-12-23"
+RANGE = {"start": "2020-12-23T00:00:00Z", "end": "2020-12-24T00:00:00Z"}
+MINUTE_19_28 = 1608751680  # 2020-12-23T19:28:00Z
+OTHER = raw.SensorId(808956921, 1)
+
+
+@pytest.fixture
+def day_archive(archived, synthetic_files, tmp_path):
+    """About 75 s of the synthetic sensor (2 s packages); a second sensor 20 s long."""
+    archived(synthetic_files(n_frames=120, frames_per_file=8))
+    archived(synthetic_files(OTHER, n_frames=32, frames_per_file=8, directory=tmp_path / "other"))
+
+
+def open_netcdf(data: bytes) -> xr.Dataset:
+    return xr.open_dataset(io.BytesIO(data), engine="h5netcdf")
+
+
+def packages_of(settings, sensor) -> list:
+    engine = wiring.init_catalog(settings)
+    with engine.connect() as conn:
+        records = catalog.list_packages(conn, sensor=str(sensor), newest_first=False, limit=1000)
+    engine.dispose()
+    return records
+
+
+@pytest.mark.sqlite_only
+def test_the_day_file_is_soundcoop_netcdf_with_the_effort_of_the_stored_packages(app, client, settings, day_archive):
+    response = client.get(url(app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY))
+    assert response.status_code == 200 and response.mimetype == "application/x-netcdf"
+    assert response.headers["Content-Disposition"] == (
+        "attachment; filename=KM3NeT.KM3NeT_DOM808956920.CH1.195kHz_20201223_DAILY_MILLIDEC_MinRes.nc")
+    records = packages_of(settings, SENSOR)
+    with open_netcdf(response.data) as ds:
+        assert ds.sizes["frequency"] == 2787 and ds["psd"].dims == ("time", "frequency")
+        assert [str(t)[:16] for t in ds["time"].values] == ["2020-12-23T19:28", "2020-12-23T19:29"]
+        # effort: every stored sample of the day, once
+        assert ds["effort"].values.sum() == pytest.approx(sum(r.n_samples for r in records) / 195312.5, rel=1e-9)
+        assert ds["effort"].values[0] == pytest.approx(60.0, abs=1e-5)
+        assert ds.attrs["Conventions"] == "CF-1.6, ACDD-1.3" and ds.attrs["sample_rate_hz"] == 195312.5
+        assert ds.attrs["id"] == f"{settings.collection}_hmd_{SENSOR}_20201223"
+    again = client.get(url(app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY),
+                       headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.sqlite_only
+def test_a_later_package_of_the_day_makes_a_new_file(app, client, settings, archived, synthetic_files, tmp_path):
+    archived(synthetic_files(n_frames=40, frames_per_file=8))
+    first = client.get(url(app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY))
+    later_start = REAL_START_TICK + 40 * raw.DEFAULT_FRAME_LENGTH * raw.TICKS_PER_SAMPLE
+    archived(synthetic_files(start_tick=later_start, n_frames=40, frames_per_file=8, directory=tmp_path / "later"))
+    second = client.get(url(app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY))
+    assert second.status_code == 200 and second.headers["ETag"] != first.headers["ETag"]
+    with open_netcdf(first.data) as before, open_netcdf(second.data) as after:
+        assert after["effort"].values.sum() > before["effort"].values.sum() + 20
+
+
+def test_each_sensor_day_is_a_resource_of_the_hmd_stream(settings, day_archive):
+    engine = wiring.init_catalog(settings)
+    with engine.connect() as conn:
+        resource = registry.get_resource(conn, f"{settings.collection}_hmd_{SENSOR}_20201223")
+        streams = {row.kid for row in registry.list_streams(conn, settings.collection)}
+        per_package = [r for r in registry.feed(conn, stream_kids=[f"{settings.collection}_hmd"], limit=1000)]
+    engine.dispose()
+    assert f"{settings.collection}_hmd" in streams
+    assert resource.media_type == "application/x-netcdf" and resource.access_url.endswith(f"/sensors/{SENSOR}/hmd/{DAY}.nc")
+    assert resource.coverage_start.isoformat() == "2020-12-23T00:00:00+00:00"
+    assert resource.extra["revision"] == len(packages_of(settings, SENSOR))  # one more per package of the day
+    assert sorted(r.kid for r in per_package) == sorted([f"{settings.collection}_hmd_{SENSOR}_20201223",
+                                                         f"{settings.collection}_hmd_{OTHER}_20201223"])
+
+
+@pytest.mark.sqlite_only
+def test_spd_percentiles_match_numpy_on_the_day_files_minutes(app, client, day_archive):
+    day_file = client.get(url(app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY))
+    response = client.get(url(app, "soundscape.Spd", sensor=str(SENSOR), fmin=100, fmax=20000, bin_db=0.5, **RANGE))
+    assert response.status_code == 200
+    answer = response.get_json()
+    with open_netcdf(day_file.data) as ds:
+        band = (ds["frequency"] >= 100) & (ds["frequency"] <= 20000)
+        levels = ds["psd"].values[:, band.values].astype(np.float64)
+        flags = ds["quality_flag"].values[:, band.values]
+    assert answer["frequency_hz"] == pytest.approx(ds["frequency"].values[band.values].tolist())
+    counted = np.where(flags != 4, levels, np.nan)
+    for percent in spd.PERCENTILES:
+        expected = np.nanpercentile(counted, percent, axis=0, method="inverted_cdf")
+        assert np.abs(np.array(answer["percentiles"][f"p{percent}"]) - expected).max() <= 0.05 + 1e-4
+    mean = 10 * np.log10(np.nanmean(10 ** (counted / 10), axis=0))
+    np.testing.assert_allclose(answer["mean_db"], mean, atol=1e-3)
+    density = np.array(answer["density"])
+    np.testing.assert_allclose((density * 0.5).sum(axis=1), 1.0)
+    assert answer["unit"] == "dB re 1 (sample unit)^2/Hz"
+
+    as_netcdf = client.get(url(app, "soundscape.Spd", sensor=str(SENSOR), fmin=100, fmax=20000, bin_db=0.5, **RANGE),
+                           headers={"Accept": "application/x-netcdf"})
+    assert as_netcdf.mimetype == "application/x-netcdf"
+    with open_netcdf(as_netcdf.data) as ds:
+        np.testing.assert_allclose(ds["spd"].values, density, atol=1e-6)
+        assert list(ds["percentile"].values) == list(spd.PERCENTILES)
+
+
+@pytest.mark.sqlite_only
+def test_broadband_level_of_a_minute_is_the_mean_square_of_its_stored_samples(app, client, settings, day_archive):
+    response = client.get(url(app, "soundscape.SensorLevels", sensor=str(SENSOR), bands="broadband", resolution_s=60,
+                              **RANGE))
+    answer = response.get_json()
+    assert answer["times"] == ["2020-12-23T19:28:00Z", "2020-12-23T19:29:00Z"] and answer["unit"] == "dB re 1 sample unit"
+    blobs = wiring.open_blobs(settings)
+    minute = [r for r in packages_of(settings, SENSOR) if MINUTE_19_28 * raw.TICKS_PER_SECOND <= r.start_tick
+              and r.end_tick <= (MINUTE_19_28 + 60) * raw.TICKS_PER_SECOND]
+    samples = np.concatenate([read_stored_samples(blobs, r.samples_key).astype(np.float64) for r in minute])
+    assert len(samples) == pytest.approx(60 * 195312.5, abs=1)
+    assert answer["levels_db"][0][0] == pytest.approx(10 * np.log10(np.mean(samples**2)), abs=0.01)
+
+    decidecade = client.get(url(app, "soundscape.SensorLevels", sensor=str(SENSOR), bands="63,125", resolution_s=3600,
+                                **RANGE)).get_json()
+    assert [b["name"] for b in decidecade["bands"]] == ["63", "125"]
+    assert decidecade["bands"][0]["centre_hz"] == pytest.approx(10 ** 1.8)
+    assert decidecade["effort_s"][0] == pytest.approx(sum(answer["effort_s"]))
+
+
+@pytest.mark.sqlite_only
+def test_one_band_of_many_sensors_in_one_answer(app, client, day_archive):
+    answer = client.get(url(app, "soundscape.Levels", band="broadband", resolution_s=3600, **RANGE)).get_json()
+    assert [s["sensor"] for s in answer["sensors"]] == [str(SENSOR), str(OTHER)]
+    one = client.get(url(app, "soundscape.Levels", band="broadband", sensor=[str(OTHER)], **RANGE)).get_json()
+    assert [s["sensor"] for s in one["sensors"]] == [str(OTHER)]
+    assert one["sensors"][0]["level_db"] == answer["sensors"][1]["level_db"]
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("endpoint", ["soundscape_pictures.LtsaPng", "soundscape_pictures.SpdPng",
+                                      "soundscape_pictures.LevelsPng"])
+def test_pictures_are_pngs_with_etags(app, client, day_archive, endpoint):
+    response = client.get(url(app, endpoint, sensor=str(SENSOR), **RANGE))
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    assert Image.open(io.BytesIO(response.data)).size == (1000, 460)
+    again = client.get(url(app, endpoint, sensor=str(SENSOR), **RANGE), headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(("endpoint", "values", "status"), [
+    ("soundscape.HmdDay", {"sensor": str(SENSOR), "day": "2020-12-24"}, 404),
+    ("soundscape.HmdDay", {"sensor": str(SENSOR), "day": "2020-13-01"}, 404),
+    ("soundscape.Spd", {"sensor": str(SENSOR), "bin_db": 0.25, **RANGE}, 400),
+    ("soundscape.Spd", {"sensor": str(SENSOR), "start": "2020-12-24T00:00:00Z", "end": "2020-12-23T00:00:00Z"}, 400),
+    ("soundscape.SensorLevels", {"sensor": str(SENSOR), "bands": "50000000", **RANGE}, 400),
+    ("soundscape.SensorLevels", {"sensor": str(SENSOR), "resolution_s": 90, **RANGE}, 400),
+    ("soundscape.SensorLevels", {"sensor": "DOM_1_CH1", **RANGE}, 404),
+])
+def test_bad_requests_are_problems(app, client, day_archive, endpoint, values, status):
+    response = client.get(url(app, endpoint, **values))
+    assert response.status_code == status and response.mimetype == "application/problem+json"
