@@ -174,3 +174,14 @@ def test_pictures_are_pngs_with_etags(app, client, day_archive, endpoint):
 def test_bad_requests_are_problems(app, client, day_archive, endpoint, values, status):
     response = client.get(url(app, endpoint, **values))
     assert response.status_code == status and response.mimetype == "application/problem+json"
+
+
+@pytest.mark.sqlite_only
+def test_the_sensor_page_shows_the_pictures_of_the_chosen_range(app, client, day_archive):
+    page = client.get(url(app, "pages.sensor", sensor=str(SENSOR), span_days=1, until="2020-12-24")).get_data(as_text=True)
+    assert 'id="soundscape-heading"' in page and 'name="span_days"' in page and 'value="2020-12-24"' in page
+    ltsa = url(app, "soundscape_pictures.LtsaPng", sensor=str(SENSOR), **RANGE).replace("&", "&amp;")
+    assert ltsa in page
+    default = client.get(url(app, "pages.sensor", sensor=str(SENSOR))).get_data(as_text=True)
+    assert "start=2020-12-17T00:00:00Z" in default.replace("%3A", ":")  # 7 days up to the day after the last package
+    assert client.get(url(app, "pages.sensor", sensor=str(SENSOR), span_days=3)).status_code == 400
