@@ -185,3 +185,22 @@ def test_the_sensor_page_shows_the_pictures_of_the_chosen_range(app, client, day
     default = client.get(url(app, "pages.sensor", sensor=str(SENSOR))).get_data(as_text=True)
     assert "start=2020-12-17T00:00:00Z" in default.replace("%3A", ":")  # 7 days up to the day after the last package
     assert client.get(url(app, "pages.sensor", sensor=str(SENSOR), span_days=3)).status_code == 400
+
+
+def test_openapi_documents_every_soundscape_endpoint(client):
+    spec = client.get("/api/v1/openapi.json").json
+    for path, parameters in [("/api/v1/sensors/{sensor}/hmd/{day}.nc", set()),
+                             ("/api/v1/sensors/{sensor}/spd", {"start", "end", "fmin", "fmax", "bin_db"}),
+                             ("/api/v1/sensors/{sensor}/levels", {"start", "end", "bands", "resolution_s"}),
+                             ("/api/v1/levels", {"band", "start", "end", "sensor", "resolution_s"}),
+                             ("/api/v1/sensors/{sensor}/ltsa.png", {"start", "end"}),
+                             ("/api/v1/sensors/{sensor}/spd.png", {"start", "end"}),
+                             ("/api/v1/sensors/{sensor}/levels.png", {"start", "end", "bands"})]:
+        operation = spec["paths"][path]["get"]
+        assert operation["summary"] and operation["responses"]["200"]["description"]
+        query = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "query"}
+        assert set(query) == parameters and all(p.get("description") for p in query.values()), path
+    assert "application/x-netcdf" in spec["paths"]["/api/v1/sensors/{sensor}/spd"]["get"]["responses"]["200"]["content"]
+    schemas = spec["components"]["schemas"]
+    for name in ("Spd", "Levels", "ManyLevels", "SensorLevels", "Band"):
+        assert all(field.get("description") for field in schemas[name]["properties"].values()), name

@@ -88,8 +88,10 @@ def hmd_day_file(sensor: str, day: str):
 
 @bp.route(urls.rule(urls.SENSOR_SPD), endpoint="Spd")
 @bp.arguments(SpdQuery, location="query", as_kwargs=True)
-@bp.response(200, SpdSchema)
-@bp.doc(responses={"200": {"content": NETCDF_CONTENT}})
+@bp.response(200, SpdSchema, description="SPD, percentiles and linear mean per HMD band (JSON, or netCDF on request)")
+@bp.doc(responses={"200": {"description": "SPD, percentiles and linear mean per HMD band (JSON, or netCDF on request)",
+                           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Spd"}},
+                                       **NETCDF_CONTENT}}})
 @bp.alt_response(400, **INVALID)
 @bp.alt_response(404, **NO_DATA)
 def get_spd(sensor: str, start: datetime, end: datetime, bin_db: float, fmin=None, fmax=None):
@@ -139,7 +141,7 @@ def band_columns(series: LevelSeries, bands) -> tuple[list[dict], np.ndarray]:
 
 @bp.route(urls.rule(urls.SENSOR_LEVELS), endpoint="SensorLevels")
 @bp.arguments(LevelsQuery, location="query", as_kwargs=True)
-@bp.response(200, LevelsSchema)
+@bp.response(200, LevelsSchema, description="Band levels of the sensor per time bin")
 @bp.alt_response(400, **INVALID)
 @bp.alt_response(404, **NO_DATA)
 def get_levels(sensor: str, start: datetime, end: datetime, bands, resolution_s: int):
@@ -157,7 +159,7 @@ def get_levels(sensor: str, start: datetime, end: datetime, bands, resolution_s:
 
 @bp.route(urls.rule(urls.LEVELS), endpoint="Levels")
 @bp.arguments(ManyLevelsQuery, location="query", as_kwargs=True)
-@bp.response(200, ManyLevelsSchema)
+@bp.response(200, ManyLevelsSchema, description="One band's levels per sensor and time bin")
 @bp.alt_response(400, **INVALID)
 def get_many_levels(band: str, start: datetime, end: datetime, resolution_s: int, sensor=None):
     """One band of many sensors over time in one answer (the detector-wide noise monitor): every sensor with data in

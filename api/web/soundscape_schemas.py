@@ -103,44 +103,44 @@ class BandSchema(ma.Schema):
 
 
 class LevelsSchema(ma.Schema):
-    sensor = fields.String()
+    sensor = fields.String(metadata={"description": "sensor id DOM_<dom id>_CH<channel>"})
     unit = fields.String(metadata={"description": "dB re 1 µPa (calibrated) or dB re 1 sample unit"})
-    resolution_s = fields.Integer()
-    bands = fields.List(fields.Nested(BandSchema))
+    resolution_s = fields.Integer(metadata={"description": "time bin, s"})
+    bands = fields.List(fields.Nested(BandSchema), metadata={"description": "the bands, in the order of each row of levels_db"})
     times = fields.List(fields.String(), metadata={"description": "start of each bin with data (RFC 3339); bins "
                                                                   "without data are left out"})
     effort_s = fields.List(fields.Float(), metadata={"description": "seconds of data in each bin"})
-    levels_db = fields.List(fields.List(fields.Float()), metadata={
+    levels_db = fields.List(fields.List(fields.Float(allow_none=True)), metadata={
         "description": "per bin, per band: 10 log10 of the effort-weighted mean of the 1-minute mean-square pressures"})
 
 
 class SensorLevelsSchema(ma.Schema):
-    sensor = fields.String()
+    sensor = fields.String(metadata={"description": "sensor id DOM_<dom id>_CH<channel>"})
     unit = fields.String(metadata={"description": "dB re 1 µPa (calibrated) or dB re 1 sample unit"})
     times = fields.List(fields.String(), metadata={"description": "start of each bin with data (RFC 3339)"})
     effort_s = fields.List(fields.Float(), metadata={"description": "seconds of data in each bin"})
-    level_db = fields.List(fields.Float(), metadata={"description": "the band level in each bin"})
+    level_db = fields.List(fields.Float(allow_none=True), metadata={"description": "the band level in each bin (null: no power)"})
 
 
 class ManyLevelsSchema(ma.Schema):
-    band = fields.Nested(BandSchema)
-    resolution_s = fields.Integer()
+    band = fields.Nested(BandSchema, metadata={"description": "the band asked for"})
+    resolution_s = fields.Integer(metadata={"description": "time bin, s"})
     sensors = fields.List(fields.Nested(SensorLevelsSchema), metadata={"description": "sensors with data in the range"})
 
 
 class SpdSchema(ma.Schema):
-    sensor = fields.String()
+    sensor = fields.String(metadata={"description": "sensor id DOM_<dom id>_CH<channel>"})
     start = fields.String(metadata={"description": "start of the range (RFC 3339)"})
     end = fields.String(metadata={"description": "end of the range (RFC 3339)"})
     unit = fields.String(metadata={"description": "dB re 1 µPa²/Hz (calibrated) or dB re 1 (sample unit)²/Hz"})
     frequency_hz = fields.List(fields.Float(), metadata={"description": "HMD band centres"})
     n_minutes = fields.List(fields.Integer(), metadata={"description": "1-minute spectra counted per band (minutes "
                                                                         "with data, bands not flagged bad)"})
-    bin_db = fields.Float(metadata={"description": "level bin width"})
+    bin_db = fields.Float(metadata={"description": "level bin width, dB"})
     level_edges_db = fields.List(fields.Float(), metadata={"description": "level bin edges (one more than bins)"})
-    density = fields.List(fields.List(fields.Float()), metadata={
+    density = fields.List(fields.List(fields.Float(allow_none=True)), metadata={
         "description": "per band, per level bin: fraction of the band's minutes per dB (each row integrates to 1)"})
-    percentiles = fields.Dict(keys=fields.String(), values=fields.List(fields.Float(allow_nan=True)), metadata={
+    percentiles = fields.Dict(keys=fields.String(), values=fields.List(fields.Float(allow_none=True)), metadata={
         "description": "p1, p5, p10, p25, p50, p75, p90, p95, p99 per band, dB: the centre of the 0.1 dB bin of the "
                        "ceil(p/100·n)-th smallest level, within 0.05 dB of it"})
     mean_db = fields.List(fields.Float(allow_nan=True), metadata={"description": "10 log10 of the linear mean density per band"})
