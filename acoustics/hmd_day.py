@@ -28,10 +28,10 @@ from hydroserve.codecs import SOFTWARE_VERSION, netcdf
 from hydroserve.codecs.raw import SensorId
 
 from . import level_series, spd
-from .hmd_days import DAY_S, day_start_unix_s
+from .hmd_days import DAY_S
+from .hmd_product import SAMPLE_RATE_HZ
 from .level_series import NS_PER_S, LevelSeries
 
-SAMPLE_RATE_HZ = 195312.5
 HOUR_S = 3600
 CITATION = ("KM3NeT Collaboration, acoustic data of the KM3NeT neutrino telescopes: 1-minute hybrid millidecade "
             "spectra (hydroserve {version}), CC-BY-4.0.")

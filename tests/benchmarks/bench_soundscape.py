@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert
 
-from hydroserve.acoustics import catalog, hmd_day, hmd_days, level_series, product_keys, spd
+from hydroserve.acoustics import catalog, hmd_days, level_series, product_keys, spd
 from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.hmd_bands import decidecade_bands, hmd_bands
 from hydroserve.acoustics.level_series import NS_PER_S, LevelSeries
