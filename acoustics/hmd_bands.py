@@ -36,6 +36,7 @@ edges ``centre * 10**(+-1/20)``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -140,22 +141,33 @@ def decidecade_bands(fmin_hz: float, fmax_hz: float) -> tuple[np.ndarray, np.nda
     return centre_hz, centre_hz / DECIDECADE_HALF_RATIO, centre_hz * DECIDECADE_HALF_RATIO
 
 
-def overlap_matrix(lower_hz: np.ndarray, upper_hz: np.ndarray, bin_width_hz: float, n_bins: int):
+def overlap_matrix(lower_hz: np.ndarray, upper_hz: np.ndarray, bin_width_hz: float, n_bins: int) -> scipy.sparse.csr_matrix:
     """How many Hz of each DFT bin lie in each band: a sparse (bands x bins) matrix.
 
     Bin ``k`` is taken to cover ``[(k - 1/2) d, (k + 1/2) d]`` with ``d = bin_width_hz`` (the one-sided density is
     constant over a bin), so ``matrix @ psd / (upper_hz - lower_hz)`` is the band-mean spectral density, exact for that
-    piecewise-constant spectrum; band edges need not fall on bin edges.
+    piecewise-constant spectrum; band edges need not fall on bin edges. Bands may overlap or be empty (upper <= lower).
+    Matrices are cached by their arguments.
     """
-    rows, cols, values = [], [], []
-    for band, (lo, hi) in enumerate(zip(lower_hz, upper_hz, strict=True)):
-        first = max(0, math.floor(lo / bin_width_hz + 0.5))
-        last = min(n_bins - 1, math.floor(hi / bin_width_hz + 0.5))
-        k = np.arange(first, last + 1)
-        overlap = np.minimum(hi, (k + 0.5) * bin_width_hz) - np.maximum(lo, (k - 0.5) * bin_width_hz)
-        keep = overlap > 0
-        rows.append(np.full(int(keep.sum()), band))
-        cols.append(k[keep])
-        values.append(overlap[keep])
+    lower_hz, upper_hz = np.asarray(lower_hz, np.float64), np.asarray(upper_hz, np.float64)
+    key = (hashlib.sha256(lower_hz.tobytes() + upper_hz.tobytes()).hexdigest(), float(bin_width_hz), int(n_bins))
+    if key not in _OVERLAP_CACHE:
+        if len(_OVERLAP_CACHE) >= 32:
+            _OVERLAP_CACHE.clear()
+        _OVERLAP_CACHE[key] = _overlap_matrix(lower_hz, upper_hz, bin_width_hz, n_bins)
+    return _OVERLAP_CACHE[key]
+
+
+_OVERLAP_CACHE: dict = {}
+
+
+def _overlap_matrix(lower_hz: np.ndarray, upper_hz: np.ndarray, bin_width_hz: float, n_bins: int) -> scipy.sparse.csr_matrix:
+    first = np.clip(np.floor(lower_hz / bin_width_hz + 0.5), 0, n_bins - 1).astype(np.int64)
+    last = np.clip(np.floor(upper_hz / bin_width_hz + 0.5), 0, n_bins - 1).astype(np.int64)
+    counts = np.maximum(last - first + 1, 0)
+    rows = np.repeat(np.arange(len(lower_hz)), counts)
+    cols = np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    overlap = np.minimum(upper_hz[rows], (cols + 0.5) * bin_width_hz) - np.maximum(lower_hz[rows], (cols - 0.5) * bin_width_hz)
+    keep = overlap > 0
     shape = (len(lower_hz), n_bins)
-    return scipy.sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
+    return scipy.sparse.csr_matrix((overlap[keep], (rows[keep], cols[keep])), shape=shape)

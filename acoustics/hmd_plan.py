@@ -25,9 +25,10 @@ TICKS_PER_MINUTE = 60 * TICKS_PER_SECOND
 
 @dataclass(frozen=True)
 class MinutePiece:
-    """The samples ``[first, first + n_samples)`` (indices into the package's samples) of one run in one minute."""
+    """The samples ``[first, first + n_samples)`` of run number ``run`` that lie in one minute."""
 
     minute: int
+    run: int
     first: int
     n_samples: int
 
@@ -42,14 +43,14 @@ class MinutePlan:
         Unix minute numbers, ascending (int64).
     pieces : tuple of MinutePiece
         Every run's part of every minute, in sample order.
-    segment_starts : tuple of numpy.ndarray
-        Per minute, the first sample (index into the package's samples) of each of its segments.
+    segments : tuple of numpy.ndarray
+        Per minute, its segments as rows ``(run number, first sample in that run)`` (int64, shape (n, 2)).
     segment_samples : int
     """
 
     minutes: np.ndarray
     pieces: tuple[MinutePiece, ...]
-    segment_starts: tuple[np.ndarray, ...]
+    segments: tuple[np.ndarray, ...]
     segment_samples: int
 
     @property
@@ -58,7 +59,7 @@ class MinutePlan:
 
     @property
     def n_segments(self) -> np.ndarray:
-        return np.array([len(starts) for starts in self.segment_starts], dtype=np.int32)
+        return np.array([len(rows) for rows in self.segments], dtype=np.int32)
 
     def samples_per_minute(self) -> np.ndarray:
         counts = np.zeros(len(self.minutes), dtype=np.int64)
@@ -68,7 +69,7 @@ class MinutePlan:
 
 
 def plan(runs: tuple[Run, ...], segment_samples: int) -> MinutePlan:
-    """Cut a package's runs at UTC minute boundaries and place Welch segments of ``segment_samples`` in each part.
+    """Cut a package's runs (in time order) at UTC minute boundaries and place Welch segments of ``segment_samples`` in each part.
 
     Raises
     ------
@@ -81,19 +82,19 @@ def plan(runs: tuple[Run, ...], segment_samples: int) -> MinutePlan:
         raise ValueError("a package has at least one run")
     hop = segment_samples // 2
     pieces = []
-    for run in runs:
+    for number, run in enumerate(runs):
         index = 0
         while index < run.n_samples:
             tick = run.start_tick + index * TICKS_PER_SAMPLE
             minute = tick // TICKS_PER_MINUTE
             next_minute_tick = (minute + 1) * TICKS_PER_MINUTE
             stop = min(run.n_samples, -(-(next_minute_tick - run.start_tick) // TICKS_PER_SAMPLE))
-            pieces.append(MinutePiece(int(minute), run.first_sample + index, stop - index))
+            pieces.append(MinutePiece(int(minute), number, index, stop - index))
             index = stop
     minutes = np.array(sorted({p.minute for p in pieces}), dtype=np.int64)
-    starts: list[list[np.ndarray]] = [[] for _ in minutes]
+    segments: list[list[np.ndarray]] = [[] for _ in minutes]
     for piece in pieces:
         count = 0 if piece.n_samples < segment_samples else (piece.n_samples - segment_samples) // hop + 1
-        starts[int(np.searchsorted(minutes, piece.minute))].append(piece.first + hop * np.arange(count, dtype=np.int64))
-    segment_starts = tuple(np.concatenate(s) if s else np.zeros(0, np.int64) for s in starts)
-    return MinutePlan(minutes, tuple(pieces), segment_starts, segment_samples)
+        starts = piece.first + hop * np.arange(count, dtype=np.int64)
+        segments[int(np.searchsorted(minutes, piece.minute))].append(np.column_stack([np.full(count, piece.run), starts]))
+    return MinutePlan(minutes, tuple(pieces), tuple(np.concatenate(rows) for rows in segments), segment_samples)

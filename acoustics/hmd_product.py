@@ -33,17 +33,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse
 
 from hydroserve.codecs import raw
 
 from . import hmd_quality
-from .hmd_bands import decidecade_bands, hmd_bands, overlap_matrix
+from .hmd_bands import decidecade_bands, hmd_bands
 from .hmd_plan import plan
-from .hmd_spectrum import band_integrals_naive
+from .hmd_fast import band_integrals_fast
+from .hmd_spectrum import BandRows
 from .sensors import Calibration, calibration_offset_db, calibration_tag, offset_db_at
 from .window import Run
 
+MEDIA_TYPE = "application/x-npz"
 SAMPLE_RATE_HZ = float(raw.SAMPLE_RATE_HZ)
 SEGMENT_SAMPLES = 195_312
 """1 s segments (floor of 195312.5 samples, even)."""
@@ -115,6 +116,30 @@ class PackageHmd:
         return {"density": f"dB re {unit}²/Hz", "level": f"dB re {unit}", "exposure": f"dB re {unit}²·s"}[kind]
 
 
+def details(result: PackageHmd) -> dict:
+    """The HMD product's details in the catalog (and /info): what it holds, in which units, with which calibration."""
+    bands = hmd_bands(SAMPLE_RATE_HZ, SEGMENT_SAMPLES)
+    return {
+        "format": "numpy .npz (no pickled objects); arrays as hydroserve.acoustics.hmd_product.PackageHmd",
+        "n_minutes": len(result.minute_start_unix_ns),
+        "minutes": "UTC minutes the package touches; partial minutes have effort_s < 60",
+        "effort_s": [round(float(e), 6) for e in result.effort_s],
+        "n_segments": [int(n) for n in result.n_segments],
+        "n_bands": len(bands), "first_millidecade_band_hz": float(bands.centre_hz[bands.n_linear]),
+        "bands": "hybrid millidecade (Martin et al. 2021): 1 Hz bands 0-434 Hz, millidecade bands 435.0 Hz-Nyquist, "
+                 "centres as mbari-pbp's",
+        "segment": f"{SEGMENT_SAMPLES} samples (1 s), Hann, 50 % overlap, not detrended",
+        "psd_unit": result.level_unit("density"),
+        "level_unit": result.level_unit("level"),
+        "sel_unit": result.level_unit("exposure"),
+        "linear_unit": f"({result.units_note})^2/Hz for band_density, ({result.units_note})^2 for mean squares",
+        "sel_db": round(result.sel_db, 6), "peak_spl_db": round(result.peak_spl_db, 6),
+        "calibrated": result.calibrated, "calibration": result.calibration,
+        "quality_flag": "SoundCoop: 1 good, 2 not evaluated (no whole segment), 3 questionable (clipping), "
+                        "4 bad (clipping >= 0.1 %, stuck signal; DC offset: the 0 and 1 Hz bands)",
+    }
+
+
 def calibration_details(calibration: Calibration | None) -> dict:
     """What the HMD product records (and /info shows) about the calibration it was made with."""
     if calibration is None:
@@ -126,42 +151,41 @@ def calibration_details(calibration: Calibration | None) -> dict:
     }
 
 
-def compute(samples: np.ndarray, runs: tuple[Run, ...], calibration: Calibration | None, *,
-            band_integrals=band_integrals_naive) -> PackageHmd:
-    """The HMD product of a package's ``samples`` (float32, runs back to back) and ``runs``.
+def compute(run_samples: list[np.ndarray], runs: tuple[Run, ...], calibration: Calibration | None, *,
+            band_integrals=band_integrals_fast) -> PackageHmd:
+    """The HMD product of a package: its contiguous runs of samples (float32) and where they lie in time (``runs``).
 
-    ``band_integrals(samples, plan, weights, sample_rate_hz)`` is the spectral engine (:mod:`.hmd_spectrum`).
+    ``band_integrals(run_samples, plan, rows, gain_at, sample_rate_hz)`` is the spectral engine: :mod:`.hmd_fast` (the
+    default) or :func:`.hmd_spectrum.band_integrals_naive`.
     """
     bands = hmd_bands(SAMPLE_RATE_HZ, SEGMENT_SAMPLES)
     minute_plan = plan(runs, SEGMENT_SAMPLES)
-    n_bins = SEGMENT_SAMPLES // 2 + 1
-    bin_width_hz = SAMPLE_RATE_HZ / SEGMENT_SAMPLES
     dd_centre, dd_lower, dd_upper = decidecade_bands(*DECIDECADE_RANGE_HZ)
     start_s = runs[0].start_tick / raw.TICKS_PER_SECOND
-    gain = 10 ** (offset_db_at(calibration, np.arange(n_bins) * bin_width_hz, start_s) / 10)
-    calibrate = scipy.sparse.diags(gain)
-    weights = scipy.sparse.vstack([
-        overlap_matrix(bands.lower_hz, bands.upper_hz, bin_width_hz, n_bins) @ calibrate,
-        overlap_matrix(dd_lower, dd_upper, bin_width_hz, n_bins) @ calibrate,
-        np.full((1, n_bins), bin_width_hz),  # total power, uncalibrated and calibrated: the power-weighted gain
-        bin_width_hz * gain[None, :],
-    ]).tocsr()
-    integrals = band_integrals(samples, minute_plan, weights, SAMPLE_RATE_HZ)
+    everything_lower, everything_upper = [-SAMPLE_RATE_HZ, -SAMPLE_RATE_HZ], [SAMPLE_RATE_HZ, SAMPLE_RATE_HZ]
+    n_rows = len(bands) + len(dd_centre) + 2
+    rows = BandRows(np.concatenate([bands.lower_hz, dd_lower, everything_lower]),
+                    np.concatenate([bands.upper_hz, dd_upper, everything_upper]),
+                    calibrated=np.arange(n_rows) != n_rows - 1)  # the last row: the total power without calibration
+    integrals = band_integrals(run_samples, minute_plan, rows, lambda f: 10 ** (offset_db_at(calibration, f, start_s) / 10),
+                               SAMPLE_RATE_HZ)
     n_hmd, n_dd = len(bands), len(dd_centre)
     band_density = integrals[:, :n_hmd] / bands.width_hz
     decidecade = integrals[:, n_hmd : n_hmd + n_dd]
+    flat_gain = 10 ** (calibration_offset_db(calibration) / 10)
     with np.errstate(invalid="ignore", divide="ignore"):
-        minute_gain = np.where(integrals[:, -2] > 0, integrals[:, -1] / integrals[:, -2], gain.mean())
-    minute_gain = np.where(np.isfinite(minute_gain), minute_gain, gain.mean())
+        minute_gain = integrals[:, -2] / integrals[:, -1]
+    minute_gain = np.where(np.isfinite(minute_gain) & (minute_gain > 0), minute_gain, flat_gain)
 
     statistics = [hmd_quality.MinuteStatistics() for _ in minute_plan.minutes]
     for piece in minute_plan.pieces:
-        statistics[int(np.searchsorted(minute_plan.minutes, piece.minute))].add(samples[piece.first : piece.first + piece.n_samples])
+        statistics[int(np.searchsorted(minute_plan.minutes, piece.minute))].add(
+            run_samples[piece.run][piece.first : piece.first + piece.n_samples])
     n_segments = minute_plan.n_segments
     flags = np.stack([hmd_quality.flags(s, int(n), bands.lower_hz, bands.bin_width_hz) for s, n in zip(statistics, n_segments)])
     broadband = np.array([s.mean_square for s in statistics]) * minute_gain
     energy = sum(s.total_square for s in statistics)
-    package_gain = float(np.average(minute_gain, weights=[s.total_square for s in statistics])) if energy > 0 else float(gain.mean())
+    package_gain = float(np.average(minute_gain, weights=[s.total_square for s in statistics])) if energy > 0 else flat_gain
     peak = max(s.peak for s in statistics)
     with np.errstate(divide="ignore"):
         sel_db = float(10 * np.log10(energy * package_gain / SAMPLE_RATE_HZ))

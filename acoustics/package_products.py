@@ -29,7 +29,7 @@ import numpy as np
 
 from hydroserve.codecs import psdjson
 
-from . import composite, mp3_product, pictures, product_keys, products, psd_product, sample_storage
+from . import composite, hmd_product, mp3_product, pictures, product_keys, products, psd_product, sample_storage
 from .blobstore import BlobDamaged, BlobNotFound, BlobStore, ChecksumsMissing
 from .catalog import PackageRecord
 from .integrity import Integrity, VerifiedBlob
@@ -162,6 +162,26 @@ class PackageProducts:
         document = psd_product.document(record.package_id, self.psd_statistics(record, nfft).band(fmin_hz, fmax_hz), calibration)
         etag = hashlib.sha256(f"{product.sha256}|{nfft}|{fmin_hz}|{fmax_hz}|{tag}".encode()).hexdigest()[:40]
         return Served(io.BytesIO(document), len(document), psdjson.MEDIA_TYPE, etag, immutable=False, in_memory=True)
+
+    def hmd_file(self, record: PackageRecord) -> Served:
+        """The HMD product as stored (.npz; made again from the samples if its blob is missing or damaged)."""
+        product = record.products["hmd"]
+        make = lambda: hmd_product.compute(self.sample_runs(record), record.runs, self.calibration(record)).to_npz_bytes()  # noqa: E731
+        file = self._open_or_make(record, product.blob_key, make, expected_sha256=product.sha256)
+        return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=False)  # reprocessing changes it
+
+    def hmd(self, record: PackageRecord) -> hmd_product.PackageHmd:
+        """The package's 1-minute HMD spectra and levels (:class:`~.hmd_product.PackageHmd`), read whole and checked.
+
+        Raises
+        ------
+        KeyError
+            The package has no HMD product (archived before HMD products existed).
+        BlobDamaged
+            Made again from the samples, it still differs from the catalog's SHA-256.
+        """
+        with self.hmd_file(record).file as stored:
+            return hmd_product.PackageHmd.from_npz_bytes(stored.read())
 
     def psd_picture(self, record: PackageRecord, *, log_frequency: bool) -> Served:
         """The PSD picture (from the ingest PSD)."""

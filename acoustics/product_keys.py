@@ -9,6 +9,7 @@ Every blob of a package lives under its prefix
 * ``<prefix>.psd.npz``  linear PSD statistics at the ingest nfft;
   ``<prefix>.nfft<N>.psd.npz`` the same for another nfft, made on demand;
 * ``<prefix>.psd.<calibration tag>.json``  the /psd document for the full band;
+* ``<prefix>.hmd.npz``  the 1-minute HMD spectra and levels (:mod:`.hmd_product`);
 * ``<prefix>.<picture>.<calibration tag>.v<version>.png``  pictures, made on demand.
 
 A sensor-day's HMD aggregates (:mod:`.hmd_day`) live beside the day's packages, under
@@ -64,6 +65,10 @@ def psd_arrays_key(prefix: str, nfft: int | None = None) -> str:
 
 def psd_document_key(prefix: str, calibration_tag: str) -> str:
     return f"{prefix}.psd.{calibration_tag}.json"
+
+
+def hmd_key(prefix: str) -> str:
+    return f"{prefix}.hmd.npz"
 
 
 def picture_key(prefix: str, picture: str, calibration_tag: str, version: int) -> str:

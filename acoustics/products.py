@@ -1,12 +1,13 @@
-"""The products of a data package made at ingest: raw (ADF), wav, mp3 and psd (flac: :mod:`.sample_storage`).
+"""The products of a data package made at ingest: raw (ADF), wav, mp3, psd and hmd (flac: :mod:`.sample_storage`).
 
-:func:`build` stores the MP3 and the PSD (statistics and
-document; where: :mod:`.product_keys`). ``raw`` and ``wav`` are views on the
+:func:`build` stores the MP3, the PSD (statistics and document) and the HMD
+(1-minute hybrid millidecade spectra and levels, :mod:`.hmd_product`; where:
+:mod:`.product_keys`). ``raw`` and ``wav`` are views on the
 stored samples (see :mod:`.composite`): they are never written, only their size
 and sha256 are computed once. What is served or remade later goes through
-:mod:`.package_products`. The MP3 and the PSD are the products made *from*
-the samples with settings: :data:`BUILDERS` makes either under a key prefix,
-at ingest (version 1) and when reprocessing (:mod:`.reprocess`).
+:mod:`.package_products`. The MP3, the PSD and the HMD are the products made
+*from* the samples: :data:`BUILDERS` makes each under a key prefix, at
+ingest (version 1) and when reprocessing (:mod:`.reprocess`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from hydroserve.codecs import mp3, psdjson, raw, raw_frame_plan, wav
 
-from . import composite, mp3_product, product_keys, psd_product
+from . import composite, hmd_product, mp3_product, product_keys, psd_product
 from .cutter import Snippet
 from .product_settings import ProductSettings
 from .psd import segment_count
@@ -145,11 +146,11 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
             },
         ),
     ]
-    return records + [BUILDERS[kind](runs, settings, calibration, blobs, prefix, pid) for kind in ("mp3", "psd")]
+    return records + [BUILDERS[kind](runs, settings, calibration, blobs, prefix, pid, snippet.runs) for kind in BUILDERS]
 
 
 def build_mp3(runs: list[np.ndarray], settings: ProductSettings, calibration: Calibration | None, blobs, prefix: str,
-              package_id: str) -> ProductRecord:
+              package_id: str, layout: tuple[Run, ...]) -> ProductRecord:
     """Make the MP3 of a package's runs, store it durably under ``prefix``, and return its record."""
     mp3_bytes, mp3_details = mp3_product.make(runs, settings, calibration, title=package_id)
     mp3_info = blobs.put(product_keys.mp3_key(prefix), [mp3_bytes])
@@ -157,7 +158,7 @@ def build_mp3(runs: list[np.ndarray], settings: ProductSettings, calibration: Ca
 
 
 def build_psd(runs: list[np.ndarray], settings: ProductSettings, calibration: Calibration | None, blobs, prefix: str,
-              package_id: str) -> ProductRecord:
+              package_id: str, layout: tuple[Run, ...]) -> ProductRecord:
     """Make the PSD statistics and the /psd document of a package's runs, store both durably under ``prefix``,
     and return the record of the document."""
     result = psd_product.compute(runs, settings.psd_nfft)
@@ -174,6 +175,17 @@ def build_psd(runs: list[np.ndarray], settings: ProductSettings, calibration: Ca
     )
 
 
-BUILDERS: dict[str, Callable[..., ProductRecord]] = {"mp3": build_mp3, "psd": build_psd}
-"""The products made from the stored samples with settings, by kind: ``builder(runs, settings, calibration, blobs,
-prefix, package_id)``. ``raw`` and ``wav`` are views of the samples, never made."""
+def build_hmd(runs: list[np.ndarray], settings: ProductSettings, calibration: Calibration | None, blobs, prefix: str,
+              package_id: str, layout: tuple[Run, ...]) -> ProductRecord:
+    """Make the HMD product of a package's runs (``layout``: where they lie in time), store it durably under
+    ``prefix``, and return its record; its details say what /info shows (minutes, units, calibration)."""
+    result = hmd_product.compute(runs, layout, calibration)
+    info = blobs.put(product_keys.hmd_key(prefix), [result.to_npz_bytes()])
+    return ProductRecord("hmd", hmd_product.MEDIA_TYPE, info.size_bytes, info.sha256, info.key,
+                         hmd_product.details(result))
+
+
+BUILDERS: dict[str, Callable[..., ProductRecord]] = {"mp3": build_mp3, "psd": build_psd, "hmd": build_hmd}
+"""The products made from the stored samples, by kind: ``builder(runs, settings, calibration, blobs, prefix,
+package_id, layout)`` with the runs' samples and their :class:`~.window.Run` s (``layout``, which only the HMD needs:
+it cuts at UTC minutes). ``raw`` and ``wav`` are views of the samples, never made."""

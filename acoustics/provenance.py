@@ -11,6 +11,8 @@ PRODUCT_STEPS = {
     "flac": "24-bit FLAC of the samples' exact ADC counts (count * 2**-23), verified bit for bit; the samples as stored",
     "mp3": "DC removal, anti-alias resampling to 48 kHz, gain, MPEG Layer III encoding",
     "psd": "Welch PSD with per-frequency quantiles across segments",
+    "hmd": "1-minute hybrid millidecade spectra (Welch, 1 s Hann segments, 50 % overlap), decidecade and broadband levels, "
+           "SEL and peak level",
 }
 
 

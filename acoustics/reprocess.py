@@ -1,9 +1,11 @@
-"""Reprocessing: rebuilding a package's MP3 and PSD from its stored samples with other settings, as new versions.
+"""Reprocessing: rebuilding a package's MP3, PSD and HMD from its stored samples with other settings, as new versions.
 
 A worker executes one job (:mod:`.reprocess_jobs`) at a time:
 
 1. it reads the package and its samples (every chunk checked) and makes each
-   product asked for with the job's settings and calibration, in memory;
+   product asked for with the job's settings and calibration, in memory (a
+   kind the package does not have, e.g. the HMD of a package archived before
+   HMD products existed, is left out);
 2. a product whose bytes and details equal the current version's is left as
    it is (same version, same ETag, same resource): reprocessing twice with
    the same settings changes nothing;
@@ -187,12 +189,16 @@ class Reprocessor:
         prefix = product_keys.package_prefix(record.package_id, record.sensor, record.boundary_tick)
         built = {}
         for kind in job.kinds:
+            if kind not in record.products:  # e.g. the hmd of a package archived before hmd products existed
+                log.info("reprocessing %s: it has no %s product to rebuild", job.package_id, kind)
+                continue
             current = record.products[kind]
             version = current.version + 1
             staged = _Staged()
             try:
                 made = products.BUILDERS[kind](runs, settings, calibration, staged,
-                                               product_keys.version_prefix(prefix, version, job.job_id), record.package_id)
+                                               product_keys.version_prefix(prefix, version, job.job_id), record.package_id,
+                                               record.runs)
             except ValueError as error:
                 return f"the {kind} of {job.package_id} cannot be made with these settings: {error}"
             if (made.sha256, made.details) == (current.sha256, current.details):

@@ -10,7 +10,10 @@ Rules are per *retention class*, each covering the products (and the files deriv
 ``mp3``
     the MP3;
 ``psd``
-    the /psd document, the PSD arrays at every nfft, the PSD pictures.
+    the /psd document, the PSD arrays at every nfft, the PSD pictures;
+``hmd``
+    the 1-minute HMD spectra and levels of the package (the daily files and long-term queries made from them lose
+    that package's minutes).
 
 A class kept for ``days`` expires a package's products once the package was *archived* (``created_at``)
 more than ``days`` days ago: an old recording imported today is kept as long as a fresh one.
@@ -43,10 +46,11 @@ from .blobstore import BlobNotFound, BlobStore
 
 log = logging.getLogger(__name__)
 
-RETENTION_CLASSES: dict[str, tuple[str, ...]] = {"samples": ("raw", "wav", "flac"), "mp3": ("mp3",), "psd": ("psd",)}
+RETENTION_CLASSES: dict[str, tuple[str, ...]] = {"samples": ("raw", "wav", "flac"), "mp3": ("mp3",), "psd": ("psd",),
+                                                 "hmd": ("hmd",)}
 """Retention class -> the product kinds it covers (kinds a package does not have are ignored)."""
 
-_DERIVED = {"samples": (".spectrogram.",), "mp3": (), "psd": (".psd.", ".nfft")}
+_DERIVED = {"samples": (".spectrogram.",), "mp3": (), "psd": (".psd.", ".nfft"), "hmd": ()}
 """Retention class -> key suffixes after a package's prefix of the files derived on demand (:mod:`.product_keys`)."""
 
 OnExpired = Callable[[Connection, list[tuple[str, str]], datetime, str], None]

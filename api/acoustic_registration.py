@@ -72,7 +72,7 @@ def package_resources(settings: Settings, record: PackageRecord) -> list[registr
     items = []
     for kind, product in record.products.items():
         if kind == HMD_KIND:
-            continue  # served per sensor-day (hmd_day_resource)
+            continue  # registered per sensor-day (hmd_day_resources)
         _, title, _ = ACOUSTIC_STREAMS[kind]
         stream_kid = f"{settings.collection}_{kind}"
         items.append(
@@ -155,7 +155,7 @@ def acoustic_tombstones(settings: Settings):
     """The retention's ``on_expired``: the resources of the expired products become tombstones, queued for the ODC."""
 
     def tombstone(conn: Connection, items: list[tuple[str, str]], expired_at: datetime, reason: str) -> None:
-        kids = [resource_kid(settings, kind, package_id) for package_id, kind in items]
+        kids = [resource_kid(settings, kind, package_id) for package_id, kind in items if kind not in SENSOR_DAY_KINDS]
         registry.tombstone(conn, kids, deleted_at=expired_at, reason=reason, destinations=(ODC_DESTINATION,))
 
     return tombstone

@@ -1,4 +1,4 @@
-"""``hydroserve reprocess``: rebuild a sensor's MP3 and PSD products with the current settings, as jobs.
+"""``hydroserve reprocess``: rebuild a sensor's MP3, PSD and HMD products with the current settings, as jobs.
 
 The command queues one job per package of the sensor whose window starts in
 ``[--start, --end)``, carrying the product settings and the sensor's

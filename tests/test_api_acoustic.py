@@ -195,7 +195,11 @@ def test_info_describes_timing_calibration_and_products_exactly(app, client, set
         body = client.get(product["url"]).data
         assert len(body) == product["size_bytes"] and hashlib.sha256(body).hexdigest() == product["sha256"], kind
     assert info["products"]["mp3"]["sample_rate_hz"] == 48000 and "gain_db" in info["products"]["mp3"]
-    assert [step["id"] for step in info["provenance"]] == ["hydroserve:cut", "hydroserve:raw", "hydroserve:wav", "hydroserve:flac", "hydroserve:mp3", "hydroserve:psd"]
+    assert [step["id"] for step in info["provenance"]] == ["hydroserve:cut", "hydroserve:raw", "hydroserve:wav", "hydroserve:flac",
+                                                           "hydroserve:mp3", "hydroserve:psd", "hydroserve:hmd"]
+    hmd = info["products"]["hmd"]  # 2 s from 19:28:00.000002: one partial UTC minute, 3 whole 1 s segments
+    assert (hmd["media_type"], hmd["n_minutes"], hmd["n_segments"], hmd["effort_s"]) == ("application/x-npz", 1, [3], [2.0])
+    assert (hmd["psd_unit"], hmd["calibrated"], hmd["calibration"]["calibrated"]) == ("dB re 1 (sample unit)²/Hz", False, False)
 
 
 def test_range_etag_and_conditional_requests(app, client, two_packages):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import abort
 
-from hydroserve.acoustics import catalog
+from hydroserve.acoustics import catalog, hmd_product
 from hydroserve.api import urls
 from hydroserve.codecs import flac, raw
 
@@ -120,6 +120,22 @@ def get_mp3(package_id: str):
     (gain, limiter in /info and ID3 tags), gapless LAME tag: decoded, it is time-aligned with the WAV."""
     record = load_live(package_id, "mp3")
     return http.send_served(services().products.mp3(record), last_modified=record.created_at, download_name=f"{package_id}.mp3")
+
+
+@bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="hmd")), endpoint="Hmd")
+@bp.doc(responses=http.file_responses("numpy .npz of the package's 1-minute hybrid millidecade spectra and levels",
+                                      hmd_product.MEDIA_TYPE))
+@bp.alt_response(404, description="No such package, or it was archived before HMD products existed", **errors.PROBLEM)
+@bp.alt_response(410, **GONE)
+def get_hmd(package_id: str):
+    """The package's 1-minute hybrid millidecade spectra (linear band densities), effort, quality flags, decidecade
+    and broadband mean squares, SEL and peak level, as numpy .npz (units and calibration in /info; the daily SoundCoop
+    netCDF of a sensor is made from these)."""
+    record = load_live(package_id, "hmd")
+    if "hmd" not in record.products:
+        abort(404, description=f"package {package_id} has no HMD product: it was archived before HMD products existed")
+    return http.send_served(services().products.hmd_file(record), last_modified=record.created_at,
+                            download_name=f"{package_id}.hmd.npz")
 
 
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="psd")), endpoint="Psd")
