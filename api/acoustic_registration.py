@@ -155,7 +155,7 @@ def acoustic_tombstones(settings: Settings):
     """The retention's ``on_expired``: the resources of the expired products become tombstones, queued for the ODC."""
 
     def tombstone(conn: Connection, items: list[tuple[str, str]], expired_at: datetime, reason: str) -> None:
-        kids = [resource_kid(settings, kind, package_id) for package_id, kind in items if kind not in SENSOR_DAY_KINDS]
+        kids = [resource_kid(settings, kind, package_id) for package_id, kind in items if kind != HMD_KIND]
         registry.tombstone(conn, kids, deleted_at=expired_at, reason=reason, destinations=(ODC_DESTINATION,))
 
     return tombstone
