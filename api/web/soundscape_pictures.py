@@ -23,7 +23,7 @@ from . import errors
 from .blueprint import Blueprint
 from .services import services
 from .soundscape import band_columns, check_sensor, soundscape_call, unix_s
-from .soundscape_schemas import LevelsPictureQuery, SpdPictureQuery
+from .soundscape_schemas import PICTURE_BANDS_HZ, LevelsPictureQuery, SpdPictureQuery
 
 bp = Blueprint("soundscape_pictures", __name__, description="Long-term pictures of a sensor (PNG): LTSA, SPD, band levels")
 
@@ -97,9 +97,10 @@ def spd_png(sensor: str, start: datetime, end: datetime):
                                           "to 10 days, daily beyond", **PNG}, "304": {"description": "not modified"}})
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 @bp.alt_response(404, **NO_DATA)
-def levels_png(sensor: str, start: datetime, end: datetime, bands):
+def levels_png(sensor: str, start: datetime, end: datetime, bands=None):
     """The sensor's band-level trends over the time range."""
     check_sensor(sensor)
+    bands = bands or PICTURE_BANDS_HZ
     resolution_s = 3600 if (end - start).total_seconds() <= 10 * 86400 else 86400
 
     def make(start_s: int, end_s: int) -> bytes:

@@ -93,8 +93,11 @@ class ManyLevelsQuery(TimeRange):
                 raise ma.ValidationError("give broadband or one centre frequency in Hz") from None
 
 
+PICTURE_BANDS_HZ = [63.0, 125.0, 1000.0, 10000.0]
+
+
 class LevelsPictureQuery(TimeRange):
-    bands = BandsField(load_default="63,125,1000,10000", metadata={"description": "as for /levels", "example": "63,125"})
+    bands = BandsField(metadata={"description": "as for /levels; by default 63,125,1000,10000", "example": "63,125"})
 
 
 class BandSchema(ma.Schema):
