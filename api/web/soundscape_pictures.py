@@ -17,7 +17,6 @@ from hydroserve.acoustics import hmd_day, soundscape_pictures
 from hydroserve.acoustics.pictures import MEDIA_TYPE
 from hydroserve.api import urls
 from hydroserve.codecs.raw import SensorId
-from hydroserve.codecs.times import rfc3339
 
 from . import errors
 from .blueprint import Blueprint
@@ -46,7 +45,7 @@ def _send_picture(sensor: str, kind: str, start: datetime, end: datetime, parame
 
 
 def _title(sensor: str, what: str, start: datetime, end: datetime) -> str:
-    return f"{sensor}: {what}, {rfc3339(start)} to {rfc3339(end)}"
+    return f"{sensor}: {what}, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
 
 
 @bp.route(urls.rule(urls.SENSOR_LTSA_PICTURE), endpoint="LtsaPng")
