@@ -8,7 +8,7 @@ read, and a new package of one of those days gives a new picture.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 from flask import Response, request
@@ -45,6 +45,7 @@ def _send_picture(sensor: str, kind: str, start: datetime, end: datetime, parame
 
 
 def _title(sensor: str, what: str, start: datetime, end: datetime) -> str:
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     return f"{sensor}: {what}, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
 
 
