@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 from .acoustic_schemas import SENSOR_PATTERN
 
 MAX_RANGE_DAYS = 400
+MAX_NAMED_SENSORS = 250
 DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 
@@ -80,8 +81,9 @@ class LevelsQuery(TimeRange):
 class ManyLevelsQuery(TimeRange):
     band = fields.String(required=True, metadata={
         "description": "broadband, or the nominal centre (Hz) of one decidecade band", "example": "63"})
-    sensor = fields.List(fields.String(validate=validate.Regexp(SENSOR_PATTERN)), validate=validate.Length(max=7000),
-                         metadata={"description": "sensors (repeat the parameter); all sensors with data by default"})
+    sensor = fields.List(fields.String(validate=validate.Regexp(SENSOR_PATTERN)), validate=validate.Length(max=MAX_NAMED_SENSORS),
+                         metadata={"description": f"sensors (repeat the parameter, at most {MAX_NAMED_SENSORS}: a URL "
+                                                  "holds no more); all sensors with data by default"})
     resolution_s = fields.Integer(load_default=3600, **RESOLUTION_FIELD)
 
     @ma.validates("band")
@@ -146,5 +148,5 @@ class SpdSchema(ma.Schema):
     percentiles = fields.Dict(keys=fields.String(), values=fields.List(fields.Float(allow_none=True)), metadata={
         "description": "p1, p5, p10, p25, p50, p75, p90, p95, p99 per band, dB: the centre of the 0.1 dB bin of the "
                        "ceil(p/100·n)-th smallest level, within 0.05 dB of it"})
-    mean_db = fields.List(fields.Float(allow_nan=True), metadata={"description": "10 log10 of the linear mean density per band"})
+    mean_db = fields.List(fields.Float(allow_none=True), metadata={"description": "10 log10 of the linear mean density per band"})
     percentile_resolution_db = fields.Float(metadata={"description": "the percentiles are within half of this"})
