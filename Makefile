@@ -22,7 +22,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-base
 	$(BIN)/hydroserve demo
 
-test: $(VENV)/.installed-test
+# mbari-pbp (the SoundCoop HMD reference, tests/test_hmd_pbp.py) pins numpy < 2: it gets an environment of its own
+.venv-pbp/.installed:
+	$(PYTHON) -m venv .venv-pbp
+	.venv-pbp/bin/pip install "mbari-pbp==1.9.0"
+	touch $@
+
+test: $(VENV)/.installed-test .venv-pbp/.installed
 	$(BIN)/python -m pytest
 
 test-fast: $(VENV)/.installed-test
@@ -40,4 +46,4 @@ load: $(VENV)/.installed-test
 	$(BIN)/python -m tests.benchmarks.load
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-pbp build *.egg-info

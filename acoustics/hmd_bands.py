@@ -102,7 +102,11 @@ def hmd_bands(sample_rate_hz: float = 195312.5, segment_samples: int = 195312) -
     while _millidecade_centre_hz(n - 1) * width_factor >= bin_width_hz:
         n -= 1
     n_linear = round(float(_millidecade_centre_hz(n)) / bin_width_hz)
-    while abs((n_linear + 1) * bin_width_hz - _millidecade_centre_hz(n + 1)) < abs(n_linear * bin_width_hz - _millidecade_centre_hz(n)):
+
+    def distance_hz(band: int, bins: int) -> float:
+        return abs(bins * bin_width_hz - float(_millidecade_centre_hz(band)))
+
+    while distance_hz(n + 1, n_linear + 1) < distance_hz(n, n_linear):
         n, n_linear = n + 1, n_linear + 1
     first_lower_hz = float(_millidecade_centre_hz(n)) / MILLIDECADE_HALF_RATIO
     if first_lower_hz >= nyquist_hz:

@@ -97,7 +97,8 @@ class PackageHmd:
         buffer = io.BytesIO()
         np.savez(
             buffer, **{name: getattr(self, name) for name in _ARRAYS}, sel_db=self.sel_db, peak_spl_db=self.peak_spl_db,
-            calibrated=self.calibrated, units_note=np.str_(self.units_note), calibration_json=np.str_(json.dumps(self.calibration)),
+            calibrated=self.calibrated, units_note=np.str_(self.units_note),
+            calibration_json=np.str_(json.dumps(self.calibration)),
         )
         return buffer.getvalue()
 

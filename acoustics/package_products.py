@@ -166,7 +166,10 @@ class PackageProducts:
     def hmd_file(self, record: PackageRecord) -> Served:
         """The HMD product as stored (.npz; made again from the samples if its blob is missing or damaged)."""
         product = record.products["hmd"]
-        make = lambda: hmd_product.compute(self.sample_runs(record), record.runs, self.calibration(record)).to_npz_bytes()  # noqa: E731
+
+        def make() -> bytes:
+            return hmd_product.compute(self.sample_runs(record), record.runs, self.calibration(record)).to_npz_bytes()
+
         file = self._open_or_make(record, product.blob_key, make, expected_sha256=product.sha256)
         return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=False)  # reprocessing changes it
 

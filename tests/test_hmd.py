@@ -187,7 +187,8 @@ def test_npz_round_trip_keeps_every_field_without_pickle():
     back = hmd_product.PackageHmd.from_npz_bytes(data)
     for name in ("minute_start_unix_ns", "effort_s", "n_segments", "band_density", "quality_flag", "decidecade_centre_hz",
                  "decidecade_mean_square", "broadband_mean_square"):
-        assert getattr(back, name).dtype == getattr(result, name).dtype and np.array_equal(getattr(back, name), getattr(result, name))
+        stored, made = getattr(back, name), getattr(result, name)
+        assert stored.dtype == made.dtype and np.array_equal(stored, made)
     assert (back.sel_db, back.peak_spl_db, back.calibrated, back.units_note, back.calibration) == (
         result.sel_db, result.peak_spl_db, True, "µPa", result.calibration)
     import io

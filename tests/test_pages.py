@@ -136,7 +136,7 @@ def test_package_page_plays_shows_and_describes_the_package(app, client, setting
     # every product with its size
     info = client.get(url(app, "acoustic.Info", package_id=pid)).json
     rows = document.xpath("//table[contains(@class, 'downloads')]/tbody/tr")
-    assert [text(r.xpath("th")[0]) for r in rows] == ["flac", "mp3", "psd", "raw", "wav"]
+    assert [text(r.xpath("th")[0]) for r in rows] == ["flac", "hmd", "mp3", "psd", "raw", "wav"]
     for row in rows:
         product = info["products"][text(row.xpath("th")[0])]
         assert local(row.xpath("th/a/@href")[0]) == local(product["url"])

@@ -19,6 +19,7 @@ from lxml import etree
 from sqlalchemy import select, update
 
 from hydroserve.acoustics import catalog, product_keys, reprocess_jobs
+from hydroserve.acoustics.hmd_product import PackageHmd
 from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.product_settings import ProductSettings
 from hydroserve.api import wiring
@@ -80,7 +81,8 @@ def test_reprocess_makes_new_psd_versions_seen_by_info_harvesters_and_the_odc(ap
     summary = result.json()
     n = len(packages)
     assert summary["packages"] == n and summary["failed"] == []
-    assert summary["new_versions"] == {"mp3": 0, "psd": n} and summary["unchanged"] == {"mp3": n, "psd": 0}
+    # the HMD has no settings: rebuilt, it is the same bytes, so it stays at its version
+    assert summary["new_versions"] == {"mp3": 0, "psd": n, "hmd": 0} and summary["unchanged"] == {"mp3": n, "psd": 0, "hmd": n}
     assert summary["rebuilt"] == {p: {"psd": 2} for p in packages}
 
     info = client.get(url(app, "acoustic.Info", package_id=pid)).get_json()
@@ -89,8 +91,8 @@ def test_reprocess_makes_new_psd_versions_seen_by_info_harvesters_and_the_odc(ap
     assert psd["replaces"]["version"] == 1 and psd["replaces"]["sha256"] == before["products"]["psd"]["sha256"]
     assert psd["replaces"]["settings"]["psd_nfft"] == 8192 and psd["software_version"] == info["software_version"]
     assert info["products"]["mp3"]["version"] == 1 and info["products"]["mp3"]["sha256"] == before["products"]["mp3"]["sha256"]
-    assert {"id": "hydroserve:psd"}.items() <= info["provenance"][-1].items()
-    assert info["provenance"][-1]["parameters"]["version"] == 2 and info["provenance"][-1]["parameters"]["replaces_version"] == 1
+    step = next(step for step in info["provenance"] if step["id"] == "hydroserve:psd")
+    assert step["parameters"]["version"] == 2 and step["parameters"]["replaces_version"] == 1
 
     new_psd = client.get(url(app, "acoustic.Psd", package_id=pid))
     document = new_psd.get_json()
@@ -124,14 +126,14 @@ def test_reprocess_makes_new_psd_versions_seen_by_info_harvesters_and_the_odc(ap
 def test_a_second_run_with_the_same_settings_changes_nothing(app, client, settings, runner, packages):
     env = {"HYDROSERVE_PSD_NFFT": "4096", "HYDROSERVE_MP3_FULL_SCALE_SAMPLE_UNITS": "0.02"}
     first = runner("reprocess", "--sensor", str(SENSOR), "--run-here", "--json", env=env).json()
-    assert first["new_versions"] == {"mp3": len(packages), "psd": len(packages)}
+    assert first["new_versions"] == {"mp3": len(packages), "psd": len(packages), "hmd": 0}
     rows, state = product_rows(settings), resources_and_outbox(settings)
     blobs = sorted(p.relative_to(settings.blob_dir) for p in settings.blob_dir.rglob("*") if p.is_file())
 
     second = runner("reprocess", "--sensor", str(SENSOR), "--run-here", "--json", env=env)
     assert second.exit_code == 0
-    assert second.json()["new_versions"] == {"mp3": 0, "psd": 0}
-    assert second.json()["unchanged"] == {"mp3": len(packages), "psd": len(packages)}
+    assert second.json()["new_versions"] == {"mp3": 0, "psd": 0, "hmd": 0}
+    assert second.json()["unchanged"] == {"mp3": len(packages), "psd": len(packages), "hmd": len(packages)}
     assert product_rows(settings) == rows and resources_and_outbox(settings) == state
     assert sorted(p.relative_to(settings.blob_dir) for p in settings.blob_dir.rglob("*") if p.is_file()) == blobs
 
@@ -151,6 +153,23 @@ def test_mp3_rebuilt_at_half_the_gain_decodes_at_half_the_amplitude(app, client,
     middle = slice(len(after) // 4, 3 * len(after) // 4)
     ratio = np.sqrt(np.mean(after[middle] ** 2) / np.mean(before[middle] ** 2))
     assert ratio == pytest.approx(0.5, rel=0.02)  # MP3 coding noise aside, amplitude scales with the gain
+
+
+def test_hmd_rebuilt_with_a_calibration_is_in_micropascals(app, client, settings, runner, packages, tmp_path):
+    pid = packages[1]
+    before = PackageHmd.from_npz_bytes(client.get(url(app, "acoustic.Hmd", package_id=pid)).data)
+    sensors = tmp_path / "sensors.toml"
+    sensors.write_text(f'[[sensor]]\nid = "{SENSOR}"\nsensitivity_db_re_1v_per_upa = -170.0\n')
+    result = runner("reprocess", "--sensor", str(SENSOR), "--products", "hmd", "--run-here", "--json",
+                    env={"HYDROSERVE_SENSORS_FILE": str(sensors)})
+    assert result.json()["new_versions"] == {"hmd": len(packages)}
+    after = PackageHmd.from_npz_bytes(client.get(url(app, "acoustic.Hmd", package_id=pid)).data)
+    info = client.get(url(app, "acoustic.Info", package_id=pid)).get_json()["products"]["hmd"]
+    assert (info["version"], info["calibrated"], info["psd_unit"], info["calibration"]["offset_db"]) == (
+        2, True, "dB re 1 µPa²/Hz", 170.0)
+    assert (before.calibrated, after.calibrated, after.units_note) == (False, True, "µPa")
+    np.testing.assert_allclose(after.band_density / before.band_density, 1e17, rtol=1e-5)  # +170 dB in every band
+    np.testing.assert_allclose(after.broadband_mean_square / before.broadband_mean_square, 1e17, rtol=1e-5)
 
 
 def test_products_other_than_mp3_and_psd_are_refused(runner, packages):
@@ -257,7 +276,7 @@ def test_import_again_names_the_resume_cursor_and_the_command_that_reprocesses(s
 
     done = runner(*shlex.split(command)[1:], "--run-here", "--json", env={"HYDROSERVE_PSD_NFFT": "4096"})
     assert done.exit_code == 0
-    assert done.json()["new_versions"] == {"mp3": 0, "psd": len(first["packages_made"])}
+    assert done.json()["new_versions"] == {"mp3": 0, "psd": len(first["packages_made"]), "hmd": 0}
 
 
 def test_a_package_with_damaged_samples_fails_its_job_and_keeps_its_products(settings, runner, packages):

@@ -91,7 +91,7 @@ def test_expired_samples_answer_410_and_the_package_keeps_its_other_products(cli
         gone = client.get(url(app, endpoint, package_id=OLD))
         assert gone.status_code == 410 and gone.mimetype == "application/problem+json"
         problem = gone.get_json()
-        assert problem["type"].endswith("/product-expired") and problem["products_kept"] == ["mp3", "psd"]
+        assert problem["type"].endswith("/product-expired") and problem["products_kept"] == ["hmd", "mp3", "psd"]
         assert "samples is kept 30 days" in problem["reason"] and problem["reason"] in problem["detail"]
         assert datetime.fromisoformat(problem["expired_at"]) > datetime.now(UTC) - timedelta(minutes=5)
     assert client.get(url(app, "acoustic.Psd", package_id=OLD, nfft=1024)).status_code == 410  # needs the samples
@@ -112,6 +112,23 @@ def test_expired_samples_answer_410_and_the_package_keeps_its_other_products(cli
     assert verify.exit_code == 0 and verify.json()["missing"] == [] and verify.json()["damaged"] == []
     again = runner("retention", "--json", env={"HYDROSERVE_RETENTION_DAYS": RULES}).json()
     assert again["n_expired"] == 0 and again["blobs_deleted"] == 0
+
+
+def test_expired_hmd_answers_410_loses_its_blob_and_leaves_no_per_package_tombstone(client, app, settings, two_packages, runner):
+    old, new = record_of(settings, OLD), record_of(settings, NEW)
+    blobs = LocalBlobStore(settings.blob_dir)
+    assert client.get(url(app, "acoustic.Hmd", package_id=OLD)).status_code == 200
+    result = runner("retention", "--json", env={"HYDROSERVE_RETENTION_DAYS": "hmd=30"})
+    assert result.exit_code == 0 and [(e["package_id"], e["kind"]) for e in result.json()["expired"]] == [(OLD, "hmd")]
+    assert not blobs.exists(old.products["hmd"].blob_key) and blobs.exists(new.products["hmd"].blob_key)
+    gone = client.get(url(app, "acoustic.Hmd", package_id=OLD))
+    assert gone.status_code == 410 and gone.get_json()["type"].endswith("/product-expired")
+    assert client.get(url(app, "acoustic.Hmd", package_id=NEW)).status_code == 200
+    engine = wiring.open_existing_catalog(settings)
+    with engine.connect() as conn:  # HMD resources are per sensor-day: no package resource, so no tombstone
+        kids = conn.execute(select(registry.resources.c.kid)).scalars().all()
+    engine.dispose()
+    assert kids and not any("_hmd_" in kid for kid in kids)
 
 
 class Killed(Exception):
@@ -251,7 +268,7 @@ def test_retention_is_a_duty_of_the_ingest_worker_at_its_interval(settings, two_
 
 def test_policy_rejects_unknown_classes_and_defaults_keep_everything(settings, two_packages):
     with pytest.raises(ValueError, match="not one of"):
-        RetentionPolicy({"hmd": 3})
+        RetentionPolicy({"spectrogram": 3})
     engine = wiring.open_existing_catalog(settings)
     report = wiring.build_retention(settings, engine).run(now=datetime.now(UTC) + timedelta(days=10_000))
     assert report.expired == [] and report.blobs_deleted == []

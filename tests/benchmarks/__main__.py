@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .common import generate_input, machine
 
-BENCHMARKS = (("bench_psd", False), ("bench_pipeline", True), ("bench_storage", True), ("bench_reprocess", True),
+BENCHMARKS = (("bench_psd", False), ("bench_hmd", True), ("bench_pipeline", True), ("bench_storage", True), ("bench_reprocess", True),
               ("bench_http", False), ("bench_workers", False), ("bench_s3", False), ("bench_soundscape", False))
 
 
