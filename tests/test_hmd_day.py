@@ -35,7 +35,7 @@ def noise_minutes():
     for k in range(2):
         samples = rng.normal(0, SIGMA, n).astype(np.float32)
         start_tick = (DAY_START_S + 36000) * TICKS_PER_SECOND + k * n * TICKS_PER_SAMPLE
-        parts.append(hmd_product.compute(samples, (Run(start_tick, 0, n),), CALIBRATION))
+        parts.append(hmd_product.compute([samples], (Run(start_tick, 0, n),), CALIBRATION))
         samples_all.append(samples)
     return hmd_product.combine_minutes(parts), np.concatenate(samples_all)
 
