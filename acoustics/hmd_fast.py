@@ -63,17 +63,13 @@ def _low_path(segment_samples: int, sample_rate_hz: float):
     beta = scipy.signal.kaiser_beta(FILTER_ATTENUATION_DB)
     taps = scipy.signal.firwin(FILTER_TAPS, FILTER_CUTOFF_HZ, window=("kaiser", beta), fs=sample_rate_hz)
     half = FILTER_TAPS // 2
-    centred = taps[half:]  # h[0], h[1], ..., h[half]; h[-n] = h[n]
-    lags = np.arange(half + 1)
-
-    def response(nu: np.ndarray) -> np.ndarray:
-        return centred[0] + 2 * np.cos(2 * np.pi * np.outer(nu, lags[1:])) @ centred[1:]
-
+    centred = np.zeros(m)  # h[n] at n mod m: zero phase, so its M-point DFT is real
+    centred[: half + 1], centred[-half:] = taps[half:], taps[:half]
     decimated = m // DECIMATION
-    last_m_bin = decimated // 2 - 1
+    h_m = scipy.fft.rfft(centred)[: decimated // 2].real
     low_bins = int(np.floor(SPLIT_HZ / (sample_rate_hz / segment_samples) + 0.5))
-    h_m = response(np.arange(last_m_bin + 1) / m)
-    h_n = response(np.arange(low_bins + 1) / segment_samples)
+    # |H(k/N)| from the taps as they are (a delay of ``half`` samples changes only the phase)
+    h_n = np.abs(scipy.signal.czt(taps, low_bins + 1, w=np.exp(-2j * np.pi / segment_samples)))
     czt = scipy.signal.CZT(decimated, low_bins + 1, w=np.exp(-2j * np.pi * DECIMATION / segment_samples))
     shift = -(-half // DECIMATION) + 1
     return h_m, czt, 1.0 / h_n**2, shift

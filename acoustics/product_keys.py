@@ -25,6 +25,7 @@ never write the same key.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 from hydroserve.codecs import raw
@@ -73,6 +74,23 @@ def hmd_key(prefix: str) -> str:
 
 def picture_key(prefix: str, picture: str, calibration_tag: str, version: int) -> str:
     return f"{prefix}.{picture}.{calibration_tag}.v{version}.png"
+
+
+_VERSION_PART = re.compile(r"\.v\d+-j\d+(?=\.)")
+
+_SOURCES = ((".f32", "samples"), (".flac", "samples"), (".spectrogram.", "samples"), (".mp3", "mp3"),
+            (".psd.", "psd"), (".nfft", "psd"), (".hmd.", "hmd"))
+"""Key suffix after a package's (version) prefix -> the product whose bytes, or whose samples, the blob was made from."""
+
+
+def source_of(prefix: str, key: str) -> str | None:
+    """What a blob under package prefix ``prefix`` was made from, whatever its version: ``"samples"`` (the samples and
+    the pictures drawn from them), ``"mp3"``, ``"psd"`` (the statistics, their documents, other nfft) or ``"hmd"``;
+    None for a key outside the prefix or of no known product."""
+    if not key.startswith(prefix + "."):
+        return None
+    rest = _VERSION_PART.sub("", key[len(prefix):], count=1)
+    return next((source for suffix, source in _SOURCES if rest.startswith(suffix)), None)
 
 
 def hmd_day_prefix(sensor: str, day: date, revision: int) -> str:

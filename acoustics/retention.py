@@ -50,9 +50,6 @@ RETENTION_CLASSES: dict[str, tuple[str, ...]] = {"samples": ("raw", "wav", "flac
                                                  "hmd": ("hmd",)}
 """Retention class -> the product kinds it covers (kinds a package does not have are ignored)."""
 
-_DERIVED = {"samples": (".spectrogram.",), "mp3": (), "psd": (".psd.", ".nfft"), "hmd": ()}
-"""Retention class -> key suffixes after a package's prefix of the files derived on demand (:mod:`.product_keys`)."""
-
 OnExpired = Callable[[Connection, list[tuple[str, str]], datetime, str], None]
 """``on_expired(conn, [(package_id, kind), ...], expired_at, reason)``, called in the marking transaction."""
 
@@ -197,7 +194,8 @@ class Retention:
 
 def blob_keys(record: catalog.PackageRecord, expired_kinds: set[str], blobs: BlobStore) -> list[str]:
     """The blobs of ``record`` that belong to its retention classes all of whose products are in ``expired_kinds``:
-    the products' own blobs, the samples (class ``samples``) and the files derived from them on demand."""
+    the products' own blobs, the samples (class ``samples``) and every blob made from them, in every version
+    (:func:`.product_keys.source_of`)."""
     prefix = product_keys.package_prefix(record.package_id, record.sensor, record.boundary_tick)
     stored = blobs.keys(prefix + ".")
     keys: list[str] = []
@@ -208,7 +206,7 @@ def blob_keys(record: catalog.PackageRecord, expired_kinds: set[str], blobs: Blo
         keys += [record.products[kind].blob_key for kind in present if record.products[kind].blob_key]
         if name == "samples":
             keys.append(record.samples_key)
-        keys += [key for key in stored if any(key.startswith(prefix + suffix) for suffix in _DERIVED[name])]
+        keys += [key for key in stored if product_keys.source_of(prefix, key) == name]
     return sorted(set(keys))
 
 

@@ -197,8 +197,8 @@ def test_damaged_event_table_file_answers_503(app, client, settings, event_table
 def test_verify_passes_an_intact_archive(runner, package, event_table):
     exit_code, summary = verify(runner)
     assert exit_code == 0 and summary["damaged"] == [] and summary["missing"] == []
-    # samples, MP3, PSD arrays and /psd document; the table's files
-    assert summary["ok"] == summary["blobs_checked"] == 4 + len(event_table.products)
+    # samples, MP3, PSD arrays and /psd document, HMD; the table's files
+    assert summary["ok"] == summary["blobs_checked"] == 5 + len(event_table.products)
     assert runner("verify", "--sensor", "DOM_808956920_CH1").exit_code == 0
 
 
@@ -226,7 +226,7 @@ def test_verify_filters_by_sensor_and_time(runner, package):
     exit_code, summary = verify(runner, "--since", "2020-12-23T19:28:02Z")
     assert exit_code == 0 and summary["blobs_checked"] == 0
     exit_code, summary = verify(runner, "--since", "2020-12-23T19:28:00")
-    assert exit_code == 0 and summary["blobs_checked"] == 4
+    assert exit_code == 0 and summary["blobs_checked"] == 5
     with pytest.raises(SystemExit, match="2"):  # argparse: the usage and the reason on stderr
         runner("verify", "--since", "yesterday")
 
@@ -240,7 +240,7 @@ def test_archives_from_before_checksums_keep_working(app, client, runner, settin
     assert (settings.blob_dir / ".checksums" / (package.samples_key + ".json")).is_file()  # added on first use
     shutil.rmtree(settings.blob_dir / ".checksums")
     exit_code, summary = verify(runner)
-    assert exit_code == 0 and len(summary["checksums_added"]) == 3  # the PSD arrays have no digest: made again when used
+    assert exit_code == 0 and len(summary["checksums_added"]) == 4  # the PSD arrays have no digest: made again when used
     assert [entry["blob_key"] for entry in summary["unchecked"]] == [package.samples_key.replace(".f32", ".psd.npz")]
     shutil.rmtree(settings.blob_dir / ".checksums")
     flip_at(CHECKSUM_CHUNK_BYTES + 5)(settings.blob_dir / package.samples_key)

@@ -288,3 +288,38 @@ def test_sensor_page_and_band_levels_skip_packages_whose_psd_is_gone(client, app
         both = services().products.band_levels_etag([record_of(settings, NEW), record_of(settings, OLD)], "median")
     assert picture.status_code == 200 and picture.get_etag() == (only_new, False) and only_new != both
     assert client.get(url(app, "pictures.PsdPng", package_id=OLD)).status_code == 410
+
+
+def test_retention_deletes_every_version_of_a_product_and_what_was_made_from_it(client, app, settings, two_packages, runner):
+    """A reprocessed product keeps its old version's bytes beside the new ones (``<prefix>.v2-j<job>.psd.npz``);
+    expiring the class removes both versions and the pictures drawn from either, and nothing of the package else."""
+    blobs = LocalBlobStore(settings.blob_dir)
+    old = record_of(settings, OLD)
+    prefix = product_keys.package_prefix(OLD, old.sensor, old.boundary_tick)
+    rebuilt = runner("reprocess", "--sensor", str(old.sensor), "--run-here", "--json",
+                     env={"HYDROSERVE_PSD_NFFT": "4096", "HYDROSERVE_MP3_QUALITY": "5"})
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    assert rebuilt.json()["rebuilt"][OLD] == {"mp3": 2, "psd": 2}
+    assert client.get(url(app, "pictures.PsdPng", package_id=OLD)).status_code == 200  # drawn from version 2
+    versioned = [key for key in blobs.keys(prefix + ".") if ".v2-j" in key]
+    assert any(key.endswith(".psd.npz") for key in versioned) and any(key.endswith(".mp3") for key in versioned)
+    assert any(key.endswith(".png") for key in versioned)
+    assert blobs.exists(product_keys.psd_arrays_key(prefix)) and blobs.exists(product_keys.mp3_key(prefix))
+
+    result = runner("retention", "--json", env={"HYDROSERVE_RETENTION_DAYS": "samples=30,mp3=30,psd=30"})
+    assert result.exit_code == 0 and sorted(e["kind"] for e in result.json()["expired"] if e["package_id"] == OLD) == [
+        "flac", "mp3", "psd", "raw", "wav"]
+    assert blobs.keys(prefix + ".") == []
+    new = record_of(settings, NEW)
+    assert blobs.exists(new.samples_key) and blobs.exists(new.products["psd"].blob_key)
+
+
+@pytest.mark.parametrize(("suffix", "source"), [
+    (".f32", "samples"), (".flac", "samples"), (".spectrogram.uncal.v3.png", "samples"), (".mp3", "mp3"),
+    (".v2-j7.mp3", "mp3"), (".psd.npz", "psd"), (".v12-j3.psd.npz", "psd"), (".nfft1024.psd.npz", "psd"),
+    (".psd.cal0123456789ab.json", "psd"), (".v2-j7.psd.log.uncal.v3.png", "psd"), (".notes.txt", None),
+])
+def test_every_blob_of_a_package_is_traced_to_what_it_was_made_from(suffix, source):
+    prefix = "DOM_1_CH1/2020/12/23/DOM_1_CH1_1608751680"
+    assert product_keys.source_of(prefix, prefix + suffix) == source
+    assert product_keys.source_of(prefix, prefix + "0" + suffix) is None  # another package whose id starts alike
