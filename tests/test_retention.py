@@ -306,9 +306,9 @@ def test_retention_deletes_every_version_of_a_product_and_what_was_made_from_it(
     assert any(key.endswith(".png") for key in versioned)
     assert blobs.exists(product_keys.psd_arrays_key(prefix)) and blobs.exists(product_keys.mp3_key(prefix))
 
-    result = runner("retention", "--json", env={"HYDROSERVE_RETENTION_DAYS": "samples=30,mp3=30,psd=30"})
+    result = runner("retention", "--json", env={"HYDROSERVE_RETENTION_DAYS": "samples=30,mp3=30,psd=30,hmd=30"})
     assert result.exit_code == 0 and sorted(e["kind"] for e in result.json()["expired"] if e["package_id"] == OLD) == [
-        "flac", "mp3", "psd", "raw", "wav"]
+        "flac", "hmd", "mp3", "psd", "raw", "wav"]
     assert blobs.keys(prefix + ".") == []
     new = record_of(settings, NEW)
     assert blobs.exists(new.samples_key) and blobs.exists(new.products["psd"].blob_key)
