@@ -12,6 +12,10 @@ Every blob of a package lives under its prefix
 * ``<prefix>.hmd.npz``  the 1-minute HMD spectra and levels (:mod:`.hmd_product`);
 * ``<prefix>.<picture>.<calibration tag>.v<version>.png``  pictures, made on demand.
 
+A sensor-day's HMD aggregates (:mod:`.hmd_day`) live beside the day's packages, under
+``<sensor>/<YYYY>/<MM>/<DD>/<sensor>_<YYYYMMDD>.hmd-day.r<revision>`` (:func:`hmd_day_prefix`), one key per revision
+of the day, so a later package of the day makes new keys and stored aggregates never change.
+
 A product rebuilt by a reprocessing job (version ``n`` >= 2, made by job
 ``j``) lives under the *version prefix* ``<prefix>.v<n>-j<j>`` with the same
 suffixes (``<prefix>.v2-j17.mp3``, ``<prefix>.v2-j17.psd.npz``, ...): a new
@@ -22,7 +26,7 @@ never write the same key.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from hydroserve.codecs import raw
 
@@ -87,3 +91,8 @@ def source_of(prefix: str, key: str) -> str | None:
         return None
     rest = _VERSION_PART.sub("", key[len(prefix):], count=1)
     return next((source for suffix, source in _SOURCES if rest.startswith(suffix)), None)
+
+
+def hmd_day_prefix(sensor: str, day: date, revision: int) -> str:
+    """The key prefix of a sensor-day's HMD aggregates at ``revision`` (see :mod:`.hmd_days`)."""
+    return f"{sensor}/{day:%Y/%m/%d}/{sensor}_{day:%Y%m%d}.hmd-day.r{revision}"

@@ -1,22 +1,25 @@
 """Registering archived acoustic packages as open-data resources (wired into the archive).
 
-Every package yields one KM3OpenResource per product (but the HMD, registered
-per sensor-day), in the stream
+Every package yields one KM3OpenResource per product, in the stream
 ``<collection>_<kind>`` of the acoustic collection, written in the package's
-own transaction together with an outbox row for the ODC. A product deleted
+own transaction together with an outbox row for the ODC. The per-package HMD
+is not a resource of its own: each UTC day a package with HMD touches gets its
+revision raised (:mod:`hydroserve.acoustics.hmd_days`) and its sensor-day
+resource ``<collection>_hmd_<sensor>_<YYYYMMDD>`` (the daily netCDF, stream
+``<collection>_hmd``) registered again, so the ODC sees the day change. A product deleted
 by retention turns its resource into a tombstone, in the retention's own
 marking transaction (:func:`acoustic_tombstones`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from hydroserve.acoustics import provenance
+from hydroserve.acoustics import hmd_days, provenance
 from hydroserve.acoustics.catalog import PackageRecord
-from hydroserve.codecs import flac, mp3, psdjson, raw, wav
+from hydroserve.codecs import flac, mp3, netcdf, psdjson, raw, wav
 from hydroserve.codecs.times import tick_to_datetime
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.outbox import ODC_DESTINATION
@@ -32,10 +35,10 @@ ACOUSTIC_STREAMS = {
     "mp3": (mp3.MEDIA_TYPE, "Acoustic data as MP3", "Listenable 48 kHz MP3 of the acoustic data packages"),
     "psd": (psdjson.MEDIA_TYPE, "Acoustic noise spectra", "Welch power spectral density (mean, median, 75 % and 95 % quantiles) per package"),
 }
-
-
-SENSOR_DAY_KINDS = ("hmd",)
-"""Products registered as one resource per sensor and day (the daily HMD file), not per package."""
+HMD_KIND = "hmd"
+HMD_STREAM = (netcdf.MEDIA_TYPE, "Daily 1-minute hybrid millidecade spectra",
+              "One netCDF per sensor and UTC day: 1-minute hybrid millidecade (HMD) spectra with effort and quality "
+              "flags in the SoundCoop HMD layout (CF-1.6, ACDD-1.3)")
 
 
 def acoustic_collection(settings: Settings) -> registry.Collection:
@@ -50,7 +53,7 @@ def acoustic_collection(settings: Settings) -> registry.Collection:
 def acoustic_streams(settings: Settings) -> list[registry.Stream]:
     return [
         registry.Stream(f"{settings.collection}_{kind}", settings.collection, f"acoustics.{kind}", title, description, media_type)
-        for kind, (media_type, title, description) in ACOUSTIC_STREAMS.items()
+        for kind, (media_type, title, description) in {**ACOUSTIC_STREAMS, HMD_KIND: HMD_STREAM}.items()
     ]
 
 
@@ -68,8 +71,8 @@ def package_resources(settings: Settings, record: PackageRecord) -> list[registr
     start, end = tick_to_datetime(record.start_tick), tick_to_datetime(record.end_tick)
     items = []
     for kind, product in record.products.items():
-        if kind in SENSOR_DAY_KINDS:
-            continue
+        if kind == HMD_KIND:
+            continue  # registered per sensor-day (hmd_day_resources)
         _, title, _ = ACOUSTIC_STREAMS[kind]
         stream_kid = f"{settings.collection}_{kind}"
         items.append(
@@ -99,11 +102,51 @@ def package_resources(settings: Settings, record: PackageRecord) -> list[registr
     return items
 
 
+def hmd_day_kid(settings: Settings, sensor: str, day: date) -> str:
+    """The kid of a sensor-day's HMD resource: ``<collection>_hmd_<sensor>_<YYYYMMDD>``."""
+    return f"{settings.collection}_{HMD_KIND}_{sensor}_{day:%Y%m%d}"
+
+
+def hmd_day_url(settings: Settings, sensor: str, day: date) -> str:
+    return urls.absolute(settings.public_url, urls.SENSOR_HMD_DAY, sensor=sensor, day=f"{day:%Y-%m-%d}")
+
+
+def hmd_day_resource(settings: Settings, sensor: str, day: date, revision: int) -> registry.Resource:
+    """The open-data resource of a sensor-day's netCDF (made on its first request, so no size or digest here)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return registry.Resource(
+        kid=hmd_day_kid(settings, sensor, day),
+        stream_kid=f"{settings.collection}_{HMD_KIND}",
+        ktype=f"acoustics.{HMD_KIND}",
+        title=f"{HMD_STREAM[1]}: {sensor} {day:%Y-%m-%d}",
+        description=(f"1-minute hybrid millidecade spectra of sensor {sensor} on {day:%Y-%m-%d} (UTC) in the SoundCoop "
+                     f"HMD netCDF layout, made from the day's packages (revision {revision}: one more per package)"),
+        media_type=netcdf.MEDIA_TYPE,
+        access_url=hmd_day_url(settings, sensor, day),
+        coverage_start=start,
+        coverage_end=start + timedelta(days=1),
+        subject_id=f"{sensor}_{day:%Y%m%d}",
+        info_url=urls.absolute(settings.public_url, urls.SENSOR, sensor=sensor),
+        extra={"sensor": sensor, "day": f"{day:%Y-%m-%d}", "revision": revision},
+    )
+
+
+def hmd_day_resources(conn: Connection, settings: Settings, record: PackageRecord) -> list[registry.Resource]:
+    """Raise the revision of the days the package's HMD touches and describe their resources (none without HMD)."""
+    if HMD_KIND not in record.products:
+        return []
+    sensor = str(record.sensor)
+    revisions = hmd_days.touch(conn, sensor, hmd_days.days_touched(record.start_tick, record.end_tick))
+    return [hmd_day_resource(settings, sensor, day, revision) for day, revision in revisions.items()]
+
+
 def acoustic_registrar(settings: Settings):
-    """The archive's registrar: resources and outbox rows in the package's transaction."""
+    """The archive's (and reprocessing's) registrar: resources and outbox rows in the package's transaction; the
+    sensor-days of a new or changed HMD move to a new revision."""
 
     def register(conn: Connection, record: PackageRecord) -> None:
-        registry.register(conn, package_resources(settings, record), destinations=(ODC_DESTINATION,))
+        items = package_resources(settings, record) + hmd_day_resources(conn, settings, record)
+        registry.register(conn, items, destinations=(ODC_DESTINATION,))
 
     return register
 
@@ -112,7 +155,7 @@ def acoustic_tombstones(settings: Settings):
     """The retention's ``on_expired``: the resources of the expired products become tombstones, queued for the ODC."""
 
     def tombstone(conn: Connection, items: list[tuple[str, str]], expired_at: datetime, reason: str) -> None:
-        kids = [resource_kid(settings, kind, package_id) for package_id, kind in items if kind not in SENSOR_DAY_KINDS]
+        kids = [resource_kid(settings, kind, package_id) for package_id, kind in items if kind != HMD_KIND]
         registry.tombstone(conn, kids, deleted_at=expired_at, reason=reason, destinations=(ODC_DESTINATION,))
 
     return tombstone

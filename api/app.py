@@ -8,8 +8,9 @@ from flask import Flask
 
 from hydroserve.acoustics import sensors
 from hydroserve.acoustics.package_products import PackageProducts
+from hydroserve.acoustics.soundscape import Soundscape
 
-from . import wiring
+from . import acoustic_registration, wiring
 from .catalog_identity import CatalogWatch
 from .config import Settings, load_settings
 from .db import writer
@@ -38,13 +39,17 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     sensor_catalog = sensors.load(settings.sensors_file)
     engine = wiring.open_catalog(settings)
     integrity = wiring.open_integrity(engine, blobs)
+    products = PackageProducts(blobs, sensor_catalog, settings.products, integrity)
     return build_app(Services(
         settings=settings,
         engine=engine,
         writer=writer(engine),
         blobs=blobs,
         sensors=sensor_catalog,
-        products=PackageProducts(blobs, sensor_catalog, settings.products, integrity),
+        products=products,
+        soundscape=Soundscape(engine, blobs, products, sensor_catalog,
+                              describe_day=lambda sensor, day: (acoustic_registration.hmd_day_kid(settings, sensor, day),
+                                                                acoustic_registration.hmd_day_url(settings, sensor, day))),
         alert_settings=wiring.alert_settings(settings),
         event_settings=wiring.event_settings(settings),
         catalog_watch=CatalogWatch(settings.database_url, engine),

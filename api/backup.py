@@ -27,10 +27,10 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, LargeBinary, MetaData, Table, delete, func, insert, select, text
+from sqlalchemy import Date, DateTime, LargeBinary, MetaData, Table, delete, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from hydroserve.acoustics.blobstore import CHECKSUM_CHUNK_BYTES, BlobStore, ChecksumsMissing
@@ -58,6 +58,8 @@ def _encode(table: Table, row) -> dict:
         value = row._mapping[column.name]
         if value is not None and isinstance(column.type, DateTime):
             value = rfc3339(value)
+        elif value is not None and isinstance(column.type, Date):
+            value = value.isoformat()
         elif value is not None and isinstance(column.type, LargeBinary):
             value = base64.b64encode(value).decode()
         values[column.name] = value
@@ -70,6 +72,8 @@ def _decode(table: Table, values: dict) -> dict:
         value = values.get(column.name)
         if value is not None and isinstance(column.type, DateTime):
             value = as_utc(datetime.fromisoformat(value))
+        elif value is not None and isinstance(column.type, Date):
+            value = date.fromisoformat(value)
         elif value is not None and isinstance(column.type, LargeBinary):
             value = base64.b64decode(value)
         row[column.name] = value

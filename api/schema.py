@@ -29,7 +29,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Engine
 
 from hydroserve.acoustics import catalog
-from hydroserve.acoustics import leases, reprocess_jobs  # noqa: F401 - they define their tables on catalog.metadata
+from hydroserve.acoustics import hmd_days, leases, reprocess_jobs  # noqa: F401 - they define their tables on catalog.metadata
 from hydroserve.odc_sync import registry
 
 from . import catalog_identity

@@ -27,6 +27,8 @@ from support import SENSOR, free_port, server_env, url
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 KINDS = ("flac", "mp3", "psd", "raw", "wav")  # the synthetic samples are 24-bit counts: stored (and served) as FLAC
+STREAMS = tuple(sorted((*KINDS, "hmd")))  # the HMD is registered once per sensor-day (the daily netCDF)
+N_RESOURCES = 2 * len(KINDS) + 1  # two packages of one sensor-day
 
 
 @pytest.fixture
@@ -43,12 +45,13 @@ def counts_in_catalog(settings):
     return n_resources, n_outbox
 
 
-def test_every_package_yields_a_resource_per_product_in_five_streams_of_one_collection(client, settings, packages):
+def test_every_package_yields_a_resource_per_product_and_its_day_one_hmd_resource(client, settings, packages):
     assert len(packages) == 2
     collection = client.get(url(client, "registry.Collection", kid="acoustic20_01")).json
     assert collection["title"] == "Acoustic data"
-    assert {s["kid"]: s["member_count"] for s in collection["streams"]} == {f"acoustic20_01_{k}": 2 for k in KINDS}
-    assert counts_in_catalog(settings) == (10, 10)
+    assert {s["kid"]: s["member_count"] for s in collection["streams"]} == {
+        **{f"acoustic20_01_{k}": 2 for k in KINDS}, "acoustic20_01_hmd": 1}
+    assert counts_in_catalog(settings) == (N_RESOURCES, N_RESOURCES)  # the day's resource is queued once
     pid = packages[0]
     resource = client.get(url(client, "registry.Resource", kid=f"acoustic20_01_psd_{pid}")).json
     info = client.get(url(client, "acoustic.Info", package_id=pid)).json
@@ -94,7 +97,7 @@ def test_feed_pages_neither_skip_nor_repeat_while_records_arrive(client, setting
         assert page.headers.get("Link") == (f'<{page.json["next"]}>; rel="next"' if page.json["next"] else None)
         seen += [r["kid"] for r in page.json["items"]]
         link = page.json["next"]
-    assert len(seen) == len(set(seen)) == 20  # 4 packages x 5 products
+    assert len(seen) == len(set(seen)) == 22  # 4 packages x 5 products + 2 sensor-days of HMD
     modified = [client.get(url(client, "registry.Resource", kid=kid)).json["modified"] for kid in seen]
     assert modified == sorted(modified)
     later = client.get(url(client, "registry.Resources"), query_string={"since": modified[8], "limit": 100}).json["items"]
@@ -117,10 +120,10 @@ def test_oai_pmh_harvest_with_sickle_incrementally(app, gunicorn_server, archive
     assert identify.repositoryIdentifier == "hydroserve.km3net.org" and identify.granularity == "YYYY-MM-DDThh:mm:ssZ"
     assert [f.metadataPrefix for f in sickle.ListMetadataFormats()] == ["oai_dc"]
     sets = sorted(s.setSpec for s in sickle.ListSets())
-    assert [s for s in sets if s.startswith("acoustic20_01")] == [f"acoustic20_01_{k}" for k in KINDS]  # one set per stream
+    assert [s for s in sets if s.startswith("acoustic20_01")] == [f"acoustic20_01_{k}" for k in STREAMS]  # one set per stream
 
-    first = list(sickle.ListRecords(metadataPrefix="oai_dc"))  # 10 records over 4 pages of 3
-    assert len(first) == len({r.header.identifier for r in first}) == 10
+    first = list(sickle.ListRecords(metadataPrefix="oai_dc"))  # 11 records over 4 pages of 3
+    assert len(first) == len({r.header.identifier for r in first}) == N_RESOURCES
     psd = [r for r in first if r.header.setSpecs == ["acoustic20_01_psd"]]
     assert len(psd) == 2 and psd[0].metadata["format"] == ["application/json"] and psd[0].metadata["rights"] == ["CC-BY-4.0"]
     latest = max(r.header.datestamp for r in first)
@@ -128,7 +131,7 @@ def test_oai_pmh_harvest_with_sickle_incrementally(app, gunicorn_server, archive
     archived(synthetic_files(SensorId(808974724, 1), n_frames=8, directory=settings.data_dir / "more"))
     update = list(sickle.ListIdentifiers(metadataPrefix="oai_dc", **{"from": latest}))
     new = {h.identifier for h in update} - {r.header.identifier for r in first}
-    assert len(new) == 10 and all("DOM_808974724_CH1" in i for i in new)
+    assert len(new) == N_RESOURCES and all("DOM_808974724_CH1" in i for i in new)
     only_wav = list(sickle.ListIdentifiers(metadataPrefix="oai_dc", set="acoustic20_01_wav"))
     assert len(only_wav) == 4
     record = sickle.GetRecord(identifier=psd[0].header.identifier, metadataPrefix="oai_dc")
@@ -186,18 +189,18 @@ def test_odc_down_during_ingest_then_up_gets_everything_exactly_once(settings, p
     odc.stop()
     pusher = pusher_for(settings, odc.url)
     for _ in range(3):
-        assert pusher.run_once()["retried"] in (0, 10)
+        assert pusher.run_once()["retried"] in (0, N_RESOURCES)
         time.sleep(0.06)
     odc.start()
     push_all(pusher)
     kids = odc.stub.kids()
-    assert len(kids) == len(set(kids)) == 10
-    assert {kid.split("_DOM_")[0] for kid in kids} == {f"acoustic20_01_{k}" for k in KINDS}
+    assert len(kids) == len(set(kids)) == N_RESOURCES
+    assert {kid.split("_DOM_")[0] for kid in kids} == {f"acoustic20_01_{k}" for k in STREAMS}
     for kid, body, authorization in odc.stub.received:
         assert body["kid"] == kid and authorization == "Bearer odc-secret"
     engine = wiring.init_catalog(settings)
     with engine.connect() as conn:
-        assert outbox.counts(conn) == {("odc", "delivered"): 10}
+        assert outbox.counts(conn) == {("odc", "delivered"): N_RESOURCES}
         attempts = conn.execute(select(outbox.table.c.attempts)).scalars().all()
     assert min(attempts) >= 2  # connection refused at least once, then delivered
 
@@ -206,20 +209,20 @@ def test_odc_down_during_ingest_then_up_gets_everything_exactly_once(settings, p
 def test_server_errors_are_retried_and_rejections_recorded_as_failed(settings, packages, odc, runner):
     pusher = pusher_for(settings, odc.url)
     odc.stub.mode = "error"
-    assert pusher.run_once() == {"delivered": 0, "retried": 10, "failed": 0}
+    assert pusher.run_once() == {"delivered": 0, "retried": N_RESOURCES, "failed": 0}
     odc.stub.mode = "reject"
     time.sleep(0.06)
-    assert pusher.run_once() == {"delivered": 0, "retried": 0, "failed": 10}
+    assert pusher.run_once() == {"delivered": 0, "retried": 0, "failed": N_RESOURCES}
     shown = runner("sync", "--status")
     assert shown.exit_code == 0
     status = shown.json()
-    assert status["outbox"] == [{"destination": "odc", "state": "failed", "rows": 10}]
+    assert status["outbox"] == [{"destination": "odc", "state": "failed", "rows": N_RESOURCES}]
     assert {(f["status"], f["error"]) for f in status["failed"]} == {("400 BAD REQUEST", "unknown ktype")}
     assert pusher.run_once() == {"delivered": 0, "retried": 0, "failed": 0}  # failed rows are not retried by themselves
     assert runner("sync", "--retry-failed", "odc").exit_code == 0
     odc.stub.mode = "ok"
     push_all(pusher)
-    assert len(set(odc.stub.kids())) == 10
+    assert len(set(odc.stub.kids())) == N_RESOURCES
 
 
 @pytest.mark.fault
@@ -227,7 +230,7 @@ def test_what_an_odc_says_is_recorded_as_every_engine_can_hold_it(settings, pack
     """A status line longer than the column and a body with NUL bytes (PostgreSQL text refuses NUL) are recorded,
     cut to the column and with U+FFFD for NUL, instead of failing the sync."""
     odc.stub.mode = "garbled"
-    assert pusher_for(settings, odc.url).run_once() == {"delivered": 0, "retried": 0, "failed": 10}
+    assert pusher_for(settings, odc.url).run_once() == {"delivered": 0, "retried": 0, "failed": N_RESOURCES}
     failed = runner("sync", "--status").json()["failed"]
     assert {(f["status"], f["error"]) for f in failed} == {(f"400 {'X' * 196}", "bad\ufffdkid")}
 
@@ -237,7 +240,7 @@ def test_429_retry_after_and_timeouts_are_retried(settings, packages, odc):
     odc.stub.mode = "busy"
     pusher = pusher_for(settings, odc.url, timeout_s=0.2, retry=RetryPolicy(base_s=0.01, max_s=60))
     before = datetime.now(UTC)
-    assert pusher.run_once()["retried"] == 10
+    assert pusher.run_once()["retried"] == N_RESOURCES
     with pusher.engine.connect() as conn:
         next_attempts = conn.execute(select(outbox.table.c.next_attempt_at)).scalars().all()
     assert all(as_utc(t) >= before + timedelta(seconds=7) for t in next_attempts)  # Retry-After: 7

@@ -22,7 +22,7 @@ from hydroserve.odc_sync import outbox, registry
 from hydroserve.odc_sync.push import OdcPusher
 from hydroserve.odc_sync.retry import RetryPolicy
 from odc_stub import OdcStub, StubServer
-from support import free_port, url
+from support import SENSOR, free_port, url
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 RULES = "samples=30,mp3=365,psd=forever"
@@ -127,8 +127,9 @@ def test_expired_hmd_answers_410_loses_its_blob_and_leaves_no_per_package_tombst
     engine = wiring.open_existing_catalog(settings)
     with engine.connect() as conn:  # HMD resources are per sensor-day: no package resource, so no tombstone
         kids = conn.execute(select(registry.resources.c.kid)).scalars().all()
+        day = registry.get_resource(conn, f"{settings.collection}_hmd_{SENSOR}_20201223")
     engine.dispose()
-    assert kids and not any("_hmd_" in kid for kid in kids)
+    assert kids and not any(kid.endswith(f"_hmd_{OLD}") for kid in kids) and not day.deleted
 
 
 class Killed(Exception):
@@ -186,12 +187,12 @@ def test_retention_tombstones_reach_oai_the_since_feed_and_the_odc(app, client, 
     pusher = OdcPusher(writer(engine), odc.url, "odc-secret", retry=RetryPolicy(base_s=0.01, max_s=0.05))
     try:
         pusher.run_once()
-        assert len(odc.stub.kids()) == 10  # raw, wav, flac, mp3, psd of two packages
+        assert len(odc.stub.kids()) == 11  # raw, wav, flac, mp3, psd of two packages; their day's HMD file
         base_url = gunicorn_server(HYDROSERVE_OAI_PAGE_SIZE=3)
         sickle = Sickle(f"{base_url}{url(app, 'oai.Oai')}", max_retries=0)
         assert sickle.Identify().deletedRecord == "persistent"
         first = list(sickle.ListRecords(metadataPrefix="oai_dc"))
-        assert len(first) == 10 and not any(r.deleted for r in first)
+        assert len(first) == 11 and not any(r.deleted for r in first)
         latest = max(datetime.fromisoformat(r.header.datestamp) for r in first)
         while datetime.now(UTC).replace(microsecond=0) <= latest:  # the clock's next second: the harvest's next `from`
             time.sleep(0.05)
@@ -205,10 +206,10 @@ def test_retention_tombstones_reach_oai_the_since_feed_and_the_odc(app, client, 
         records = list(sickle.ListRecords(metadataPrefix="oai_dc", **{"from": since}))
         assert len(records) == 4 and all(r.deleted and r.xml.find(f"{OAI}metadata") is None for r in records)
         kept = [r for r in first if r.header.identifier.rsplit(":", 1)[1] not in deleted]
-        assert len(kept) == 6 and all(not r.deleted for r in kept)
+        assert len(kept) == 7 and all(not r.deleted for r in kept)
         again = sickle.GetRecord(identifier=headers[0].identifier, metadataPrefix="oai_dc")
         assert again.deleted and again.header.datestamp == headers[0].datestamp
-        assert len(list(sickle.ListIdentifiers(metadataPrefix="oai_dc"))) == 10  # tombstones stay: deletedRecord persistent
+        assert len(list(sickle.ListIdentifiers(metadataPrefix="oai_dc"))) == 11  # tombstones stay: deletedRecord persistent
 
         feed = client.get(url(app, "registry.Resources", since=latest + timedelta(seconds=1))).get_json()
         assert {item["kid"] for item in feed["items"]} == deleted
@@ -226,7 +227,7 @@ def test_retention_tombstones_reach_oai_the_since_feed_and_the_odc(app, client, 
             with engine.connect() as conn:
                 if not outbox.counts(conn).get(("odc", outbox.PENDING)):
                     break
-        received = odc.stub.received[10:]
+        received = odc.stub.received[11:]
         assert sorted(kid for kid, _, _ in received) == sorted(deleted)
         assert all(body["deleted"] is True and body["kid"] == kid and body["deleted_at"] for kid, body, _ in received)
     finally:

@@ -24,7 +24,11 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 WITH_CLIENT_SIDE_RULES = ["/api/v1/packages", "/api/v1/packages/{package_id}/psd", "/api/v1/resources", "/api/v1/streams/{kid}",
-                          "/api/v1/alerts", "/api/v1/events/tables", "/api/v1/events/tables/{table_id}/scs"]
+                          "/api/v1/alerts", "/api/v1/events/tables", "/api/v1/events/tables/{table_id}/scs",
+                          # soundscape: bin_db a multiple of 0.1, resolution_s of 60, band names; no data is 404
+                          "/api/v1/sensors/{sensor}/hmd/{day}.nc", "/api/v1/sensors/{sensor}/spd", "/api/v1/sensors/{sensor}/levels",
+                          "/api/v1/levels", "/api/v1/sensors/{sensor}/ltsa.png", "/api/v1/sensors/{sensor}/spd.png",
+                          "/api/v1/sensors/{sensor}/levels.png"]
 
 
 def toml_value(value) -> str:
@@ -64,7 +68,7 @@ def test_schemathesis_finds_no_server_error_and_no_violation_of_the_openapi_docu
     pid = report.packages_made[0]
     ids = {
         "package_id": pid, "sensor": "DOM_808956920_CH1", "kid": "acoustic20_01_psd", "resource": f"acoustic20_01_psd_{pid}",
-        "table_id": "synthetic_arca_2023", "alert_id": "ORCA24-0114-00873_r1",
+        "table_id": "synthetic_arca_2023", "alert_id": "ORCA24-0114-00873_r1", "day": "2020-12-23",
     }
     assert requests.get(f"{url}/api/v1/alerts/{ids['alert_id']}.json", timeout=5).status_code == 200
     config = tmp_path / "schemathesis.toml"

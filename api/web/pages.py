@@ -29,6 +29,7 @@ from .acoustic_lookups import latest_packages, load_package, load_sensor, packag
 from .acoustic_schemas import PsdPictureQuery, band_levels_count_field
 from .cursor import Cursor, next_page
 from .services import services
+from .soundscape_page import SoundscapeRangeQuery, soundscape_view
 
 bp = Blueprint("pages", __name__)
 
@@ -44,7 +45,7 @@ class IndexQuery(ma.Schema):
     overview = fields.String(load_default="hours", validate=validate.OneOf(list(OVERVIEWS)))
 
 
-class SensorPageQuery(ma.Schema):
+class SensorPageQuery(SoundscapeRangeQuery):
     start = fields.AwareDateTime()
     end = fields.AwareDateTime()
     cursor = Cursor(int, str, str)
@@ -152,6 +153,7 @@ def sensor(sensor: str):
     return render_template(
         "sensor.html", sensor=meta, packages=[package_json(r) for r in page], next_url=next_url, levels=levels,
         n=query["n"], start=query.get("start"), end=query.get("end"),
+        soundscape=soundscape_view(sensor, meta["last_package_end"], query["span_days"], query.get("until")),
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from hydroserve.acoustics.blobstore import BlobStore
 from hydroserve.acoustics.package_products import PackageProducts
 from hydroserve.acoustics.sensors import SensorCatalog
+from hydroserve.acoustics.soundscape import Soundscape
 from hydroserve.api.alerts.settings import AlertSettings
 from hydroserve.api.catalog_identity import CatalogWatch
 from hydroserve.api.config import Settings
@@ -57,6 +58,7 @@ class Services:
     blobs: BlobStore
     sensors: SensorCatalog
     products: PackageProducts
+    soundscape: Soundscape  # long-term queries over the sensor-day HMD aggregates
     alert_settings: AlertSettings
     event_settings: EventSettings
     catalog_watch: CatalogWatch  # the catalog's id and file as the app found them: /readyz and writes compare
