@@ -1,10 +1,10 @@
-"""0007 hmd days: the sensor-days of 1-minute HMD and the revision their day aggregates must be.
+"""0006 hmd days: the sensor-days of 1-minute HMD and the revision their day aggregates must be.
 
 * ``hmd_days``: one row per sensor and UTC day with data; ``revision`` +1 per package (or new HMD version) touching the
   day, in the package's transaction (:mod:`hydroserve.acoustics.hmd_days`);
 * ``hmd_days_by_day``: the many-sensor band-level queries read a range of days.
 
-Revision ID: 0007
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-03
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
