@@ -29,6 +29,7 @@ from .config import Settings, settings_env
 
 log = logging.getLogger(__name__)
 
+DEMO_TOKEN = "hydroserve-demo-token"
 DEMO_DEFAULTS = {
     "data_dir": "./demo-data",
     "snippet_duration_s": "10",
@@ -44,6 +45,9 @@ DEMO_DEFAULTS = {
     "spool_done": "delete",
     "retention_days": {"samples": 2 / 1440, "mp3": 15 / 1440, "psd": 15 / 1440},
     "retention_interval_s": 30.0,
+    # write endpoints need a bearer token; the demo's is fixed and public (the README's POST examples use it), so
+    # the demo is for a loopback address only: a real service sets api_tokens of its own
+    "api_tokens": DEMO_TOKEN,
 }
 
 
@@ -70,6 +74,12 @@ def _ingest(settings: Settings, engine, stop: threading.Event) -> None:
     except single_writer.WriterBusy as error:
         log.error("hydroserve demo: %s", error)
         stop.set()
+
+
+def _token_note(settings: Settings) -> str:
+    if settings.api_tokens == (DEMO_TOKEN,):
+        return f"{DEMO_TOKEN} (the demo's fixed, public token: Authorization: Bearer {DEMO_TOKEN})"
+    return "one of api_tokens (set by you)" if settings.api_tokens else "none: set api_tokens to enable the POST endpoints"
 
 
 def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
@@ -103,6 +113,9 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
         f"  event table  {urls.absolute(url, urls.TABLE, table_id=sample_events.TABLE_ID)}\n"
         f"  alerts       {urls.absolute(url, urls.ALERTS)}\n"
         f"  API docs     {urls.absolute(url, urls.DOCS)}\n"
+        f"  write token  {_token_note(settings)}\n"
+        f"The command line on this demo's archive: HYDROSERVE_DATA_DIR={settings.data_dir} "
+        f"HYDROSERVE_PUBLIC_URL={url} hydroserve ...\n"
         "Ctrl-C stops.\n",
         flush=True,
     )
