@@ -14,6 +14,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate
 
+from hydroserve.api.validation import matching
 from hydroserve.codecs import table_metadata, xmltext
 from hydroserve.codecs.times import in_utc
 
@@ -78,7 +79,7 @@ _NAME = validate.Length(min=1, max=200)
 class ColumnSchema(ma.Schema):
     """One parameter (column) of the table."""
 
-    name = _Line(required=True, validate=validate.Regexp(f"^{table_metadata.COLUMN_NAME.pattern}$"),
+    name = _Line(required=True, validate=matching(f"^{table_metadata.COLUMN_NAME.pattern}$"),
                          **described("column name", example="energy_gev"))
     type = _Line(required=True, validate=validate.OneOf(list(table_metadata.COLUMN_TYPES)), **described("value type"))
     unit = _Line(required=True, validate=validate.Length(max=64),
@@ -153,7 +154,7 @@ class PublicationSchema(ma.Schema):
 class MetadataSchema(ma.Schema):
     """The metadata document of an event table (the ``.meta.json`` file; also accepted as TOML)."""
 
-    id = _Line(required=True, validate=validate.Regexp(f"^{table_metadata.TABLE_ID.pattern}$"),
+    id = _Line(required=True, validate=matching(f"^{table_metadata.TABLE_ID.pattern}$"),
                        **described("table identifier, used in URLs", example="synthetic_arca_2023"))
     title = _Line(required=True, validate=validate.Length(min=1, max=200))
     publication = fields.Nested(PublicationSchema, required=True)

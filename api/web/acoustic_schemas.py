@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from hydroserve.api.validation import TIME_FORMS, FilterTime, matching
 from hydroserve.codecs import psdjson
 
 from .cursor import Cursor, next_url_field
@@ -15,12 +16,17 @@ PACKAGE_PATTERN = r"^DOM_\d{1,12}_CH\d{1,3}_\d{1,12}$"
 
 
 class PackageQuery(ma.Schema):
-    sensor = fields.String(validate=validate.Regexp(SENSOR_PATTERN), metadata={"description": "only this sensor", "example": "DOM_808956920_CH1"})
-    start = fields.AwareDateTime(metadata={"description": "packages whose window starts at or after this time (RFC 3339)", "example": "2020-12-23T19:28:00Z"})
-    end = fields.AwareDateTime(metadata={"description": "packages whose window starts before this time (RFC 3339)", "example": "2020-12-24T00:00:00Z"})
+    sensor = fields.String(validate=matching(SENSOR_PATTERN), metadata={"description": "only this sensor", "example": "DOM_808956920_CH1"})
+    start = FilterTime(metadata={"description": f"packages whose window starts at or after this time: {TIME_FORMS}", "example": "2020-12-23T19:28:00Z"})
+    end = FilterTime(metadata={"description": f"packages whose window starts before this time: {TIME_FORMS}", "example": "2020-12-24T00:00:00Z"})
     order = fields.String(load_default="newest", validate=validate.OneOf(["newest", "oldest"]), metadata={"description": "newest first (default) or oldest first"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000), metadata={"description": "page size"})
     cursor = Cursor(int, str, str)
+
+    @ma.validates_schema
+    def _range(self, data, **kwargs):
+        if "start" in data and "end" in data and data["start"] > data["end"]:
+            raise ma.ValidationError(f"end ({data['end'].isoformat()}) must not be before start ({data['start'].isoformat()}).", "end")
 
 
 class PsdQuery(ma.Schema):

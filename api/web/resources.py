@@ -16,6 +16,7 @@ import marshmallow as ma
 from flask import abort, url_for
 from marshmallow import fields, validate
 
+from hydroserve.api.validation import TIME_FORMS, FilterTime, matching
 from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.schemas import ResourceSchema, record_json
@@ -80,8 +81,8 @@ class PageQuery(ma.Schema):
 
 
 class FeedQuery(PageQuery):
-    since = fields.AwareDateTime(metadata={"description": "resources modified at or after this time (RFC 3339)"})
-    stream = fields.List(fields.String(validate=validate.Regexp(KID)), metadata={"description": "only these streams (repeatable)"})
+    since = FilterTime(metadata={"description": f"resources modified at or after this time: {TIME_FORMS}"})
+    stream = fields.List(fields.String(validate=matching(KID)), metadata={"description": "only these streams (repeatable)"})
 
 
 def _page_position(cursor: list | None) -> tuple[datetime, str] | None:
