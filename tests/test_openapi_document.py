@@ -84,7 +84,8 @@ def test_conditional_and_negotiated_json_documents_name_their_headers(client):
     assert {p["name"] for p in psd["get"]["parameters"]} == {"fmin", "fmax", "nfft"}  # the query stays documented
     alert = paths["/api/v1/alerts/{alert_id}"]["get"]
     [accept] = [p for p in alert["parameters"] if p["name"] == "Accept"]
-    assert accept["schema"]["enum"] == ["application/xml", "application/json"] and "406" in alert["responses"]
+    assert "application/xml" in accept["description"] and "application/json" in accept["description"]
+    assert "406" in alert["responses"]
 
 
 def test_the_operational_endpoints_are_listed(client):

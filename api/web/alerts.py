@@ -34,8 +34,9 @@ bp = Blueprint("alerts", __name__, description="Neutrino-candidate alerts as VOE
 XML_TYPES = ("application/xml", "text/xml")
 JSON_TYPE = "application/json"
 ACCEPT_HEADER = {"in": "header", "name": "Accept", "required": False,
-                 "schema": {"type": "string", "enum": [voevent.MEDIA_TYPE, JSON_TYPE]},
-                 "description": f"{voevent.MEDIA_TYPE} (the default): the VOEvent packet; {JSON_TYPE}: its JSON synopsis; "
+                 "schema": {"type": "string", "example": JSON_TYPE},
+                 "description": f"content negotiation (RFC 9110 media ranges with q-values): {voevent.MEDIA_TYPE}, the "
+                                f"default (also for no Accept or */*): the VOEvent packet; {JSON_TYPE}: its JSON synopsis; "
                                 "neither acceptable: 406"}
 VOEVENT_RESPONSE = {"description": "the VOEvent 2.0 packet (Accept: application/xml, the default) or its JSON synopsis "
                                    "(Accept: application/json)",
