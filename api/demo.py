@@ -126,8 +126,13 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     except KeyboardInterrupt:
         pass
     stop.set()
-    server.terminate()
-    server.wait(timeout=15)
+    server.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: a graceful one waits for idle keep-alive connections
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        log.error("hydroserve demo: the API server did not stop within 60 s: killed")
+        server.kill()
+        server.wait()
     for thread in threads:
         thread.join(timeout=10)
-    return 0 if server.returncode in (0, -signal.SIGTERM) else 1
+    return 0 if server.returncode in (0, -signal.SIGINT, -signal.SIGTERM) else 1

@@ -181,6 +181,8 @@ def run(found: list[Command], shell: str, workdir: Path, address: str, *, repeat
             outcome.failures.append(Failure(command, f"documents HTTP {command.documented[0]}, but made no request", output))
         if str(number + 1) not in stderr and "end" not in stderr:
             outcome.failures.append(Failure(command, f"{shell} stopped here with exit status {done.returncode}", output))
+    if not outcome.ran and found:  # the shell failed before the first command (e.g. an option it lacks)
+        outcome.failures.append(Failure(found[0], f"{shell} exited with {done.returncode} before it", done.stderr))
     return outcome
 
 
@@ -206,7 +208,7 @@ def checkout(workdir: Path) -> Path:
 class Demo:
     address: str  # host:port
     process: subprocess.Popen
-    output: Path  # what it printed on stdout (its addresses and write token)
+    output: Path  # what it printed on stdout (its addresses and write token); its log (stderr) is demo-log.txt beside it
 
 
 @contextmanager
@@ -217,9 +219,9 @@ def live_demo(workdir: Path, *, hang_guard_s: float = 300.0) -> Iterator[Demo]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("HYDROSERVE_")}
     env.update(HYDROSERVE_BIND=address, HYDROSERVE_LOG_LEVEL="WARNING")
     output = workdir / "demo-output.txt"
-    with open(output, "w") as out:
+    with open(output, "w") as out, open(workdir / "demo-log.txt", "w") as log:
         demo = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "demo"], cwd=workdir, env=env, stdout=out,
-                                stderr=subprocess.DEVNULL)
+                                stderr=log)
     try:
         guard = time.monotonic() + hang_guard_s  # not a speed goal: only a demo that never lists a package stops it
         while True:
