@@ -14,7 +14,7 @@ command whose comment names no code must get only 2xx and 3xx answers. The demo'
 the commands is replaced by the running demo's.
 
 ``python tests/readme_examples.py [--shell bash] [--shell zsh]`` starts a demo on a free port, runs the examples
-and prints what failed (the test ``tests/test_readme_examples.py`` does the same).
+and prints what failed (the test ``tests/test_demo.py`` does the same).
 """
 
 from __future__ import annotations
