@@ -63,16 +63,18 @@ def stream_files(tmp_path, synthetic_files):
 
 @dataclass(frozen=True)
 class KillPoint:
-    """The ``nth`` blob file the child moves into place, just ``before`` or just after its rename: a point in its
-    work, whatever the machine's speed or load (before a package's first blob, between two, between the last and
-    the catalog transaction, after it)."""
+    """A point in the child's work, whatever the machine's speed or load: the ``nth`` blob file it moves into place
+    (``at="blob"``), or the nth finished spool file it deletes or moves (``at="spool"``), just ``before`` or just
+    after doing so. Blob points fall before a package's first blob, between two, between the last and the catalog
+    transaction, and after it."""
 
     nth: int
     before: bool
+    at: str = "blob"
 
     @classmethod
-    def draw(cls, rng: random.Random, low: int, high: int) -> KillPoint:
-        return cls(rng.randint(low, high), rng.random() < 0.5)
+    def draw(cls, rng: random.Random, low: int, high: int, at: str = "blob") -> KillPoint:
+        return cls(rng.randint(low, high), rng.random() < 0.5, at)
 
 
 def in_child(kill: KillPoint | None, work) -> int:
@@ -96,19 +98,22 @@ def in_child(kill: KillPoint | None, work) -> int:
 
 
 def die_at(kill: KillPoint) -> None:
+    """In the child: SIGKILL itself at ``kill`` (wraps the method that does that step)."""
     from hydroserve.acoustics.blobstore import LocalBlobStore
+    from hydroserve.acoustics.spool import SpoolDone
 
-    move_into_place, moved = LocalBlobStore._move_into_place, [0]
+    owner, name = {"blob": (LocalBlobStore, "_move_into_place"), "spool": (SpoolDone, "apply")}[kill.at]
+    step, done = getattr(owner, name), [0]
 
-    def counted(store, tmp, tmp_path, final):
-        moved[0] += 1
-        if moved[0] == kill.nth and kill.before:
+    def counted(*args, **kwargs):
+        done[0] += 1
+        if done[0] == kill.nth and kill.before:
             os.kill(os.getpid(), signal.SIGKILL)
-        move_into_place(store, tmp, tmp_path, final)
-        if moved[0] == kill.nth:
+        step(*args, **kwargs)
+        if done[0] == kill.nth:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    LocalBlobStore._move_into_place = counted
+    setattr(owner, name, counted)
 
 
 def wait(pid: int) -> int:
