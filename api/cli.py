@@ -7,71 +7,19 @@ import json
 import signal
 import sys
 import threading
-from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from hydroserve.acoustics import catalog
-from hydroserve.acoustics.ingest import ArchiveWriteFailed
-from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
-from . import archive_commands, catalog_identity, logs, reprocess_cli, schema, wiring
+from . import archive_commands, catalog_identity, import_cli, logs, reprocess_cli, schema, wiring
 from .catalog_identity import CatalogNotReady
 from .config import ConfigError, SettingsSchema, load_settings, settings_text
 from .db import writer
 from .progress import Progress
-
-
-def cmd_import(settings, args) -> int:
-    wiring.init_catalog(settings).dispose()  # a backfill may start an archive; then the start check of every writer
-    engine = wiring.open_existing_catalog(settings)
-    archive = wiring.build_archive(settings, engine)
-    ingestor = wiring.build_ingestor(settings, archive, retry_for_s=args.retry_for_s)
-    by_sensor = defaultdict(list)
-    for name in args.files:
-        path = Path(name)
-        try:
-            parsed = raw.RawFileName.parse(path)
-            if not path.is_file():
-                raise raw.RawFormatError(str(path), None, "no such file")
-        except raw.RawFormatError as error:
-            ingestor.problem(error)
-            continue
-        by_sensor[parsed.sensor].append((parsed.unix_time_s, path.name, path))
-    sizes = {path: path.stat().st_size for files in by_sensor.values() for _, _, path in files}
-    progress = Progress(sum(sizes.values()))
-    try:
-        for sensor in sorted(by_sensor):  # each sensor's files in time order (the unix time in their names)
-            for _, _, path in sorted(by_sensor[sensor]):
-                ingestor.feed(sensor, raw_decoder.read_file(path, frame_length=settings.adf_frame_length))
-                progress.advance(sizes[path], path.name)
-            ingestor.flush([sensor])
-    except ArchiveWriteFailed as error:
-        progress.close()
-        print(f"hydroserve import: {error}; run the same import again to resume", file=sys.stderr)
-        return 1
-    progress.close()
-    summary = ingestor.report.summary()
-    for sensor, seen in summary["before_resume_cursor"].items():
-        seen["reprocess"] = reprocess_cli.command(args.config, sensor, seen["first_window_start"], seen["resume_cursor"])
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(f"packages made: {len(summary['packages_made'])}, already archived: {len(summary['already_archived'])} "
-              f"(+ {summary['frames_already_archived']} frames before the resume cursor), "
-              f"windows skipped: {len(summary['windows_skipped'])}, input problems: {len(summary['input_problems'])}")
-        for sensor, seen in summary["before_resume_cursor"].items():
-            print(f"  {sensor}: {seen['frames']} frames lie before the resume cursor {seen['resume_cursor']} (their windows "
-                  f"are archived or skipped already) and were not archived again, whatever the settings; to rebuild the "
-                  f"archived products with the current settings run: {seen['reprocess']}")
-        for pid, reason in summary["windows_skipped"].items():
-            print(f"  skipped {pid}: {reason}")
-        for problem in summary["input_problems"]:
-            print(f"  problem: {problem}")
-    return 0
 
 
 def cmd_ingest(settings, args) -> int:
@@ -88,8 +36,6 @@ def cmd_ingest(settings, args) -> int:
     finally:
         engine.dispose()
     return 0
-
-
 
 
 def cmd_sync(settings, args) -> int:
@@ -291,11 +237,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--config", metavar="FILE", help="TOML configuration file (HYDROSERVE_* environment variables override it)")
     commands = top.add_subparsers(dest="command", required=True)
 
-    imp = commands.add_parser("import", help="archive ADF files (backfill); idempotent")
-    imp.add_argument("files", nargs="+", metavar="FILE")
-    imp.add_argument("--json", action="store_true", help="print the summary as JSON")
-    imp.add_argument("--retry-for-s", type=float, default=60.0, help="give up on a failing archive write after this long")
-    imp.set_defaults(run=cmd_import)
+    import_cli.add_parser(commands)
 
     ing = commands.add_parser("ingest", help="follow the spool directory and archive continuously (on PostgreSQL: one of many "
                               "workers sharing the sensors; on SQLite: the one writer)")

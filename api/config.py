@@ -18,6 +18,7 @@ from pathlib import Path
 from marshmallow import RAISE, Schema, ValidationError, validate
 from marshmallow import fields as mf
 
+from hydroserve.acoustics import sensors
 from hydroserve.acoustics.cutter import CutSettings
 from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.product_settings import ProductSettings
@@ -28,6 +29,7 @@ from hydroserve.codecs import mp3, raw, voevent
 from hydroserve.odc_sync.vtp import Broker
 
 from .config_fields import BlobUrl, Brokers, Duration, Observatories, RetentionDays, StringList
+from .validation import matching
 
 ENV_PREFIX = "HYDROSERVE_"
 SPOOL_DONE_ERROR = "Must be keep, delete or move:<dir>."
@@ -70,11 +72,11 @@ class SettingsSchema(Schema):
         "a frame starting within this many 16 ns ticks of its predecessor's end continues the run on its sample grid "
         "(deviation measured and reported); beyond it: a gap or an overlap. 0..159 (below half a sample)"))
     adf_frame_length = mf.Integer(load_default=raw.DEFAULT_FRAME_LENGTH, validate=validate.Range(min=1, max=2**26), **_help("samples per ADF frame"))
-    collection = mf.String(load_default="acoustic20_01", validate=validate.Regexp(r"^[A-Za-z0-9_]{1,64}$"), **_help("KM3ResourceCollection kid"))
+    collection = mf.String(load_default="acoustic20_01", validate=matching(r"^[A-Za-z0-9_]{1,64}$"), **_help("KM3ResourceCollection kid"))
     sensors_file = mf.String(load_default=None, allow_none=True, **_help("TOML file of sensor metadata and calibration"))
     max_future_s = mf.Float(load_default=3600.0, validate=validate.Range(min=0), **_help("frames starting further in the future are rejected"))
     spool_settle_s = mf.Float(load_default=30.0, validate=validate.Range(min=0), **_help("a spool file unchanged this long is finished"))
-    spool_done = mf.String(load_default="keep", validate=validate.Regexp(r"^(keep|delete|move:.+)$", error=SPOOL_DONE_ERROR), **_help(
+    spool_done = mf.String(load_default="keep", validate=matching(r"^(keep|delete|move:.+)$", error=SPOOL_DONE_ERROR), **_help(
         "what happens to a spool file once every frame of it is final (archived or skipped, the sensor's cursor past "
         "its end): keep, delete, or move:<dir>. Never before; the newest file of a sensor and refused files are kept"))
     retention_days = RetentionDays(load_default=None, allow_none=True, **_help(
@@ -115,16 +117,16 @@ class SettingsSchema(Schema):
     api_tokens = StringList(load_default=(), **_help("bearer tokens accepted by write endpoints"))
     odc_url = mf.String(load_default=None, allow_none=True, validate=validate.URL(require_tld=False), **_help("Open Data Center base URL; unset: no push"))
     odc_token = mf.String(load_default=None, allow_none=True, **_help("bearer token for the ODC"))
-    odc_path_template = mf.String(load_default="/resources/{kid}", validate=validate.Regexp(r"^/.*\{kid\}"), **_help("path of a resource under odc_url"))
+    odc_path_template = mf.String(load_default="/resources/{kid}", validate=matching(r"^/.*\{kid\}"), **_help("path of a resource under odc_url"))
     odc_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0.1), **_help("timeout of one ODC request"))
-    oai_repository_id = mf.String(load_default="hydroserve.km3net.org", validate=validate.Regexp(r"^[A-Za-z0-9.-]+$"), **_help("OAI-PMH repository identifier (oai:<id>:<kid>)"))
+    oai_repository_id = mf.String(load_default="hydroserve.km3net.org", validate=matching(r"^[A-Za-z0-9.-]+$"), **_help("OAI-PMH repository identifier (oai:<id>:<kid>)"))
     oai_page_size = mf.Integer(load_default=100, validate=validate.Range(min=1, max=1000), **_help("records per OAI-PMH list response"))
     admin_email = mf.String(load_default="opendata@km3net.de", **_help("contact in OAI-PMH Identify"))
     log_format = mf.String(load_default="text", validate=validate.OneOf(["text", "json"]), **_help("log lines as text or one JSON object per line"))
     log_level = mf.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]), **_help("log level"))
-    alert_collection = mf.String(load_default="alerts_01", validate=validate.Regexp(r"^[A-Za-z0-9_]{1,64}$"), **_help("KM3ResourceCollection kid of the neutrino alerts"))
-    alert_ivorn_authority = mf.String(load_default="km3net.org", validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9.~_-]{2,63}$"), **_help("IVOA authority of alert IVORNs: ivo://<authority>/<stream>#<alert id>"))
-    alert_ivorn_stream = mf.String(load_default="alerts", validate=validate.Regexp(r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$"), **_help("resource key of alert IVORNs (may contain /)"))
+    alert_collection = mf.String(load_default="alerts_01", validate=matching(r"^[A-Za-z0-9_]{1,64}$"), **_help("KM3ResourceCollection kid of the neutrino alerts"))
+    alert_ivorn_authority = mf.String(load_default="km3net.org", validate=matching(r"^[A-Za-z0-9][A-Za-z0-9.~_-]{2,63}$"), **_help("IVOA authority of alert IVORNs: ivo://<authority>/<stream>#<alert id>"))
+    alert_ivorn_stream = mf.String(load_default="alerts", validate=matching(r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$"), **_help("resource key of alert IVORNs (may contain /)"))
     alert_publisher = mf.String(load_default="KM3NeT Collaboration", validate=validate.Length(min=1, max=200), **_help("Who/Author/title of alert packets"))
     alert_contact_name = mf.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200), **_help("Who/Author/contactName of alert packets"))
     alert_contact_email = mf.String(load_default=None, allow_none=True, validate=validate.Email(), **_help("Who/Author/contactEmail of alert packets"))
@@ -135,7 +137,7 @@ class SettingsSchema(Schema):
     vtp_timeout_s = mf.Float(load_default=10.0, validate=validate.Range(min=0.1, max=600), **_help("limit for one VTP exchange (connect, send, ack)"))
     vtp_retry_base_s = mf.Float(load_default=5.0, validate=validate.Range(min=0.01), **_help("first VTP retry delay; doubles per failed attempt"))
     vtp_retry_max_s = mf.Float(load_default=900.0, validate=validate.Range(min=0.01), **_help("longest VTP retry delay"))
-    events_collection = mf.String(load_default="events20_01", validate=validate.Regexp(r"^[A-Za-z0-9_]{1,64}$"), **_help("KM3ResourceCollection kid of the event tables"))
+    events_collection = mf.String(load_default="events20_01", validate=matching(r"^[A-Za-z0-9_]{1,64}$"), **_help("KM3ResourceCollection kid of the event tables"))
     events_max_rows = mf.Integer(load_default=1_000_000, validate=validate.Range(min=1), **_help("most events a published table may have"))
     events_scs_max_sr_deg = mf.Float(load_default=180.0, validate=validate.Range(min=0, max=180, min_inclusive=False), **_help("largest cone-search radius SR in degrees (180: no limit)"))
     events_scs_max_records = mf.Integer(load_default=10_000, validate=validate.Range(min=1, max=1_000_000), **_help("most rows one cone-search response returns (MAXREC is capped here)"))
@@ -300,4 +302,8 @@ def _settings(loaded: dict, origin: dict[str, str]) -> Settings:
         raise ConfigError(
             f"invalid configuration: snippet_duration_s/snippet_interval_s ({origin.get('snippet_duration_s', 'default')}): {error}"
         ) from None
+    try:
+        sensors.load(settings.sensors_file)  # read at start, so a missing or invalid file stops every command at once
+    except sensors.SensorsFileError as error:
+        raise ConfigError(f"invalid configuration: sensors_file ({origin.get('sensors_file', 'default')}): {error}") from None
     return settings

@@ -30,6 +30,7 @@ from .config import Settings, settings_env
 
 log = logging.getLogger(__name__)
 
+DEMO_TOKEN = "hydroserve-demo-token"
 DEMO_DEFAULTS = {
     "data_dir": "./demo-data",
     "snippet_duration_s": "10",
@@ -45,6 +46,9 @@ DEMO_DEFAULTS = {
     "spool_done": "delete",
     "retention_days": {"samples": 2 / 1440, "mp3": 15 / 1440, "psd": 15 / 1440},
     "retention_interval_s": 30.0,
+    # write endpoints need a bearer token; the demo's is fixed and public (the README's POST examples use it), so
+    # the demo is for a loopback address only: a real service sets api_tokens of its own
+    "api_tokens": DEMO_TOKEN,
 }
 
 
@@ -79,6 +83,12 @@ def _calibrated_as(calibration: sensor_metadata.Calibration | None) -> dict:
     return {} if calibration is None else {"offset_db": calibration.at(time.time()).offset_db}
 
 
+def _token_note(settings: Settings) -> str:
+    if settings.api_tokens == (DEMO_TOKEN,):
+        return f"{DEMO_TOKEN} (the demo's fixed, public token: Authorization: Bearer {DEMO_TOKEN})"
+    return "one of api_tokens (set by you)" if settings.api_tokens else "none: set api_tokens to enable the POST endpoints"
+
+
 def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     from hydroserve.samples.live import LiveSpoolWriter  # the samples are the demo's alone: imported when it runs
     from hydroserve.samples.synthetic import SyntheticSensor
@@ -111,6 +121,9 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
         f"  event table  {urls.absolute(url, urls.TABLE, table_id=sample_events.TABLE_ID)}\n"
         f"  alerts       {urls.absolute(url, urls.ALERTS)}\n"
         f"  API docs     {urls.absolute(url, urls.DOCS)}\n"
+        f"  write token  {_token_note(settings)}\n"
+        f"The command line on this demo's archive: HYDROSERVE_DATA_DIR={settings.data_dir} "
+        f"HYDROSERVE_PUBLIC_URL={url} hydroserve ...\n"
         "Ctrl-C stops.\n",
         flush=True,
     )
@@ -121,8 +134,13 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     except KeyboardInterrupt:
         pass
     stop.set()
-    server.terminate()
-    server.wait(timeout=15)
+    server.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: a graceful one waits for idle keep-alive connections
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        log.error("hydroserve demo: the API server did not stop within 60 s: killed")
+        server.kill()
+        server.wait()
     for thread in threads:
         thread.join(timeout=10)
-    return 0 if server.returncode in (0, -signal.SIGTERM) else 1
+    return 0 if server.returncode in (0, -signal.SIGINT, -signal.SIGTERM) else 1

@@ -10,38 +10,38 @@ from marshmallow import fields
 
 class CoverageSchema(ma.Schema):
     start = fields.AwareDateTime(allow_none=True, metadata={"description": "first instant covered, RFC 3339 UTC"})
-    end = fields.AwareDateTime(allow_none=True)
+    end = fields.AwareDateTime(allow_none=True, metadata={"description": "end of the covered time, RFC 3339 UTC"})
 
 
 class ProvenanceStepSchema(ma.Schema):
     id = fields.String(required=True, metadata={"description": "identifier of the processing step"})
-    description = fields.String()
-    parameters = fields.Dict()
-    sources = fields.List(fields.String())
+    description = fields.String(metadata={"description": "what the step did"})
+    parameters = fields.Dict(metadata={"description": "the step's parameters by name"})
+    sources = fields.List(fields.String(), metadata={"description": "inputs of the step (file names or ids)"})
 
 
 class ResourceSchema(ma.Schema):
     """A KM3OpenResource (Dublin-Core based)."""
 
-    kid = fields.String(required=True, metadata={"example": "acoustic20_01_psd_DOM_808974724_CH1_1601366233"})
+    kid = fields.String(required=True, metadata={"description": "the resource's identifier <stream kid>_<subject id>", "example": "acoustic20_01_psd_DOM_808974724_CH1_1601366233"})
     ktype = fields.String(required=True, metadata={"description": "content type, e.g. acoustics.psd"})
-    title = fields.String(required=True)
-    description = fields.String()
-    creator = fields.String()
-    publisher = fields.String()
-    created = fields.AwareDateTime()
-    modified = fields.AwareDateTime()
-    license = fields.String()
+    title = fields.String(required=True, metadata={"description": "human-readable title"})
+    description = fields.String(metadata={"description": "what the data is"})
+    creator = fields.String(metadata={"description": "who made the data"})
+    publisher = fields.String(metadata={"description": "who publishes it"})
+    created = fields.AwareDateTime(metadata={"description": "when the resource was registered, RFC 3339 UTC"})
+    modified = fields.AwareDateTime(metadata={"description": "when the record last changed (a new version, a deletion), RFC 3339 UTC"})
+    license = fields.String(metadata={"description": "licence of the data (SPDX id)"})
     media_type = fields.String(metadata={"description": "format of the data at access_url"})
     access_url = fields.String(metadata={"description": "where the data is served"})
-    size_bytes = fields.Integer(allow_none=True)
-    sha256 = fields.String(allow_none=True)
-    temporal_coverage = fields.Nested(CoverageSchema)
+    size_bytes = fields.Integer(allow_none=True, metadata={"description": "size of the data at access_url"})
+    sha256 = fields.String(allow_none=True, metadata={"description": "SHA-256 (hex) of the data at access_url"})
+    temporal_coverage = fields.Nested(CoverageSchema, metadata={"description": "the time the data covers"})
     subject_id = fields.String(allow_none=True, metadata={"description": "what this is a product of: package, table or alert id"})
     info_url = fields.String(allow_none=True, metadata={"description": "instrument and data-taking settings"})
     stream = fields.String(metadata={"description": "kid of the KM3ResourceStream"})
-    provenance = fields.List(fields.Nested(ProvenanceStepSchema))
-    software_version = fields.String()
+    provenance = fields.List(fields.Nested(ProvenanceStepSchema), metadata={"description": "processing steps that made the data"})
+    software_version = fields.String(metadata={"description": "version of the software that made it"})
     extra = fields.Dict(metadata={"description": "type-specific metadata (e.g. sensor)"})
     url = fields.String(metadata={"description": "this record in the registry API (not in the ODC push body)"})
     deleted = fields.Boolean(metadata={"description": "only in tombstones (always true there): the resource's bytes were "

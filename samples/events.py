@@ -16,7 +16,8 @@ sidereal time (no precession, nutation or aberration): consistent, not
 astrometric. The same ``seed`` and ``n_events`` give the same table.
 
 ``python -m hydroserve.samples.events [DIRECTORY]`` writes the example that
-``samples/events/`` ships: ``<table id>.csv`` and ``<table id>.meta.json``.
+``samples/events/`` ships: ``<table id>.csv`` and ``<table id>.meta.json``
+(``--table-id``, ``--n-events`` and ``--seed`` make other tables).
 """
 
 from __future__ import annotations
@@ -223,8 +224,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("directory", nargs="?", type=Path, default=EXAMPLE_DIR)
     parser.add_argument("--n-events", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=2023)
+    parser.add_argument("--table-id", default=TABLE_ID, help=f"the table's id (default {TABLE_ID}; a new id makes a new table)")
     args = parser.parse_args(argv)
-    for path in write_example(args.directory, generate(args.n_events, args.seed)):
+    for path in write_example(args.directory, generate(args.n_events, args.seed, table_id=args.table_id)):
         print(path)
 
 

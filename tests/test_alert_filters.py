@@ -17,6 +17,7 @@ SAMPLE = "ORCA24-0114-00873"  # the sample alert (a test of ORCA24 at 2025-01-14
 # every example value of every filter: the alerts it selects from EXAMPLE_CATALOGUE
 EXAMPLE_RESULTS = {
     ("since", "2025-01-01T00:00:00Z"): {"crab_r1", "south_r1", "pole_r1", f"{SAMPLE}_r1", f"{SAMPLE}_r2", f"{SAMPLE}_r3"},
+    ("since", "2025-01-01"): {"crab_r1", "south_r1", "pole_r1", f"{SAMPLE}_r1", f"{SAMPLE}_r2", f"{SAMPLE}_r3"},  # midnight UTC
     ("since", "2025-01-14T03:00:00+01:00"): {"south_r1", "pole_r1", f"{SAMPLE}_r1", f"{SAMPLE}_r2", f"{SAMPLE}_r3"},
     ("until", "2025-02-01T00:00:00Z"): {"early_r1", "crab_r1", "south_r1", f"{SAMPLE}_r1", f"{SAMPLE}_r2", f"{SAMPLE}_r3"},
     ("role", "observation"): {"early_r1", "crab_r1", "south_r1"},

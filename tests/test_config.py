@@ -28,6 +28,7 @@ def test_configuration_file_is_overridden_by_the_environment(tmp_path):
 
 
 def test_settings_round_trip_through_the_environment(tmp_path):
+    (tmp_path / "s.toml").write_text('detector = "ARCA"\n')
     settings = load_settings(env={}, data_dir=str(tmp_path), snippet_duration_s="12.5", api_tokens="a,b",
                              vtp_brokers="127.0.0.1:8098,[::1]:8099", sensors_file=str(tmp_path / "s.toml"))
     env = settings_env(settings)

@@ -7,10 +7,9 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
-import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.fault]
 SENSORS = [SensorId(808956920, 1), SensorId(808974724, 1), SensorId(808432836, 0)]
 
 
-def command(data_dir: Path, *args: str):
-    env = dict(
-        os.environ,
-        HYDROSERVE_DATA_DIR=str(data_dir),
-        HYDROSERVE_SNIPPET_DURATION_S="2",
-        HYDROSERVE_SNIPPET_INTERVAL_S="2",
-        HYDROSERVE_SPOOL_SETTLE_S="0",
-        HYDROSERVE_LOG_LEVEL="WARNING",
-    )
-    return [sys.executable, "-m", "hydroserve.api.cli", *args], env
+def import_env(data_dir: Path) -> dict[str, str]:
+    return {"HYDROSERVE_DATA_DIR": str(data_dir), "HYDROSERVE_SNIPPET_DURATION_S": "2", "HYDROSERVE_SNIPPET_INTERVAL_S": "2",
+            "HYDROSERVE_SPOOL_SETTLE_S": "0", "HYDROSERVE_LOG_LEVEL": "WARNING"}
 
 
 def archive_state(data_dir: Path) -> tuple[dict, list, list, list]:
@@ -69,59 +61,34 @@ def stream_files(tmp_path, synthetic_files):
     return sorted(files, key=lambda p: (p.name.rsplit("_", 1)[1], p.name))
 
 
-def blob_files(data_dir: Path) -> int:
-    """Files in the blob store, temporary ones included: grows by one at every blob write begun or finished."""
-    return sum(len(files) for _, _, files in os.walk(data_dir / "blobs"))
+@dataclass(frozen=True)
+class KillPoint:
+    """A point in the child's work, whatever the machine's speed or load: the ``nth`` blob file it moves into place
+    (``at="blob"``), or the nth finished spool file it deletes or moves (``at="spool"``), just ``before`` or just
+    after doing so. Blob points fall before a package's first blob, between two, between the last and the catalog
+    transaction, and after it."""
+
+    nth: int
+    before: bool
+    at: str = "blob"
+
+    @classmethod
+    def draw(cls, rng: random.Random, low: int, high: int, at: str = "blob") -> KillPoint:
+        return cls(rng.randint(low, high), rng.random() < 0.5, at)
 
 
-def kill_after_progress(pid: int, data_dir: Path, n_blob_files: int, *, timeout_s: float = 120.0) -> bool:
-    """SIGKILL ``pid`` once ``n_blob_files`` more blob files exist than now (a point in its work, whatever the
-    machine's speed); True if it was killed, False if it finished first."""
-    target = blob_files(data_dir) + n_blob_files
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        finished, status = os.waitpid(pid, os.WNOHANG)
-        if finished:
-            assert os.waitstatus_to_exitcode(status) == 0
-            return False
-        if blob_files(data_dir) >= target:
-            os.kill(pid, signal.SIGKILL)
-            code = wait(pid)
-            assert code in (0, -signal.SIGKILL)  # 0: it finished just before the signal
-            return code == -signal.SIGKILL
-        time.sleep(0.002)
-    raise AssertionError(f"process {pid} made no progress for {timeout_s} s")
+def in_child(kill: KillPoint | None, work) -> int:
+    """Fork a process that runs ``work()`` (the real code, with its own catalog engine) and SIGKILLs itself at
+    ``kill``; return its pid. Exit status 0 when ``work`` finished first, -SIGKILL when killed.
 
-
-def test_import_killed_then_rerun_equals_an_uninterrupted_import(tmp_path, stream_files):
-    reference_dir, crashed_dir = tmp_path / "reference", tmp_path / "crashed"
-    cmd, env = command(reference_dir, "import", *map(str, stream_files))
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
-    cmd, env = command(crashed_dir, "import", *map(str, stream_files))
-    rng, kills = random.Random(7), 0
-    for _ in range(3):
-        process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        kills += kill_after_progress(process.pid, crashed_dir, rng.randint(5, 40))
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
-    assert archive_state(crashed_dir) == archive_state(reference_dir)
-    assert kills == 3  # each run had packages left to make when its kill point came
-
-
-def ingest_in_child(settings) -> int:
-    """Fork a process that runs one ingest pass over the spool (the real code, its own catalog engine); return its pid.
-
-    The parent has imported everything already, so a child costs no interpreter start-up and the
-    kills below land in real work: decoding, cutting, product writing, catalog transactions."""
+    The parent has imported everything already, so a child costs no interpreter start-up."""
     pid = os.fork()
     if pid == 0:
         status = 1
         try:
-            from hydroserve.acoustics.ingest import follow_spool
-            from hydroserve.api import wiring
-
-            engine = wiring.init_catalog(settings)
-            ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=30)
-            follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=0, once=True)
+            if kill is not None:
+                die_at(kill)
+            work()
             status = 0
         except BaseException:
             traceback.print_exc()  # os._exit below would swallow it
@@ -130,8 +97,71 @@ def ingest_in_child(settings) -> int:
     return pid
 
 
+def die_at(kill: KillPoint) -> None:
+    """In the child: SIGKILL itself at ``kill`` (wraps the method that does that step)."""
+    from hydroserve.acoustics.blobstore import LocalBlobStore
+    from hydroserve.acoustics.spool import SpoolDone
+
+    owner, name = {"blob": (LocalBlobStore, "_move_into_place"), "spool": (SpoolDone, "apply")}[kill.at]
+    step, done = getattr(owner, name), [0]
+
+    def counted(*args, **kwargs):
+        done[0] += 1
+        if done[0] == kill.nth and kill.before:
+            os.kill(os.getpid(), signal.SIGKILL)
+        step(*args, **kwargs)
+        if done[0] == kill.nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    setattr(owner, name, counted)
+
+
 def wait(pid: int) -> int:
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def killed(pid: int) -> bool:
+    code = wait(pid)
+    assert code in (0, -signal.SIGKILL), f"child exited with {code}"
+    return code == -signal.SIGKILL
+
+
+def import_in_child(data_dir: Path, files: list[Path], kill: KillPoint | None = None) -> int:
+    """``hydroserve import FILE...`` (the command's own code) in a forked child."""
+    def work():
+        os.environ.update(import_env(data_dir))
+        from hydroserve.api import cli
+
+        with open(os.devnull, "w") as quiet:
+            sys.stdout = sys.stderr = quiet
+            if cli.main(["import", *map(str, files)]) != 0:
+                raise SystemExit("import failed")
+
+    return in_child(kill, work)
+
+
+def test_import_killed_then_rerun_equals_an_uninterrupted_import(tmp_path, stream_files):
+    reference_dir, crashed_dir = tmp_path / "reference", tmp_path / "crashed"
+    assert wait(import_in_child(reference_dir, stream_files)) == 0
+    rng, kills = random.Random(7), 0
+    for _ in range(3):
+        kills += killed(import_in_child(crashed_dir, stream_files, KillPoint.draw(rng, 5, 40)))
+    assert wait(import_in_child(crashed_dir, stream_files)) == 0
+    assert archive_state(crashed_dir) == archive_state(reference_dir)
+    assert kills == 3  # each run had packages left to make when its kill point came
+
+
+def ingest_in_child(settings, kill: KillPoint | None = None) -> int:
+    """One ingest pass over the spool in a forked child."""
+    def work():
+        from hydroserve.acoustics.ingest import follow_spool
+        from hydroserve.api import wiring
+
+        engine = wiring.init_catalog(settings)
+        ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=30)
+        follow_spool(wiring.open_spool(settings, ingestor.archive), ingestor, poll_interval_s=0, once=True)
+
+    return in_child(kill, work)
 
 
 def test_ingest_killed_twenty_times_while_the_spool_grows_equals_an_uninterrupted_run(tmp_path, stream_files):
@@ -156,8 +186,8 @@ def test_ingest_killed_twenty_times_while_the_spool_grows_equals_an_uninterrupte
         for path in pending[:1]:  # the DAQ keeps writing while ingest is being killed
             shutil.copy(path, crashed.spool_dir / path.name)
         del pending[:1]
-        # killed at its first to fourth blob write: before, between and after a package's blob writes
-        kills += kill_after_progress(ingest_in_child(crashed), crashed.data_dir, rng.randint(1, 4))
+        # killed at its first to fourth blob file: before, between and after a package's blob writes
+        kills += killed(ingest_in_child(crashed, KillPoint.draw(rng, 1, 4)))
     for path in pending:
         shutil.copy(path, crashed.spool_dir / path.name)
     assert wait(ingest_in_child(crashed)) == 0

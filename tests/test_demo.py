@@ -1,50 +1,109 @@
-"""`hydroserve demo`: packages within 30 s of start, every product of the first package served."""
+"""`hydroserve demo` serves every product of its first package, and the README's shell examples work against it as
+written, in bash and zsh (tests/readme_examples.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
+import shutil
 
 import pytest
 import requests
 
-from support import free_port
+import readme_examples
+from readme_examples import Command, checkout, commands, live_demo, run
 
 pytestmark = pytest.mark.slow
 
 MEDIA = {"raw": "application/km3net-acoustic", "wav": "audio/wav", "mp3": "audio/mpeg", "psd": "application/json",
          "info": "application/json"}
+needs_zsh = pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed (apt install zsh)")
 
 
-def test_demo_serves_packages_within_30_seconds(tmp_path):
-    port = free_port()
-    env = dict(os.environ, HYDROSERVE_DATA_DIR=str(tmp_path / "demo"), HYDROSERVE_BIND=f"127.0.0.1:{port}",
-               HYDROSERVE_LOG_LEVEL="WARNING")
-    started = time.monotonic()
-    demo = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "demo"], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        packages = []
-        while not packages and time.monotonic() - started < 30:
-            time.sleep(0.5)
-            try:
-                packages = requests.get(f"{url}/api/v1/packages?limit=1", timeout=2).json()["items"]
-            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
-                continue
-        assert packages, "no package listed within 30 s of start"
-        first = packages[0]
-        for kind, media_type in MEDIA.items():
-            response = requests.get(first["links"][kind], timeout=10)
-            assert response.status_code == 200 and response.headers["Content-Type"].startswith(media_type), kind
-            if kind in first["products"]:
-                assert len(response.content) == first["products"][kind]["size_bytes"]
-        assert requests.get(f"{url}/api/v1/events/tables/synthetic_arca_2023", timeout=5).json()["n_rows"] == 3000
-        assert requests.get(f"{url}/api/v1/alerts", timeout=5).json()["items"][0]["event_id"] == "ORCA24-0114-00873"
-    finally:
-        demo.send_signal(signal.SIGTERM)
-        output, _ = demo.communicate(timeout=30)
-    assert demo.returncode == 0 and f"{url}/api/v1/packages" in output
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    workdir = checkout(tmp_path_factory.mktemp("readme") / "checkout")
+    with live_demo(workdir) as running:
+        yield running
+    log = (workdir / "demo-log.txt").read_text()
+    assert running.process.returncode == 0, f"the demo did not stop cleanly on Ctrl-C:\n{log[-3000:]}"
+
+
+def test_demo_serves_every_product_of_its_first_package_and_prints_its_write_token(demo):
+    url = f"http://{demo.address}"
+    [first] = requests.get(f"{url}/api/v1/packages?limit=1", timeout=10).json()["items"]
+    for kind, media_type in MEDIA.items():
+        response = requests.get(first["links"][kind], timeout=30)
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith(media_type), kind
+        if kind in first["products"]:
+            assert len(response.content) == first["products"][kind]["size_bytes"]
+    assert requests.get(f"{url}/api/v1/events/tables/synthetic_arca_2023", timeout=10).json()["n_rows"] == 3000
+    assert requests.get(f"{url}/api/v1/alerts", timeout=10).json()["items"][-1]["event_id"] == "ORCA24-0114-00873"
+    printed = demo.output.read_text()
+    assert f"{url}/api/v1/packages" in printed and "hydroserve-demo-token" in printed
+    refused = requests.post(f"{url}/api/v1/alerts", json={}, headers={"Authorization": "Bearer wrong"}, timeout=10)
+    accepted_token = requests.post(f"{url}/api/v1/alerts", json={}, timeout=10,
+                                   headers={"Authorization": "Bearer hydroserve-demo-token"})
+    assert (refused.status_code, accepted_token.status_code) == (403, 422)  # the printed token passes, the body does not
+
+
+def test_the_readme_examples_work_in_bash_against_a_fresh_demo(demo):
+    found = commands(readme_examples.README.read_text())
+    assert sum(1 for command in found if command.documented) >= 3  # the POST examples document their statuses
+    outcome = run(found, "bash", demo.output.parent, demo.address)
+    assert not outcome.failures, "\n".join(map(str, outcome.failures))
+    assert outcome.ran == found
+
+
+@needs_zsh
+def test_the_readme_examples_work_in_zsh_run_again(demo):
+    found = commands(readme_examples.README.read_text())
+    outcome = run(found, "zsh", demo.output.parent, demo.address, repeated=True)
+    assert not outcome.failures, "\n".join(map(str, outcome.failures))
+    assert outcome.ran == found
+
+
+BROKEN = """
+Text.
+
+```sh
+curl -s http://127.0.0.1:8000/api/v1/no-such-thing
+curl -s 'http://127.0.0.1:8000/api/v1/sensors'   # HTTP 404
+curl -s 'http://127.0.0.1:8000/api/v1/sensors' \\
+     -o /dev/null       # HTTP 200
+false
+curl -s 'http://127.0.0.1:8000/api/v1/sensors'
+```
+
+```sh not-run
+make demo
+```
+
+```console
+$ echo one   # HTTP 200
+one
+```
+"""
+
+
+def test_the_examples_are_read_as_documented():
+    found = commands(BROKEN)
+    assert [(c.line, c.documented) for c in found] == [(5, ()), (6, (404,)), (7, (200,)), (9, ()), (10, ()), (18, (200,))]
+    assert found[2].text == "curl -s 'http://127.0.0.1:8000/api/v1/sensors' \\\n     -o /dev/null       # HTTP 200"
+    assert Command(1, "x", (201, 200)).accepts(200, repeated=True) and not Command(1, "x", (201, 200)).accepts(200, repeated=False)
+
+
+def test_a_broken_command_fails_clearly_naming_its_line(demo):
+    outcome = run(commands(BROKEN), "bash", demo.output.parent, demo.address)
+    failures = {failure.command.line: failure.reason for failure in outcome.failures}
+    assert [command.line for command in outcome.ran] == [5, 6, 7, 9]  # bash stops at `false`
+    assert failures == {5: "HTTP status [404] where the README documents 2xx or 3xx",
+                        6: "HTTP status [200] where the README documents (404,)",
+                        9: "bash stopped here with exit status 1"}
+    assert "README.md line 9: false" in str(outcome.failures[-1])
+
+
+@needs_zsh
+def test_an_unquoted_question_mark_fails_in_zsh(demo):
+    example = "```sh\ncurl -s http://127.0.0.1:8000/api/v1/packages?limit=2\n```\n"
+    assert not run(commands(example), "bash", demo.output.parent, demo.address).failures
+    [failure] = run(commands(example), "zsh", demo.output.parent, demo.address).failures
+    assert "zsh stopped here" in failure.reason and "no matches found" in failure.output

@@ -60,7 +60,7 @@ def test_bad_input_is_reported_by_file_and_offset_and_valid_data_kept(tmp_path, 
     result = runner("import", "--json", str(garbage), str(empty), str(nameless), *map(str, good))
     summary = result.json()
     problems = "\n".join(summary["input_problems"])
-    assert result.exit_code == 0 and len(summary["packages_made"]) == 2
+    assert result.exit_code == 1 and len(summary["packages_made"]) == 2  # the good files imported, the bad ones named
     assert f"{nameless}: file name does not carry a sensor id" in problems
     assert f"{garbage} at byte 0: the bytes do not split into frames of adf_frame_length = 123260 samples (wrong ADF frame length)" in problems
     assert str(empty) not in problems  # an empty file is simply no data

@@ -164,8 +164,8 @@ def run_and_compare(settings_for, by_round: list[list[Path]], tmp_path: Path) ->
             process.send_signal(signal.SIGTERM)
         for process in workers:
             process.wait(timeout=60)
+    assert archive_state(crashed) == expected  # correctness first
     assert [code for _, code in kills] == [-signal.SIGKILL] * 5  # each was alive (working or waiting) when killed
     assert [process.returncode for process in workers] == [0, 0, 0]  # SIGTERM: a clean stop
-    assert archive_state(crashed) == expected
     worker_logs = "".join(path.read_text() for path in logs.iterdir())
     assert "acquired" in worker_logs and "released" in worker_logs  # sensors moved between workers

@@ -4,7 +4,8 @@ Every check runs on every operation, with these expectations stated: ``positive_
 (a request valid by the schema must not get 4xx) is told that 400 is expected where the
 schema cannot say what is invalid (opaque cursors this service did not issue, cross-parameter
 constraints such as ``fmin <= fmax``) and that writes may answer 422 for meaning the schema
-cannot express; the cone search answers parameter errors with HTTP 200, as IVOA SCS requires. Real ids (package, sensor, resource,
+cannot express, that files answer 416 to a Range beyond their end and an alert 406 to an Accept it cannot
+satisfy; the cone search answers parameter errors with HTTP 200, as IVOA SCS requires. Real ids (package, sensor, resource,
 stream, table, alert) are given so the operations are exercised beyond 404.
 """
 
@@ -48,6 +49,12 @@ def config_text(ids: dict[str, str]) -> str:
     # writes check meaning beyond the schema (coordinates consistent, files decodable): 422 for valid-looking input
     lines += ["", "[[operations]]", 'include-method = "POST"',
               "checks.positive_data_acceptance.expected-statuses = [200, 201, 409, 422]"]
+    # files take a Range header; one that starts beyond the end is 416 (RFC 9110), which the schema cannot express
+    lines += ["", "[[operations]]", f"include-path-regex = {toml_value(r'/(raw|wav|flac|mp3|csv|h5|vot|meta[.]json)$')}",
+              "checks.positive_data_acceptance.expected-statuses = [200, 206, 304, 404, 410, 416]"]
+    # an alert is XML or JSON: any other Accept is 406 (content negotiation, which the schema cannot express)
+    lines += ["", "[[operations]]", 'include-path = "/api/v1/alerts/{alert_id}"',
+              "checks.positive_data_acceptance.expected-statuses = [200, 304, 404, 406]"]
     # IVOA SCS 1.03: parameter errors are a VOTable with INFO name="Error", with HTTP 200
     lines += ["", "[[operations]]", 'include-path = "/api/v1/events/tables/{table_id}/scs"',
               "checks.negative_data_rejection.expected-statuses = [200, 404]"]

@@ -11,7 +11,7 @@ import pytest
 from hydroserve.acoustics.spool import SpoolDirectory, SpoolDone
 from hydroserve.codecs import raw
 from hydroserve.codecs.raw import RawFileName
-from test_crash_resume import SENSORS, archive_state, ingest_in_child, kill_after_progress, wait
+from test_crash_resume import SENSORS, KillPoint, archive_state, ingest_in_child, killed, wait
 
 
 def file_end_tick(path, frame_length=raw.DEFAULT_FRAME_LENGTH) -> int:
@@ -88,16 +88,20 @@ def test_ingest_killed_while_deleting_spool_files_equals_a_run_that_keeps_them(t
     crashed = settings_for("crashed", "delete")
     crashed.spool_dir.mkdir(parents=True)
     rng = random.Random(16)
-    pending, kills = list(files), 0
+    pending, kills = list(files), {"blob": 0, "spool": 0}
     while pending:
         for path in pending[:2]:
             shutil.copy(path, crashed.spool_dir / path.name)
         del pending[:2]
-        kills += kill_after_progress(ingest_in_child(crashed), crashed.data_dir, rng.randint(1, 6))
+        # killed at its first to sixth blob file, or its first or second finished spool file deleted (a pass deletes
+        # few): just before or just after it
+        at = rng.choice(["blob", "spool"])
+        kill = KillPoint.draw(rng, 1, 6 if at == "blob" else 2, at=at)
+        kills[kill.at] += killed(ingest_in_child(crashed, kill))
     for _ in range(3):  # each pass disposes of what the previous one made final
         assert wait(ingest_in_child(crashed)) == 0
     assert archive_state(crashed.data_dir) == expected
-    assert kills >= 5
+    assert kills["blob"] >= 3 and kills["spool"] >= 2, kills  # killed while archiving and while deleting
     left = sorted(p.name for p in crashed.spool_dir.glob("*.bin"))
     newest = {sensor: max(p.name for p in files if RawFileName.parse(p).sensor == sensor) for sensor in SENSORS}
     assert set(newest.values()) <= set(left) and len(left) <= 2 * len(SENSORS)  # the files of still-open windows

@@ -23,9 +23,10 @@ from marshmallow import fields, validate
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from hydroserve.api.validation import FilterTime, matching
 from hydroserve.codecs import sky
 
-from .input import ALERT_TYPES, EVENT_ID_PATTERN, INSTRUMENT_PATTERN, ZonedTime
+from .input import ALERT_TYPES, EVENT_ID_PATTERN, INSTRUMENT_PATTERN
 from .store import alerts
 
 # cosine slack of the cone test: covers rounding of the dot product (a few 1e-16)
@@ -103,16 +104,16 @@ def _one_of(*choices: str) -> Callable[..., fields.Field]:
 
 
 def _matching(pattern: str) -> Callable[..., fields.Field]:
-    return partial(fields.String, validate=validate.Regexp(pattern))
+    return partial(fields.String, validate=matching(pattern))
 
 
 _TABLE = (
-    AlertFilter("since", ZonedTime, lambda time: alerts.c.trigger_time >= time.astimezone(UTC),
-                "Events at or after this time (RFC 3339 with zone; compared with the event's trigger time).",
-                ("2025-01-01T00:00:00Z", "2025-01-14T03:00:00+01:00")),
-    AlertFilter("until", ZonedTime, lambda time: alerts.c.trigger_time < time.astimezone(UTC),
-                "Events before this time (RFC 3339 with zone; compared with the event's trigger time).",
-                ("2025-02-01T00:00:00Z",)),
+    AlertFilter("since", FilterTime, lambda time: alerts.c.trigger_time >= time.astimezone(UTC),
+                "Events at or after this time (RFC 3339 with zone, or a date: its midnight UTC; compared with the event's "
+                "trigger time).", ("2025-01-01T00:00:00Z", "2025-01-14T03:00:00+01:00", "2025-01-01")),
+    AlertFilter("until", FilterTime, lambda time: alerts.c.trigger_time < time.astimezone(UTC),
+                "Events before this time (RFC 3339 with zone, or a date: its midnight UTC; compared with the event's "
+                "trigger time).", ("2025-02-01T00:00:00Z",)),
     AlertFilter("role", _one_of("observation", "test"), lambda role: alerts.c.role == role,
                 "Only real alerts (``observation``) or only tests (``test``).",
                 ("observation", "test")),

@@ -19,6 +19,7 @@ import numbers
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from hydroserve.api.validation import matching
 from hydroserve.codecs import sky, xmltext
 from hydroserve.codecs.times import in_utc
 
@@ -105,11 +106,11 @@ class AlertInputSchema(ma.Schema):
     is the retracted alert's.
     """
 
-    id = Text(validate=validate.Regexp(EVENT_ID_PATTERN, error="Must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."),
+    id = Text(validate=matching(EVENT_ID_PATTERN, error="Must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."),
               **_doc("event identifier, unique across detectors; every revision of the event carries it", "ORCA24-0114-00873"))
     event_name = Text(validate=validate.Length(min=1, max=64), **_doc("public name of the event", "KM3-250114A"))
     mission = Text(load_default="KM3NeT", validate=validate.Length(min=1, max=64), **_doc("observatory", "KM3NeT"))
-    instrument = Text(validate=validate.Regexp(INSTRUMENT_PATTERN, error="Must be a detector name such as ARCA21 or ORCA24."),
+    instrument = Text(validate=matching(INSTRUMENT_PATTERN, error="Must be a detector name such as ARCA21 or ORCA24."),
                       **_doc("detector (its name starts with a configured site: ARCA, ORCA)", "ORCA24"))
     messenger = Text(load_default="Neutrino", validate=validate.OneOf(["Neutrino"]), **_doc("messenger", "Neutrino"))
     is_real_alert = fields.Boolean(truthy={True}, falsy={False},
@@ -122,7 +123,7 @@ class AlertInputSchema(ma.Schema):
     alert_datetime = ZonedTime(**_doc("when the alert was issued (ISO 8601 with zone); default: when it is received",
                                                  "2025-01-14T03:12:09Z"))
     notice_type = Text(validate=validate.OneOf(NOTICE_TYPES), **_doc("issuing pipeline", "exceptional_evt_orca"))
-    trigger_types = fields.List(Text(validate=validate.Regexp(TRIGGER_PATTERN)), validate=validate.Length(max=32),
+    trigger_types = fields.List(Text(validate=matching(TRIGGER_PATTERN)), validate=validate.Length(max=32),
                                 **_doc("triggers that fired", ["JTRIGGER3DMUON", "JTRIGGERMXSHOWER"]))
     trigger_time = ZonedTime(**_doc("event time, ISO 8601 with zone (UTC)", "2025-01-14T03:11:58.337512Z"))
     ra = Number(validate=validate.Range(min=0, max=360, max_inclusive=False), **_doc("right ascension, J2000 (FK5/ICRS), deg", 231.2))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate
 
+from hydroserve.api.validation import matching
 from hydroserve.codecs import table_metadata, xmltext
 from hydroserve.codecs.times import in_utc
 
@@ -78,7 +79,7 @@ _NAME = validate.Length(min=1, max=200)
 class ColumnSchema(ma.Schema):
     """One parameter (column) of the table."""
 
-    name = _Line(required=True, validate=validate.Regexp(f"^{table_metadata.COLUMN_NAME.pattern}$"),
+    name = _Line(required=True, validate=matching(f"^{table_metadata.COLUMN_NAME.pattern}$"),
                          **described("column name", example="energy_gev"))
     type = _Line(required=True, validate=validate.OneOf(list(table_metadata.COLUMN_TYPES)), **described("value type"))
     unit = _Line(required=True, validate=validate.Length(max=64),
@@ -110,10 +111,10 @@ class TableProvenanceStepSchema(ma.Schema):
     """One processing step, referenced by its identifier."""
 
     id = _Line(required=True, validate=_NAME, **described("identifier of the step", example="km3pipe:reco:jmuon"))
-    description = _Paragraphs(required=True, validate=_TEXT)
-    software = _Line(load_default=None, allow_none=True, validate=_NAME)
-    version = _Line(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
-    parameters = fields.Dict(keys=_Line(validate=_NAME), values=fields.Raw(validate=_scalar), load_default=dict)
+    description = _Paragraphs(required=True, validate=_TEXT, metadata={"description": "what the step did"})
+    software = _Line(load_default=None, allow_none=True, validate=_NAME, metadata={"description": "software of the step; null if not given"})
+    version = _Line(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64), metadata={"description": "version of that software; null if not given"})
+    parameters = fields.Dict(keys=_Line(validate=_NAME), values=fields.Raw(validate=_scalar), load_default=dict, metadata={"description": "the step's parameters (name: number, string or boolean)"})
 
     @post_load
     def _make(self, data, **kwargs):
@@ -137,13 +138,13 @@ class DataTakingSchema(ma.Schema):
 class PublicationSchema(ma.Schema):
     """Publication metadata."""
 
-    publisher = _Line(required=True, validate=_NAME)
-    owner = _Line(required=True, validate=_NAME)
+    publisher = _Line(required=True, validate=_NAME, metadata={"description": "who publishes the table"})
+    owner = _Line(required=True, validate=_NAME, metadata={"description": "who owns the data"})
     created = _IsoDate(required=True, **described("creation date", example="2024-01-15"))
-    version = _Line(required=True, validate=validate.Length(min=1, max=64))
-    description = _Paragraphs(required=True, validate=_TEXT)
-    license = _Line(load_default="CC-BY-4.0", validate=validate.Length(min=1, max=100))
-    contact = _Line(load_default=None, allow_none=True, validate=_NAME)
+    version = _Line(required=True, validate=validate.Length(min=1, max=64), metadata={"description": "version of the table"})
+    description = _Paragraphs(required=True, validate=_TEXT, metadata={"description": "what the table holds"})
+    license = _Line(load_default="CC-BY-4.0", validate=validate.Length(min=1, max=100), metadata={"description": "licence (SPDX id)"})
+    contact = _Line(load_default=None, allow_none=True, validate=_NAME, metadata={"description": "who to ask (e-mail or URL); null if none"})
 
     @post_load
     def _make(self, data, **kwargs):
@@ -153,13 +154,13 @@ class PublicationSchema(ma.Schema):
 class MetadataSchema(ma.Schema):
     """The metadata document of an event table (the ``.meta.json`` file; also accepted as TOML)."""
 
-    id = _Line(required=True, validate=validate.Regexp(f"^{table_metadata.TABLE_ID.pattern}$"),
+    id = _Line(required=True, validate=matching(f"^{table_metadata.TABLE_ID.pattern}$"),
                        **described("table identifier, used in URLs", example="synthetic_arca_2023"))
-    title = _Line(required=True, validate=validate.Length(min=1, max=200))
-    publication = fields.Nested(PublicationSchema, required=True)
-    data_taking = fields.Nested(DataTakingSchema, required=True)
-    provenance = fields.List(fields.Nested(TableProvenanceStepSchema), required=True, validate=validate.Length(min=1))
-    columns = fields.List(fields.Nested(ColumnSchema), required=True, validate=validate.Length(min=1, max=1000))
+    title = _Line(required=True, validate=validate.Length(min=1, max=200), metadata={"description": "the table's title"})
+    publication = fields.Nested(PublicationSchema, required=True, metadata={"description": "who publishes it, when, under which licence"})
+    data_taking = fields.Nested(DataTakingSchema, required=True, metadata={"description": "when and how the data was taken"})
+    provenance = fields.List(fields.Nested(TableProvenanceStepSchema), required=True, validate=validate.Length(min=1), metadata={"description": "processing steps that made the table, in order"})
+    columns = fields.List(fields.Nested(ColumnSchema), required=True, validate=validate.Length(min=1, max=1000), metadata={"description": "every column of the table, described"})
 
     @post_load
     def _make(self, data, **kwargs):

@@ -16,7 +16,6 @@ from . import errors, http
 from .acoustic_documents import info_json, package_json, sensor_json
 from .acoustic_lookups import load_live, load_package, load_sensor, package_page
 from .acoustic_schemas import (
-    InfoSchema,
     PackagePageSchema,
     PackageQuery,
     PackageSchema,
@@ -27,6 +26,7 @@ from .acoustic_schemas import (
 )
 from .blueprint import Blueprint
 from .cursor import NEXT_LINK, next_page
+from .info_schemas import InfoSchema
 from .services import services
 
 bp = Blueprint("acoustic", __name__, description="Acoustic sensors, data packages and their products")
@@ -73,7 +73,7 @@ def get_package(package_id: str):
 
 
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="raw")), endpoint="Raw")
-@bp.doc(responses=http.file_responses("ADF raw dump", raw.MEDIA_TYPE))
+@bp.doc(**http.file_doc("ADF raw dump", raw.MEDIA_TYPE))
 @bp.alt_response(404, **NOT_FOUND)
 @bp.alt_response(410, **GONE)
 def get_raw(package_id: str):
@@ -84,7 +84,7 @@ def get_raw(package_id: str):
 
 
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="wav")), endpoint="Wav")
-@bp.doc(responses=http.file_responses("IEEE float32 mono WAV, header rate 195312 Hz", "audio/wav"))
+@bp.doc(**http.file_doc("IEEE float32 mono WAV, header rate 195312 Hz", "audio/wav"))
 @bp.alt_response(404, **NOT_FOUND)
 @bp.alt_response(410, **GONE)
 def get_wav(package_id: str):
@@ -94,7 +94,7 @@ def get_wav(package_id: str):
 
 
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="flac")), endpoint="Flac")
-@bp.doc(responses=http.file_responses("24-bit mono FLAC, header rate 195312 Hz (exact rate in a Vorbis comment)",
+@bp.doc(**http.file_doc("24-bit mono FLAC, header rate 195312 Hz (exact rate in a Vorbis comment)",
                                       flac.MEDIA_TYPE))
 @bp.alt_response(404, description="No such package, or its samples are not 24-bit counts (stored as float32: no "
                                   "lossless FLAC exists; use /wav)", **errors.PROBLEM)
@@ -112,7 +112,7 @@ def get_flac(package_id: str):
 
 
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="mp3")), endpoint="Mp3")
-@bp.doc(responses=http.file_responses("MPEG Layer III, 48 kHz mono", "audio/mpeg"))
+@bp.doc(**http.file_doc("MPEG Layer III, 48 kHz mono", "audio/mpeg"))
 @bp.alt_response(404, **NOT_FOUND)
 @bp.alt_response(410, **GONE)
 def get_mp3(package_id: str):
@@ -123,8 +123,8 @@ def get_mp3(package_id: str):
 
 
 @bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="hmd")), endpoint="Hmd")
-@bp.doc(responses=http.file_responses("numpy .npz of the package's 1-minute hybrid millidecade spectra and levels",
-                                      hmd_product.MEDIA_TYPE))
+@bp.doc(**http.file_doc("numpy .npz of the package's 1-minute hybrid millidecade spectra and levels",
+                        hmd_product.MEDIA_TYPE))
 @bp.alt_response(404, description="No such package, or it was archived before HMD products existed", **errors.PROBLEM)
 @bp.alt_response(410, **GONE)
 def get_hmd(package_id: str):
@@ -138,9 +138,10 @@ def get_hmd(package_id: str):
                             download_name=f"{package_id}.hmd.npz")
 
 
-@bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="psd")), endpoint="Psd")
+@bp.route(urls.rule(urls.partial(urls.PACKAGE_PRODUCT, kind="psd")), endpoint="Psd", parameters=[http.IF_NONE_MATCH_HEADER])
 @bp.arguments(PsdQuery, location="query", as_kwargs=True)
 @bp.response(200, PsdSchema)
+@bp.doc(responses={"304": {"description": "not modified"}})
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 @bp.alt_response(404, **NOT_FOUND)
 @bp.alt_response(410, **GONE)

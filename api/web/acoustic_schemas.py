@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from hydroserve.api.validation import TIME_FORMS, FilterTime, matching
 from hydroserve.codecs import psdjson
 
 from .cursor import Cursor, next_url_field
@@ -15,12 +16,17 @@ PACKAGE_PATTERN = r"^DOM_\d{1,12}_CH\d{1,3}_\d{1,12}$"
 
 
 class PackageQuery(ma.Schema):
-    sensor = fields.String(validate=validate.Regexp(SENSOR_PATTERN), metadata={"description": "only this sensor", "example": "DOM_808956920_CH1"})
-    start = fields.AwareDateTime(metadata={"description": "packages whose window starts at or after this time (RFC 3339)", "example": "2020-12-23T19:28:00Z"})
-    end = fields.AwareDateTime(metadata={"description": "packages whose window starts before this time (RFC 3339)", "example": "2020-12-24T00:00:00Z"})
+    sensor = fields.String(validate=matching(SENSOR_PATTERN), metadata={"description": "only this sensor", "example": "DOM_808956920_CH1"})
+    start = FilterTime(metadata={"description": f"packages whose window starts at or after this time: {TIME_FORMS}", "example": "2020-12-23T19:28:00Z"})
+    end = FilterTime(metadata={"description": f"packages whose window starts before this time: {TIME_FORMS}", "example": "2020-12-24T00:00:00Z"})
     order = fields.String(load_default="newest", validate=validate.OneOf(["newest", "oldest"]), metadata={"description": "newest first (default) or oldest first"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000), metadata={"description": "page size"})
     cursor = Cursor(int, str, str)
+
+    @ma.validates_schema
+    def _range(self, data, **kwargs):
+        if "start" in data and "end" in data and data["start"] > data["end"]:
+            raise ma.ValidationError(f"end ({data['end'].isoformat()}) must not be before start ({data['start'].isoformat()}).", "end")
 
 
 class PsdQuery(ma.Schema):
@@ -58,16 +64,16 @@ class BandLevelsQuery(ma.Schema):
 
 
 class PositionSchema(ma.Schema):
-    x_m = fields.Float()
-    y_m = fields.Float()
-    z_m = fields.Float()
+    x_m = fields.Float(metadata={"description": "x coordinate in metres (see frame)"})
+    y_m = fields.Float(metadata={"description": "y coordinate in metres (see frame)"})
+    z_m = fields.Float(metadata={"description": "z coordinate in metres (see frame)"})
     frame = fields.String(metadata={"description": "what the coordinates are relative to"})
 
 
 class CalibrationSchema(ma.Schema):
-    sensitivity_db_re_1v_per_upa = fields.Float()
-    gain_db = fields.Float()
-    volts_per_unit = fields.Float()
+    sensitivity_db_re_1v_per_upa = fields.Float(metadata={"description": "sensitivity S of the sensor in dB re 1 V/uPa"})
+    gain_db = fields.Float(metadata={"description": "gain G of the amplifier chain in dB"})
+    volts_per_unit = fields.Float(metadata={"description": "volts per sample unit of the ADC"})
     sign = fields.Integer(metadata={"description": "+1: positive sample = positive pressure; -1: inverted"})
     psd_offset_db = fields.Float(allow_none=True, metadata={
         "description": "added to dB re 1 unit^2/Hz to get dB re 1 uPa^2/Hz with the flat sensitivity (null without one)"})
@@ -78,32 +84,32 @@ class CalibrationSchema(ma.Schema):
 
 class SensorSchema(ma.Schema):
     sensor = fields.String(metadata={"description": "sensor id DOM_<dom id>_CH<channel>", "example": "DOM_808956920_CH1"})
-    dom_id = fields.Integer()
-    channel = fields.Integer()
+    dom_id = fields.Integer(metadata={"description": "DOM (optical module) id"})
+    channel = fields.Integer(metadata={"description": "acoustic channel of the DOM"})
     type = fields.String(allow_none=True, metadata={"description": "piezo or hydrophone; null if unknown"})
-    detector = fields.String(allow_none=True)
+    detector = fields.String(allow_none=True, metadata={"description": "detector the sensor belongs to (e.g. ARCA); null if unknown"})
     string = fields.Integer(allow_none=True, metadata={"description": "detection unit"})
-    floor = fields.Integer(allow_none=True)
-    position = fields.Nested(PositionSchema, allow_none=True)
-    calibrated = fields.Boolean()
-    calibration = fields.Nested(CalibrationSchema, allow_none=True)
-    n_packages = fields.Integer()
-    n_skipped_windows = fields.Integer()
+    floor = fields.Integer(allow_none=True, metadata={"description": "floor of the detection unit (0: its base); null if unknown"})
+    position = fields.Nested(PositionSchema, allow_none=True, metadata={"description": "position in the detector; null if unknown"})
+    calibrated = fields.Boolean(metadata={"description": "whether the sensor's calibration is known (then PSDs are in dB re 1 uPa^2/Hz)"})
+    calibration = fields.Nested(CalibrationSchema, allow_none=True, metadata={"description": "the calibration; null if uncalibrated"})
+    n_packages = fields.Integer(metadata={"description": "packages archived for this sensor"})
+    n_skipped_windows = fields.Integer(metadata={"description": "windows not archived for too little data (see min_coverage)"})
     first_package_start = fields.String(allow_none=True, metadata={"description": "RFC 3339 UTC"})
     last_package_end = fields.String(allow_none=True, metadata={"description": "RFC 3339 UTC"})
-    links = fields.Dict(keys=fields.String(), values=fields.String())
+    links = fields.Dict(keys=fields.String(), values=fields.String(), metadata={"description": "URLs of this sensor (self) and of its packages"})
 
 
 class SensorListSchema(ma.Schema):
-    items = fields.List(fields.Nested(SensorSchema))
+    items = fields.List(fields.Nested(SensorSchema), metadata={"description": "every sensor with data or metadata"})
 
 
 class GapSchema(ma.Schema):
     start = fields.String(metadata={"description": "first missing instant, RFC 3339 UTC (microseconds)"})
     end = fields.String(metadata={"description": "end of the missing time"})
-    start_unix_ns = fields.Integer()
-    end_unix_ns = fields.Integer()
-    duration_s = fields.Float()
+    start_unix_ns = fields.Integer(metadata={"description": "start as Unix nanoseconds"})
+    end_unix_ns = fields.Integer(metadata={"description": "end as Unix nanoseconds"})
+    duration_s = fields.Float(metadata={"description": "length of the gap in seconds"})
     at_sample = fields.Integer(metadata={"description": "index in the package's samples where data resumes"})
 
 
@@ -118,71 +124,47 @@ class ProductLinkSchema(FileLinkSchema):
 
 class PackageSchema(ma.Schema):
     package_id = fields.String(metadata={"description": "package id <sensor>_<unix window start>", "example": "DOM_808956920_CH1_1608751680"})
-    sensor = fields.String()
+    sensor = fields.String(metadata={"description": "sensor id DOM_<dom id>_CH<channel>"})
     window_start = fields.String(metadata={"description": "the interval boundary, RFC 3339 UTC"})
     start = fields.String(metadata={"description": "time of the first sample, RFC 3339 UTC (microseconds)"})
     end = fields.String(metadata={"description": "end of the last sample's period"})
     duration_s = fields.Float(metadata={"description": "n_expected / 195312.5"})
-    n_samples = fields.Integer()
-    n_expected = fields.Integer()
-    coverage = fields.Float()
-    gaps = fields.List(fields.Nested(GapSchema))
-    created = fields.String()
-    products = fields.Dict(keys=fields.String(), values=fields.Nested(ProductLinkSchema))
-    links = fields.Dict(keys=fields.String(), values=fields.String())
+    n_samples = fields.Integer(metadata={"description": "samples in the package"})
+    n_expected = fields.Integer(metadata={"description": "sample instants of the window on the data's sample grid"})
+    coverage = fields.Float(metadata={"description": "n_samples / n_expected (0 to 1)"})
+    gaps = fields.List(fields.Nested(GapSchema), metadata={"description": "missing time inside the window (never filled)"})
+    created = fields.String(metadata={"description": "when it was archived, RFC 3339 UTC"})
+    products = fields.Dict(keys=fields.String(), values=fields.Nested(ProductLinkSchema), metadata={"description": "per product kind (raw, wav, flac, mp3, psd): URL, media type, size, SHA-256"})
+    links = fields.Dict(keys=fields.String(), values=fields.String(), metadata={"description": "URLs of the package (self), its /info and each product"})
 
 
 class PackagePageSchema(ma.Schema):
-    items = fields.List(fields.Nested(PackageSchema))
+    items = fields.List(fields.Nested(PackageSchema), metadata={"description": "packages of this page"})
     next = next_url_field()
 
 
 class PsdSchema(ma.Schema):
     """The /psd document (see hydroserve.codecs.psdjson); arrays are per frequency."""
 
-    package_id = fields.String()
-    unit = fields.String(metadata={"example": "dB re 1 uPa^2/Hz"})
-    calibrated = fields.Boolean()
-    calibration_offset_db = fields.Float(allow_none=True, metadata={
-        "description": "the flat calibration offset added to every level; null when a sensitivity curve is used"})
-    calibration_tag = fields.String(metadata={"description": "present when a sensitivity curve is used: its tag"})
-    calibration_curve = fields.Dict(metadata={"description": "present when a sensitivity curve is used: the curve "
-                                                               "(points, validity, source), see /info"})
-    window = fields.String()
-    nfft = fields.Integer()
-    overlap_samples = fields.Integer()
-    detrend = fields.String()
-    scaling = fields.String()
-    sample_rate_hz = fields.Float()
-    resolution_hz = fields.Float()
-    n_segments = fields.Integer()
-    effort_s = fields.Float()
-    quantiles = fields.String()
-    fmin_hz = fields.Float(allow_none=True)
-    fmax_hz = fields.Float(allow_none=True)
-    n_frequencies = fields.Integer()
-    frequency_hz = fields.List(fields.Float())
-    mean = fields.List(fields.Float(allow_none=True))
-    median = fields.List(fields.Float(allow_none=True))
-    p75 = fields.List(fields.Float(allow_none=True))
-    p95 = fields.List(fields.Float(allow_none=True))
-
-
-class InfoSchema(ma.Schema):
-    """Instrument and data-taking settings of a package."""
-
-    package_id = fields.String()
-    sensor = fields.Nested(SensorSchema)
-    timing = fields.Dict()
-    data = fields.Dict()
-    calibration = fields.Dict()
-    products = fields.Dict(keys=fields.String(), values=fields.Dict(), metadata={
-        "description": "per kind: URL, size, SHA-256, how it was made, and which version is served: version (1 as made "
-                       "at ingest, +1 per reprocessing that changed it), the settings and software_version that made "
-                       "it, when (made), and the version it replaces (null for version 1)"})
-    provenance = fields.List(fields.Dict(), metadata={"description": "steps (id, description, parameters): the cut, then each product"})
-    sources = fields.List(fields.String())
-    software_version = fields.String()
-    created = fields.String()
-    integrity = fields.Dict(metadata={"description": "damaged: whether a stored file of the package is damaged now (its "
-                                                     "samples then answer 503); damage: every damage found, and when repaired"})
+    package_id = fields.String(metadata={"description": "package id <sensor>_<unix window start>"})
+    unit = fields.String(metadata={"description": "unit of the levels", "example": "dB re 1 uPa^2/Hz"})
+    calibrated = fields.Boolean(metadata={"description": "whether the levels are calibrated (dB re 1 uPa^2/Hz) or in sample units"})
+    calibration_offset_db = fields.Float(metadata={"description": "dB added to the levels in sample units (0 when uncalibrated)"})
+    window = fields.String(metadata={"description": "Welch segment window (hann)"})
+    nfft = fields.Integer(metadata={"description": "Welch segment length in samples"})
+    overlap_samples = fields.Integer(metadata={"description": "overlap of consecutive segments in samples"})
+    detrend = fields.String(metadata={"description": "what is removed from each segment before its transform"})
+    scaling = fields.String(metadata={"description": "one-sided power spectral density"})
+    sample_rate_hz = fields.Float(metadata={"description": "sampling rate of the data in Hz (195312.5)"})
+    resolution_hz = fields.Float(metadata={"description": "frequency spacing sample_rate_hz / nfft"})
+    n_segments = fields.Integer(metadata={"description": "Welch segments averaged (never across a gap)"})
+    effort_s = fields.Float(metadata={"description": "seconds of data the segments cover"})
+    quantiles = fields.String(metadata={"description": "how median, p75 and p95 are computed: per frequency across segments, exact"})
+    fmin_hz = fields.Float(allow_none=True, metadata={"description": "lowest frequency asked for (null: 0)"})
+    fmax_hz = fields.Float(allow_none=True, metadata={"description": "highest frequency asked for (null: Nyquist)"})
+    n_frequencies = fields.Integer(metadata={"description": "length of each array"})
+    frequency_hz = fields.List(fields.Float(), metadata={"description": "frequencies in Hz"})
+    mean = fields.List(fields.Float(allow_none=True), metadata={"description": "Welch average per frequency, dB (null: no power)"})
+    median = fields.List(fields.Float(allow_none=True), metadata={"description": "median across segments per frequency, dB"})
+    p75 = fields.List(fields.Float(allow_none=True), metadata={"description": "75 % quantile across segments per frequency, dB"})
+    p95 = fields.List(fields.Float(allow_none=True), metadata={"description": "95 % quantile across segments per frequency, dB"})

@@ -33,6 +33,11 @@ bp = Blueprint("alerts", __name__, description="Neutrino-candidate alerts as VOE
 
 XML_TYPES = ("application/xml", "text/xml")
 JSON_TYPE = "application/json"
+ACCEPT_HEADER = {"in": "header", "name": "Accept", "required": False,
+                 "schema": {"type": "string", "example": JSON_TYPE},
+                 "description": f"content negotiation (RFC 9110 media ranges with q-values): {voevent.MEDIA_TYPE}, the "
+                                f"default (also for no Accept or */*): the VOEvent packet; {JSON_TYPE}: its JSON synopsis; "
+                                "neither acceptable: 406"}
 VOEVENT_RESPONSE = {"description": "the VOEvent 2.0 packet (Accept: application/xml, the default) or its JSON synopsis "
                                    "(Accept: application/json)",
                     "content": {voevent.MEDIA_TYPE: {"schema": {"type": "string"}},
@@ -146,7 +151,7 @@ def _xml_response(record: AlertRecord) -> Response:
 
 
 @bp.route(urls.rule(urls.ALERT), endpoint="Alert")
-@bp.doc(responses={"200": VOEVENT_RESPONSE, "304": {"description": "not modified"}})
+@bp.doc(parameters=[ACCEPT_HEADER, http.IF_NONE_MATCH_HEADER], responses={"200": VOEVENT_RESPONSE, "304": {"description": "not modified"}})
 @bp.alt_response(404, description="No such alert", **errors.PROBLEM)
 @bp.alt_response(406, description="Neither XML nor JSON is acceptable", **errors.PROBLEM)
 def get_alert(alert_id: str):

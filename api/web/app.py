@@ -91,9 +91,8 @@ def build_app(services: Services) -> Flask:
     app.before_request(body.read_chunked)
     app.after_request(metrics.record)
     app.after_request(headers.add)
-    app.register_blueprint(metrics.bp)
-
-    app.register_blueprint(health.bp)
+    api.register_blueprint(metrics.bp)
+    api.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
     api.register_blueprint(index.bp, url_prefix=API_PREFIX)
     api.register_blueprint(acoustic.bp, url_prefix=API_PREFIX)

@@ -27,9 +27,9 @@ class TableListQuery(ma.Schema):
 
 class ConeSearchSchema(ma.Schema):
     url = fields.String(metadata={"description": "SCS base URL (ends with '?'): append RA=&DEC=&SR="})
-    standard_id = fields.String()
-    max_sr_deg = fields.Float()
-    max_records = fields.Integer()
+    standard_id = fields.String(metadata={"description": "IVOA standard the service follows (ivo://ivoa.net/std/ConeSearch#query-1.03)"})
+    max_sr_deg = fields.Float(metadata={"description": "largest search radius SR, deg"})
+    max_records = fields.Integer(metadata={"description": "most rows one search returns (MAXREC limit)"})
     verbosity = fields.Boolean(metadata={"description": "VERB is supported"})
     test_query = fields.Dict(metadata={"description": "a query that returns at least one event"})
 
@@ -37,11 +37,11 @@ class ConeSearchSchema(ma.Schema):
 class TableSchema(ma.Schema):
     """An event table: summary, formats, cone search and (in the single-table view) the full metadata."""
 
-    id = fields.String()
-    title = fields.String()
+    id = fields.String(metadata={"description": "the table's identifier"})
+    title = fields.String(metadata={"description": "the table's title"})
     n_rows = fields.Integer(metadata={"description": "number of events"})
-    version = fields.String()
-    detector = fields.String()
+    version = fields.String(metadata={"description": "the table's version"})
+    detector = fields.String(metadata={"description": "detector that took the data"})
     created = fields.String(metadata={"description": "when it was published here, RFC 3339 UTC"})
     formats = fields.Dict(keys=fields.String(), values=fields.Nested(FileLinkSchema),
                           metadata={"description": "csv, meta (the CSV's metadata file), hdf5, votable"})
@@ -49,9 +49,9 @@ class TableSchema(ma.Schema):
                                 metadata={"description": "null if the table has no sky positions"})
     metadata = fields.Nested(MetadataSchema, metadata={"description": "the full metadata (single-table view only)"})
     resources = fields.List(fields.String(), metadata={"description": "kids of the KM3OpenResources of this table"})
-    links = fields.Dict(keys=fields.String(), values=fields.String())
+    links = fields.Dict(keys=fields.String(), values=fields.String(), metadata={"description": "URLs of the table (self) and of each format"})
 
 
 class TablePageSchema(ma.Schema):
-    items = fields.List(fields.Nested(TableSchema))
+    items = fields.List(fields.Nested(TableSchema), metadata={"description": "tables of this page"})
     next = next_url_field()

@@ -161,7 +161,7 @@ def _send_product(table_id: str, kind: str) -> Response:
 
 
 @bp.route(urls.rule(urls.TABLE_CSV), endpoint="Csv")
-@bp.doc(responses=http.file_responses("CSV: a header line of column names, one line per event",
+@bp.doc(**http.file_doc("CSV: a header line of column names, one line per event",
                                        PRODUCTS["csv"].media_type))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_csv(table_id: str):
@@ -170,7 +170,7 @@ def get_csv(table_id: str):
 
 
 @bp.route(urls.rule(urls.TABLE_METADATA), endpoint="Meta")
-@bp.doc(responses=http.file_responses("the metadata document (MetadataSchema)", PRODUCTS["meta"].media_type,
+@bp.doc(**http.file_doc("the metadata document (MetadataSchema)", PRODUCTS["meta"].media_type,
                                        {"type": "object"}))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_meta(table_id: str):
@@ -179,7 +179,7 @@ def get_meta(table_id: str):
 
 
 @bp.route(urls.rule(urls.TABLE_HDF5), endpoint="Hdf5")
-@bp.doc(responses=http.file_responses("HDF5: /events, /header and metadata attributes", PRODUCTS["hdf5"].media_type))
+@bp.doc(**http.file_doc("HDF5: /events, /header and metadata attributes", PRODUCTS["hdf5"].media_type))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_hdf5(table_id: str):
     """The table as HDF5: the ``events`` dataset, a human-readable ``header`` table, machine metadata as attributes."""
@@ -187,7 +187,7 @@ def get_hdf5(table_id: str):
 
 
 @bp.route(urls.rule(urls.TABLE_VOTABLE), endpoint="Votable")
-@bp.doc(responses=http.file_responses("VOTable 1.4", PRODUCTS["votable"].media_type))
+@bp.doc(**http.file_doc("VOTable 1.4", PRODUCTS["votable"].media_type))
 @bp.alt_response(404, description="No such table", **errors.PROBLEM)
 def get_votable(table_id: str):
     """The whole table as a VOTable 1.4 with UCDs, units, ICRS and UTC/MJD frames."""

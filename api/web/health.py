@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, request
+import marshmallow as ma
+from flask import jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import errors
+from .blueprint import Blueprint
 from .services import services
 
 log = logging.getLogger(__name__)
-bp = Blueprint("health", __name__)
+bp = Blueprint("health", __name__, description="liveness and readiness")
 
 
-@bp.get("/healthz")
+class StatusSchema(ma.Schema):
+    status = ma.fields.String(metadata={"description": "ok (the process answers) or ready (the catalog answers)"})
+
+
+@bp.route("/healthz")
+@bp.response(200, StatusSchema)
 def healthz():
     """The process answers."""
     return jsonify(status="ok")
@@ -33,7 +40,10 @@ def _catalog_replaced():
                                "catalog is restored.", kind="catalog-replaced", headers={"Retry-After": "60"})
 
 
-@bp.get("/readyz")
+@bp.route("/readyz")
+@bp.response(200, StatusSchema)
+@bp.alt_response(503, description="The catalog does not answer, or is not the one this server opened (Retry-After)",
+                 **errors.PROBLEM)
 def readyz():
     """The catalog answers a query (its id) and is the one the app opened (same id; for SQLite, the same file, looked at
     before connecting)."""

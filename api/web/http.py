@@ -17,6 +17,7 @@ from werkzeug.wsgi import wrap_file
 from hydroserve.acoustics.integrity import VerifiedBlob
 from hydroserve.acoustics.package_products import Served
 
+from . import errors
 from .services import services
 
 IMMUTABLE_MAX_AGE_S = 365 * 86400
@@ -27,10 +28,10 @@ REVALIDATE_MAX_AGE_S = 3600
 class FileLinkSchema(Schema):
     """A file this service serves, as listed in a document: where, what, how big, and its SHA-256 (also its ETag)."""
 
-    url = fields.String()
-    media_type = fields.String()
-    size_bytes = fields.Integer()
-    sha256 = fields.String()
+    url = fields.String(metadata={"description": "where the file is served"})
+    media_type = fields.String(metadata={"description": "its media type"})
+    size_bytes = fields.Integer(metadata={"description": "its size in bytes"})
+    sha256 = fields.String(metadata={"description": "its SHA-256 (hex), also its ETag"})
 
 
 def send_stream(
@@ -157,11 +158,26 @@ class _Started:
             close()
 
 
-def file_responses(description: str, media_type: str, schema: dict | None = None) -> dict:
-    """The documented answers of a streamed file (``@bp.doc(responses=...)``): 200 with its media type, 206 and 304."""
+RANGE_HEADER = {
+    "in": "header", "name": "Range", "required": False, "schema": {"type": "string", "example": "bytes=0-1023"},
+    "description": "one byte range, e.g. bytes=0-1023: 206 with those bytes, 416 when it starts beyond the end; several "
+                   "ranges, another unit or a malformed range are ignored (200, the whole file)"}
+IF_NONE_MATCH_HEADER = {
+    "in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
+    "description": "ETags the client holds (quoted, comma-separated, or *): 304 without a body when the current one is "
+                   "among them"}
+
+
+def file_doc(description: str, media_type: str, schema: dict | None = None) -> dict:
+    """The documentation of a streamed file (``@bp.doc(**file_doc(...))``): the Range and If-None-Match headers, 200 with
+    its media type, 206, 304 and 416."""
     schema = schema or {"type": "string", "format": "binary"}
-    return {"200": {"description": description, "content": {media_type: {"schema": schema}}},
-            "206": {"description": "partial content"}, "304": {"description": "not modified"}}
+    return {"parameters": [RANGE_HEADER, IF_NONE_MATCH_HEADER],
+            "responses": {"200": {"description": description, "content": {media_type: {"schema": schema}}},
+                          "206": {"description": "partial content: the one range asked for"},
+                          "304": {"description": "not modified"},
+                          "416": {"description": "the range starts beyond the end of the file",
+                                  "content": {errors.MEDIA_TYPE: {"schema": errors.ProblemSchema}}}}}
 
 
 def send_served(served: Served, *, last_modified: datetime | None, download_name: str | None = None) -> Response:

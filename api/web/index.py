@@ -14,10 +14,10 @@ bp = Blueprint("index", __name__, description="Service index")
 
 
 class IndexSchema(ma.Schema):
-    service = ma.fields.String()
-    version = ma.fields.String()
+    service = ma.fields.String(metadata={"description": "name of the service: hydroserve"})
+    version = ma.fields.String(metadata={"description": "software version of this server"})
     collection = ma.fields.String(metadata={"description": "KM3ResourceCollection kid of the acoustic data"})
-    links = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    links = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), metadata={"description": "URLs of the API's entry points by name (sensors, packages, collections, resources, alerts, event tables, OAI-PMH, OpenAPI document)"})
 
 
 @bp.route("", endpoint="Index")

@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from itertools import accumulate
 
-from flask import Blueprint, Response, g, request
+from flask import Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -37,9 +37,10 @@ from hydroserve.acoustics import catalog, integrity
 from hydroserve.codecs.raw import TICKS_PER_SECOND
 from hydroserve.odc_sync import outbox
 
+from .blueprint import Blueprint
 from .services import services
 
-bp = Blueprint("metrics", __name__)
+bp = Blueprint("metrics", __name__, description="Prometheus metrics")
 disable_created_metrics()
 
 REQUESTS = Counter("hydroserve_http_requests", "HTTP requests answered", ["method", "endpoint", "status"])
@@ -109,7 +110,9 @@ class CatalogCollector:
         yield from (packages, skipped, lag, outbox_rows, oldest, deviation, damaged_blobs, damaged_packages)
 
 
-@bp.get("/metrics")
+@bp.route("/metrics")
+@bp.doc(responses={"200": {"description": "Prometheus text exposition format 1.0.0 (one charset in the Content-Type)",
+                           "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics():
     """Prometheus text exposition."""
     scrape = CollectorRegistry()

@@ -16,6 +16,7 @@ import marshmallow as ma
 from flask import abort, url_for
 from marshmallow import fields, validate
 
+from hydroserve.api.validation import TIME_FORMS, FilterTime, matching
 from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.schemas import ResourceSchema, record_json
@@ -32,56 +33,56 @@ KID = r"^[A-Za-z0-9_.-]{1,200}$"
 
 
 class StreamSummarySchema(ma.Schema):
-    kid = fields.String()
-    ktype = fields.String()
-    title = fields.String()
-    description = fields.String()
-    media_type = fields.String()
-    member_count = fields.Integer()
-    url = fields.String()
+    kid = fields.String(metadata={"description": "the stream's kid <collection>_<kind>"})
+    ktype = fields.String(metadata={"description": "KM3ResourceStream"})
+    title = fields.String(metadata={"description": "the stream's title"})
+    description = fields.String(metadata={"description": "what the stream holds"})
+    media_type = fields.String(metadata={"description": "media type of its members' data"})
+    member_count = fields.Integer(metadata={"description": "resources in the stream"})
+    url = fields.String(metadata={"description": "the stream in this API"})
 
 
 class CollectionSchema(ma.Schema):
-    kid = fields.String(metadata={"example": "acoustic20_01"})
-    title = fields.String()
-    description = fields.String()
-    publisher = fields.String()
-    created = fields.AwareDateTime()
-    streams = fields.List(fields.Nested(StreamSummarySchema))
-    url = fields.String()
+    kid = fields.String(metadata={"description": "the collection's kid", "example": "acoustic20_01"})
+    title = fields.String(metadata={"description": "the collection's title"})
+    description = fields.String(metadata={"description": "what the collection holds"})
+    publisher = fields.String(metadata={"description": "who publishes it"})
+    created = fields.AwareDateTime(metadata={"description": "when it was registered, RFC 3339 UTC"})
+    streams = fields.List(fields.Nested(StreamSummarySchema), metadata={"description": "its streams"})
+    url = fields.String(metadata={"description": "the collection in this API"})
 
 
 class CollectionListSchema(ma.Schema):
-    items = fields.List(fields.Nested(CollectionSchema))
+    items = fields.List(fields.Nested(CollectionSchema), metadata={"description": "every collection"})
 
 
 class MemberSchema(ma.Schema):
-    kid = fields.String()
-    title = fields.String()
-    modified = fields.AwareDateTime()
+    kid = fields.String(metadata={"description": "the resource's kid"})
+    title = fields.String(metadata={"description": "the resource's title"})
+    modified = fields.AwareDateTime(metadata={"description": "when the record last changed, RFC 3339 UTC"})
     deleted = fields.Boolean(metadata={"description": "a tombstone: the resource's bytes were deleted"})
-    url = fields.String()
+    url = fields.String(metadata={"description": "the resource record in this API"})
 
 
 class StreamSchema(StreamSummarySchema):
-    collection = fields.String()
-    members = fields.List(fields.Nested(MemberSchema))
+    collection = fields.String(metadata={"description": "kid of the collection the stream belongs to"})
+    members = fields.List(fields.Nested(MemberSchema), metadata={"description": "resources of this page, oldest change first"})
     next = next_url_field()
 
 
 class FeedSchema(ma.Schema):
-    items = fields.List(fields.Nested(ResourceSchema))
+    items = fields.List(fields.Nested(ResourceSchema), metadata={"description": "resource records (or tombstones) of this page, in (modified, kid) order"})
     next = next_url_field()
 
 
 class PageQuery(ma.Schema):
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000), metadata={"description": "page size"})
     cursor = Cursor(str, str)
 
 
 class FeedQuery(PageQuery):
-    since = fields.AwareDateTime(metadata={"description": "resources modified at or after this time (RFC 3339)"})
-    stream = fields.List(fields.String(validate=validate.Regexp(KID)), metadata={"description": "only these streams (repeatable)"})
+    since = FilterTime(metadata={"description": f"resources modified at or after this time: {TIME_FORMS}"})
+    stream = fields.List(fields.String(validate=matching(KID)), metadata={"description": "only these streams (repeatable)"})
 
 
 def _page_position(cursor: list | None) -> tuple[datetime, str] | None:
