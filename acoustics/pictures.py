@@ -34,14 +34,17 @@ def psd_picture(record: PackageRecord, result: Psd, calibration: Calibration | N
                          title=title, log_frequency=log_frequency)
 
 
-def spectrogram_picture(record: PackageRecord, samples: BinaryIO, calibration: Calibration | None) -> bytes:
-    """The package's spectrogram (see :func:`.spectrogram.stored_spectrogram`) from its stored samples."""
+def spectrogram_picture(record: PackageRecord, samples: BinaryIO, calibration: Calibration | None,
+                        fixed_range_db: tuple[float, float] | None = None) -> bytes:
+    """The package's spectrogram (see :func:`.spectrogram.stored_spectrogram`) from its stored samples, its colours
+    spanning ``fixed_range_db`` (None: auto-scaled)."""
     result = spectrogram.stored_spectrogram(
         samples, record.runs, window_start_tick=record.boundary_tick, n_expected=record.n_expected,
         sample_rate_hz=raw.SAMPLE_RATE_HZ,
     )
     return plots.spectrogram_png(result, offset_db=calibration_offset_db(calibration), unit=psd_product.display_unit(calibration),
-                                 title=f"{record.package_id}, window from {readable_utc(tick_to_datetime(record.boundary_tick))}")
+                                 title=f"{record.package_id}, window from {readable_utc(tick_to_datetime(record.boundary_tick))}",
+                                 fixed_range_db=fixed_range_db)
 
 
 @dataclass(frozen=True)

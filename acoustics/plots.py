@@ -93,8 +93,11 @@ def colour_range_db(levels_db: np.ndarray) -> tuple[float, float]:
     return low, max(high, low + 1)
 
 
-def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float, unit: str, title: str) -> bytes:
-    """Time against frequency up to Nyquist, colour = PSD in dB; columns without data in grey."""
+def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float, unit: str, title: str,
+                    fixed_range_db: tuple[float, float] | None = None) -> bytes:
+    """Time against frequency up to Nyquist, colour = PSD in dB; columns without data in grey. The colours span
+    ``fixed_range_db`` (low, high) when given (levels outside take the end colours), else the picture's own
+    :func:`colour_range_db`."""
     import matplotlib
     from matplotlib.patches import Patch
 
@@ -102,7 +105,7 @@ def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float, unit: str, ti
     axes = figure.add_axes(SPECTROGRAM_AXES)
     colorbar_axes = figure.add_axes(_COLORBAR_AXES)
     levels = to_db(spectrogram.power[1:]) + offset_db  # rows above 0 Hz
-    low, high = colour_range_db(levels)
+    low, high = colour_range_db(levels) if fixed_range_db is None else fixed_range_db
     resolution_khz = spectrogram.frequency_hz[1] / 1e3
     colours = matplotlib.colormaps["viridis"].with_extremes(bad=NO_DATA_COLOUR)
     image = axes.imshow(
@@ -115,8 +118,9 @@ def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float, unit: str, ti
     axes.set_xlabel("Time from the start of the package window (s)")
     axes.set_ylabel("Frequency (kHz)")
     low_pct, high_pct = COLOUR_PERCENTILES
+    scale = "fixed" if fixed_range_db is not None else f"auto: percentiles {low_pct:g} and {high_pct:g}"
     axes.set_title(
-        f"{title}\ncolour range {low:g} to {high:g} dB (percentiles {low_pct:g} and {high_pct:g}); "
+        f"{title}\ncolour range {low:g} to {high:g} dB ({scale}); "
         f"nfft {spectrogram.nfft} (Δf {resolution_khz * 1e3:.0f} Hz), {spectrogram.column_s:.3g} s per column",
         fontsize=9,
     )
