@@ -35,7 +35,8 @@ DEMO_DEFAULTS = {
     "snippet_interval_s": 10,
     "spool_settle_s": 5.0,
     "poll_interval_s": 0.5,
-    "sensors_file": str(files("hydroserve.samples") / "sensors.toml"),
+    # the demo detector: 456 sensors on 24 strings (samples/detector.py), three of them live
+    "sensors_file": str(files("hydroserve.samples") / "detector.toml"),
     # the sample sensors' illustrative calibration puts the synthetic sea at about 43 dB re 1 uPa RMS, far below real
     # deep-sea noise: at this full scale the demo's MP3 background sits near -37 dBFS, as real data would at the default
     "mp3_full_scale_db_re_1upa": 80.0,
@@ -73,12 +74,14 @@ def _ingest(settings: Settings, engine, stop: threading.Event) -> None:
 
 
 def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
-    from hydroserve.samples.live import LiveSpoolWriter  # the samples are the demo's alone: imported when it runs
+    from hydroserve.samples.detector import LIVE_SENSORS  # the samples are the demo's alone: imported when it runs
+    from hydroserve.samples.live import LiveSpoolWriter
     from hydroserve.samples.synthetic import SyntheticSensor
 
     stop = threading.Event()
-    known = sensor_metadata.load(settings.sensors_file).sensors
-    sources = [SyntheticSensor(sensor, seed=index, level=1.0 / (1 + index)) for index, sensor in enumerate(sorted(known))]
+    # the sensors file's sensors that the synthetic DAQ feeds (the others of the demo detector have no data)
+    known = sorted(s for s in sensor_metadata.load(settings.sensors_file).sensors if str(s) in LIVE_SENSORS)
+    sources = [SyntheticSensor(sensor, seed=index, level=1.0 / (1 + index)) for index, sensor in enumerate(known)]
     writer = LiveSpoolWriter(settings.spool_dir, sources, backfill_s=backfill_s)
     engine = wiring.init_catalog(settings)
     publish_samples(settings, engine)
