@@ -122,7 +122,7 @@ def test_package_page_plays_shows_and_describes_the_package(app, client, setting
     document = html(client, url(app, "pages.package", package_id=pid))
     (audio,) = document.xpath("//audio")
     assert local(audio.get("src")) == url(app, "acoustic.Mp3", package_id=pid) and audio.get("preload") == "metadata"
-    assert document.xpath("//img[@id='spectrogram']/@src") == [url(app, "pictures.SpectrogramPng", package_id=pid)]
+    assert document.xpath("//img[@id='spectrogram']/@src") == [url(app, "pictures.SpectrogramPng", package_id=pid, scale="fixed")]
     assert document.xpath("//img[@id='psd']/@src") == [url(app, "pictures.PsdPng", package_id=pid, xscale="linear")]
     assert all(len(alt) > 40 for alt in document.xpath("//img/@alt"))
     assert "68.45 % of the samples, 1 gap." in text(document.xpath("//p[@class='lead']")[0])
@@ -169,7 +169,10 @@ def test_package_page_plays_shows_and_describes_the_package(app, client, setting
 def test_package_page_switches_the_psd_to_log_frequency(app, client, three_packages):
     document = html(client, url(app, "pages.package", package_id=PIDS[0], xscale="log"))
     assert document.xpath("//img[@id='psd']/@src") == [url(app, "pictures.PsdPng", package_id=PIDS[0], xscale="log")]
-    assert document.xpath("//nav[@class='toggle']/a[@aria-current]/text()") == ["logarithmic frequency"]
+    assert document.xpath("//nav[@class='toggle']/a[@aria-current]/text()") == ["fixed colour scale", "logarithmic frequency"]
+    auto = html(client, url(app, "pages.package", package_id=PIDS[0], xscale="log", scale="auto"))
+    assert auto.xpath("//img[@id='spectrogram']/@src") == [url(app, "pictures.SpectrogramPng", package_id=PIDS[0], scale="auto")]
+    assert auto.xpath("//nav[@class='toggle']/a[@aria-current]/text()") == ["auto colour scale", "logarithmic frequency"]
 
 
 def test_sensor_page_lists_packages_by_page_and_the_noise_in_bands(app, client, three_packages, monkeypatch):

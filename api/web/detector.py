@@ -43,13 +43,21 @@ class SearchFields(ma.Schema):
     type = fields.String(validate=validate.OneOf(["piezo", "hydrophone", "unknown"]), metadata={"description": "sensor type"})
 
 
+class UtcDateTime(fields.DateTime):
+    """An ISO 8601 / RFC 3339 time; without an offset (as a browser's date-time input sends it) it is UTC."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class PeriodFields(ma.Schema):
     """The period of the availability; default: the day up to the latest package window."""
 
     quantity = fields.String(load_default="broadband", validate=validate.OneOf(list(overview.QUANTITIES)), metadata={
         "description": "what each sensor is coloured by: " + "; ".join(f"{k}: {v}" for k, v in overview.QUANTITIES.items())})
-    start = fields.AwareDateTime(metadata={"description": "availability from this time (RFC 3339)", "example": "2020-12-23T00:00:00Z"})
-    end = fields.AwareDateTime(metadata={"description": "availability before this time (RFC 3339)", "example": "2020-12-24T00:00:00Z"})
+    start = UtcDateTime(metadata={"description": "availability from this time (RFC 3339; without an offset: UTC)", "example": "2020-12-23T00:00:00Z"})
+    end = UtcDateTime(metadata={"description": "availability before this time (RFC 3339; without an offset: UTC)", "example": "2020-12-24T00:00:00Z"})
 
     @ma.validates_schema
     def _period(self, data, **kwargs):

@@ -1,0 +1,252 @@
+// Overview page: the detector drawn from /api/v1/detector (one request, parallel arrays), each sensor coloured by
+// the chosen quantity. Side view: one column per detection unit, one cell per floor (0, the base, at the bottom).
+// Top view: the detection units at their x/y positions, coloured by the median of their sensors.
+// Hover shows a sensor, a click opens its page; a search (the form's values, in data-search) marks its matches.
+// Drawn in CSS pixels at the width of the page, so the text stays readable at phone width; redrawn on resize.
+"use strict";
+
+(function () {
+  const root = document.getElementById("detector");
+  if (!root) {
+    return;
+  }
+  const SVG = "http://www.w3.org/2000/svg";
+  const VIRIDIS = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"];
+  const NO_DATA = "#c8c8c8";
+  const status = document.getElementById("detector-status");
+  const sensorUrl = root.dataset.sensorUrl; // ends with "/"; the sensor id follows
+  const search = JSON.parse(root.dataset.search);
+  let data = null;
+
+  function element(name, attributes, parent) {
+    const node = document.createElementNS(SVG, name);
+    for (const [key, value] of Object.entries(attributes)) {
+      node.setAttribute(key, value);
+    }
+    if (parent) {
+      parent.appendChild(node);
+    }
+    return node;
+  }
+
+  function text(parent, x, y, content, anchor) {
+    const node = element("text", {x: x, y: y, "text-anchor": anchor || "start", class: "axis"}, parent);
+    node.textContent = content;
+    return node;
+  }
+
+  function hexToRgb(hex) {
+    return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  }
+
+  function colour(fraction) {
+    const f = Math.min(1, Math.max(0, fraction)) * (VIRIDIS.length - 1);
+    const i = Math.min(VIRIDIS.length - 2, Math.floor(f));
+    const [a, b] = [hexToRgb(VIRIDIS[i]), hexToRgb(VIRIDIS[i + 1])];
+    const mixed = a.map((value, k) => Math.round(value + (b[k] - value) * (f - i)));
+    return `rgb(${mixed[0]},${mixed[1]},${mixed[2]})`;
+  }
+
+  function range(values) {
+    if (data.quantity === "availability") {
+      return [0, 1];
+    }
+    const finite = values.filter((v) => v !== null).sort((a, b) => a - b);
+    if (!finite.length) {
+      return null;
+    }
+    const low = Math.floor(finite[0]);
+    return [low, Math.max(low + 1, Math.ceil(finite[finite.length - 1]))];
+  }
+
+  function fill(value, scale) {
+    return value === null || scale === null ? NO_DATA : colour((value - scale[0]) / (scale[1] - scale[0]));
+  }
+
+  function matches(i) {
+    const type = data.type[i] || "unknown";
+    return (search.dom === undefined || String(data.sensor[i]).split("_")[1].includes(search.dom))
+      && (search.string === undefined || data.string[i] === search.string)
+      && (search.floor === undefined || data.floor[i] === search.floor)
+      && (search.type === undefined || type === search.type);
+  }
+
+  function describe(i) {
+    const value = data.value[i];
+    const shown = value === null ? "no data" : data.quantity === "availability"
+      ? `${(100 * value).toFixed(1)} % of windows` : `${value.toFixed(1)} dB${data.calibrated[i] ? "" : " (uncalibrated)"}`;
+    const place = data.string[i] === null ? "not placed" : `string ${data.string[i]}, floor ${data.floor[i]}`;
+    return `${data.sensor[i]} · ${data.type[i] || "unknown type"} · ${place} · ${shown}`;
+  }
+
+  function show(i) {
+    status.textContent = i === null ? root.dataset.hint : describe(i);
+  }
+
+  // the detection units: [detector, string] -> indices of their sensors, in the order of the document
+  function units() {
+    const byUnit = new Map();
+    data.sensor.forEach((_, i) => {
+      if (data.string[i] === null) {
+        return;
+      }
+      const key = `${data.detector[i] || ""}|${data.string[i]}`;
+      if (!byUnit.has(key)) {
+        byUnit.set(key, []);
+      }
+      byUnit.get(key).push(i);
+    });
+    return [...byUnit.values()];
+  }
+
+  function sideView(width, groups, scale) {
+    const floors = Math.max(0, ...data.floor.filter((f) => f !== null)) + 1;
+    const margin = {left: 34, right: 6, top: 6, bottom: 30};
+    const cellWidth = (width - margin.left - margin.right) / Math.max(1, groups.length);
+    const cellHeight = Math.max(9, Math.min(18, 360 / floors));
+    const height = margin.top + floors * cellHeight + margin.bottom;
+    const svg = element("svg", {width: width, height: height, viewBox: `0 0 ${width} ${height}`, role: "img",
+      "aria-label": `Side view: ${groups.length} detection units, floors by height, each sensor coloured by ${data.description}`});
+    const cells = element("g", {}, svg);
+    const gap = cellWidth > 4 ? 1 : 0;
+    groups.forEach((indices, column) => {
+      for (const i of indices) {
+        const cell = element("rect", {
+          x: margin.left + column * cellWidth, y: margin.top + (floors - 1 - data.floor[i]) * cellHeight,
+          width: Math.max(0.5, cellWidth - gap), height: cellHeight - 1, fill: fill(data.value[i], scale), "data-index": i,
+        }, cells);
+        if (search.active && !matches(i)) {
+          cell.setAttribute("opacity", "0.25");
+        } else if (search.active) {
+          cell.setAttribute("class", "match");
+        }
+      }
+    });
+    const labelEvery = Math.ceil(28 / cellWidth);
+    groups.forEach((indices, column) => {
+      if (column % labelEvery === 0) {
+        text(svg, margin.left + (column + 0.5) * cellWidth, margin.top + floors * cellHeight + 13, String(data.string[indices[0]]), "middle");
+      }
+    });
+    text(svg, margin.left, height - 3, "detection unit (string) →");
+    for (let floor = 0; floor < floors; floor += floors > 10 ? 3 : 1) {
+      text(svg, margin.left - 4, margin.top + (floors - 1 - floor) * cellHeight + cellHeight * 0.75, String(floor), "end");
+    }
+    return svg;
+  }
+
+  function median(values) {
+    const finite = values.filter((v) => v !== null).sort((a, b) => a - b);
+    return finite.length ? finite[Math.floor((finite.length - 1) / 2)] : null;
+  }
+
+  function topView(width, groups, scale) {
+    const placed = groups.filter((indices) => data.x_m[indices[0]] !== null);
+    if (!placed.length) {
+      return null;
+    }
+    const xs = placed.map((g) => data.x_m[g[0]]);
+    const ys = placed.map((g) => data.y_m[g[0]]);
+    const [xMin, xMax, yMin, yMax] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+    const spanM = Math.max(xMax - xMin, yMax - yMin, 1);
+    const size = Math.min(width, 420);
+    const pad = 18;
+    const metres = (size - 2 * pad) / spanM;
+    const height = (yMax - yMin) * metres + 2 * pad + 16;
+    const radius = Math.max(2, Math.min(12, 0.4 * Math.sqrt((size - 2 * pad) ** 2 / placed.length)));
+    const svg = element("svg", {width: size, height: height, viewBox: `0 0 ${size} ${height}`, role: "img",
+      "aria-label": `Top view: ${placed.length} detection units at their positions, coloured by the median of their sensors`});
+    placed.forEach((indices) => {
+      const i = indices[0];
+      const unitMatches = !search.active || indices.some(matches);
+      element("circle", {
+        cx: pad + (data.x_m[i] - xMin) * metres, cy: pad + (yMax - data.y_m[i]) * metres, r: radius,
+        fill: fill(median(indices.map((k) => data.value[k])), scale), "data-string": data.string[i], "data-index": i,
+        opacity: unitMatches ? "1" : "0.25", class: search.active && unitMatches ? "match" : "",
+      }, svg);
+    });
+    text(svg, pad, height - 3, `x → (${Math.round(spanM)} m across)`);
+    return svg;
+  }
+
+  function legend(width, scale) {
+    const svg = element("svg", {width: Math.min(width, 420), height: 36, role: "img", "aria-label": "Colour scale"});
+    const steps = 40;
+    const barWidth = Math.min(width, 420) - 90;
+    for (let k = 0; k < steps; k += 1) {
+      element("rect", {x: k * barWidth / steps, y: 0, width: barWidth / steps + 0.5, height: 14, fill: colour(k / (steps - 1))}, svg);
+    }
+    element("rect", {x: barWidth + 12, y: 0, width: 14, height: 14, fill: NO_DATA}, svg);
+    text(svg, barWidth + 30, 12, "no data");
+    if (scale) {
+      const format = (v) => (data.quantity === "availability" ? `${Math.round(v * 100)} %` : `${v} dB`);
+      text(svg, 0, 30, format(scale[0]));
+      text(svg, barWidth, 30, format(scale[1]), "end");
+    }
+    return svg;
+  }
+
+  function draw() {
+    const width = root.clientWidth;
+    const groups = units();
+    const scale = range(data.value);
+    const views = root.querySelector(".views");
+    views.replaceChildren();
+    const side = document.createElement("figure");
+    side.appendChild(sideView(width, groups, scale));
+    views.appendChild(side);
+    const top = topView(width, groups, scale);
+    if (top) {
+      const figure = document.createElement("figure");
+      figure.appendChild(top);
+      views.appendChild(figure);
+    }
+    root.querySelector(".legend").replaceChildren(legend(width, scale));
+    const unplaced = data.string.filter((s) => s === null).length;
+    root.querySelector(".unplaced").textContent = unplaced
+      ? `${unplaced} sensor${unplaced === 1 ? "" : "s"} without a known string and floor: in the table below.` : "";
+  }
+
+  function index(event) {
+    const target = event.target.closest("[data-index]");
+    return target ? Number(target.dataset.index) : null;
+  }
+
+  root.addEventListener("pointermove", (event) => show(index(event)));
+  root.addEventListener("pointerleave", () => show(null));
+  root.addEventListener("click", (event) => {
+    const target = event.target.closest("[data-index]");
+    if (!target) {
+      return;
+    }
+    if (target.dataset.string !== undefined) {
+      window.location.href = root.dataset.stringUrl.replace("STRING", target.dataset.string);
+    } else {
+      window.location.href = sensorUrl + encodeURIComponent(data.sensor[Number(target.dataset.index)]);
+    }
+  });
+
+  fetch(root.dataset.source, {headers: {Accept: "application/json"}})
+    .then((response) => {
+      if (!response.ok) {
+        throw new Error(`${response.status} ${response.statusText}`);
+      }
+      return response.json();
+    })
+    .then((document_) => {
+      data = document_;
+      draw();
+      show(null);
+      root.dataset.drawn = String(data.n_sensors);
+      let width = root.clientWidth;
+      window.addEventListener("resize", () => {
+        if (root.clientWidth !== width) {
+          width = root.clientWidth;
+          draw();
+        }
+      });
+    })
+    .catch((error) => {
+      status.textContent = `The detector could not be drawn: ${error.message}. The table below lists the sensors.`;
+    });
+}());
