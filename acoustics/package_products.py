@@ -170,16 +170,19 @@ class PackageProducts:
         return self._picture(record, name, "psd", lambda: pictures.psd_picture(record, self.psd_statistics(record), calibration,
                                                                         log_frequency=log_frequency))
 
-    def spectrogram_picture(self, record: PackageRecord, fixed_range_db: tuple[float, float] | None = None) -> Served:
-        """The spectrogram picture, its colours spanning ``fixed_range_db`` (low, high) dB, or auto-scaled (None);
-        each range is a picture of its own (so its ETag changes with the range)."""
+    def spectrogram_picture(self, record: PackageRecord, fixed_range_db: tuple[float, float] | None = None, *,
+                            thumbnail: bool = False) -> Served:
+        """The spectrogram picture (or its ``thumbnail``), its colours spanning ``fixed_range_db`` (low, high) dB, or
+        auto-scaled (None); each range is a picture of its own (so its ETag changes with the range)."""
         calibration = self.calibration(record)
 
         def make() -> bytes:
             with self.samples(record) as stored:
-                return pictures.spectrogram_picture(record, stored, calibration, fixed_range_db)
+                return pictures.spectrogram_picture(record, stored, calibration, fixed_range_db, thumbnail=thumbnail)
 
-        name = "spectrogram" if fixed_range_db is None else "spectrogram.db{:g}_{:g}".format(*fixed_range_db)
+        name = "spectrogram.thumbnail" if thumbnail else "spectrogram"
+        if fixed_range_db is not None:
+            name += ".db{:g}_{:g}".format(*fixed_range_db)
         return self._picture(record, name, None, make)
 
     def band_levels(self, records: list[PackageRecord], statistic: str) -> pictures.BandLevels:

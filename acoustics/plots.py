@@ -28,6 +28,8 @@ DPI = 100
 PSD_SIZE_PX = (1000, 500)
 SPECTROGRAM_SIZE_PX = (1000, 450)
 BAND_LEVELS_SIZE_PX = (1000, 420)
+THUMBNAIL_SIZE_PX = (320, 160)
+THUMBNAIL_AXES = (0.13, 0.18, 0.85, 0.79)
 # where the spectrogram's data area sits in the picture, as fractions of its
 # width and height from the lower left corner: (left, bottom, width, height);
 # a web page maps a click on the picture to a time with it
@@ -126,6 +128,31 @@ def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float, unit: str, ti
     )
     if not spectrogram.segments_per_column.all():
         axes.legend(handles=[Patch(color=NO_DATA_COLOUR, label="no data (gap)")], loc="upper right", fontsize=8)
+    return _png(figure)
+
+
+def spectrogram_thumbnail_png(spectrogram: Spectrogram, *, offset_db: float,
+                              fixed_range_db: tuple[float, float] | None = None) -> bytes:
+    """A small spectrogram for a strip of many (THUMBNAIL_SIZE_PX): time in s and frequency in kHz on small axes, no
+    title and no colour bar (the page states the scale); colours as :func:`spectrogram_png`'s."""
+    import matplotlib
+    from matplotlib.ticker import MaxNLocator
+
+    figure = _figure(THUMBNAIL_SIZE_PX)
+    axes = figure.add_axes(THUMBNAIL_AXES)
+    levels = to_db(spectrogram.power[1:]) + offset_db
+    low, high = colour_range_db(levels) if fixed_range_db is None else fixed_range_db
+    resolution_khz = spectrogram.frequency_hz[1] / 1e3
+    axes.imshow(
+        np.ma.masked_invalid(levels), origin="lower", aspect="auto", interpolation="nearest",
+        cmap=matplotlib.colormaps["viridis"].with_extremes(bad=NO_DATA_COLOUR), vmin=low, vmax=high,
+        extent=(0, spectrogram.duration_s, resolution_khz / 2, spectrogram.frequency_hz[-1] / 1e3 + resolution_khz / 2),
+    )
+    axes.xaxis.set_major_locator(MaxNLocator(4))
+    axes.yaxis.set_major_locator(MaxNLocator(4))
+    axes.tick_params(labelsize=8, length=2, pad=1)
+    axes.set_xlabel("s", fontsize=8, labelpad=0)
+    axes.set_ylabel("kHz", fontsize=8, labelpad=0)
     return _png(figure)
 
 

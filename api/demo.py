@@ -42,6 +42,9 @@ DEMO_DEFAULTS = {
     "mp3_full_scale_db_re_1upa": 80.0,
     # a bounded disk (issue 16): finished spool files go, the samples are kept 2 minutes, MP3s and PSDs 15 minutes
     # (see the README for the measured size after an hour)
+    # spectrograms on one colour scale per sensor type: the synthetic sea spans about -38..12 dB re 1 uPa^2/Hz at the
+    # calibrated piezos and -156..-112 dB re 1 (sample unit)^2/Hz at the uncalibrated hydrophone
+    "colour_scales": {"spectrogram": {"piezo": [-40, 15], "hydrophone": [-160, -110]}},
     "spool_done": "delete",
     "retention_days": {"samples": 2 / 1440, "mp3": 15 / 1440, "psd": 15 / 1440},
     "retention_interval_s": 30.0,

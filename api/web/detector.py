@@ -74,6 +74,8 @@ class DetectorSchema(ma.Schema):
     quantity = fields.String(metadata={"description": "the quantity in `value`"})
     description = fields.String(metadata={"description": "what `value` is"})
     unit = fields.String(metadata={"description": "unit of `value` (levels: per sensor, calibrated or not, see `calibrated`)"})
+    units = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "unit of `value` for the calibrated and for the uncalibrated sensors"})
     start = fields.String(allow_none=True, metadata={"description": "availability: start of the period (RFC 3339); null for levels"})
     end = fields.String(allow_none=True, metadata={"description": "availability: end of the period (RFC 3339); null for levels"})
     n_sensors = fields.Integer(metadata={"description": "length of every array below"})
@@ -117,6 +119,7 @@ class Values:
 
     quantity: str
     unit: str
+    units: dict[str, str]
     values: list[float | None]
     start: datetime | None
     end: datetime | None
@@ -141,16 +144,18 @@ def quantity_values(items: list[overview.OverviewSensor], quantity: str, start: 
     """The values of ``quantity`` for ``items``; availability over [start, end) (default: :func:`default_period`)."""
     if quantity != "availability":
         values = [overview.level_db(item, quantity) for item in items]
-        unit = "dB re 1 µPa² (calibrated) or re 1 (sample unit)²" if quantity == "broadband" else \
-            "dB re 1 µPa²/Hz (calibrated) or re 1 (sample unit)²/Hz"
-        return Values(quantity, unit, [None if v is None else round(v, LEVEL_DECIMALS) for v in values], None, None)
+        per = "" if quantity == "broadband" else "/Hz"
+        units = {"calibrated": f"dB re 1 µPa²{per}", "uncalibrated": f"dB re 1 (sample unit)²{per}"}
+        unit = f"{units['calibrated']} (calibrated) or {units['uncalibrated']} (uncalibrated)"
+        return Values(quantity, unit, units, [None if v is None else round(v, LEVEL_DECIMALS) for v in values], None, None)
     if start is None or end is None:
         start, end = default_period(items)
     start_tick, end_tick = datetime_to_tick(start), datetime_to_tick(end)
     with services().engine.connect() as conn:
         counts = overview.package_counts(conn, start_tick=start_tick, end_tick=end_tick)
     expected = max(1, int((end - start).total_seconds()) // services().settings.snippet_interval_s)
-    return Values(quantity, "fraction of package windows archived",
+    fraction = "fraction of package windows archived"
+    return Values(quantity, fraction, {"calibrated": fraction, "uncalibrated": fraction},
                   [round(overview.availability(item, counts, expected), 3) for item in items], start, end)
 
 
@@ -169,7 +174,7 @@ def detector(quantity: str, start: datetime | None = None, end: datetime | None 
     values = quantity_values(items, quantity, start, end)
     infos = [item.info for item in items]
     return {
-        "quantity": quantity, "description": overview.QUANTITIES[quantity], "unit": values.unit,
+        "quantity": quantity, "description": overview.QUANTITIES[quantity], "unit": values.unit, "units": values.units,
         "start": None if values.start is None else values.start.isoformat(),
         "end": None if values.end is None else values.end.isoformat(),
         "n_sensors": len(items), "sensor": [item.sensor for item in items], "type": [i.type for i in infos],
@@ -181,9 +186,11 @@ def detector(quantity: str, start: datetime | None = None, end: datetime | None 
 
 
 def search(items: list[overview.OverviewSensor], query: dict) -> list[overview.OverviewSensor]:
-    """The sensors matching the search fields of ``query``."""
-    return [item for item in items if overview.matches(item, dom=query.get("dom"), string=query.get("string"),
-                                                       floor=query.get("floor"), sensor_type=query.get("type"))]
+    """The sensors matching the search fields of ``query``: those with data first, each group in the order of
+    ``items``."""
+    found = [item for item in items if overview.matches(item, dom=query.get("dom"), string=query.get("string"),
+                                                        floor=query.get("floor"), sensor_type=query.get("type"))]
+    return sorted(found, key=lambda item: item.latest.n_packages == 0)
 
 
 def sensor_row(item: overview.OverviewSensor) -> dict:
@@ -202,7 +209,8 @@ def sensor_row(item: overview.OverviewSensor) -> dict:
 @bp.response(200, SensorTableSchema, headers=NEXT_LINK)
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 def detector_sensors(limit: int, offset: int, **query):
-    """The sensor table: sensors matching the search (every field optional), ordered as in ``/detector``, by offset."""
+    """The sensor table: sensors matching the search (every field optional), those with data first, each group
+    ordered as in ``/detector``; paged by offset."""
     found = search(load_overview(), query)
     page = found[offset:offset + limit]
     headers, next_url = {}, None

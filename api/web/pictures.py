@@ -51,13 +51,13 @@ def psd_png(package_id: str, xscale: str):
 @bp.alt_response(404, description="No such package", **errors.PROBLEM)
 @bp.alt_response(410, description="The samples were deleted by the retention rules", **errors.PROBLEM)
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
-def spectrogram_png(package_id: str, scale: str):
+def spectrogram_png(package_id: str, scale: str, size: str):
     """The package's spectrogram as a picture: Hann segments of 1024 samples (Δf 191 Hz), averaged into at most 800 time
     columns; colours on the fixed range configured for the sensor's type (colour_scales) unless ``scale=auto``."""
     record = load_live(package_id, "wav")
     fixed = None if scale == "auto" else spectrogram_scale_db(record.sensor)
-    served = services().products.spectrogram_picture(record, fixed)
-    return http.send_served(served, last_modified=record.created_at, download_name=f"{package_id}.spectrogram.png")
+    served = services().products.spectrogram_picture(record, fixed, thumbnail=size == "thumbnail")
+    return http.send_served(served, last_modified=record.created_at, download_name=f"{package_id}.spectrogram{'.thumbnail' if size == 'thumbnail' else ''}.png")
 
 
 @bp.route(urls.rule(urls.SENSOR_BAND_LEVELS_PICTURE), endpoint="BandLevelsPng")

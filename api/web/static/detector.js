@@ -47,20 +47,34 @@
     return `rgb(${mixed[0]},${mixed[1]},${mixed[2]})`;
   }
 
-  function range(values) {
-    if (data.quantity === "availability") {
-      return [0, 1];
+  // one colour scale for the calibrated sensors and one for the others (their levels are in other units);
+  // availability is 0 to 1 for all
+  function group(i) {
+    return data.quantity === "availability" || data.calibrated[i] ? "calibrated" : "uncalibrated";
+  }
+
+  function scales() {
+    const found = {};
+    for (const name of ["calibrated", "uncalibrated"]) {
+      const finite = data.value.filter((v, i) => v !== null && group(i) === name).sort((a, b) => a - b);
+      if (data.quantity === "availability") {
+        found[name] = name === "calibrated" ? [0, 1] : null;
+      } else if (finite.length) {
+        const low = Math.floor(finite[0]);
+        found[name] = [low, Math.max(low + 1, Math.ceil(finite[finite.length - 1]))];
+      } else {
+        found[name] = null;
+      }
     }
-    const finite = values.filter((v) => v !== null).sort((a, b) => a - b);
-    if (!finite.length) {
-      return null;
-    }
-    const low = Math.floor(finite[0]);
-    return [low, Math.max(low + 1, Math.ceil(finite[finite.length - 1]))];
+    return found;
   }
 
   function fill(value, scale) {
-    return value === null || scale === null ? NO_DATA : colour((value - scale[0]) / (scale[1] - scale[0]));
+    return value === null || !scale ? NO_DATA : colour((value - scale[0]) / (scale[1] - scale[0]));
+  }
+
+  function sensorFill(i, scale) {
+    return fill(data.value[i], scale[group(i)]);
   }
 
   function matches(i) {
@@ -113,7 +127,7 @@
       for (const i of indices) {
         const cell = element("rect", {
           x: margin.left + column * cellWidth, y: margin.top + (floors - 1 - data.floor[i]) * cellHeight,
-          width: Math.max(0.5, cellWidth - gap), height: cellHeight - 1, fill: fill(data.value[i], scale), "data-index": i,
+          width: Math.max(0.5, cellWidth - gap), height: cellHeight - 1, fill: sensorFill(i, scale), "data-index": i,
         }, cells);
         if (search.active && !matches(i)) {
           cell.setAttribute("opacity", "0.25");
@@ -155,13 +169,18 @@
     const height = (yMax - yMin) * metres + 2 * pad + 16;
     const radius = Math.max(2, Math.min(12, 0.4 * Math.sqrt((size - 2 * pad) ** 2 / placed.length)));
     const svg = element("svg", {width: size, height: height, viewBox: `0 0 ${size} ${height}`, role: "img",
-      "aria-label": `Top view: ${placed.length} detection units at their positions, coloured by the median of their sensors`});
+      "aria-label": `Top view: ${placed.length} detection units at their positions, coloured by the median of their optical modules`});
     placed.forEach((indices) => {
       const i = indices[0];
+      // the unit's colour: the median of its optical modules (floors above the base), all calibrated alike or not
+      const modules = indices.filter((k) => data.floor[k] > 0);
+      const candidates = modules.length ? modules : indices;
+      const known = candidates.filter((k) => data.value[k] !== null);
+      const piezos = known.length ? known.filter((k) => group(k) === group(known[0])) : candidates;
       const unitMatches = !search.active || indices.some(matches);
       element("circle", {
         cx: pad + (data.x_m[i] - xMin) * metres, cy: pad + (yMax - data.y_m[i]) * metres, r: radius,
-        fill: fill(median(indices.map((k) => data.value[k])), scale), "data-string": data.string[i], "data-index": i,
+        fill: fill(median(piezos.map((k) => data.value[k])), scale[group(piezos[0])]), "data-string": data.string[i], "data-index": i,
         opacity: unitMatches ? "1" : "0.25", class: search.active && unitMatches ? "match" : "",
       }, svg);
     });
@@ -170,32 +189,40 @@
   }
 
   function legend(width, scale) {
-    const svg = element("svg", {width: Math.min(width, 420), height: 36, role: "img", "aria-label": "Colour scale"});
+    const shown = Object.entries(scale).filter(([, range]) => range);
+    const size = Math.min(width, 460);
+    const rowHeight = 46;
+    const svg = element("svg", {width: size, height: Math.max(1, shown.length) * rowHeight + 4, role: "img", "aria-label": "Colour scales"});
     const steps = 40;
-    const barWidth = Math.min(width, 420) - 90;
-    for (let k = 0; k < steps; k += 1) {
-      element("rect", {x: k * barWidth / steps, y: 0, width: barWidth / steps + 0.5, height: 14, fill: colour(k / (steps - 1))}, svg);
-    }
-    element("rect", {x: barWidth + 12, y: 0, width: 14, height: 14, fill: NO_DATA}, svg);
-    text(svg, barWidth + 30, 12, "no data");
-    if (scale) {
+    const barWidth = size - 90;
+    shown.forEach(([name, range], row) => {
+      const top = row * rowHeight;
+      const title = data.quantity === "availability" ? data.units.calibrated : `${name} sensors: ${data.units[name]}`;
+      text(svg, 0, top + 11, title);
+      for (let k = 0; k < steps; k += 1) {
+        element("rect", {x: k * barWidth / steps, y: top + 15, width: barWidth / steps + 0.5, height: 12, fill: colour(k / (steps - 1))}, svg);
+      }
       const format = (v) => (data.quantity === "availability" ? `${Math.round(v * 100)} %` : `${v} dB`);
-      text(svg, 0, 30, format(scale[0]));
-      text(svg, barWidth, 30, format(scale[1]), "end");
-    }
+      text(svg, 0, top + 41, format(range[0]));
+      text(svg, barWidth, top + 41, format(range[1]), "end");
+    });
+    element("rect", {x: barWidth + 12, y: 15, width: 12, height: 12, fill: NO_DATA}, svg);
+    text(svg, barWidth + 28, 26, "no data");
     return svg;
   }
 
   function draw() {
     const width = root.clientWidth;
     const groups = units();
-    const scale = range(data.value);
+    const scale = scales();
     const views = root.querySelector(".views");
     views.replaceChildren();
+    // wide pages: the side view and the top view side by side; narrow ones: one above the other
+    const topWidth = width >= 900 ? 340 : width;
     const side = document.createElement("figure");
-    side.appendChild(sideView(width, groups, scale));
+    side.appendChild(sideView(width >= 900 ? width - topWidth - 16 : width, groups, scale));
     views.appendChild(side);
-    const top = topView(width, groups, scale);
+    const top = topView(topWidth, groups, scale);
     if (top) {
       const figure = document.createElement("figure");
       figure.appendChild(top);
