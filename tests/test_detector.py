@@ -4,7 +4,9 @@ table's search and paging, the demo detector's geometry, and the fixed colour sc
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import io
+import json
 from importlib.resources import files
 
 import numpy as np
@@ -77,6 +79,19 @@ def test_overview_places_every_sensor_and_gives_the_latest_broadband_level(demo_
     psd = demo_detector.get(url(demo_detector, "acoustic.Psd", package_id=PIDS[2], fmin=1000, fmax=10000)).json
     median_db = 10 * np.log10(np.mean(10 ** (np.array(psd["median"]) / 10)))  # band average in power
     assert band["value"][index] == pytest.approx(median_db, abs=0.06) and band["unit"].startswith("dB re 1 µPa²/Hz")
+
+
+def test_overview_is_compressed_for_clients_that_accept_it_and_answers_304_while_unchanged(demo_detector):
+    target = url(demo_detector, "detector.Detector")
+    plain = demo_detector.get(target)
+    packed = demo_detector.get(target, headers={"Accept-Encoding": "gzip, deflate"})
+    assert "Content-Encoding" not in plain.headers and packed.headers["Content-Encoding"] == "gzip"
+    assert plain.headers["Vary"] == packed.headers["Vary"] == "Accept-Encoding"
+    assert json.loads(gzip.decompress(packed.data)) == plain.json and len(packed.data) < len(plain.data) / 4
+    assert plain.headers["ETag"] != packed.headers["ETag"]  # another representation, another tag
+    for response, headers in ((plain, {}), (packed, {"Accept-Encoding": "gzip"})):
+        again = demo_detector.get(target, headers={"If-None-Match": response.headers["ETag"], **headers})
+        assert again.status_code == 304 and again.data == b""
 
 
 def test_availability_is_the_fraction_of_windows_archived(demo_detector):

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 WITH_CLIENT_SIDE_RULES = ["/api/v1/packages", "/api/v1/packages/{package_id}/psd", "/api/v1/resources", "/api/v1/streams/{kid}",
-                          "/api/v1/alerts", "/api/v1/events/tables", "/api/v1/events/tables/{table_id}/scs"]
+                          "/api/v1/alerts", "/api/v1/events/tables", "/api/v1/events/tables/{table_id}/scs", "/api/v1/detector"]
 
 
 def toml_value(value) -> str:
