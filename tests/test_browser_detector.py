@@ -142,7 +142,7 @@ def test_day_page_shows_the_packages_with_the_gaps_between_them(browser, site):
         kinds = slots.evaluate_all("items => items.map(li => li.className)")
         # 19:00 to the first window, 5 windows (19:28:00 to :08, the one at :04 not kept: 0.598 of its samples), then to 20:00
         assert kinds == ["gap", "slot", "slot", "gap", "slot", "slot", "gap"]
-        gaps = page.locator("ol.strip li.gap").evaluate_all("items => items.map(li => li.innerText.split('\\n').join(' '))")
+        gaps = page.locator("ol.strip li.gap").evaluate_all("items => items.map(li => li.innerText.split(/\\s+/).join(' '))")
         assert gaps == ["no data 19:00:00–19:28:00 840 windows", "no data 19:28:04–19:28:06 1 window",
                         "no data 19:28:10–20:00:00 955 windows"]
         pictures_loaded(page)

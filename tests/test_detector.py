@@ -194,3 +194,34 @@ def test_spectrogram_is_on_the_fixed_scale_unless_auto_and_its_etag_follows(demo
                                 headers={"If-None-Match": fixed.headers["ETag"]})
     assert changed.status_code == 200 and changed.headers["ETag"] not in (fixed.headers["ETag"], auto.headers["ETag"])
     assert demo_detector.get(url(demo_detector, "pictures.SpectrogramPng", package_id=PIDS[0], scale="loud")).status_code == 400
+
+
+def test_a_strip_puts_every_missing_window_run_between_the_packages():
+    from types import SimpleNamespace
+
+    from hydroserve.acoustics.timeline import Gap, strip
+
+    packages = [SimpleNamespace(boundary_tick=t) for t in (20, 30, 60)]  # windows of 10 ticks from 0 to 100
+    assert strip(packages, start_tick=0, end_tick=100, interval_ticks=10) == [
+        Gap(0, 2), packages[0], packages[1], Gap(40, 2), packages[2], Gap(70, 3)]
+    assert strip([], start_tick=0, end_tick=100, interval_ticks=10) == [Gap(0, 10)]
+    assert strip(packages[:1], start_tick=20, end_tick=30, interval_ticks=10) == packages[:1]
+    with pytest.raises(ValueError, match="interval_ticks=0 must be positive"):
+        strip(packages, start_tick=0, end_tick=100, interval_ticks=0)
+
+
+def test_nearest_sensors_by_distance_then_on_the_same_string():
+    from hydroserve.acoustics.timeline import nearest
+    from hydroserve.codecs.raw import SensorId
+
+    catalog = sensors.load(DETECTOR_FILE)
+    origin = catalog.info(SensorId.parse(SENSOR_ID))  # string 9, floor 12
+    others = list(catalog.sensors.values())
+    closest = nearest(origin, others, 5)
+    # its floor neighbours (35.4 m) first, then the next floors and the units 90 m away
+    assert {(o.string, o.floor) for o in closest[:2]} == {(9, 11), (9, 13)}
+    distances = [np.linalg.norm(np.subtract(o.position_m, origin.position_m)) for o in nearest(origin, others, 40)]
+    assert distances == sorted(distances) and origin not in closest
+    unplaced = sensors.SensorInfo(SensorId(1, 1), string=9, floor=3)  # no position: by floor on its string
+    far = sensors.SensorInfo(SensorId(2, 1))
+    assert nearest(sensors.SensorInfo(SensorId(3, 1), string=9, floor=5), [far, unplaced], 2) == [unplaced, far]
