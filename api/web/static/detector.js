@@ -113,20 +113,33 @@
     return [...byUnit.values()];
   }
 
+  // detectors one after the other, a gap of SEPARATOR columns between them, each named above its columns
   function sideView(width, groups, scale) {
+    const SEPARATOR = 2;
     const floors = Math.max(0, ...data.floor.filter((f) => f !== null)) + 1;
-    const margin = {left: 34, right: 6, top: 6, bottom: 30};
-    const cellWidth = (width - margin.left - margin.right) / Math.max(1, groups.length);
+    const detectors = [];
+    groups.forEach((indices, k) => {
+      const name = data.detector[indices[0]] || "";
+      if (!detectors.length || detectors[detectors.length - 1].name !== name) {
+        detectors.push({name: name, first: k});
+      }
+    });
+    const named = detectors.length > 1 || detectors.some((d) => d.name);
+    const margin = {left: 34, right: 6, top: named ? 20 : 6, bottom: 30};
+    const columns = groups.length + SEPARATOR * (detectors.length - 1);
+    const cellWidth = (width - margin.left - margin.right) / Math.max(1, columns);
     const cellHeight = Math.max(9, Math.min(18, 360 / floors));
     const height = margin.top + floors * cellHeight + margin.bottom;
     const svg = element("svg", {width: width, height: height, viewBox: `0 0 ${width} ${height}`, role: "img",
       "aria-label": `Side view: ${groups.length} detection units, floors by height, each sensor coloured by ${data.description}`});
     const cells = element("g", {}, svg);
     const gap = cellWidth > 4 ? 1 : 0;
+    const detectorOf = groups.map((_, k) => detectors.filter((d) => d.first <= k).length - 1);
+    const left = groups.map((_, k) => margin.left + (k + SEPARATOR * detectorOf[k]) * cellWidth);
     groups.forEach((indices, column) => {
       for (const i of indices) {
         const cell = element("rect", {
-          x: margin.left + column * cellWidth, y: margin.top + (floors - 1 - data.floor[i]) * cellHeight,
+          x: left[column], y: margin.top + (floors - 1 - data.floor[i]) * cellHeight,
           width: Math.max(0.5, cellWidth - gap), height: cellHeight - 1, fill: sensorFill(i, scale), "data-index": i,
         }, cells);
         if (search.active && !matches(i)) {
@@ -136,10 +149,15 @@
         }
       }
     });
+    if (named) {
+      detectors.forEach((d) => text(svg, left[d.first], 13, d.name));
+    }
     const labelEvery = Math.ceil(28 / cellWidth);
     groups.forEach((indices, column) => {
-      if (column % labelEvery === 0) {
-        text(svg, margin.left + (column + 0.5) * cellWidth, margin.top + floors * cellHeight + 13, String(data.string[indices[0]]), "middle");
+      const own = detectorOf[column];
+      const end = own + 1 < detectors.length ? detectors[own + 1].first : groups.length;
+      if ((column - detectors[own].first) % labelEvery === 0 && end - column > labelEvery / 2) {
+        text(svg, left[column] + 0.5 * cellWidth, margin.top + floors * cellHeight + 13, String(data.string[indices[0]]), "middle");
       }
     });
     text(svg, margin.left, height - 3, "detection unit (string) →");
@@ -154,7 +172,7 @@
     return finite.length ? finite[Math.floor((finite.length - 1) / 2)] : null;
   }
 
-  function topView(width, groups, scale) {
+  function topView(width, groups, scale, title) {
     const placed = groups.filter((indices) => data.x_m[indices[0]] !== null);
     if (!placed.length) {
       return null;
@@ -184,7 +202,7 @@
         opacity: unitMatches ? "1" : "0.25", class: search.active && unitMatches ? "match" : "",
       }, svg);
     });
-    text(svg, pad, height - 3, `x → (${Math.round(spanM)} m across)`);
+    text(svg, pad, height - 3, `${title ? title + ": " : ""}x → (${Math.round(spanM)} m across)`);
     return svg;
   }
 
@@ -222,11 +240,19 @@
     const side = document.createElement("figure");
     side.appendChild(sideView(width >= 900 ? width - topWidth - 16 : width, groups, scale));
     views.appendChild(side);
-    const top = topView(topWidth, groups, scale);
-    if (top) {
-      const figure = document.createElement("figure");
-      figure.appendChild(top);
-      views.appendChild(figure);
+    // a top view per detector: each has its own coordinates
+    const byDetector = new Map();
+    groups.forEach((indices) => {
+      const name = data.detector[indices[0]] || "";
+      byDetector.set(name, [...(byDetector.get(name) || []), indices]);
+    });
+    for (const [name, detectorUnits] of byDetector) {
+      const top = topView(topWidth, detectorUnits, scale, byDetector.size > 1 ? name : "");
+      if (top) {
+        const figure = document.createElement("figure");
+        figure.appendChild(top);
+        views.appendChild(figure);
+      }
     }
     root.querySelector(".legend").replaceChildren(legend(width, scale));
     const unplaced = data.string.filter((s) => s === null).length;
