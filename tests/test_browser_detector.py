@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from importlib.resources import files
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -108,13 +109,25 @@ def test_overview_draws_every_sensor_of_the_detector(browser, site):
     page.wait_for_url(f"{site}/sensors/DOM_817000100_CH0")
     assert "No data from this sensor has been archived yet." in page.locator("main").text_content()
 
-    # the search: floor 12 marks 24 cells and lists 24 sensors, 20 per... page by page in the table
-    page.goto(f"{site}/?floor=12&quantity=availability&start=2020-12-23T19:28:00&end=2020-12-23T19:28:10", wait_until="load")
+    # the search form (its other fields left empty): floor 12 marks 24 cells and lists 24 sensors; availability over
+    # the 10 s of data
+    page.goto(f"{site}/", wait_until="load")
+    page.get_by_role("spinbutton", name="floor").fill("12")
+    page.get_by_label("Colour by").select_option("availability")
+    page.get_by_label("Availability from").fill("2020-12-23T19:28:00")
+    page.get_by_label("to", exact=True).fill("2020-12-23T19:28:10")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(lambda address: "floor=12" in address)
+    assert parse_qs(urlsplit(page.url).query, keep_blank_values=True) == {
+        "quantity": ["availability"], "start": ["2020-12-23T19:28"], "end": ["2020-12-23T19:28:10"], "dom": [""],
+        "string": [""], "floor": ["12"], "type": [""]}
     wait_until(page, "document.getElementById('detector').dataset.drawn === '456'")
     assert page.locator("#detector rect.match").count() == 24
     assert page.locator("table.sensors tbody tr").count() == 24
     availability = page.evaluate("[...document.querySelectorAll('#detector rect[data-index]')].filter(r => r.getAttribute('fill') !== '#c8c8c8').length")
     assert availability == 456  # availability is known for every sensor: 0 where there is no data
+    page.locator("#detector rect.match").nth(8).hover()  # string 9's floor 12: 4 of the 5 windows archived
+    assert page.locator("#detector-status").text_content() == "DOM_808956920_CH1 · piezo · string 9, floor 12 · 80.0 % of windows"
     assert watched.problems == []
 
     phone = Watched(browser, viewport=PHONE, is_mobile=True, has_touch=True)

@@ -85,25 +85,25 @@ class DetectorSchema(ma.Schema):
     n_sensors = fields.Integer(metadata={"description": "length of every array below"})
     sensor = fields.List(fields.String(), metadata={"description": "sensor ids"})
     type = fields.List(fields.String(allow_none=True), metadata={"description": "piezo, hydrophone or null (unknown)"})
-    detector = fields.List(fields.String(allow_none=True))
+    detector = fields.List(fields.String(allow_none=True), metadata={"description": "detector (sensors file); null if unknown"})
     string = fields.List(fields.Integer(allow_none=True), metadata={"description": "detection unit; null: not placed"})
     floor = fields.List(fields.Integer(allow_none=True), metadata={"description": "0: base (hydrophone); null: not placed"})
     x_m = fields.List(fields.Float(allow_none=True), metadata={"description": "position (metres, 0.1 m), null if unknown"})
-    y_m = fields.List(fields.Float(allow_none=True))
-    z_m = fields.List(fields.Float(allow_none=True))
+    y_m = fields.List(fields.Float(allow_none=True), metadata={"description": "position (metres, 0.1 m), null if unknown"})
+    z_m = fields.List(fields.Float(allow_none=True), metadata={"description": "height (metres, 0.1 m), null if unknown"})
     calibrated = fields.List(fields.Boolean(), metadata={"description": "levels in dB re 1 µPa² (/Hz) if true, else re 1 (sample unit)²"})
-    n_packages = fields.List(fields.Integer())
+    n_packages = fields.List(fields.Integer(), metadata={"description": "packages archived"})
     value = fields.List(fields.Float(allow_none=True), metadata={"description": "the quantity per sensor; null: no data"})
 
 
 class SensorRowSchema(ma.Schema):
-    sensor = fields.String()
-    type = fields.String(allow_none=True)
-    detector = fields.String(allow_none=True)
-    string = fields.Integer(allow_none=True)
-    floor = fields.Integer(allow_none=True)
-    calibrated = fields.Boolean()
-    n_packages = fields.Integer()
+    sensor = fields.String(metadata={"description": "sensor id DOM_<dom id>_CH<channel>"})
+    type = fields.String(allow_none=True, metadata={"description": "piezo or hydrophone; null if unknown"})
+    detector = fields.String(allow_none=True, metadata={"description": "detector; null if unknown"})
+    string = fields.Integer(allow_none=True, metadata={"description": "detection unit; null if unknown"})
+    floor = fields.Integer(allow_none=True, metadata={"description": "floor (0: the base); null if unknown"})
+    calibrated = fields.Boolean(metadata={"description": "whether levels are in dB re 1 µPa² (/Hz)"})
+    n_packages = fields.Integer(metadata={"description": "packages archived"})
     latest_package = fields.String(allow_none=True, metadata={"description": "id of the latest package; null: no data"})
     latest_window_start = fields.String(allow_none=True, metadata={"description": "RFC 3339 UTC"})
     broadband_db = fields.Float(allow_none=True, metadata={"description": "broadband level of the latest package"})
@@ -112,8 +112,8 @@ class SensorRowSchema(ma.Schema):
 
 class SensorTableSchema(ma.Schema):
     total = fields.Integer(metadata={"description": "sensors matching the search"})
-    offset = fields.Integer()
-    items = fields.List(fields.Nested(SensorRowSchema))
+    offset = fields.Integer(metadata={"description": "rows skipped before this page"})
+    items = fields.List(fields.Nested(SensorRowSchema), metadata={"description": "this page's sensors"})
     next = next_url_field()
 
 

@@ -65,9 +65,10 @@ class SensorPageQuery(ma.Schema):
 
 
 def _query(schema: ma.Schema) -> dict:
-    """The page's query parameters, or a 400 page naming the invalid ones."""
+    """The page's query parameters (those left empty in a form, as ``?floor=``, are not given), or a 400 page naming
+    the invalid ones."""
     try:
-        return schema.load(request.args)
+        return schema.load({key: value for key, value in request.args.items() if value != ""})
     except ma.ValidationError as error:
         abort(400, description="Invalid query parameter " + ", ".join(
             f"{name!r}: {' '.join(messages)}" for name, messages in sorted(error.messages.items())) + ".")
