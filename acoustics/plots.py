@@ -29,7 +29,7 @@ PSD_SIZE_PX = (1000, 500)
 SPECTROGRAM_SIZE_PX = (1000, 450)
 BAND_LEVELS_SIZE_PX = (1000, 420)
 THUMBNAIL_SIZE_PX = (320, 160)
-THUMBNAIL_AXES = (0.13, 0.18, 0.85, 0.79)
+THUMBNAIL_AXES = (0.13, 0.18, 0.81, 0.79)
 # where the spectrogram's data area sits in the picture, as fractions of its
 # width and height from the lower left corner: (left, bottom, width, height);
 # a web page maps a click on the picture to a time with it

@@ -225,6 +225,8 @@ def day(sensor: str):
     truncated = len(records) == MAX_STRIP
     if truncated:
         end_tick = records[-1].boundary_tick + interval_ticks
+    # the strip ends with the current window: what is later has not happened yet
+    end_tick = max(start_tick + interval_ticks, min(end_tick, -(-datetime_to_tick(datetime.now(UTC)) // interval_ticks) * interval_ticks))
     items = [item if not isinstance(item, timeline.Gap) else
              StripGap(tick_to_datetime(item.start_tick), tick_to_datetime(item.start_tick + item.n_windows * interval_ticks), item.n_windows)
              for item in timeline.strip(records, start_tick=start_tick, end_tick=end_tick, interval_ticks=interval_ticks)]
