@@ -185,6 +185,9 @@ def test_same_time_other_sensors_side_by_side_nearest_first(browser, site):
             assert f"{math.dist(position[sensor], position[LIVE[0]]):.1f} m away" in caption
         assert "colours -40.0 to 15.0 dB (fixed)" in captions[0] and "colours -160.0 to -110.0 dB (fixed)" in captions[2]
         pictures_loaded(page)
+        # at phone width the small pictures (320 px, drawn about as wide as the screen: their labels stay readable)
+        widths = page.evaluate("[...document.querySelectorAll('ol.panels img')].map(i => i.naturalWidth)")
+        assert widths == [320 if name == "phone" else 1000] * 3
         if name == "phone":
             assert fits_the_phone(page)
         page.screenshot(path=str(ARTIFACTS / f"nearby-{name}.png"), full_page=True)
