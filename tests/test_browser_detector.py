@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from hydroserve.acoustics import plots
 from hydroserve.acoustics import sensors as sensor_metadata
 from hydroserve.api import wiring
 from hydroserve.api.config import load_settings
@@ -164,6 +165,20 @@ def test_day_page_shows_the_packages_with_the_gaps_between_them(browser, site):
         page.screenshot(path=str(ARTIFACTS / f"day-{name}.png"), full_page=True)
         page.locator("ol.strip li.slot a").first.click()
         page.wait_for_url(f"{site}/packages/{LIVE[0]}_{FIRST_WINDOW_S}")
+        if name == "phone":
+            # the package page at phone width: the small spectrogram, and a click on it still seeks to its time
+            # (1.0 s into the complete window is 1.0 s into the audio)
+            wait_until(page, "document.getElementById('player').readyState >= 1")
+            wait_until(page, "(() => { const i = document.getElementById('spectrogram'); return i.complete && i.naturalWidth > 0; })()")
+            assert page.evaluate("document.getElementById('spectrogram').naturalWidth") == 320 and fits_the_phone(page)
+            page.evaluate("document.getElementById('player').addEventListener('seeked', e => { window.seekedAt = e.target.currentTime; }, {once: true})")
+            image = page.locator("#spectrogram")
+            box = image.bounding_box()
+            left, _, width, _ = plots.THUMBNAIL_AXES
+            image.click(position={"x": (left + width * 0.5) * box["width"], "y": box["height"] / 2})
+            wait_until(page, "window.seekedAt !== undefined")
+            assert page.evaluate("window.seekedAt") == pytest.approx(1.0, abs=0.02)
+            page.screenshot(path=str(ARTIFACTS / "package-phone.png"), full_page=True)
         assert watched.problems == []
 
 

@@ -159,6 +159,7 @@ def package(package_id: str):
     return render_template(
         "package.html", package=package_json(record), info=info_json(record), previous=previous, following=following,
         xscale=xscale, scale=scale, fixed_scale=spectrogram_scale_db(record.sensor), runs=runs, window_s=record.duration_s, spectrogram_axes=plots.SPECTROGRAM_AXES,
+        thumbnail_axes=plots.THUMBNAIL_AXES,
         unit=psd_product.display_unit(services().sensors.info(record.sensor).calibration),
     )
 
