@@ -17,7 +17,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .catalog import PackageRecord
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from .catalog import PackageRecord, packages
 from .sensors import SensorInfo
 
 
@@ -46,13 +49,27 @@ def strip(records: list[PackageRecord], *, start_tick: int, end_tick: int, inter
     return items
 
 
+def distance_m(origin: SensorInfo, other: SensorInfo) -> float | None:
+    """The distance between two sensors in metres, or None unless both positions are known in the same frame."""
+    if origin.position_m is None or other.position_m is None or origin.position_frame != other.position_frame:
+        return None
+    return math.dist(origin.position_m, other.position_m)
+
+
 def distance_key(origin: SensorInfo, other: SensorInfo) -> tuple:
     """Sort key of ``other`` by closeness to ``origin``."""
-    if origin.position_m is not None and other.position_m is not None and origin.position_frame == other.position_frame:
-        return (0, math.dist(origin.position_m, other.position_m), str(other.sensor))
+    distance = distance_m(origin, other)
+    if distance is not None:
+        return (0, distance, str(other.sensor))
     if origin.string is not None and other.string == origin.string and (origin.detector == other.detector):
         return (1, abs((other.floor or 0) - (origin.floor or 0)), str(other.sensor))
     return (2, 0.0, str(other.sensor))
+
+
+def sensors_with_window(conn: Connection, boundary_tick: int) -> list[str]:
+    """The sensors that have a package of the window starting at ``boundary_tick`` (one index scan, no records)."""
+    query = select(packages.c.sensor_id).where(packages.c.boundary_tick == boundary_tick)
+    return [row.sensor_id for row in conn.execute(query)]
 
 
 def nearest(origin: SensorInfo, others: list[SensorInfo], n: int) -> list[SensorInfo]:

@@ -70,6 +70,16 @@ def browser():
         chromium.close()
 
 
+# pages are opened with wait_until="networkidle": the favicon too, or the next navigation aborts its request (a
+# "problem" of the page)
+
+
+def arrive(page, address) -> None:
+    """Wait until a click's navigation reaches ``address`` (a URL or a test of it) and the page's requests are done."""
+    page.wait_for_url(address)
+    page.wait_for_load_state("networkidle")
+
+
 def pictures_loaded(page) -> None:
     wait_until(page, "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
 
@@ -88,7 +98,7 @@ def test_overview_draws_every_sensor_of_the_detector(browser, site):
     check_policy(site, "/")
     watched = Watched(browser, viewport=DESKTOP)
     page = watched.page
-    page.goto(f"{site}/", wait_until="load")
+    page.goto(f"{site}/", wait_until="networkidle")
     wait_until(page, "document.getElementById('detector').dataset.drawn === '456'")
     assert page.locator("#detector rect[data-index]").count() == 456
     assert page.locator("#detector circle").count() == 24  # the top view: one per detection unit
@@ -102,23 +112,23 @@ def test_overview_draws_every_sensor_of_the_detector(browser, site):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "overview-desktop.png"), full_page=True)
     live.click()
-    page.wait_for_url(f"{site}/sensors/DOM_808956920_CH1")
+    arrive(page, f"{site}/sensors/DOM_808956920_CH1")
     # a sensor of the geometry without data has its page too
-    page.goto(f"{site}/", wait_until="load")
+    page.goto(f"{site}/", wait_until="networkidle")
     wait_until(page, "document.getElementById('detector').dataset.drawn === '456'")
     page.locator("#detector rect[data-index]").nth(0).click()
-    page.wait_for_url(f"{site}/sensors/DOM_817000100_CH0")
+    arrive(page, f"{site}/sensors/DOM_817000100_CH0")
     assert "No data from this sensor has been archived yet." in page.locator("main").text_content()
 
     # the search form (its other fields left empty): floor 12 marks 24 cells and lists 24 sensors; availability over
     # the 10 s of data
-    page.goto(f"{site}/", wait_until="load")
+    page.goto(f"{site}/", wait_until="networkidle")
     page.get_by_role("spinbutton", name="floor").fill("12")
     page.get_by_label("Colour by").select_option("availability")
     page.get_by_label("Availability from").fill("2020-12-23T19:28:00")
     page.get_by_label("to", exact=True).fill("2020-12-23T19:28:10")
     page.get_by_role("button", name="Show").click()
-    page.wait_for_url(lambda address: "floor=12" in address)
+    arrive(page, lambda address: "floor=12" in address)
     assert parse_qs(urlsplit(page.url).query, keep_blank_values=True) == {
         "quantity": ["availability"], "start": ["2020-12-23T19:28"], "end": ["2020-12-23T19:28:10"], "dom": [""],
         "string": [""], "floor": ["12"], "type": [""]}
@@ -149,7 +159,7 @@ def test_day_page_shows_the_packages_with_the_gaps_between_them(browser, site):
     for name, context in (("desktop", {"viewport": DESKTOP}), ("phone", {"viewport": PHONE, "is_mobile": True, "has_touch": True})):
         watched = Watched(browser, **context)
         page = watched.page
-        page.goto(site + path, wait_until="load")
+        page.goto(site + path, wait_until="networkidle")
         # 2 s windows: too many for a day, so the latest hour with data (19:00) is shown
         assert page.locator("h1").text_content().split() == ["Sensor", LIVE[0], "2020-12-23,", "19:00–20:00", "UTC"]
         slots = page.locator("ol.strip > li")
@@ -164,7 +174,7 @@ def test_day_page_shows_the_packages_with_the_gaps_between_them(browser, site):
             assert fits_the_phone(page)
         page.screenshot(path=str(ARTIFACTS / f"day-{name}.png"), full_page=True)
         page.locator("ol.strip li.slot a").first.click()
-        page.wait_for_url(f"{site}/packages/{LIVE[0]}_{FIRST_WINDOW_S}")
+        arrive(page, f"{site}/packages/{LIVE[0]}_{FIRST_WINDOW_S}")
         if name == "phone":
             # the package page at phone width: the small spectrogram, and a click on it still seeks to its time
             # (1.0 s into the complete window is 1.0 s into the audio)
@@ -190,9 +200,10 @@ def test_same_time_other_sensors_side_by_side_nearest_first(browser, site):
     for name, context in (("desktop", {"viewport": DESKTOP}), ("phone", {"viewport": PHONE, "is_mobile": True, "has_touch": True})):
         watched = Watched(browser, **context)
         page = watched.page
-        page.goto(f"{site}/packages/{LIVE[0]}_{FIRST_WINDOW_S}", wait_until="load")
+        page.goto(f"{site}/packages/{LIVE[0]}_{FIRST_WINDOW_S}", wait_until="networkidle")
+        pictures_loaded(page)  # leaving sooner would abort their requests
         page.get_by_role("link", name="same time, other sensors").click()
-        page.wait_for_url(site + path)
+        arrive(page, site + path)
         captions = page.locator("ol.panels figcaption").evaluate_all("items => items.map(f => f.innerText)")
         order = [caption.split(" · ")[0] for caption in captions]
         assert order == [LIVE[0], LIVE[1], LIVE[2]]  # string 10 floor 4 is nearer to string 9 floor 12 than its base

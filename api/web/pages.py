@@ -19,7 +19,7 @@ from flask import Blueprint, abort, render_template, request
 from marshmallow import fields, validate
 from werkzeug.exceptions import HTTPException
 
-from hydroserve.acoustics import catalog, plots, psd_product, timeline
+from hydroserve.acoustics import catalog, plots, psd_product, timeline, window
 from hydroserve.acoustics.overview import QUANTITIES
 from hydroserve.codecs import SOFTWARE_VERSION, raw
 from hydroserve.codecs.raw import SensorId
@@ -43,7 +43,6 @@ SENSOR_PAGE_SIZE = 50
 SENSOR_TABLE_PAGE_SIZE = 50
 MAX_STRIP = 288  # packages in a day page's strip: a day of 300 s packages
 NEARBY_COUNT = 8  # spectrograms side by side: this package's and its nearest sensors'
-MAX_SAME_TIME = 10_000
 RECENT_OTHER_RESOURCES = 10
 COVERAGE_LEVELS = 4
 
@@ -246,21 +245,16 @@ def nearby(package_id: str):
     """The same package window at the sensors nearest to this package's: spectrograms side by side on the fixed colour
     scale of their sensor type."""
     record = load_package(package_id)
-    with services().engine.connect() as conn:
-        same_time = catalog.list_packages(conn, start_tick=record.boundary_tick, end_tick=record.boundary_tick + 1,
-                                          limit=MAX_SAME_TIME)
-        previous, following = catalog.neighbours(conn, record)
-    by_sensor = {str(r.sensor): r for r in same_time}
     origin = services().sensors.info(record.sensor)
-    chosen = [origin] + timeline.nearest(origin, [services().sensors.info(r.sensor) for r in same_time], NEARBY_COUNT - 1)
-    panels = []
-    for info in chosen:
-        other = by_sensor[str(info.sensor)]
-        distance = None
-        if info is not origin and info.position_m is not None and origin.position_m is not None and info.position_frame == origin.position_frame:
-            distance = math.dist(info.position_m, origin.position_m)
-        panels.append({"info": info, "package": package_json(other), "samples_deleted": "wav" in other.expired,
-                       "distance_m": distance, "scale": spectrogram_scale_db(info.sensor)})
+    with services().engine.connect() as conn:
+        same_time = timeline.sensors_with_window(conn, record.boundary_tick)
+        others = [services().sensors.info(SensorId.parse(sensor)) for sensor in same_time]
+        chosen = [origin] + timeline.nearest(origin, others, NEARBY_COUNT - 1)
+        records = [catalog.get_package(conn, window.package_id(info.sensor, record.boundary_tick)) for info in chosen]
+        previous, following = catalog.neighbours(conn, record)
+    panels = [{"info": info, "package": package_json(other), "samples_deleted": "wav" in other.expired,
+               "distance_m": None if info is origin else timeline.distance_m(origin, info), "scale": spectrogram_scale_db(info.sensor)}
+              for info, other in zip(chosen, records)]
     return render_template("nearby.html", package=package_json(record), panels=panels, n_same_time=len(same_time),
                            previous=previous, following=following)
 
