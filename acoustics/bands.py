@@ -58,8 +58,37 @@ def band_levels_db(result: Psd, bands: tuple[Band, ...], statistic: str = "media
         raise ValueError(f"{statistic=} must be one of {STATISTICS}")
     levels = []
     for band in bands:
-        values = getattr(result.band(band.fmin_hz, band.fmax_hz), statistic)
-        if len(values) == 0:
+        level = _band_level_db(result, band, statistic)
+        if level is None:
             raise ValueError(f"band {band.label} holds no frequency of a PSD with nfft={result.nfft}")
-        levels.append(to_db(np.mean(values)))
+        levels.append(level)
     return np.array(levels)
+
+
+def broadband_level_db(result: Psd) -> float:
+    """Mean-square level of the package from its Welch mean PSD, in dB re 1 (sample unit)^2:
+
+        L = 10 log10( sum_k P_mean(f_k) * Δf ),   Δf = fs / nfft,
+
+    over every frequency 0 .. Nyquist (Parseval: the variance of the detrended samples; the RMS sound pressure level
+    in dB re 1 uPa once the calibration offset is added)."""
+    resolution_hz = float(result.frequency_hz[1] - result.frequency_hz[0])
+    return float(to_db(np.sum(result.mean) * resolution_hz))
+
+
+def level_summary(result: Psd) -> dict:
+    """What a detector overview colours a sensor by, kept with the package's PSD: the broadband level and the median
+    levels in :data:`DEFAULT_BANDS` (None for a band no frequency of the PSD falls into), uncalibrated (the calibration
+    offset is added when they are shown)."""
+    return {
+        "broadband_db": broadband_level_db(result),
+        "bands_hz": [[band.fmin_hz, band.fmax_hz] for band in DEFAULT_BANDS],
+        "band_median_db": [_band_level_db(result, band, "median") for band in DEFAULT_BANDS],
+        "unit": "dB re 1 (sample unit)^2 (broadband) and dB re 1 (sample unit)^2/Hz (bands), before calibration",
+    }
+
+
+def _band_level_db(result: Psd, band: Band, statistic: str) -> float | None:
+    """The band-averaged level of ``statistic``, or None when no frequency of the PSD is in the band."""
+    values = getattr(result.band(band.fmin_hz, band.fmax_hz), statistic)
+    return float(to_db(np.mean(values))) if len(values) else None

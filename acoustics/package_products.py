@@ -195,15 +195,20 @@ class PackageProducts:
         return self._picture(record, name, "psd", lambda: pictures.psd_picture(record, self.psd_statistics(record), calibration,
                                                                         log_frequency=log_frequency))
 
-    def spectrogram_picture(self, record: PackageRecord) -> Served:
-        """The spectrogram picture."""
+    def spectrogram_picture(self, record: PackageRecord, fixed_range_db: tuple[float, float] | None = None, *,
+                            thumbnail: bool = False) -> Served:
+        """The spectrogram picture (or its ``thumbnail``), its colours spanning ``fixed_range_db`` (low, high) dB, or
+        auto-scaled (None); each range is a picture of its own (so its ETag changes with the range)."""
         calibration = self.calibration(record)
 
         def make() -> bytes:
             with self.samples(record) as stored:
-                return pictures.spectrogram_picture(record, stored, calibration)
+                return pictures.spectrogram_picture(record, stored, calibration, fixed_range_db, thumbnail=thumbnail)
 
-        return self._picture(record, "spectrogram", None, make)
+        name = "spectrogram.thumbnail" if thumbnail else "spectrogram"
+        if fixed_range_db is not None:
+            name += ".db{:g}_{:g}".format(*fixed_range_db)
+        return self._picture(record, name, None, make)
 
     def band_levels(self, records: list[PackageRecord], statistic: str) -> pictures.BandLevels:
         """Band levels of one sensor's ``records`` (oldest first) from their stored PSDs, each calibrated as in force at

@@ -22,6 +22,7 @@ from .psd import Psd
 from .sensors import Calibration, offset_db_at
 
 PICTURE_VERSION = 1
+THUMBNAIL_COLUMNS = 256
 MEDIA_TYPE = "image/png"
 
 
@@ -34,14 +35,19 @@ def psd_picture(record: PackageRecord, result: Psd, calibration: Calibration | N
                          title=title, log_frequency=log_frequency)
 
 
-def spectrogram_picture(record: PackageRecord, samples: BinaryIO, calibration: Calibration | None) -> bytes:
-    """The package's spectrogram (see :func:`.spectrogram.stored_spectrogram`) from its stored samples."""
+def spectrogram_picture(record: PackageRecord, samples: BinaryIO, calibration: Calibration | None,
+                        fixed_range_db: tuple[float, float] | None = None, *, thumbnail: bool = False) -> bytes:
+    """The package's spectrogram (see :func:`.spectrogram.stored_spectrogram`) from its stored samples, its colours
+    spanning ``fixed_range_db`` (None: auto-scaled); small, without title and colour bar, when ``thumbnail``."""
     result = spectrogram.stored_spectrogram(
         samples, record.runs, window_start_tick=record.boundary_tick, n_expected=record.n_expected,
-        sample_rate_hz=raw.SAMPLE_RATE_HZ,
+        sample_rate_hz=raw.SAMPLE_RATE_HZ, max_columns=THUMBNAIL_COLUMNS if thumbnail else spectrogram.DEFAULT_MAX_COLUMNS,
     )
+    if thumbnail:
+        return plots.spectrogram_thumbnail_png(result, offset_db=offset_db_at(calibration, result.frequency_hz), fixed_range_db=fixed_range_db)
     return plots.spectrogram_png(result, offset_db=offset_db_at(calibration, result.frequency_hz), unit=psd_product.display_unit(calibration),
-                                 title=f"{record.package_id}, window from {readable_utc(tick_to_datetime(record.boundary_tick))}")
+                                 title=f"{record.package_id}, window from {readable_utc(tick_to_datetime(record.boundary_tick))}",
+                                 fixed_range_db=fixed_range_db)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ DPI = 100
 PSD_SIZE_PX = (1000, 500)
 SPECTROGRAM_SIZE_PX = (1000, 450)
 BAND_LEVELS_SIZE_PX = (1000, 420)
+THUMBNAIL_SIZE_PX = (320, 160)
+THUMBNAIL_AXES = (0.13, 0.18, 0.81, 0.79)
 # where the spectrogram's data area sits in the picture, as fractions of its
 # width and height from the lower left corner: (left, bottom, width, height);
 # a web page maps a click on the picture to a time with it
@@ -93,8 +95,11 @@ def colour_range_db(levels_db: np.ndarray) -> tuple[float, float]:
     return low, max(high, low + 1)
 
 
-def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float | np.ndarray, unit: str, title: str) -> bytes:
-    """Time against frequency up to Nyquist, colour = PSD in dB; columns without data in grey."""
+def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float | np.ndarray, unit: str, title: str,
+                    fixed_range_db: tuple[float, float] | None = None) -> bytes:
+    """Time against frequency up to Nyquist, colour = PSD in dB; columns without data in grey. The colours span
+    ``fixed_range_db`` (low, high) when given (levels outside take the end colours), else the picture's own
+    :func:`colour_range_db`."""
     import matplotlib
     from matplotlib.patches import Patch
 
@@ -102,7 +107,7 @@ def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float | np.ndarray, 
     axes = figure.add_axes(SPECTROGRAM_AXES)
     colorbar_axes = figure.add_axes(_COLORBAR_AXES)
     levels = to_db(spectrogram.power[1:]) + np.broadcast_to(offset_db, spectrogram.frequency_hz.shape)[1:, None]  # above 0 Hz
-    low, high = colour_range_db(levels)
+    low, high = colour_range_db(levels) if fixed_range_db is None else fixed_range_db
     resolution_khz = spectrogram.frequency_hz[1] / 1e3
     colours = matplotlib.colormaps["viridis"].with_extremes(bad=NO_DATA_COLOUR)
     image = axes.imshow(
@@ -115,13 +120,39 @@ def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float | np.ndarray, 
     axes.set_xlabel("Time from the start of the package window (s)")
     axes.set_ylabel("Frequency (kHz)")
     low_pct, high_pct = COLOUR_PERCENTILES
+    scale = "fixed" if fixed_range_db is not None else f"auto: percentiles {low_pct:g} and {high_pct:g}"
     axes.set_title(
-        f"{title}\ncolour range {low:g} to {high:g} dB (percentiles {low_pct:g} and {high_pct:g}); "
+        f"{title}\ncolour range {low:g} to {high:g} dB ({scale}); "
         f"nfft {spectrogram.nfft} (Δf {resolution_khz * 1e3:.0f} Hz), {spectrogram.column_s:.3g} s per column",
         fontsize=9,
     )
     if not spectrogram.segments_per_column.all():
         axes.legend(handles=[Patch(color=NO_DATA_COLOUR, label="no data (gap)")], loc="upper right", fontsize=8)
+    return _png(figure)
+
+
+def spectrogram_thumbnail_png(spectrogram: Spectrogram, *, offset_db: float,
+                              fixed_range_db: tuple[float, float] | None = None) -> bytes:
+    """A small spectrogram for a strip of many (THUMBNAIL_SIZE_PX): time in s and frequency in kHz on small axes, no
+    title and no colour bar (the page states the scale); colours as :func:`spectrogram_png`'s."""
+    import matplotlib
+    from matplotlib.ticker import MaxNLocator
+
+    figure = _figure(THUMBNAIL_SIZE_PX)
+    axes = figure.add_axes(THUMBNAIL_AXES)
+    levels = to_db(spectrogram.power[1:]) + offset_db
+    low, high = colour_range_db(levels) if fixed_range_db is None else fixed_range_db
+    resolution_khz = spectrogram.frequency_hz[1] / 1e3
+    axes.imshow(
+        np.ma.masked_invalid(levels), origin="lower", aspect="auto", interpolation="nearest",
+        cmap=matplotlib.colormaps["viridis"].with_extremes(bad=NO_DATA_COLOUR), vmin=low, vmax=high,
+        extent=(0, spectrogram.duration_s, resolution_khz / 2, spectrogram.frequency_hz[-1] / 1e3 + resolution_khz / 2),
+    )
+    axes.xaxis.set_major_locator(MaxNLocator(4))
+    axes.yaxis.set_major_locator(MaxNLocator(4))
+    axes.tick_params(labelsize=8, length=2, pad=1)
+    axes.set_xlabel("s", fontsize=8, labelpad=0)
+    axes.set_ylabel("kHz", fontsize=8, labelpad=0)
     return _png(figure)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from hydroserve.codecs import mp3, psdjson, raw, raw_frame_plan, wav
 
-from . import composite, hmd_product, mp3_product, product_keys, psd_product
+from . import bands, composite, hmd_product, mp3_product, product_keys, psd_product
 from .cutter import Snippet
 from .product_settings import ProductSettings
 from .psd import segment_count
@@ -170,7 +170,7 @@ def build_psd(runs: list[np.ndarray], settings: ProductSettings, calibration: Ca
         {
             "nfft": result.nfft, "window": "hann", "overlap_samples": result.overlap_samples,
             "n_segments": result.n_segments, "effort_s": result.effort_s, "unit": psd_product.unit(calibration),
-            "calibration_tag": calibration_tag(calibration),
+            "calibration_tag": calibration_tag(calibration), "levels": bands.level_summary(result),
         },
     )
 

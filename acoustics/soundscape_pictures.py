@@ -3,8 +3,8 @@
 Drawn with the Agg renderer of :mod:`.plots` (a figure per picture, no
 pyplot). The LTSA (long-term spectral average) shows the hourly mean HMD
 spectrum against time on a logarithmic frequency axis, with a fixed colour
-scale per sensor type and unit (:func:`colour_range_db`: the one place to
-switch to a configured scale), so pictures of different sensors and
+scale per sensor type and unit (:func:`colour_range_db`: the configured
+one, else a default), so pictures of different sensors and
 months compare at a glance; hours without data are grey.
 """
 
@@ -32,8 +32,13 @@ DEFAULT_COLOUR_RANGE_DB = {
 }
 
 
-def colour_range_db(sensor_type: str | None, calibrated: bool) -> tuple[float, float]:
-    """The fixed LTSA colour scale of a sensor type (dB re 1 µPa²/Hz calibrated, else re 1 sample unit²/Hz)."""
+def colour_range_db(sensor_type: str | None, calibrated: bool,
+                    configured: tuple[float, float] | None = None) -> tuple[float, float]:
+    """The fixed LTSA colour scale of a sensor type (dB re 1 µPa²/Hz calibrated, else re 1 sample unit²/Hz): the
+    ``configured`` one (setting ``colour_scales.ltsa``, :func:`.colour_scales.colour_scale_db`), else a default per
+    type and unit."""
+    if configured is not None:
+        return configured
     return DEFAULT_COLOUR_RANGE_DB.get((sensor_type, calibrated), DEFAULT_COLOUR_RANGE_DB[(None, calibrated)])
 
 

@@ -28,7 +28,7 @@ from hydroserve.acoustics.stream import DEFAULT_TOLERANCE_TICKS
 from hydroserve.codecs import mp3, raw, voevent
 from hydroserve.odc_sync.vtp import Broker
 
-from .config_fields import BlobUrl, Brokers, Duration, Observatories, RetentionDays, StringList
+from .config_fields import BlobUrl, Brokers, ColourScales, Duration, Observatories, RetentionDays, StringList
 from .validation import matching
 
 ENV_PREFIX = "HYDROSERVE_"
@@ -100,6 +100,10 @@ class SettingsSchema(Schema):
     samples_storage = mf.String(load_default="auto", validate=validate.OneOf(SAMPLES_STORAGE_CHOICES), **_help(
         "auto: store a package's samples as 24-bit FLAC (verified bit for bit) when every sample is an exact 24-bit ADC "
         "count, else float32; float32: always float32"))
+    colour_scales = ColourScales(load_default=None, allow_none=True, **_help(
+        "fixed colour ranges [low, high] in dB of the pictures per sensor type, e.g. {spectrogram = {piezo = [-10, 40], "
+        "hydrophone = [20, 80], unknown = [-120, -60]}, ltsa = {...}} (env: the same as JSON), in the picture's unit "
+        "(dB re 1 uPa^2/Hz when calibrated); a picture or type not named is auto-scaled"))
     bind = mf.String(load_default="127.0.0.1:8000", **_help("gunicorn bind address"))
     workers = mf.Integer(load_default=2, validate=validate.Range(min=1, max=64), **_help("gunicorn worker processes"))
     worker_class = mf.String(load_default="gevent", validate=validate.OneOf(["gevent", "gthread"]), **_help(
@@ -176,6 +180,7 @@ class Settings:
     mp3_limiter_knee_dbfs: float
     psd_nfft: int
     samples_storage: str
+    colour_scales: dict
     bind: str
     workers: int
     worker_class: str
@@ -292,6 +297,7 @@ def _settings(loaded: dict, origin: dict[str, str]) -> Settings:
                           f"({origin.get('bind', 'default')}) listens on every address ({loaded['bind']})")
     loaded["public_url"] = (loaded["public_url"] or f"http://{loaded['bind']}").rstrip("/")
     loaded["retention_days"] = loaded["retention_days"] or {}  # none given: every class is kept forever
+    loaded["colour_scales"] = loaded["colour_scales"] or {}  # none given: every picture is auto-scaled
     settings = Settings(**{f.name: loaded[f.name] for f in fields(Settings)})
     if settings.vtp_retry_max_s < settings.vtp_retry_base_s:
         raise ConfigError(f"invalid configuration: vtp_retry_max_s ({origin.get('vtp_retry_max_s', 'default')}) "

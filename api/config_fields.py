@@ -1,9 +1,10 @@
 """The marshmallow fields of the configuration's own value types (durations in exact seconds, lists, blob URLs,
-VTP brokers, detector sites, retention days): each parses the TOML value or its environment-variable text and
+VTP brokers, detector sites, retention days, colour scales): each parses the TOML value or its environment-variable text and
 serialises back to that text (:func:`.config.settings_env`)."""
 
 from __future__ import annotations
 
+import json
 import re
 from fractions import Fraction
 
@@ -11,6 +12,7 @@ from marshmallow import ValidationError
 from marshmallow import fields as mf
 
 from hydroserve.acoustics import s3store
+from hydroserve.acoustics.colour_scales import check_colour_scales
 from hydroserve.acoustics.retention import RetentionPolicy
 from hydroserve.codecs import raw, voevent
 from hydroserve.odc_sync.vtp import Broker
@@ -126,3 +128,22 @@ class RetentionDays(mf.Field):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return ",".join(f"{name}={'forever' if days is None else repr(days)}" for name, days in value.items())
+
+
+class ColourScales(mf.Field):
+    """Fixed colour ranges of pictures per sensor type (see :mod:`hydroserve.acoustics.colour_scales`): a TOML table
+    ``{spectrogram = {piezo = [-10, 40]}}`` or, in the environment, the same as JSON."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValidationError('Must be JSON in the environment, e.g. {"spectrogram": {"piezo": [-10, 40]}}.') from None
+        try:
+            return check_colour_scales(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return json.dumps({picture: {kind: list(scale) for kind, scale in by_type.items()} for picture, by_type in value.items()})

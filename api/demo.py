@@ -37,12 +37,16 @@ DEMO_DEFAULTS = {
     "snippet_interval_s": 10,
     "spool_settle_s": 5.0,
     "poll_interval_s": 0.5,
-    "sensors_file": str(files("hydroserve.samples") / "sensors.toml"),
+    # the demo detector: 456 sensors on 24 strings (samples/detector.py), three of them live
+    "sensors_file": str(files("hydroserve.samples") / "detector.toml"),
     # the synthetic sea (sea state 2, moderate shipping) is about 99 dB re 1 uPa rms, most of it shipping noise below
     # 100 Hz: at this full scale the demo's MP3 background sits near -37 dBFS
     "mp3_full_scale_db_re_1upa": 136.0,
     # a bounded disk (issue 16): finished spool files go, the samples are kept 2 minutes, MP3s and PSDs 15 minutes
     # (see the README for the measured size after an hour)
+    # spectrograms on one colour scale per sensor type: the synthetic sea spans about -38..12 dB re 1 uPa^2/Hz at the
+    # calibrated piezos and -156..-112 dB re 1 (sample unit)^2/Hz at the uncalibrated hydrophone
+    "colour_scales": {"spectrogram": {"piezo": [25, 85], "hydrophone": [-145, -85]}, "ltsa": {"piezo": [25, 85], "hydrophone": [-145, -85]}},
     "spool_done": "delete",
     "retention_days": {"samples": 2 / 1440, "mp3": 15 / 1440, "psd": 15 / 1440},
     "retention_interval_s": 30.0,
@@ -90,13 +94,16 @@ def _token_note(settings: Settings) -> str:
 
 
 def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
-    from hydroserve.samples.live import LiveSpoolWriter  # the samples are the demo's alone: imported when it runs
+    from hydroserve.samples.detector import LIVE_SENSORS  # the samples are the demo's alone: imported when it runs
+    from hydroserve.samples.live import LiveSpoolWriter
     from hydroserve.samples.synthetic import SyntheticSensor
 
     stop = threading.Event()
-    known = sensor_metadata.load(settings.sensors_file).sensors
-    sources = [SyntheticSensor(sensor, seed=index, **_calibrated_as(known[sensor].calibration))
-               for index, sensor in enumerate(sorted(known))]
+    # the demo detector: 456 sensors on 24 strings (samples/detector.py), three of them live
+    "sensors_file": str(files("hydroserve.samples") / "detector.toml"),
+    # the synthetic sea (sea state 2, moderate shipping) is about 99 dB re 1 uPa rms, most of it shipping noise below
+    # 100 Hz: at this full scale the demo's MP3 background sits near -37 dBFS
+    "mp3_full_scale_db_re_1upa": 136.0,
     writer = LiveSpoolWriter(settings.spool_dir, sources, backfill_s=backfill_s)
     engine = wiring.init_catalog(settings)
     publish_samples(settings, engine)

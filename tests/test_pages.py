@@ -122,7 +122,7 @@ def test_package_page_plays_shows_and_describes_the_package(app, client, setting
     document = html(client, url(app, "pages.package", package_id=pid))
     (audio,) = document.xpath("//audio")
     assert local(audio.get("src")) == url(app, "acoustic.Mp3", package_id=pid) and audio.get("preload") == "metadata"
-    assert document.xpath("//img[@id='spectrogram']/@src") == [url(app, "pictures.SpectrogramPng", package_id=pid)]
+    assert document.xpath("//img[@id='spectrogram']/@src") == [url(app, "pictures.SpectrogramPng", package_id=pid, scale="fixed")]
     assert document.xpath("//img[@id='psd']/@src") == [url(app, "pictures.PsdPng", package_id=pid, xscale="linear")]
     assert all(len(alt) > 40 for alt in document.xpath("//img/@alt"))
     assert "68.45 % of the samples, 1 gap." in text(document.xpath("//p[@class='lead']")[0])
@@ -169,7 +169,10 @@ def test_package_page_plays_shows_and_describes_the_package(app, client, setting
 def test_package_page_switches_the_psd_to_log_frequency(app, client, three_packages):
     document = html(client, url(app, "pages.package", package_id=PIDS[0], xscale="log"))
     assert document.xpath("//img[@id='psd']/@src") == [url(app, "pictures.PsdPng", package_id=PIDS[0], xscale="log")]
-    assert document.xpath("//nav[@class='toggle']/a[@aria-current]/text()") == ["logarithmic frequency"]
+    assert document.xpath("//nav[@class='toggle']/a[@aria-current]/text()") == ["fixed colour scale", "logarithmic frequency"]
+    auto = html(client, url(app, "pages.package", package_id=PIDS[0], xscale="log", scale="auto"))
+    assert auto.xpath("//img[@id='spectrogram']/@src") == [url(app, "pictures.SpectrogramPng", package_id=PIDS[0], scale="auto")]
+    assert auto.xpath("//nav[@class='toggle']/a[@aria-current]/text()") == ["auto colour scale", "logarithmic frequency"]
 
 
 def test_sensor_page_lists_packages_by_page_and_the_noise_in_bands(app, client, three_packages, monkeypatch):
@@ -200,7 +203,45 @@ def test_sensor_page_filters_by_time(app, client, three_packages):
     assert "from 2020-12-23 19:28:02 UTC before 2020-12-23 19:28:04 UTC" in text(document.xpath("//p[@class='hint']")[0])
 
 
+def test_day_page_strips_the_packages_of_the_hour_with_their_gaps(app, client, three_packages):
+    document = html(client, url(app, "pages.day", sensor=SENSOR_ID))  # the latest day; 2 s windows: its latest hour
+    assert text(document.xpath("//h1")[0]) == f"Sensor {SENSOR_ID} 2020-12-23, 19:00–20:00 UTC"
+    hours = document.xpath("//ol[@class='hours']/li")
+    assert len(hours) == 24 and [li.get("class") for li in hours][18:20] == ["level-0", "level-1 chosen"]
+    assert hours[19].xpath("a/@title") == ["19:00 UTC: 3 of 1800 packages"]
+    slots = document.xpath("//ol[@class='strip']/li")
+    assert [li.get("class") for li in slots] == ["gap", "slot", "slot", "slot", "gap"]
+    assert [text(li) for li in slots[::4]] == ["no data 19:00:00–19:28:00 840 windows", "no data 19:28:06–20:00:00 957 windows"]
+    thumbnails = document.xpath("//ol[@class='strip']//img/@src")
+    assert thumbnails == [url(app, "pictures.SpectrogramPng", package_id=pid, size="thumbnail") for pid in PIDS]
+    assert [local(a) for a in document.xpath("//ol[@class='strip']//a/@href")] == [url(app, "pages.package", package_id=pid) for pid in PIDS]
+    assert_links_resolve(client, document)
+    other_hour = html(client, url(app, "pages.day", sensor=SENSOR_ID, date="2020-12-23", hour=3))
+    assert other_hour.xpath("//ol[@class='strip']") == [] and [text(p) for p in other_hour.xpath("//p[@class='empty']")] == [
+        "No packages in this hour."]
+    assert other_hour.xpath("//ol[@class='hours']/li[4]/@class") == ["level-0 chosen"]
+
+
+def test_same_time_page_shows_the_window_of_every_sensor_with_data(app, client, archived, synthetic_files, three_packages):
+    from hydroserve.codecs.raw import SensorId
+
+    archived(synthetic_files(SensorId(808974724, 1), n_frames=11, frames_per_file=4, seed=3))
+    document = html(client, url(app, "pages.nearby", package_id=PIDS[0]))
+    panels = document.xpath("//ol[@class='panels']/li")
+    assert [text(p.xpath(".//figcaption/a")[0]) for p in panels] == [SENSOR_ID, "DOM_808974724_CH1"]
+    assert document.xpath("//ol[@class='panels']//img/@src") == [
+        url(app, "pictures.SpectrogramPng", package_id=pid) for pid in (PIDS[0], "DOM_808974724_CH1_1608751680")]
+    assert "auto-scaled: no colour_scales for this type" in text(panels[0])  # the test settings configure none
+    assert document.xpath("//a[@rel='next']/@href") == [url(app, "pages.nearby", package_id=PIDS[1])]
+    assert_links_resolve(client, document)
+
+
 @pytest.mark.parametrize(("target", "status", "message"), [
+    (f"/sensors/{SENSOR_ID}/day?date=2020-13-01", 400, "Invalid query parameter 'date'"),
+    (f"/sensors/{SENSOR_ID}/day?hour=24", 400, "Invalid query parameter 'hour'"),
+    ("/sensors/DOM_1_CH1/day", 404, "No sensor 'DOM_1_CH1' has data here."),
+    ("/packages/DOM_1_CH1_1/nearby", 404, "No package 'DOM_1_CH1_1'."),
+    ("/?floor=-1", 400, "Invalid query parameter 'floor'"),
     ("/packages/DOM_1_CH1_1", 404, "No package 'DOM_1_CH1_1'."),
     ("/packages/not-a-package", 404, "No package 'not-a-package'"),
     ("/sensors/DOM_1_CH1", 404, "No sensor 'DOM_1_CH1' has data here."),

@@ -115,6 +115,7 @@ def test_pictures_are_pngs_of_the_stated_sizes():
     spectrogram = stored_spectrogram(stored(samples), (Run(START, 0, 100_000),), window_start_tick=START,
                                      n_expected=100_000, sample_rate_hz=SAMPLE_RATE_HZ)
     assert png_size(plots.spectrogram_png(spectrogram, offset_db=115.0, unit="dB re 1 µPa²/Hz", title="t")) == plots.SPECTROGRAM_SIZE_PX
+    assert png_size(plots.spectrogram_thumbnail_png(spectrogram, offset_db=115.0)) == plots.THUMBNAIL_SIZE_PX
     levels = np.array([[1.0, 2.0, 3.0, 4.0], [1.5, 2.5, 3.5, 4.5]])
     starts = [datetime(2020, 12, 23, 19, 28, tzinfo=UTC), datetime(2020, 12, 23, 19, 33, tzinfo=UTC)]
     data = plots.band_levels_png(starts, levels, bands.DEFAULT_BANDS, unit="dB", title="t")

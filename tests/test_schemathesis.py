@@ -29,7 +29,7 @@ WITH_CLIENT_SIDE_RULES = ["/api/v1/packages", "/api/v1/packages/{package_id}/psd
                           # soundscape: bin_db a multiple of 0.1, resolution_s of 60, band names; no data is 404
                           "/api/v1/sensors/{sensor}/hmd/{day}.nc", "/api/v1/sensors/{sensor}/spd", "/api/v1/sensors/{sensor}/levels",
                           "/api/v1/levels", "/api/v1/sensors/{sensor}/ltsa.png", "/api/v1/sensors/{sensor}/spd.png",
-                          "/api/v1/sensors/{sensor}/levels.png"]
+                          "/api/v1/sensors/{sensor}/levels.png", "/api/v1/detector"]
 
 
 def toml_value(value) -> str:

@@ -48,6 +48,14 @@ class PsdPictureQuery(ma.Schema):
                            metadata={"description": "frequency axis: linear in kHz (default) or log in Hz"})
 
 
+class SpectrogramPictureQuery(ma.Schema):
+    scale = fields.String(load_default="fixed", validate=validate.OneOf(["fixed", "auto"]), metadata={
+        "description": "colour scale: fixed (the range configured in colour_scales for the sensor's type, so pictures "
+                       "compare by eye; auto where none is configured) or auto (each picture scaled to its own levels)"})
+    size = fields.String(load_default="full", validate=validate.OneOf(["full", "thumbnail"]), metadata={
+        "description": "full (1000 × 450 px, with title and colour bar) or thumbnail (320 × 160 px, axes only)"})
+
+
 BAND_LEVELS_DEFAULT_N = 48
 
 

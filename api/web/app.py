@@ -84,7 +84,8 @@ def build_app(services: Services) -> Flask:
     app.register_error_handler(OSError, errors.storage_error)
     app.register_error_handler(errors.ProductExpired, errors.product_expired)
 
-    from . import acoustic, alerts, events, headers, health, index, metrics, oai, pages, pictures, resources, soundscape, soundscape_pictures
+    from . import (acoustic, alerts, detector, events, headers, health, index, metrics, oai, pages, pictures, resources,
+                   soundscape, soundscape_pictures)
 
     app.before_request(metrics.start_timer)
     app.before_request(health.refuse_writes_to_a_replaced_catalog)
@@ -99,6 +100,7 @@ def build_app(services: Services) -> Flask:
     api.register_blueprint(pictures.bp, url_prefix=API_PREFIX)
     api.register_blueprint(soundscape.bp, url_prefix=API_PREFIX)
     api.register_blueprint(soundscape_pictures.bp, url_prefix=API_PREFIX)
+    api.register_blueprint(detector.bp, url_prefix=API_PREFIX)
     api.register_blueprint(resources.bp, url_prefix=API_PREFIX)
     api.register_blueprint(alerts.bp, url_prefix=API_PREFIX)
     api.register_blueprint(events.bp, url_prefix=API_PREFIX)

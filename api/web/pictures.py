@@ -14,11 +14,12 @@ from __future__ import annotations
 from flask import Response, abort, request
 
 from hydroserve.acoustics import pictures
+from hydroserve.acoustics.colour_scales import colour_scale_db
 from hydroserve.api import urls
 
 from . import errors, http
 from .acoustic_lookups import latest_packages, load_live, with_live
-from .acoustic_schemas import BandLevelsQuery, PsdPictureQuery
+from .acoustic_schemas import BandLevelsQuery, PsdPictureQuery, SpectrogramPictureQuery
 from .blueprint import Blueprint
 from .services import services
 
@@ -43,16 +44,20 @@ def psd_png(package_id: str, xscale: str):
 
 
 @bp.route(urls.rule(urls.PACKAGE_SPECTROGRAM_PICTURE), endpoint="SpectrogramPng")
+@bp.arguments(SpectrogramPictureQuery, location="query", as_kwargs=True)
 @bp.doc(responses={"200": {"description": "spectrogram: time (s from the window start) against frequency up to Nyquist, "
                                           "PSD in dB as colour; grey where there is no data", "content": PNG_CONTENT},
                    "304": {"description": "not modified"}})
 @bp.alt_response(404, description="No such package", **errors.PROBLEM)
 @bp.alt_response(410, description="The samples were deleted by the retention rules", **errors.PROBLEM)
-def spectrogram_png(package_id: str):
-    """The package's spectrogram as a picture: Hann segments of 1024 samples (Δf 191 Hz), averaged into at most 800 time columns."""
+@bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
+def spectrogram_png(package_id: str, scale: str, size: str):
+    """The package's spectrogram as a picture: Hann segments of 1024 samples (Δf 191 Hz), averaged into at most 800 time
+    columns; colours on the fixed range configured for the sensor's type (colour_scales) unless ``scale=auto``."""
     record = load_live(package_id, "wav")
-    served = services().products.spectrogram_picture(record)
-    return http.send_served(served, last_modified=record.created_at, download_name=f"{package_id}.spectrogram.png")
+    fixed = None if scale == "auto" else spectrogram_scale_db(record.sensor)
+    served = services().products.spectrogram_picture(record, fixed, thumbnail=size == "thumbnail")
+    return http.send_served(served, last_modified=record.created_at, download_name=f"{package_id}.spectrogram{'.thumbnail' if size == 'thumbnail' else ''}.png")
 
 
 @bp.route(urls.rule(urls.SENSOR_BAND_LEVELS_PICTURE), endpoint="BandLevelsPng")
@@ -77,3 +82,8 @@ def band_levels_png(sensor: str, n: int, statistic: str):
         return response
     response.set_data(pictures.band_levels_picture(products.band_levels(records, statistic)))
     return response
+
+
+def spectrogram_scale_db(sensor) -> tuple[float, float] | None:
+    """The configured spectrogram colour range of ``sensor``'s type, or None (auto-scaled)."""
+    return colour_scale_db(services().settings, services().sensors.info(sensor).type, "spectrogram")

@@ -14,6 +14,7 @@ import numpy as np
 from flask import Response, request
 
 from hydroserve.acoustics import hmd_day, soundscape_pictures
+from hydroserve.acoustics.colour_scales import colour_scale_db
 from hydroserve.acoustics.pictures import MEDIA_TYPE
 from hydroserve.api import urls
 from hydroserve.codecs.raw import SensorId
@@ -60,15 +61,16 @@ def ltsa_png(sensor: str, start: datetime, end: datetime):
     """The sensor's long-term spectral average over the time range (hourly resolution)."""
     check_sensor(sensor)
     info = services().sensors.info(SensorId.parse(sensor))
+    configured = colour_scale_db(services().settings, info.type, "ltsa")
 
     def make(start_s: int, end_s: int) -> bytes:
         series = soundscape_call(services().soundscape.ltsa, sensor, start_s, end_s)
         return soundscape_pictures.ltsa_png(
             series, start_s=start_s, end_s=end_s, unit=hmd_day.units(series.calibrated)[0],
             title=_title(sensor, "long-term spectral average (hourly mean HMD)", start, end),
-            colour_range=soundscape_pictures.colour_range_db(info.type, series.calibrated))
+            colour_range=soundscape_pictures.colour_range_db(info.type, series.calibrated, configured))
 
-    return _send_picture(sensor, "ltsa", start, end, (info.type,), make)
+    return _send_picture(sensor, "ltsa", start, end, (info.type, configured), make)
 
 
 @bp.route(urls.rule(urls.SENSOR_SPD_PICTURE), endpoint="SpdPng")

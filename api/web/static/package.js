@@ -1,6 +1,7 @@
 // Package page: a click on the spectrogram plays from that moment; a line follows the player.
 // Times: the spectrogram shows the package window; the MP3 joins the data runs back to back
 // (gaps removed). data-runs lists [start in the window, start in the audio, duration] per run, in s.
+// At phone width the page shows the small spectrogram, whose data area (data-axes-small) sits elsewhere.
 "use strict";
 
 (function () {
@@ -13,7 +14,11 @@
   const playhead = figure.querySelector(".playhead");
   const runs = JSON.parse(figure.dataset.runs);
   const windowS = Number(figure.dataset.windowS);
-  const [left, bottom, width, height] = JSON.parse(figure.dataset.axes);
+
+  // where the data area of the picture shown sits: [left, bottom, width, height] as fractions of the picture
+  function axes() {
+    return JSON.parse(image.naturalWidth && image.currentSrc.includes("size=thumbnail") ? figure.dataset.axesSmall : figure.dataset.axes);
+  }
 
   function audioTime(windowTime) {
     for (const [runWindowS, runAudioS, runS] of runs) {
@@ -38,6 +43,7 @@
 
   image.addEventListener("click", (event) => {
     const box = image.getBoundingClientRect();
+    const [left, , width] = axes();
     const fraction = ((event.clientX - box.left) / box.width - left) / width;
     if (fraction < 0 || fraction > 1) {
       return;
@@ -56,12 +62,13 @@
       playhead.hidden = true;
       return;
     }
+    const [left, bottom, width, height] = axes();
     playhead.style.left = `${(left + width * t / windowS) * 100}%`;
+    playhead.style.top = `${(1 - bottom - height) * 100}%`;
+    playhead.style.height = `${height * 100}%`;
     playhead.hidden = false;
   }
 
-  playhead.style.top = `${(1 - bottom - height) * 100}%`;
-  playhead.style.height = `${height * 100}%`;
   audio.addEventListener("timeupdate", follow);
   audio.addEventListener("seeked", follow);
   for (const element of figure.querySelectorAll(".js-only")) {
