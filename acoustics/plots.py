@@ -95,6 +95,11 @@ def colour_range_db(levels_db: np.ndarray) -> tuple[float, float]:
     return low, max(high, low + 1)
 
 
+def _levels_db(spectrogram: Spectrogram, offset_db: float | np.ndarray) -> np.ndarray:
+    """The spectrogram's rows above 0 Hz in dB, plus the calibration offset (one number, or one per frequency)."""
+    return to_db(spectrogram.power[1:]) + np.broadcast_to(offset_db, spectrogram.frequency_hz.shape)[1:, None]
+
+
 def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float | np.ndarray, unit: str, title: str,
                     fixed_range_db: tuple[float, float] | None = None) -> bytes:
     """Time against frequency up to Nyquist, colour = PSD in dB; columns without data in grey. The colours span
@@ -106,7 +111,7 @@ def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float | np.ndarray, 
     figure = _figure(SPECTROGRAM_SIZE_PX)
     axes = figure.add_axes(SPECTROGRAM_AXES)
     colorbar_axes = figure.add_axes(_COLORBAR_AXES)
-    levels = to_db(spectrogram.power[1:]) + np.broadcast_to(offset_db, spectrogram.frequency_hz.shape)[1:, None]  # above 0 Hz
+    levels = _levels_db(spectrogram, offset_db)
     low, high = colour_range_db(levels) if fixed_range_db is None else fixed_range_db
     resolution_khz = spectrogram.frequency_hz[1] / 1e3
     colours = matplotlib.colormaps["viridis"].with_extremes(bad=NO_DATA_COLOUR)
@@ -131,7 +136,7 @@ def spectrogram_png(spectrogram: Spectrogram, *, offset_db: float | np.ndarray, 
     return _png(figure)
 
 
-def spectrogram_thumbnail_png(spectrogram: Spectrogram, *, offset_db: float,
+def spectrogram_thumbnail_png(spectrogram: Spectrogram, *, offset_db: float | np.ndarray,
                               fixed_range_db: tuple[float, float] | None = None) -> bytes:
     """A small spectrogram for a strip of many (THUMBNAIL_SIZE_PX): time in s and frequency in kHz on small axes, no
     title and no colour bar (the page states the scale); colours as :func:`spectrogram_png`'s."""
@@ -140,7 +145,7 @@ def spectrogram_thumbnail_png(spectrogram: Spectrogram, *, offset_db: float,
 
     figure = _figure(THUMBNAIL_SIZE_PX)
     axes = figure.add_axes(THUMBNAIL_AXES)
-    levels = to_db(spectrogram.power[1:]) + offset_db
+    levels = _levels_db(spectrogram, offset_db)
     low, high = colour_range_db(levels) if fixed_range_db is None else fixed_range_db
     resolution_khz = spectrogram.frequency_hz[1] / 1e3
     axes.imshow(

@@ -44,8 +44,8 @@ DEMO_DEFAULTS = {
     "mp3_full_scale_db_re_1upa": 136.0,
     # a bounded disk (issue 16): finished spool files go, the samples are kept 2 minutes, MP3s and PSDs 15 minutes
     # (see the README for the measured size after an hour)
-    # spectrograms on one colour scale per sensor type: the synthetic sea spans about -38..12 dB re 1 uPa^2/Hz at the
-    # calibrated piezos and -156..-112 dB re 1 (sample unit)^2/Hz at the uncalibrated hydrophone
+    # spectrograms and LTSA on one colour scale per sensor type: the synthetic sea spans about 30..80 dB re 1 uPa^2/Hz
+    # at the calibrated piezos and about -140..-90 dB re 1 (sample unit)^2/Hz at the uncalibrated hydrophone
     "colour_scales": {"spectrogram": {"piezo": [25, 85], "hydrophone": [-145, -85]}, "ltsa": {"piezo": [25, 85], "hydrophone": [-145, -85]}},
     "spool_done": "delete",
     "retention_days": {"samples": 2 / 1440, "mp3": 15 / 1440, "psd": 15 / 1440},
@@ -99,11 +99,11 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     from hydroserve.samples.synthetic import SyntheticSensor
 
     stop = threading.Event()
-    # the demo detector: 456 sensors on 24 strings (samples/detector.py), three of them live
-    "sensors_file": str(files("hydroserve.samples") / "detector.toml"),
-    # the synthetic sea (sea state 2, moderate shipping) is about 99 dB re 1 uPa rms, most of it shipping noise below
-    # 100 Hz: at this full scale the demo's MP3 background sits near -37 dBFS
-    "mp3_full_scale_db_re_1upa": 136.0,
+    # the sensors file's sensors that the synthetic DAQ feeds (the others of the demo detector have no data)
+    known = sensor_metadata.load(settings.sensors_file).sensors
+    live = sorted(sensor for sensor in known if str(sensor) in LIVE_SENSORS)
+    sources = [SyntheticSensor(sensor, seed=index, **_calibrated_as(known[sensor].calibration))
+               for index, sensor in enumerate(live)]
     writer = LiveSpoolWriter(settings.spool_dir, sources, backfill_s=backfill_s)
     engine = wiring.init_catalog(settings)
     publish_samples(settings, engine)

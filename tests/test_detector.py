@@ -21,7 +21,7 @@ from hydroserve.api.app import create_app
 from hydroserve.samples import detector
 from support import url
 
-SENSOR_ID = "DOM_808956920_CH1"  # string 9, floor 12 of the demo detector; calibrated: +155 - 40 = 115 dB
+SENSOR_ID = "DOM_808956920_CH1"  # string 9, floor 12 of the demo detector; calibrated: +170 dB (S = -170 dB re 1 V/uPa, G = 0)
 PIDS = [f"{SENSOR_ID}_1608751680", f"{SENSOR_ID}_1608751682", f"{SENSOR_ID}_1608751684"]
 DETECTOR_FILE = files("hydroserve.samples") / "detector.toml"
 PIEZO_SCALE_DB = (-20.0, 30.0)
@@ -68,9 +68,9 @@ def test_overview_places_every_sensor_and_gives_the_latest_broadband_level(demo_
     assert (document["string"][index], document["floor"][index], document["z_m"][index]) == (9, 12, 490.1)
     assert document["calibrated"][index] is True and document["n_packages"][index] == 3
     # the broadband level is the variance of the latest package's samples (Parseval), read as WAV by libsndfile,
-    # calibrated: +155 dB sensitivity - 40 dB gain
+    # calibrated: +170 dB (sensitivity -170 dB re 1 V/uPa, no gain: samples/sensors.toml)
     wav, _ = soundfile.read(io.BytesIO(demo_detector.get(url(demo_detector, "acoustic.Wav", package_id=PIDS[2])).data))
-    assert document["value"][index] == pytest.approx(10 * np.log10(np.var(wav)) + 115.0, abs=0.15)
+    assert document["value"][index] == pytest.approx(10 * np.log10(np.var(wav)) + 170.0, abs=0.15)
     assert [v for i, v in enumerate(document["value"]) if i != index] == [None] * 455  # no data: no level
     # ordered by string then floor: the first sensors are string 1's, from its base up
     assert document["string"][:19] == [1] * 19 and document["floor"][:19] == list(range(19))

@@ -91,7 +91,13 @@ class InfoCalibrationSchema(ma.Schema):
     gain_db = fields.Float(allow_none=True, **_described("gain G of the amplifier chain, dB; null if unknown"))
     volts_per_unit = fields.Float(allow_none=True, **_described("volts per sample unit; null if unknown"))
     sign_convention = fields.String(allow_none=True, **_described("the polarity of the samples; null if unknown"))
-    psd_offset_db = fields.Float(allow_none=True, **_described("dB added to levels in sample units to get dB re 1 uPa^2/Hz"))
+    psd_offset_db = fields.Float(allow_none=True, **_described(
+        "dB added to levels in sample units to get dB re 1 uPa^2/Hz with a flat sensitivity; null with a curve or none"))
+    sensitivity_curve = fields.Dict(allow_none=True, **_described(
+        "the sensitivity curve in force at the package's start (frequency_hz, sensitivity_db_re_1v_per_upa, valid_from, "
+        "valid_until, source; interpolated in log frequency, end values held); null: flat or uncalibrated"))
+    offset_db_at_1khz = fields.Float(**_described("the offset at 1 kHz (the flat offset without a curve); calibrated only"))
+    calibration_tag = fields.String(**_described("short tag of the calibration the products were made with (uncal: none)"))
 
 
 class DamageSchema(ma.Schema):
