@@ -6,19 +6,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import subprocess
 from dataclasses import dataclass
 
 import pytest
 
 from hydroserve.api import cli
 from hydroserve.api.app import create_app
-from hydroserve.api.config import load_settings, settings_env
+from hydroserve.api.config import settings_env
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
 import postgres_server
 import s3_server
-from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN, free_port, server_env, start_server
+from support import (REAL_FILE, REAL_START_TICK, SENSOR, free_port, reap_servers, server_env, sqlite_url, start_server,
+                     stop_server, suite_settings)
 
 
 @pytest.fixture
@@ -51,6 +50,10 @@ def postgres(postgres_session):
     return postgres_session
 
 
+def pytest_sessionfinish(session):
+    reap_servers()
+
+
 def pytest_report_header(config):
     given = "set" if os.environ.get(postgres_server.URL_VARIABLE) else "unset (a throwaway server is started if possible)"
     return f"postgresql: {postgres_server.URL_VARIABLE} {given}; required: {postgres_server.required()}"
@@ -58,10 +61,10 @@ def pytest_report_header(config):
 
 @pytest.fixture
 def postgres_url(postgres):
-    """A fresh, empty PostgreSQL database for one test (dropped afterwards); its SQLAlchemy URL."""
-    url = postgres.create_database()
+    """A fresh, empty PostgreSQL database for one test (emptied afterwards for a later test); its SQLAlchemy URL."""
+    url = postgres.lend_database()
     yield url
-    postgres.drop_database(url)
+    postgres.give_back(url)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -83,24 +86,16 @@ def database_url(request, tmp_path):
     """The catalog of a test, once on SQLite (the data directory's file) and once on a fresh PostgreSQL database
     (SQLite only for tests marked ``sqlite_only``)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite'}"
+        return sqlite_url(tmp_path)
     return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
 def settings(tmp_path, database_url):
     """2 s snippets every 2 s on a fresh data directory and catalog (SQLite and PostgreSQL); write token ``TOKEN``;
-    packages kept from 60 % coverage, so that a dropped 0.63 s ADF frame leaves a package with a gap."""
-    return load_settings(
-        env={},
-        data_dir=str(tmp_path / "data"),
-        database_url=database_url,
-        snippet_duration_s="2",
-        snippet_interval_s=2,
-        min_coverage=0.6,
-        spool_settle_s=0,
-        api_tokens=TOKEN,
-    )
+    packages kept from 60 % coverage, so that a dropped 0.63 s ADF frame leaves a package with a gap
+    (:func:`support.suite_settings`)."""
+    return suite_settings(tmp_path, database_url)
 
 
 @pytest.fixture(scope="session")
@@ -230,8 +225,4 @@ def gunicorn_server(settings, tmp_path):
 
     yield start
     for process in processes:
-        process.send_signal(signal.SIGQUIT)  # gunicorn's quick shutdown: a graceful one waits out idle keep-alives
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_server(process)

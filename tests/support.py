@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from flask import url_for
 from sqlalchemy import inspect
 
 from hydroserve.api.catalog_identity import sqlite_path
-from hydroserve.api.config import settings_env
+from hydroserve.api.config import load_settings, settings_env
 from hydroserve.api.db import make_engine
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
 
@@ -53,6 +54,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def suite_settings(directory: Path, database_url: str):
+    """The tests' settings (the ``settings`` fixture's): the data directory ``directory / "data"``, 2 s snippets every
+    2 s, write token ``TOKEN``, packages kept from 60 % coverage (a dropped 0.63 s ADF frame leaves a package with a
+    gap)."""
+    return load_settings(
+        env={},
+        data_dir=str(directory / "data"),
+        database_url=database_url,
+        snippet_duration_s="2",
+        snippet_interval_s=2,
+        min_coverage=0.6,
+        spool_settle_s=0,
+        api_tokens=TOKEN,
+    )
+
+
+def sqlite_url(directory: Path) -> str:
+    """The SQLite catalog in the data directory of :func:`suite_settings`."""
+    return f"sqlite:///{directory / 'data' / 'catalog.sqlite'}"
+
+
 def server_env(settings, **extra) -> dict:
     """This process's environment plus the variables that reproduce ``settings`` in a subprocess."""
     env = dict(os.environ)
@@ -86,6 +108,29 @@ def start_server(env: dict, log_path: Path, *, ready_within_s: float, public_url
         time.sleep(0.1)
     process.terminate()
     raise RuntimeError(f"gunicorn did not become ready within {ready_within_s:g} s: {log_path.read_text()[-2000:]}")
+
+
+STOPPING: list[subprocess.Popen] = []
+"""Servers told to stop (:func:`stop_server`) whose end is awaited when the session finishes (:func:`reap_servers`)."""
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Tell a server from :func:`start_server` to stop with gunicorn's quick shutdown (a graceful one waits out idle
+    keep-alives); its workers stop serving at once, while its master takes seconds more to end: that is awaited
+    at the end of the session, not by each test."""
+    process.send_signal(signal.SIGQUIT)
+    STOPPING.append(process)
+
+
+def reap_servers() -> None:
+    """Wait for the servers told to stop; kill one that has not ended within 10 s."""
+    while STOPPING:
+        process = STOPPING.pop()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def catalog_tables(settings) -> list[str]:
