@@ -22,11 +22,16 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-base
 	$(BIN)/hydroserve demo
 
+# the suite in TEST_WORKERS processes (pytest-xdist), a test file's tests in one of them (its module-scoped servers and
+# archives are made once); TEST_WORKERS=0 runs it in this process
+TEST_WORKERS ?= 2
+TEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(TEST_PARALLEL)
 
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(TEST_PARALLEL) -m "not slow"
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m tests.benchmarks

@@ -7,17 +7,17 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 
 from hydroserve.api import cli
 from hydroserve.api.app import create_app
 from hydroserve.api.config import settings_env
-from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
 import postgres_server
 import s3_server
-from support import (REAL_FILE, REAL_START_TICK, SENSOR, free_port, reap_servers, server_env, sqlite_url, start_server,
-                     stop_server, suite_settings)
+from support import (REAL_FILE, SENSOR, archive_files, free_port, reap_servers, server_env, sqlite_url, start_server,
+                     stop_server, suite_settings, synthetic_adf)
 
 
 @pytest.fixture
@@ -74,7 +74,8 @@ def pytest_collection_modifyitems(config, items):
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgresql"
+        params = callspec.params if callspec is not None else {}
+        on_postgres = "postgresql" in (params.get("database_url"), params.get("module_settings"))
         (dropped if on_postgres and item.get_closest_marker("sqlite_only") else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -88,6 +89,20 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         return sqlite_url(tmp_path)
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_settings(request, tmp_path_factory):
+    """Like ``settings``, but one data directory and catalog per module and engine: for tests that only read what a
+    module-scoped fixture archived there once (a module overrides ``settings`` with it)."""
+    directory = tmp_path_factory.mktemp("module")
+    if request.param == "sqlite":
+        yield suite_settings(directory, sqlite_url(directory))
+        return
+    postgres = request.getfixturevalue("postgres")
+    url = postgres.lend_database()
+    yield suite_settings(directory, url)
+    postgres.give_back(url)
 
 
 @pytest.fixture
@@ -166,37 +181,19 @@ def runner(settings, runner_for):
 
 @pytest.fixture
 def synthetic_files(tmp_path):
-    """Factory: write synthetic ADF files; returns their paths."""
+    """Factory: write synthetic ADF files (by default into ``tmp_path / "adf"``); returns their paths
+    (:func:`support.synthetic_adf`)."""
 
-    def make(sensor=SENSOR, *, start_tick=REAL_START_TICK, n_frames=16, frames_per_file=4, drop_frames=frozenset(), seed=0, directory=None):
-        return write_adf_files(
-            directory or tmp_path / "adf",
-            SyntheticSensor(sensor, seed=seed),
-            start_tick=start_tick,
-            n_frames=n_frames,
-            frames_per_file=frames_per_file,
-            drop_frames=frozenset(drop_frames),
-        )
+    def make(sensor=SENSOR, *, directory=None, **options):
+        return synthetic_adf(directory or tmp_path / "adf", sensor, **options)
 
     return make
 
 
 @pytest.fixture
-def archived(settings, synthetic_files):
+def archived(settings):
     """Import synthetic ADF files into the settings' archive; returns the ingest report."""
-    from hydroserve.api import wiring
-    from hydroserve.codecs import raw, raw_decoder
-
-    def run(files):
-        engine = wiring.init_catalog(settings)
-        ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=5)
-        for path in files:
-            ingestor.feed(raw.RawFileName.parse(path).sensor, raw_decoder.read_file(path, frame_length=settings.adf_frame_length))
-        ingestor.flush()
-        engine.dispose()
-        return ingestor.report
-
-    return run
+    return partial(archive_files, settings)
 
 
 @pytest.fixture(autouse=True)

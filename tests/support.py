@@ -17,10 +17,13 @@ import soundfile
 from flask import url_for
 from sqlalchemy import inspect
 
+from hydroserve.api import wiring
 from hydroserve.api.catalog_identity import sqlite_path
 from hydroserve.api.config import load_settings, settings_env
 from hydroserve.api.db import make_engine
+from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
+from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
 
 REAL_FILE = "acoustics/DOM_808956920_CH1_1608751683.bin"
 # first frame of the real file: 1608751679 s + 47216000 ticks (not on a whole second, not on the 320-tick lattice)
@@ -68,6 +71,24 @@ def suite_settings(directory: Path, database_url: str):
         spool_settle_s=0,
         api_tokens=TOKEN,
     )
+
+
+def synthetic_adf(directory: Path, sensor=SENSOR, *, start_tick=REAL_START_TICK, n_frames=16, frames_per_file=4,
+                  drop_frames=frozenset(), seed=0) -> list[Path]:
+    """Write synthetic ADF files of one sensor into ``directory``; their paths."""
+    return write_adf_files(directory, SyntheticSensor(sensor, seed=seed), start_tick=start_tick, n_frames=n_frames,
+                           frames_per_file=frames_per_file, drop_frames=frozenset(drop_frames))
+
+
+def archive_files(settings, files: list[Path]):
+    """Import ADF files into the settings' archive (making the catalog if need be); the ingest report."""
+    engine = wiring.init_catalog(settings)
+    ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=5)
+    for path in files:
+        ingestor.feed(raw.RawFileName.parse(path).sensor, raw_decoder.read_file(path, frame_length=settings.adf_frame_length))
+    ingestor.flush()
+    engine.dispose()
+    return ingestor.report
 
 
 def sqlite_url(directory: Path) -> str:
