@@ -105,6 +105,16 @@ def module_settings(request, tmp_path_factory):
     postgres.give_back(url)
 
 
+@pytest.fixture(scope="module")
+def module_client(module_settings):
+    """A test client of the app on ``module_settings`` (its catalog made), for a module's tests that only read or are
+    refused."""
+    from hydroserve.api import wiring
+
+    wiring.init_catalog(module_settings).dispose()
+    return create_app(module_settings).test_client()
+
+
 @pytest.fixture
 def settings(tmp_path, database_url):
     """2 s snippets every 2 s on a fresh data directory and catalog (SQLite and PostgreSQL); write token ``TOKEN``;
