@@ -17,6 +17,7 @@ import soundfile
 from flask import url_for
 from sqlalchemy import inspect
 
+from hydroserve.acoustics import catalog
 from hydroserve.api import wiring
 from hydroserve.api.catalog_identity import sqlite_path
 from hydroserve.api.config import load_settings, settings_env
@@ -89,6 +90,16 @@ def archive_files(settings, files: list[Path]):
     ingestor.flush()
     engine.dispose()
     return ingestor.report
+
+
+def package_record(settings, package_id: str):
+    """A package's catalog record."""
+    engine = wiring.open_catalog(settings)
+    try:
+        with engine.connect() as conn:
+            return catalog.get_package(conn, package_id)
+    finally:
+        engine.dispose()
 
 
 def sqlite_url(directory: Path) -> str:
