@@ -242,13 +242,15 @@ def test_what_an_odc_says_is_recorded_as_every_engine_can_hold_it(settings, pack
 @pytest.mark.fault
 def test_429_retry_after_and_timeouts_are_retried(settings, packages, odc):
     odc.stub.mode = "busy"
-    pusher = pusher_for(settings, odc.url, timeout_s=0.2, retry=RetryPolicy(base_s=0.01, max_s=60))
+    # a busy machine may be slow to answer 429: no read timeout in this half (a timeout would be retried at once)
+    busy = pusher_for(settings, odc.url, timeout_s=30, retry=RetryPolicy(base_s=0.01, max_s=60))
     before = datetime.now(UTC)
-    assert pusher.run_once()["retried"] == 10
-    with pusher.engine.connect() as conn:
+    assert busy.run_once()["retried"] == 10
+    with busy.engine.connect() as conn:
         next_attempts = conn.execute(select(outbox.table.c.next_attempt_at)).scalars().all()
     assert all(as_utc(t) >= before + timedelta(seconds=7) for t in next_attempts)  # Retry-After: 7
     odc.stub.mode, odc.stub.stall_s = "stall", 0.5
+    pusher = pusher_for(settings, odc.url, timeout_s=0.2, retry=RetryPolicy(base_s=0.01, max_s=60))
     with writer(pusher.engine).begin() as conn:
         conn.execute(outbox.table.update().values(next_attempt_at=before))
     counts = pusher.run_once(limit=2)
