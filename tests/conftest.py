@@ -94,7 +94,8 @@ def database_url(request, tmp_path):
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def module_settings(request, tmp_path_factory):
     """Like ``settings``, but one data directory and catalog per module and engine: for tests that only read what a
-    module-scoped fixture archived there once (a module overrides ``settings`` with it)."""
+    module-scoped fixture put there once, or whose requests are refused (a module overrides ``settings`` with it, or
+    takes ``module_client``). The PostgreSQL one is lent like ``postgres_url``'s."""
     directory = tmp_path_factory.mktemp("module")
     if request.param == "sqlite":
         yield suite_settings(directory, sqlite_url(directory))
