@@ -28,11 +28,16 @@ demo: $(VENV)/.installed-base
 	.venv-pbp/bin/pip install "mbari-pbp==1.9.0"
 	touch $@
 
+# the suite in TEST_WORKERS processes (pytest-xdist), a test file's tests in one of them (its module-scoped servers and
+# archives are made once); TEST_WORKERS=0 runs it in this process
+TEST_WORKERS ?= 2
+TEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
 test: $(VENV)/.installed-test .venv-pbp/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(TEST_PARALLEL)
 
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(TEST_PARALLEL) -m "not slow"
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m tests.benchmarks

@@ -6,19 +6,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import subprocess
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 
 from hydroserve.api import cli
 from hydroserve.api.app import create_app
-from hydroserve.api.config import load_settings, settings_env
-from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
+from hydroserve.api.config import settings_env
 import postgres_server
 import s3_server
-from support import REAL_FILE, REAL_START_TICK, SENSOR, TOKEN, free_port, server_env, start_server
+from support import (REAL_FILE, SENSOR, archive_files, free_port, reap_servers, server_env, sqlite_url, start_server,
+                     stop_server, suite_settings, synthetic_adf)
 
 
 @pytest.fixture
@@ -51,6 +50,10 @@ def postgres(postgres_session):
     return postgres_session
 
 
+def pytest_sessionfinish(session):
+    reap_servers()
+
+
 def pytest_report_header(config):
     given = "set" if os.environ.get(postgres_server.URL_VARIABLE) else "unset (a throwaway server is started if possible)"
     return f"postgresql: {postgres_server.URL_VARIABLE} {given}; required: {postgres_server.required()}"
@@ -58,10 +61,10 @@ def pytest_report_header(config):
 
 @pytest.fixture
 def postgres_url(postgres):
-    """A fresh, empty PostgreSQL database for one test (dropped afterwards); its SQLAlchemy URL."""
-    url = postgres.create_database()
+    """A fresh, empty PostgreSQL database for one test (emptied afterwards for a later test); its SQLAlchemy URL."""
+    url = postgres.lend_database()
     yield url
-    postgres.drop_database(url)
+    postgres.give_back(url)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -71,7 +74,8 @@ def pytest_collection_modifyitems(config, items):
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgresql"
+        params = callspec.params if callspec is not None else {}
+        on_postgres = "postgresql" in (params.get("database_url"), params.get("module_settings"))
         (dropped if on_postgres and item.get_closest_marker("sqlite_only") else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -83,24 +87,41 @@ def database_url(request, tmp_path):
     """The catalog of a test, once on SQLite (the data directory's file) and once on a fresh PostgreSQL database
     (SQLite only for tests marked ``sqlite_only``)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite'}"
+        return sqlite_url(tmp_path)
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_settings(request, tmp_path_factory):
+    """Like ``settings``, but one data directory and catalog per module and engine: for tests that only read what a
+    module-scoped fixture put there once, or whose requests are refused (a module overrides ``settings`` with it, or
+    takes ``module_client``). The PostgreSQL one is lent like ``postgres_url``'s."""
+    directory = tmp_path_factory.mktemp("module")
+    if request.param == "sqlite":
+        yield suite_settings(directory, sqlite_url(directory))
+        return
+    postgres = request.getfixturevalue("postgres")
+    url = postgres.lend_database()
+    yield suite_settings(directory, url)
+    postgres.give_back(url)
+
+
+@pytest.fixture(scope="module")
+def module_client(module_settings):
+    """A test client of the app on ``module_settings`` (its catalog made), for a module's tests that only read or are
+    refused."""
+    from hydroserve.api import wiring
+
+    wiring.init_catalog(module_settings).dispose()
+    return create_app(module_settings).test_client()
 
 
 @pytest.fixture
 def settings(tmp_path, database_url):
     """2 s snippets every 2 s on a fresh data directory and catalog (SQLite and PostgreSQL); write token ``TOKEN``;
-    packages kept from 60 % coverage, so that a dropped 0.63 s ADF frame leaves a package with a gap."""
-    return load_settings(
-        env={},
-        data_dir=str(tmp_path / "data"),
-        database_url=database_url,
-        snippet_duration_s="2",
-        snippet_interval_s=2,
-        min_coverage=0.6,
-        spool_settle_s=0,
-        api_tokens=TOKEN,
-    )
+    packages kept from 60 % coverage, so that a dropped 0.63 s ADF frame leaves a package with a gap
+    (:func:`support.suite_settings`)."""
+    return suite_settings(tmp_path, database_url)
 
 
 @pytest.fixture(scope="session")
@@ -171,37 +192,19 @@ def runner(settings, runner_for):
 
 @pytest.fixture
 def synthetic_files(tmp_path):
-    """Factory: write synthetic ADF files; returns their paths."""
+    """Factory: write synthetic ADF files (by default into ``tmp_path / "adf"``); returns their paths
+    (:func:`support.synthetic_adf`)."""
 
-    def make(sensor=SENSOR, *, start_tick=REAL_START_TICK, n_frames=16, frames_per_file=4, drop_frames=frozenset(), seed=0, directory=None):
-        return write_adf_files(
-            directory or tmp_path / "adf",
-            SyntheticSensor(sensor, seed=seed),
-            start_tick=start_tick,
-            n_frames=n_frames,
-            frames_per_file=frames_per_file,
-            drop_frames=frozenset(drop_frames),
-        )
+    def make(sensor=SENSOR, *, directory=None, **options):
+        return synthetic_adf(directory or tmp_path / "adf", sensor, **options)
 
     return make
 
 
 @pytest.fixture
-def archived(settings, synthetic_files):
+def archived(settings):
     """Import synthetic ADF files into the settings' archive; returns the ingest report."""
-    from hydroserve.api import wiring
-    from hydroserve.codecs import raw, raw_decoder
-
-    def run(files):
-        engine = wiring.init_catalog(settings)
-        ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=5)
-        for path in files:
-            ingestor.feed(raw.RawFileName.parse(path).sensor, raw_decoder.read_file(path, frame_length=settings.adf_frame_length))
-        ingestor.flush()
-        engine.dispose()
-        return ingestor.report
-
-    return run
+    return partial(archive_files, settings)
 
 
 @pytest.fixture(autouse=True)
@@ -230,8 +233,4 @@ def gunicorn_server(settings, tmp_path):
 
     yield start
     for process in processes:
-        process.send_signal(signal.SIGQUIT)  # gunicorn's quick shutdown: a graceful one waits out idle keep-alives
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_server(process)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,10 +17,14 @@ import soundfile
 from flask import url_for
 from sqlalchemy import inspect
 
+from hydroserve.acoustics import catalog
+from hydroserve.api import wiring
 from hydroserve.api.catalog_identity import sqlite_path
-from hydroserve.api.config import settings_env
+from hydroserve.api.config import load_settings, settings_env
 from hydroserve.api.db import make_engine
+from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
+from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
 
 REAL_FILE = "acoustics/DOM_808956920_CH1_1608751683.bin"
 # first frame of the real file: 1608751679 s + 47216000 ticks (not on a whole second, not on the 320-tick lattice)
@@ -51,6 +56,55 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def suite_settings(directory: Path, database_url: str):
+    """The tests' settings (the ``settings`` fixture's): the data directory ``directory / "data"``, 2 s snippets every
+    2 s, write token ``TOKEN``, packages kept from 60 % coverage (a dropped 0.63 s ADF frame leaves a package with a
+    gap)."""
+    return load_settings(
+        env={},
+        data_dir=str(directory / "data"),
+        database_url=database_url,
+        snippet_duration_s="2",
+        snippet_interval_s=2,
+        min_coverage=0.6,
+        spool_settle_s=0,
+        api_tokens=TOKEN,
+    )
+
+
+def synthetic_adf(directory: Path, sensor=SENSOR, *, start_tick=REAL_START_TICK, n_frames=16, frames_per_file=4,
+                  drop_frames=frozenset(), seed=0) -> list[Path]:
+    """Write synthetic ADF files of one sensor into ``directory``; their paths."""
+    return write_adf_files(directory, SyntheticSensor(sensor, seed=seed), start_tick=start_tick, n_frames=n_frames,
+                           frames_per_file=frames_per_file, drop_frames=frozenset(drop_frames))
+
+
+def archive_files(settings, files: list[Path]):
+    """Import ADF files into the settings' archive (making the catalog if need be); the ingest report."""
+    engine = wiring.init_catalog(settings)
+    ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=5)
+    for path in files:
+        ingestor.feed(raw.RawFileName.parse(path).sensor, raw_decoder.read_file(path, frame_length=settings.adf_frame_length))
+    ingestor.flush()
+    engine.dispose()
+    return ingestor.report
+
+
+def package_record(settings, package_id: str):
+    """A package's catalog record."""
+    engine = wiring.open_catalog(settings)
+    try:
+        with engine.connect() as conn:
+            return catalog.get_package(conn, package_id)
+    finally:
+        engine.dispose()
+
+
+def sqlite_url(directory: Path) -> str:
+    """The SQLite catalog in the data directory of :func:`suite_settings`."""
+    return f"sqlite:///{directory / 'data' / 'catalog.sqlite'}"
 
 
 def server_env(settings, **extra) -> dict:
@@ -86,6 +140,29 @@ def start_server(env: dict, log_path: Path, *, ready_within_s: float, public_url
         time.sleep(0.1)
     process.terminate()
     raise RuntimeError(f"gunicorn did not become ready within {ready_within_s:g} s: {log_path.read_text()[-2000:]}")
+
+
+STOPPING: list[subprocess.Popen] = []
+"""Servers told to stop (:func:`stop_server`) whose end is awaited when the session finishes (:func:`reap_servers`)."""
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Tell a server from :func:`start_server` to stop with gunicorn's quick shutdown (a graceful one waits out idle
+    keep-alives); its workers stop serving at once, while its master takes seconds more to end: that is awaited
+    at the end of the session, not by each test."""
+    process.send_signal(signal.SIGQUIT)
+    STOPPING.append(process)
+
+
+def reap_servers() -> None:
+    """Wait for the servers told to stop; kill one that has not ended within 10 s."""
+    while STOPPING:
+        process = STOPPING.pop()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def catalog_tables(settings) -> list[str]:

@@ -74,13 +74,24 @@ def test_unknown_filter_keys_are_refused():
         filters.conditions({"ra": 10.0})
 
 
-@pytest.fixture
-def catalogue(client):
+def post_sky(client):
     for name, (ra, dec, time, instrument, real) in SKY.items():
         alert = sample_alert(id=f"ev-{name}", ra=ra, dec=dec, trigger_time=time, instrument=instrument, is_real_alert=real,
                              ra_dec_error=0.5, src_error_50=0.2, alert_datetime=None)
         assert post(client, alert).status_code == 201
     return client
+
+
+@pytest.fixture
+def catalogue(client):
+    """A client of a fresh catalogue of the SKY alerts, for a test that adds to it."""
+    return post_sky(client)
+
+
+@pytest.fixture(scope="module")
+def read_only_catalogue(module_client):
+    """A client of one catalogue of the SKY alerts per module and engine, for the tests that only read it."""
+    return post_sky(module_client)
 
 
 def names(client, query: str) -> list[str]:
@@ -103,10 +114,10 @@ def names(client, query: str) -> list[str]:
         ("180,0,179.75", ["B", "C", "D", "E", "F"]),  # near-antipodal: A is 179.8 deg away, B 179.417 deg
     ],
 )
-def test_cone_uses_true_angular_distance(catalogue, cone, expected):
+def test_cone_uses_true_angular_distance(read_only_catalogue, cone, expected):
     ra, dec, radius = (float(v) for v in cone.split(","))
     by_distance = sorted(n for n, (r, d, *_) in SKY.items() if sky.angular_distance_deg(ra, dec, r, d) <= radius)
-    assert names(catalogue, f"cone={cone}") == expected == by_distance
+    assert names(read_only_catalogue, f"cone={cone}") == expected == by_distance
 
 
 def test_time_role_detector_and_type_filters(catalogue):
@@ -125,7 +136,8 @@ def test_time_role_detector_and_type_filters(catalogue):
     assert [(item["id"], item["alert_type"]) for item in latest] == [("ev-C_r2", "retraction")]
 
 
-def test_pages_follow_the_cursor_without_gaps_or_repeats(catalogue):
+def test_pages_follow_the_cursor_without_gaps_or_repeats(read_only_catalogue):
+    catalogue = read_only_catalogue
     seen, page_url, pages = [], url(catalogue, "alerts.Alerts", limit=4, role="observation"), 0
     while page_url:
         response = catalogue.get(page_url)
@@ -159,7 +171,8 @@ def test_pages_follow_the_cursor_without_gaps_or_repeats(catalogue):
         ("ra=10", "ra"),
     ],
 )
-def test_bad_or_unknown_parameters_are_400_naming_them(client, query, parameter):
+def test_bad_or_unknown_parameters_are_400_naming_them(read_only_catalogue, query, parameter):
+    client = read_only_catalogue
     response = client.get(f"{url(client, 'alerts.Alerts')}?{query}")
     assert response.status_code == 400 and response.mimetype == "application/problem+json"
     assert f"'{parameter}'" in response.get_json()["detail"]

@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from alert_support import sample_alert
-from support import TOKEN
+from hydroserve.api import wiring
+from support import TOKEN, server_env, sqlite_url, start_server, stop_server, suite_settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]  # the subject: request bodies on the wire
+pytestmark = pytest.mark.slow  # the subject: request bodies on the wire (so one catalog engine, SQLite)
 LIMIT_BYTES = 16 * 1024 * 1024
 
 
@@ -39,9 +40,16 @@ def chunked(data: bytes, piece_bytes: int = 1 << 20) -> bytes:
     return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
 
 
-@pytest.fixture
-def server(gunicorn_server):
-    return gunicorn_server(workers=1)
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One gunicorn (one worker) for the module: no test changes what another one reads (the one body accepted is an
+    alert no other test sends)."""
+    directory = tmp_path_factory.mktemp("chunked")
+    settings = suite_settings(directory, sqlite_url(directory))
+    wiring.init_catalog(settings).dispose()
+    process, url = start_server(server_env(settings, HYDROSERVE_WORKERS=1), directory / "gunicorn.log", ready_within_s=30)
+    yield url
+    stop_server(process)
 
 
 @pytest.mark.parametrize("path, content_type", [("/api/v1/alerts", "application/json"),

@@ -19,6 +19,9 @@ SAMPLE_CSV = (events.EXAMPLE_DIR / f"{events.TABLE_ID}.csv").read_bytes()
 SAMPLE_META = (events.EXAMPLE_DIR / f"{events.TABLE_ID}.meta.json").read_bytes()
 
 
+# refused tables (nothing is written) go to one catalog per engine (module_client); accepted ones to a fresh catalog each
+
+
 def publish(client, table: bytes, metadata: bytes = SAMPLE_META):
     return client.post(url(client, "events.Tables"), headers=AUTH, content_type="multipart/form-data",
                        data={"table": (io.BytesIO(table), "t.csv"), "metadata": (io.BytesIO(metadata), "t.meta.json")})
@@ -38,12 +41,12 @@ def csv_with_text(row: int, value: str) -> bytes:
     ("muon\x01-like", "U+0001"), ("muon-like\x00", "U+0000"), ('"muon\nlike"', "U+000A"), ("muon\x7f", "U+007F"),
     ("muon\x85", "U+0085"), ("muon\ufffe", "U+FFFE"),
 ])
-def test_a_control_character_in_a_text_cell_is_a_422_naming_line_row_and_column(client, value, code):
-    response = publish(client, csv_with_text(2, value))
+def test_a_control_character_in_a_text_cell_is_a_422_naming_line_row_and_column(module_client, value, code):
+    response = publish(module_client, csv_with_text(2, value))
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
     line = 4 if "\n" in value else 3  # a line break inside quotes: the record ends on the next line
     assert f"line {line} (row 2), column 'classification': the text contains the character {code}" in response.json["detail"]
-    assert client.get(url(client, "events.Tables")).json["items"] == []
+    assert module_client.get(url(module_client, "events.Tables")).json["items"] == []
 
 
 def test_a_tab_in_a_text_cell_is_kept_and_the_votable_stays_well_formed(client):
@@ -60,13 +63,13 @@ def test_a_tab_in_a_text_cell_is_kept_and_the_votable_stays_well_formed(client):
     (("columns", 16, "description"), "class\x02", "metadata.columns.classification.description"),
     (("provenance", 0, "parameters", "cut"), "x\x03", "metadata.provenance.0.parameters.cut.value"),
 ])
-def test_a_control_character_in_the_metadata_is_a_422_naming_the_field(client, path, value, field):
+def test_a_control_character_in_the_metadata_is_a_422_naming_the_field(module_client, path, value, field):
     document = json.loads(SAMPLE_META)
     target = document
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
-    response = publish(client, SAMPLE_CSV, json.dumps(document).encode())
+    response = publish(module_client, SAMPLE_CSV, json.dumps(document).encode())
     assert response.status_code == 422, response.json
     assert f"{field}: The text contains the character U+000" in response.json["detail"]
 

@@ -19,6 +19,10 @@ SAMPLE_CSV = (events.EXAMPLE_DIR / f"{events.TABLE_ID}.csv").read_bytes()
 SAMPLE_META = (events.EXAMPLE_DIR / f"{events.TABLE_ID}.meta.json").read_bytes()
 
 
+# tests of refused requests (nothing is written) share one catalog per engine (module_client); the tests that write
+# (an accepted table, a package) have their own
+
+
 def assert_problem(response, status: int, where: str) -> None:
     assert response.status_code == status, response.data[:300]
     assert response.mimetype == "application/problem+json" and where in response.json["detail"], response.json
@@ -31,19 +35,19 @@ def assert_problem(response, status: int, where: str) -> None:
     ("registry.Resources", ["2020-01-01T00:00:00+00:00", "\ud800"]),
     ("events.Tables", ["\udfff"]),
 ])
-def test_a_cursor_no_page_could_have_issued_is_a_400_naming_it(client, endpoint, values):
-    response = client.get(url(client, endpoint), query_string={"cursor": tokens.encode(values)})
+def test_a_cursor_no_page_could_have_issued_is_a_400_naming_it(module_client, endpoint, values):
+    response = module_client.get(url(module_client, endpoint), query_string={"cursor": tokens.encode(values)})
     assert_problem(response, 400, "'cursor'")
 
 
 @pytest.mark.parametrize("query", [{"since": "0001-01-01T00:00:00+14:00"}, {"until": "9999-12-31T23:59:59-14:00"}])
-def test_alert_filter_times_beyond_the_utc_calendar_are_a_400_naming_them(client, query):
-    assert_problem(client.get(url(client, "alerts.Alerts"), query_string=query), 400, f"'{next(iter(query))}'")
+def test_alert_filter_times_beyond_the_utc_calendar_are_a_400_naming_them(module_client, query):
+    assert_problem(module_client.get(url(module_client, "alerts.Alerts"), query_string=query), 400, f"'{next(iter(query))}'")
 
 
 @pytest.mark.parametrize("field", ["trigger_time", "alert_datetime"])
-def test_posted_alert_times_beyond_the_utc_calendar_are_a_422_naming_them(client, field):
-    assert_problem(post(client, sample_alert(**{field: "0001-01-01T00:00:00+14:00"})), 422, f"'{field}'")
+def test_posted_alert_times_beyond_the_utc_calendar_are_a_422_naming_them(module_client, field):
+    assert_problem(post(module_client, sample_alert(**{field: "0001-01-01T00:00:00+14:00"})), 422, f"'{field}'")
 
 
 def oai_error(client, **arguments) -> etree._Element:
@@ -60,8 +64,8 @@ def oai_error(client, **arguments) -> etree._Element:
     {"verb": "ListRecords", "resumptionToken": "WyJ\x02"},
     {"verb\x7f\x01": "Identify"},
 ])
-def test_oai_arguments_with_control_characters_are_a_bad_argument_error(client, arguments):
-    error = oai_error(client, **arguments)
+def test_oai_arguments_with_control_characters_are_a_bad_argument_error(module_client, arguments):
+    error = oai_error(module_client, **arguments)
     assert error.get("code") == "badArgument" and "which XML cannot carry" in error.text
 
 
@@ -70,23 +74,23 @@ def test_oai_arguments_with_control_characters_are_a_bad_argument_error(client, 
     ("", "", "2020-01-01"),
     ("", "", "2020-01-01T00:00:00\ud800+00:00"),
 ])
-def test_oai_resumption_tokens_with_dates_this_repository_never_writes_are_bad_tokens(client, dates):
+def test_oai_resumption_tokens_with_dates_this_repository_never_writes_are_bad_tokens(module_client, dates):
     since, until, after = dates
     token = tokens.encode(["ListRecords", "oai_dc", "", since, until, after, "kid", 100])
-    assert oai_error(client, verb="ListRecords", resumptionToken=token).get("code") == "badResumptionToken"
+    assert oai_error(module_client, verb="ListRecords", resumptionToken=token).get("code") == "badResumptionToken"
 
 
-def test_oai_resumption_token_with_a_surrogate_in_its_position_is_a_bad_token(client):
+def test_oai_resumption_token_with_a_surrogate_in_its_position_is_a_bad_token(module_client):
     token = tokens.encode(["ListRecords", "oai_dc", "", "", "", "2020-01-01T00:00:00+00:00", "\ud800", 1])
-    assert oai_error(client, verb="ListRecords", resumptionToken=token).get("code") == "badResumptionToken"
+    assert oai_error(module_client, verb="ListRecords", resumptionToken=token).get("code") == "badResumptionToken"
 
 
 @pytest.mark.parametrize("body, message", [
     ("[" * 100_000 + "]" * 100_000, "Invalid JSON body: nested too deeply"),
     ('{"ra": ' + "9" * 5000 + "}", "Invalid JSON body: Exceeds the limit (4300 digits)"),
 ])
-def test_json_python_cannot_hold_is_a_400_naming_the_body(client, body, message):
-    response = client.post(url(client, "alerts.Post"), data=body, headers={**AUTH, "Content-Type": "application/json"})
+def test_json_python_cannot_hold_is_a_400_naming_the_body(module_client, body, message):
+    response = module_client.post(url(module_client, "alerts.Post"), data=body, headers={**AUTH, "Content-Type": "application/json"})
     assert_problem(response, 400, f"request body: {message}")
 
 
@@ -119,11 +123,11 @@ def test_numbers_beyond_a_column_are_refused_naming_line_and_column(client, colu
     assert problem in response.json["detail"]
 
 
-def test_metadata_python_cannot_hold_is_a_422(client):
+def test_metadata_python_cannot_hold_is_a_422(module_client):
     nested = b'{"id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    assert_problem(publish(client, SAMPLE_CSV, nested), 422, "metadata: the document is nested too deeply")
+    assert_problem(publish(module_client, SAMPLE_CSV, nested), 422, "metadata: the document is nested too deeply")
     huge = b'{"id": ' + b"7" * 5000 + b"}"
-    assert_problem(publish(client, SAMPLE_CSV, huge), 422, "metadata: unreadable document: Exceeds the limit (4300 digits)")
+    assert_problem(publish(module_client, SAMPLE_CSV, huge), 422, "metadata: unreadable document: Exceeds the limit (4300 digits)")
 
 
 @pytest.mark.parametrize("endpoint", ["pictures.PsdPng", "pictures.SpectrogramPng"])

@@ -26,20 +26,31 @@ def public_client(tmp_path):
     return create_app(settings).test_client()
 
 
-@pytest.fixture
-def csv_url(client):
+def published_csv(client) -> str:
+    """Publish the sample event table (and alert) through the client's app; the table's CSV URL."""
     publish_samples(client.application.extensions["hydroserve"].settings, client.application.extensions["hydroserve"].engine)
     return url(client, "events.Csv", table_id=events.TABLE_ID)
 
 
-def test_if_match_with_another_tag_is_412_with_an_empty_body(client, csv_url):
-    whole = client.get(csv_url)
-    refused = client.get(csv_url, headers={"If-Match": '"another", "tag"'})
+@pytest.fixture
+def csv_url(client):
+    return published_csv(client)
+
+
+@pytest.fixture(scope="module")
+def read_only_csv_url(module_client):
+    """The CSV URL of the sample table published once per module and engine, for the tests that only read it."""
+    return published_csv(module_client)
+
+
+def test_if_match_with_another_tag_is_412_with_an_empty_body(module_client, read_only_csv_url):
+    whole = module_client.get(read_only_csv_url)
+    refused = module_client.get(read_only_csv_url, headers={"If-Match": '"another", "tag"'})
     assert refused.status_code == 412 and refused.data == b"" and refused.headers["ETag"] == whole.headers["ETag"]
-    ranged = client.get(csv_url, headers={"If-Match": '"another"', "Range": "bytes=0-9"})
+    ranged = module_client.get(read_only_csv_url, headers={"If-Match": '"another"', "Range": "bytes=0-9"})
     assert ranged.status_code == 412 and ranged.data == b""  # the precondition comes before the range
     for header in (whole.headers["ETag"], "*", f'"x", {whole.headers["ETag"]}'):
-        kept = client.get(csv_url, headers={"If-Match": header})
+        kept = module_client.get(read_only_csv_url, headers={"If-Match": header})
         assert kept.status_code == 200 and kept.data == whole.data
 
 
@@ -51,18 +62,18 @@ def test_if_match_on_a_json_document(client, csv_url):
 
 
 @pytest.mark.parametrize("header", ["bytes=0-1,5-9", "items=0-5", "bytes=abc", "bytes=9-2", "bytes 0-5", "bytes=--1"])
-def test_a_range_the_server_does_not_support_is_ignored(client, csv_url, header):
-    whole = client.get(csv_url)
-    response = client.get(csv_url, headers={"Range": header})
+def test_a_range_the_server_does_not_support_is_ignored(module_client, read_only_csv_url, header):
+    whole = module_client.get(read_only_csv_url)
+    response = module_client.get(read_only_csv_url, headers={"Range": header})
     assert response.status_code == 200 and response.data == whole.data and "Content-Range" not in response.headers
     assert response.headers["Accept-Ranges"] == "bytes"
 
 
-def test_only_a_well_formed_range_beyond_the_end_is_416(client, csv_url):
-    size = len(client.get(csv_url).data)
-    beyond = client.get(csv_url, headers={"Range": f"bytes={size}-"})
+def test_only_a_well_formed_range_beyond_the_end_is_416(module_client, read_only_csv_url):
+    size = len(module_client.get(read_only_csv_url).data)
+    beyond = module_client.get(read_only_csv_url, headers={"Range": f"bytes={size}-"})
     assert beyond.status_code == 416 and beyond.headers["Content-Range"] == f"bytes */{size}"
-    last = client.get(csv_url, headers={"Range": f"bytes={size - 3}-{size + 100}"})
+    last = module_client.get(read_only_csv_url, headers={"Range": f"bytes={size - 3}-{size + 100}"})
     assert last.status_code == 206 and last.headers["Content-Range"] == f"bytes {size - 3}-{size - 1}/{size}"
 
 

@@ -21,7 +21,9 @@ import requests
 
 from support import TOKEN
 
-pytestmark = pytest.mark.slow
+# the subject is the HTTP API against its document, not the catalog: one engine (SQLite); every endpoint runs on
+# PostgreSQL in the tests of its own module
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 WITH_CLIENT_SIDE_RULES = ["/api/v1/packages", "/api/v1/packages/{package_id}/psd", "/api/v1/resources", "/api/v1/streams/{kid}",
