@@ -40,7 +40,7 @@ def test_metrics_count_requests_and_read_ingest_and_outbox_state(client, archive
     assert metric(text, "hydroserve_packages", sensor="DOM_808956920_CH1") == 2
     assert metric(text, "hydroserve_skipped_windows", sensor="DOM_808956920_CH1") == 2
     assert metric(text, "hydroserve_ingest_lag_seconds", sensor="DOM_808956920_CH1") > 5 * 365 * 86400  # data of 2020
-    assert metric(text, "hydroserve_outbox_rows", destination="odc", state="pending") == 10  # 2 packages x 5 products
+    assert metric(text, "hydroserve_outbox_rows", destination="odc", state="pending") == 11  # 2 packages x 5 products + their sensor-day HMD
     assert 0 <= metric(text, "hydroserve_outbox_oldest_pending_seconds", destination="odc") < 120
 
 
