@@ -188,12 +188,12 @@ class PackageProducts:
         with self.hmd_file(record).file as stored:
             return hmd_product.PackageHmd.from_npz_bytes(stored.read())
 
-    def psd_picture(self, record: PackageRecord, *, log_frequency: bool) -> Served:
-        """The PSD picture (from the ingest PSD)."""
+    def psd_picture(self, record: PackageRecord, *, log_frequency: bool, small: bool = False) -> Served:
+        """The PSD picture (from the ingest PSD); ``small`` for phone width."""
         calibration = self.calibration(record)
-        name = "psd.log" if log_frequency else "psd.linear"
+        name = ("psd.log" if log_frequency else "psd.linear") + (".small" if small else "")
         return self._picture(record, name, "psd", lambda: pictures.psd_picture(record, self.psd_statistics(record), calibration,
-                                                                        log_frequency=log_frequency))
+                                                                        log_frequency=log_frequency, small=small))
 
     def spectrogram_picture(self, record: PackageRecord, fixed_range_db: tuple[float, float] | None = None, *,
                             thumbnail: bool = False) -> Served:

@@ -26,13 +26,14 @@ THUMBNAIL_COLUMNS = 256
 MEDIA_TYPE = "image/png"
 
 
-def psd_picture(record: PackageRecord, result: Psd, calibration: Calibration | None, *, log_frequency: bool) -> bytes:
+def psd_picture(record: PackageRecord, result: Psd, calibration: Calibration | None, *, log_frequency: bool,
+                small: bool = False) -> bytes:
     """The package's PSD statistics against frequency, in the unit of /psd."""
     title = (f"{record.package_id}, from {readable_utc(tick_to_datetime(record.start_tick))}\n"
              f"Welch PSD: nfft {result.nfft} (Δf {result.frequency_hz[1]:.1f} Hz), {result.n_segments} segments "
              f"over {result.effort_s:.1f} s, Hann, 50 % overlap")
     return plots.psd_png(result, offset_db=offset_db_at(calibration, result.frequency_hz), unit=psd_product.display_unit(calibration),
-                         title=title, log_frequency=log_frequency)
+                         title=title, log_frequency=log_frequency, small=small)
 
 
 def spectrogram_picture(record: PackageRecord, samples: BinaryIO, calibration: Calibration | None,
@@ -80,8 +81,8 @@ def band_levels(records: list[PackageRecord], statistics: list[Psd], calibration
     return BandLevels(records, levels, bands.DEFAULT_BANDS, statistic, psd_product.display_unit(calibrations[-1]))
 
 
-def band_levels_picture(levels: BandLevels) -> bytes:
+def band_levels_picture(levels: BandLevels, *, small: bool = False) -> bytes:
     """The band levels against package start time."""
     sensor = levels.records[0].sensor
     title = f"{sensor}: band-averaged {levels.statistic} PSD, {len(levels.records)} latest packages"
-    return plots.band_levels_png(levels.starts, levels.levels_db, levels.bands, unit=levels.unit, title=title)
+    return plots.band_levels_png(levels.starts, levels.levels_db, levels.bands, unit=levels.unit, title=title, small=small)

@@ -29,6 +29,8 @@ PSD_SIZE_PX = (1000, 500)
 SPECTROGRAM_SIZE_PX = (1000, 450)
 BAND_LEVELS_SIZE_PX = (1000, 420)
 THUMBNAIL_SIZE_PX = (320, 160)
+SMALL_SIZE_PX = (480, 340)
+"""The ``small`` line pictures, for phone width: the same fonts on less than half the width, no title (the page says it)."""
 THUMBNAIL_AXES = (0.13, 0.18, 0.81, 0.79)
 # where the spectrogram's data area sits in the picture, as fractions of its
 # width and height from the lower left corner: (left, bottom, width, height);
@@ -48,6 +50,17 @@ def _figure(size_px: tuple[int, int], **kwargs) -> Figure:
     return figure
 
 
+def line_figure(size_px: tuple[int, int], small: bool) -> Figure:
+    """A figure of ``size_px`` with constrained layout, or of :data:`SMALL_SIZE_PX` when ``small``."""
+    return _figure(SMALL_SIZE_PX if small else size_px, layout="constrained")
+
+
+def set_title(axes, title: str, small: bool) -> None:
+    """The picture's title, left out of a small picture (its page states it)."""
+    if not small:
+        axes.set_title(title, fontsize=10)
+
+
 def _png(figure: Figure) -> bytes:
     import matplotlib
 
@@ -56,10 +69,11 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def psd_png(result: Psd, *, offset_db: float | np.ndarray, unit: str, title: str, log_frequency: bool = False) -> bytes:
+def psd_png(result: Psd, *, offset_db: float | np.ndarray, unit: str, title: str, log_frequency: bool = False,
+            small: bool = False) -> bytes:
     """The PSD statistics against frequency up to Nyquist: the mean, the median, the 75 % quantile
     and the median-to-95 % band; linear frequency in kHz, or logarithmic in Hz from the first bin above 0 Hz."""
-    figure = _figure(PSD_SIZE_PX, layout="constrained")
+    figure = line_figure(PSD_SIZE_PX, small)
     axes = figure.add_subplot()
     above_dc = slice(1, None)  # 0 Hz holds only what the detrending left: not drawn
     scale = 1.0 if log_frequency else 1e-3
@@ -78,10 +92,10 @@ def psd_png(result: Psd, *, offset_db: float | np.ndarray, unit: str, title: str
     else:
         axes.set_xlim(0, nyquist)
         axes.set_xlabel("Frequency (kHz)")
-    axes.set_ylabel(f"Power spectral density ({unit})")
-    axes.set_title(title, fontsize=10)
+    axes.set_ylabel(f"PSD ({unit})" if small else f"Power spectral density ({unit})")
+    set_title(axes, title, small)
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(loc="upper right", fontsize=9)
+    axes.legend(loc="upper right", fontsize=7 if small else 9)
     return _png(figure)
 
 
@@ -161,11 +175,12 @@ def spectrogram_thumbnail_png(spectrogram: Spectrogram, *, offset_db: float | np
     return _png(figure)
 
 
-def band_levels_png(starts: list[datetime], levels_db: np.ndarray, bands: tuple[Band, ...], *, unit: str, title: str) -> bytes:
+def band_levels_png(starts: list[datetime], levels_db: np.ndarray, bands: tuple[Band, ...], *, unit: str, title: str,
+                    small: bool = False) -> bytes:
     """Band levels (one line per band, ``levels_db`` of shape (n_packages, n_bands)) against package start time."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-    figure = _figure(BAND_LEVELS_SIZE_PX, layout="constrained")
+    figure = line_figure(BAND_LEVELS_SIZE_PX, small)
     axes = figure.add_subplot()
     marker = "o" if len(starts) <= 60 else None
     for index, band in enumerate(bands):
@@ -173,9 +188,12 @@ def band_levels_png(starts: list[datetime], levels_db: np.ndarray, bands: tuple[
     locator = AutoDateLocator()
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    axes.set_xlabel("Start of the package window (UTC)")
+    axes.set_xlabel("Package start (UTC)" if small else "Start of the package window (UTC)")
     axes.set_ylabel(f"Band-averaged PSD ({unit})")  # a spectral density, not a band SPL (integrated power)
-    axes.set_title(title, fontsize=10)
+    set_title(axes, title, small)
     axes.grid(True, alpha=0.3)
-    axes.legend(title="band", fontsize=9, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if small:
+        axes.legend(title="band", fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2)
+    else:
+        axes.legend(title="band", fontsize=9, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _png(figure)

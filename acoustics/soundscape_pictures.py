@@ -16,7 +16,7 @@ import numpy as np
 
 from . import level_series, spd
 from .level_series import NS_PER_S, LevelSeries
-from .plots import NO_DATA_COLOUR, _figure, _png
+from .plots import NO_DATA_COLOUR, _png, line_figure, set_title
 
 PICTURE_VERSION = 1
 SIZE_PX = (1000, 460)
@@ -58,7 +58,7 @@ def _hour_grid(series: LevelSeries, start_s: int, end_s: int) -> tuple[np.ndarra
 
 
 def ltsa_png(series: LevelSeries, *, start_s: int, end_s: int, unit: str, title: str,
-             colour_range: tuple[float, float]) -> bytes:
+             colour_range: tuple[float, float], small: bool = False) -> bytes:
     """Hourly mean HMD spectral density (``series`` over the HMD bands) as colour, time against log frequency."""
     import matplotlib.dates as mdates
 
@@ -66,7 +66,7 @@ def ltsa_png(series: LevelSeries, *, start_s: int, end_s: int, unit: str, title:
     keep = series.centre_hz >= LOWEST_HZ
     centre = series.centre_hz[keep]
     frequency_edges = np.concatenate([[centre[0]], np.sqrt(centre[1:] * centre[:-1]), [centre[-1]]])
-    figure = _figure(SIZE_PX, layout="constrained")
+    figure = line_figure(SIZE_PX, small)
     axes = figure.add_subplot()
     axes.set_facecolor(NO_DATA_COLOUR)
     mesh = axes.pcolormesh(_datetimes(edges_ns), frequency_edges, level_series.level_db(grid[:, keep]).T,
@@ -74,12 +74,13 @@ def ltsa_png(series: LevelSeries, *, start_s: int, end_s: int, unit: str, title:
     axes.set_yscale("log")
     axes.set_ylabel("frequency (Hz)")
     axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(axes.xaxis.get_major_locator()))
-    axes.set_title(title, fontsize=10)
+    set_title(axes, title, small)
     figure.colorbar(mesh, ax=axes, label=f"PSD (dB re {unit})")
     return _png(figure)
 
 
-def spd_png(histogram: spd.LevelHistogram, centre_hz: np.ndarray, *, unit: str, title: str, bin_db: float = 1.0) -> bytes:
+def spd_png(histogram: spd.LevelHistogram, centre_hz: np.ndarray, *, unit: str, title: str, bin_db: float = 1.0,
+            small: bool = False) -> bytes:
     """The SPD (probability density of level per HMD band, colour) with the p1, p5, p50, p95, p99 curves and the
     linear mean, against log frequency."""
     keep = centre_hz >= LOWEST_HZ
@@ -87,7 +88,7 @@ def spd_png(histogram: spd.LevelHistogram, centre_hz: np.ndarray, *, unit: str, 
     edges, density = spd.density(histogram, bin_db)
     levels = spd.percentiles(histogram)
     frequency_edges = np.concatenate([[centre[0]], np.sqrt(centre[1:] * centre[:-1]), [centre[-1]]])
-    figure = _figure(SIZE_PX, layout="constrained")
+    figure = line_figure(SIZE_PX, small)
     axes = figure.add_subplot()
     shown = np.where(density > 0, density, np.nan).T
     mesh = axes.pcolormesh(frequency_edges, edges, shown, cmap="magma_r", shading="flat")
@@ -98,16 +99,17 @@ def spd_png(histogram: spd.LevelHistogram, centre_hz: np.ndarray, *, unit: str, 
     axes.set_xlabel("frequency (Hz)")
     axes.set_ylabel(f"PSD (dB re {unit})")
     axes.legend(fontsize=8, loc="upper right", ncols=3)
-    axes.set_title(title, fontsize=10)
+    set_title(axes, title, small)
     figure.colorbar(mesh, ax=axes, label="probability density (1/dB)")
     return _png(figure)
 
 
-def levels_png(times_ns: np.ndarray, levels_db: np.ndarray, names: list[str], *, unit: str, title: str) -> bytes:
+def levels_png(times_ns: np.ndarray, levels_db: np.ndarray, names: list[str], *, unit: str, title: str,
+               small: bool = False) -> bytes:
     """Band levels (columns of ``levels_db``) against time, one line per band."""
     import matplotlib.dates as mdates
 
-    figure = _figure(SIZE_PX, layout="constrained")
+    figure = line_figure(SIZE_PX, small)
     axes = figure.add_subplot()
     when = _datetimes(times_ns)
     for column, name in enumerate(names):
@@ -116,5 +118,5 @@ def levels_png(times_ns: np.ndarray, levels_db: np.ndarray, names: list[str], *,
     axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(axes.xaxis.get_major_locator()))
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="upper right", ncols=min(len(names), 6))
-    axes.set_title(title, fontsize=10)
+    set_title(axes, title, small)
     return _png(figure)

@@ -43,6 +43,7 @@ def record_of(settings, pid):
 @pytest.mark.parametrize(("endpoint", "args", "name", "size"), [
     ("pictures.PsdPng", {}, "psd.linear", plots.PSD_SIZE_PX),
     ("pictures.PsdPng", {"xscale": "log"}, "psd.log", plots.PSD_SIZE_PX),
+    ("pictures.PsdPng", {"xscale": "log", "size": "small"}, "psd.log.small", plots.SMALL_SIZE_PX),
     ("pictures.SpectrogramPng", {}, "spectrogram", plots.SPECTROGRAM_SIZE_PX),
 ])
 def test_picture_is_a_png_stored_once_with_etag(app, client, settings, three_packages, monkeypatch, endpoint, args, name, size):
@@ -114,6 +115,8 @@ def test_band_levels_picture_follows_the_latest_packages(app, client, settings, 
     assert report.packages_made == ["DOM_808956920_CH1_1608751690"]
     newer = client.get(target, headers={"If-None-Match": etag})
     assert newer.status_code == 200 and newer.headers["ETag"] != etag
+    small = client.get(url(app, "pictures.BandLevelsPng", sensor=SENSOR_ID, n=2, size="small"))
+    assert image(small.data).size == plots.SMALL_SIZE_PX and small.headers["ETag"] != newer.headers["ETag"]
     unknown = client.get(url(app, "pictures.BandLevelsPng", sensor="DOM_1_CH1"))
     assert unknown.status_code == 404 and unknown.json["detail"] == "No sensor 'DOM_1_CH1' has data here."
     too_few = client.get(url(app, "pictures.BandLevelsPng", sensor=SENSOR_ID, n=0))

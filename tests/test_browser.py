@@ -51,7 +51,10 @@ class Watched:
         self.problems: list[str] = []
         self.page.on("console", lambda message: message.type == "error" and self.problems.append(f"console: {message.text}"))
         self.page.on("pageerror", lambda error: self.problems.append(f"exception: {error}"))
-        self.page.on("requestfailed", lambda request: self.problems.append(f"failed: {request.url} {request.failure}"))
+        # a load the browser cancelled itself (net::ERR_ABORTED: the page moved on, or a <picture> source it no longer
+        # shows) is no failure of the server; every answer the server refused is caught below
+        self.page.on("requestfailed", lambda request: request.failure != "net::ERR_ABORTED"
+                     and self.problems.append(f"failed: {request.url} {request.failure}"))
         self.page.on("response", lambda response: response.status >= 400 and self.problems.append(f"{response.status}: {response.url}"))
 
 

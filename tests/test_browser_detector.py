@@ -181,6 +181,11 @@ def test_day_page_shows_the_packages_with_the_gaps_between_them(browser, site):
             wait_until(page, "document.getElementById('player').readyState >= 1")
             wait_until(page, "(() => { const i = document.getElementById('spectrogram'); return i.complete && i.naturalWidth > 0; })()")
             assert page.evaluate("document.getElementById('spectrogram').naturalWidth") == 320 and fits_the_phone(page)
+            # the PSD too: the small picture, its text drawn at about the size of the page's
+            page.locator("#psd").scroll_into_view_if_needed()
+            wait_until(page, "(() => { const i = document.getElementById('psd'); return i.complete && i.naturalWidth > 0; })()")
+            assert page.evaluate("document.getElementById('psd').naturalWidth") == plots.SMALL_SIZE_PX[0]
+            assert "size=small" in page.evaluate("document.getElementById('psd').currentSrc")
             page.evaluate("document.getElementById('player').addEventListener('seeked', e => { window.seekedAt = e.target.currentTime; }, {once: true})")
             image = page.locator("#spectrogram")
             box = image.bounding_box()

@@ -195,6 +195,8 @@ def test_pictures_are_pngs_with_etags(day_app, day_client, endpoint):
     assert Image.open(io.BytesIO(response.data)).size == (1000, 460)
     again = day_client.get(url(day_app, endpoint, sensor=str(SENSOR), **RANGE), headers={"If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
+    small = day_client.get(url(day_app, endpoint, sensor=str(SENSOR), size="small", **RANGE))  # for phone width
+    assert Image.open(io.BytesIO(small.data)).size == (480, 340) and small.headers["ETag"] != response.headers["ETag"]
 
 
 @pytest.mark.sqlite_only
@@ -229,9 +231,9 @@ def test_openapi_documents_every_soundscape_endpoint(client):
                              ("/api/v1/sensors/{sensor}/spd", {"start", "end", "fmin", "fmax", "bin_db"}),
                              ("/api/v1/sensors/{sensor}/levels", {"start", "end", "bands", "resolution_s"}),
                              ("/api/v1/levels", {"band", "start", "end", "sensor", "resolution_s"}),
-                             ("/api/v1/sensors/{sensor}/ltsa.png", {"start", "end"}),
-                             ("/api/v1/sensors/{sensor}/spd.png", {"start", "end"}),
-                             ("/api/v1/sensors/{sensor}/levels.png", {"start", "end", "bands"})]:
+                             ("/api/v1/sensors/{sensor}/ltsa.png", {"start", "end", "size"}),
+                             ("/api/v1/sensors/{sensor}/spd.png", {"start", "end", "size"}),
+                             ("/api/v1/sensors/{sensor}/levels.png", {"start", "end", "size", "bands"})]:
         operation = spec["paths"][path]["get"]
         assert operation["summary"] and operation["responses"]["200"]["description"]
         query = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "query"}

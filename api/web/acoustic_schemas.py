@@ -43,9 +43,16 @@ class PsdQuery(ma.Schema):
             raise ma.ValidationError("fmin must not exceed fmax.", "fmin")
 
 
+def picture_size_field() -> fields.String:
+    """``size`` of a line picture: full, or small for phone width."""
+    return fields.String(load_default="full", validate=validate.OneOf(["full", "small"]), metadata={
+        "description": "full (1000 px wide, with title) or small (480 × 340 px, same text size, no title: for phone width)"})
+
+
 class PsdPictureQuery(ma.Schema):
     xscale = fields.String(load_default="linear", validate=validate.OneOf(["linear", "log"]),
                            metadata={"description": "frequency axis: linear in kHz (default) or log in Hz"})
+    size = picture_size_field()
 
 
 class SpectrogramPictureQuery(ma.Schema):
@@ -69,6 +76,7 @@ class BandLevelsQuery(ma.Schema):
     n = band_levels_count_field()
     statistic = fields.String(load_default="median", validate=validate.OneOf(psdjson.STATISTICS),
                               metadata={"description": "PSD statistic averaged over each band"})
+    size = picture_size_field()
 
 
 class PositionSchema(ma.Schema):

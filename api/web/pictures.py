@@ -36,11 +36,13 @@ PNG_CONTENT = {pictures.MEDIA_TYPE: {"schema": {"type": "string", "format": "bin
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 @bp.alt_response(404, description="No such package", **errors.PROBLEM)
 @bp.alt_response(410, description="The PSD was deleted by the retention rules", **errors.PROBLEM)
-def psd_png(package_id: str, xscale: str):
+def psd_png(package_id: str, xscale: str, size: str):
     """The package's PSD as a picture (from the ingest PSD), in the unit of /psd."""
     record = load_live(package_id, "psd")
-    served = services().products.psd_picture(record, log_frequency=xscale == "log")
-    return http.send_served(served, last_modified=record.created_at, download_name=f"{package_id}.psd.{xscale}.png")
+    small = size == "small"
+    served = services().products.psd_picture(record, log_frequency=xscale == "log", small=small)
+    return http.send_served(served, last_modified=record.created_at,
+                            download_name=f"{package_id}.psd.{xscale}{'.small' if small else ''}.png")
 
 
 @bp.route(urls.rule(urls.PACKAGE_SPECTROGRAM_PICTURE), endpoint="SpectrogramPng")
@@ -67,20 +69,20 @@ def spectrogram_png(package_id: str, scale: str, size: str):
                    "304": {"description": "not modified"}})
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 @bp.alt_response(404, description="No such sensor", **errors.PROBLEM)
-def band_levels_png(sensor: str, n: int, statistic: str):
+def band_levels_png(sensor: str, n: int, statistic: str, size: str):
     """The sensor's noise over its latest packages: the band average of a PSD statistic (median by default) in a few bands."""
     records = with_live(latest_packages(sensor, n), "psd")
     if not records:
         abort(410, description=f"The PSDs of the latest packages of {sensor} were deleted by the retention rules.")
     products = services().products
     response = Response(mimetype=pictures.MEDIA_TYPE)
-    response.set_etag(products.band_levels_etag(records, statistic))
+    response.set_etag(products.band_levels_etag(records, statistic) + ("-small" if size == "small" else ""))
     response.cache_control.public = True
     response.cache_control.max_age = 60
     response.make_conditional(request)
     if response.status_code == 304:
         return response
-    response.set_data(pictures.band_levels_picture(products.band_levels(records, statistic)))
+    response.set_data(pictures.band_levels_picture(products.band_levels(records, statistic), small=size == "small"))
     return response
 
 

@@ -57,7 +57,7 @@ def _title(sensor: str, what: str, start: datetime, end: datetime) -> str:
                                           "grey: no data", **PNG}, "304": {"description": "not modified"}})
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 @bp.alt_response(404, **NO_DATA)
-def ltsa_png(sensor: str, start: datetime, end: datetime):
+def ltsa_png(sensor: str, start: datetime, end: datetime, size: str):
     """The sensor's long-term spectral average over the time range (hourly resolution)."""
     check_sensor(sensor)
     info = services().sensors.info(SensorId.parse(sensor))
@@ -68,9 +68,9 @@ def ltsa_png(sensor: str, start: datetime, end: datetime):
         return soundscape_pictures.ltsa_png(
             series, start_s=start_s, end_s=end_s, unit=hmd_day.units(series.calibrated)[0],
             title=_title(sensor, "long-term spectral average (hourly mean HMD)", start, end),
-            colour_range=soundscape_pictures.colour_range_db(info.type, series.calibrated, configured))
+            colour_range=soundscape_pictures.colour_range_db(info.type, series.calibrated, configured), small=size == "small")
 
-    return _send_picture(sensor, "ltsa", start, end, (info.type, configured), make)
+    return _send_picture(sensor, "ltsa", start, end, (info.type, configured, size), make)
 
 
 @bp.route(urls.rule(urls.SENSOR_SPD_PICTURE), endpoint="SpdPng")
@@ -80,7 +80,7 @@ def ltsa_png(sensor: str, start: datetime, end: datetime):
                    "304": {"description": "not modified"}})
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 @bp.alt_response(404, **NO_DATA)
-def spd_png(sensor: str, start: datetime, end: datetime):
+def spd_png(sensor: str, start: datetime, end: datetime, size: str):
     """The sensor's SPD and percentiles over the time range as a picture."""
     check_sensor(sensor)
 
@@ -88,9 +88,10 @@ def spd_png(sensor: str, start: datetime, end: datetime):
         soundscape = services().soundscape
         histogram = soundscape_call(soundscape.spd, sensor, start_s, end_s)
         return soundscape_pictures.spd_png(histogram, soundscape.centre_hz, unit=hmd_day.units(histogram.calibrated)[0],
-                                           title=_title(sensor, "spectral probability density", start, end))
+                                           title=_title(sensor, "spectral probability density", start, end),
+                                           small=size == "small")
 
-    return _send_picture(sensor, "spd", start, end, (), make)
+    return _send_picture(sensor, "spd", start, end, (size,), make)
 
 
 @bp.route(urls.rule(urls.SENSOR_LEVELS_PICTURE), endpoint="LevelsPng")
@@ -99,7 +100,7 @@ def spd_png(sensor: str, start: datetime, end: datetime):
                                           "to 10 days, daily beyond", **PNG}, "304": {"description": "not modified"}})
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 @bp.alt_response(404, **NO_DATA)
-def levels_png(sensor: str, start: datetime, end: datetime, bands=None):
+def levels_png(sensor: str, start: datetime, end: datetime, size: str, bands=None):
     """The sensor's band-level trends over the time range."""
     check_sensor(sensor)
     bands = bands or PICTURE_BANDS_HZ
@@ -111,7 +112,8 @@ def levels_png(sensor: str, start: datetime, end: datetime, bands=None):
         labels = [n["name"] if n["centre_hz"] is None else f"{n['name']} Hz" for n in names]
         return soundscape_pictures.levels_png(series.start_unix_ns, np.asarray(levels), labels,
                                               unit=hmd_day.units(series.calibrated)[1],
-                                              title=_title(sensor, f"band levels, {resolution_s // 3600} h bins", start, end))
+                                              title=_title(sensor, f"band levels, {resolution_s // 3600} h bins", start, end),
+                                              small=size == "small")
 
-    return _send_picture(sensor, "levels", start, end, (str(bands), resolution_s), make)
+    return _send_picture(sensor, "levels", start, end, (str(bands), resolution_s, size), make)
 

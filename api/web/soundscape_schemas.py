@@ -7,7 +7,7 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from .acoustic_schemas import SENSOR_PATTERN
+from .acoustic_schemas import SENSOR_PATTERN, picture_size_field
 
 MAX_RANGE_DAYS = 400
 MAX_NAMED_SENSORS = 250
@@ -48,7 +48,7 @@ class SpdQuery(TimeRange):
 
 
 class SpdPictureQuery(TimeRange):
-    pass
+    size = picture_size_field()
 
 
 class BandsField(fields.String):
@@ -99,6 +99,7 @@ PICTURE_BANDS_HZ = [63.0, 125.0, 1000.0, 10000.0]
 
 
 class LevelsPictureQuery(TimeRange):
+    size = picture_size_field()
     bands = BandsField(metadata={"description": "as for /levels; by default 63,125,1000,10000", "example": "63,125"})
 
 
