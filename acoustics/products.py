@@ -14,47 +14,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 
 from hydroserve.codecs import mp3, psdjson, raw, raw_frame_plan, wav
+from hydroserve.codecs.raw import WAV_HEADER_RATE_HZ
 
 from . import bands, composite, hmd_product, mp3_product, product_keys, psd_product
+from .catalog import ProductRecord
 from .cutter import Snippet
 from .product_settings import ProductSettings
 from .psd import segment_count
 from .sensors import Calibration, calibration_tag
 from .window import Run
-
-WAV_HEADER_RATE_HZ = 195_312
-
-
-@dataclass(frozen=True)
-class ProductRecord:
-    """One product of a package as catalogued.
-
-    ``version`` is 1 as made at ingest and grows by one with every rebuild
-    that changed it (:mod:`.reprocess`); a rebuilt version also records the
-    reprocessing ``job_id``, the ``settings`` and ``software_version`` that
-    made it, when (``made_at``), and a summary of the version it ``replaces``
-    (None for version 1, whose settings, software version and time are the
-    package's).
-    """
-
-    kind: str
-    media_type: str
-    size_bytes: int
-    sha256: str
-    blob_key: str | None
-    details: dict
-    version: int = 1
-    job_id: int | None = None
-    settings: dict | None = None
-    software_version: str | None = None
-    made_at: datetime | None = None
-    replaces: dict | None = None
 
 
 def run_arrays(samples: np.ndarray, runs: tuple[Run, ...]) -> list[np.ndarray]:

@@ -27,9 +27,10 @@ import numpy as np
 import soundfile
 
 from hydroserve.codecs import flac, raw
+from hydroserve.codecs.raw import WAV_HEADER_RATE_HZ
 
 from . import product_keys
-from .products import WAV_HEADER_RATE_HZ, ProductRecord
+from .catalog import ProductRecord
 from .seekable import SizedReader
 
 log = logging.getLogger(__name__)

@@ -38,6 +38,9 @@ TICKS_PER_SAMPLE = 320
 """Ticks per sample: 320 x 16 ns = 5.12 us."""
 SAMPLE_RATE_HZ = Fraction(TICKS_PER_SECOND, TICKS_PER_SAMPLE)
 """Exact sampling rate, 195312.5 Hz."""
+WAV_HEADER_RATE_HZ = 195_312
+"""The integer rate WAV and FLAC headers carry for :data:`SAMPLE_RATE_HZ` (they hold integers; the exact rate goes in
+/info and the files' comments)."""
 DEFAULT_FRAME_LENGTH = 123_260
 DEFAULT_WINDOW_SIZE = 131_072
 HEADER_BYTES = 12
