@@ -36,9 +36,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
-import scipy.signal
-import scipy.sparse
 
 from .hmd_plan import MinutePlan
 from .hmd_spectrum import BandRows, GainAt, density_scale, hann, weights
@@ -57,6 +54,9 @@ BATCH_SEGMENTS = 4
 @lru_cache(maxsize=4)
 def _low_path(segment_samples: int, sample_rate_hz: float):
     """The low-pass filter's M-grid response (bins 0..J), the chirp-z transform and ``1/|H(k/N)|^2`` for k = 0..K."""
+    import scipy.fft
+    import scipy.signal
+
     m = TRANSFORM_SAMPLES
     if FILTER_TAPS > m - segment_samples + 1:
         raise ValueError(f"{segment_samples=} leaves too little padding in a transform of {m} samples")
@@ -79,6 +79,9 @@ def band_integrals_fast(runs: list[np.ndarray], plan: MinutePlan, rows: BandRows
                         sample_rate_hz: float) -> np.ndarray:
     """Band integrals of each minute's Welch estimate, shape (minutes, rows): the definition of
     :mod:`.hmd_spectrum`, computed as the module docstring says."""
+    import scipy.fft
+    import scipy.sparse
+
     n, m = plan.segment_samples, TRANSFORM_SAMPLES
     window = hann(n)
     h_m, czt, inverse_h2, shift = _low_path(n, sample_rate_hz)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 
-import h5netcdf
 import numpy as np
 
 MEDIA_TYPE = "application/x-netcdf"
@@ -34,6 +33,8 @@ def _variable(f, name: str, dims: tuple[str, ...], values: np.ndarray, attrs: Ma
 
 
 def _bytes(write) -> bytes:
+    import h5netcdf  # h5py underneath: imported by the processes that write netCDF, not by all that name its media type
+
     out = io.BytesIO()
     with h5netcdf.File(out, "w") as f:
         write(f)

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table,
 from sqlalchemy.engine import Connection
 
 from hydroserve.acoustics.integrity import Integrity
-from hydroserve.codecs import hdf5table, table_metadata
+from hydroserve.codecs import table_metadata
 from hydroserve.codecs.tables import EventTable
 from hydroserve.codecs.times import as_utc
 
@@ -103,6 +103,8 @@ def load_table(integrity: Integrity, record: TableRecord) -> EventTable:
     hydroserve.acoustics.blobstore.BlobDamaged
         The file does not match its checksums (recorded).
     """
+    from hydroserve.codecs import hdf5table  # h5py: imported by the readers of tables, not by all that open the catalog
+
     hdf5 = record.products["hdf5"]
     with integrity.open(hdf5["key"], record.table_id, expected_sha256=hdf5["sha256"]) as stored:
         return hdf5table.decode(stored.read(), record.load_metadata())
