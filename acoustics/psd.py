@@ -254,7 +254,7 @@ def _transform(task) -> None:
     with ``W_0 = nfft/2``, ``W_1 = -nfft/4``), squares in place, transposed
     store.
     """
-    import scipy.fft  # here, not at the top: the catalog and the CLI import this module, and scipy takes 0.1 s
+    import scipy.fft  # here, not at the top: scipy takes 0.1 s to import, which processes that never transform need not pay
 
     segments, means, out = task
     n_segments, nfft = segments.shape
