@@ -43,6 +43,7 @@ from sqlalchemy.engine import Connection
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
 from hydroserve.codecs.times import as_utc, rfc3339
 
+from .product_record import ProductRecord
 from .window import Run, Window
 
 metadata = MetaData()
@@ -154,32 +155,6 @@ def expired(conn: Connection, package_ids: list[str]) -> dict[str, dict[str, Exp
         for row in conn.execute(query):
             found.setdefault(row.package_id, {})[row.kind] = Expiry(as_utc(row.expired_at), row.reason)
     return found
-
-
-@dataclass(frozen=True)
-class ProductRecord:
-    """One product of a package as catalogued.
-
-    ``version`` is 1 as made at ingest and grows by one with every rebuild
-    that changed it (:mod:`.reprocess`); a rebuilt version also records the
-    reprocessing ``job_id``, the ``settings`` and ``software_version`` that
-    made it, when (``made_at``), and a summary of the version it ``replaces``
-    (None for version 1, whose settings, software version and time are the
-    package's).
-    """
-
-    kind: str
-    media_type: str
-    size_bytes: int
-    sha256: str
-    blob_key: str | None
-    details: dict
-    version: int = 1
-    job_id: int | None = None
-    settings: dict | None = None
-    software_version: str | None = None
-    made_at: datetime | None = None
-    replaces: dict | None = None
 
 
 @dataclass(frozen=True)

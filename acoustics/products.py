@@ -21,8 +21,8 @@ from hydroserve.codecs import mp3, psdjson, raw, raw_frame_plan, wav
 from hydroserve.codecs.raw import WAV_HEADER_RATE_HZ
 
 from . import bands, composite, hmd_product, mp3_product, product_keys, psd_product
-from .catalog import ProductRecord
 from .cutter import Snippet
+from .product_record import ProductRecord
 from .product_settings import ProductSettings
 from .psd import segment_count
 from .sensors import Calibration, calibration_tag

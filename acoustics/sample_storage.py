@@ -30,7 +30,7 @@ from hydroserve.codecs import flac, raw
 from hydroserve.codecs.raw import WAV_HEADER_RATE_HZ
 
 from . import product_keys
-from .catalog import ProductRecord
+from .product_record import ProductRecord
 from .seekable import SizedReader
 
 log = logging.getLogger(__name__)
