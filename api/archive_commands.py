@@ -1,4 +1,4 @@
-"""The archive-keeping commands: ``retention``, ``export`` and ``import-archive`` (registered by :mod:`.cli`)."""
+"""The archive-keeping commands: ``retention``, ``export`` and ``import-archive`` (their arguments: :mod:`.cli`)."""
 
 from __future__ import annotations
 
@@ -72,30 +72,3 @@ def import_archive(settings, args) -> int:
     print(f"restored catalog {manifest['catalog_id']} (exported {manifest['exported_at']}): "
           f"{sum(manifest['tables'].values())} rows, {len(manifest['blobs'])} files; check it with `hydroserve verify`")
     return 0
-
-
-def add(commands) -> None:
-    """Register the commands on the ``hydroserve`` argument parser's subcommands."""
-    ret = commands.add_parser("retention", help="delete the products whose retention_days have run out (410 Gone, tombstones)",
-                              description="Marks every product whose retention class (retention_days: samples = raw/wav, "
-                                          "mp3, psd) has run out as deleted, turns its resource into a tombstone (OAI-PMH "
-                                          "status=deleted, since-feed, ODC), then deletes its files. The ingest worker runs "
-                                          "it every retention_interval_s.")
-    ret.add_argument("--dry-run", action="store_true", help="list what would expire; change nothing")
-    ret.add_argument("--json", action="store_true", help="print the summary as JSON")
-    ret.set_defaults(run=retention)
-
-    exp = commands.add_parser("export", help="back up the catalog and every stored file into a new folder",
-                              description="Writes DIR (first as DIR.partial, renamed when complete): manifest.json, every "
-                                          "catalog row as JSON lines (one snapshot; SQLite and PostgreSQL alike) and every "
-                                          "blob the catalog points to, each checked against its checksums as it is copied.")
-    exp.add_argument("directory", metavar="DIR", help="the backup folder to make (must not exist)")
-    exp.set_defaults(run=export)
-
-    imp_archive = commands.add_parser("import-archive", help="restore a backup made by `export` into an empty archive",
-                                      description="Restores DIR into this configuration's data folder and catalog, which "
-                                                  "must hold no package and no resource (made by `db init` if missing): "
-                                                  "every file checked against the manifest's SHA-256, then every row in "
-                                                  "one transaction. Run `hydroserve verify` afterwards.")
-    imp_archive.add_argument("directory", metavar="DIR", help="a folder written by `hydroserve export`")
-    imp_archive.set_defaults(run=import_archive)

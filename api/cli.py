@@ -1,163 +1,18 @@
-"""The ``hydroserve`` command line."""
+"""The ``hydroserve`` command line: its arguments, and each command's handler named as ``module.function``.
+
+Parsing the arguments and printing help import nothing but the standard library; the module of the command that runs
+is imported then (:func:`resolve`), so ``hydroserve --help`` starts at once and ``hydroserve list`` never imports
+what building products or serving needs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import signal
+import importlib
 import sys
-import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
-from hydroserve.acoustics import catalog
-from hydroserve.codecs.times import rfc3339, tick_to_datetime
-
-from . import archive_commands, catalog_identity, import_cli, logs, reprocess_cli, schema, wiring
-from .catalog_identity import CatalogNotReady
-from .config import ConfigError, SettingsSchema, load_settings, settings_text
-from .db import writer
-from .progress import Progress
-
-
-def cmd_ingest(settings, args) -> int:
-    from . import ingest_worker, single_writer
-
-    engine = wiring.open_existing_catalog(settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a clean stop frees this worker's leases at once
-    try:
-        ingest_worker.run(settings, engine, once=args.once, stop=stop)
-    except single_writer.WriterBusy as error:
-        print(f"hydroserve ingest: {error}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
-    return 0
-
-
-def cmd_sync(settings, args) -> int:
-    from hydroserve.odc_sync import outbox, sync
-
-    engine = wiring.open_existing_catalog(settings)
-    if args.retry_failed:
-        with writer(engine).begin() as conn:
-            print(f"requeued {outbox.requeue_failed(conn, args.retry_failed)} failed rows of {args.retry_failed}")
-        return 0
-    if args.status:
-        with engine.connect() as conn:
-            counts = outbox.counts(conn)
-            failed = outbox.failed_rows(conn)
-        report = {
-            "outbox": [{"destination": d, "state": s, "rows": n} for (d, s), n in sorted(counts.items())],
-            "failed": [{"destination": r.destination, "resource": r.resource_kid, "attempts": r.attempts,
-                        "status": r.last_status, "error": r.last_error} for r in failed],
-        }
-        print(json.dumps(report, indent=2))
-        return 0
-    deliverers = wiring.deliverers(settings, engine)
-    if not deliverers:
-        print("hydroserve sync: nothing to deliver to: set odc_url (HYDROSERVE_ODC_URL) or vtp_brokers (HYDROSERVE_VTP_BROKERS)",
-              file=sys.stderr)
-        return 2
-    sync.run(deliverers, poll_interval_s=settings.poll_interval_s, once=args.once)
-    return 0
-
-
-def cmd_list(settings, args) -> int:
-    engine = wiring.open_existing_catalog(settings)
-    with engine.connect() as conn:
-        records = catalog.list_packages(conn, sensor=args.sensor, newest_first=False, limit=args.limit)
-    rows = [
-        {
-            "package_id": r.package_id,
-            "sensor": str(r.sensor),
-            "start": rfc3339(tick_to_datetime(r.start_tick)),
-            "end": rfc3339(tick_to_datetime(r.end_tick)),
-            "n_samples": r.n_samples,
-            "coverage": r.coverage,
-            "gaps": [g.as_json() for g in r.gaps],
-        }
-        for r in records
-    ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for row in rows:
-            print(f"{row['package_id']:40} {row['start']:32} {row['n_samples']:>10} {row['coverage']:7.4f} {len(row['gaps'])} gaps")
-    return 0
-
-
-def cmd_db_init(settings, args) -> int:
-    wiring.init_catalog(settings).dispose()
-    print(f"catalog ready: {_shown(settings.database_url)}")
-    return 0
-
-
-def cmd_db_upgrade(settings, args) -> int:
-    engine = wiring.open_catalog(settings)
-    try:
-        before, after = schema.upgrade(engine)
-    finally:
-        engine.dispose()
-    if before.revision == after.revision:
-        print(f"catalog {_shown(settings.database_url)}: schema at {after.describe()}, nothing to do")
-    else:
-        was = "a catalog from before migrations" if before.legacy else (before.revision or "empty")
-        print(f"catalog {_shown(settings.database_url)}: schema upgraded from {was} to {after.describe()}")
-    return 0
-
-
-def cmd_db_current(settings, args) -> int:
-    path = catalog_identity.sqlite_path(settings.database_url)
-    if path is not None and not path.is_file():  # connecting would make an empty file
-        raise CatalogNotReady(f"there is no catalog at {path}: {catalog_identity.INIT_HINT}")
-    engine = wiring.open_catalog(settings)
-    try:
-        with engine.connect() as conn:
-            found = schema.state(conn)
-    finally:
-        engine.dispose()
-    print(found.describe())
-    return 0 if found.at_head else 1
-
-
-def _shown(database_url: str) -> str:
-    return make_url(database_url).render_as_string()  # the password hidden
-
-
-def cmd_verify(settings, args) -> int:
-    from hydroserve.acoustics.blobstore import BlobNotFound
-
-    from . import verify
-
-    engine = wiring.open_existing_catalog(settings)
-    blobs = wiring.open_blobs(settings)
-    integrity = wiring.open_integrity(engine, blobs)
-    found = verify.targets(engine, integrity, sensor=args.sensor, since=args.since)
-
-    def size(key: str) -> int:
-        try:
-            return blobs.size(key)
-        except BlobNotFound:
-            return 0
-
-    progress = Progress(sum(size(target.key) for target in found))
-    summary = verify.run(integrity, found, progress.advance)
-    progress.close()
-    engine.dispose()
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(f"blobs checked: {summary['blobs_checked']} ({summary['bytes_checked'] / 1e6:.1f} MB), ok: {summary['ok']}, "
-              f"damaged: {len(summary['damaged'])}, missing: {len(summary['missing'])}, "
-              f"checksums added: {len(summary['checksums_added'])}, repaired: {len(summary['repaired'])}")
-        for state in ("damaged", "missing", "unchecked"):
-            for entry in summary[state]:
-                print(f"  {state} {entry['blob_key']} ({entry['owner']}): {entry['detail']}")
-    return 1 if summary["damaged"] or summary["missing"] else 0
+ADF_NAME = "DOM_<domid>_CH<n>_<unixtime>.bin"
 
 
 def _utc_time(text: str) -> datetime:
@@ -169,92 +24,36 @@ def _utc_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def cmd_serve(settings, args) -> int:
-    from .serve import serve
-
-    serve(settings)
-    return 0
-
-
-def cmd_demo(settings, args) -> int:
-    from .demo import run_demo
-
-    return run_demo(settings, backfill_s=args.backfill_s)
-
-
-def cmd_events_publish(settings, args) -> int:
-    from hydroserve.api.events import publishing, registration
-
-    try:
-        table_data, metadata_data = Path(args.table).read_bytes(), Path(args.metadata).read_bytes()
-    except OSError as error:
-        print(f"hydroserve events publish: {error}", file=sys.stderr)
-        return 2
-    event_settings = wiring.event_settings(settings)
-    wiring.init_catalog(settings).dispose()
-    engine = wiring.open_existing_catalog(settings)
-    try:
-        published = publishing.publish(writer(engine), wiring.open_blobs(settings), event_settings, table_data, metadata_data,
-                                       hdf5_dataset=args.hdf5_dataset)
-    except publishing.InvalidInput as error:
-        print(f"hydroserve events publish: {args.table} with {args.metadata} is not a valid event table:", file=sys.stderr)
-        for line in error.lines():
-            print(f"  {line}", file=sys.stderr)
-        return 2
-    except publishing.TableConflict as error:
-        print(f"hydroserve events publish: {error}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-    record = published.record
-    summary = {
-        "id": record.table_id,
-        "status": "published" if published.created else "already published (identical), nothing changed",
-        "n_rows": record.n_rows,
-        "digest": record.digest,
-        "cone_search": None if record.cone_search is None else registration.cone_search_url(event_settings, record.table_id),
-        "resources": list(record.resources),
-    }
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(f"{record.table_id}: {summary['status']}; {record.n_rows} events; "
-              f"cone search: {summary['cone_search'] or 'none (no sky positions)'}")
-        for kid in record.resources:
-            print(f"  resource {kid}")
-    return 0
-
-
-def cmd_config(settings, args) -> int:
-    values = settings_text(settings)
-    for key, field in SettingsSchema().fields.items():
-        print(f"{key:24} = {values[key]!s:50} # HYDROSERVE_{key.upper()}: {field.metadata['description']}")
-    return 0
-
-
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hydroserve", description="Acoustic data service: ingest, archive and serve ADF hydrophone data.")
     top.add_argument("--config", metavar="FILE", help="TOML configuration file (HYDROSERVE_* environment variables override it)")
+    top.set_defaults(config_defaults=None)
     commands = top.add_subparsers(dest="command", required=True)
 
-    import_cli.add_parser(commands)
+    imp = commands.add_parser("import", help="archive ADF files (backfill); idempotent; exit status 1 if an input could not "
+                                             "be imported", description=f"Each FILE is an ADF raw file named {ADF_NAME}; "
+                                             "a DIRECTORY stands for the files so named in it and its subfolders.")
+    imp.add_argument("files", nargs="+", metavar="FILE|DIRECTORY")
+    imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    imp.add_argument("--retry-for-s", type=float, default=60.0, help="give up on a failing archive write after this long")
+    imp.set_defaults(run="import_cli.cmd_import")
 
     ing = commands.add_parser("ingest", help="follow the spool directory and archive continuously (on PostgreSQL: one of many "
                               "workers sharing the sensors; on SQLite: the one writer)")
     ing.add_argument("--once", action="store_true", help="one pass over the spool directory, then exit")
-    ing.set_defaults(run=cmd_ingest)
+    ing.set_defaults(run="commands.cmd_ingest")
 
     syn = commands.add_parser("sync", help="deliver the outbox: resources to the ODC, alerts to VTP brokers")
     syn.add_argument("--once", action="store_true", help="one delivery round, then exit")
     syn.add_argument("--status", action="store_true", help="print outbox counts and failed rows as JSON")
     syn.add_argument("--retry-failed", metavar="DESTINATION", help="requeue the failed rows of a destination (e.g. odc)")
-    syn.set_defaults(run=cmd_sync)
+    syn.set_defaults(run="commands.cmd_sync")
 
     lst = commands.add_parser("list", help="list archived packages")
     lst.add_argument("--sensor", help="only this sensor (DOM_<domid>_CH<n>)")
     lst.add_argument("--limit", type=int, default=10_000)
     lst.add_argument("--json", action="store_true")
-    lst.set_defaults(run=cmd_list)
+    lst.set_defaults(run="commands.cmd_list")
 
     ver = commands.add_parser("verify", help="check every stored file against its checksums; exit status 1 on damage",
                               description="Reads every blob of the archive (package samples, MP3, PSD, derived pictures and "
@@ -267,19 +66,54 @@ def parser() -> argparse.ArgumentParser:
                      help="only packages whose window starts at or after TIME (ISO 8601; UTC unless an offset is given), "
                           "and event tables published since")
     ver.add_argument("--json", action="store_true", help="print the summary as JSON")
-    ver.set_defaults(run=cmd_verify)
+    ver.set_defaults(run="commands.cmd_verify")
 
-    reprocess_cli.add_parser(commands, time_type=_utc_time)
-    archive_commands.add(commands)
+    rep = commands.add_parser(
+        "reprocess", help="rebuild a sensor's MP3, PSD and HMD with the current settings, as jobs the ingest workers execute",
+        description="Queues one job per package of the sensor whose window starts in [--start, --end), carrying the "
+                    "product settings and the sensor's calibration of this command's configuration, then waits until "
+                    "every job of its batch is finished, showing progress, and prints a summary. The jobs are executed by "
+                    "the running ingest workers ('hydroserve ingest'), in parallel on PostgreSQL; with --run-here this "
+                    "process executes jobs too (the way to reprocess when no worker runs). Interrupting the command "
+                    "(Ctrl-C) leaves the queued jobs to the workers; a job interrupted half-way is done again.")
+    rep.add_argument("--sensor", required=True, help="the sensor (DOM_<domid>_CH<n>)")
+    rep.add_argument("--start", type=_utc_time, metavar="TIME", help="packages whose window starts at or after TIME (ISO 8601)")
+    rep.add_argument("--end", type=_utc_time, metavar="TIME", help="packages whose window starts before TIME (ISO 8601)")
+    rep.add_argument("--products", metavar="KINDS", help="comma-separated products to rebuild (default: all of them)")
+    rep.add_argument("--run-here", action="store_true", help="execute jobs in this process too (needed when no worker runs)")
+    rep.add_argument("--json", action="store_true", help="print the summary as JSON")
+    rep.set_defaults(run="reprocess_cli.cmd_reprocess")
+
+    ret = commands.add_parser("retention", help="delete the products whose retention_days have run out (410 Gone, tombstones)",
+                              description="Marks every product whose retention class (retention_days: samples = raw/wav, "
+                                          "mp3, psd) has run out as deleted, turns its resource into a tombstone (OAI-PMH "
+                                          "status=deleted, since-feed, ODC), then deletes its files. The ingest worker runs "
+                                          "it every retention_interval_s.")
+    ret.add_argument("--dry-run", action="store_true", help="list what would expire; change nothing")
+    ret.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ret.set_defaults(run="archive_commands.retention")
+
+    exp = commands.add_parser("export", help="back up the catalog and every stored file into a new folder",
+                              description="Writes DIR (first as DIR.partial, renamed when complete): manifest.json, every "
+                                          "catalog row as JSON lines (one snapshot; SQLite and PostgreSQL alike) and every "
+                                          "blob the catalog points to, each checked against its checksums as it is copied.")
+    exp.add_argument("directory", metavar="DIR", help="the backup folder to make (must not exist)")
+    exp.set_defaults(run="archive_commands.export")
+
+    imp_archive = commands.add_parser("import-archive", help="restore a backup made by `export` into an empty archive",
+                                      description="Restores DIR into this configuration's data folder and catalog, which "
+                                                  "must hold no package and no resource (made by `db init` if missing): "
+                                                  "every file checked against the manifest's SHA-256, then every row in "
+                                                  "one transaction. Run `hydroserve verify` afterwards.")
+    imp_archive.add_argument("directory", metavar="DIR", help="a folder written by `hydroserve export`")
+    imp_archive.set_defaults(run="archive_commands.import_archive")
 
     srv = commands.add_parser("serve", help="serve the API under gunicorn (bind, workers, threads, timeout from the configuration)")
-    srv.set_defaults(run=cmd_serve)
-
-    from .demo import DEMO_DEFAULTS
+    srv.set_defaults(run="commands.cmd_serve")
 
     dem = commands.add_parser("demo", help="run everything on the embedded default with a synthetic live stream")
     dem.add_argument("--backfill-s", type=float, default=60.0, help="seconds of past synthetic data written at start")
-    dem.set_defaults(run=cmd_demo, config_defaults=DEMO_DEFAULTS)
+    dem.set_defaults(run="commands.cmd_demo", config_defaults="demo.DEMO_DEFAULTS")
 
     events = commands.add_parser("events", help="particle-event tables")
     event_commands = events.add_subparsers(dest="events_command", required=True)
@@ -293,32 +127,44 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("--hdf5-dataset", default="events", metavar="NAME",
                      help="the dataset holding the rows in an HDF5 TABLE (default: events)")
     pub.add_argument("--json", action="store_true", help="print the summary as JSON")
-    pub.set_defaults(run=cmd_events_publish)
+    pub.set_defaults(run="commands.cmd_events_publish")
 
     db = commands.add_parser("db", help="the catalog")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("init", help="upgrade the catalog's schema to the newest revision, then add the registry entries "
-                                        "and the catalog id if missing (idempotent)").set_defaults(run=cmd_db_init)
+                                        "and the catalog id if missing (idempotent)").set_defaults(run="commands.cmd_db_init")
     db_commands.add_parser("upgrade", help="upgrade the catalog's schema to the newest revision (a catalog from before "
-                                           "migrations is upgraded in place)").set_defaults(run=cmd_db_upgrade)
+                                           "migrations is upgraded in place)").set_defaults(run="commands.cmd_db_upgrade")
     db_commands.add_parser("current", help="print the catalog's schema revision and whether it is the newest "
-                                           "(exit status 1 when it is not)").set_defaults(run=cmd_db_current)
+                                           "(exit status 1 when it is not)").set_defaults(run="commands.cmd_db_current")
 
     cfg = commands.add_parser("config", help="print the effective configuration")
-    cfg.set_defaults(run=cmd_config)
+    cfg.set_defaults(run="commands.cmd_config")
     return top
+
+
+def resolve(name: str):
+    """``name`` = ``module.attribute`` of ``hydroserve.api``, its module imported now: a command's handler (and the
+    modules it needs) is imported when the command runs, never to parse arguments or print help."""
+    module, _, attribute = name.rpartition(".")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from . import logs  # after parsing, like everything else: --help and a mistyped argument need none of them
+    from .catalog_identity import CatalogNotReady
+    from .config import ConfigError, load_settings
+
+    run = resolve(args.run)
     try:
-        settings = load_settings(args.config, defaults=getattr(args, "config_defaults", None))
+        settings = load_settings(args.config, defaults=resolve(args.config_defaults) if args.config_defaults else None)
     except ConfigError as error:
         print(f"hydroserve: {error}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
     try:
-        return args.run(settings, args)
+        return run(settings, args)
     except CatalogNotReady as error:
         print(f"hydroserve {args.command}: {error}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""``hydroserve import FILE|DIRECTORY...``: archive ADF files (a backfill), with progress and a summary."""
+"""``hydroserve import FILE|DIRECTORY...``: archive ADF files (a backfill), with progress and a summary (arguments:
+:mod:`.cli`)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,8 @@ from hydroserve.acoustics.ingest import ArchiveWriteFailed
 from hydroserve.codecs import raw, raw_decoder
 
 from . import reprocess_cli, wiring
+from .cli import ADF_NAME
 from .progress import Progress
-
-ADF_NAME = "DOM_<domid>_CH<n>_<unixtime>.bin"
-
-
-def add_parser(commands) -> None:
-    imp = commands.add_parser("import", help="archive ADF files (backfill); idempotent; exit status 1 if an input could not "
-                                             "be imported", description=f"Each FILE is an ADF raw file named {ADF_NAME}; "
-                                             "a DIRECTORY stands for the files so named in it and its subfolders.")
-    imp.add_argument("files", nargs="+", metavar="FILE|DIRECTORY")
-    imp.add_argument("--json", action="store_true", help="print the summary as JSON")
-    imp.add_argument("--retry-for-s", type=float, default=60.0, help="give up on a failing archive write after this long")
-    imp.set_defaults(run=cmd_import)
 
 
 def inputs(names: list[str]) -> list[tuple[Path, str | None]]:

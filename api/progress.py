@@ -8,11 +8,11 @@ import sys
 class Progress:
     """A one-line progress bar on a terminal; silent otherwise."""
 
-    def __init__(self, total_bytes: int, stream=sys.stderr):
+    def __init__(self, total_bytes: int, stream=None):
         self.total = max(total_bytes, 1)
         self.done = 0
-        self.stream = stream
-        self.enabled = stream.isatty()
+        self.stream = sys.stderr if stream is None else stream  # the stderr of now, not of when this module was imported
+        self.enabled = self.stream.isatty()
 
     def advance(self, n_bytes: int, label: str) -> None:
         self.done += n_bytes

@@ -1,13 +1,6 @@
 """``hydroserve reprocess``: rebuild a sensor's MP3, PSD and HMD products with the current settings, as jobs.
 
-The command queues one job per package of the sensor whose window starts in
-``[--start, --end)``, carrying the product settings and the sensor's
-calibration of *this* command's configuration, then waits until every job of
-its batch is finished, showing progress, and prints a summary. The jobs are
-executed by the running ingest workers (``hydroserve ingest``), in parallel
-on PostgreSQL; with ``--run-here`` this process executes jobs too (the way
-to reprocess when no worker runs). Interrupting the command (Ctrl-C) leaves
-the queued jobs to the workers; a job interrupted half-way is done again.
+What the command does and its arguments: its description in :mod:`.cli` (``hydroserve reprocess --help``).
 """
 
 from __future__ import annotations
@@ -87,7 +80,7 @@ def summary(engine, batch_id: str, sensor: str, kinds: tuple[str, ...], settings
 
 def cmd_reprocess(settings, args) -> int:
     try:
-        kinds = product_kinds(args.products)
+        kinds = KINDS if args.products is None else product_kinds(args.products)
         sensor = str(SensorId.parse(args.sensor))
     except ValueError as error:
         print(f"hydroserve reprocess: {error}", file=sys.stderr)
@@ -128,18 +121,3 @@ def cmd_reprocess(settings, args) -> int:
         for entry in result["failed"]:
             print(f"  failed {entry['package_id']}: {entry['error']}")
     return 1 if result["failed"] else 0
-
-
-def add_parser(commands, time_type) -> None:
-    """The ``reprocess`` subcommand; ``time_type`` parses ``--start``/``--end``."""
-    rep = commands.add_parser(
-        "reprocess", help="rebuild a sensor's MP3 and PSD with the current settings, as jobs the ingest workers execute",
-        description=__doc__.split("\n\n", 1)[1].replace("``", "'"))
-    rep.add_argument("--sensor", required=True, help="the sensor (DOM_<domid>_CH<n>)")
-    rep.add_argument("--start", type=time_type, metavar="TIME", help="packages whose window starts at or after TIME (ISO 8601)")
-    rep.add_argument("--end", type=time_type, metavar="TIME", help="packages whose window starts before TIME (ISO 8601)")
-    rep.add_argument("--products", default=",".join(KINDS), metavar="KINDS",
-                     help=f"comma-separated products to rebuild (default: {','.join(KINDS)})")
-    rep.add_argument("--run-here", action="store_true", help="execute jobs in this process too (needed when no worker runs)")
-    rep.add_argument("--json", action="store_true", help="print the summary as JSON")
-    rep.set_defaults(run=cmd_reprocess)

@@ -24,7 +24,6 @@ from hydroserve.api.alerts.settings import AlertSettings
 from hydroserve.api.alerts.store import packet_for_resource
 from hydroserve.api.events.settings import EventSettings
 from hydroserve.odc_sync.outbox import ODC_DESTINATION
-from hydroserve.odc_sync.push import OdcPusher
 from hydroserve.odc_sync.retry import RetryPolicy
 from hydroserve.odc_sync.vtp import VtpDeliverer
 
@@ -222,6 +221,8 @@ def worker_duties(settings: Settings, engine: Engine, blobs=None) -> list[Duty]:
 
 def deliverers(settings: Settings, engine: Engine) -> list:
     """Everything ``hydroserve sync`` delivers: the ODC push when ``odc_url`` is set, and every VTP broker."""
+    from hydroserve.odc_sync.push import OdcPusher  # requests: imported by the one command that pushes
+
     found = []
     if settings.odc_url:
         found.append(OdcPusher(writer(engine), settings.odc_url, settings.odc_token,
