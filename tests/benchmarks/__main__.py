@@ -17,7 +17,7 @@ from .common import generate_input, machine
 
 BENCHMARKS = (("bench_psd", False), ("bench_hmd", True), ("bench_pipeline", True), ("bench_storage", True), ("bench_reprocess", True),
               ("bench_http", False), ("bench_workers", False), ("bench_s3", False), ("bench_soundscape", False),
-              ("bench_overview", False))
+              ("bench_overview", False), ("bench_cli", False))
 
 
 def run(module: str, data_dir: Path, one_cpu: bool) -> None:
