@@ -20,6 +20,7 @@ evaluates it with SIMD: about 10x faster than the scalar polyphase loop of
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,17 +60,23 @@ class LowpassSpec:
 def design_lowpass(spec: LowpassSpec, rate_hz: float) -> np.ndarray:
     """Odd-length, linear-phase Kaiser-window FIR low-pass for sampling rate ``rate_hz``.
 
-    Length and Kaiser ``beta`` follow Kaiser's formulas (``scipy.signal.kaiserord``)
-    for ``attenuation_db`` over the transition ``[passband_hz, stopband_hz]``;
-    the cutoff (-6 dB) is the middle of the transition. Unit gain at 0 Hz.
+    Kaiser's formulas for ``A = attenuation_db`` over the transition ``[passband_hz, stopband_hz]`` of width
+    ``dw`` (radians per sample): length ``N = ceil((A - 7.95) / (2.285 dw)) + 1`` (made odd) and
+    ``beta = 0.1102 (A - 8.7)`` above 50 dB, else ``0.5842 (A - 21)^0.4 + 0.07886 (A - 21)``; taps
+    ``h[n] = c sinc(c (n - (N-1)/2)) w_kaiser[n]`` with the cutoff ``c`` (-6 dB, the middle of the transition)
+    in units of the Nyquist frequency, scaled to unit gain at 0 Hz. This is what ``scipy.signal.kaiserord``
+    and ``scipy.signal.firwin(N, cutoff, window=("kaiser", beta))`` design, in numpy.
     """
-    from scipy import signal  # imported here: it takes a second, and a design is made once per process
-
     if not spec.stopband_hz < rate_hz / 2:
         raise ValueError(f"stopband_hz={spec.stopband_hz} must be below the Nyquist frequency {rate_hz / 2} Hz")
-    numtaps, beta = signal.kaiserord(spec.attenuation_db, (spec.stopband_hz - spec.passband_hz) / (rate_hz / 2))
-    numtaps |= 1
-    return signal.firwin(numtaps, (spec.passband_hz + spec.stopband_hz) / 2, window=("kaiser", beta), fs=rate_hz)
+    a = spec.attenuation_db
+    beta = 0.1102 * (a - 8.7) if a > 50 else 0.5842 * (a - 21) ** 0.4 + 0.07886 * (a - 21)
+    transition_rad = np.pi * (spec.stopband_hz - spec.passband_hz) / (rate_hz / 2)
+    numtaps = math.ceil((a - 7.95) / (2.285 * transition_rad) + 1) | 1
+    cutoff = (spec.passband_hz + spec.stopband_hz) / rate_hz  # (passband + stopband) / 2 over rate / 2
+    offsets = np.arange(numtaps) - (numtaps - 1) / 2
+    taps = cutoff * np.sinc(cutoff * offsets) * np.kaiser(numtaps, beta)
+    return taps / taps.sum()
 
 
 class PolyphaseResampler:

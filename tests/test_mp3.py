@@ -91,6 +91,17 @@ def test_anti_alias_filter_meets_its_specification():
     assert np.all(gain_db[3:] < -spec.attenuation_db)
 
 
+@pytest.mark.parametrize(("passband_hz", "stopband_hz", "attenuation_db", "rate_hz"),
+                         [(20_000, 28_000, 80, FS_HZ * 768), (1_000, 3_000, 40, 48_000), (10, 20, 60, 100), (30, 32, 25, 100)])
+def test_lowpass_design_equals_scipy_kaiserord_and_firwin(passband_hz, stopband_hz, attenuation_db, rate_hz):
+    spec = LowpassSpec(passband_hz=passband_hz, stopband_hz=stopband_hz, attenuation_db=attenuation_db)
+    numtaps, beta = signal.kaiserord(attenuation_db, (stopband_hz - passband_hz) / (rate_hz / 2))
+    expected = signal.firwin(numtaps | 1, (passband_hz + stopband_hz) / 2, window=("kaiser", beta), fs=rate_hz)
+    taps = design_lowpass(spec, rate_hz)
+    assert len(taps) == len(expected)
+    np.testing.assert_allclose(taps, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
 def test_invalid_designs_are_named():
     with pytest.raises(ValueError, match="stopband_hz=10"):
         LowpassSpec(passband_hz=20, stopband_hz=10, attenuation_db=80)
