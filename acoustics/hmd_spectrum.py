@@ -26,12 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 import scipy.sparse
 
+from . import psd
 from .hmd_bands import overlap_matrix
 from .hmd_plan import MinutePlan
 
@@ -56,9 +57,12 @@ class BandRows:
         return BandRows(np.clip(self.lower_hz, fmin_hz, fmax_hz), np.clip(self.upper_hz, fmin_hz, fmax_hz), self.calibrated)
 
 
+@lru_cache(maxsize=4)
 def hann(segment_samples: int) -> np.ndarray:
-    """The periodic Hann window (float64)."""
-    return scipy.signal.get_window("hann", segment_samples, fftbins=True)
+    """The periodic Hann window (float64; cached, so read-only)."""
+    window = psd.hann(segment_samples)
+    window.flags.writeable = False
+    return window
 
 
 def density_scale(transform_samples: int, segment_samples: int, sample_rate_hz: float) -> np.ndarray:
