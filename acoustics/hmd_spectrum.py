@@ -26,15 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import lru_cache
 
 import numpy as np
+import scipy.fft
+import scipy.sparse
 
+from . import psd
 from .hmd_bands import overlap_matrix
 from .hmd_plan import MinutePlan
-
-if TYPE_CHECKING:
-    import scipy.sparse
 
 GainAt = Callable[[np.ndarray], np.ndarray]
 """Linear power gain (calibration) at frequencies in Hz."""
@@ -57,11 +57,12 @@ class BandRows:
         return BandRows(np.clip(self.lower_hz, fmin_hz, fmax_hz), np.clip(self.upper_hz, fmin_hz, fmax_hz), self.calibrated)
 
 
+@lru_cache(maxsize=4)
 def hann(segment_samples: int) -> np.ndarray:
-    """The periodic Hann window (float64)."""
-    import scipy.signal
-
-    return scipy.signal.get_window("hann", segment_samples, fftbins=True)
+    """The periodic Hann window (float64; cached, so read-only)."""
+    window = psd.hann(segment_samples)
+    window.flags.writeable = False
+    return window
 
 
 def density_scale(transform_samples: int, segment_samples: int, sample_rate_hz: float) -> np.ndarray:
@@ -77,8 +78,6 @@ def density_scale(transform_samples: int, segment_samples: int, sample_rate_hz: 
 
 def weights(rows: BandRows, gain_at: GainAt, bin_width_hz: float, n_bins: int) -> scipy.sparse.csr_matrix:
     """``overlap_k g(f_k)`` (``overlap_k`` in rows not calibrated) for bins of width ``bin_width_hz``: (rows x bins)."""
-    import scipy.sparse
-
     overlap = overlap_matrix(rows.lower_hz, rows.upper_hz, bin_width_hz, n_bins)
     gain = gain_at(np.arange(n_bins) * bin_width_hz)
     if rows.calibrated is None:
@@ -101,9 +100,6 @@ def band_integrals_naive(runs: list[np.ndarray], plan: MinutePlan, rows: BandRow
     gain_at : callable
     sample_rate_hz : float
     """
-    import scipy.fft
-    import scipy.sparse
-
     n = plan.segment_samples
     window = hann(n)
     matrix = weights(rows, gain_at, sample_rate_hz / n, n // 2 + 1) @ scipy.sparse.diags(density_scale(n, n, sample_rate_hz))

@@ -1,8 +1,8 @@
 """HMD product of a 300 s package (5 UTC minutes, 595 segments of 195,312 samples): fast engine vs the definition.
 
 The naive computation (one float64 rfft of length 195,312 per segment: a prime factor 313) is the reference measured
-in the same run. The goal, from issue 17: the naive costs ~4.2 s per package, the fast one should add <= 0.7 s,
-i.e. be at least 6x faster than the naive in the same run.
+in the same run. The goal, from issue 17: the fast engine adds <= 0.7 s of CPU per 300 s package on one core, where
+the naive took 4.2 s when the goal was set (i.e. 6x faster); both figures are printed.
 
 Usage: ``python -m tests.benchmarks.bench_hmd DATA_DIR`` (DATA_DIR from ``generate_input``).
 """
@@ -21,8 +21,9 @@ from hydroserve.acoustics.window import Run
 
 from .common import BOUNDARY_TICK, load_frames, machine, measure, ratio, seconds, snippet_samples, table
 
-REPEAT = 2
-GOAL_RATIO = 4.2 / 0.7
+REPEAT = 3
+GOAL_S = 0.7
+GOAL_RATIO = 4.2 / GOAL_S
 
 
 def main(data_dir: Path) -> None:
@@ -48,10 +49,11 @@ def main(data_dir: Path) -> None:
         [[name, seconds(m.median_s), seconds(m.median_cpu_s), f"{1000 * m.median_s / segments:.2f} ms", f"{100 * m.spread:.0f} %"]
          for name, m in results.items()],
     ))
-    met = naive.median_s / fast.median_s >= GOAL_RATIO
-    print(f"\nHMD per 300 s package: fast {seconds(fast.median_s)} vs naive {seconds(naive.median_s)} in the same run, "
-          f"ratio {ratio(naive.median_s, fast.median_s)} (goal >= {GOAL_RATIO:.0f}x, i.e. <= 0.7 s where the naive takes 4.2 s): "
-          f"goal met {'yes' if met else 'no'}")
+    ratio_met = naive.median_cpu_s / fast.median_cpu_s >= GOAL_RATIO
+    print(f"\nHMD added per 300 s package: {seconds(fast.median_cpu_s)} CPU (goal <= {GOAL_S} s: met "
+          f"{'yes' if fast.median_cpu_s <= GOAL_S else 'no'}); {ratio(naive.median_cpu_s, fast.median_cpu_s)} faster than the "
+          f"naive's {seconds(naive.median_cpu_s)} in the same run (the goal's figures imply >= {GOAL_RATIO:.0f}x: met "
+          f"{'yes' if ratio_met else 'no'}; the naive transform is faster here than the 7 ms per segment the goal was set on)")
     bands = hmd_bands()
     error_db = np.abs(10 * np.log10(fast.last_result.band_density.astype(np.float64) / naive.last_result.band_density))
     print(f"accuracy vs the naive: max {np.max(error_db[:, bands.centre_hz >= 10]):.1e} dB over bands >= 10 Hz, "
