@@ -40,12 +40,9 @@ import hashlib
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import scipy.sparse
+import scipy.sparse
 
 MILLIDECADE_HALF_RATIO = 10 ** (1 / 2000)
 """Upper edge / centre of a millidecade band."""
@@ -169,8 +166,6 @@ _OVERLAP_CACHE: dict = {}
 
 
 def _overlap_matrix(lower_hz: np.ndarray, upper_hz: np.ndarray, bin_width_hz: float, n_bins: int) -> scipy.sparse.csr_matrix:
-    import scipy.sparse
-
     first = np.clip(np.floor(lower_hz / bin_width_hz + 0.5), 0, n_bins - 1).astype(np.int64)
     last = np.clip(np.floor(upper_hz / bin_width_hz + 0.5), 0, n_bins - 1).astype(np.int64)
     counts = np.maximum(last - first + 1, 0)

@@ -61,6 +61,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
 QUANTILES = {"median": 0.5, "p75": 0.75, "p95": 0.95}
@@ -254,8 +255,6 @@ def _transform(task) -> None:
     with ``W_0 = nfft/2``, ``W_1 = -nfft/4``), squares in place, transposed
     store.
     """
-    import scipy.fft  # here, not at the top: scipy takes 0.1 s to import, which processes that never transform need not pay
-
     segments, means, out = task
     n_segments, nfft = segments.shape
     window = hann(nfft)

@@ -5,17 +5,14 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from hydroserve.acoustics import catalog, sensors
-from hydroserve.acoustics.archive import Archive
 from hydroserve.acoustics.blobstore import BlobStore, LocalBlobStore
-from hydroserve.acoustics.ingest import Ingestor
 from hydroserve.acoustics.integrity import DamageLog, Integrity
-from hydroserve.acoustics.package_products import PackageProducts
-from hydroserve.acoustics.reprocess import Reprocessor
 from hydroserve.acoustics.retention import Retention
 from hydroserve.acoustics.spool import SpoolDirectory, SpoolDone
 from hydroserve.acoustics.worker import Duty
@@ -31,6 +28,11 @@ from . import acoustic_registration as registration
 from . import catalog_identity, schema
 from .config import Settings
 from .db import become_writer, make_engine, writer
+
+if TYPE_CHECKING:  # the parts that build products (scipy): imported by the factories below, not by every command
+    from hydroserve.acoustics.archive import Archive
+    from hydroserve.acoustics.ingest import Ingestor
+    from hydroserve.acoustics.reprocess import Reprocessor
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,8 @@ def open_integrity(engine: Engine, blobs: BlobStore) -> Integrity:
 def build_archive(settings: Settings, engine: Engine, blobs=None, *, fence=None) -> Archive:
     """The ingest side's archive; temporary blob files older than an hour (writers that died) are removed first.
     ``fence``: see :class:`~hydroserve.acoustics.archive.Archive` (an ingest worker's lease check)."""
+    from hydroserve.acoustics.archive import Archive
+
     if blobs is None:
         blobs = open_blobs(settings)
         blobs.purge_incoming()
@@ -159,6 +163,9 @@ def build_archive(settings: Settings, engine: Engine, blobs=None, *, fence=None)
 
 def build_reprocessor(settings: Settings, engine: Engine, blobs=None) -> Reprocessor:
     """An executor of reprocessing jobs (ingest workers and ``hydroserve reprocess --run-here``)."""
+    from hydroserve.acoustics.package_products import PackageProducts
+    from hydroserve.acoustics.reprocess import Reprocessor
+
     blobs = blobs or open_blobs(settings)
     products = PackageProducts(blobs, sensors.load(settings.sensors_file), settings.products, open_integrity(engine, blobs))
     return Reprocessor(engine, writer(engine), products, blobs, become_writer=become_writer,
@@ -200,6 +207,8 @@ def retention_duty(settings: Settings, engine: Engine, blobs=None) -> Duty | Non
 
 
 def build_ingestor(settings: Settings, archive: Archive, *, retry_for_s: float | None) -> Ingestor:
+    from hydroserve.acoustics.ingest import Ingestor
+
     return Ingestor(archive, settings.cut, max_future_s=settings.max_future_s, retry_for_s=retry_for_s)
 
 
