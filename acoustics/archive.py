@@ -4,7 +4,9 @@ Publishing a snippet
 
 1. writes its blobs durably (temporary file, fsync, rename; see
    :mod:`.blobstore`): invisible until step 2 commits; the samples as FLAC
-   only once decoded bit for bit (:mod:`.sample_storage`);
+   only once decoded bit for bit (:mod:`.sample_storage`); the samples and
+   each product are made side by side, on as many threads as the process may
+   use CPUs;
 2. in one catalog transaction inserts the package and product rows, moves
    the sensor's resume cursor past the window and calls the injected
    ``registrar(conn, record)`` (which writes the open-data resources and
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +35,7 @@ from . import catalog, product_keys, products, sample_storage
 from .blobstore import BlobStore
 from .calibration import in_force
 from .cutter import CutSettings, SkippedWindow, Snippet
+from .psd import available_cpus
 from .sensors import SensorCatalog
 
 log = logging.getLogger(__name__)
@@ -94,9 +98,12 @@ class Archive:
                 return None
         calibration = in_force(self.sensor_catalog.info(snippet.sensor).calibration, snippet.boundary_tick)
         prefix = product_keys.package_prefix(pid, snippet.sensor, snippet.boundary_tick)
-        stored = sample_storage.store(snippet.samples, prefix=prefix, package_id=pid, start_tick=snippet.start_tick,
-                                      storage=self.product_settings.samples_storage, blobs=self.blobs)
-        built = products.build(snippet, self.product_settings, self.blobs, calibration)
+        with ThreadPoolExecutor(max_workers=available_cpus(), thread_name_prefix=f"build-{pid}") as executor:
+            storing = executor.submit(sample_storage.store, snippet.samples, prefix=prefix, package_id=pid,
+                                      start_tick=snippet.start_tick, storage=self.product_settings.samples_storage,
+                                      blobs=self.blobs)
+            built = products.build(snippet, self.product_settings, self.blobs, calibration, executor)
+            stored = storing.result()
         if stored.flac_product is not None:
             built.append(stored.flac_product)
         record = catalog.PackageRecord(

@@ -109,9 +109,9 @@ def _read_part(part: Part, offset: int, n: int, samples) -> bytes | memoryview:
 
 
 class CompositeFile(SizedReader):
-    """A read-only, seekable file over a :class:`Composite` and an open sample blob."""
+    """A read-only, seekable file over a :class:`Composite` and an open sample blob (None: literal parts only)."""
 
-    def __init__(self, composite: Composite, samples: BinaryIO):
+    def __init__(self, composite: Composite, samples: BinaryIO | None):
         self.composite = composite
         self.samples = samples
         self.position = 0
@@ -131,7 +131,8 @@ class CompositeFile(SizedReader):
         return filled
 
     def close(self) -> None:
-        self.samples.close()
+        if self.samples is not None:
+            self.samples.close()
         super().close()
 
 

@@ -107,8 +107,9 @@ def _low_path(segment_samples: int, sample_rate_hz: float, precision: type) -> _
     centred[: half + 1], centred[-half:] = taps[half:], taps[:half]
     h_m = scipy.fft.rfft(centred)[: m // DECIMATION // 2].real
     low_bins = int(np.floor(SPLIT_HZ / (sample_rate_hz / segment_samples) + 0.5))
-    k = np.arange(low_bins + 1)
-    h_n = (np.exp(-2j * np.pi * np.outer(k, np.arange(-half, half + 1)) / segment_samples) @ taps).real  # H(k/N), real
+    centred_n = np.zeros(segment_samples)
+    centred_n[: half + 1], centred_n[-half:] = taps[half:], taps[:half]
+    h_n = scipy.fft.rfft(centred_n)[: low_bins + 1].real  # H(k/N): zero phase, so real
     shift = -(-half // DECIMATION) + 1
     # rolled sample n is the decimated sample of time n - shift: its DFT at bin k carries exp(-2 pi i k 8 shift / N)
     edge_phase = np.exp(-2j * np.pi * np.arange(2) * DECIMATION * shift / segment_samples)

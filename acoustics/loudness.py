@@ -34,6 +34,7 @@ import numpy as np
 from .sensors import Calibration
 
 FULL_SCALE_COUNTS = 32767
+_CHUNK_SAMPLES = 1 << 20
 CEILING_DBFS = -3.0
 """Level (dB re full scale) the soft limiter approaches; headroom for the MP3 coder's overshoot."""
 
@@ -111,14 +112,20 @@ class Loudness:
         peak_dbfs : float
             Peak of the scaled signal before limiting, dB re full scale (-inf for silence).
         """
-        u = np.multiply(x, np.float32(self.gain / FULL_SCALE_COUNTS), dtype=np.float32)
-        peak = float(np.abs(u).max()) if u.size else 0.0
         knee, span = self._knee_and_span()
-        loud = np.flatnonzero(np.abs(u) > knee)
-        if loud.size:
-            u[loud] = np.sign(u[loud]) * (knee + span * np.tanh((np.abs(u[loud]) - knee) / span))
-        pcm = np.rint(np.multiply(u, FULL_SCALE_COUNTS, out=u)).astype(np.int16)
-        return pcm, int(loud.size), 20 * math.log10(peak) if peak > 0 else -math.inf
+        pcm = np.empty(len(x), dtype=np.int16)
+        peak, n_limited = 0.0, 0
+        for first in range(0, len(x), _CHUNK_SAMPLES):  # in chunks: no float copies of a whole package
+            u = np.multiply(x[first : first + _CHUNK_SAMPLES], np.float32(self.gain / FULL_SCALE_COUNTS), dtype=np.float32)
+            magnitude = np.abs(u)
+            peak = max(peak, float(magnitude.max()))
+            loud = np.flatnonzero(magnitude > knee)
+            if loud.size:
+                u[loud] = np.sign(u[loud]) * (knee + span * np.tanh((magnitude[loud] - knee) / span))
+            n_limited += int(loud.size)
+            np.rint(np.multiply(u, FULL_SCALE_COUNTS, out=u), out=u)
+            pcm[first : first + len(u)] = u
+        return pcm, n_limited, 20 * math.log10(peak) if peak > 0 else -math.inf
 
     def undo(self, pcm: np.ndarray) -> np.ndarray:
         """The sample-unit signal (after DC removal and resampling) that :meth:`apply` turned into ``pcm`` (float64)."""

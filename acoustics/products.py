@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import Executor
 
 import numpy as np
 
@@ -81,19 +82,23 @@ def unarchivable_reason(runs: tuple[Run, ...], settings: ProductSettings) -> str
     return None
 
 
-def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calibration | None) -> list[ProductRecord]:
-    """Write a snippet's MP3 and PSD blobs (durably) and return its product records (the samples blob is
-    :func:`.sample_storage.store`'s)."""
+def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calibration | None,
+          executor: Executor) -> list[ProductRecord]:
+    """Write a snippet's MP3, PSD and HMD blobs (durably) and return its product records (the samples blob is
+    :func:`.sample_storage.store`'s), the products made side by side on ``executor``'s threads (each releases the GIL
+    for its heavy parts: FFTs, LAME, hashing)."""
     pid = snippet.package_id
     prefix = product_keys.package_prefix(pid, snippet.sensor, snippet.boundary_tick)
     runs = run_arrays(snippet.samples, snippet.runs)
+    made = [executor.submit(BUILDERS[kind], runs, settings, calibration, blobs, prefix, pid, snippet.runs) for kind in BUILDERS]
 
     adf = adf_view(snippet.runs, frame_length=settings.frame_length, window_size=snippet.window_size)
     padding = adf_padding(snippet.runs, settings.frame_length)
     wave = wav_view(pid, snippet.n_samples, snippet.start_tick, len(snippet.gaps))
+    raw_digest, wav_digest = (executor.submit(_digest, layout, snippet.samples) for layout in (adf, wave))
     records = [
         ProductRecord(
-            "raw", raw.MEDIA_TYPE, adf.size, _digest(adf, snippet.samples), None,
+            "raw", raw.MEDIA_TYPE, adf.size, raw_digest.result(), None,
             {
                 "frame_length": settings.frame_length,
                 "window_size": snippet.window_size,
@@ -107,7 +112,7 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
             },
         ),
         ProductRecord(
-            "wav", wav.MEDIA_TYPE, wave.size, _digest(wave, snippet.samples), None,
+            "wav", wav.MEDIA_TYPE, wave.size, wav_digest.result(), None,
             {
                 "header_sample_rate_hz": WAV_HEADER_RATE_HZ,
                 "exact_sample_rate_hz": float(raw.SAMPLE_RATE_HZ),
@@ -118,7 +123,7 @@ def build(snippet: Snippet, settings: ProductSettings, blobs, calibration: Calib
             },
         ),
     ]
-    return records + [BUILDERS[kind](runs, settings, calibration, blobs, prefix, pid, snippet.runs) for kind in BUILDERS]
+    return records + [future.result() for future in made]
 
 
 def build_mp3(runs: list[np.ndarray], settings: ProductSettings, calibration: Calibration | None, blobs, prefix: str,

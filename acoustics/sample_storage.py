@@ -29,7 +29,7 @@ import soundfile
 from hydroserve.codecs import flac, raw
 from hydroserve.codecs.raw import WAV_HEADER_RATE_HZ
 
-from . import product_keys
+from . import composite, product_keys
 from .product_record import ProductRecord
 from .seekable import SizedReader
 
@@ -73,16 +73,16 @@ def store(samples: np.ndarray, *, prefix: str, package_id: str, start_tick: int,
     samples = samples.astype("<f4", copy=False)
     if storage == FLOAT32:
         return _store_float32(samples, prefix, blobs, "samples_storage = \"float32\" is configured")
-    counts = flac.exact_counts(samples)
-    if counts is None:
+    try:
+        parts = flac.encode_samples(samples, sample_rate_hz=WAV_HEADER_RATE_HZ, comments=_comments(package_id, start_tick))
+    except flac.NotCounts:
         return _store_float32(samples, prefix, blobs, "not every sample is an exact 24-bit count (count * 2**-23)")
-    data = flac.encode(counts, sample_rate_hz=WAV_HEADER_RATE_HZ, comments=_comments(package_id, start_tick))
-    del counts
-    mismatch = _verification_error(data, samples)
+    mismatch = _verification_error(composite.CompositeFile(composite.Composite(list(map(composite.Literal, parts))), None),
+                                   samples)
     if mismatch is not None:
         log.error("%s: FLAC verification failed (%s); storing float32 samples", package_id, mismatch)
         return _store_float32(samples, prefix, blobs, f"FLAC verification failed: {mismatch}")
-    info = blobs.put(product_keys.flac_key(prefix), [data])
+    info = blobs.put(product_keys.flac_key(prefix), parts)
     float32_bytes = samples.size * raw.SAMPLE_BYTES
     details = {
         "storage": FLAC_24BIT,
@@ -119,10 +119,10 @@ def _comments(package_id: str, start_tick: int) -> list[tuple[str, str]]:
     ]
 
 
-def _verification_error(data: bytes, samples: np.ndarray) -> str | None:
-    """Why the FLAC ``data`` does not decode to ``samples`` bit for bit (None: it does)."""
+def _verification_error(stream: BinaryIO, samples: np.ndarray) -> str | None:
+    """Why the FLAC ``stream`` (a seekable file) does not decode to ``samples`` bit for bit (None: it does)."""
     expected = samples.view(np.uint32)
-    with soundfile.SoundFile(io.BytesIO(data)) as decoded:
+    with soundfile.SoundFile(stream) as decoded:
         if decoded.frames != len(samples) or decoded.channels != 1:
             return f"it decodes to {decoded.frames} frames of {decoded.channels} channel(s), not {len(samples)} of 1"
         for first in range(0, len(samples), _VERIFY_BLOCK_SAMPLES):

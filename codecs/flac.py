@@ -3,7 +3,9 @@
 The KM3NeT acoustic ADC delivers 24-bit counts that the DAQ stores as
 float32 ``count * 2**-23``. Such samples fit a 24-bit FLAC stream exactly;
 :func:`exact_counts` finds the counts (or says that the samples are not all
-exact), :func:`samples_from_counts` turns them back into the same float32.
+exact), :func:`samples_from_counts` turns them back into the same float32;
+:func:`encode_samples` encodes such samples block by block, never holding
+all the counts.
 
 libFLAC (through pyFLAC) encodes the audio frames; this module writes the
 metadata itself, because it knows more than the encoder does and because
@@ -32,7 +34,6 @@ a Vorbis comment.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass
 
@@ -112,32 +113,36 @@ def exact_counts(samples: np.ndarray) -> np.ndarray | None:
         int32 counts in [−2**23, 2**23), or None when any sample is not such a
         value (NaN, ±inf, −0.0, a finer value, or outside [−1, 1)).
     """
+    try:
+        return np.concatenate(list(_count_blocks(samples))) if len(samples) else np.empty(0, dtype=np.int32)
+    except NotCounts:
+        return None
+
+
+class NotCounts(ValueError):
+    """Some sample is not an exact 24-bit count (``count * 2**-23``)."""
+
+
+def _count_blocks(samples: np.ndarray):
+    """Yield the counts of ``samples`` block by block (no whole copy of a 234 MB package); raise :class:`NotCounts` at
+    the first block holding a sample that is not an exact count."""
     if samples.dtype != np.float32:
         raise TypeError(f"samples.dtype={samples.dtype} must be float32")
-    counts = np.empty(len(samples), dtype=np.int32)
-    for first in range(0, len(samples), _BLOCK_SAMPLES):  # in blocks: no whole float64 copy of a 234 MB package
+    for first in range(0, len(samples), _BLOCK_SAMPLES):
         block = samples[first : first + _BLOCK_SAMPLES]
-        scaled = block * np.float32(COUNTS_PER_UNIT)  # exact: a power of two
-        if not np.all((scaled >= -COUNTS_PER_UNIT) & (scaled < COUNTS_PER_UNIT)):  # also False for NaN
-            return None
-        counts[first : first + len(block)] = scaled
-        if not np.array_equal(samples_from_counts(counts[first : first + len(block)]).view(np.uint32), block.view(np.uint32)):
-            return None
-    return counts
+        with np.errstate(invalid="ignore"):  # NaN, inf and values past int32 cast to some count that fails below
+            counts = (block * np.float32(COUNTS_PER_UNIT)).astype(np.int32)  # the product is exact: a power of two
+        if not np.array_equal(samples_from_counts(counts).view(np.uint32), block.view(np.uint32)):
+            raise NotCounts(f"a sample in [{first}, {first + len(block)}) is not an exact multiple of 2**-23 (NaN, inf, "
+                            f"-0.0 or finer)")
+        if counts.min() < -COUNTS_PER_UNIT or counts.max() >= COUNTS_PER_UNIT:
+            raise NotCounts(f"a sample in [{first}, {first + len(block)}) lies outside [-1, 1)")
+        yield counts
 
 
 def samples_from_counts(counts: np.ndarray) -> np.ndarray:
     """float32 samples ``count * 2**-23`` (exact: every 24-bit count is a float32)."""
     return (counts.astype(np.float32) * np.float32(1.0 / COUNTS_PER_UNIT)).astype(np.float32)
-
-
-def md5_of_counts(counts: np.ndarray) -> bytes:
-    """The STREAMINFO MD5: of the counts as signed little-endian 3-byte integers."""
-    digest = hashlib.md5()
-    for first in range(0, len(counts), _BLOCK_SAMPLES):
-        block = counts[first : first + _BLOCK_SAMPLES].astype("<i4", copy=False)
-        digest.update(np.ascontiguousarray(block.view(np.uint8).reshape(-1, 4)[:, :3]).data)
-    return digest.digest()
 
 
 def encode(counts: np.ndarray, *, sample_rate_hz: int, comments: list[tuple[str, str]] = (),
@@ -169,46 +174,81 @@ def encode(counts: np.ndarray, *, sample_rate_hz: int, comments: list[tuple[str,
         raise ValueError(f"counts must be a non-empty 1-d int32 array, got {counts.dtype} of shape {counts.shape}")
     if counts.min() < -COUNTS_PER_UNIT or counts.max() >= COUNTS_PER_UNIT:
         raise ValueError(f"counts must lie in [-2**23, 2**23): found {counts.min()} .. {counts.max()}")
+    blocks = (counts[first : first + _BLOCK_SAMPLES] for first in range(0, len(counts), _BLOCK_SAMPLES))
+    return b"".join(_encode(blocks, len(counts), sample_rate_hz, comments, block_size, seek_point_every, compression_level))
+
+
+def encode_samples(samples: np.ndarray, *, sample_rate_hz: int, comments: list[tuple[str, str]] = (),
+                   block_size: int = DEFAULT_BLOCK_SIZE, seek_point_every: int = 16,
+                   compression_level: int = DEFAULT_COMPRESSION_LEVEL) -> list[bytes]:
+    """:func:`encode` for float32 ``samples`` that are all exact counts, converted block by block as they are encoded.
+
+    Returns
+    -------
+    list of bytes
+        The stream in parts: ``fLaC`` and the metadata, then one part per frame (``b"".join`` makes the
+        :func:`encode` bytes; a blob store writes the parts as they are, without that copy).
+
+    Raises
+    ------
+    NotCounts
+        At the first block holding a sample that is not an exact 24-bit count; nothing is returned.
+    """
+    if samples.ndim != 1 or len(samples) == 0:
+        raise ValueError(f"samples must be a non-empty 1-d array, got shape {samples.shape}")
+    return _encode(_count_blocks(samples), len(samples), sample_rate_hz, comments, block_size, seek_point_every,
+                   compression_level)
+
+
+def _encode(blocks, n_samples: int, sample_rate_hz: int, comments, block_size: int, seek_point_every: int,
+            compression_level: int) -> list[bytes]:
     if not 0 < sample_rate_hz < 1 << 20:
         raise ValueError(f"{sample_rate_hz=} must fit the 20-bit STREAMINFO field")
     if not 16 <= block_size <= 65535:
         raise ValueError(f"{block_size=} must lie in 16..65535")
     if seek_point_every < 1:
         raise ValueError(f"{seek_point_every=} must be at least 1")
-    frames = _encode_frames(counts, sample_rate_hz, block_size, compression_level)
+    frames, md5 = _encode_frames(blocks, n_samples, sample_rate_hz, block_size, compression_level)
     sizes = [len(frame) for frame in frames]
-    info = StreamInfo(block_size, block_size, min(sizes), max(sizes), sample_rate_hz, 1, BITS_PER_SAMPLE, len(counts),
-                      md5_of_counts(counts))
+    info = StreamInfo(block_size, block_size, min(sizes), max(sizes), sample_rate_hz, 1, BITS_PER_SAMPLE, n_samples, md5)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    points = [(index * block_size, int(offsets[index]), min(block_size, len(counts) - index * block_size))
+    points = [(index * block_size, int(offsets[index]), min(block_size, n_samples - index * block_size))
               for index in range(0, len(frames), seek_point_every)]
     blocks = [(_STREAMINFO, info.to_bytes()), (_SEEKTABLE, b"".join(_SEEKPOINT.pack(*p) for p in points)),
               (_VORBIS_COMMENT, _vorbis_comment(VENDOR, comments))]
-    return b"".join([b"fLaC", *_metadata(blocks), *frames])
+    return [b"".join([b"fLaC", *_metadata(blocks)]), *frames]
 
 
-def _encode_frames(counts: np.ndarray, sample_rate_hz: int, block_size: int, compression_level: int) -> list[bytes]:
-    """libFLAC's frames for ``counts`` (its own metadata is dropped: :func:`encode` writes the complete one)."""
+def _encode_frames(blocks, n_samples: int, sample_rate_hz: int, block_size: int,
+                   compression_level: int) -> tuple[list[bytes], bytes]:
+    """libFLAC's frames for the int32 count ``blocks`` (``n_samples`` in all) and the MD5 of the samples libFLAC
+    computed as it encoded them (its own metadata is dropped: :func:`encode` writes the complete one)."""
     frames: list[bytes] = []
+    md5: list[bytes] = []
 
     def collect(data: bytes, n_bytes: int, n_samples: int, frame: int) -> None:
         if n_samples:  # metadata arrives with n_samples == 0
             frames.append(data)
 
-    encoder = pyflac.StreamEncoder(sample_rate_hz, collect, compression_level=compression_level, blocksize=block_size,
-                                   streamable_subset=False)
+    def final_stream_info(metadata) -> None:  # libFLAC's STREAMINFO at the end of the stream, MD5 included
+        md5.append(bytes(metadata.data.stream_info.md5sum))
+
+    encoder = pyflac.StreamEncoder(sample_rate_hz, collect, metadata_callback=final_stream_info,
+                                   compression_level=compression_level, blocksize=block_size, streamable_subset=False)
     # pyFLAC takes the bit depth from the array's dtype (32 for int32); set 24 before it initialises libFLAC.
     encoder._channels = 1
     encoder._bits_per_sample = BITS_PER_SAMPLE
     encoder._init()
-    for first in range(0, len(counts), _BLOCK_SAMPLES):  # pyFLAC copies what it is given: feed it in blocks
-        encoder.process(counts[first : first + _BLOCK_SAMPLES].reshape(-1, 1))
+    fed = 0
+    for block in blocks:  # pyFLAC copies what it is given: blocks keep that copy small
+        encoder.process(block.reshape(-1, 1))
+        fed += len(block)
     if not encoder.finish():
         raise RuntimeError(f"libFLAC failed to finish the stream: {encoder.state}")
-    expected = -(-len(counts) // block_size)
-    if len(frames) != expected:
-        raise RuntimeError(f"libFLAC wrote {len(frames)} frames for {len(counts)} samples, expected {expected}")
-    return frames
+    expected = -(-n_samples // block_size)
+    if fed != n_samples or len(frames) != expected or len(md5) != 1:
+        raise RuntimeError(f"libFLAC wrote {len(frames)} frames for {fed} samples, expected {expected} for {n_samples}")
+    return frames, md5[0]
 
 
 def _vorbis_comment(vendor: str, comments) -> bytes:

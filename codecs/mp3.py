@@ -50,6 +50,7 @@ DECODER_DELAY_SAMPLES = 529
 _MPEG1_RATES_HZ = {0: 44100, 1: 48000, 2: 32000}
 _MPEG1_L3_BIT_RATES_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 _MONO_SIDE_INFO_BYTES = 17
+_ENCODE_CHUNK_SAMPLES = 1 << 20
 
 
 def encode(
@@ -95,7 +96,11 @@ def encode(
     encoder.set_out_sample_rate(sample_rate_hz)
     encoder.set_bit_rate(bit_rate_kbps)
     encoder.set_quality(quality)
-    audio = bytes(encoder.encode(pcm.astype("<i2", copy=False).tobytes()) + encoder.flush())
+    little_endian = pcm.astype("<i2", copy=False)
+    audio = bytearray()
+    for first in range(0, len(little_endian), _ENCODE_CHUNK_SAMPLES):  # in pieces: no bytes copy of the whole PCM
+        audio += encoder.encode(little_endian[first : first + _ENCODE_CHUNK_SAMPLES].tobytes())
+    audio = bytes(audio + encoder.flush())
     n_frames = len(frame_offsets(audio))
     padding = n_frames * SAMPLES_PER_FRAME - ENCODER_DELAY_SAMPLES - len(pcm)
     info = info_frame(audio[:4], n_frames=n_frames, audio_bytes=len(audio), encoder_delay=ENCODER_DELAY_SAMPLES,

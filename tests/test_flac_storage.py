@@ -156,14 +156,14 @@ def test_a_flac_that_does_not_decode_to_the_samples_is_never_stored(tmp_path, mo
     """Verification compares every decoded sample: an encoder that changed one count leaves float32 (and an error)."""
     blobs = LocalBlobStore(tmp_path, fsync=False)
     samples = SyntheticSensor(SENSOR).samples(0, 50_000)
-    encode = flac.encode
+    encode = flac.encode_samples
 
-    def off_by_one(counts, **kw):
-        changed = counts.copy()
-        changed[31_337] += 1
+    def off_by_one(samples, **kw):
+        changed = samples.copy()
+        changed[31_337] += np.float32(2**-23)  # one count more
         return encode(changed, **kw)
 
-    monkeypatch.setattr(flac, "encode", off_by_one)
+    monkeypatch.setattr(flac, "encode_samples", off_by_one)
     with caplog.at_level(logging.ERROR):
         stored = sample_storage.store(samples, prefix="s/p", package_id="p", start_tick=0, storage="auto", blobs=blobs)
     assert stored.form == "float32" and "sample 31337 decodes to" in stored.reason
