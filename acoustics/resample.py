@@ -57,26 +57,38 @@ class LowpassSpec:
             raise ValueError(f"attenuation_db={self.attenuation_db} must exceed 21 dB (Kaiser design)")
 
 
-def design_lowpass(spec: LowpassSpec, rate_hz: float) -> np.ndarray:
-    """Odd-length, linear-phase Kaiser-window FIR low-pass for sampling rate ``rate_hz``.
+def kaiser_beta(attenuation_db: float) -> float:
+    """Kaiser's ``beta`` for a stop band ``attenuation_db`` down: ``0.1102 (A - 8.7)`` above 50 dB,
+    ``0.5842 (A - 21)^0.4 + 0.07886 (A - 21)`` from 21 to 50 dB, 0 below (``scipy.signal.kaiser_beta``)."""
+    a = attenuation_db
+    if a > 50:
+        return 0.1102 * (a - 8.7)
+    return 0.5842 * (a - 21) ** 0.4 + 0.07886 * (a - 21) if a > 21 else 0.0
 
-    Kaiser's formulas for ``A = attenuation_db`` over the transition ``[passband_hz, stopband_hz]`` of width
-    ``dw`` (radians per sample): length ``N = ceil((A - 7.95) / (2.285 dw)) + 1`` (made odd) and
-    ``beta = 0.1102 (A - 8.7)`` above 50 dB, else ``0.5842 (A - 21)^0.4 + 0.07886 (A - 21)``; taps
-    ``h[n] = c sinc(c (n - (N-1)/2)) w_kaiser[n]`` with the cutoff ``c`` (-6 dB, the middle of the transition)
-    in units of the Nyquist frequency, scaled to unit gain at 0 Hz. This is what ``scipy.signal.kaiserord``
-    and ``scipy.signal.firwin(N, cutoff, window=("kaiser", beta))`` design, in numpy.
-    """
-    if not spec.stopband_hz < rate_hz / 2:
-        raise ValueError(f"stopband_hz={spec.stopband_hz} must be below the Nyquist frequency {rate_hz / 2} Hz")
-    a = spec.attenuation_db
-    beta = 0.1102 * (a - 8.7) if a > 50 else 0.5842 * (a - 21) ** 0.4 + 0.07886 * (a - 21)
-    transition_rad = np.pi * (spec.stopband_hz - spec.passband_hz) / (rate_hz / 2)
-    numtaps = math.ceil((a - 7.95) / (2.285 * transition_rad) + 1) | 1
-    cutoff = (spec.passband_hz + spec.stopband_hz) / rate_hz  # (passband + stopband) / 2 over rate / 2
+
+def kaiser_lowpass(numtaps: int, cutoff_hz: float, beta: float, rate_hz: float) -> np.ndarray:
+    """Linear-phase FIR low-pass: the ideal one of cutoff ``cutoff_hz`` (-6 dB) times a Kaiser window,
+    ``h[n] = c sinc(c (n - (N-1)/2)) w[n]`` with ``c`` the cutoff in units of the Nyquist frequency, scaled to unit
+    gain at 0 Hz (``scipy.signal.firwin(numtaps, cutoff_hz, window=("kaiser", beta), fs=rate_hz)``)."""
+    cutoff = cutoff_hz / (rate_hz / 2)
     offsets = np.arange(numtaps) - (numtaps - 1) / 2
     taps = cutoff * np.sinc(cutoff * offsets) * np.kaiser(numtaps, beta)
     return taps / taps.sum()
+
+
+def design_lowpass(spec: LowpassSpec, rate_hz: float) -> np.ndarray:
+    """Odd-length, linear-phase Kaiser-window FIR low-pass for sampling rate ``rate_hz``.
+
+    Kaiser's length for ``A = attenuation_db`` over the transition ``[passband_hz, stopband_hz]`` of width ``dw``
+    (radians per sample), ``N = ceil((A - 7.95) / (2.285 dw)) + 1`` made odd, and :func:`kaiser_beta`
+    (``scipy.signal.kaiserord``); the cutoff (-6 dB) is the middle of the transition (:func:`kaiser_lowpass`).
+    Unit gain at 0 Hz.
+    """
+    if not spec.stopband_hz < rate_hz / 2:
+        raise ValueError(f"stopband_hz={spec.stopband_hz} must be below the Nyquist frequency {rate_hz / 2} Hz")
+    transition_rad = np.pi * (spec.stopband_hz - spec.passband_hz) / (rate_hz / 2)
+    numtaps = math.ceil((spec.attenuation_db - 7.95) / (2.285 * transition_rad) + 1) | 1
+    return kaiser_lowpass(numtaps, (spec.passband_hz + spec.stopband_hz) / 2, kaiser_beta(spec.attenuation_db), rate_hz)
 
 
 class PolyphaseResampler:

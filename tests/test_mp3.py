@@ -9,10 +9,10 @@ import pytest
 import soundfile
 from scipy import signal
 
-from hydroserve.acoustics import mp3_product
+from hydroserve.acoustics import hmd_fast, mp3_product
 from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.product_settings import ProductSettings
-from hydroserve.acoustics.resample import LowpassSpec, PolyphaseResampler, design_lowpass
+from hydroserve.acoustics.resample import LowpassSpec, PolyphaseResampler, design_lowpass, kaiser_beta, kaiser_lowpass
 from hydroserve.codecs import raw
 
 FS_HZ = float(raw.SAMPLE_RATE_HZ)
@@ -99,6 +99,18 @@ def test_lowpass_design_equals_scipy_kaiserord_and_firwin(passband_hz, stopband_
     expected = signal.firwin(numtaps | 1, (passband_hz + stopband_hz) / 2, window=("kaiser", beta), fs=rate_hz)
     taps = design_lowpass(spec, rate_hz)
     assert len(taps) == len(expected)
+    np.testing.assert_allclose(taps, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("attenuation_db", [10, 21, 30, 50, 80, 110])
+def test_kaiser_beta_equals_scipy(attenuation_db):
+    assert kaiser_beta(attenuation_db) == pytest.approx(signal.kaiser_beta(attenuation_db), rel=1e-15, abs=0)
+
+
+def test_kaiser_lowpass_equals_scipy_firwin_for_the_hmd_filter():
+    beta = kaiser_beta(hmd_fast.FILTER_ATTENUATION_DB)
+    taps = kaiser_lowpass(hmd_fast.FILTER_TAPS, hmd_fast.FILTER_CUTOFF_HZ, beta, FS_HZ)
+    expected = signal.firwin(hmd_fast.FILTER_TAPS, hmd_fast.FILTER_CUTOFF_HZ, window=("kaiser", beta), fs=FS_HZ)
     np.testing.assert_allclose(taps, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
 
 
