@@ -55,6 +55,7 @@ import scipy.sparse
 
 from .hmd_plan import MinutePlan
 from .hmd_spectrum import BandRows, GainAt, density_scale, hann, weights
+from .resample import kaiser_beta, kaiser_lowpass
 
 TRANSFORM_SAMPLES = 196_608
 """M = 2^16 * 3: the fast transform length, >= N + the low-pass filter's length - 1."""
@@ -94,14 +95,11 @@ class _LowPath:
 
 @lru_cache(maxsize=4)
 def _low_path(segment_samples: int, sample_rate_hz: float, precision: type) -> _LowPath:
-    import scipy.signal  # imported here: it takes a third of a second, and a design is made once per process
-
     m = TRANSFORM_SAMPLES
     if FILTER_TAPS > m - segment_samples + 1 or segment_samples % DECIMATION:
         raise ValueError(f"{segment_samples=} must be a multiple of {DECIMATION} that leaves room for the filter in a "
                          f"transform of {m} samples")
-    beta = scipy.signal.kaiser_beta(FILTER_ATTENUATION_DB)
-    taps = scipy.signal.firwin(FILTER_TAPS, FILTER_CUTOFF_HZ, window=("kaiser", beta), fs=sample_rate_hz)
+    taps = kaiser_lowpass(FILTER_TAPS, FILTER_CUTOFF_HZ, kaiser_beta(FILTER_ATTENUATION_DB), sample_rate_hz)
     half = FILTER_TAPS // 2
     centred = np.zeros(m)  # h[n] at n mod m: zero phase, so its M-point DFT is real
     centred[: half + 1], centred[-half:] = taps[half:], taps[:half]
