@@ -152,7 +152,7 @@ def resolve(name: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from . import logs  # after parsing, like everything else: --help and a mistyped argument need none of them
+    from . import logs  # imported after parsing: --help and a mistyped argument need none of these three
     from .catalog_identity import CatalogNotReady
     from .config import ConfigError, load_settings
 
