@@ -141,8 +141,8 @@ def aggregate(minutes, *, centre_hz: np.ndarray, calibration_offset_db: np.ndarr
         quality_flag=np.asarray(minutes.quality_flag, np.int8), effort_s=np.asarray(minutes.effort_s, np.float64),
         psd_unit=units(minutes.calibrated)[0], calibration_frequency_hz=centre_hz,
         calibration={"calibration_offset": (calibration_offset_db, {
-            "long_name": "Offset added to dB re 1 (sample unit)^2/Hz to give the psd (0: not calibrated)",
-            "units": "dB", "coverage_content_type": "referenceInformation"})},
+            "long_name": "Offset added to dB re 1 (sample unit)^2/Hz to give the psd (0: not calibrated), dB",
+            "units": netcdf.LEVEL_UNITS, "coverage_content_type": "referenceInformation"})},
         global_attributes=attributes)
     levels = minute_levels(minutes)
     return DayAggregates(document, levels, level_series.resample(levels, HOUR_S), day_histogram(minutes),

@@ -14,6 +14,8 @@ import pytest
 import xarray as xr
 from PIL import Image
 
+from compliance_checker.runner import CheckSuite
+
 from hydroserve.acoustics import catalog, spd
 from hydroserve.api import wiring
 from hydroserve.api.app import create_app
@@ -155,6 +157,45 @@ def test_spd_percentiles_match_numpy_on_the_day_files_minutes(day_app, day_clien
     with open_netcdf(as_netcdf.data) as ds:
         np.testing.assert_allclose(ds["spd"].values, density, atol=1e-6)
         assert list(ds["percentile"].values) == list(spd.PERCENTILES)
+
+
+def cf_findings(data: bytes, tmp_path) -> dict[str, list[str]]:
+    """The IOOS CF checker's messages on ``data`` (a netCDF file) by priority: ``errors`` (its high priority, the
+    report's "Errors"), ``warnings`` (medium), ``info`` (low)."""
+    path = tmp_path / "checked.nc"
+    path.write_bytes(data)
+    suite = CheckSuite()
+    suite.load_all_available_checkers()
+    dataset = suite.load_dataset(str(path))
+    try:
+        results, failures = suite.run_all(dataset, ["cf:1.6"], skip_checks=[])["cf:1.6"]
+    finally:
+        dataset.close()
+    assert not failures, failures  # a check that crashed
+    found = {"errors": [], "warnings": [], "info": []}
+    for result in results:
+        priority = {3: "errors", 2: "warnings", 1: "info"}[result.weight]
+        found[priority] += [f"{result.name}: {message}" for message in result.msgs]
+    return found
+
+
+@pytest.mark.sqlite_only
+def test_the_day_file_and_the_spd_file_pass_the_cf_checker(day_app, day_client, tmp_path):
+    """The IOOS compliance checker (cf:1.6) finds no error in the day's netCDF or the SPD netCDF.
+
+    Accepted warning (the only one): psd and quality_flag are (time, frequency), where CF recommends any dimension
+    other than T, Z, Y, X to the left of time; the SoundCoop HMD template (and pbp) fix the order (time, frequency)."""
+    day_file = day_client.get(url(day_app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY)).data
+    found = cf_findings(day_file, tmp_path)
+    assert found["errors"] == []
+    assert found["warnings"] == [f"§2.4 Dimensions: {name}'s spatio-temporal dimensions are not in the recommended order "
+                                 "T, Z, Y, X and/or further dimensions are not located left of T, Z, Y, X. The dimensions "
+                                 "(and their guessed types) are time (T), frequency (U) (with U: other/unknown; L: "
+                                 "unlimited)." for name in ("psd", "quality_flag")]
+    spd_file = day_client.get(url(day_app, "soundscape.Spd", sensor=str(SENSOR), **RANGE),
+                              headers={"Accept": "application/x-netcdf"}).data
+    found = cf_findings(spd_file, tmp_path)
+    assert found["errors"] == [] and found["warnings"] == []
 
 
 @pytest.mark.sqlite_only
