@@ -26,6 +26,7 @@ never write the same key.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from hydroserve.codecs import raw
@@ -95,4 +96,20 @@ def source_of(prefix: str, key: str) -> str | None:
 
 def hmd_day_prefix(sensor: str, day: date, revision: int) -> str:
     """The key prefix of a sensor-day's HMD aggregates at ``revision`` (see :mod:`.hmd_days`)."""
-    return f"{sensor}/{day:%Y/%m/%d}/{sensor}_{day:%Y%m%d}.hmd-day.r{revision}"
+    return f"{_hmd_day_stem(sensor, day)}{revision}"
+
+
+def _hmd_day_stem(sensor: str, day: date) -> str:
+    return f"{sensor}/{day:%Y/%m/%d}/{sensor}_{day:%Y%m%d}.hmd-day.r"
+
+
+def hmd_day_keys(keys_under: Callable[[str], list[str]], sensor: str, day: date) -> dict[str, int]:
+    """Every stored key of a sensor-day's HMD aggregates, any revision, with its revision; ``keys_under(prefix)``
+    lists the stored keys starting with ``prefix`` (:meth:`.blobstore.BlobStore.keys`)."""
+    stem = _hmd_day_stem(sensor, day)
+    found = {}
+    for key in keys_under(stem):
+        revision, dot, _ = key[len(stem):].partition(".")
+        if dot and revision.isdigit():
+            found[key] = int(revision)
+    return found

@@ -8,6 +8,7 @@ day file's minutes, and for consistency across a later package of the day.
 from __future__ import annotations
 
 import io
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -16,11 +17,14 @@ from PIL import Image
 
 from compliance_checker.runner import CheckSuite
 
-from hydroserve.acoustics import catalog, spd
-from hydroserve.api import wiring
+from hydroserve.acoustics import catalog, hmd_days, product_keys, spd
+from hydroserve.acoustics.retention import Retention, RetentionPolicy
+from hydroserve.api import acoustic_registration, wiring
+from hydroserve.api.db import writer
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.codecs import raw, raw_decoder
+from hydroserve.api.web.services import services
 from hydroserve.odc_sync import registry
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
 from support import REAL_START_TICK, SENSOR, read_stored_samples, url
@@ -113,6 +117,76 @@ def test_a_later_package_of_the_day_makes_a_new_file(app, client, settings, arch
     assert second.status_code == 200 and second.headers["ETag"] != first.headers["ETag"]
     with open_netcdf(first.data) as before, open_netcdf(second.data) as after:
         assert after["effort"].values.sum() > before["effort"].values.sum() + 5
+
+
+def day_blobs(settings) -> dict[str, int]:
+    """The stored aggregates of the synthetic sensor's 2020-12-23, any revision: key -> revision (the blob store's
+    listing)."""
+    return product_keys.hmd_day_keys(wiring.open_blobs(settings).keys, str(SENSOR), date(2020, 12, 23))
+
+
+def day_revision(settings) -> int:
+    engine = wiring.init_catalog(settings)
+    with engine.connect() as conn:
+        revision = hmd_days.revisions(conn, first_day=date(2020, 12, 23), last_day=date(2020, 12, 23))[
+            (str(SENSOR), date(2020, 12, 23))]
+    engine.dispose()
+    return revision
+
+
+@pytest.mark.sqlite_only
+def test_a_day_cut_by_the_range_is_made_once_per_revision_and_earlier_revisions_are_deleted(
+        app, client, settings, archived, synthetic_files, tmp_path, monkeypatch):
+    """Data from 19:28:55: the SPD from 19:29 cuts the day (minute 19:28 lies outside). Its histogram is made from the
+    packages' HMD once per revision of the day: asked again, nothing is read; a later package of the day makes it
+    again, and the blobs of the earlier revision are gone. A range cutting the day but holding all of its minutes
+    (today, up to now) uses the day's own aggregates."""
+    first_tick = (MINUTE_19_28 + 55) * raw.TICKS_PER_SECOND
+    archived(synthetic_files(start_tick=first_tick, n_frames=12, frames_per_file=4))
+    with app.app_context():
+        products = services().soundscape.products
+    reads = []
+    read_hmd = products.hmd
+    monkeypatch.setattr(products, "hmd", lambda record: reads.append(record.package_id) or read_hmd(record))
+    cut = {"sensor": str(SENSOR), "start": "2020-12-23T19:29:00Z", "end": "2020-12-24T00:00:00Z"}
+
+    first = client.get(url(app, "soundscape.Spd", **cut)).get_json()
+    made = len(reads)
+    assert made > 0 and max(first["n_minutes"]) == 1
+    again = client.get(url(app, "soundscape.Spd", **cut)).get_json()
+    assert len(reads) == made and again == first  # no rebuild without a new package
+    revision = day_revision(settings)
+    stored = day_blobs(settings)
+    assert set(stored.values()) == {revision} and [k for k in stored if ".spd-" in k]
+    whole_day = client.get(url(app, "soundscape.Spd", **{**cut, "start": "2020-12-23T19:28:00Z",
+                                                          "end": "2020-12-23T19:30:00Z"})).get_json()
+    assert len(reads) == made and max(whole_day["n_minutes"]) == 2  # all the day's minutes: its stored histogram
+
+    later_tick = first_tick + 12 * raw.DEFAULT_FRAME_LENGTH * raw.TICKS_PER_SAMPLE
+    archived(synthetic_files(start_tick=later_tick, n_frames=12, frames_per_file=4, directory=tmp_path / "later"))
+    after = client.get(url(app, "soundscape.Spd", **cut)).get_json()
+    assert len(reads) > made and after["mean_db"] != first["mean_db"]  # 19:29 has more data now
+    assert day_revision(settings) > revision
+    assert set(day_blobs(settings).values()) == {day_revision(settings)}  # the earlier revision's blobs are deleted
+
+
+@pytest.mark.sqlite_only
+def test_retention_of_hmd_deletes_the_day_aggregates(app, client, settings, archived, synthetic_files):
+    archived(synthetic_files(n_frames=12, frames_per_file=4))
+    assert client.get(url(app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY)).status_code == 200
+    revision = day_revision(settings)
+    assert set(day_blobs(settings).values()) == {revision}
+    engine = wiring.init_catalog(settings)
+    report = Retention(writer(engine), wiring.open_blobs(settings), RetentionPolicy({"hmd": 1}),
+                       on_expired=acoustic_registration.acoustic_tombstones(settings)).run(
+        now=datetime.now(UTC) + timedelta(days=2))
+    with engine.connect() as conn:
+        resource = registry.get_resource(conn, f"{settings.collection}_hmd_{SENSOR}_20201223")
+    engine.dispose()
+    assert {e["kind"] for e in report.expired} == {"hmd"}
+    assert day_blobs(settings) == {} and [key for key in report.blobs_deleted if ".hmd-day.r" in key]
+    assert day_revision(settings) == revision + 1 == resource.extra["revision"]  # one more, and the ODC sees it change
+    assert client.get(url(app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY)).status_code == 404  # no minutes left
 
 
 def test_each_sensor_day_is_a_resource_of_the_hmd_stream(settings, day_archive):
