@@ -227,20 +227,33 @@ class Soundscape:
         self._store(sensor, day, revision, {part: made.to_npz_bytes()})
         return made
 
-    def ltsa(self, sensor: str, start_s: int, end_s: int) -> LevelSeries:
-        """The hourly mean HMD spectra of ``[start_s, end_s)`` (hours starting in it).
+    def ltsa(self, sensor: str, start_s: int, end_s: int, resolution_s: int) -> LevelSeries:
+        """The mean HMD spectra of ``[start_s, end_s)`` in bins of ``resolution_s`` (a multiple of 60 s) aligned on the
+        Unix epoch: from the stored hourly spectra when ``resolution_s`` is a whole number of hours (hours starting
+        in the range), else from the packages' minutes (minutes starting in it).
 
         Raises
         ------
         NoData
         ValueError
         """
+        if resolution_s < 60 or resolution_s % 60:
+            raise ValueError(f"{resolution_s=} must be a positive multiple of 60 s")
         plan = self._plan([sensor], start_s, end_s)
-        parts = self._map(lambda item: LevelSeries.from_bytes(self._part(sensor, item[1], item[2], "ltsa.bin"))
-                          .within(start_s * NS_PER_S, end_s * NS_PER_S), plan)
+
+        def spectra(item) -> LevelSeries | None:
+            _, day, revision, _ = item
+            if resolution_s % hmd_day.HOUR_S == 0:
+                return LevelSeries.from_bytes(self._part(sensor, day, revision, "ltsa.bin")).within(
+                    start_s * NS_PER_S, end_s * NS_PER_S)
+            day_start = hmd_days.day_start_unix_s(day)
+            minutes = self._minutes(sensor, max(start_s, day_start), min(end_s, day_start + hmd_days.DAY_S))
+            return None if minutes is None else hmd_day.hmd_means(minutes, self.centre_hz, resolution_s)
+
+        parts = [part for part in self._map(spectra, plan) if part is not None]
         if not parts:
             raise NoData(f"{sensor} has no HMD between {start_s} and {end_s} (Unix s)")
-        return level_series.concatenate(parts)
+        return level_series.resample(level_series.concatenate(parts), resolution_s)
 
     def picture_etag(self, sensor: str, kind: str, start_s: int, end_s: int, parameters: tuple) -> str:
         """What a long-term picture depends on, hashed: the day revisions of the range (a new package changes it)."""

@@ -17,7 +17,7 @@ from PIL import Image
 
 from compliance_checker.runner import CheckSuite
 
-from hydroserve.acoustics import catalog, hmd_days, product_keys, spd
+from hydroserve.acoustics import catalog, hmd_days, product_keys, soundscape_pictures, spd
 from hydroserve.acoustics.retention import Retention, RetentionPolicy
 from hydroserve.api import acoustic_registration, wiring
 from hydroserve.api.db import writer
@@ -323,10 +323,46 @@ def test_pictures_are_pngs_with_etags(day_app, day_client, endpoint):
     ("soundscape.SensorLevels", {"sensor": str(SENSOR), "bands": "50000000", **RANGE}, 400),
     ("soundscape.SensorLevels", {"sensor": str(SENSOR), "resolution_s": 90, **RANGE}, 400),
     ("soundscape.SensorLevels", {"sensor": "DOM_1_CH1", **RANGE}, 404),
+    ("soundscape_pictures.LtsaPng", {"sensor": str(SENSOR), "resolution_s": 90, **RANGE}, 400),
+    ("soundscape_pictures.LtsaPng", {"sensor": str(SENSOR), "resolution_s": 60, "start": "2020-12-20T00:00:00Z",
+                                     "end": "2020-12-24T00:00:00Z"}, 400),  # minutes over more than 2 days
+    ("soundscape_pictures.LtsaPng", {"sensor": str(SENSOR), "resolution_s": 60, "start": "2020-12-23T00:00:00Z",
+                                     "end": "2020-12-25T00:00:00Z"}, 400),  # more than 2000 bins
 ])
 def test_bad_requests_are_problems(day_app, day_client, endpoint, values, status):
     response = day_client.get(url(day_app, endpoint, **values))
     assert response.status_code == status and response.mimetype == "application/problem+json"
+
+
+@pytest.mark.sqlite_only
+def test_the_ltsa_resolution_follows_the_range_and_its_spectra_are_the_day_files_minutes(day_app, day_client):
+    """Minutes for a few hours, hours for days, days for months; the spectra at 1 minute are the day file's psd, and
+    coarser bins their effort-weighted mean (numpy on the netCDF)."""
+    assert [soundscape_pictures.ltsa_resolution_s(hours * 3600) for hours in (3, 12, 13, 24 * 40, 24 * 41)] == [
+        60, 60, 3600, 3600, 86400]
+    with open_netcdf(day_client.get(url(day_app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY)).data) as ds:
+        density = 10 ** (ds["psd"].values.astype(np.float64) / 10)
+        effort_s = ds["effort"].values
+    start_s, end_s = MINUTE_19_28 - 3600, MINUTE_19_28 + 7200  # 3 hours
+    with day_app.app_context():
+        soundscape = services().soundscape
+        by_minute = soundscape.ltsa(str(SENSOR), start_s, end_s, 60)
+        by_hour = soundscape.ltsa(str(SENSOR), start_s, end_s, 3600)
+        by_day = soundscape.ltsa(str(SENSOR), MINUTE_19_28 - 86400 * 3, MINUTE_19_28 + 86400 * 3, 86400)
+    assert (by_minute.start_unix_ns // 10**9).tolist() == [MINUTE_19_28, MINUTE_19_28 + 60]
+    np.testing.assert_allclose(by_minute.mean_square, density, rtol=1e-5)
+    weighted = (density * effort_s[:, None]).sum(axis=0) / effort_s.sum()
+    assert (by_hour.start_unix_ns // 10**9).tolist() == [MINUTE_19_28 // 3600 * 3600]
+    np.testing.assert_allclose(by_hour.mean_square[0], weighted, rtol=1e-5)
+    assert (by_day.start_unix_ns // 10**9).tolist() == [MINUTE_19_28 // 86400 * 86400]
+    np.testing.assert_allclose(by_day.mean_square[0], weighted, rtol=1e-5)
+
+    three_hours = {"sensor": str(SENSOR), "start": "2020-12-23T18:28:00Z", "end": "2020-12-23T21:28:00Z"}
+    chosen = day_client.get(url(day_app, "soundscape_pictures.LtsaPng", **three_hours))
+    by_minute_picture = day_client.get(url(day_app, "soundscape_pictures.LtsaPng", resolution_s=60, **three_hours))
+    hourly = day_client.get(url(day_app, "soundscape_pictures.LtsaPng", resolution_s=3600, **three_hours))
+    assert chosen.status_code == hourly.status_code == 200 and chosen.mimetype == "image/png"
+    assert chosen.headers["ETag"] == by_minute_picture.headers["ETag"] != hourly.headers["ETag"]
 
 
 @pytest.mark.sqlite_only
@@ -346,7 +382,7 @@ def test_openapi_documents_every_soundscape_endpoint(client):
                              ("/api/v1/sensors/{sensor}/spd", {"start", "end", "fmin", "fmax", "bin_db"}),
                              ("/api/v1/sensors/{sensor}/levels", {"start", "end", "bands", "resolution_s"}),
                              ("/api/v1/levels", {"band", "start", "end", "sensor", "resolution_s"}),
-                             ("/api/v1/sensors/{sensor}/ltsa.png", {"start", "end", "size"}),
+                             ("/api/v1/sensors/{sensor}/ltsa.png", {"start", "end", "size", "resolution_s"}),
                              ("/api/v1/sensors/{sensor}/spd.png", {"start", "end", "size"}),
                              ("/api/v1/sensors/{sensor}/levels.png", {"start", "end", "size", "bands"})]:
         operation = spec["paths"][path]["get"]
