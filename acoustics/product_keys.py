@@ -39,9 +39,10 @@ def package_prefix(package_id: str, sensor: raw.SensorId, boundary_tick: int) ->
 
 
 def version_prefix(prefix: str, version: int, job_id: int | None) -> str:
-    """The key prefix of one version of a product: the package prefix for version 1 (made at ingest),
-    ``<prefix>.v<version>-j<job_id>`` for a version made by reprocessing job ``job_id``."""
-    if version == 1:
+    """The key prefix of one version of a product: the package prefix for version 1 made at ingest (no ``job_id``),
+    ``<prefix>.v<version>-j<job_id>`` for a version made by reprocessing job ``job_id`` (version 1 too: a product the
+    package did not have, e.g. the HMD of a package archived before HMD products existed)."""
+    if version == 1 and job_id is None:
         return prefix
     if version < 1 or job_id is None:
         raise ValueError(f"{version=} must be 1, or at least 2 with the job_id of the reprocessing job that made it ({job_id=})")
