@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     Table,
     func,
+    insert,
     select,
     text,
     tuple_,
@@ -212,6 +213,11 @@ def product_row(package_id: str, p: ProductRecord) -> dict:
 
 def product_rows(record: PackageRecord) -> list[dict]:
     return [product_row(record.package_id, p) for p in record.products.values()]
+
+
+def add_product(conn: Connection, package_id: str, product: ProductRecord) -> None:
+    """Add ``product``, of a kind the package does not have yet (made by reprocessing)."""
+    conn.execute(insert(products).values(**product_row(package_id, product)))
 
 
 def replace_product(conn: Connection, package_id: str, product: ProductRecord, replaced_version: int) -> bool:

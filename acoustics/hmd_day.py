@@ -58,13 +58,14 @@ def minute_levels(minutes) -> LevelSeries:
                        np.asarray(minutes.broadband_mean_square, np.float64)[has], bool(minutes.calibrated))
 
 
-def hmd_hours(minutes, centre_hz: np.ndarray) -> LevelSeries:
-    """The effort-weighted hourly mean of the HMD band densities (minutes with a segment)."""
+def hmd_means(minutes, centre_hz: np.ndarray, resolution_s: int) -> LevelSeries:
+    """The effort-weighted mean of the HMD band densities (minutes with a segment) in bins of ``resolution_s`` aligned
+    on the Unix epoch."""
     has = np.asarray(minutes.n_segments) > 0
     density = LevelSeries(np.asarray(minutes.minute_start_unix_ns, np.int64)[has], np.asarray(minutes.effort_s, np.float64)[has],
                           centre_hz, np.asarray(minutes.band_density, np.float64)[has],
                           np.asarray(minutes.broadband_mean_square, np.float64)[has], bool(minutes.calibrated))
-    return level_series.resample(density, HOUR_S)
+    return level_series.resample(density, resolution_s)
 
 
 def day_histogram(minutes) -> spd.LevelHistogram:
@@ -141,9 +142,9 @@ def aggregate(minutes, *, centre_hz: np.ndarray, calibration_offset_db: np.ndarr
         quality_flag=np.asarray(minutes.quality_flag, np.int8), effort_s=np.asarray(minutes.effort_s, np.float64),
         psd_unit=units(minutes.calibrated)[0], calibration_frequency_hz=centre_hz,
         calibration={"calibration_offset": (calibration_offset_db, {
-            "long_name": "Offset added to dB re 1 (sample unit)^2/Hz to give the psd (0: not calibrated)",
-            "units": "dB", "coverage_content_type": "referenceInformation"})},
+            "long_name": "Offset added to dB re 1 (sample unit)^2/Hz to give the psd (0: not calibrated), dB",
+            "units": netcdf.LEVEL_UNITS, "coverage_content_type": "referenceInformation"})},
         global_attributes=attributes)
     levels = minute_levels(minutes)
     return DayAggregates(document, levels, level_series.resample(levels, HOUR_S), day_histogram(minutes),
-                         hmd_hours(minutes, centre_hz))
+                         hmd_means(minutes, centre_hz, HOUR_S))

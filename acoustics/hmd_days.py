@@ -8,6 +8,12 @@ aggregates (:mod:`.hmd_day`) are stored under a key holding the revision,
 so a later package of the day makes a new key (rebuilt when first asked)
 and a stored aggregate never changes. Queries over many sensors and days
 read this small table first (:func:`revisions`), never the packages.
+
+The aggregates of earlier revisions go once a later revision is committed
+(:func:`superseded_keys`): whoever reads the current revision finds its
+aggregates or makes them, so there is no moment when a reader of the
+current revision finds neither. Retention of a package's HMD raises the
+revision of its days too (its minutes leave the aggregates).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from sqlalchemy.engine import Connection
 
 from hydroserve.codecs.raw import TICKS_PER_SECOND
 
+from . import product_keys
+from .blobstore import BlobStore
 from .catalog import metadata
 
 hmd_days = Table(
@@ -75,3 +83,9 @@ def revisions(conn: Connection, *, first_day: date, last_day: date, sensors: lis
     if sensors is not None:
         query = query.where(hmd_days.c.sensor_id.in_(sensors))
     return {(row.sensor_id, row.day): row.revision for row in conn.execute(query)}
+
+
+def superseded_keys(blobs: BlobStore, sensor: str, day: date, revision: int) -> list[str]:
+    """The stored aggregates of ``sensor``'s ``day`` made at revisions before ``revision`` (the day's committed
+    revision): to be deleted."""
+    return sorted(key for key, made_at in product_keys.hmd_day_keys(blobs.keys, sensor, day).items() if made_at < revision)

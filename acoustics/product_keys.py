@@ -26,6 +26,7 @@ never write the same key.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from hydroserve.codecs import raw
@@ -38,9 +39,10 @@ def package_prefix(package_id: str, sensor: raw.SensorId, boundary_tick: int) ->
 
 
 def version_prefix(prefix: str, version: int, job_id: int | None) -> str:
-    """The key prefix of one version of a product: the package prefix for version 1 (made at ingest),
-    ``<prefix>.v<version>-j<job_id>`` for a version made by reprocessing job ``job_id``."""
-    if version == 1:
+    """The key prefix of one version of a product: the package prefix for version 1 made at ingest (no ``job_id``),
+    ``<prefix>.v<version>-j<job_id>`` for a version made by reprocessing job ``job_id`` (version 1 too: a product the
+    package did not have, e.g. the HMD of a package archived before HMD products existed)."""
+    if version == 1 and job_id is None:
         return prefix
     if version < 1 or job_id is None:
         raise ValueError(f"{version=} must be 1, or at least 2 with the job_id of the reprocessing job that made it ({job_id=})")
@@ -95,4 +97,20 @@ def source_of(prefix: str, key: str) -> str | None:
 
 def hmd_day_prefix(sensor: str, day: date, revision: int) -> str:
     """The key prefix of a sensor-day's HMD aggregates at ``revision`` (see :mod:`.hmd_days`)."""
-    return f"{sensor}/{day:%Y/%m/%d}/{sensor}_{day:%Y%m%d}.hmd-day.r{revision}"
+    return f"{_hmd_day_stem(sensor, day)}{revision}"
+
+
+def _hmd_day_stem(sensor: str, day: date) -> str:
+    return f"{sensor}/{day:%Y/%m/%d}/{sensor}_{day:%Y%m%d}.hmd-day.r"
+
+
+def hmd_day_keys(keys_under: Callable[[str], list[str]], sensor: str, day: date) -> dict[str, int]:
+    """Every stored key of a sensor-day's HMD aggregates, any revision, with its revision; ``keys_under(prefix)``
+    lists the stored keys starting with ``prefix`` (:meth:`.blobstore.BlobStore.keys`)."""
+    stem = _hmd_day_stem(sensor, day)
+    found = {}
+    for key in keys_under(stem):
+        revision, dot, _ = key[len(stem):].partition(".")
+        if dot and revision.isdigit():
+            found[key] = int(revision)
+    return found

@@ -5,7 +5,7 @@ A worker executes one job (:mod:`.reprocess_jobs`) at a time:
 1. it reads the package and its samples (every chunk checked) and makes each
    product asked for with the job's settings and calibration, in memory (a
    kind the package does not have, e.g. the HMD of a package archived before
-   HMD products existed, is left out);
+   HMD products existed, is made as its version 1);
 2. a product whose bytes and details equal the current version's is left as
    it is (same version, same ETag, same resource): reprocessing twice with
    the same settings changes nothing;
@@ -15,7 +15,8 @@ A worker executes one job (:mod:`.reprocess_jobs`) at a time:
 4. in one catalog transaction: the job is marked done, each changed product
    row is replaced by its new version if the current one is still the
    version it was made from (else the whole transaction rolls back and the
-   job is done again later), and the injected ``registrar(conn, record)`` is
+   job is done again later; a product the package did not have is added if it
+   still has none), and the injected ``registrar(conn, record)`` is
    called with the package holding only the changed products (their
    resources get a new ``modified`` and outbox rows).
 
@@ -175,7 +176,8 @@ class Reprocessor:
             return f"unexpected error: {type(error).__name__}: {error}"
 
     def _build(self, job: jobs.Job) -> dict | str:
-        """Each kind's ``(current version, new ProductRecord or None if unchanged)``, or the error failing the job."""
+        """Each kind's ``(current version (0: none), new ProductRecord or None if unchanged)``, or the error failing
+        the job."""
         with self.reader.connect() as conn:
             record = catalog.get_package(conn, job.package_id)
         if record is None:
@@ -189,11 +191,8 @@ class Reprocessor:
         prefix = product_keys.package_prefix(record.package_id, record.sensor, record.boundary_tick)
         built = {}
         for kind in job.kinds:
-            if kind not in record.products:  # e.g. the hmd of a package archived before hmd products existed
-                log.info("reprocessing %s: it has no %s product to rebuild", job.package_id, kind)
-                continue
-            current = record.products[kind]
-            version = current.version + 1
+            current = record.products.get(kind)  # None: e.g. the hmd of a package archived before hmd products existed
+            version = 1 if current is None else current.version + 1
             staged = _Staged()
             try:
                 made = products.BUILDERS[kind](runs, settings, calibration, staged,
@@ -201,14 +200,15 @@ class Reprocessor:
                                                record.runs)
             except ValueError as error:
                 return f"the {kind} of {job.package_id} cannot be made with these settings: {error}"
-            if (made.sha256, made.details) == (current.sha256, current.details):
+            if current is not None and (made.sha256, made.details) == (current.sha256, current.details):
                 built[kind] = (current.version, None)
                 continue
             for key, data in staged.files.items():
                 self.blobs.put(key, [data])
-            built[kind] = (current.version, replace(
+            built[kind] = (version - 1, replace(
                 made, version=version, job_id=job.job_id, settings={**record.settings, **job.settings},
-                software_version=SOFTWARE_VERSION, made_at=datetime.now(UTC), replaces=replaced_summary(record, current)))
+                software_version=SOFTWARE_VERSION, made_at=datetime.now(UTC),
+                replaces=None if current is None else replaced_summary(record, current)))
         return {"record": record, "built": built}
 
     def _commit(self, conn: Connection, job: jobs.Job, built: dict | str) -> JobResult:
@@ -226,6 +226,11 @@ class Reprocessor:
             if new is None:
                 if _current_version(conn, job.package_id, kind) != current:
                     raise VersionConflict(f"{job.package_id} {kind}: a new version was committed meanwhile")
+            elif current == 0:
+                if _current_version(conn, job.package_id, kind) is not None:  # writers are serialised: no race after
+                    raise VersionConflict(f"{job.package_id} {kind}: another job added it meanwhile")
+                catalog.add_product(conn, job.package_id, new)
+                changed[kind] = new
             elif catalog.replace_product(conn, job.package_id, new, current):
                 changed[kind] = new
             else:

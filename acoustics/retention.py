@@ -12,18 +12,20 @@ Rules are per *retention class*, each covering the products (and the files deriv
 ``psd``
     the /psd document, the PSD arrays at every nfft, the PSD pictures;
 ``hmd``
-    the 1-minute HMD spectra and levels of the package (the daily files and long-term queries made from them lose
-    that package's minutes).
+    the 1-minute HMD spectra and levels of the package; the daily files and long-term queries made from them lose
+    that package's minutes: marking raises the revision of the days it touches (:mod:`.hmd_days`), and the purge
+    deletes those days' stored aggregates (made again, without the package, when next asked).
 
 A class kept for ``days`` expires a package's products once the package was *archived* (``created_at``)
 more than ``days`` days ago: an old recording imported today is kept as long as a fresh one.
 
 Order, for each batch of expiring products:
 
-1. one catalog transaction: an ``expired_products`` row per product (when, why) and the injected
-   ``on_expired(conn, items, expired_at, reason)`` (the resources' tombstones and outbox rows); commit. From
-   here the product answers 410 Gone;
-2. the blobs are deleted (:meth:`~.blobstore.BlobStore.delete`), then ``purged_at`` is set.
+1. one catalog transaction: an ``expired_products`` row per product (when, why), the new revision of the
+   sensor-days of expiring HMD, and the injected ``on_expired(conn, items, expired_at, reason)`` (the resources'
+   tombstones and outbox rows); commit. From here the product answers 410 Gone;
+2. the blobs are deleted (:meth:`~.blobstore.BlobStore.delete`; for HMD also the day aggregates of the revisions
+   before the days' current one), then ``purged_at`` is set.
 
 A crash between 1 and 2 leaves bytes that nobody serves; every run first finishes such purges
 (``purged_at IS NULL``). Blobs are never deleted before the product is marked, so a served product always has
@@ -41,7 +43,7 @@ from sqlalchemy import and_, exists, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from . import catalog, product_keys
+from . import catalog, hmd_days, product_keys
 from .blobstore import BlobNotFound, BlobStore
 
 log = logging.getLogger(__name__)
@@ -158,6 +160,13 @@ class Retention:
                 conn.execute(insert(catalog.expired_products), [
                     {"package_id": pid, "kind": kind, "expired_at": now, "reason": reason, "purged_at": None}
                     for pid, kind in items])
+                days: dict[str, set] = {}  # sensor -> the days of its expiring HMD: each one revision more
+                for pid in sorted({pid for pid, kind in items if kind == "hmd"}):
+                    record = catalog.get_package(conn, pid)
+                    days.setdefault(str(record.sensor), set()).update(
+                        hmd_days.days_touched(record.start_tick, record.end_tick))
+                for sensor, sensor_days in sorted(days.items()):
+                    hmd_days.touch(conn, sensor, sorted(sensor_days))
                 if self.on_expired is not None:
                     self.on_expired(conn, items, now, reason)
         except IntegrityError:
@@ -181,11 +190,18 @@ class Retention:
                     by_package.setdefault(row.package_id, set()).add(row.kind)
                 expired = catalog.expired(conn, list(by_package))
                 records = {pid: catalog.get_package(conn, pid) for pid in by_package}
-            for pid in by_package:
-                for key in blob_keys(records[pid], set(expired.get(pid, {})), self.blobs):
-                    report.bytes_deleted += _size(self.blobs, key)
-                    self.blobs.delete(key)
-                    report.blobs_deleted.append(key)
+                days = sorted({(str(records[pid].sensor), day) for pid, kinds in by_package.items() if "hmd" in kinds
+                               for day in hmd_days.days_touched(records[pid].start_tick, records[pid].end_tick)})
+                revisions = {key: revision for sensor, day in days for key, revision in hmd_days.revisions(
+                    conn, first_day=day, last_day=day, sensors=[sensor]).items()}
+            keys = [key for pid in by_package for key in blob_keys(records[pid], set(expired.get(pid, {})), self.blobs)]
+            # the days' aggregates made before the revision that their expired minutes left
+            keys += [key for (sensor, day), revision in revisions.items()
+                     for key in hmd_days.superseded_keys(self.blobs, sensor, day, revision)]
+            for key in keys:
+                report.bytes_deleted += _size(self.blobs, key)
+                self.blobs.delete(key)
+                report.blobs_deleted.append(key)
             with self.engine.begin() as conn:
                 for row in rows:
                     conn.execute(update(table).where(table.c.package_id == row.package_id, table.c.kind == row.kind)

@@ -121,16 +121,20 @@ def _comments(package_id: str, start_tick: int) -> list[tuple[str, str]]:
 
 def _verification_error(stream: BinaryIO, samples: np.ndarray) -> str | None:
     """Why the FLAC ``stream`` (a seekable file) does not decode to ``samples`` bit for bit (None: it does)."""
-    expected = samples.view(np.uint32)
+    # libsndfile gives a 24-bit count c as c * 2**8 in int32, and the sample is c * 2**-23: compared as s * 2**31 (exact,
+    # a power of two, within int32 for every sample in [-1, 1) that the encoder was given)
+    decoded_block = np.empty(_VERIFY_BLOCK_SAMPLES, dtype=np.int32)
+    expected_block = np.empty(_VERIFY_BLOCK_SAMPLES, dtype=np.int32)
     with soundfile.SoundFile(stream) as decoded:
         if decoded.frames != len(samples) or decoded.channels != 1:
             return f"it decodes to {decoded.frames} frames of {decoded.channels} channel(s), not {len(samples)} of 1"
         for first in range(0, len(samples), _VERIFY_BLOCK_SAMPLES):
-            block = _as_float32(decoded.read(_VERIFY_BLOCK_SAMPLES, dtype="int32"))
-            stop = first + len(block)
-            if not np.array_equal(block.view(np.uint32), expected[first:stop]):
-                bad = first + int(np.flatnonzero(block.view(np.uint32) != expected[first:stop])[0])
-                return f"sample {bad} decodes to {block[bad - first]!r}, was {samples[bad]!r}"
+            block = decoded.read(_VERIFY_BLOCK_SAMPLES, dtype="int32", out=decoded_block)
+            expected = samples[first : first + len(block)]
+            np.multiply(expected, np.float32(2.0**31), out=expected_block[: len(block)], casting="unsafe")
+            if not np.array_equal(block, expected_block[: len(block)]):
+                bad = int(np.flatnonzero(block != expected_block[: len(block)])[0])
+                return f"sample {first + bad} decodes to {_as_float32(block[bad : bad + 1])[0]!r}, was {expected[bad]!r}"
     return None
 
 

@@ -5,9 +5,13 @@ through the ``hmd_days`` table (:mod:`.hmd_days`: one small row per
 sensor-day, never the packages), read from the blob store (checked against
 their chunk checksums) and made from the per-package HMD products when
 missing or damaged (the first request after a package of that day arrived
-makes them; concurrent makers write the same bytes atomically). Whole days
-of a time range use the stored aggregates; the partial days at its edges
-are made from the packages' HMD of just that part.
+makes them; concurrent makers write the same bytes atomically); once
+stored, the aggregates of the day's earlier revisions are deleted. Whole days
+of a time range use the stored aggregates, and so does a day cut by the range
+that has no data outside it (today, up to now). The SPD of the minutes of a day
+that the range cuts is made from those packages' HMD once per revision of the
+day and stored under it, named by the first and last minute it counts (levels
+and LTSA cut the stored minute and hourly aggregates).
 """
 
 from __future__ import annotations
@@ -130,9 +134,17 @@ class Soundscape:
         made = hmd_day.aggregate(minutes, centre_hz=self.centre_hz, calibration_offset_db=offset, attributes=attributes)
         parts = {"nc": made.netcdf, "minutes.bin": made.minutes.to_bytes(), "hours.bin": made.hours.to_bytes(),
                  "spd.npz": made.histogram.to_npz_bytes(), "ltsa.bin": made.ltsa.to_bytes()}
+        self._store(sensor, day, revision, parts)
+        return parts
+
+    def _store(self, sensor: str, day: date, revision: int, parts: dict[str, bytes]) -> None:
+        """Store ``parts`` of the day's aggregates made at ``revision``, then delete those of the revisions before the
+        day's current one (this one too, if a later package was committed meanwhile: it is superseded already)."""
         for part, data in parts.items():
             self.blobs.put(self._key(sensor, day, revision, part), [data])
-        return parts
+        current = self.revisions(day, day, [sensor]).get((sensor, day), revision)
+        for key in hmd_days.superseded_keys(self.blobs, sensor, day, current):
+            self.blobs.delete(key)
 
     def _minutes(self, sensor: str, start_s: int, end_s: int):
         """The sensor's 1-minute HMD starting in ``[start_s, end_s)``, combined over packages; None without any."""
@@ -186,29 +198,62 @@ class Soundscape:
             _, day, revision, whole = item
             if whole:
                 return spd.LevelHistogram.from_npz_bytes(self._part(sensor, day, revision, "spd.npz"))
-            day_start = hmd_days.day_start_unix_s(day)
-            minutes = self._minutes(sensor, max(start_s, day_start), min(end_s, day_start + hmd_days.DAY_S))
-            return None if minutes is None else hmd_day.day_histogram(minutes)
+            return self._cut_day_histogram(sensor, day, revision, start_s, end_s)
 
         found = [h for h in self._map(histogram, plan) if h is not None]
         if not found:
             raise NoData(f"{sensor} has no HMD between {start_s} and {end_s} (Unix s)")
         return spd.merge(found)
 
-    def ltsa(self, sensor: str, start_s: int, end_s: int) -> LevelSeries:
-        """The hourly mean HMD spectra of ``[start_s, end_s)`` (hours starting in it).
+    def _cut_day_histogram(self, sensor: str, day: date, revision: int, start_s: int, end_s: int
+                           ) -> spd.LevelHistogram | None:
+        """The level histogram of the day's minutes (with a segment) starting in ``[start_s, end_s)``: the day's
+        stored one when those are all of them, else one of just those, stored under the day's revision and the first
+        and last minute counted (made once per revision); None when the range holds none of the day's minutes."""
+        starts_s = LevelSeries.from_bytes(self._part(sensor, day, revision, "minutes.bin")).start_unix_ns // NS_PER_S
+        inside = starts_s[(starts_s >= start_s) & (starts_s < end_s)]
+        if len(inside) == 0:
+            return None
+        if len(inside) == len(starts_s):
+            return spd.LevelHistogram.from_npz_bytes(self._part(sensor, day, revision, "spd.npz"))
+        part = f"spd-{int(inside[0])}-{int(inside[-1])}.npz"
+        stored = self._read(self._key(sensor, day, revision, part))
+        if stored is not None:
+            return spd.LevelHistogram.from_npz_bytes(stored)
+        minutes = self._minutes(sensor, int(inside[0]), int(inside[-1]) + 60)
+        if minutes is None:
+            raise NoData(f"{sensor} has no HMD products on {day:%Y-%m-%d} (deleted by the retention rules?)")
+        made = hmd_day.day_histogram(minutes)
+        self._store(sensor, day, revision, {part: made.to_npz_bytes()})
+        return made
+
+    def ltsa(self, sensor: str, start_s: int, end_s: int, resolution_s: int) -> LevelSeries:
+        """The mean HMD spectra of ``[start_s, end_s)`` in bins of ``resolution_s`` (a multiple of 60 s) aligned on the
+        Unix epoch: from the stored hourly spectra when ``resolution_s`` is a whole number of hours (hours starting
+        in the range), else from the packages' minutes (minutes starting in it).
 
         Raises
         ------
         NoData
         ValueError
         """
+        if resolution_s < 60 or resolution_s % 60:
+            raise ValueError(f"{resolution_s=} must be a positive multiple of 60 s")
         plan = self._plan([sensor], start_s, end_s)
-        parts = self._map(lambda item: LevelSeries.from_bytes(self._part(sensor, item[1], item[2], "ltsa.bin"))
-                          .within(start_s * NS_PER_S, end_s * NS_PER_S), plan)
+
+        def spectra(item) -> LevelSeries | None:
+            _, day, revision, _ = item
+            if resolution_s % hmd_day.HOUR_S == 0:
+                return LevelSeries.from_bytes(self._part(sensor, day, revision, "ltsa.bin")).within(
+                    start_s * NS_PER_S, end_s * NS_PER_S)
+            day_start = hmd_days.day_start_unix_s(day)
+            minutes = self._minutes(sensor, max(start_s, day_start), min(end_s, day_start + hmd_days.DAY_S))
+            return None if minutes is None else hmd_day.hmd_means(minutes, self.centre_hz, resolution_s)
+
+        parts = [part for part in self._map(spectra, plan) if part is not None]
         if not parts:
             raise NoData(f"{sensor} has no HMD between {start_s} and {end_s} (Unix s)")
-        return level_series.concatenate(parts)
+        return level_series.resample(level_series.concatenate(parts), resolution_s)
 
     def picture_etag(self, sensor: str, kind: str, start_s: int, end_s: int, parameters: tuple) -> str:
         """What a long-term picture depends on, hashed: the day revisions of the range (a new package changes it)."""

@@ -46,10 +46,11 @@ def _datetimes(start_unix_ns: np.ndarray) -> list[datetime]:
     return [datetime.fromtimestamp(int(ns) / NS_PER_S, UTC) for ns in start_unix_ns]
 
 
-def _hour_grid(series: LevelSeries, start_s: int, end_s: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hourly bin starts over ``[start_s, end_s)`` (ns) and the series' mean square on them (NaN where no data)."""
-    first = start_s // 3600 * 3600
-    edges_ns = np.arange(first, end_s + 3600, 3600, dtype=np.int64) * NS_PER_S
+def _time_grid(series: LevelSeries, start_s: int, end_s: int, resolution_s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bin edges of ``resolution_s`` over ``[start_s, end_s)`` (ns) and the series' mean square on them (NaN where no
+    data)."""
+    first = start_s // resolution_s * resolution_s
+    edges_ns = np.arange(first, end_s + resolution_s, resolution_s, dtype=np.int64) * NS_PER_S
     grid = np.full((len(edges_ns) - 1, len(series.centre_hz)), np.nan)
     index = np.searchsorted(edges_ns, series.start_unix_ns, side="right") - 1
     inside = (index >= 0) & (index < len(grid))
@@ -57,12 +58,21 @@ def _hour_grid(series: LevelSeries, start_s: int, end_s: int) -> tuple[np.ndarra
     return edges_ns, grid
 
 
-def ltsa_png(series: LevelSeries, *, start_s: int, end_s: int, unit: str, title: str,
+def ltsa_resolution_s(span_s: float) -> int:
+    """The LTSA's time bin for a range of ``span_s``: 1 minute up to 12 hours, 1 hour up to 40 days, 1 day beyond
+    (at most 960 columns at hours, 720 at minutes)."""
+    if span_s <= 12 * 3600:
+        return 60
+    return 3600 if span_s <= 40 * 86400 else 86400
+
+
+def ltsa_png(series: LevelSeries, *, start_s: int, end_s: int, resolution_s: int, unit: str, title: str,
              colour_range: tuple[float, float], small: bool = False) -> bytes:
-    """Hourly mean HMD spectral density (``series`` over the HMD bands) as colour, time against log frequency."""
+    """Mean HMD spectral density in bins of ``resolution_s`` (``series`` over the HMD bands, in those bins) as colour,
+    time against log frequency."""
     import matplotlib.dates as mdates
 
-    edges_ns, grid = _hour_grid(series, start_s, end_s)
+    edges_ns, grid = _time_grid(series, start_s, end_s, resolution_s)
     keep = series.centre_hz >= LOWEST_HZ
     centre = series.centre_hz[keep]
     frequency_edges = np.concatenate([[centre[0]], np.sqrt(centre[1:] * centre[:-1]), [centre[-1]]])

@@ -99,6 +99,7 @@ def cmd_db_upgrade(settings, args) -> int:
     engine = wiring.open_catalog(settings)
     try:
         before, after = schema.upgrade(engine)
+        wiring.complete_registry(settings, engine)  # without the streams of the new products, their packages fail
     finally:
         engine.dispose()
     if before.revision == after.revision:

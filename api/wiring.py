@@ -20,6 +20,7 @@ from hydroserve.api.alerts.registration import ensure_alert_registry
 from hydroserve.api.alerts.settings import AlertSettings
 from hydroserve.api.alerts.store import packet_for_resource
 from hydroserve.api.events.settings import EventSettings
+from hydroserve.odc_sync import registry
 from hydroserve.odc_sync.outbox import ODC_DESTINATION
 from hydroserve.odc_sync.retry import RetryPolicy
 from hydroserve.odc_sync.vtp import VtpDeliverer
@@ -59,6 +60,15 @@ def init_catalog(settings: Settings) -> Engine:
         catalog_id = catalog_identity.write_id(conn)
     catalog_identity.claim_blobs(open_blobs(settings), catalog_id)
     return engine
+
+
+def complete_registry(settings: Settings, engine: Engine) -> None:
+    """Add the acoustic streams that a newer release brings (e.g. ``<collection>_hmd``) to a registry made by an older
+    one (``hydroserve db upgrade``; a catalog whose registry :func:`init_catalog` has not made is left as it is)."""
+    with engine.connect() as conn:
+        made = registry.get_collection(conn, settings.collection) is not None
+    if made:
+        registration.ensure_acoustic_registry(engine, writer(engine), settings)
 
 
 def open_existing_catalog(settings: Settings) -> Engine:

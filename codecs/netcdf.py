@@ -3,12 +3,17 @@
 :func:`hmd_day` writes the layout of the SoundCoop HMD netCDF template v1.0
 (as produced by MBARI's pbp): dimensions ``time`` (UTC minute starts,
 seconds since 1970-01-01) and ``frequency`` (HMD band centres, Hz);
-``psd(time, frequency)`` float32 in dB, ``quality_flag(time, frequency)``
+``psd(time, frequency)`` float32 levels in dB, ``quality_flag(time, frequency)``
 int8 (1 good, 2 not evaluated, 3 questionable, 4 bad), ``effort(time)``
 seconds of data per minute; the calibration on a dimension of its own,
 ``calibration_frequency``; CF-1.6 / ACDD-1.3 global attributes given by the
 caller. :func:`spd` writes a spectral probability density with its
 percentiles. Pure functions: arrays and attributes in, bytes out.
+
+Levels in dB carry the CF units ``"1"`` (:data:`LEVEL_UNITS`): UDUNITS, which CF
+units must follow, has no decibel, and a level is a dimensionless ratio; the dB
+and its reference are named in ``long_name``. The files pass the IOOS CF
+checker (``compliance-checker --test=cf:1.6``) without errors.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import numpy as np
 
 MEDIA_TYPE = "application/x-netcdf"
 TIME_UNITS = "seconds since 1970-01-01T00:00:00Z"
+LEVEL_UNITS = "1"
+"""CF ``units`` of a level in dB (see the module text)."""
 QUALITY_FLAG_ATTRIBUTES = {
     "long_name": "Data quality flag", "standard_name": "quality_flag", "coverage_content_type": "qualityInformation",
     "flag_values": np.array([1, 2, 3, 4], np.int8), "flag_meanings": "good not_evaluated questionable bad",
@@ -77,10 +84,10 @@ def hmd_day(*, time_unix_s: np.ndarray, frequency_hz: np.ndarray, psd_db: np.nda
             "units": "Hz", "coverage_content_type": "coordinate"})
         _variable(f, "calibration_frequency", ("calibration_frequency",), np.asarray(calibration_frequency_hz, np.float64), {
             "long_name": "Frequency at which the calibration is given", "units": "Hz", "coverage_content_type": "coordinate"})
+        # no standard_name: CF has none for a spectral density level (pbp's sound_intensity_in_water is in W m-2)
         _variable(f, "psd", ("time", "frequency"), np.asarray(psd_db, np.float32), {
-            "standard_name": "sound_intensity_in_water",
-            "long_name": f"Single-sided mean-square sound pressure spectral density (dB re {psd_unit})",
-            "units": "dB", "coverage_content_type": "physicalMeasurement",
+            "long_name": f"Single-sided mean-square sound pressure spectral density level, dB re {psd_unit}",
+            "units": LEVEL_UNITS, "coverage_content_type": "physicalMeasurement",
             "comment": "Band mean of 1 s Hann-window periodograms (50 % overlap) averaged over the minute, ISO 18405 "
                        "3.1.3.13; hybrid millidecade bands after Martin et al. (2021)."}, compress=True)
         _variable(f, "quality_flag", ("time", "frequency"), np.asarray(quality_flag, np.int8), QUALITY_FLAG_ATTRIBUTES,
@@ -112,18 +119,20 @@ def spd(*, frequency_hz: np.ndarray, level_edges_db: np.ndarray, density_per_db:
             "standard_name": "sound_frequency", "long_name": "Center frequency of hybrid millidecade spectral bands",
             "units": "Hz"})
         _variable(f, "level", ("level",), np.asarray(level_edges_db[:-1], np.float64), {
-            "long_name": f"Lower edge of the level bin (dB re {level_unit})", "units": "dB", "bounds": "level_bounds"})
+            "long_name": f"Lower edge of the level bin, dB re {level_unit}", "units": LEVEL_UNITS, "bounds": "level_bounds"})
         _variable(f, "level_bounds", ("level", "nv"),
                   np.stack([level_edges_db[:-1], level_edges_db[1:]], axis=1).astype(np.float64), {})
         _variable(f, "percentile", ("percentile",), np.asarray(percent, np.float64), {
             "long_name": "Percentile of the 1-minute levels", "units": "percent"})
         _variable(f, "spd", ("frequency", "level"), np.asarray(density_per_db, np.float32), {
-            "long_name": "Spectral probability density: fraction of minutes per dB of level", "units": "dB-1"},
+            "long_name": "Spectral probability density: fraction of minutes per dB of level, 1/dB",
+            "units": LEVEL_UNITS},
             compress=True)
         _variable(f, "percentile_level", ("frequency", "percentile"), np.asarray(percentile_db, np.float32), {
-            "long_name": f"Percentiles of the 1-minute spectral density levels (dB re {level_unit})", "units": "dB"})
+            "long_name": f"Percentiles of the 1-minute spectral density levels, dB re {level_unit}",
+            "units": LEVEL_UNITS})
         _variable(f, "mean", ("frequency",), np.asarray(mean_db, np.float32), {
-            "long_name": f"Level of the linear mean spectral density (dB re {level_unit})", "units": "dB"})
+            "long_name": f"Level of the linear mean spectral density, dB re {level_unit}", "units": LEVEL_UNITS})
         _variable(f, "n_minutes", ("frequency",), np.asarray(n_minutes, np.int32), {
             "long_name": "Number of 1-minute spectra counted", "units": "1"})
         f.attrs.update(global_attributes)

@@ -1,11 +1,19 @@
+# ruff: noqa: E402 (OPENBLAS_NUM_THREADS is set before the imports that load numpy)
 """Shared fixtures: settings on a temporary data directory (with the catalog on SQLite and on PostgreSQL), the
 app and its test client, a real gunicorn server, synthetic ADF files and the real KM3NeT test file."""
 
 from __future__ import annotations
 
+import os
+import sys
+
+# as the hydroserve command runs: BLAS on one thread (the products are built side by side on threads of their own, and
+# a BLAS result must not depend on how busy its thread pool was); set before anything loads numpy's OpenBLAS
+assert "numpy" not in sys.modules, "numpy was imported before the tests could set OPENBLAS_NUM_THREADS"
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import json
 import logging
-import os
 from dataclasses import dataclass
 from functools import partial
 

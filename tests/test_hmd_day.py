@@ -58,7 +58,7 @@ def test_the_netcdf_has_the_soundcoop_layout_and_reads_back_with_xarray(noise_mi
         assert ds["psd"].dims == ("time", "frequency") and ds["psd"].dtype == np.float32
         assert ds["quality_flag"].dims == ("time", "frequency") and ds["quality_flag"].dtype == np.int8
         assert ds["effort"].dims == ("time",) and ds["calibration_offset"].dims == ("calibration_frequency",)
-        assert ds["psd"].attrs["units"] == "dB" and "µPa^2/Hz" in ds["psd"].attrs["long_name"]
+        assert ds["psd"].attrs["units"] == "1" and "dB re 1 µPa^2/Hz" in ds["psd"].attrs["long_name"]
         assert [str(t)[:19] for t in ds["time"].values] == ["2020-12-23T10:00:00", "2020-12-23T10:01:00",
                                                               "2020-12-23T10:02:00"]
         np.testing.assert_allclose(ds["effort"].values.sum(), 2 * (90 * 195312 + 45) / 195312.5)

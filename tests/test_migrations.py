@@ -1,22 +1,26 @@
 """The catalog's schema migrations (api/migrations): they make exactly the tables the code defines, on SQLite and on
 PostgreSQL; a catalog made by the release before migrations (tests/data/legacy-catalog) upgrades in place and serves
-everything it served; the commands `db upgrade` and `db current`; what is refused, with what message."""
+everything it served, and reprocessing gives its packages the HMD they lack; the commands `db upgrade` and `db current`;
+what is refused, with what message."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import shutil
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import xarray as xr
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from hydroserve.acoustics.hmd_product import PackageHmd
 from hydroserve.api import schema
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
@@ -150,6 +154,41 @@ def test_an_archive_of_the_release_before_migrations_upgrades_in_place_and_serve
     verified = run("verify", "--json")
     report = verified.json()
     assert verified.exit_code == 0 and (report["damaged"], report["missing"], report["ok"]) == ([], [], report["blobs_checked"])
+
+
+def test_reprocessing_adds_hmd_to_packages_archived_before_hmd_existed(legacy_settings, runner_for):
+    """The legacy archive's packages have no HMD; ``reprocess --products hmd`` makes it (version 1, by the job), the
+    sensor-day gets its netCDF and resource, and a second run with the same settings changes nothing."""
+    run = runner_for(legacy_settings)
+    assert run("db", "upgrade").exit_code == 0
+    sensor = "DOM_808956920_CH1"
+    packages = ["DOM_808956920_CH1_1608751680", "DOM_808956920_CH1_1608751681"]
+    client = create_app(legacy_settings).test_client()
+    assert "hmd" not in client.get(url(client, "acoustic.Info", package_id=packages[0])).get_json()["products"]
+    assert client.get(url(client, "soundscape.HmdDay", sensor=sensor, day="2020-12-23")).status_code == 404
+
+    made = run("reprocess", "--sensor", sensor, "--products", "hmd", "--run-here", "--json")
+    assert made.exit_code == 0, made.stderr
+    assert (made.json()["new_versions"], made.json()["failed"]) == ({"hmd": 2}, [])
+    client = create_app(legacy_settings).test_client()
+    total_effort_s = 0.0
+    for package_id in packages:
+        info = client.get(url(client, "acoustic.Info", package_id=package_id)).get_json()
+        hmd = info["products"]["hmd"]
+        assert hmd["version"] == 1 and hmd["replaces"] is None
+        data = client.get(url(client, "acoustic.Hmd", package_id=package_id))
+        assert data.status_code == 200 and hashlib.sha256(data.data).hexdigest() == hmd["sha256"]
+        total_effort_s += float(PackageHmd.from_npz_bytes(data.data).effort_s.sum())
+        assert total_effort_s > 0
+    day = client.get(url(client, "soundscape.HmdDay", sensor=sensor, day="2020-12-23"))
+    assert day.status_code == 200
+    with xr.open_dataset(io.BytesIO(day.data), engine="h5netcdf") as ds:
+        assert float(ds["effort"].sum()) == pytest.approx(total_effort_s)
+    resource = client.get(url(client, "registry.Resource", kid=f"acoustic20_01_hmd_{sensor}_20201223")).get_json()
+    assert resource["access_url"].endswith(f"/sensors/{sensor}/hmd/2020-12-23.nc")
+
+    again = run("reprocess", "--sensor", sensor, "--products", "hmd", "--run-here", "--json")
+    assert (again.json()["new_versions"], again.json()["unchanged"]) == ({"hmd": 0}, {"hmd": 2})
 
 
 def test_the_migrations_are_shipped_with_the_package():

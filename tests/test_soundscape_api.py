@@ -8,17 +8,23 @@ day file's minutes, and for consistency across a later package of the day.
 from __future__ import annotations
 
 import io
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 import xarray as xr
 from PIL import Image
 
-from hydroserve.acoustics import catalog, spd
-from hydroserve.api import wiring
+from compliance_checker.runner import CheckSuite
+
+from hydroserve.acoustics import catalog, hmd_days, product_keys, soundscape_pictures, spd
+from hydroserve.acoustics.retention import Retention, RetentionPolicy
+from hydroserve.api import acoustic_registration, wiring
+from hydroserve.api.db import writer
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.codecs import raw, raw_decoder
+from hydroserve.api.web.services import services
 from hydroserve.odc_sync import registry
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
 from support import REAL_START_TICK, SENSOR, read_stored_samples, url
@@ -113,6 +119,76 @@ def test_a_later_package_of_the_day_makes_a_new_file(app, client, settings, arch
         assert after["effort"].values.sum() > before["effort"].values.sum() + 5
 
 
+def day_blobs(settings) -> dict[str, int]:
+    """The stored aggregates of the synthetic sensor's 2020-12-23, any revision: key -> revision (the blob store's
+    listing)."""
+    return product_keys.hmd_day_keys(wiring.open_blobs(settings).keys, str(SENSOR), date(2020, 12, 23))
+
+
+def day_revision(settings) -> int:
+    engine = wiring.init_catalog(settings)
+    with engine.connect() as conn:
+        revision = hmd_days.revisions(conn, first_day=date(2020, 12, 23), last_day=date(2020, 12, 23))[
+            (str(SENSOR), date(2020, 12, 23))]
+    engine.dispose()
+    return revision
+
+
+@pytest.mark.sqlite_only
+def test_a_day_cut_by_the_range_is_made_once_per_revision_and_earlier_revisions_are_deleted(
+        app, client, settings, archived, synthetic_files, tmp_path, monkeypatch):
+    """Data from 19:28:55: the SPD from 19:29 cuts the day (minute 19:28 lies outside). Its histogram is made from the
+    packages' HMD once per revision of the day: asked again, nothing is read; a later package of the day makes it
+    again, and the blobs of the earlier revision are gone. A range cutting the day but holding all of its minutes
+    (today, up to now) uses the day's own aggregates."""
+    first_tick = (MINUTE_19_28 + 55) * raw.TICKS_PER_SECOND
+    archived(synthetic_files(start_tick=first_tick, n_frames=12, frames_per_file=4))
+    with app.app_context():
+        products = services().soundscape.products
+    reads = []
+    read_hmd = products.hmd
+    monkeypatch.setattr(products, "hmd", lambda record: reads.append(record.package_id) or read_hmd(record))
+    cut = {"sensor": str(SENSOR), "start": "2020-12-23T19:29:00Z", "end": "2020-12-24T00:00:00Z"}
+
+    first = client.get(url(app, "soundscape.Spd", **cut)).get_json()
+    made = len(reads)
+    assert made > 0 and max(first["n_minutes"]) == 1
+    again = client.get(url(app, "soundscape.Spd", **cut)).get_json()
+    assert len(reads) == made and again == first  # no rebuild without a new package
+    revision = day_revision(settings)
+    stored = day_blobs(settings)
+    assert set(stored.values()) == {revision} and [k for k in stored if ".spd-" in k]
+    whole_day = client.get(url(app, "soundscape.Spd", **{**cut, "start": "2020-12-23T19:28:00Z",
+                                                          "end": "2020-12-23T19:30:00Z"})).get_json()
+    assert len(reads) == made and max(whole_day["n_minutes"]) == 2  # all the day's minutes: its stored histogram
+
+    later_tick = first_tick + 12 * raw.DEFAULT_FRAME_LENGTH * raw.TICKS_PER_SAMPLE
+    archived(synthetic_files(start_tick=later_tick, n_frames=12, frames_per_file=4, directory=tmp_path / "later"))
+    after = client.get(url(app, "soundscape.Spd", **cut)).get_json()
+    assert len(reads) > made and after["mean_db"] != first["mean_db"]  # 19:29 has more data now
+    assert day_revision(settings) > revision
+    assert set(day_blobs(settings).values()) == {day_revision(settings)}  # the earlier revision's blobs are deleted
+
+
+@pytest.mark.sqlite_only
+def test_retention_of_hmd_deletes_the_day_aggregates(app, client, settings, archived, synthetic_files):
+    archived(synthetic_files(n_frames=12, frames_per_file=4))
+    assert client.get(url(app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY)).status_code == 200
+    revision = day_revision(settings)
+    assert set(day_blobs(settings).values()) == {revision}
+    engine = wiring.init_catalog(settings)
+    report = Retention(writer(engine), wiring.open_blobs(settings), RetentionPolicy({"hmd": 1}),
+                       on_expired=acoustic_registration.acoustic_tombstones(settings)).run(
+        now=datetime.now(UTC) + timedelta(days=2))
+    with engine.connect() as conn:
+        resource = registry.get_resource(conn, f"{settings.collection}_hmd_{SENSOR}_20201223")
+    engine.dispose()
+    assert {e["kind"] for e in report.expired} == {"hmd"}
+    assert day_blobs(settings) == {} and [key for key in report.blobs_deleted if ".hmd-day.r" in key]
+    assert day_revision(settings) == revision + 1 == resource.extra["revision"]  # one more, and the ODC sees it change
+    assert client.get(url(app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY)).status_code == 404  # no minutes left
+
+
 def test_each_sensor_day_is_a_resource_of_the_hmd_stream(settings, day_archive):
     engine = wiring.init_catalog(settings)
     with engine.connect() as conn:
@@ -155,6 +231,45 @@ def test_spd_percentiles_match_numpy_on_the_day_files_minutes(day_app, day_clien
     with open_netcdf(as_netcdf.data) as ds:
         np.testing.assert_allclose(ds["spd"].values, density, atol=1e-6)
         assert list(ds["percentile"].values) == list(spd.PERCENTILES)
+
+
+def cf_findings(data: bytes, tmp_path) -> dict[str, list[str]]:
+    """The IOOS CF checker's messages on ``data`` (a netCDF file) by priority: ``errors`` (its high priority, the
+    report's "Errors"), ``warnings`` (medium), ``info`` (low)."""
+    path = tmp_path / "checked.nc"
+    path.write_bytes(data)
+    suite = CheckSuite()
+    suite.load_all_available_checkers()
+    dataset = suite.load_dataset(str(path))
+    try:
+        results, failures = suite.run_all(dataset, ["cf:1.6"], skip_checks=[])["cf:1.6"]
+    finally:
+        dataset.close()
+    assert not failures, failures  # a check that crashed
+    found = {"errors": [], "warnings": [], "info": []}
+    for result in results:
+        priority = {3: "errors", 2: "warnings", 1: "info"}[result.weight]
+        found[priority] += [f"{result.name}: {message}" for message in result.msgs]
+    return found
+
+
+@pytest.mark.sqlite_only
+def test_the_day_file_and_the_spd_file_pass_the_cf_checker(day_app, day_client, tmp_path):
+    """The IOOS compliance checker (cf:1.6) finds no error in the day's netCDF or the SPD netCDF.
+
+    Accepted warning (the only one): psd and quality_flag are (time, frequency), where CF recommends any dimension
+    other than T, Z, Y, X to the left of time; the SoundCoop HMD template (and pbp) fix the order (time, frequency)."""
+    day_file = day_client.get(url(day_app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY)).data
+    found = cf_findings(day_file, tmp_path)
+    assert found["errors"] == []
+    assert found["warnings"] == [f"§2.4 Dimensions: {name}'s spatio-temporal dimensions are not in the recommended order "
+                                 "T, Z, Y, X and/or further dimensions are not located left of T, Z, Y, X. The dimensions "
+                                 "(and their guessed types) are time (T), frequency (U) (with U: other/unknown; L: "
+                                 "unlimited)." for name in ("psd", "quality_flag")]
+    spd_file = day_client.get(url(day_app, "soundscape.Spd", sensor=str(SENSOR), **RANGE),
+                              headers={"Accept": "application/x-netcdf"}).data
+    found = cf_findings(spd_file, tmp_path)
+    assert found["errors"] == [] and found["warnings"] == []
 
 
 @pytest.mark.sqlite_only
@@ -208,10 +323,46 @@ def test_pictures_are_pngs_with_etags(day_app, day_client, endpoint):
     ("soundscape.SensorLevels", {"sensor": str(SENSOR), "bands": "50000000", **RANGE}, 400),
     ("soundscape.SensorLevels", {"sensor": str(SENSOR), "resolution_s": 90, **RANGE}, 400),
     ("soundscape.SensorLevels", {"sensor": "DOM_1_CH1", **RANGE}, 404),
+    ("soundscape_pictures.LtsaPng", {"sensor": str(SENSOR), "resolution_s": 90, **RANGE}, 400),
+    ("soundscape_pictures.LtsaPng", {"sensor": str(SENSOR), "resolution_s": 60, "start": "2020-12-20T00:00:00Z",
+                                     "end": "2020-12-24T00:00:00Z"}, 400),  # minutes over more than 2 days
+    ("soundscape_pictures.LtsaPng", {"sensor": str(SENSOR), "resolution_s": 60, "start": "2020-12-23T00:00:00Z",
+                                     "end": "2020-12-25T00:00:00Z"}, 400),  # more than 2000 bins
 ])
 def test_bad_requests_are_problems(day_app, day_client, endpoint, values, status):
     response = day_client.get(url(day_app, endpoint, **values))
     assert response.status_code == status and response.mimetype == "application/problem+json"
+
+
+@pytest.mark.sqlite_only
+def test_the_ltsa_resolution_follows_the_range_and_its_spectra_are_the_day_files_minutes(day_app, day_client):
+    """Minutes for a few hours, hours for days, days for months; the spectra at 1 minute are the day file's psd, and
+    coarser bins their effort-weighted mean (numpy on the netCDF)."""
+    assert [soundscape_pictures.ltsa_resolution_s(hours * 3600) for hours in (3, 12, 13, 24 * 40, 24 * 41)] == [
+        60, 60, 3600, 3600, 86400]
+    with open_netcdf(day_client.get(url(day_app, "soundscape.HmdDay", sensor=str(SENSOR), day=DAY)).data) as ds:
+        density = 10 ** (ds["psd"].values.astype(np.float64) / 10)
+        effort_s = ds["effort"].values
+    start_s, end_s = MINUTE_19_28 - 3600, MINUTE_19_28 + 7200  # 3 hours
+    with day_app.app_context():
+        soundscape = services().soundscape
+        by_minute = soundscape.ltsa(str(SENSOR), start_s, end_s, 60)
+        by_hour = soundscape.ltsa(str(SENSOR), start_s, end_s, 3600)
+        by_day = soundscape.ltsa(str(SENSOR), MINUTE_19_28 - 86400 * 3, MINUTE_19_28 + 86400 * 3, 86400)
+    assert (by_minute.start_unix_ns // 10**9).tolist() == [MINUTE_19_28, MINUTE_19_28 + 60]
+    np.testing.assert_allclose(by_minute.mean_square, density, rtol=1e-5)
+    weighted = (density * effort_s[:, None]).sum(axis=0) / effort_s.sum()
+    assert (by_hour.start_unix_ns // 10**9).tolist() == [MINUTE_19_28 // 3600 * 3600]
+    np.testing.assert_allclose(by_hour.mean_square[0], weighted, rtol=1e-5)
+    assert (by_day.start_unix_ns // 10**9).tolist() == [MINUTE_19_28 // 86400 * 86400]
+    np.testing.assert_allclose(by_day.mean_square[0], weighted, rtol=1e-5)
+
+    three_hours = {"sensor": str(SENSOR), "start": "2020-12-23T18:28:00Z", "end": "2020-12-23T21:28:00Z"}
+    chosen = day_client.get(url(day_app, "soundscape_pictures.LtsaPng", **three_hours))
+    by_minute_picture = day_client.get(url(day_app, "soundscape_pictures.LtsaPng", resolution_s=60, **three_hours))
+    hourly = day_client.get(url(day_app, "soundscape_pictures.LtsaPng", resolution_s=3600, **three_hours))
+    assert chosen.status_code == hourly.status_code == 200 and chosen.mimetype == "image/png"
+    assert chosen.headers["ETag"] == by_minute_picture.headers["ETag"] != hourly.headers["ETag"]
 
 
 @pytest.mark.sqlite_only
@@ -231,7 +382,7 @@ def test_openapi_documents_every_soundscape_endpoint(client):
                              ("/api/v1/sensors/{sensor}/spd", {"start", "end", "fmin", "fmax", "bin_db"}),
                              ("/api/v1/sensors/{sensor}/levels", {"start", "end", "bands", "resolution_s"}),
                              ("/api/v1/levels", {"band", "start", "end", "sensor", "resolution_s"}),
-                             ("/api/v1/sensors/{sensor}/ltsa.png", {"start", "end", "size"}),
+                             ("/api/v1/sensors/{sensor}/ltsa.png", {"start", "end", "size", "resolution_s"}),
                              ("/api/v1/sensors/{sensor}/spd.png", {"start", "end", "size"}),
                              ("/api/v1/sensors/{sensor}/levels.png", {"start", "end", "size", "bands"})]:
         operation = spec["paths"][path]["get"]

@@ -19,7 +19,7 @@ from hydroserve.acoustics import hmd_day, level_series, spd
 from hydroserve.acoustics.level_series import NS_PER_S, LevelSeries
 from hydroserve.acoustics.soundscape import NoData
 from hydroserve.api import urls
-from hydroserve.codecs import netcdf
+from hydroserve.codecs import SOFTWARE_VERSION, netcdf
 from hydroserve.codecs.times import rfc3339
 
 from . import errors, http
@@ -115,7 +115,9 @@ def get_spd(sensor: str, start: datetime, end: datetime, bin_db: float, fmin=Non
                           n_minutes=histogram.n_minutes, level_unit=unit, global_attributes={
                               "Conventions": "CF-1.6, ACDD-1.3", "title": f"Spectral probability density of {sensor}",
                               "time_coverage_start": rfc3339(start), "time_coverage_end": rfc3339(end),
-                              "license": "CC-BY-4.0", "sensor": sensor})
+                              "license": "CC-BY-4.0", "sensor": sensor,
+                              "history": f"made by hydroserve {SOFTWARE_VERSION} from the sensor's day aggregates of the "
+                                         "1-minute HMD"})
         return http.send_stream(io.BytesIO(data), len(data), media_type=netcdf.MEDIA_TYPE,
                                 etag=hashlib.sha256(data).hexdigest()[:40], last_modified=None,
                                 download_name=f"{sensor}_spd.nc", immutable=False)

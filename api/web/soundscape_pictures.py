@@ -23,7 +23,7 @@ from . import errors
 from .blueprint import Blueprint
 from .services import services
 from .soundscape import band_columns, check_sensor, soundscape_call, unix_s
-from .soundscape_schemas import PICTURE_BANDS_HZ, LevelsPictureQuery, SpdPictureQuery
+from .soundscape_schemas import PICTURE_BANDS_HZ, LevelsPictureQuery, LtsaPictureQuery, SpdPictureQuery
 
 bp = Blueprint("soundscape_pictures", __name__, description="Long-term pictures of a sensor (PNG): LTSA, SPD, band levels")
 
@@ -51,26 +51,38 @@ def _title(sensor: str, what: str, start: datetime, end: datetime) -> str:
 
 
 @bp.route(urls.rule(urls.SENSOR_LTSA_PICTURE), endpoint="LtsaPng")
-@bp.arguments(SpdPictureQuery, location="query", as_kwargs=True)
-@bp.doc(responses={"200": {"description": "long-term spectral average: hourly mean HMD spectral density against time "
-                                          "and log frequency (10 Hz to Nyquist), fixed colour scale per sensor type; "
-                                          "grey: no data", **PNG}, "304": {"description": "not modified"}})
+@bp.arguments(LtsaPictureQuery, location="query", as_kwargs=True)
+@bp.doc(responses={"200": {"description": "long-term spectral average: mean HMD spectral density per time bin "
+                                          "(resolution_s; by default minutes up to 12 hours, hours up to 40 days, "
+                                          "days beyond) against time and log frequency (10 Hz to Nyquist), fixed "
+                                          "colour scale per sensor type; grey: no data", **PNG},
+                   "304": {"description": "not modified"}})
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 @bp.alt_response(404, **NO_DATA)
-def ltsa_png(sensor: str, start: datetime, end: datetime, size: str):
-    """The sensor's long-term spectral average over the time range (hourly resolution)."""
+def ltsa_png(sensor: str, start: datetime, end: datetime, size: str, resolution_s: int | None = None):
+    """The sensor's long-term spectral average over the time range, at a resolution chosen from the range's length
+    unless ``resolution_s`` is given."""
     check_sensor(sensor)
     info = services().sensors.info(SensorId.parse(sensor))
     configured = colour_scale_db(services().settings, info.type, "ltsa")
+    resolution_s = resolution_s or soundscape_pictures.ltsa_resolution_s((end - start).total_seconds())
 
     def make(start_s: int, end_s: int) -> bytes:
-        series = soundscape_call(services().soundscape.ltsa, sensor, start_s, end_s)
+        series = soundscape_call(services().soundscape.ltsa, sensor, start_s, end_s, resolution_s)
         return soundscape_pictures.ltsa_png(
-            series, start_s=start_s, end_s=end_s, unit=hmd_day.units(series.calibrated)[0],
-            title=_title(sensor, "long-term spectral average (hourly mean HMD)", start, end),
+            series, start_s=start_s, end_s=end_s, resolution_s=resolution_s, unit=hmd_day.units(series.calibrated)[0],
+            title=_title(sensor, f"long-term spectral average ({_bin_name(resolution_s)} mean HMD)", start, end),
             colour_range=soundscape_pictures.colour_range_db(info.type, series.calibrated, configured), small=size == "small")
 
-    return _send_picture(sensor, "ltsa", start, end, (info.type, configured, size), make)
+    return _send_picture(sensor, "ltsa", start, end, (info.type, configured, size, resolution_s), make)
+
+
+def _bin_name(resolution_s: int) -> str:
+    for unit_s, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if resolution_s % unit_s == 0:
+            count = resolution_s // unit_s
+            return name if count == 1 else f"{count}-{name}"
+    return f"{resolution_s} s"
 
 
 @bp.route(urls.rule(urls.SENSOR_SPD_PICTURE), endpoint="SpdPng")

@@ -51,6 +51,32 @@ class SpdPictureQuery(TimeRange):
     size = picture_size_field()
 
 
+MAX_LTSA_COLUMNS = 2000
+MAX_LTSA_MINUTES_DAYS = 2
+
+
+class LtsaPictureQuery(SpdPictureQuery):
+    resolution_s = fields.Integer(validate=validate.Range(min=60, max=30 * 86400), metadata={
+        "description": "time bin, s: a multiple of 60, bins starting at multiples of it since 1970-01-01T00:00:00Z; "
+                       "by default chosen from the range: 60 up to 12 hours, 3600 up to 40 days, 86400 beyond. At most "
+                       f"{MAX_LTSA_COLUMNS} bins; a bin that is not a whole number of hours is made from the minutes "
+                       f"(ranges of at most {MAX_LTSA_MINUTES_DAYS} days), whole hours from the stored hourly spectra",
+        "example": 600})
+
+    @ma.validates_schema
+    def _columns(self, data, **kwargs):
+        if "resolution_s" not in data or "start" not in data or "end" not in data:
+            return
+        resolution_s, span_s = data["resolution_s"], (data["end"] - data["start"]).total_seconds()
+        if resolution_s % 60:
+            raise ma.ValidationError("resolution_s must be a multiple of 60.", "resolution_s")
+        if span_s > MAX_LTSA_COLUMNS * resolution_s:
+            raise ma.ValidationError(f"the range holds more than {MAX_LTSA_COLUMNS} bins of resolution_s.", "resolution_s")
+        if resolution_s % 3600 and span_s > MAX_LTSA_MINUTES_DAYS * 86400:
+            raise ma.ValidationError(f"a resolution_s that is not a whole number of hours needs a range of at most "
+                                     f"{MAX_LTSA_MINUTES_DAYS} days.", "resolution_s")
+
+
 class BandsField(fields.String):
     """``decidecade``, ``broadband`` or a comma-separated list of decidecade centre frequencies (Hz)."""
 
