@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -152,6 +153,10 @@ def resolve(name: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # BLAS on one thread unless told otherwise, before numpy loads it: a package's products are built side by side on
+    # threads of their own, and a multi-threaded BLAS would both oversubscribe the CPUs and split its sums by how busy
+    # its pool was (results, and so product bytes, must not depend on that)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from . import logs  # imported after parsing: --help and a mistyped argument need none of these three
     from .catalog_identity import CatalogNotReady
     from .config import ConfigError, load_settings
