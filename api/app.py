@@ -9,6 +9,7 @@ from flask import Flask
 from hydroserve.acoustics import sensors
 from hydroserve.acoustics.package_products import PackageProducts
 from hydroserve.acoustics.soundscape import Soundscape
+from hydroserve.acoustics.view_cache import ViewCache
 
 from . import acoustic_registration, wiring
 from .catalog_identity import CatalogWatch
@@ -39,7 +40,8 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     sensor_catalog = sensors.load(settings.sensors_file)
     engine = wiring.open_catalog(settings)
     integrity = wiring.open_integrity(engine, blobs)
-    products = PackageProducts(blobs, sensor_catalog, settings.products, integrity)
+    views = ViewCache(settings.view_cache_dir, settings.view_cache_bytes) if settings.view_cache_bytes else None
+    products = PackageProducts(blobs, sensor_catalog, settings.products, integrity, views)
     return build_app(Services(
         settings=settings,
         engine=engine,

@@ -53,7 +53,43 @@ class GunicornServer(BaseApplication):
         from .app import create_app
 
         _tls_through_patched_ssl()
+        if self.settings.worker_class == "gevent":
+            _send_files_by_sendfile()
         return create_app(self.settings)
+
+
+def _send_files_by_sendfile() -> None:
+    """Make gevent sockets send files with ``os.sendfile``, as threads do (gunicorn hands a plain file to
+    ``socket.sendfile``): gevent's own ``sendfile`` reads and sends 8 KiB at a time, a quarter of what the kernel's
+    copy reaches for a cached /wav. The greenlet waits cooperatively whenever the socket's buffer is full."""
+    from gevent import socket as gevent_socket
+
+    gevent_socket.socket.sendfile = _cooperative_sendfile
+
+
+def _cooperative_sendfile(sock, file, offset: int = 0, count: int | None = None) -> int:
+    """``socket.sendfile`` for a non-blocking gevent socket: ``count`` bytes (default: to the end) of ``file`` from
+    ``offset`` by ``os.sendfile``, waiting for the socket to drain in between; the file's position ends after the
+    bytes sent."""
+    from gevent.socket import wait_write
+
+    out_fd, in_fd = sock.fileno(), file.fileno()
+    count = count or os.fstat(in_fd).st_size - offset
+    sent = 0
+    try:
+        while sent < count:
+            try:
+                n = os.sendfile(out_fd, in_fd, offset + sent, min(count - sent, 1 << 30))
+            except BlockingIOError:
+                wait_write(out_fd, timeout=sock.gettimeout())
+                continue
+            if n == 0:  # the file ended early
+                break
+            sent += n
+    finally:
+        if sent:
+            file.seek(offset + sent)
+    return sent
 
 
 def _tls_through_patched_ssl() -> None:

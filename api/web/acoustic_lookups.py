@@ -38,6 +38,20 @@ def load_live(package_id: str, *kinds: str) -> PackageRecord:
     return record
 
 
+def load_current_psd(package_id: str) -> catalog.CurrentPsd:
+    """The current PSD of the package, in one query; 404 as :func:`load_package`, 410 as :func:`load_live` (which then
+    reads the whole record, to say which products are still served)."""
+
+    def from_catalog():
+        with services().engine.connect() as conn:
+            return catalog.current_psd(conn, package_id)
+
+    current = load_or_404("package", package_id, PACKAGE_PATTERN, from_catalog)
+    if current.expired:
+        load_live(package_id, "psd")
+    return current
+
+
 def with_live(records: list[PackageRecord], kind: str) -> list[PackageRecord]:
     """``records`` without those whose product ``kind`` was deleted by retention."""
     return [record for record in records if kind not in record.expired]
