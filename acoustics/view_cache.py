@@ -185,7 +185,7 @@ class _Writer:
 
 class _Filling(SizedReader):
     """A view read from the store that writes what it hands out into the cache while it is read from byte 0 on, in
-    order; closed after its last byte, the cached file is put in place (see :class:`_Writer`)."""
+    order; once its last byte is read, the cached file is put in place (see :class:`_Writer`)."""
 
     def __init__(self, view: SizedReader, cache: ViewCache, sha256: str):
         self.view, self.cache, self.sha256 = view, cache, sha256
@@ -208,15 +208,16 @@ class _Filling(SizedReader):
         if self.writer is not None and n:
             writer = self.writer
             self._guarded(lambda: writer.write(memoryview(buffer)[:n]))
+            if self.writer is not None and writer.written == self.size_bytes:  # placed before the last bytes go out
+                self.writer, self.given_up = None, True
+                self._guarded(writer.finish)
         self.position += n
         return n
 
     def close(self) -> None:
         if not self.closed:
             try:
-                writer, self.writer = self.writer, None
-                if writer is not None:
-                    self._guarded(writer.finish)
+                self._give_up()  # closed before its last byte was read: nothing is placed
             finally:
                 self.view.close()
         super().close()
