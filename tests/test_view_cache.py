@@ -4,16 +4,20 @@ eviction; one filler at a time; a real gunicorn (gevent) sends cached views, who
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
+import socket
+import time
+from fractions import Fraction
 
 import pytest
 import requests
 
 from hydroserve.acoustics.view_cache import ViewCache
 from hydroserve.api.app import create_app
-from support import url
+from support import archive_files, url
 
 PID = "DOM_808956920_CH1_1608751680"
 
@@ -167,3 +171,31 @@ def test_gunicorn_sends_cached_views_whole_and_in_ranges(settings, package, guni
         assert part.status_code == 206 and part.content == from_store[first : last + 1]
     with requests.Session() as session:  # keep-alive: each answer ends where its Content-Length says
         assert [session.get(wav, timeout=30).content == from_store for _ in range(3)] == [True] * 3
+
+
+@pytest.mark.slow
+def test_clients_that_stop_reading_cached_views_hold_up_no_one(settings, synthetic_files, gunicorn_server):
+    """gevent sends cached views from a pool of 10 threads, each waiting at most SEND_WAIT_S for a client: twelve
+    clients that read nothing of a 20 s package (15.6 MB, more than the sockets' buffers take) leave a worker that
+    still answers another download at once."""
+    long_packages = dataclasses.replace(settings, snippet_duration_s=Fraction(20), snippet_interval_s=20)
+    assert archive_files(long_packages, synthetic_files(n_frames=40)).packages_made == [PID]
+    base = gunicorn_server(workers=1)
+    path = f"/api/v1/packages/{PID}/wav"
+    whole = requests.get(base + path, timeout=30).content
+    host, port = base.removeprefix("http://").split(":")
+    stalled = []
+    for _ in range(12):
+        connection = socket.socket()
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        connection.connect((host, int(port)))
+        connection.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        stalled.append(connection)
+    try:
+        time.sleep(1)
+        started = time.monotonic()
+        assert requests.get(base + path, timeout=30).content == whole
+        assert time.monotonic() - started < 10
+    finally:
+        for connection in stalled:
+            connection.close()
