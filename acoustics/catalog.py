@@ -32,7 +32,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    bindparam,
     func,
     select,
     text,
@@ -259,46 +258,6 @@ def _with_products(conn: Connection, rows) -> list[PackageRecord]:
             by_package[p.package_id].append(p)
     expiries = expired(conn, ids)
     return [_record(row, by_package[row.package_id], expiries.get(row.package_id, {})) for row in rows]
-
-
-@dataclass(frozen=True)
-class CurrentPsd:
-    """What answering a package's /psd needs, read in one query (:func:`current_psd`): the package's sensor, start and
-    time of archiving, and the current version of its PSD product (its SHA-256 is the stored document's ETag), the nfft
-    and calibration it was made with, and whether retention deleted it."""
-
-    package_id: str
-    sensor: SensorId
-    boundary_tick: int
-    created_at: datetime
-    sha256: str
-    version: int
-    job_id: int | None
-    nfft: int
-    calibration_tag: str
-    expired: bool
-
-
-_CURRENT_PSD = (
-    select(packages.c.sensor_id, packages.c.boundary_tick, packages.c.created_at, products.c.sha256, products.c.version,
-           products.c.job_id, products.c.details["nfft"].as_integer().label("nfft"),
-           products.c.details["calibration_tag"].as_string().label("calibration_tag"),
-           expired_products.c.expired_at)
-    .select_from(packages.join(products, (products.c.package_id == packages.c.package_id) & (products.c.kind == "psd"))
-                 .outerjoin(expired_products, (expired_products.c.package_id == packages.c.package_id)
-                            & (expired_products.c.kind == "psd")))
-    .where(packages.c.package_id == bindparam("package_id"))
-)
-
-
-def current_psd(conn: Connection, pid: str) -> CurrentPsd | None:
-    """The package's PSD as /psd needs it (None: no such package), in one primary-key query: a poll of a stored PSD
-    reads neither the package's runs nor its other products (:func:`get_package`)."""
-    row = conn.execute(_CURRENT_PSD, {"package_id": pid}).first()
-    if row is None:
-        return None
-    return CurrentPsd(pid, SensorId.parse(row.sensor_id), row.boundary_tick, as_utc(row.created_at), row.sha256,
-                      row.version, row.job_id, row.nfft, row.calibration_tag, row.expired_at is not None)
 
 
 def get_package(conn: Connection, pid: str) -> PackageRecord | None:

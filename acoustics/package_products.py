@@ -34,7 +34,8 @@ from hydroserve.codecs import psdjson
 from . import composite, hmd_product, mp3_product, pictures, product_keys, products, psd_product, sample_storage
 from .blobstore import BlobDamaged, BlobNotFound, BlobStore, ChecksumsMissing
 from .calibration import in_force
-from .catalog import CurrentPsd, PackageRecord
+from .catalog import PackageRecord
+from .current_psd import CurrentPsd
 from .integrity import RECORDED_DAMAGE, Integrity, VerifiedBlob
 from .product_settings import ProductSettings
 from .psd import Psd

@@ -265,10 +265,14 @@ def report(cases: dict[str, Case], peaks: dict[str, float], *, psd_sizes: tuple[
                          f"{cases[name].median:.0f} {cases[name].unit}", f"{100 * ratios[name]:.0f} %", goal,
                          f"{peaks[name]:.0f} MB", f"{cases[reference].spread} / {cases[name].spread}"])
     for figure in ("psd gzip", "wav"):
-        cost = 1 - ratios[f"{figure} gevent"] / ratios[f"{figure} gthread"]
-        rows.append([f"worker model: gevent against gthread, {'/psd' if figure == 'psd gzip' else '/wav'} ratio", "", "",
-                     f"costs {100 * cost:.0f} %", f"<= {WORKER_MODEL_COST:.0%}: met {met(-cost, -WORKER_MODEL_COST)}",
-                     "", ""])
+        ratio_cost = 1 - ratios[f"{figure} gevent"] / ratios[f"{figure} gthread"]
+        rate_cost = 1 - cases[f"{figure} gevent"].median / cases[f"{figure} gthread"].median
+        worst = max(ratio_cost, rate_cost)
+        rows.append([f"worker model: gevent against gthread, {'/psd' if figure == 'psd gzip' else '/wav'} (its ratio; "
+                     f"its {cases[f'{figure} gevent'].unit})", f"gthread {cases[f'{figure} gthread'].median:.0f}",
+                     f"gevent {cases[f'{figure} gevent'].median:.0f}",
+                     f"costs {100 * ratio_cost:.0f} %; {100 * rate_cost:.0f} %",
+                     f"<= {WORKER_MODEL_COST:.0%}: met {met(-worst, -WORKER_MODEL_COST)}", "", ""])
     title = (f"HTTP, gunicorn 2 workers per server on loopback, `hydroserve serve` defaults (gevent) and gthread; "
              f"median of {REPEAT} interleaved runs ({REQUEST_SECONDS:g} s per request-rate run, {DOWNLOAD_SECONDS:g} s per "
              f"download run) after a warm-up round")
