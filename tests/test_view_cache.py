@@ -199,3 +199,12 @@ def test_clients_that_stop_reading_cached_views_hold_up_no_one(settings, synthet
     finally:
         for connection in stalled:
             connection.close()
+
+
+def test_an_unusable_cache_folder_is_named_and_the_views_come_from_the_store(settings, package, caplog, tmp_path):
+    occupied = tmp_path / "a-file"
+    occupied.write_bytes(b"")
+    app = create_app(dataclasses.replace(settings, view_cache_dir=occupied / "view-cache"))
+    assert f"view_cache_dir {occupied / 'view-cache'} cannot be used" in caplog.text
+    served = get(app.test_client(), url(app, "acoustic.Wav", package_id=PID))
+    assert served.status_code == 200 and hashlib.sha256(served.data).hexdigest() == package.products["wav"].sha256
