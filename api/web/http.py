@@ -264,10 +264,6 @@ class EncodedDocument:
         gzipped = gzip.compress(data, GZIP_LEVEL, mtime=0)
         return cls(data, gzipped if len(gzipped) < len(data) else None, etag)
 
-    @property
-    def size_bytes(self) -> int:
-        return len(self.data) + len(self.gzipped or b"")
-
 
 def send_document(document: EncodedDocument, *, last_modified: datetime | None) -> Response:
     """A prepared JSON document as :func:`send_json_bytes` sends it, gzipped for a client whose ``Accept-Encoding``
