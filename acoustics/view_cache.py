@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 _INCOMING = ".incoming"
 _STALE_INCOMING_S = 3600.0
+_CHECKED_KEPT = 10_000  # identities of checked files a process remembers; beyond, it checks them again
 
 
 class ViewCache:
@@ -66,6 +67,8 @@ class ViewCache:
         try:
             file = open(path, "rb", buffering=0)
         except FileNotFoundError:
+            with self._lock:
+                self._checked.pop(sha256, None)
             return None
         try:
             problem = self._problem(file, sha256, size_bytes)
@@ -90,9 +93,14 @@ class ViewCache:
         file.seek(0)
         if digest != sha256:
             return "does not match its SHA-256 (its name)"
-        with self._lock:
-            self._checked[sha256] = identity
+        self._remember(sha256, identity)
         return None
+
+    def _remember(self, sha256: str, identity: tuple[int, int, int, int]) -> None:
+        with self._lock:
+            if len(self._checked) >= _CHECKED_KEPT:  # names evicted by other processes are never seen to go
+                self._checked.clear()
+            self._checked[sha256] = identity
 
     def filling_reader(self, view: SizedReader, sha256: str) -> SizedReader:
         """``view`` (read from the store), which fills the cache when it is read whole and in order."""
@@ -119,8 +127,7 @@ class ViewCache:
 
     def _placed(self, writer: _Writer) -> None:
         """Keep the identity of a file this process wrote and hashed, then evict."""
-        with self._lock:
-            self._checked[writer.sha256] = _identity(os.fstat(writer.fd))
+        self._remember(writer.sha256, _identity(os.fstat(writer.fd)))
         self.evict(keep=writer.sha256)
 
     def evict(self, keep: str | None = None) -> None:
@@ -140,6 +147,8 @@ class ViewCache:
             if name != keep:
                 (self.directory / name).unlink(missing_ok=True)
                 total -= size
+                with self._lock:
+                    self._checked.pop(name, None)
         for entry in os.scandir(self.directory / _INCOMING):
             try:
                 if entry.stat().st_mtime < time.time() - _STALE_INCOMING_S:
