@@ -14,7 +14,9 @@ chunk by chunk as they are served (a bad chunk stops the answer), every
 other blob checked whole before its first byte. A damaged product that can
 be made from the samples (MP3, PSD, pictures) is made again, checked
 against the catalog's SHA-256 where there is one, stored atomically and
-marked repaired; damaged samples stay damaged until repaired.
+marked repaired; damaged samples stay damaged until repaired. Whole /raw
+and /wav views are also kept as files on the node's disk when it has a
+:class:`~.view_cache.ViewCache`, and sent from there.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from . import composite, hmd_product, mp3_product, pictures, product_keys, produ
 from .blobstore import BlobDamaged, BlobNotFound, BlobStore, ChecksumsMissing
 from .calibration import in_force
 from .catalog import PackageRecord
-from .integrity import Integrity, VerifiedBlob
+from .current_psd import CurrentPsd
+from .integrity import RECORDED_DAMAGE, Integrity, VerifiedBlob
 from .product_settings import ProductSettings
 from .psd import Psd
 from .sensors import Calibration, SensorCatalog, calibration_tag
+from .view_cache import ViewCache
 from .window import Run
 
 
@@ -65,15 +69,19 @@ class PackageProducts:
         Parameters of an MP3 remade because its blob is missing or damaged.
     integrity : Integrity
         Opens the blobs checked against their checksums and records damage.
+    views : ViewCache, optional
+        Where whole /raw and /wav views are kept on this node's disk, to be sent as files (:mod:`.view_cache`).
     """
 
-    def __init__(self, blobs: BlobStore, sensors: SensorCatalog, settings: ProductSettings, integrity: Integrity):
+    def __init__(self, blobs: BlobStore, sensors: SensorCatalog, settings: ProductSettings, integrity: Integrity,
+                 views: ViewCache | None = None):
         self.blobs = blobs
         self.sensors = sensors
         self.settings = settings
         self.integrity = integrity
+        self.views = views
 
-    def calibration(self, record: PackageRecord) -> Calibration | None:
+    def calibration(self, record: PackageRecord | CurrentPsd) -> Calibration | None:
         """The sensor's calibration in force at the package's start (at most one sensitivity curve)."""
         return in_force(self.sensors.info(record.sensor).calibration, record.boundary_tick)
 
@@ -155,15 +163,22 @@ class PackageProducts:
         """
         product = record.products["psd"]
         calibration = self.calibration(record)
-        tag = calibration_tag(calibration)
-        if fmin_hz is None and fmax_hz is None and nfft is None and product.details["calibration_tag"] == tag:
+        etag = _psd_etag(product.sha256, product.details["calibration_tag"], calibration_tag(calibration), nfft=nfft,
+                         fmin_hz=fmin_hz, fmax_hz=fmax_hz)
+        if etag == product.sha256:
             file = self._open_or_make(record, product.blob_key,
                                       lambda: psd_product.document(record.package_id, self.psd_statistics(record), calibration),
                                       expected_sha256=product.sha256)
             return Served(file, product.size_bytes, product.media_type, product.sha256, immutable=False)
         document = psd_product.document(record.package_id, self.psd_statistics(record, nfft).band(fmin_hz, fmax_hz), calibration)
-        etag = hashlib.sha256(f"{product.sha256}|{nfft}|{fmin_hz}|{fmax_hz}|{tag}".encode()).hexdigest()[:40]
         return Served(io.BytesIO(document), len(document), psdjson.MEDIA_TYPE, etag, immutable=False, in_memory=True)
+
+    def psd_etag(self, current: CurrentPsd, *, nfft: int | None = None, fmin_hz: float | None = None,
+                 fmax_hz: float | None = None) -> str:
+        """The ETag :meth:`psd` gives the document asked for, from the catalog's PSD row alone: it names the document's
+        bytes (the stored document's SHA-256, or a hash of that, the band, the nfft and the calibration tag)."""
+        return _psd_etag(current.sha256, current.calibration_tag, calibration_tag(self.calibration(current)), nfft=nfft,
+                         fmin_hz=fmin_hz, fmax_hz=fmax_hz)
 
     def hmd_file(self, record: PackageRecord) -> Served:
         """The HMD product as stored (.npz; made again from the samples if its blob is missing or damaged)."""
@@ -246,9 +261,19 @@ class PackageProducts:
         return products.wav_view(record.package_id, record.n_samples, record.start_tick, len(record.gaps))
 
     def _view(self, record: PackageRecord, kind: str, layout: composite.Composite) -> Served:
+        """A view on the samples: from the view cache (a file, checked), else made from the stored samples as it is
+        read, filling the cache. Samples recorded as damaged are not served from the cache either (503 until repaired,
+        on every node alike)."""
         product = record.products[kind]
-        return Served(composite.CompositeFile(layout, self.samples(record)), layout.size, product.media_type, product.sha256,
-                      immutable=True)
+        if self.views is None:
+            return Served(composite.CompositeFile(layout, self.samples(record)), layout.size, product.media_type,
+                          product.sha256, immutable=True)
+        if self.integrity.damage.is_damaged(record.samples_key):
+            raise BlobDamaged(record.samples_key, RECORDED_DAMAGE)
+        file = self.views.open(product.sha256, layout.size)
+        if file is None:
+            file = self.views.filling_reader(composite.CompositeFile(layout, self.samples(record)), product.sha256)
+        return Served(file, layout.size, product.media_type, product.sha256, immutable=True)
 
     def _picture(self, record: PackageRecord, name: str, made_from: str | None, make: Callable[[], bytes]) -> Served:
         """A picture made from the samples (``made_from`` None) or from the product ``made_from``."""
@@ -280,6 +305,15 @@ class PackageProducts:
         if damaged:
             self.integrity.damage.repaired(key)
         return self.integrity.open(key, record.package_id, expected_sha256=expected_sha256, whole=True)
+
+
+def _psd_etag(stored_sha256: str, stored_tag: str, tag: str, *, nfft: int | None, fmin_hz: float | None,
+              fmax_hz: float | None) -> str:
+    """The stored document's SHA-256 when it is what is asked for (whole band, ingest nfft, the calibration it was made
+    with), else a hash of what the document made for the request depends on."""
+    if fmin_hz is None and fmax_hz is None and nfft is None and stored_tag == tag:
+        return stored_sha256
+    return hashlib.sha256(f"{stored_sha256}|{nfft}|{fmin_hz}|{fmax_hz}|{tag}".encode()).hexdigest()[:40]
 
 
 def _split_runs(samples: np.ndarray, runs: tuple[Run, ...], key: str) -> list[np.ndarray]:

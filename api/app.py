@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from flask import Flask
@@ -9,6 +10,7 @@ from flask import Flask
 from hydroserve.acoustics import sensors
 from hydroserve.acoustics.package_products import PackageProducts
 from hydroserve.acoustics.soundscape import Soundscape
+from hydroserve.acoustics.view_cache import ViewCache
 
 from . import acoustic_registration, wiring
 from .catalog_identity import CatalogWatch
@@ -17,11 +19,27 @@ from .db import writer
 from .web.app import build_app
 from .web.services import Services
 
+log = logging.getLogger(__name__)
+
 
 def _settings(config) -> Settings:
     if isinstance(config, Settings):
         return config
     return load_settings(os.environ.get("HYDROSERVE_CONFIG"), **(config or {}))
+
+
+def _view_cache(settings: Settings) -> ViewCache | None:
+    """The node's view cache (None with ``view_cache_bytes = 0``, or when its folder cannot be made: logged, and the
+    views are then made from the store for every request, as without one)."""
+    if not settings.view_cache_bytes:
+        return None
+    try:
+        return ViewCache(settings.view_cache_dir, settings.view_cache_bytes)
+    except OSError as error:
+        log.warning("view_cache_dir %s cannot be used (%s): /raw and /wav are made from the stored samples for every "
+                    "request; set view_cache_dir to a writable local folder, or view_cache_bytes = 0", settings.view_cache_dir,
+                    error)
+        return None
 
 
 def create_app(config: Settings | dict | None = None) -> Flask:
@@ -39,7 +57,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     sensor_catalog = sensors.load(settings.sensors_file)
     engine = wiring.open_catalog(settings)
     integrity = wiring.open_integrity(engine, blobs)
-    products = PackageProducts(blobs, sensor_catalog, settings.products, integrity)
+    products = PackageProducts(blobs, sensor_catalog, settings.products, integrity, _view_cache(settings))
     return build_app(Services(
         settings=settings,
         engine=engine,

@@ -104,6 +104,11 @@ class SettingsSchema(Schema):
         "fixed colour ranges [low, high] in dB of the pictures per sensor type, e.g. {spectrogram = {piezo = [-10, 40], "
         "hydrophone = [20, 80], unknown = [-120, -60]}, ltsa = {...}} (env: the same as JSON), in the picture's unit "
         "(dB re 1 uPa^2/Hz when calibrated); a picture or type not named is auto-scaled"))
+    view_cache_dir = mf.String(load_default=None, allow_none=True, **_help(
+        "a folder on this node's local disk where whole /raw and /wav views are kept as files, sent by the kernel "
+        "(sendfile) instead of being made from the stored samples per request; default <data_dir>/view-cache"))
+    view_cache_bytes = mf.Integer(load_default=4_000_000_000, validate=validate.Range(min=0), **_help(
+        "room for the view cache (the oldest views made go first); 0: no view cache"))
     bind = mf.String(load_default="127.0.0.1:8000", **_help("gunicorn bind address"))
     workers = mf.Integer(load_default=2, validate=validate.Range(min=1, max=64), **_help("gunicorn worker processes"))
     worker_class = mf.String(load_default="gevent", validate=validate.OneOf(["gevent", "gthread"]), **_help(
@@ -181,6 +186,8 @@ class Settings:
     psd_nfft: int
     samples_storage: str
     colour_scales: dict
+    view_cache_dir: Path
+    view_cache_bytes: int
     bind: str
     workers: int
     worker_class: str
@@ -290,6 +297,8 @@ def _settings(loaded: dict, origin: dict[str, str]) -> Settings:
     loaded["database_url"] = loaded["database_url"] or f"sqlite:///{data_dir / 'catalog.sqlite'}"
     loaded["spool_dir"] = Path(loaded["spool_dir"]).expanduser().resolve() if loaded["spool_dir"] else data_dir / "spool"
     loaded["sensors_file"] = Path(loaded["sensors_file"]).expanduser().resolve() if loaded["sensors_file"] else None
+    loaded["view_cache_dir"] = (Path(loaded["view_cache_dir"]).expanduser().resolve() if loaded["view_cache_dir"]
+                                else data_dir / "view-cache")
     host = loaded["bind"].rsplit(":", 1)[0].strip("[]")
     if not loaded["public_url"] and host in ("0.0.0.0", "::", ""):
         # the default, http://<bind>, would write an address no client can use into every permanent resource record

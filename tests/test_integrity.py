@@ -47,8 +47,9 @@ SAMPLE_DAMAGE = {"flip in the second chunk": flip_at(CHECKSUM_CHUNK_BYTES + 1000
 @pytest.fixture
 def settings(settings):
     """These faults are those of the float32 samples blob (two checksum chunks; blobs from before checksums had
-    a WAV-prefixed digest); the FLAC store's are in test_flac_storage.py."""
-    return dataclasses.replace(settings, samples_storage="float32")
+    a WAV-prefixed digest); the FLAC store's are in test_flac_storage.py. No view cache: the first, intact read would
+    fill it, and the views would then be served from it (its own faults are in test_view_cache.py)."""
+    return dataclasses.replace(settings, samples_storage="float32", view_cache_bytes=0)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from hydroserve.codecs import flac, raw
 
 from . import errors, http
 from .acoustic_documents import info_json, package_json, sensor_json
-from .acoustic_lookups import load_live, load_package, load_sensor, package_page
+from .acoustic_lookups import load_current_psd, load_live, load_package, load_sensor, package_page
 from .acoustic_schemas import (
     PackagePageSchema,
     PackageQuery,
@@ -148,15 +148,28 @@ def get_hmd(package_id: str):
 @bp.alt_response(422, description="No whole segment of that length in the package", **errors.PROBLEM)
 def get_psd(package_id: str, fmin=None, fmax=None, nfft=None):
     """Welch PSD: mean, median, 75 % and 95 % quantiles per frequency across segments, in dB (another nfft is
-    computed from the samples: gone with them)."""
-    record = load_live(package_id, "psd")
-    if nfft is not None and nfft != record.products["psd"].details["nfft"]:
+    computed from the samples: gone with them). gzip-encoded for a client that accepts it."""
+    current = load_current_psd(package_id)
+    if nfft is not None and nfft != current.nfft:
         record = load_live(package_id, "psd", "wav")
+        return http.send_served(_psd(record, nfft, fmin, fmax), last_modified=record.created_at)
+    etag = services().products.psd_etag(current, fmin_hz=fmin, fmax_hz=fmax)
+    document = services().documents.get(etag, lambda: None)
+    if document is None:
+        served = _psd(load_live(package_id, "psd"), None, fmin, fmax)
+        with served.file as stored:
+            document = http.EncodedDocument.of(stored.read(), served.etag)
+        services().documents.get(served.etag, lambda: document)  # by what it holds (a new version may have come)
+    return http.send_document(document, last_modified=current.created_at)
+
+
+def _psd(record, nfft, fmin, fmax):
+    """The /psd document as :meth:`~hydroserve.acoustics.package_products.PackageProducts.psd` makes it; 422 when no
+    whole segment of ``nfft`` fits."""
     try:
-        served = services().products.psd(record, nfft=nfft, fmin_hz=fmin, fmax_hz=fmax)
+        return services().products.psd(record, nfft=nfft, fmin_hz=fmin, fmax_hz=fmax)
     except ValueError as error:
         abort(422, description=f"nfft={nfft}: {error}")
-    return http.send_served(served, last_modified=record.created_at)
 
 
 @bp.route(urls.rule(urls.PACKAGE_INFO), endpoint="Info")

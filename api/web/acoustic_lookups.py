@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import abort
 
-from hydroserve.acoustics import catalog
+from hydroserve.acoustics import catalog, current_psd
 from hydroserve.acoustics.catalog import PackageRecord
 from hydroserve.codecs.raw import SensorId
 from hydroserve.codecs.times import datetime_to_tick
@@ -36,6 +36,20 @@ def load_live(package_id: str, *kinds: str) -> PackageRecord:
         if kind in record.expired:
             raise errors.ProductExpired(record, kind, record.expired[kind])
     return record
+
+
+def load_current_psd(package_id: str) -> current_psd.CurrentPsd:
+    """The current PSD of the package, in one query; 404 as :func:`load_package`, 410 as :func:`load_live` (which then
+    reads the whole record, to say which products are still served)."""
+
+    def from_catalog():
+        with services().engine.connect() as conn:
+            return current_psd.current_psd(conn, package_id)
+
+    current = load_or_404("package", package_id, PACKAGE_PATTERN, from_catalog)
+    if current.expired:
+        load_live(package_id, "psd")
+    return current
 
 
 def with_live(records: list[PackageRecord], kind: str) -> list[PackageRecord]:

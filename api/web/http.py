@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
+import io
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
@@ -23,6 +26,7 @@ from .services import services
 IMMUTABLE_MAX_AGE_S = 365 * 86400
 STREAM_CHUNK_BYTES = 1 << 20  # werkzeug's 8 KiB reads cap a 234 MB WAV at a third of what loopback carries
 REVALIDATE_MAX_AGE_S = 3600
+GZIP_LEVEL = 6  # levels 7-9 take 4x the time here for 0.02 % fewer bytes of a /psd document
 
 
 class FileLinkSchema(Schema):
@@ -85,8 +89,46 @@ def send_stream(
     if response.status_code in (200, 206) and services().blob_redirect is not None and isinstance(file, VerifiedBlob):
         return _redirect_to_object(response, file, etag, media_type=media_type, download_name=download_name)
     if request.method != "HEAD" and response.status_code in (200, 206):
-        response.response = _Started(response.response)
+        if isinstance(file, io.FileIO):  # a plain file, checked when it was opened (the view cache): sent by the kernel
+            start, stop = (0, size) if response.status_code == 200 else (response.content_range.start,
+                                                                        response.content_range.stop)
+            response.response = wrap_file(request.environ, FileRange(file, start, stop), STREAM_CHUNK_BYTES)
+        else:
+            response.response = _Started(response.response)
     return response
+
+
+class FileRange(io.RawIOBase):
+    """Bytes ``[start, stop)`` of an open plain file, positioned at ``start``, for ``wsgi.file_wrapper``: gunicorn sends
+    Content-Length bytes from the file descriptor's position with ``sendfile``; a server that reads instead gets
+    nothing beyond ``stop``. Positions are the file's own (``seek``/``tell``), as ``socket.sendfile`` expects."""
+
+    def __init__(self, file: io.FileIO, start: int, stop: int):
+        self.file, self.stop = file, stop
+        file.seek(start)
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def readinto(self, buffer) -> int:
+        n = max(0, min(len(buffer), self.stop - self.file.tell()))
+        return self.file.readinto(memoryview(buffer).cast("B")[:n]) if n else 0
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
 
 
 def _redirect_to_object(response: Response, blob: VerifiedBlob, etag: str, **headers) -> Response:
@@ -103,17 +145,18 @@ def _redirect_to_object(response: Response, blob: VerifiedBlob, etag: str, **hea
     return redirect
 
 
-def precondition_failed(etag: str) -> Response | None:
+def precondition_failed(etag: str, *, weak: bool = False) -> Response | None:
     """412 with an empty body when the request's ``If-Match`` names neither ``*`` nor ``etag`` (RFC 9110 13.1.1,
-    strong comparison), evaluated before anything else; None when the request may go on."""
+    strong comparison: a ``weak`` ETag matches no tag), evaluated before anything else; None when the request may go
+    on."""
     header = request.headers.get("If-Match")
     if header is None:
         return None
     tags = parse_etags(header)
-    if tags.star_tag or tags.contains(etag):
+    if tags.star_tag or (not weak and tags.contains(etag)):
         return None
     response = Response(status=412)
-    response.set_etag(etag)
+    response.set_etag(etag, weak=weak)
     return response
 
 
@@ -189,18 +232,51 @@ def send_served(served: Served, *, last_modified: datetime | None, download_name
                        last_modified=last_modified, download_name=download_name, immutable=served.immutable)
 
 
-def send_json_bytes(data: bytes, *, etag: str, last_modified: datetime | None = None, max_age_s: int = REVALIDATE_MAX_AGE_S) -> Response:
-    """Small JSON bytes with ETag/304 (412 for an ``If-Match`` naming another tag) and caching."""
-    failed = precondition_failed(etag)
+def send_json_bytes(data: bytes, *, etag: str, last_modified: datetime | None = None, max_age_s: int = REVALIDATE_MAX_AGE_S,
+                    weak: bool = False) -> Response:
+    """Small JSON bytes with ETag/304 (412 for an ``If-Match`` naming another tag; a ``weak`` ETag never matches one)
+    and caching."""
+    failed = precondition_failed(etag, weak=weak)
     if failed is not None:
         return failed
     response = Response(data, mimetype="application/json")
-    response.set_etag(etag)
+    response.set_etag(etag, weak=weak)
     if last_modified is not None:
         response.last_modified = last_modified
     response.cache_control.public = True
     response.cache_control.max_age = max_age_s
     return response.make_conditional(_without_if_match())
+
+
+@dataclass(frozen=True)
+class EncodedDocument:
+    """A JSON document's bytes as sent, prepared once: as they are, and gzipped when that is smaller (level
+    :data:`GZIP_LEVEL`, no time stamp: the same bytes from every node running the same zlib); ``etag`` names the bytes.
+
+    Kept per process keyed by ``etag`` (:class:`~.services.Services`): a content hash, so never stale."""
+
+    data: bytes
+    gzipped: bytes | None
+    etag: str
+
+    @classmethod
+    def of(cls, data: bytes, etag: str) -> EncodedDocument:
+        gzipped = gzip.compress(data, GZIP_LEVEL, mtime=0)
+        return cls(data, gzipped if len(gzipped) < len(data) else None, etag)
+
+
+def send_document(document: EncodedDocument, *, last_modified: datetime | None) -> Response:
+    """A prepared JSON document as :func:`send_json_bytes` sends it, gzipped for a client whose ``Accept-Encoding``
+    takes gzip (``Content-Encoding: gzip``, the weak ETag ``W/"<etag>-gzip"``: a representation of its own), and
+    ``Vary: Accept-Encoding`` on every answer."""
+    if document.gzipped is not None and request.accept_encodings["gzip"] > 0:
+        response = send_json_bytes(document.gzipped, etag=document.etag + "-gzip", weak=True, last_modified=last_modified)
+        if response.status_code == 200:
+            response.content_encoding = "gzip"
+    else:
+        response = send_json_bytes(document.data, etag=document.etag, last_modified=last_modified)
+    response.vary.add("Accept-Encoding")
+    return response
 
 
 def send_json(document, *, max_age_s: int = REVALIDATE_MAX_AGE_S) -> Response:

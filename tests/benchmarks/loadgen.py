@@ -1,12 +1,13 @@
 """A small HTTP load generator: ``connections`` keep-alive clients GET one URL for a fixed time.
 
-Usage: ``python -m tests.benchmarks.loadgen URL CONNECTIONS SECONDS`` prints one
+Usage: ``python -m tests.benchmarks.loadgen URL CONNECTIONS SECONDS [ACCEPT_ENCODING]`` prints one
 JSON line: responses completed within the time, body bytes received within
 the time (a response still arriving at the end is cut off: its bytes count,
 it does not), non-200 responses, and the time. Each client is a thread with
 its own ``http.client`` connection; bodies are read into a reused 1 MiB
-buffer and counted, not kept. Meant to run in its own process, beside the
-server under test.
+buffer and counted, not kept (with ``ACCEPT_ENCODING``, e.g. gzip, requests say
+so, as browsers and HTTP libraries do; bodies are counted as they arrive,
+not decoded). Meant to run in its own process, beside the server under test.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ def read_body(response: http.client.HTTPResponse, buffer: memoryview, deadline: 
     return received, True
 
 
-def client(url: str, deadline: float, totals: list[int], lock: threading.Lock) -> None:
+def client(url: str, deadline: float, totals: list[int], lock: threading.Lock, headers: dict[str, str]) -> None:
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     buffer = memoryview(bytearray(BUFFER_BYTES))
     responses = body_bytes = failures = 0
     while time.perf_counter() < deadline:
-        connection.request("GET", path)
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         received, complete = read_body(response, buffer, deadline)
         body_bytes += received
@@ -53,10 +54,12 @@ def client(url: str, deadline: float, totals: list[int], lock: threading.Lock) -
         totals[2] += failures
 
 
-def run(url: str, connections: int, seconds: float) -> dict:
+def run(url: str, connections: int, seconds: float, accept_encoding: str | None = None) -> dict:
     totals, lock = [0, 0, 0], threading.Lock()
+    headers = {} if accept_encoding is None else {"Accept-Encoding": accept_encoding}
     started = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(url, started + seconds, totals, lock)) for _ in range(connections)]
+    threads = [threading.Thread(target=client, args=(url, started + seconds, totals, lock, headers))
+               for _ in range(connections)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -66,4 +69,4 @@ def run(url: str, connections: int, seconds: float) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))))
+    print(json.dumps(run(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), *sys.argv[4:5])))

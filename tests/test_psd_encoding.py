@@ -1,0 +1,87 @@
+"""/psd as sent: one catalog query per poll, the same bytes gzipped for a client that accepts gzip (its own weak
+ETag, 304 on it), identity otherwise, ``Vary: Accept-Encoding`` on every answer; a real client (requests against
+gunicorn) reads it as the identity document. The tests only read: one archive per engine for the module."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+import requests
+from sqlalchemy import event
+
+from support import archive_files, package_record, synthetic_adf, url
+
+PID = "DOM_808956920_CH1_1608751680"
+
+
+@pytest.fixture(scope="module")
+def settings(module_settings):
+    return module_settings
+
+
+@pytest.fixture(scope="module")
+def package(settings):
+    assert archive_files(settings, synthetic_adf(settings.data_dir.parent / "adf", n_frames=5)).packages_made == [PID]
+    return package_record(settings, PID)
+
+
+def test_gzip_is_sent_to_clients_that_accept_it_with_its_own_etag(app, client, package):
+    path = url(app, "acoustic.Psd", package_id=PID)
+    sha256 = package.products["psd"].sha256
+    plain = client.get(path)
+    assert plain.status_code == 200 and "Content-Encoding" not in plain.headers
+    assert plain.headers["ETag"] == f'"{sha256}"' and "Accept-Encoding" in plain.headers["Vary"]
+    zipped = client.get(path, headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.status_code == 200 and zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.data) == plain.data and len(zipped.data) < len(plain.data) / 2
+    assert zipped.headers["ETag"] == f'W/"{sha256}-gzip"' and "Accept-Encoding" in zipped.headers["Vary"]
+    assert int(zipped.headers["Content-Length"]) == len(zipped.data)
+    assert client.head(path, headers={"Accept-Encoding": "gzip"}).headers["Content-Length"] == str(len(zipped.data))
+    for encoding in ("identity", "gzip;q=0", "br"):
+        assert client.get(path, headers={"Accept-Encoding": encoding}).data == plain.data, encoding
+    not_modified = client.get(path, headers={"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["ETag"]})
+    assert not_modified.status_code == 304 and not_modified.data == b"" and "Accept-Encoding" in not_modified.headers["Vary"]
+    assert client.get(path, headers={"If-None-Match": plain.headers["ETag"]}).status_code == 304
+    # the other representation's tag is not this one's
+    assert client.get(path, headers={"Accept-Encoding": "gzip", "If-None-Match": plain.headers["ETag"]}).status_code == 200
+    assert client.get(path, headers={"If-Match": zipped.headers["ETag"], "Accept-Encoding": "gzip"}).status_code == 412
+
+
+def test_bands_are_gzipped_too_and_named_apart(app, client, package):
+    band = url(app, "acoustic.Psd", package_id=PID, fmin=1000, fmax=2000)
+    plain, zipped = client.get(band), client.get(band, headers={"Accept-Encoding": "gzip"})
+    assert plain.status_code == zipped.status_code == 200 and gzip.decompress(zipped.data) == plain.data
+    assert plain.json["frequency_hz"][0] >= 1000 and plain.json["frequency_hz"][-1] <= 2000
+    assert zipped.headers["ETag"] == "W/" + plain.headers["ETag"][:-1] + '-gzip"'
+    assert plain.headers["ETag"] != f'"{package.products["psd"].sha256}"'
+
+
+def test_a_poll_reads_the_catalog_once(app, client, package):
+    path = url(app, "acoustic.Psd", package_id=PID)
+    client.get(path)  # the document is now kept by this process
+    statements = []
+
+    def count(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    engine = app.extensions["hydroserve"].engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get(path, headers={"Accept-Encoding": "gzip"}).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    queries = [statement for statement in statements if statement != "BEGIN"]  # SQLite's explicit BEGIN (db.py)
+    assert len(queries) == 1 and "expired_products" in queries[0]
+
+
+@pytest.mark.slow
+def test_a_real_client_gets_the_document_gzipped_and_revalidates_it(settings, package, gunicorn_server):
+    base = gunicorn_server(workers=1)
+    psd = f"{base}/api/v1/packages/{PID}/psd"
+    first = requests.get(psd, timeout=30)  # requests asks for gzip and decodes it
+    assert first.headers["Content-Encoding"] == "gzip" and first.headers["ETag"].startswith('W/"')
+    identity = requests.get(psd, headers={"Accept-Encoding": "identity"}, timeout=30)
+    assert first.json() == identity.json() and first.content == identity.content
+    again = requests.get(psd, headers={"If-None-Match": first.headers["ETag"]}, timeout=30)
+    assert again.status_code == 304
