@@ -75,6 +75,20 @@ def test_exact_quantiles_equal_numpy_quantile(n):
     np.testing.assert_array_equal(np.array(got), expected)
 
 
+@pytest.mark.parametrize("negative", [False, True])
+def test_exact_quantiles_equal_numpy_quantile_at_zeros_subnormals_and_negative_values(negative):
+    """Rows without a sign bit set are selected through their bit patterns, rows with one (-1, -0.0) as floats."""
+    rows = np.random.default_rng(5).exponential(size=(3, 301)).astype(np.float32)
+    rows[0, ::3] = 0.0
+    rows[1, ::5] = 1e-42  # subnormal
+    if negative:
+        rows[2] -= 1.0
+        rows[0, ::4] = -0.0
+    quantiles = (0.0, 0.5, 0.75, 0.95, 1.0)
+    expected = np.quantile(rows.astype(np.float64), quantiles, axis=1)
+    np.testing.assert_array_equal(np.array(psd.exact_quantiles(rows.copy(), quantiles)), expected)
+
+
 def test_order_statistics_are_the_sorted_values_at_the_ranks():
     rows = np.random.default_rng(3).normal(size=(5, 101))
     ranks = [0, 50, 51, 75, 100]
