@@ -5,7 +5,10 @@ Usage: ``python -m tests.benchmarks.bench_psd DATA_DIR`` (DATA_DIR from ``genera
 
 from __future__ import annotations
 
+import cProfile
+import pstats
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +54,25 @@ def ours(x: np.ndarray, workers: int | None) -> dict[str, np.ndarray]:
     return {name: getattr(result, name) for name in ("mean", "median", "p75", "p95")}
 
 
+def stages(x: np.ndarray) -> list[list[str]]:
+    """Where one-thread welch_quantiles spends its CPU time: cProfile of one run, by the psd functions of each stage."""
+    profile = cProfile.Profile(time.process_time)
+    profile.runcall(psd.welch_quantiles, [x], raw.SAMPLE_RATE_HZ, NFFT, workers=1)
+    functions = pstats.Stats(profile).get_stats_profile().func_profiles
+    total_s = functions["welch_quantiles"].cumtime
+    transform_s = functions["_transform"].cumtime
+    rfft_s = functions["<built-in method scipy.fft._pocketfft.pypocketfft.r2c>"].tottime
+    selection_s = functions["exact_quantiles"].cumtime
+    parts = [
+        ("transforms: float64 rFFT (pocketfft)", rfft_s),
+        ("transforms: the rest (float64 conversion, means, window, squares, their sum, float32 transposed store)", transform_s - rfft_s),
+        ("selection: exact quantiles (exact_quantiles)", selection_s),
+        ("the rest (power matrix allocation, scaling)", total_s - transform_s - selection_s),
+        ("total", total_s),
+    ]
+    return [[name, seconds(value), f"{100 * value / total_s:.0f} %"] for name, value in parts]
+
+
 def max_db_error(got: dict, expected: dict) -> float:
     return max(float(np.max(np.abs(psd.to_db(got[name]) - psd.to_db(expected[name])))) for name in expected)
 
@@ -91,6 +113,9 @@ def main(data_dir: Path) -> None:
         goal = f" (goal <= 2.5x): met {'yes' if welch.median_s <= 2.5 * floor.median_s else 'no'}" if threads == 1 else ""
         print(f"PSD {name} / float64 rfft floor {name} = {welch.median_s / floor.median_s:.1f}x{goal}; "
               f"in CPU time {welch.median_cpu_s / floor.median_cpu_s:.1f}x")
+    print()
+    print(table("Stages of welch_quantiles, 1 thread (cProfile of one run, CPU time)", ["stage", "CPU", "share"], stages(x)))
+    print()
     exact = reference(x.astype(np.float64))
     print(f"accuracy vs the float64 reference, max over all frequencies and statistics: "
           f"welch_quantiles {max_db_error(results[f'welch_quantiles, {cpus} threads'].last_result, exact):.1e} dB (goal 1e-4 dB); "
