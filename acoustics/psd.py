@@ -240,7 +240,7 @@ def _transform_tasks(runs: list[np.ndarray], counts: list[int], power: np.ndarra
     ``samples`` are the samples the range's segments cover (a view on a run),
     ``out`` the power columns they fill.
     """
-    hop = power.shape[0] - 1
+    hop = power.shape[0] - 1  # nfft/2 + 1 bins
     column = 0
     for run, count in zip(runs, counts):
         for first in range(0, count, _TASK_SEGMENTS):
