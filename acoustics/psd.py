@@ -31,8 +31,8 @@ How it is computed (and why it is exact):
   accumulated in float64.
 * Transforms are float64 (``scipy.fft.rfft``), in blocks of
   :data:`BLOCK_SAMPLES` samples: a block's hops are converted to float64
-  once (each sample lies in two segments), then windowed through a strided
-  view (overlap is never copied). float32 transforms are not accurate
+  once (each sample lies in two segments), and each hop is windowed as the
+  second half of one segment and the first half of the next. float32 transforms are not accurate
   enough: their rounding error is about ``1e-7`` of the segment's total
   power in every bin, and real hydrophone spectra span over 100 dB (the
   ADC's anti-alias roll-off near Nyquist), so the quietest bins would be off
@@ -68,7 +68,6 @@ from fractions import Fraction
 
 import numpy as np
 import scipy.fft
-from numpy.lib.stride_tricks import sliding_window_view
 
 QUANTILES = {"median": 0.5, "p75": 0.75, "p95": 0.95}
 BLOCK_SAMPLES = 2**17
@@ -254,9 +253,10 @@ def _transform(task) -> np.ndarray:
 
     Per block of :data:`BLOCK_SAMPLES` samples: the block's hops converted
     to float64 once (every sample lies in two segments), the segment means
-    from their hop sums, window (one pass), float64 rFFT, detrend in bins 0
-    and 1 (``Z(k) -= mu W_k`` with ``W_0 = nfft/2``, ``W_1 = -nfft/4``),
-    squares in float64, added to the sum and stored transposed as float32.
+    from their hop sums, window (one product per half segment), float64
+    rFFT, detrend in bins 0 and 1 (``Z(k) -= mu W_k`` with ``W_0 = nfft/2``,
+    ``W_1 = -nfft/4``), squares in float64, added to the sum and stored
+    transposed as float32.
     """
     samples, out = task
     nfft = 2 * (out.shape[0] - 1)
@@ -272,9 +272,11 @@ def _transform(task) -> np.ndarray:
         n = min(block_segments, n_segments - first)
         block = hops[: (n + 1) * hop]
         np.copyto(block, samples[first * hop : (first + n + 1) * hop])
-        hop_sums = block.reshape(n + 1, hop).sum(axis=1)
+        halves = block.reshape(n + 1, hop)  # segment m is halves m and m + 1
+        hop_sums = halves.sum(axis=1)
         means = (hop_sums[:-1] + hop_sums[1:]) / nfft
-        np.multiply(sliding_window_view(block, nfft)[::hop], window, out=windowed[:n])
+        np.multiply(halves[:-1], window[:hop], out=windowed[:n, :hop])
+        np.multiply(halves[1:], window[hop:], out=windowed[:n, hop:])
         spectrum = scipy.fft.rfft(windowed[:n], axis=1, workers=1, overwrite_x=True)
         spectrum[:, 0] -= means * (nfft / 2)
         spectrum[:, 1] += means * (nfft / 4)
