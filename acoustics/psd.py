@@ -234,17 +234,18 @@ def density_scale(nfft: int, sample_rate_hz: float) -> np.ndarray:
 
 
 def _transform_tasks(runs: list[np.ndarray], counts: list[int], power: np.ndarray):
-    """Yield ``(samples, out)`` for consecutive ranges of at most ``_TASK_SEGMENTS`` segments.
+    """Yield ``(samples, out, window)`` for consecutive ranges of at most ``_TASK_SEGMENTS`` segments.
 
     ``samples`` are the samples the range's segments cover (a view on a run),
-    ``out`` the power columns they fill.
+    ``out`` the power columns they fill, ``window`` the Hann window.
     """
     hop = power.shape[0] - 1  # nfft/2 + 1 bins
+    window = hann(2 * hop)
     column = 0
     for run, count in zip(runs, counts):
         for first in range(0, count, _TASK_SEGMENTS):
             n = min(_TASK_SEGMENTS, count - first)
-            yield run[first * hop : (first + n + 1) * hop], power[:, column + first : column + first + n]
+            yield run[first * hop : (first + n + 1) * hop], power[:, column + first : column + first + n], window
         column += count
 
 
@@ -258,11 +259,10 @@ def _transform(task) -> np.ndarray:
     ``W_1 = -nfft/4``), squares in float64, added to the sum and stored
     transposed as float32.
     """
-    samples, out = task
-    nfft = 2 * (out.shape[0] - 1)
+    samples, out, window = task
+    nfft = len(window)
     hop = nfft // 2
     n_segments = out.shape[1]
-    window = hann(nfft)
     block_segments = min(n_segments, max(1, BLOCK_SAMPLES // nfft))
     hops = np.empty((block_segments + 1) * hop)
     windowed = np.empty((block_segments, nfft))
