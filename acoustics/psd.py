@@ -32,11 +32,12 @@ How it is computed (and why it is exact):
 * Transforms are float64 (``scipy.fft.rfft``), in blocks of
   :data:`BLOCK_SAMPLES` samples: a block's hops are converted to float64
   once (each sample lies in two segments), and each hop is windowed as the
-  second half of one segment and the first half of the next. float32 transforms are not accurate
-  enough: their rounding error is about ``1e-7`` of the segment's total
-  power in every bin, and real hydrophone spectra span over 100 dB (the
-  ADC's anti-alias roll-off near Nyquist), so the quietest bins would be off
-  by 1e-2 dB; float64 keeps every bin within 1e-6 dB.
+  second half of one segment and the first half of the next. float32
+  transforms are not accurate enough: their rounding error is about
+  ``1e-7`` of the segment's total power in every bin, and real hydrophone
+  spectra span over 100 dB (the ADC's anti-alias roll-off near Nyquist), so
+  the quietest bins would be off by 1e-2 dB; float64 keeps every bin within
+  1e-6 dB.
 * ``|Z|^2`` is computed in float64; the mean is its float64 sum over the
   segments (per task of ``_TASK_SEGMENTS`` segments, the task sums added in
   task order, so the result does not depend on ``workers``). It is stored
@@ -55,7 +56,7 @@ How it is computed (and why it is exact):
   GIL): transforms over ranges of segments, selection over blocks of
   frequencies. Memory beyond the input is the float32 power matrix (as large
   as the samples, since segments overlap by half and keep nfft/2 + 1 bins)
-  plus about 3 MiB per thread and one float64 spectrum (the sum) per task.
+  plus about 3 MiB per thread.
 """
 
 from __future__ import annotations
