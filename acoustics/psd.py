@@ -257,8 +257,8 @@ def _transform(task) -> np.ndarray:
     to float64 once (every sample lies in two segments), the segment means
     from their hop sums, window (one product per half segment), float64
     rFFT, detrend in bins 0 and 1 (``Z(k) -= mu W_k`` with ``W_0 = nfft/2``,
-    ``W_1 = -nfft/4``), squares in float64, added to the sum and stored
-    transposed as float32.
+    ``W_1 = -nfft/4``), squares of the real and imaginary parts in float64,
+    added to the sum, and ``|Z|^2`` stored transposed as float32.
     """
     samples, out, window = task
     nfft = len(window)
@@ -267,8 +267,8 @@ def _transform(task) -> np.ndarray:
     block_segments = min(n_segments, max(1, BLOCK_SAMPLES // nfft))
     hops = np.empty((block_segments + 1) * hop)
     windowed = np.empty((block_segments, nfft))
-    squares = np.empty((block_segments, nfft // 2 + 1))
-    total = np.zeros(nfft // 2 + 1)
+    squares = np.empty((block_segments, nfft // 2 + 1), dtype=np.float32)
+    total = np.zeros(nfft + 2)  # real and imaginary parts' squares, interleaved
     for first in range(0, n_segments, block_segments):
         n = min(block_segments, n_segments - first)
         block = hops[: (n + 1) * hop]
@@ -283,10 +283,9 @@ def _transform(task) -> np.ndarray:
         spectrum[:, 1] += means * (nfft / 4)
         parts = spectrum.view(np.float64)
         parts *= parts
-        block_power = np.add(parts[:, 0::2], parts[:, 1::2], out=squares[:n])
-        total += block_power.sum(axis=0)
-        out[:, first : first + n] = block_power.T
-    return total
+        total += parts.sum(axis=0)
+        out[:, first : first + n] = np.add(parts[:, 0::2], parts[:, 1::2], out=squares[:n], casting="same_kind").T
+    return total[0::2] + total[1::2]
 
 
 def exact_quantiles(rows: np.ndarray, quantiles: Sequence[float], *, workers: int = 1) -> list[np.ndarray]:
