@@ -67,8 +67,7 @@ def stages(x: np.ndarray) -> list[list[str]]:
         ("transforms: float64 rFFT (pocketfft)", rfft_s),
         ("transforms: the rest (float64 conversion, means, window, squares, their sum, float32 store)", transform_s - rfft_s),
         ("selection: exact quantiles (exact_quantiles)", selection_s),
-        ("the rest (power matrix allocation, scaling)", total_s - transform_s - selection_s),
-        ("total", total_s),
+        ("total (welch_quantiles)", total_s),
     ]
     return [[name, seconds(value), f"{100 * value / total_s:.0f} %"] for name, value in parts]
 
