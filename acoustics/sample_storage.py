@@ -3,7 +3,7 @@
 Real KM3NeT samples are 24-bit ADC counts stored as float32 ``count * 2**-23``.
 :func:`store` checks every sample; when all are such values (and the
 configured ``samples_storage`` is ``auto``), it encodes them as FLAC,
-decodes the FLAC again with libsndfile (an independent decoder) and compares
+decodes the FLAC again with libsndfile (the reader users have) and compares
 every float32 sample bit for bit with the ingested one, and only then stores
 the FLAC blob (under ``<prefix>.flac``, see :mod:`.product_keys`), which is
 also served as the package's /flac product. Otherwise (synthetic data,
