@@ -2,7 +2,7 @@
 // the chosen quantity. Side view: one column per detection unit, one cell per floor (0, the base, at the bottom).
 // Top view: the detection units at their x/y positions, coloured by the median of their sensors.
 // Hover shows a sensor, a click opens its page; a search (the form's values, in data-search) marks its matches.
-// Drawn in CSS pixels at the width of the page, so the text stays readable at phone width; redrawn on resize.
+// Drawn in CSS pixels at the width of the page, so the text stays readable at phone width; redrawn when it changes.
 "use strict";
 
 (function () {
@@ -288,16 +288,17 @@
     })
     .then((document_) => {
       data = document_;
-      draw();
-      show(null);
-      root.dataset.drawn = String(data.n_sensors);
-      let width = root.clientWidth;
-      window.addEventListener("resize", () => {
-        if (root.clientWidth !== width) {
-          width = root.clientWidth;
+      // drawn once the picture has its width (a page still being laid out gives 0), and again when the width changes
+      let drawnWidth = null;
+      new ResizeObserver(() => {
+        const width = root.clientWidth;
+        if (width > 0 && width !== drawnWidth) {
+          drawnWidth = width;
           draw();
+          show(null);
+          root.dataset.drawn = String(data.n_sensors);
         }
-      });
+      }).observe(root);
     })
     .catch((error) => {
       status.textContent = `The detector could not be drawn: ${error.message}. The table below lists the sensors.`;
