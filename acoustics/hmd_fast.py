@@ -38,8 +38,8 @@ here). Their rounding error is noise spread over all bins at about
 ``ROUNDING_FLOOR`` of the mean bin power of ``g'`` (subtracting the mean keeps
 a DC offset out of it); a band far above that floor is exact to ~1e-4 dB
 (tested against the float64 definition). A minute in which some band lies
-closer to the floor than :data:`MIN_FLOOR_MARGIN` (a spectrum spanning more
-than ~70 dB, e.g. a strong low tone over a quiet background) is computed
+closer to the floor than :data:`MIN_FLOOR_MARGIN` (a band more than ~85 dB
+under the mean bin power, e.g. beside a strong low tone) is computed
 again in float64, where the floor is 1e-18 lower: the result never depends on
 float32's limits.
 """
@@ -101,13 +101,16 @@ def _low_path(segment_samples: int, sample_rate_hz: float, precision: type) -> _
                          f"transform of {m} samples")
     taps = kaiser_lowpass(FILTER_TAPS, FILTER_CUTOFF_HZ, kaiser_beta(FILTER_ATTENUATION_DB), sample_rate_hz)
     half = FILTER_TAPS // 2
-    centred = np.zeros(m)  # h[n] at n mod m: zero phase, so its M-point DFT is real
-    centred[: half + 1], centred[-half:] = taps[half:], taps[:half]
-    h_m = scipy.fft.rfft(centred)[: m // DECIMATION // 2].real
+
+    def response(length: int, n_bins: int) -> np.ndarray:
+        """H at j / length, j < n_bins: the DFT of h[n] placed at n mod length (zero phase, so real)."""
+        centred = np.zeros(length)
+        centred[: half + 1], centred[-half:] = taps[half:], taps[:half]
+        return scipy.fft.rfft(centred)[:n_bins].real
+
+    h_m = response(m, m // DECIMATION // 2)
     low_bins = int(np.floor(SPLIT_HZ / (sample_rate_hz / segment_samples) + 0.5))
-    centred_n = np.zeros(segment_samples)
-    centred_n[: half + 1], centred_n[-half:] = taps[half:], taps[:half]
-    h_n = scipy.fft.rfft(centred_n)[: low_bins + 1].real  # H(k/N): zero phase, so real
+    h_n = response(segment_samples, low_bins + 1)
     shift = -(-half // DECIMATION) + 1
     # rolled sample n is the decimated sample of time n - shift: its DFT at bin k carries exp(-2 pi i k 8 shift / N)
     edge_phase = np.exp(-2j * np.pi * np.arange(2) * DECIMATION * shift / segment_samples)
@@ -119,7 +122,8 @@ def _low_path(segment_samples: int, sample_rate_hz: float, precision: type) -> _
 @dataclass(frozen=True)
 class _Matrices:
     """Bins to band integrals: ``high`` (M-grid bins above the split, as re/im pairs), ``low`` (N-grid bins up to it),
-    and the same without calibration or density scale, in Hz (``high_hz``, ``low_hz``) for the precision check."""
+    and the same without calibration or density scale, in Hz (``high_hz``, ``low_hz``) for the precision check, with
+    each row's width in Hz (``width_hz``)."""
 
     high_bins: slice
     high: scipy.sparse.csr_matrix
@@ -127,17 +131,22 @@ class _Matrices:
     high_hz: scipy.sparse.csr_matrix
     low_hz: scipy.sparse.csr_matrix
 
+    @property
+    def width_hz(self) -> np.ndarray:
+        return self.high_hz.sum(axis=1).A1 + self.low_hz.sum(axis=1).A1
+
 
 def band_integrals_fast(runs: list[np.ndarray], plan: MinutePlan, rows: BandRows, gain_at: GainAt,
                         sample_rate_hz: float) -> np.ndarray:
     """Band integrals of each minute's Welch estimate, shape (minutes, rows): the definition of
     :mod:`.hmd_spectrum`, computed as the module docstring says."""
     n, m = plan.segment_samples, TRANSFORM_SAMPLES
-    n_low = len(_low_path(n, sample_rate_hz, np.float32).inverse_h2)
+    inverse_h2 = _low_path(n, sample_rate_hz, np.float32).inverse_h2
+    n_low = len(inverse_h2)
     high_bins = slice(int(np.floor(SPLIT_HZ / (sample_rate_hz / m) - 0.5)), m // 2 + 1)
     above, below = rows.clipped(SPLIT_HZ, np.inf), rows.clipped(-np.inf, SPLIT_HZ)
     no_gain = lambda f: np.ones_like(f)  # noqa: E731
-    low_scale = density_scale(n, n, sample_rate_hz)[:n_low] * _low_path(n, sample_rate_hz, np.float32).inverse_h2
+    low_scale = density_scale(n, n, sample_rate_hz)[:n_low] * inverse_h2
     matrices = _Matrices(
         high_bins,
         (weights(above, gain_at, sample_rate_hz / m, m // 2 + 1) @ scipy.sparse.diags(density_scale(m, n, sample_rate_hz)))
@@ -146,12 +155,13 @@ def band_integrals_fast(runs: list[np.ndarray], plan: MinutePlan, rows: BandRows
         weights(above, no_gain, sample_rate_hz / m, m // 2 + 1)[:, high_bins].tocsr(),
         weights(below, no_gain, sample_rate_hz / n, n_low),
     )
+    width_hz = matrices.width_hz
     out = np.full((len(plan.minutes), len(rows)), np.nan)
     for row, segments in enumerate(plan.segments):
         if len(segments) == 0:
             continue
         for precision in (np.float32, np.float64):
-            integrals, resolved = _minute(runs, segments, n, sample_rate_hz, matrices, precision)
+            integrals, resolved = _minute(runs, segments, n, sample_rate_hz, matrices, width_hz, precision)
             if resolved:
                 break
         out[row] = integrals
@@ -159,7 +169,7 @@ def band_integrals_fast(runs: list[np.ndarray], plan: MinutePlan, rows: BandRows
 
 
 def _minute(runs: list[np.ndarray], segments: np.ndarray, n: int, sample_rate_hz: float, matrices: _Matrices,
-            precision: type) -> tuple[np.ndarray, bool]:
+            width_hz: np.ndarray, precision: type) -> tuple[np.ndarray, bool]:
     """One minute's band integrals in ``precision``, and whether every band lies clear of its rounding floor."""
     low_path = _low_path(n, sample_rate_hz, precision)
     window = hann(n).astype(precision)
@@ -184,7 +194,7 @@ def _minute(runs: list[np.ndarray], segments: np.ndarray, n: int, sample_rate_hz
         low_total += (values.real**2 + values.imag**2).sum(axis=0)
     high_power = high_pairs.reshape(-1, 2).sum(axis=1)
     band_power = matrices.high_hz @ high_power + matrices.low_hz @ (low_total * low_path.inverse_h2)
-    floor = ROUNDING_FLOOR[precision] * energy * (matrices.high_hz.sum(axis=1).A1 + matrices.low_hz.sum(axis=1).A1)
+    floor = ROUNDING_FLOOR[precision] * energy * width_hz
     resolved = bool(np.all(band_power >= MIN_FLOOR_MARGIN * floor))
     return (matrices.high @ high_power + matrices.low @ low_total) / len(segments), resolved
 

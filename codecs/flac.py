@@ -145,15 +145,16 @@ def samples_from_counts(counts: np.ndarray) -> np.ndarray:
     return (counts.astype(np.float32) * np.float32(1.0 / COUNTS_PER_UNIT)).astype(np.float32)
 
 
-def encode(counts: np.ndarray, *, sample_rate_hz: int, comments: list[tuple[str, str]] = (),
-           block_size: int = DEFAULT_BLOCK_SIZE, seek_point_every: int = 16,
-           compression_level: int = DEFAULT_COMPRESSION_LEVEL) -> bytes:
-    """A FLAC stream of mono 24-bit ``counts``.
+def encode_samples(samples: np.ndarray, *, sample_rate_hz: int, comments: list[tuple[str, str]] = (),
+                   block_size: int = DEFAULT_BLOCK_SIZE, seek_point_every: int = 16,
+                   compression_level: int = DEFAULT_COMPRESSION_LEVEL) -> list[bytes]:
+    """A FLAC stream of mono 24-bit counts from float32 ``samples`` that are all exact counts (``count * 2**-23``),
+    converted block by block as libFLAC encodes them (the counts are never all held).
 
     Parameters
     ----------
-    counts : numpy.ndarray
-        int32 counts in [−2**23, 2**23).
+    samples : numpy.ndarray
+        1-d float32 samples.
     sample_rate_hz : int
         The STREAMINFO rate (an integer in Hz, < 2**20).
     comments : list of (str, str)
@@ -167,27 +168,9 @@ def encode(counts: np.ndarray, *, sample_rate_hz: int, comments: list[tuple[str,
 
     Returns
     -------
-    bytes
-        ``fLaC``, STREAMINFO, SEEKTABLE, VORBIS_COMMENT, the frames.
-    """
-    if counts.dtype != np.int32 or counts.ndim != 1 or len(counts) == 0:
-        raise ValueError(f"counts must be a non-empty 1-d int32 array, got {counts.dtype} of shape {counts.shape}")
-    if counts.min() < -COUNTS_PER_UNIT or counts.max() >= COUNTS_PER_UNIT:
-        raise ValueError(f"counts must lie in [-2**23, 2**23): found {counts.min()} .. {counts.max()}")
-    blocks = (counts[first : first + _BLOCK_SAMPLES] for first in range(0, len(counts), _BLOCK_SAMPLES))
-    return b"".join(_encode(blocks, len(counts), sample_rate_hz, comments, block_size, seek_point_every, compression_level))
-
-
-def encode_samples(samples: np.ndarray, *, sample_rate_hz: int, comments: list[tuple[str, str]] = (),
-                   block_size: int = DEFAULT_BLOCK_SIZE, seek_point_every: int = 16,
-                   compression_level: int = DEFAULT_COMPRESSION_LEVEL) -> list[bytes]:
-    """:func:`encode` for float32 ``samples`` that are all exact counts, converted block by block as they are encoded.
-
-    Returns
-    -------
     list of bytes
-        The stream in parts: ``fLaC`` and the metadata, then one part per frame (``b"".join`` makes the
-        :func:`encode` bytes; a blob store writes the parts as they are, without that copy).
+        The stream in parts: ``fLaC`` and the metadata (STREAMINFO, SEEKTABLE, VORBIS_COMMENT), then one part per
+        frame; ``b"".join`` makes one bytes object, a blob store writes the parts as they are.
 
     Raises
     ------
@@ -196,19 +179,14 @@ def encode_samples(samples: np.ndarray, *, sample_rate_hz: int, comments: list[t
     """
     if samples.ndim != 1 or len(samples) == 0:
         raise ValueError(f"samples must be a non-empty 1-d array, got shape {samples.shape}")
-    return _encode(_count_blocks(samples), len(samples), sample_rate_hz, comments, block_size, seek_point_every,
-                   compression_level)
-
-
-def _encode(blocks, n_samples: int, sample_rate_hz: int, comments, block_size: int, seek_point_every: int,
-            compression_level: int) -> list[bytes]:
     if not 0 < sample_rate_hz < 1 << 20:
         raise ValueError(f"{sample_rate_hz=} must fit the 20-bit STREAMINFO field")
     if not 16 <= block_size <= 65535:
         raise ValueError(f"{block_size=} must lie in 16..65535")
     if seek_point_every < 1:
         raise ValueError(f"{seek_point_every=} must be at least 1")
-    frames, md5 = _encode_frames(blocks, n_samples, sample_rate_hz, block_size, compression_level)
+    n_samples = len(samples)
+    frames, md5 = _encode_frames(_count_blocks(samples), n_samples, sample_rate_hz, block_size, compression_level)
     sizes = [len(frame) for frame in frames]
     info = StreamInfo(block_size, block_size, min(sizes), max(sizes), sample_rate_hz, 1, BITS_PER_SAMPLE, n_samples, md5)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -222,7 +200,7 @@ def _encode(blocks, n_samples: int, sample_rate_hz: int, comments, block_size: i
 def _encode_frames(blocks, n_samples: int, sample_rate_hz: int, block_size: int,
                    compression_level: int) -> tuple[list[bytes], bytes]:
     """libFLAC's frames for the int32 count ``blocks`` (``n_samples`` in all) and the MD5 of the samples libFLAC
-    computed as it encoded them (its own metadata is dropped: :func:`encode` writes the complete one)."""
+    computed as it encoded them (its own metadata is dropped: :func:`encode_samples` writes the complete one)."""
     frames: list[bytes] = []
     md5: list[bytes] = []
 

@@ -92,6 +92,13 @@ def archive_files(settings, files: list[Path]):
     return ingestor.report
 
 
+def archive_two_second_package(settings):
+    """One 2 s package of synthetic 24-bit counts (stored as FLAC) archived into ``settings``; its catalog record."""
+    package_id = "DOM_808956920_CH1_1608751680"
+    assert archive_files(settings, synthetic_adf(settings.data_dir.parent / "adf", n_frames=5)).packages_made == [package_id]
+    return package_record(settings, package_id)
+
+
 def package_record(settings, package_id: str):
     """A package's catalog record."""
     engine = wiring.open_catalog(settings)

@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from hydroserve.codecs import raw, raw_decoder
-from support import REAL_START_TICK, archive_files, package_record, synthetic_adf, url
+from support import REAL_START_TICK, archive_two_second_package, url
 
 PID = "DOM_808956920_CH1_1608751680"
 
@@ -25,9 +25,7 @@ def settings(module_settings):
 
 @pytest.fixture(scope="module")
 def package(settings):
-    """One 2 s package of synthetic 24-bit counts (stored as FLAC)."""
-    assert archive_files(settings, synthetic_adf(settings.data_dir.parent / "adf", n_frames=5)).packages_made == [PID]
-    return package_record(settings, PID)
+    return archive_two_second_package(settings)
 
 
 def test_24_bit_packages_are_stored_as_flac_and_described_in_info(app, client, package, settings):

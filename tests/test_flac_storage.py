@@ -37,8 +37,8 @@ def real_samples() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def real_flac(real_samples) -> bytes:
-    counts = flac.exact_counts(real_samples)
-    return flac.encode(counts, sample_rate_hz=195312, comments=[("SAMPLE_RATE_EXACT_HZ", "195312.5"), ("TITLE", "real")])
+    return b"".join(flac.encode_samples(real_samples, sample_rate_hz=195312,
+                                        comments=[("SAMPLE_RATE_EXACT_HZ", "195312.5"), ("TITLE", "real")]))
 
 
 # --- the codec -------------------------------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ def test_flac_and_ffmpeg_read_the_stream_bit_for_bit(real_samples, real_flac, tm
 def test_a_read_decodes_only_the_frames_it_needs(tmp_path):
     """A 4 kB read in the middle of 60 s of samples reads a few kB of the 30 MB FLAC blob (the seek table's work)."""
     samples = SyntheticSensor(SENSOR).samples(1608751680 * 195312, round(60 * 195312.5))
-    data = flac.encode(flac.exact_counts(samples), sample_rate_hz=195312)
+    data = b"".join(flac.encode_samples(samples, sample_rate_hz=195312))
 
     class Counting(io.BytesIO):
         read_bytes = 0

@@ -10,7 +10,7 @@ import pytest
 import requests
 from sqlalchemy import event
 
-from support import archive_files, package_record, synthetic_adf, url
+from support import archive_two_second_package, url
 
 PID = "DOM_808956920_CH1_1608751680"
 
@@ -22,8 +22,7 @@ def settings(module_settings):
 
 @pytest.fixture(scope="module")
 def package(settings):
-    assert archive_files(settings, synthetic_adf(settings.data_dir.parent / "adf", n_frames=5)).packages_made == [PID]
-    return package_record(settings, PID)
+    return archive_two_second_package(settings)
 
 
 def test_gzip_is_sent_to_clients_that_accept_it_with_its_own_etag(app, client, package):

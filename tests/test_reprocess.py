@@ -25,10 +25,9 @@ from hydroserve.acoustics.product_settings import ProductSettings
 from hydroserve.api import wiring
 from hydroserve.api.config import load_settings
 from hydroserve.api.db import writer
-from hydroserve.codecs import raw, raw_decoder
 from hydroserve.codecs.times import as_utc
 from hydroserve.odc_sync import outbox, registry
-from support import SENSOR, server_env, url
+from support import SENSOR, archive_files, server_env, url
 
 OAI = {"oai": "http://www.openarchives.org/OAI/2.0/"}
 
@@ -177,20 +176,10 @@ def test_products_other_than_mp3_and_psd_are_refused(runner, packages):
     assert result.exit_code == 2 and "reprocessing rebuilds mp3, psd" in result.stderr and "wav" in result.stderr
 
 
-def archive(settings, files) -> list[str]:
-    engine = wiring.init_catalog(settings)
-    ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=5)
-    for path in files:
-        ingestor.feed(raw.RawFileName.parse(path).sensor, raw_decoder.read_file(path, frame_length=settings.adf_frame_length))
-    ingestor.flush()
-    engine.dispose()
-    return ingestor.report.packages_made
-
-
 def test_workers_take_different_jobs_with_skip_locked(postgres_url, tmp_path, synthetic_files):
     settings = load_settings(env={}, data_dir=str(tmp_path / "data"), database_url=postgres_url, snippet_duration_s="2",
                              snippet_interval_s=2, min_coverage=0.6)
-    pids = archive(settings, synthetic_files())
+    pids = archive_files(settings, synthetic_files()).packages_made
     engine = wiring.open_catalog(settings)
     with writer(engine).begin() as conn:
         reprocess_jobs.submit(conn, "b1", [(pid, None) for pid in pids], ("psd",), settings.products.as_json())

@@ -23,25 +23,16 @@ from hydroserve.api import acoustic_registration, wiring
 from hydroserve.api.db import writer
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
-from hydroserve.codecs import raw, raw_decoder
+from hydroserve.codecs import raw
 from hydroserve.api.web.services import services
 from hydroserve.odc_sync import registry
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
-from support import REAL_START_TICK, SENSOR, read_stored_samples, url
+from support import REAL_START_TICK, SENSOR, archive_files, read_stored_samples, url
 
 DAY = "2020-12-23"
 RANGE = {"start": "2020-12-23T00:00:00Z", "end": "2020-12-24T00:00:00Z"}
 MINUTE_19_28 = 1608751680  # 2020-12-23T19:28:00Z
 OTHER = raw.SensorId(808956921, 1)
-
-
-def ingest(settings, files) -> None:
-    engine = wiring.init_catalog(settings)
-    ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=5)
-    for path in files:
-        ingestor.feed(raw.RawFileName.parse(path).sensor, raw_decoder.read_file(path, frame_length=settings.adf_frame_length))
-    ingestor.flush()
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +42,9 @@ def day_settings(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("soundscape")
     settings = load_settings(env={}, data_dir=str(tmp / "data"), database_url=f"sqlite:///{tmp / 'data' / 'catalog.sqlite'}",
                              snippet_duration_s="2", snippet_interval_s=2, min_coverage=0.6, spool_settle_s=0)
-    ingest(settings, write_adf_files(tmp / "adf", SyntheticSensor(SENSOR, seed=0), start_tick=REAL_START_TICK,
+    archive_files(settings, write_adf_files(tmp / "adf", SyntheticSensor(SENSOR, seed=0), start_tick=REAL_START_TICK,
                                      n_frames=100, frames_per_file=8))
-    ingest(settings, write_adf_files(tmp / "other", SyntheticSensor(OTHER, seed=1), start_tick=REAL_START_TICK,
+    archive_files(settings, write_adf_files(tmp / "other", SyntheticSensor(OTHER, seed=1), start_tick=REAL_START_TICK,
                                      n_frames=32, frames_per_file=8))
     return settings
 
