@@ -14,7 +14,8 @@ of sensor types, each a dB range ``[low, high]``::
 The range is in the unit the picture is drawn in: dB re 1 uPa^2/Hz for a
 calibrated sensor, dB re 1 (sample unit)^2/Hz for an uncalibrated one. A
 picture or sensor type without a range is auto-scaled (each picture to its own
-levels). :func:`colour_scale_db` is the one reader of the setting.
+levels), except the LTSA, which has a fixed default per unit
+(:data:`.soundscape_pictures.DEFAULT_COLOUR_RANGE_DB`). :func:`colour_scale_db` is the one reader of the setting.
 """
 
 from __future__ import annotations

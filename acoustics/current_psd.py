@@ -25,16 +25,14 @@ class CurrentPsd:
     boundary_tick: int
     created_at: datetime
     sha256: str
-    version: int
-    job_id: int | None
     nfft: int
     calibration_tag: str
     expired: bool
 
 
 _CURRENT_PSD = (
-    select(packages.c.sensor_id, packages.c.boundary_tick, packages.c.created_at, products.c.sha256, products.c.version,
-           products.c.job_id, products.c.details["nfft"].as_integer().label("nfft"),
+    select(packages.c.sensor_id, packages.c.boundary_tick, packages.c.created_at, products.c.sha256,
+           products.c.details["nfft"].as_integer().label("nfft"),
            products.c.details["calibration_tag"].as_string().label("calibration_tag"),
            expired_products.c.expired_at)
     .select_from(packages.join(products, (products.c.package_id == packages.c.package_id) & (products.c.kind == "psd"))
@@ -50,5 +48,4 @@ def current_psd(conn: Connection, pid: str) -> CurrentPsd | None:
     row = conn.execute(_CURRENT_PSD, {"package_id": pid}).first()
     if row is None:
         return None
-    return CurrentPsd(pid, SensorId.parse(row.sensor_id), row.boundary_tick, as_utc(row.created_at), row.sha256,
-                      row.version, row.job_id, row.nfft, row.calibration_tag, row.expired_at is not None)
+    return CurrentPsd(pid, SensorId.parse(row.sensor_id), row.boundary_tick, as_utc(row.created_at), row.sha256, row.nfft, row.calibration_tag, row.expired_at is not None)

@@ -82,16 +82,6 @@ def latest_packages(conn: Connection) -> dict[str, Latest]:
     return found
 
 
-def package_counts(conn: Connection, *, start_tick: int, end_tick: int) -> dict[str, int]:
-    """Packages per sensor whose window starts in ``[start_tick, end_tick)``; sensors with none are absent."""
-    if end_tick <= start_tick:
-        raise ValueError(f"{end_tick=} must be after {start_tick=}")
-    query = (select(packages.c.sensor_id, func.count().label("n"))
-             .where(packages.c.boundary_tick >= start_tick, packages.c.boundary_tick < end_tick)
-             .group_by(packages.c.sensor_id))
-    return {row.sensor_id: row.n for row in conn.execute(query)}
-
-
 def overview_sensors(geometry: SensorCatalog, latest: dict[str, Latest]) -> list[OverviewSensor]:
     """The sensors of the sensors file and of the catalog, ordered by detector, string, floor and id
     (unplaced sensors last)."""

@@ -173,11 +173,10 @@ class PackageProducts:
         document = psd_product.document(record.package_id, self.psd_statistics(record, nfft).band(fmin_hz, fmax_hz), calibration)
         return Served(io.BytesIO(document), len(document), psdjson.MEDIA_TYPE, etag, immutable=False, in_memory=True)
 
-    def psd_etag(self, current: CurrentPsd, *, nfft: int | None = None, fmin_hz: float | None = None,
-                 fmax_hz: float | None = None) -> str:
+    def psd_etag(self, current: CurrentPsd, *, fmin_hz: float | None = None, fmax_hz: float | None = None) -> str:
         """The ETag :meth:`psd` gives the document asked for, from the catalog's PSD row alone: it names the document's
         bytes (the stored document's SHA-256, or a hash of that, the band, the nfft and the calibration tag)."""
-        return _psd_etag(current.sha256, current.calibration_tag, calibration_tag(self.calibration(current)), nfft=nfft,
+        return _psd_etag(current.sha256, current.calibration_tag, calibration_tag(self.calibration(current)), nfft=None,
                          fmin_hz=fmin_hz, fmax_hz=fmax_hz)
 
     def hmd_file(self, record: PackageRecord) -> Served:

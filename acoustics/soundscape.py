@@ -262,10 +262,17 @@ class Soundscape:
         state = (soundscape_pictures.PICTURE_VERSION, kind, sensor, start_s, end_s, parameters, found)
         return hashlib.sha256(repr(state).encode()).hexdigest()[:40]
 
-    def picture(self, sensor: str, etag: str, kind: str, make: Callable[[], bytes]) -> bytes:
-        """The picture stored under its ``etag`` (:meth:`picture_etag`), drawn with ``make()`` and stored first if
-        missing."""
-        key = f"{sensor}/soundscape/{kind}.{etag}.png"
+    def picture(self, sensor: str, etag: str, kind: str, start_s: int, end_s: int, make: Callable[[], bytes]) -> bytes:
+        """The picture of ``[start_s, end_s)`` stored under its ``etag`` (:meth:`picture_etag`), drawn with ``make()``
+        and stored first if missing. It is stored with the aggregates of the range's last day with data, at that
+        day's revision, so it goes when they go (a new revision of that day, retention); without data it is not
+        stored."""
+        days = hmd_days.days_between(start_s, end_s)
+        found = self.revisions(days[0], days[-1], [sensor]) if days else {}
+        if not found:
+            return make()
+        (_, last_day), revision = max(found.items())
+        key = self._key(sensor, last_day, revision, f"picture-{kind}-{etag}.png")
         stored = self._read(key)
         if stored is None:
             stored = make()

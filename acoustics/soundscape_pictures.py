@@ -21,25 +21,17 @@ from .plots import NO_DATA_COLOUR, _png, line_figure, set_title
 PICTURE_VERSION = 1
 SIZE_PX = (1000, 460)
 LOWEST_HZ = 10.0
-DEFAULT_COLOUR_RANGE_DB = {
-    # (sensor type, calibrated) -> (lowest, highest) dB of the LTSA colour scale
-    ("hydrophone", True): (40.0, 110.0),
-    ("piezo", True): (40.0, 110.0),
-    (None, True): (40.0, 110.0),
-    ("hydrophone", False): (-150.0, -80.0),
-    ("piezo", False): (-150.0, -80.0),
-    (None, False): (-150.0, -80.0),
-}
+DEFAULT_COLOUR_RANGE_DB = {True: (40.0, 110.0), False: (-150.0, -80.0)}
+"""The LTSA colour scale where none is configured, by whether the sensor is calibrated: (lowest, highest) dB."""
 
 
-def colour_range_db(sensor_type: str | None, calibrated: bool,
-                    configured: tuple[float, float] | None = None) -> tuple[float, float]:
-    """The fixed LTSA colour scale of a sensor type (dB re 1 µPa²/Hz calibrated, else re 1 sample unit²/Hz): the
-    ``configured`` one (setting ``colour_scales.ltsa``, :func:`.colour_scales.colour_scale_db`), else a default per
-    type and unit."""
+def colour_range_db(calibrated: bool, configured: tuple[float, float] | None = None) -> tuple[float, float]:
+    """The fixed LTSA colour scale (dB re 1 µPa²/Hz calibrated, else re 1 sample unit²/Hz): the ``configured`` one
+    (setting ``colour_scales.ltsa`` for the sensor's type, :func:`.colour_scales.colour_scale_db`), else the default
+    for the unit."""
     if configured is not None:
         return configured
-    return DEFAULT_COLOUR_RANGE_DB.get((sensor_type, calibrated), DEFAULT_COLOUR_RANGE_DB[(None, calibrated)])
+    return DEFAULT_COLOUR_RANGE_DB[calibrated]
 
 
 def _datetimes(start_unix_ns: np.ndarray) -> list[datetime]:
@@ -75,7 +67,7 @@ def ltsa_png(series: LevelSeries, *, start_s: int, end_s: int, resolution_s: int
     edges_ns, grid = _time_grid(series, start_s, end_s, resolution_s)
     keep = series.centre_hz >= LOWEST_HZ
     centre = series.centre_hz[keep]
-    frequency_edges = np.concatenate([[centre[0]], np.sqrt(centre[1:] * centre[:-1]), [centre[-1]]])
+    frequency_edges = _band_edges_hz(centre)
     figure = line_figure(SIZE_PX, small)
     axes = figure.add_subplot()
     axes.set_facecolor(NO_DATA_COLOUR)
@@ -97,7 +89,7 @@ def spd_png(histogram: spd.LevelHistogram, centre_hz: np.ndarray, *, unit: str, 
     histogram, centre = histogram.bands(np.flatnonzero(keep)), centre_hz[keep]
     edges, density = spd.density(histogram, bin_db)
     levels = spd.percentiles(histogram)
-    frequency_edges = np.concatenate([[centre[0]], np.sqrt(centre[1:] * centre[:-1]), [centre[-1]]])
+    frequency_edges = _band_edges_hz(centre)
     figure = line_figure(SIZE_PX, small)
     axes = figure.add_subplot()
     shown = np.where(density > 0, density, np.nan).T
@@ -130,3 +122,9 @@ def levels_png(times_ns: np.ndarray, levels_db: np.ndarray, names: list[str], *,
     axes.legend(fontsize=8, loc="upper right", ncols=min(len(names), 6))
     set_title(axes, title, small)
     return _png(figure)
+
+
+def _band_edges_hz(centre_hz: np.ndarray) -> np.ndarray:
+    """Cell edges for bands drawn at ``centre_hz`` (log axis): the geometric means of neighbours, the ends at the end
+    centres."""
+    return np.concatenate([[centre_hz[0]], np.sqrt(centre_hz[1:] * centre_hz[:-1]), [centre_hz[-1]]])

@@ -123,7 +123,7 @@ class ViewCache:
         except BaseException:
             os.close(fd)
             raise
-        return _Writer(self, fd, path, sha256, size_bytes)
+        return _Writer(self, fd, path, sha256)
 
     def _placed(self, writer: _Writer) -> None:
         """Keep the identity of a file this process wrote and hashed, then evict."""
@@ -160,8 +160,8 @@ class ViewCache:
 class _Writer:
     """One view being written into the cache: the bytes in order, then :meth:`finish`."""
 
-    def __init__(self, cache: ViewCache, fd: int, path: Path, sha256: str, size_bytes: int):
-        self.cache, self.fd, self.path, self.sha256, self.size_bytes = cache, fd, path, sha256, size_bytes
+    def __init__(self, cache: ViewCache, fd: int, path: Path, sha256: str):
+        self.cache, self.fd, self.path, self.sha256 = cache, fd, path, sha256
         self.digest = hashlib.sha256()
         self.written = 0
 
@@ -173,14 +173,13 @@ class _Writer:
             view = view[os.write(self.fd, view):]
 
     def finish(self) -> None:
-        """Rename the file into place if it holds the whole view (its SHA-256 checked), else delete it."""
+        """Rename the file into place if it holds the view (its SHA-256 checked), else delete it."""
         try:
-            if self.written == self.size_bytes and self.digest.hexdigest() == self.sha256:
+            if self.digest.hexdigest() == self.sha256:
                 os.rename(self.path, self.cache.directory / self.sha256)
                 self.cache._placed(self)
                 return
-            if self.written == self.size_bytes:
-                log.error("view %s read from the store hashes to %s: not cached", self.sha256, self.digest.hexdigest())
+            log.error("view %s read from the store hashes to %s: not cached", self.sha256, self.digest.hexdigest())
             self.path.unlink(missing_ok=True)
         finally:
             os.close(self.fd)  # lets go of the lock

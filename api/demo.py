@@ -99,9 +99,10 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     from hydroserve.samples.synthetic import SyntheticSensor
 
     stop = threading.Event()
-    # the sensors file's sensors that the synthetic DAQ feeds (the others of the demo detector have no data)
+    # the sensors file's sensors that the synthetic DAQ feeds (the others of the demo detector have no data); a sensors
+    # file of one's own without the demo's live sensors has all of its sensors fed
     known = sensor_metadata.load(settings.sensors_file).sensors
-    live = sorted(sensor for sensor in known if str(sensor) in LIVE_SENSORS)
+    live = sorted(sensor for sensor in known if str(sensor) in LIVE_SENSORS) or sorted(known)
     sources = [SyntheticSensor(sensor, seed=index, **_calibrated_as(known[sensor].calibration))
                for index, sensor in enumerate(live)]
     writer = LiveSpoolWriter(settings.spool_dir, sources, backfill_s=backfill_s)

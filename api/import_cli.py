@@ -39,9 +39,10 @@ def cmd_import(settings, args) -> int:
     ingestor = wiring.build_ingestor(settings, archive, retry_for_s=args.retry_for_s)
     by_sensor = defaultdict(list)
     for path, problem in inputs(args.files):
+        if problem:
+            ingestor.problem(raw.RawFormatError(str(path), None, problem))
+            continue
         try:
-            if problem:
-                raise raw.RawFormatError(str(path), None, problem)
             parsed = raw.RawFileName.parse(path)
             if not path.is_file():
                 raise raw.RawFormatError(str(path), None, "no such file")

@@ -70,7 +70,6 @@ class Failure:
 
 @dataclass
 class Outcome:
-    shell: str
     ran: list[Command] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
 
@@ -165,7 +164,7 @@ def run(found: list[Command], shell: str, workdir: Path, address: str, *, repeat
     done = subprocess.run([shell], input=script(found, address), cwd=workdir, env=env, capture_output=True, text=True,
                           timeout=timeout_s)
     stdout, stderr = _by_command(done.stdout), _by_command(done.stderr)
-    outcome = Outcome(shell)
+    outcome = Outcome()
     for number, command in enumerate(found):
         key = str(number)
         if key not in stderr:
@@ -191,6 +190,7 @@ def _indent(text: str) -> str:
 
 
 def free_port() -> int:
+    # support.free_port's twin: this script runs outside the test session, without support's imports (numpy, flask)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -65,10 +65,11 @@ def test_a_date_alone_is_its_midnight_utc(client, two_packages):
     as_time = client.get(packages, query_string={"start": "2020-12-23T00:00:00Z", "end": "2020-12-24T00:00:00Z"}).json["items"]
     assert len(as_date) == 2 and as_date == as_time
     assert client.get(packages, query_string={"start": "2020-12-24"}).json["items"] == []
-    feed = client.get(url(client, "registry.Resources"), query_string={"since": "2020-12-23"})
-    assert feed.status_code == 200 and feed.json["items"]
-    alerts = client.get(url(client, "alerts.Alerts"), query_string={"since": "2025-01-01"})
-    assert alerts.status_code == 200
+    for endpoint, day in (("registry.Resources", "2020-12-23"), ("alerts.Alerts", "2025-01-01")):
+        as_date = client.get(url(client, endpoint), query_string={"since": day})
+        as_time = client.get(url(client, endpoint), query_string={"since": f"{day}T00:00:00Z"})
+        assert as_date.status_code == 200 and as_date.json["items"] == as_time.json["items"], endpoint
+    assert client.get(url(client, "registry.Resources"), query_string={"since": "2020-12-23"}).json["items"]
 
 
 @pytest.mark.parametrize("value", ["2020-12-23T10:00", "yesterday", "2020-12"])

@@ -4,6 +4,7 @@ rebuilds, are in test_flac_storage)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -20,7 +21,9 @@ PID = "DOM_808956920_CH1_1608751680"
 
 @pytest.fixture(scope="module")
 def settings(module_settings):
-    return module_settings
+    """No view cache: every read here goes through the FLAC store (the first whole read would fill the cache, and the
+    Range reads after it would be served from there; the cache has its own tests in test_view_cache.py)."""
+    return dataclasses.replace(module_settings, view_cache_bytes=0)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.api import wiring
 from hydroserve.codecs import flac, raw, raw_decoder
 from hydroserve.samples.synthetic import SyntheticSensor, write_adf_files
-from support import REAL_FILE, REAL_START_TICK, SENSOR, package_record, read_stored_samples, url
+from support import REAL_FILE, REAL_START_TICK, SENSOR, package_record, url
 
 PID = "DOM_808956920_CH1_1608751680"
 NEEDS_FLAC_TOOLS = pytest.mark.skipif(not (shutil.which("flac") and shutil.which("ffprobe") and shutil.which("ffmpeg")),

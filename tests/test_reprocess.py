@@ -257,7 +257,7 @@ def test_import_again_names_the_resume_cursor_and_the_command_that_reprocesses(s
     # frames from 19:27:59.047 (window 19:27:58, 2 s windows); the last window, 19:28:08-10, was final: cursor 19:28:10
     command = (f"hydroserve reprocess --sensor {SENSOR} --start 2020-12-23T19:27:58.000000Z "
                f"--end 2020-12-23T19:28:10.000000Z")
-    assert f"16 frames lie before the resume cursor 2020-12-23T19:28:10.000000Z" in again.output
+    assert "16 frames lie before the resume cursor 2020-12-23T19:28:10.000000Z" in again.output
     assert f"run: {command}" in again.output
     as_json = runner("import", "--json", *files).json()["before_resume_cursor"][str(SENSOR)]
     assert as_json == {"frames": 16, "first_window_start": "2020-12-23T19:27:58.000000Z",

@@ -18,8 +18,7 @@ from sqlalchemy import create_engine, update
 from alert_support import sample_alert
 from event_support import files_of, sky_table
 from hydroserve.acoustics import catalog
-from hydroserve.codecs.raw import TICKS_PER_SECOND
-from support import AUTH, REAL_START_TICK, url
+from support import AUTH, url
 
 PUBLIC_URL = "https://hydroserve.example.org"
 HEADERS = ("ETag", "Link", "Location", "Last-Modified", "Content-Type", "Cache-Control", "Content-Length", "Content-Range")

@@ -165,7 +165,12 @@ class PsdSchema(ma.Schema):
     package_id = fields.String(metadata={"description": "package id <sensor>_<unix window start>"})
     unit = fields.String(metadata={"description": "unit of the levels", "example": "dB re 1 uPa^2/Hz"})
     calibrated = fields.Boolean(metadata={"description": "whether the levels are calibrated (dB re 1 uPa^2/Hz) or in sample units"})
-    calibration_offset_db = fields.Float(metadata={"description": "dB added to the levels in sample units (0 when uncalibrated)"})
+    calibration_offset_db = fields.Float(allow_none=True, metadata={
+        "description": "dB added to the levels in sample units (0 when uncalibrated); null when a sensitivity curve is "
+                       "used"})
+    calibration_tag = fields.String(metadata={"description": "present when a sensitivity curve is used: its tag"})
+    calibration_curve = fields.Dict(metadata={"description": "present when a sensitivity curve is used: the curve "
+                                                               "(points, validity, source), see /info"})
     window = fields.String(metadata={"description": "Welch segment window (hann)"})
     nfft = fields.Integer(metadata={"description": "Welch segment length in samples"})
     overlap_samples = fields.Integer(metadata={"description": "overlap of consecutive segments in samples"})

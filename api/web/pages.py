@@ -91,8 +91,17 @@ class Coverage:
     rows: list[CoverageRow]
 
     def level(self, count: int) -> int:
-        """0 (no data) to COVERAGE_LEVELS (every expected package)."""
-        return min(COVERAGE_LEVELS, math.ceil(COVERAGE_LEVELS * count / self.expected))
+        return coverage_level(count, self.expected)
+
+
+def coverage_level(count: int, expected: int) -> int:
+    """0 (no data) to COVERAGE_LEVELS (every one of the ``expected`` packages)."""
+    return min(COVERAGE_LEVELS, math.ceil(COVERAGE_LEVELS * count / expected))
+
+
+def expected_packages(bin_s: int) -> int:
+    """Packages a bin of ``bin_s`` seconds holds at full coverage (at least 1)."""
+    return max(1, bin_s // services().settings.snippet_interval_s)
 
 
 def coverage(conn, sensors: list[str], last_tick: int | None, name: str) -> Coverage | None:
@@ -105,7 +114,7 @@ def coverage(conn, sensors: list[str], last_tick: int | None, name: str) -> Cove
     counts = catalog.package_counts(conn, start_tick=start_tick, bin_ticks=bin_ticks, n_bins=n_bins)
     rows = [CoverageRow(sensor, [counts.get((sensor, i), 0) for i in range(n_bins)]) for sensor in sensors]
     bins = [(tick_to_datetime(start_tick + i * bin_ticks), tick_to_datetime(start_tick + (i + 1) * bin_ticks)) for i in range(n_bins)]
-    return Coverage(name, bin_s, bins, max(1, bin_s // services().settings.snippet_interval_s), rows)
+    return Coverage(name, bin_s, bins, expected_packages(bin_s), rows)
 
 
 def other_resources(conn) -> tuple[list[registry.Resource], dict[str, str]]:
@@ -232,10 +241,10 @@ def day(sensor: str):
     items = [item if not isinstance(item, timeline.Gap) else
              StripGap(tick_to_datetime(item.start_tick), tick_to_datetime(item.start_tick + item.n_windows * interval_ticks), item.n_windows)
              for item in timeline.strip(records, start_tick=start_tick, end_tick=end_tick, interval_ticks=interval_ticks)]
-    expected_per_hour = max(1, 3600 // services().settings.snippet_interval_s)
+    expected_per_hour = expected_packages(3600)
     return render_template(
         "day.html", sensor=meta, day=chosen, hour=hour, per_hour=per_hour, expected_per_hour=expected_per_hour,
-        levels=[min(COVERAGE_LEVELS, math.ceil(COVERAGE_LEVELS * n / expected_per_hour)) for n in per_hour],
+        levels=[coverage_level(n, expected_per_hour) for n in per_hour],
         items=[package_json(i) | {"samples_deleted": "wav" in i.expired} if not isinstance(i, StripGap) else i for i in items],
         truncated=truncated, previous_day=chosen - timedelta(days=1), next_day=chosen + timedelta(days=1),
         scale=spectrogram_scale_db(SensorId.parse(sensor)),

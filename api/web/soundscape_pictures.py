@@ -41,7 +41,7 @@ def _send_picture(sensor: str, kind: str, start: datetime, end: datetime, parame
     response.make_conditional(request)
     if response.status_code == 304:
         return response
-    response.set_data(soundscape.picture(sensor, response.get_etag()[0], kind, lambda: make(start_s, end_s)))
+    response.set_data(soundscape.picture(sensor, response.get_etag()[0], kind, start_s, end_s, lambda: make(start_s, end_s)))
     return response
 
 
@@ -72,7 +72,7 @@ def ltsa_png(sensor: str, start: datetime, end: datetime, size: str, resolution_
         return soundscape_pictures.ltsa_png(
             series, start_s=start_s, end_s=end_s, resolution_s=resolution_s, unit=hmd_day.units(series.calibrated)[0],
             title=_title(sensor, f"long-term spectral average ({_bin_name(resolution_s)} mean HMD)", start, end),
-            colour_range=soundscape_pictures.colour_range_db(info.type, series.calibrated, configured), small=size == "small")
+            colour_range=soundscape_pictures.colour_range_db(series.calibrated, configured), small=size == "small")
 
     return _send_picture(sensor, "ltsa", start, end, (info.type, configured, size, resolution_s), make)
 
