@@ -319,6 +319,10 @@ def test_pictures_are_pngs_with_etags(day_app, day_client, endpoint):
                                      "end": "2020-12-24T00:00:00Z"}, 400),  # minutes over more than 2 days
     ("soundscape_pictures.LtsaPng", {"sensor": str(SENSOR), "resolution_s": 60, "start": "2020-12-23T00:00:00Z",
                                      "end": "2020-12-25T00:00:00Z"}, 400),  # more than 2000 bins
+    ("soundscape.SensorLevels", {"sensor": str(SENSOR), "resolution_s": 60, "start": "2020-12-20T00:00:00Z",
+                                 "end": "2020-12-24T00:00:00Z"}, 400),  # minutes over more than 2 days
+    ("soundscape.Levels", {"band": "broadband", "resolution_s": 60, "start": "2020-12-20T00:00:00Z",
+                           "end": "2020-12-24T00:00:00Z"}, 400),  # the same for many sensors
 ])
 def test_bad_requests_are_problems(day_app, day_client, endpoint, values, status):
     response = day_client.get(url(day_app, endpoint, **values))

@@ -65,16 +65,23 @@ class LtsaPictureQuery(SpdPictureQuery):
 
     @ma.validates_schema
     def _columns(self, data, **kwargs):
-        if "resolution_s" not in data or "start" not in data or "end" not in data:
-            return
-        resolution_s, span_s = data["resolution_s"], (data["end"] - data["start"]).total_seconds()
-        if resolution_s % 60:
-            raise ma.ValidationError("resolution_s must be a multiple of 60.", "resolution_s")
-        if span_s > MAX_LTSA_COLUMNS * resolution_s:
-            raise ma.ValidationError(f"the range holds more than {MAX_LTSA_COLUMNS} bins of resolution_s.", "resolution_s")
-        if resolution_s % 3600 and span_s > MAX_LTSA_MINUTES_DAYS * 86400:
-            raise ma.ValidationError(f"a resolution_s that is not a whole number of hours needs a range of at most "
-                                     f"{MAX_LTSA_MINUTES_DAYS} days.", "resolution_s")
+        check_bins(data, MAX_LTSA_COLUMNS)
+
+
+def check_bins(data: dict, max_bins: int | None = None) -> None:
+    """A query's ``resolution_s`` over its range: a multiple of 60, at most ``max_bins`` bins (None: as many as the
+    range holds), and bins that are not whole hours (made from the stored minutes, day by day) only over ranges of at
+    most MAX_LTSA_MINUTES_DAYS days."""
+    if "resolution_s" not in data or "start" not in data or "end" not in data:
+        return
+    resolution_s, span_s = data["resolution_s"], (data["end"] - data["start"]).total_seconds()
+    if resolution_s % 60:
+        raise ma.ValidationError("resolution_s must be a multiple of 60.", "resolution_s")
+    if max_bins is not None and span_s > max_bins * resolution_s:
+        raise ma.ValidationError(f"the range holds more than {max_bins} bins of resolution_s.", "resolution_s")
+    if resolution_s % 3600 and span_s > MAX_LTSA_MINUTES_DAYS * 86400:
+        raise ma.ValidationError(f"a resolution_s that is not a whole number of hours needs a range of at most "
+                                 f"{MAX_LTSA_MINUTES_DAYS} days.", "resolution_s")
 
 
 class BandsField(fields.String):
@@ -94,7 +101,9 @@ class BandsField(fields.String):
 
 
 RESOLUTION_FIELD = {"validate": validate.Range(min=60, max=30 * 86400), "metadata": {
-    "description": "time bin, s: a multiple of 60; bins start at multiples of it since 1970-01-01T00:00:00Z"}}
+    "description": f"time bin, s: a multiple of 60; bins start at multiples of it since 1970-01-01T00:00:00Z; a bin that "
+                   f"is not a whole number of hours is made from the minutes and needs a range of at most "
+                   f"{MAX_LTSA_MINUTES_DAYS} days"}}
 
 
 class LevelsQuery(TimeRange):
@@ -102,6 +111,10 @@ class LevelsQuery(TimeRange):
         "description": "decidecade (all 40 bands, 10 Hz to 79.4 kHz), broadband, or nominal centres in Hz, e.g. 63,125",
         "example": "63,125"})
     resolution_s = fields.Integer(load_default=3600, **RESOLUTION_FIELD)
+
+    @ma.validates_schema
+    def _bins(self, data, **kwargs):
+        check_bins(data)
 
 
 class ManyLevelsQuery(TimeRange):
@@ -111,6 +124,10 @@ class ManyLevelsQuery(TimeRange):
                          metadata={"description": f"sensors (repeat the parameter, at most {MAX_NAMED_SENSORS}: a URL "
                                                   "holds no more); all sensors with data by default"})
     resolution_s = fields.Integer(load_default=3600, **RESOLUTION_FIELD)
+
+    @ma.validates_schema
+    def _bins(self, data, **kwargs):
+        check_bins(data)
 
     @ma.validates("band")
     def _band(self, value, **kwargs):
