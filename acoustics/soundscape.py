@@ -5,7 +5,9 @@ through the ``hmd_days`` table (:mod:`.hmd_days`: one small row per
 sensor-day, never the packages), read from the blob store (checked against
 their chunk checksums) and made from the per-package HMD products when
 missing or damaged (the first request after a package of that day arrived
-makes them; concurrent makers write the same bytes atomically); once
+makes them; each blob is replaced atomically, and concurrent makers of one
+revision store the same content: only the netCDF's ``date_created`` differs,
+so a day file's ETag may change once after such a race); once
 stored, the aggregates of the day's earlier revisions are deleted. Whole days
 of a time range use the stored aggregates, and so does a day cut by the range
 that has no data outside it (today, up to now). The SPD of the minutes of a day

@@ -193,13 +193,12 @@ def detector(quantity: str, start: datetime | None = None, end: datetime | None 
 
 def compact_json(document: dict) -> Response:
     """The document as JSON without spaces, gzip-compressed for clients that accept it (a whole detector's 6,555
-    sensors: 480 kB, a few tens of kB compressed), with an ETag of the bytes sent (so 304 while nothing changed)."""
+    sensors: 480 kB, a few tens of kB compressed), with an ETag of the JSON and its encoding (so 304 while nothing changed)."""
     body = json.dumps(document, separators=(",", ":")).encode()
     compress = "gzip" in request.accept_encodings
-    if compress:
-        body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
     response = http.send_json_bytes(body, etag=hashlib.sha256(body).hexdigest()[:40] + ("-gzip" if compress else ""))
-    if compress and response.status_code == 200:
+    if compress and response.status_code == 200:  # compressed only when sent: a revalidation (304) needs none
+        response.set_data(gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0))
         response.headers["Content-Encoding"] = "gzip"
     response.vary.add("Accept-Encoding")
     return response
