@@ -57,14 +57,18 @@ def with_live(records: list[PackageRecord], kind: str) -> list[PackageRecord]:
     return [record for record in records if kind not in record.expired]
 
 
-def load_sensor(sensor: str) -> dict:
-    """The JSON document of a sensor; 404 unless it has data here."""
+def load_sensor(sensor: str, *, listed_without_data: bool = False) -> dict:
+    """The JSON document of a sensor; 404 unless it has data here (or, ``listed_without_data``, is in the sensors
+    file: a document without packages)."""
     check_id(sensor, SENSOR_PATTERN, "sensor")
     with services().engine.connect() as conn:
         summaries = catalog.sensor_summaries(conn, sensor)
-    if not summaries:
-        abort(404, description=f"No sensor {sensor!r} has data here.")
-    return sensor_json(services().sensors.info(SensorId.parse(sensor)), summaries[0])
+    parsed = SensorId.parse(sensor)
+    if summaries:
+        return sensor_json(services().sensors.info(parsed), summaries[0])
+    if listed_without_data and parsed in services().sensors.sensors:
+        return sensor_json(services().sensors.info(parsed), None)
+    abort(404, description=f"No sensor {sensor!r} has data here.")
 
 
 def latest_packages(sensor: str, n: int) -> list[PackageRecord]:

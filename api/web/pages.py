@@ -26,7 +26,7 @@ from hydroserve.codecs.raw import SensorId
 from hydroserve.codecs.times import datetime_to_tick, readable_utc, tick_to_datetime
 from hydroserve.odc_sync import registry
 
-from .acoustic_documents import info_json, package_json, sensor_json
+from .acoustic_documents import info_json, package_json
 from .acoustic_lookups import latest_packages, load_package, load_sensor, package_page, with_live
 from .acoustic_schemas import PsdPictureQuery, SpectrogramPictureQuery, band_levels_count_field
 from .cursor import Cursor, next_page
@@ -173,22 +173,11 @@ def package(package_id: str):
     )
 
 
-def geometry_sensor(sensor: str) -> dict | None:
-    """The document of a sensor of the sensors file that has no data here yet (its page says so), else None."""
-    known = {str(s): s for s in services().sensors.sensors}
-    if sensor not in known:
-        return None
-    with services().engine.connect() as conn:
-        if catalog.sensor_summaries(conn, sensor):
-            return None
-    return sensor_json(services().sensors.info(known[sensor]), None)
-
-
 @bp.get("/sensors/<sensor>", endpoint="sensor")
 def sensor(sensor: str):
     """A sensor: what it is, its noise in bands over its latest packages, its packages page by page."""
     query = _query(SensorPageQuery())
-    meta = geometry_sensor(sensor) or load_sensor(sensor)
+    meta = load_sensor(sensor, listed_without_data=True)  # a sensor of the sensors file without data: its page says so
     page, next_cursor = package_page(order="newest", limit=SENSOR_PAGE_SIZE, sensor=sensor, start=query.get("start"),
                                      end=query.get("end"), cursor=query.get("cursor"))
     next_url = None if next_cursor is None else next_page("pages.sensor", next_cursor, external=False, sensor=sensor)[0]
