@@ -63,6 +63,10 @@ class VersionConflict(RuntimeError):
     """Another version of a product was committed while this job made its own; the job stays pending."""
 
 
+class _Deferred(Exception):
+    """A job's execution ended by a catalog or storage error was recorded and the job waits for its retry."""
+
+
 class _Staged:
     """A blob store stand-in that keeps what a builder puts, so nothing is stored unless it changed."""
 
@@ -112,10 +116,19 @@ class Reprocessor:
         ``become_writer(conn)`` makes the reader transaction holding a job's row lock a write transaction (PostgreSQL).
     registrar : callable, optional
         ``registrar(conn, record)``: the resources and outbox rows of the changed products, in the job's transaction.
+    max_attempts : int
+        Executions of a job that a catalog or storage error may end before the job fails.
+    retry_delay_s : callable
+        ``retry_delay_s(attempts)``: seconds a job waits after its attempt number ``attempts + 1`` ended so.
     """
 
     def __init__(self, reader: Engine, writer: Engine, package_products: PackageProducts, blobs: BlobStore, *,
-                 become_writer: Callable[[Connection], None], registrar: Registrar | None = None):
+                 become_writer: Callable[[Connection], None], registrar: Registrar | None = None,
+                 max_attempts: int, retry_delay_s: Callable[[int], float]):
+        if max_attempts < 1:
+            raise ValueError(f"{max_attempts=} must be at least 1")
+        self.max_attempts = max_attempts
+        self.retry_delay_s = retry_delay_s
         self.reader = reader
         self.become_writer = become_writer
         self.writer = writer
@@ -129,7 +142,8 @@ class Reprocessor:
         """Execute up to ``limit`` pending jobs (the ingest loop's duty); return how many were finished.
 
         A job whose samples are damaged or whose settings cannot make a product is finished as failed;
-        a catalog or storage error leaves it pending for a later call.
+        a catalog or storage error defers it (:func:`~.reprocess_jobs.defer`: tried again after a delay, failed after
+        ``max_attempts``) and ends this call.
         """
         finished = 0
         for _ in range(limit):
@@ -138,8 +152,10 @@ class Reprocessor:
             except VersionConflict as error:
                 log.info("reprocessing: %s; the job is done again", error)
                 continue
-            except (SQLAlchemyError, OSError) as error:
-                log.error("reprocessing: %s; the job stays pending", error)
+            except _Deferred:
+                break
+            except (SQLAlchemyError, OSError) as error:  # no job taken, or its attempt not recorded
+                log.error("reprocessing stopped for now (the catalog is out of reach): %s", error)
                 break
             if result is None:
                 break
@@ -147,22 +163,41 @@ class Reprocessor:
         return finished
 
     def run_one(self) -> JobResult | None:
-        """Execute the oldest pending job that no other worker holds; None when there is none."""
-        if self.row_locks:
-            with self.reader.begin() as conn:  # a reader while the job is built: other writers go on meanwhile
-                job = jobs.next_due(conn, lock=True)
-                if job is None:
-                    return None
-                built = self._build_or_error(job)
-                self.become_writer(conn)
+        """Execute the oldest due job that no other worker holds; None when there is none."""
+        job = None
+        try:
+            if self.row_locks:
+                with self.reader.begin() as conn:  # a reader while the job is built: other writers go on meanwhile
+                    job = jobs.next_due(conn, lock=True)
+                    if job is None:
+                        return None
+                    built = self._build_or_error(job)
+                    self.become_writer(conn)
+                    return self._commit(conn, job, built)
+            with self.reader.connect() as conn:
+                job = jobs.next_due(conn, lock=False)
+            if job is None:
+                return None
+            built = self._build_or_error(job)
+            with self.writer.begin() as conn:
                 return self._commit(conn, job, built)
-        with self.reader.connect() as conn:
-            job = jobs.next_due(conn, lock=False)
-        if job is None:
-            return None
-        built = self._build_or_error(job)
+        except (SQLAlchemyError, OSError) as error:
+            if job is None:
+                raise
+            return self._defer(job, f"{type(error).__name__}: {error}")
+
+    def _defer(self, job: jobs.Job, error: str) -> JobResult:
+        """Record the attempt a catalog or storage ``error`` ended (its transaction rolled back): the job's result when
+        that failed it for good, else :class:`_Deferred` (a catalog still out of reach raises its own error)."""
         with self.writer.begin() as conn:
-            return self._commit(conn, job, built)
+            failed = jobs.defer(conn, job.job_id, error, worker=self.worker, max_attempts=self.max_attempts,
+                                retry_delay_s=self.retry_delay_s)
+        if failed is None:
+            log.warning("reprocessing job %d (%s): %s; tried again later (at most %d attempts)", job.job_id,
+                        job.package_id, error, self.max_attempts)
+            raise _Deferred(job.job_id)
+        log.error("reprocessing job %d (%s) failed: %s", job.job_id, job.package_id, failed)
+        return JobResult(job.job_id, job.package_id, None, failed)
 
     def _build_or_error(self, job: jobs.Job) -> dict | str:
         """:meth:`_build`; an unforeseen error fails the job (logged with its traceback) rather than stopping the

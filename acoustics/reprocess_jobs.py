@@ -6,7 +6,10 @@ calibration to rebuild them with, so the result does not depend on which
 worker runs it. A job is ``pending`` until a worker finishes it, then
 ``done`` (with its ``outcome``: per kind, the version now current and whether
 it changed) or ``failed`` (with the error: the samples are damaged, the
-settings cannot make the product).
+settings cannot make the product, or a catalog or storage error outlasted the
+job's attempts). A job hit by a catalog or storage error stays pending but is
+not taken again before its ``retry_at`` (:func:`defer`, with the executor's
+backoff), and fails once it has been attempted ``max_attempts`` times.
 
 Taking a job: on PostgreSQL a worker locks the oldest pending job with
 ``SELECT ... FOR UPDATE SKIP LOCKED`` and holds that row lock until the job's
@@ -19,8 +22,9 @@ both commit it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     JSON,
@@ -35,6 +39,7 @@ from sqlalchemy import (
     Text,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -60,6 +65,10 @@ jobs = Table(
     Column("worker", String(200), nullable=True, comment="who finished it (host:pid)"),
     Column("outcome", JSON, nullable=True, comment='per kind: {"version": n, "changed": bool}'),
     Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0",
+           comment="executions ended by a catalog or storage error (the job stays pending until max attempts)"),
+    Column("retry_at", DateTime(timezone=True), nullable=True, comment="not taken again before this time"),
+    Column("last_error", Text, nullable=True, comment="the catalog or storage error of the last attempt"),
     Index("reprocess_jobs_due", "state", "job_id"),
     Index("reprocess_jobs_by_batch", "batch_id", "state"),
 )
@@ -89,9 +98,10 @@ def submit(conn: Connection, batch_id: str, targets: list[tuple[str, dict | None
 
 
 def next_due(conn: Connection, *, lock: bool) -> Job | None:
-    """The oldest pending job; with ``lock`` (PostgreSQL) locked for this transaction, skipping jobs other
-    workers hold."""
-    query = select(jobs).where(jobs.c.state == PENDING).order_by(jobs.c.job_id).limit(1)
+    """The oldest pending job not waiting for a retry; with ``lock`` (PostgreSQL) locked for this transaction,
+    skipping jobs other workers hold."""
+    query = (select(jobs).where(jobs.c.state == PENDING, or_(jobs.c.retry_at.is_(None), jobs.c.retry_at <= datetime.now(UTC)))
+             .order_by(jobs.c.job_id).limit(1))
     if lock:
         query = query.with_for_update(skip_locked=True)
     row = conn.execute(query).first()
@@ -110,6 +120,26 @@ def finish(conn: Connection, job_id: int, *, worker: str, outcome: dict | None =
         )
     )
     return done.rowcount == 1
+
+
+def defer(conn: Connection, job_id: int, error: str, *, worker: str, max_attempts: int,
+          retry_delay_s: Callable[[int], float]) -> str | None:
+    """Count a pending job's attempt ended by a catalog or storage ``error``: it is tried again after
+    ``retry_delay_s(attempts before this one)`` seconds, or failed when this was attempt ``max_attempts``. Returns the
+    error it failed with (None: it waits; or it was not pending any more)."""
+    attempts = conn.execute(select(jobs.c.attempts).where(jobs.c.job_id == job_id, jobs.c.state == PENDING)).scalar()
+    if attempts is None:
+        return None
+    now = datetime.now(UTC)
+    if attempts + 1 >= max_attempts:
+        failed = f"gave up after {attempts + 1} attempts: {error}"
+        conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(
+            state=FAILED, finished_at=now, worker=worker, attempts=attempts + 1, last_error=error[:MAX_ERROR_CHARS],
+            error=failed[:MAX_ERROR_CHARS]))
+        return failed
+    conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(
+        attempts=attempts + 1, retry_at=now + timedelta(seconds=retry_delay_s(attempts)), last_error=error[:MAX_ERROR_CHARS]))
+    return None
 
 
 def counts(conn: Connection, batch_id: str) -> dict[str, int]:

@@ -88,6 +88,10 @@ class SettingsSchema(Schema):
     ingest_lease_s = mf.Float(load_default=15.0, validate=validate.Range(min=1, max=3600), **_help(
         "PostgreSQL catalog: an ingest worker's sensor leases last this long without a heartbeat (renewed every third "
         "of it); the sensors of a worker that died go to the others within this time plus one poll_interval_s"))
+    reprocess_attempts = mf.Integer(load_default=5, validate=validate.Range(min=1), **_help(
+        "executions of a reprocessing job that a catalog or storage error may end before the job fails"))
+    reprocess_retry_s = mf.Float(load_default=30.0, validate=validate.Range(min=0.01), **_help(
+        "wait before a reprocessing job ended by a catalog or storage error is tried again; doubles per attempt, at most 1 h"))
     mp3_bit_rate_kbps = mf.Integer(load_default=128, validate=validate.OneOf(mp3.BIT_RATES_KBPS), **_help("MP3 constant bit rate"))
     mp3_quality = mf.Integer(load_default=7, validate=validate.Range(min=0, max=9), **_help("LAME quality, 0 best .. 9 fastest"))
     mp3_full_scale_db_re_1upa = mf.Float(load_default=LoudnessPolicy.full_scale_db_re_1upa, validate=validate.Range(min=0, max=300), **_help(
@@ -178,6 +182,8 @@ class Settings:
     retention_interval_s: float
     poll_interval_s: float
     ingest_lease_s: float
+    reprocess_attempts: int
+    reprocess_retry_s: float
     mp3_bit_rate_kbps: int
     mp3_quality: int
     mp3_full_scale_db_re_1upa: float

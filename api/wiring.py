@@ -30,6 +30,9 @@ from . import catalog_identity, schema
 from .config import Settings
 from .db import become_writer, make_engine, writer
 
+REPROCESS_RETRY_MAX_S = 3600.0
+"""The longest wait of a reprocessing job between attempts ended by a catalog or storage error."""
+
 if TYPE_CHECKING:  # the parts that build products (scipy): imported by the factories below, not by every command
     from hydroserve.acoustics.archive import Archive
     from hydroserve.acoustics.ingest import Ingestor
@@ -178,8 +181,11 @@ def build_reprocessor(settings: Settings, engine: Engine, blobs=None) -> Reproce
 
     blobs = blobs or open_blobs(settings)
     products = PackageProducts(blobs, sensors.load(settings.sensors_file), settings.products, open_integrity(engine, blobs))
+    retry = RetryPolicy(base_s=settings.reprocess_retry_s, max_s=max(settings.reprocess_retry_s, REPROCESS_RETRY_MAX_S),
+                        full_jitter=False)
     return Reprocessor(engine, writer(engine), products, blobs, become_writer=become_writer,
-                       registrar=registration.acoustic_registrar(settings))
+                       registrar=registration.acoustic_registrar(settings), max_attempts=settings.reprocess_attempts,
+                       retry_delay_s=retry.delay_s)
 
 
 def open_spool(settings: Settings, archive: Archive) -> SpoolDirectory:

@@ -19,6 +19,7 @@ from lxml import etree
 from sqlalchemy import select, update
 
 from hydroserve.acoustics import catalog, product_keys, reprocess_jobs
+from hydroserve.acoustics.blobstore import LocalBlobStore
 from hydroserve.acoustics.hmd_product import PackageHmd
 from hydroserve.acoustics.loudness import LoudnessPolicy
 from hydroserve.acoustics.product_settings import ProductSettings
@@ -286,3 +287,43 @@ def test_a_package_with_damaged_samples_fails_its_job_and_keeps_its_products(set
     assert f"the samples of {pid} cannot be read" in summary["failed"][0]["error"]
     assert summary["new_versions"]["psd"] == len(packages) - 1 and pid not in summary["rebuilt"]
     assert product_rows(settings)[(pid, "psd")] == rows[(pid, "psd")]
+
+
+@pytest.mark.parametrize("failing_attempts", [1, 99])
+def test_a_storage_error_defers_the_job_then_it_succeeds_or_fails_after_its_attempts(settings, runner, packages, monkeypatch,
+                                                                                    failing_attempts):
+    """A storage error is not a verdict on the package: the job waits and is tried again (once here it recovers), and
+    after ``reprocess_attempts`` it fails with the error, instead of being retried for ever."""
+    pid = packages[1]
+    put = LocalBlobStore.put
+    failed_at, stored = [], []
+
+    def full_disk(store, key, chunks):
+        if pid in key:
+            if len(failed_at) < failing_attempts:
+                failed_at.append(time.monotonic())
+                raise OSError(28, "No space left on device")
+            stored.append(time.monotonic())
+        return put(store, key, chunks)
+
+    monkeypatch.setattr(LocalBlobStore, "put", full_disk)
+    result = runner("reprocess", "--sensor", str(SENSOR), "--run-here", "--json",
+                    env={"HYDROSERVE_PSD_NFFT": "4096", "HYDROSERVE_REPROCESS_ATTEMPTS": "3",
+                         "HYDROSERVE_REPROCESS_RETRY_S": "0.2", "HYDROSERVE_POLL_INTERVAL_S": "0.01"})
+    summary = result.json()
+    engine = wiring.open_catalog(settings)
+    with engine.connect() as conn:
+        job = conn.execute(select(reprocess_jobs.jobs).where(reprocess_jobs.jobs.c.package_id == pid)).one()
+        current = catalog.get_package(conn, pid).products["psd"].version
+    engine.dispose()
+    attempts_at = failed_at + stored[:1]
+    assert all(later - earlier >= 0.2 for earlier, later in zip(attempts_at, attempts_at[1:]))  # it waited in between
+    assert "No space left on device" in job.last_error
+    if failing_attempts == 1:
+        assert result.exit_code == 0 and summary["failed"] == [] and pid in summary["rebuilt"]
+        assert (job.state, job.attempts, current, len(failed_at)) == ("done", 1, 2, 1)
+    else:
+        assert result.exit_code == 1 and [entry["package_id"] for entry in summary["failed"]] == [pid]
+        assert summary["failed"][0]["error"] == "gave up after 3 attempts: OSError: [Errno 28] No space left on device"
+        assert (job.state, job.attempts, current, len(failed_at), stored) == ("failed", 3, 1, 3, [])
+        assert summary["new_versions"]["psd"] == len(packages) - 1
