@@ -40,6 +40,7 @@ from typing import BinaryIO, Protocol
 
 _KEY_RE = re.compile(r"[A-Za-z0-9_.=-]+(/[A-Za-z0-9_.=-]+)*")
 _INCOMING = ".incoming"
+_WRITE_BUFFER_BYTES = 1 << 20
 _CHECKSUMS = ".checksums"
 CHECKSUM_CHUNK_BYTES = 1 << 20
 
@@ -108,7 +109,7 @@ class ChecksumWriter:
             raise ValueError(f"{chunk_bytes=} must be at least 1")
         self.chunk_bytes = chunk_bytes
         self.whole = hashlib.sha256()
-        self.prefixed = hashlib.sha256(prefix)
+        self.prefixed = hashlib.sha256(prefix) if prefix else None  # without a prefix it is ``whole``: not hashed twice
         self.chunk = hashlib.sha256()
         self.in_chunk = 0
         self.size = 0
@@ -117,7 +118,8 @@ class ChecksumWriter:
     def update(self, data: bytes | memoryview) -> None:
         view = memoryview(data).cast("B")
         self.whole.update(view)
-        self.prefixed.update(view)
+        if self.prefixed is not None:
+            self.prefixed.update(view)
         self.size += len(view)
         while len(view):
             n = min(len(view), self.chunk_bytes - self.in_chunk)
@@ -137,7 +139,7 @@ class ChecksumWriter:
         return ChunkChecksums(self.size, self.whole.hexdigest(), self.chunk_bytes, tuple(self.digests))
 
     def prefix_sha256(self) -> str:
-        return self.prefixed.hexdigest()
+        return (self.prefixed or self.whole).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,7 @@ class LocalBlobStore:
         """A temporary file in ``.incoming`` (removed unless moved into place) and its path."""
         fd, tmp_name = tempfile.mkstemp(dir=self.root / _INCOMING, prefix=name + ".")
         try:
-            with os.fdopen(fd, "wb") as tmp:
+            with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER_BYTES) as tmp:  # few large writes, however small the pieces
                 yield tmp, Path(tmp_name)
         finally:
             Path(tmp_name).unlink(missing_ok=True)

@@ -95,7 +95,7 @@ class Composite:
 
 def _read_part(part: Part, offset: int, n: int, samples) -> bytes | memoryview:
     if isinstance(part, Literal):
-        return part.data[offset : offset + n]
+        return memoryview(part.data)[offset : offset + n]
     if isinstance(part, Padding):
         return _NAN_BYTES[offset % _SAMPLE_BYTES : offset % _SAMPLE_BYTES + n]
     byte_offset = part.first_sample * _SAMPLE_BYTES + offset
@@ -124,7 +124,7 @@ class CompositeFile(SizedReader):
         view = memoryview(buffer).cast("B")
         filled = 0
         for chunk in self.composite.chunks(self.samples, self.position, self.position + len(view)):
-            n = len(memoryview(chunk).cast("B"))
+            n = len(chunk)  # every part reads as bytes or a byte memoryview
             view[filled : filled + n] = chunk
             filled += n
         self.position += filled

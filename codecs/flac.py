@@ -51,7 +51,7 @@ VENDOR = "hydroserve (libFLAC via pyFLAC)"
 _STREAMINFO, _SEEKTABLE, _VORBIS_COMMENT = 0, 3, 4
 _SEEKPOINT = struct.Struct(">QQH")
 _MAX_BLOCK_BYTES = (1 << 24) - 1
-_BLOCK_SAMPLES = 1 << 20
+_BLOCK_SAMPLES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def exact_counts(samples: np.ndarray) -> np.ndarray | None:
         value (NaN, ±inf, −0.0, a finer value, or outside [−1, 1)).
     """
     try:
-        return np.concatenate(list(_count_blocks(samples))) if len(samples) else np.empty(0, dtype=np.int32)
+        return np.concatenate([block.copy() for block in _count_blocks(samples)]) if len(samples) else np.empty(0, dtype=np.int32)
     except NotCounts:
         return None
 
@@ -124,20 +124,31 @@ class NotCounts(ValueError):
 
 
 def _count_blocks(samples: np.ndarray):
-    """Yield the counts of ``samples`` block by block (no whole copy of a 234 MB package); raise :class:`NotCounts` at
-    the first block holding a sample that is not an exact count."""
+    """Yield the counts of ``samples`` block by block, in one reused buffer (the consumer copies or uses each block
+    before asking for the next; no whole copy of a 234 MB package); raise :class:`NotCounts` at the first block
+    holding a sample that is not an exact count."""
     if samples.dtype != np.float32:
         raise TypeError(f"samples.dtype={samples.dtype} must be float32")
+    # blocks small enough for the CPU's cache: the passes over a block (scale, convert, convert back, compare, range)
+    # then read memory once
+    scaled = np.empty(min(len(samples), _BLOCK_SAMPLES), dtype=np.float32)
+    counts = np.empty_like(scaled, dtype=np.int32)
+    back = np.empty_like(scaled)
     for first in range(0, len(samples), _BLOCK_SAMPLES):
         block = samples[first : first + _BLOCK_SAMPLES]
-        with np.errstate(invalid="ignore"):  # NaN, inf and values past int32 cast to some count that fails below
-            counts = (block * np.float32(COUNTS_PER_UNIT)).astype(np.int32)  # the product is exact: a power of two
-        if not np.array_equal(samples_from_counts(counts).view(np.uint32), block.view(np.uint32)):
-            raise NotCounts(f"a sample in [{first}, {first + len(block)}) is not an exact multiple of 2**-23 (NaN, inf, "
+        n = len(block)
+        # the scaling is exact (a power of two), so the sample is a count iff its scaled value converts to int32 and
+        # back to the same bits (NaN, inf, -0.0 and fractions do not); values past int32 then fail the range check
+        np.multiply(block, np.float32(COUNTS_PER_UNIT), out=scaled[:n])
+        with np.errstate(invalid="ignore"):
+            np.copyto(counts[:n], scaled[:n], casting="unsafe")
+        np.copyto(back[:n], counts[:n], casting="unsafe")
+        if not np.array_equal(back[:n].view(np.uint32), scaled[:n].view(np.uint32)):
+            raise NotCounts(f"a sample in [{first}, {first + n}) is not an exact multiple of 2**-23 (NaN, inf, "
                             f"-0.0 or finer)")
-        if counts.min() < -COUNTS_PER_UNIT or counts.max() >= COUNTS_PER_UNIT:
-            raise NotCounts(f"a sample in [{first}, {first + len(block)}) lies outside [-1, 1)")
-        yield counts
+        if counts[:n].min() < -COUNTS_PER_UNIT or counts[:n].max() >= COUNTS_PER_UNIT:
+            raise NotCounts(f"a sample in [{first}, {first + n}) lies outside [-1, 1)")
+        yield counts[:n]
 
 
 def samples_from_counts(counts: np.ndarray) -> np.ndarray:

@@ -114,6 +114,9 @@ def test_checksum_writer_hashes_any_pieces_like_the_whole():
         pieces.update(memoryview(data)[start : start + 333])
     assert whole.result() == pieces.result() and len(whole.result().chunk_sha256) == 4
     assert pieces.prefix_sha256() == hashlib.sha256(b"hdr" + data).hexdigest()
+    plain = ChecksumWriter(1000)
+    plain.update(data)
+    assert plain.prefix_sha256() == plain.result().sha256 == hashlib.sha256(data).hexdigest()
 
 
 @pytest.mark.parametrize("damage", list(SAMPLE_DAMAGE), ids=list(SAMPLE_DAMAGE))
