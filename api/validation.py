@@ -29,6 +29,13 @@ class FilterTime(fields.AwareDateTime):
         return moment
 
 
+def described(text: str, example=None, **field_options) -> dict:
+    """A marshmallow field's keyword arguments with its documentation: ``text`` (and an ``example``) in its metadata
+    (the OpenAPI document and ``hydroserve config`` show them), with ``field_options`` such as ``allow_none``."""
+    metadata = {"description": text} if example is None else {"description": text, "example": example}
+    return {"metadata": metadata, **field_options}
+
+
 def matching(pattern: str, *, error: str | None = None) -> validate.Regexp:
     """A pattern check whose message shows the pattern (marshmallow's own only says it did not match)."""
     return validate.Regexp(pattern, error=error or "Must match the pattern {regex}.")

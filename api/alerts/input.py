@@ -19,7 +19,7 @@ import numbers
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from hydroserve.api.validation import matching
+from hydroserve.api.validation import described, matching
 from hydroserve.codecs import sky, xmltext
 from hydroserve.codecs.times import in_utc
 
@@ -40,13 +40,6 @@ ENERGY_UNITS = ("GeV", "TeV", "PeV")
 RETRACTION_FIELDS = frozenset({"id", "alert_type", "record_number", "alert_datetime", "additional_info", "is_real_alert"})
 REQUIRED_FIELDS = ("id", "instrument", "is_real_alert", "trigger_time", "ra", "dec", "ra_dec_error", "src_error_50")
 GALACTIC_TOLERANCE_DEG = 0.1
-
-
-def _doc(description: str, example=None) -> dict:
-    metadata = {"description": description}
-    if example is not None:
-        metadata["example"] = example
-    return {"metadata": metadata}
 
 
 class Text(fields.String):
@@ -92,7 +85,7 @@ class WholeNumber(fields.Integer):
 
 
 def _probability(description: str, example: float) -> Number:
-    return Number(validate=validate.Range(min=0, max=1), **_doc(description, example))
+    return Number(validate=validate.Range(min=0, max=1), **described(description, example))
 
 
 class AlertInputSchema(ma.Schema):
@@ -107,48 +100,48 @@ class AlertInputSchema(ma.Schema):
     """
 
     id = Text(validate=matching(EVENT_ID_PATTERN, error="Must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."),
-              **_doc("event identifier, unique across detectors; every revision of the event carries it", "ORCA24-0114-00873"))
-    event_name = Text(validate=validate.Length(min=1, max=64), **_doc("public name of the event", "KM3-250114A"))
-    mission = Text(load_default="KM3NeT", validate=validate.Length(min=1, max=64), **_doc("observatory", "KM3NeT"))
+              **described("event identifier, unique across detectors; every revision of the event carries it", "ORCA24-0114-00873"))
+    event_name = Text(validate=validate.Length(min=1, max=64), **described("public name of the event", "KM3-250114A"))
+    mission = Text(load_default="KM3NeT", validate=validate.Length(min=1, max=64), **described("observatory", "KM3NeT"))
     instrument = Text(validate=matching(INSTRUMENT_PATTERN, error="Must be a detector name such as ARCA21 or ORCA24."),
-                      **_doc("detector (its name starts with a configured site: ARCA, ORCA)", "ORCA24"))
-    messenger = Text(load_default="Neutrino", validate=validate.OneOf(["Neutrino"]), **_doc("messenger", "Neutrino"))
+                      **described("detector (its name starts with a configured site: ARCA, ORCA)", "ORCA24"))
+    messenger = Text(load_default="Neutrino", validate=validate.OneOf(["Neutrino"]), **described("messenger", "Neutrino"))
     is_real_alert = fields.Boolean(truthy={True}, falsy={False},
-                                   **_doc("true: a real observation (VOEvent role observation); false: a test (role test)", True))
+                                   **described("true: a real observation (VOEvent role observation); false: a test (role test)", True))
     alert_type = Text(load_default="initial", validate=validate.OneOf(ALERT_TYPES),
-                      **_doc("initial, or a revision of an earlier alert of the same id: update or retraction", "initial"))
-    alert_tense = Text(validate=validate.OneOf(ALERT_TENSES), **_doc("GCN alert tense", "current"))
+                      **described("initial, or a revision of an earlier alert of the same id: update or retraction", "initial"))
+    alert_tense = Text(validate=validate.OneOf(ALERT_TENSES), **described("GCN alert tense", "current"))
     record_number = WholeNumber(validate=validate.Range(min=1, max=999_999),
-                                **_doc("revision number of the event's alerts (1, 2, ...); by default the next one", 1))
-    alert_datetime = ZonedTime(**_doc("when the alert was issued (ISO 8601 with zone); default: when it is received",
+                                **described("revision number of the event's alerts (1, 2, ...); by default the next one", 1))
+    alert_datetime = ZonedTime(**described("when the alert was issued (ISO 8601 with zone); default: when it is received",
                                                  "2025-01-14T03:12:09Z"))
-    notice_type = Text(validate=validate.OneOf(NOTICE_TYPES), **_doc("issuing pipeline", "exceptional_evt_orca"))
+    notice_type = Text(validate=validate.OneOf(NOTICE_TYPES), **described("issuing pipeline", "exceptional_evt_orca"))
     trigger_types = fields.List(Text(validate=matching(TRIGGER_PATTERN)), validate=validate.Length(max=32),
-                                **_doc("triggers that fired", ["JTRIGGER3DMUON", "JTRIGGERMXSHOWER"]))
-    trigger_time = ZonedTime(**_doc("event time, ISO 8601 with zone (UTC)", "2025-01-14T03:11:58.337512Z"))
-    ra = Number(validate=validate.Range(min=0, max=360, max_inclusive=False), **_doc("right ascension, J2000 (FK5/ICRS), deg", 231.2))
-    dec = Number(validate=validate.Range(min=-90, max=90), **_doc("declination, J2000 (FK5/ICRS), deg", -12.8))
+                                **described("triggers that fired", ["JTRIGGER3DMUON", "JTRIGGERMXSHOWER"]))
+    trigger_time = ZonedTime(**described("event time, ISO 8601 with zone (UTC)", "2025-01-14T03:11:58.337512Z"))
+    ra = Number(validate=validate.Range(min=0, max=360, max_inclusive=False), **described("right ascension, J2000 (FK5/ICRS), deg", 231.2))
+    dec = Number(validate=validate.Range(min=-90, max=90), **described("declination, J2000 (FK5/ICRS), deg", -12.8))
     ra_dec_error = Number(validate=validate.Range(min=0, max=180, min_inclusive=False),
-                          **_doc("radius of the 90 % containment circle, deg", 1.6))
+                          **described("radius of the 90 % containment circle, deg", 1.6))
     src_error_50 = Number(validate=validate.Range(min=0, max=180, min_inclusive=False),
-                          **_doc("radius of the 50 % containment circle, deg", 0.7))
+                          **described("radius of the 50 % containment circle, deg", 0.7))
     galactic_longitude = Number(validate=validate.Range(min=0, max=360, max_inclusive=False),
-                                **_doc("galactic longitude, deg; computed from ra/dec when absent, checked against them when given"))
+                                **described("galactic longitude, deg; computed from ra/dec when absent, checked against them when given"))
     galactic_latitude = Number(validate=validate.Range(min=-90, max=90),
-                               **_doc("galactic latitude, deg; computed from ra/dec when absent, checked against them when given"))
-    flavor = Text(validate=validate.OneOf(FLAVORS), **_doc("reconstructed neutrino flavour", "muon"))
-    neutrino_type = Text(validate=validate.OneOf(NEUTRINO_TYPES), **_doc("neutrino or antineutrino", "unknown"))
-    alert_topology = Text(validate=validate.OneOf(TOPOLOGIES), **_doc("event topology", "Track"))
-    number_of_events = WholeNumber(validate=validate.Range(min=1, max=1_000_000), **_doc("multiplicity: events in the alert", 1))
-    energy = Number(validate=validate.Range(min=0, min_inclusive=False), **_doc("reconstructed energy, in energy_unit", 23.5))
-    energy_unit = Text(validate=validate.OneOf(ENERGY_UNITS), **_doc("unit of energy (default GeV)", "TeV"))
-    reconstruction_quality = Number(**_doc("quality of the direction fit (reconstruction likelihood per degree of freedom)", 1.07))
+                               **described("galactic latitude, deg; computed from ra/dec when absent, checked against them when given"))
+    flavor = Text(validate=validate.OneOf(FLAVORS), **described("reconstructed neutrino flavour", "muon"))
+    neutrino_type = Text(validate=validate.OneOf(NEUTRINO_TYPES), **described("neutrino or antineutrino", "unknown"))
+    alert_topology = Text(validate=validate.OneOf(TOPOLOGIES), **described("event topology", "Track"))
+    number_of_events = WholeNumber(validate=validate.Range(min=1, max=1_000_000), **described("multiplicity: events in the alert", 1))
+    energy = Number(validate=validate.Range(min=0, min_inclusive=False), **described("reconstructed energy, in energy_unit", 23.5))
+    energy_unit = Text(validate=validate.OneOf(ENERGY_UNITS), **described("unit of energy (default GeV)", "TeV"))
+    reconstruction_quality = Number(**described("quality of the direction fit (reconstruction likelihood per degree of freedom)", 1.07))
     prob_neutrino = _probability("probability that the event is a neutrino (not an atmospheric muon)", 0.97)
     p_astro = _probability("probability of astrophysical origin", 0.31)
-    ranking = WholeNumber(validate=validate.Range(min=1, max=100), **_doc("alert class, 1 = most significant (gold 1, silver 2, bronze 3)", 2))
-    far = Number(validate=validate.Range(min=0), **_doc("false alarm rate of alerts like this one, Hz", 3.2e-8))
+    ranking = WholeNumber(validate=validate.Range(min=1, max=100), **described("alert class, 1 = most significant (gold 1, silver 2, bronze 3)", 2))
+    far = Number(validate=validate.Range(min=0), **described("false alarm rate of alerts like this one, Hz", 3.2e-8))
     p_value = _probability("probability of a background alert at least as significant", 0.004)
-    additional_info = Text(validate=validate.Length(max=2000), **_doc("free text: the selection, or a retraction's reason"))
+    additional_info = Text(validate=validate.Length(max=2000), **described("free text: the selection, or a retraction's reason"))
 
     @ma.validates_schema
     def _consistent(self, data, **kwargs):

@@ -14,13 +14,9 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate
 
-from hydroserve.api.validation import matching
+from hydroserve.api.validation import described, matching
 from hydroserve.codecs import table_metadata, xmltext
 from hydroserve.codecs.times import in_utc
-
-
-def described(text: str, **kwargs) -> dict:
-    return {"metadata": {"description": text, **kwargs}}
 
 
 def _build(cls, data: dict):

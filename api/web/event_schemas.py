@@ -6,7 +6,8 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
-from hydroserve.api.events.metadata import MetadataSchema, described
+from hydroserve.api.events.metadata import MetadataSchema
+from hydroserve.api.validation import described
 
 from .cursor import Cursor, next_url_field
 from .http import FileLinkSchema
