@@ -18,6 +18,7 @@ revision of its days too (its minutes leave the aggregates).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Column, Date, DateTime, ForeignKey, Index, Integer, String, Table, insert, select, update
@@ -47,18 +48,20 @@ def day_start_unix_s(day: date) -> int:
 
 
 def days_touched(start_tick: int, end_tick: int) -> list[date]:
-    """The UTC days that the ticks ``[start_tick, end_tick)`` touch."""
-    first = datetime.fromtimestamp(start_tick // TICKS_PER_SECOND, UTC).date()
-    last = datetime.fromtimestamp((max(end_tick, start_tick + 1) - 1) // TICKS_PER_SECOND, UTC).date()
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    """The UTC days that the ticks ``[start_tick, end_tick)`` touch (the first day when the range is empty)."""
+    return _days(start_tick // TICKS_PER_SECOND, (max(end_tick, start_tick + 1) - 1) // TICKS_PER_SECOND)
 
 
 def days_between(start_unix_s: float, end_unix_s: float) -> list[date]:
     """The UTC days that the times ``[start_unix_s, end_unix_s)`` touch (empty if ``end <= start``)."""
     if end_unix_s <= start_unix_s:
         return []
-    first = datetime.fromtimestamp(start_unix_s, UTC).date()
-    last = datetime.fromtimestamp(end_unix_s - 1e-6, UTC).date()
+    return _days(math.floor(start_unix_s), math.ceil(end_unix_s) - 1)
+
+
+def _days(first_s: int, last_s: int) -> list[date]:
+    """The UTC days from the one holding second ``first_s`` to the one holding second ``last_s``."""
+    first, last = (datetime.fromtimestamp(s, UTC).date() for s in (first_s, last_s))
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
