@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
@@ -246,6 +247,20 @@ def send_json_bytes(data: bytes, *, etag: str, last_modified: datetime | None = 
     response.cache_control.public = True
     response.cache_control.max_age = max_age_s
     return response.make_conditional(_without_if_match())
+
+
+def send_made(etag: str, media_type: str, make: Callable[[], bytes], *, max_age_s: int) -> Response:
+    """Bytes made on demand (a picture drawn for the current state of what it shows) under an ``etag`` known before
+    they are made: a client that has them gets 304 and ``make`` is not called."""
+    response = Response(mimetype=media_type)
+    response.set_etag(etag)
+    response.cache_control.public = True
+    response.cache_control.max_age = max_age_s
+    response.make_conditional(request)
+    if response.status_code == 304:
+        return response
+    response.set_data(make())
+    return response
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ it already.
 
 from __future__ import annotations
 
-from flask import Response, abort, request
+from flask import abort
 
 from hydroserve.acoustics import pictures
 from hydroserve.acoustics.colour_scales import colour_scale_db
@@ -25,6 +25,8 @@ from .services import services
 
 bp = Blueprint("pictures", __name__, description="Pictures (PNG): PSD and spectrogram of a package, a sensor's noise in bands over time")
 
+PICTURE_MAX_AGE_S = 60
+"""Pictures drawn from data that grows (a sensor's latest packages, its days) are revalidated after this."""
 PNG_CONTENT = {pictures.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}
 
 
@@ -75,15 +77,10 @@ def band_levels_png(sensor: str, n: int, statistic: str, size: str):
     if not records:
         abort(410, description=f"The PSDs of the latest packages of {sensor} were deleted by the retention rules.")
     products = services().products
-    response = Response(mimetype=pictures.MEDIA_TYPE)
-    response.set_etag(products.band_levels_etag(records, statistic) + ("-small" if size == "small" else ""))
-    response.cache_control.public = True
-    response.cache_control.max_age = 60
-    response.make_conditional(request)
-    if response.status_code == 304:
-        return response
-    response.set_data(pictures.band_levels_picture(products.band_levels(records, statistic), small=size == "small"))
-    return response
+    return http.send_made(products.band_levels_etag(records, statistic) + ("-small" if size == "small" else ""),
+                          pictures.MEDIA_TYPE,
+                          lambda: pictures.band_levels_picture(products.band_levels(records, statistic), small=size == "small"),
+                          max_age_s=PICTURE_MAX_AGE_S)
 
 
 def spectrogram_scale_db(sensor) -> tuple[float, float] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
-from flask import Response, request
+from flask import Response
 
 from hydroserve.acoustics import hmd_day, soundscape_pictures
 from hydroserve.acoustics.colour_scales import colour_scale_db
@@ -19,8 +19,9 @@ from hydroserve.acoustics.pictures import MEDIA_TYPE
 from hydroserve.api import urls
 from hydroserve.codecs.raw import SensorId
 
-from . import errors
+from . import errors, http
 from .blueprint import Blueprint
+from .pictures import PICTURE_MAX_AGE_S
 from .services import services
 from .soundscape import band_columns, check_sensor, soundscape_call, unix_s
 from .soundscape_schemas import PICTURE_BANDS_HZ, LevelsPictureQuery, LtsaPictureQuery, SpdPictureQuery
@@ -34,15 +35,9 @@ NO_DATA = {"description": "No such sensor, or no HMD of it in the time range", *
 def _send_picture(sensor: str, kind: str, start: datetime, end: datetime, parameters: tuple, make) -> Response:
     soundscape = services().soundscape
     start_s, end_s = unix_s(start), unix_s(end)
-    response = Response(mimetype=MEDIA_TYPE)
-    response.set_etag(soundscape.picture_etag(sensor, kind, start_s, end_s, parameters))
-    response.cache_control.public = True
-    response.cache_control.max_age = 60
-    response.make_conditional(request)
-    if response.status_code == 304:
-        return response
-    response.set_data(soundscape.picture(sensor, response.get_etag()[0], kind, start_s, end_s, lambda: make(start_s, end_s)))
-    return response
+    etag = soundscape.picture_etag(sensor, kind, start_s, end_s, parameters)
+    return http.send_made(etag, MEDIA_TYPE, lambda: soundscape.picture(sensor, etag, kind, start_s, end_s, lambda: make(start_s, end_s)),
+                          max_age_s=PICTURE_MAX_AGE_S)
 
 
 def _title(sensor: str, what: str, start: datetime, end: datetime) -> str:
