@@ -65,6 +65,11 @@ def _days(first_s: int, last_s: int) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def package_days(records) -> set[tuple[str, date]]:
+    """The ``(sensor, day)`` pairs that the packages ``records`` (:class:`~.catalog.PackageRecord`) touch."""
+    return {(str(record.sensor), day) for record in records for day in days_touched(record.start_tick, record.end_tick)}
+
+
 def touch(conn: Connection, sensor: str, days: list[date]) -> dict[date, int]:
     """Add 1 to the revision of ``sensor``'s ``days`` (made at revision 1), in the caller's transaction; returns the new
     revisions. One ingest worker owns a sensor at a time (its lease), so the insert never races another."""

@@ -22,7 +22,7 @@ more than ``days`` days ago: an old recording imported today is kept as long as 
 Order, for each batch of expiring products:
 
 1. one catalog transaction: an ``expired_products`` row per product (when, why), the new revision of the
-   sensor-days of expiring HMD, and the injected ``on_expired(conn, items, expired_at, reason)`` (the resources'
+   sensor-days of expiring HMD, and the injected ``on_expired(conn, items, expired_at, reason, day_revisions)`` (the resources'
    tombstones and outbox rows); commit. From here the product answers 410 Gone;
 2. the blobs are deleted (:meth:`~.blobstore.BlobStore.delete`; for HMD also the day aggregates of the revisions
    before the days' current one), then ``purged_at`` is set.
@@ -53,7 +53,8 @@ RETENTION_CLASSES: dict[str, tuple[str, ...]] = {"samples": ("raw", "wav", "flac
 """Retention class -> the product kinds it covers (kinds a package does not have are ignored)."""
 
 OnExpired = Callable[[Connection, list[tuple[str, str]], datetime, str], None]
-"""``on_expired(conn, [(package_id, kind), ...], expired_at, reason)``, called in the marking transaction."""
+"""``on_expired(conn, [(package_id, kind), ...], expired_at, reason, day_revisions)``, called in the marking transaction;
+``day_revisions``: the new revision of every ``(sensor, day)`` that the expiring HMD touched."""
 
 
 @dataclass(frozen=True)
@@ -160,15 +161,12 @@ class Retention:
                 conn.execute(insert(catalog.expired_products), [
                     {"package_id": pid, "kind": kind, "expired_at": now, "reason": reason, "purged_at": None}
                     for pid, kind in items])
-                days: dict[str, set] = {}  # sensor -> the days of its expiring HMD: each one revision more
-                for pid in sorted({pid for pid, kind in items if kind == "hmd"}):
-                    record = catalog.get_package(conn, pid)
-                    days.setdefault(str(record.sensor), set()).update(
-                        hmd_days.days_touched(record.start_tick, record.end_tick))
-                for sensor, sensor_days in sorted(days.items()):
-                    hmd_days.touch(conn, sensor, sorted(sensor_days))
+                expiring_hmd = sorted({pid for pid, kind in items if kind == "hmd"})
+                day_revisions = {}  # the days of the expiring HMD: each one revision more
+                for sensor, day in sorted(hmd_days.package_days(catalog.get_package(conn, pid) for pid in expiring_hmd)):
+                    day_revisions[(sensor, day)] = hmd_days.touch(conn, sensor, [day])[day]
                 if self.on_expired is not None:
-                    self.on_expired(conn, items, now, reason)
+                    self.on_expired(conn, items, now, reason, day_revisions)
         except IntegrityError:
             if raise_conflict:
                 raise
@@ -190,8 +188,7 @@ class Retention:
                     by_package.setdefault(row.package_id, set()).add(row.kind)
                 expired = catalog.expired(conn, list(by_package))
                 records = {pid: catalog.get_package(conn, pid) for pid in by_package}
-                days = sorted({(str(records[pid].sensor), day) for pid, kinds in by_package.items() if "hmd" in kinds
-                               for day in hmd_days.days_touched(records[pid].start_tick, records[pid].end_tick)})
+                days = sorted(hmd_days.package_days(records[pid] for pid, kinds in by_package.items() if "hmd" in kinds))
                 revisions = {key: revision for sensor, day in days for key, revision in hmd_days.revisions(
                     conn, first_day=day, last_day=day, sensors=[sensor]).items()}
             keys = [key for pid in by_package for key in blob_keys(records[pid], set(expired.get(pid, {})), self.blobs)]

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from hydroserve.acoustics import catalog, hmd_days, provenance
+from hydroserve.acoustics import hmd_days, provenance
 from hydroserve.acoustics.catalog import PackageRecord
 from hydroserve.codecs import flac, mp3, netcdf, psdjson, raw, wav
 from hydroserve.codecs.times import tick_to_datetime
@@ -155,15 +155,11 @@ def acoustic_tombstones(settings: Settings):
     """The retention's ``on_expired``: the resources of the expired products become tombstones, queued for the ODC;
     the sensor-days of expired HMD (at the new revision the retention gave them) are registered again, as changed."""
 
-    def tombstone(conn: Connection, items: list[tuple[str, str]], expired_at: datetime, reason: str) -> None:
+    def tombstone(conn: Connection, items: list[tuple[str, str]], expired_at: datetime, reason: str,
+                  day_revisions: dict[tuple[str, date], int]) -> None:
         kids = [resource_kid(settings, kind, package_id) for package_id, kind in items if kind != HMD_KIND]
         registry.tombstone(conn, kids, deleted_at=expired_at, reason=reason, destinations=(ODC_DESTINATION,))
-        days = set()
-        for package_id in {package_id for package_id, kind in items if kind == HMD_KIND}:
-            record = catalog.get_package(conn, package_id)
-            days |= {(str(record.sensor), day) for day in hmd_days.days_touched(record.start_tick, record.end_tick)}
-        changed = [hmd_day_resource(settings, sensor, day, revision) for sensor, day in sorted(days)
-                   for (_, _), revision in hmd_days.revisions(conn, first_day=day, last_day=day, sensors=[sensor]).items()]
+        changed = [hmd_day_resource(settings, sensor, day, revision) for (sensor, day), revision in sorted(day_revisions.items())]
         if changed:
             registry.register(conn, changed, destinations=(ODC_DESTINATION,))
 
