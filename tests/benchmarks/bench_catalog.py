@@ -178,6 +178,8 @@ def fill(engine, template_rows: dict, n_sensors: int, n_windows: int, n_pending_
         done = k1 * n_sensors
         rate = done / (time.perf_counter() - started)
         print(f"\r  {done:,} packages ({rate:,.0f}/s)", end="", flush=True)
+    with engine.begin() as conn:
+        _fill_days(conn, templates, parameters)
     print(f"\n  loaded in {time.perf_counter() - started:.0f} s", flush=True)
     indexed = time.perf_counter()
     with engine.begin() as conn:
@@ -210,31 +212,34 @@ def _fill_chunk(conn, templates: dict[str, Table], parameters: dict) -> None:
     _copies(conn, registry.resources, templates["resources"], {
         **coverage, "created": "stamp + t.i * interval '1 microsecond'", "modified": "stamp + t.i * interval '1 microsecond'",
     }, "chunk", parameters)
-    delivery = {"state": "CASE WHEN k < :window THEN 'delivered' ELSE 'pending' END",
-                "attempts": "CASE WHEN k < :window THEN 1 ELSE 0 END", "next_attempt_at": "stamp",
-                "last_status": "CASE WHEN k < :window THEN '201 Created' END", "created": "stamp",
-                "delivered_at": "CASE WHEN k < :window THEN stamp + interval '2 seconds' END", "last_error": "NULL"}
-    _copies(conn, outbox.table, templates["outbox"], {"id": None, **delivery}, "chunk", parameters)
-    # the sensor-days this chunk's packages end in: their hmd_days row, HMD resource and outbox row (made or updated)
+    _copies(conn, outbox.table, templates["outbox"], {"id": None, **_delivery()}, "chunk", parameters)
+    # the sensor-days of this chunk's packages: revision +1 per package (their resources are made after the load)
     conn.execute(text("""
-        CREATE TEMPORARY TABLE chunk_days ON COMMIT DROP AS
-        SELECT sensor_id, to_timestamp(boundary_tick / :t)::date AS day, max(k) AS k, max(stamp) AS stamp, count(*) AS n
-        FROM chunk GROUP BY 1, 2
-    """), parameters)
-    conn.execute(text("""
-        INSERT INTO hmd_days (sensor_id, day, revision, modified) SELECT sensor_id, day, n, stamp FROM chunk_days
+        INSERT INTO hmd_days (sensor_id, day, revision, modified)
+        SELECT sensor_id, to_timestamp(boundary_tick / :t)::date, count(*), max(stamp) FROM chunk GROUP BY 1, 2
         ON CONFLICT (sensor_id, day) DO UPDATE SET revision = hmd_days.revision + excluded.revision, modified = excluded.modified
-    """))
-    day_names = (("template_sensor", "sensor_id"), ("template_day", "to_char(day, 'YYYYMMDD')"))
+    """), parameters)
+
+
+def _fill_days(conn, templates: dict[str, Table], parameters: dict) -> None:
+    """Every sensor-day's HMD resource and outbox row, as its last package left them (inserted once, after the load:
+    rows updated before the indexes are made would leave them unusable to transactions older than them)."""
+    days = ("(SELECT sensor_id, day, modified AS stamp, "
+            "CAST(floor((extract(epoch FROM modified) - 20 - :first) / :interval) - 1 AS bigint) AS k FROM hmd_days) AS days")
+    names = (("template_sensor", "sensor_id"), ("template_day", "to_char(day, 'YYYYMMDD')"))
     _copies(conn, registry.resources, templates["hmd_resources"], {
         "coverage_start": "day::timestamptz", "coverage_end": "day::timestamptz + interval '1 day'",
         "created": "stamp", "modified": "stamp",
-    }, "chunk_days", parameters, names=day_names,
-        conflict="ON CONFLICT (kid) DO UPDATE SET modified = excluded.modified")
-    _copies(conn, outbox.table, templates["hmd_outbox"], {"id": None, **delivery}, "chunk_days", parameters,
-            names=day_names, conflict="ON CONFLICT (destination, resource_kid) DO UPDATE SET state = excluded.state, "
-            "attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, "
-            "last_status = excluded.last_status, delivered_at = excluded.delivered_at")
+    }, days, parameters, names=names)
+    _copies(conn, outbox.table, templates["hmd_outbox"], {"id": None, **_delivery()}, days, parameters, names=names)
+
+
+def _delivery() -> dict[str, str]:
+    """The outbox columns of a row registered at ``stamp`` in window ``k``: delivered, but in the newest windows."""
+    return {"state": "CASE WHEN k < :window THEN 'delivered' ELSE 'pending' END",
+            "attempts": "CASE WHEN k < :window THEN 1 ELSE 0 END", "next_attempt_at": "stamp",
+            "last_status": "CASE WHEN k < :window THEN '201 Created' END", "created": "stamp",
+            "delivered_at": "CASE WHEN k < :window THEN stamp + interval '2 seconds' END", "last_error": "NULL"}
 
 
 def _percentiles(samples_s: list[float]) -> tuple[float, float]:
