@@ -94,10 +94,11 @@ products = Table(
     Column("details", JSON, nullable=False),
     Column("version", Integer, nullable=False, server_default=text("1"), comment="1 as made at ingest, +1 per rebuild that changed it"),
     Column("job_id", BigInteger, nullable=True, comment="the reprocessing job that made this version; NULL: made at ingest"),
-    Column("settings", JSON, nullable=True, comment="the settings that made this version; NULL: the package's"),
+    # none_as_null: None is stored as SQL NULL (the comments' NULL), which a reader does not decode, not as JSON null
+    Column("settings", JSON(none_as_null=True), nullable=True, comment="the settings that made this version; NULL: the package's"),
     Column("software_version", String(32), nullable=True, comment="the software that made this version; NULL: the package's"),
     Column("made_at", DateTime(timezone=True), nullable=True, comment="when this version was made; NULL: the package's created_at"),
-    Column("replaces", JSON, nullable=True, comment="summary of the version this one replaced; NULL for version 1"),
+    Column("replaces", JSON(none_as_null=True), nullable=True, comment="summary of the version this one replaced; NULL for version 1"),
 )
 
 skipped_windows = Table(
