@@ -11,8 +11,9 @@ package's rows, its ids and times replaced (text that names a time, as a
 resource's description, keeps the template's, of the same length), so each
 table gets the real number of rows of the real size. Outbox rows are
 delivered, but for the newest ``--pending`` windows'. Each sensor-day gets its
-``hmd_days`` row, HMD resource and outbox row once (ingest updates them with
-every package, leaving dead rows that VACUUM reclaims). The rows are generated
+``hmd_days`` row (counted per chunk) and, after the load, its HMD resource and
+outbox row as its last package left them (ingest updates them with every
+package, leaving dead rows that VACUUM reclaims). The rows are generated
 inside the server (``INSERT … SELECT generate_series``, the server-side form
 of a COPY load: nothing crosses the wire) in chunks, with the tables'
 secondary indexes dropped during the load and made again after it (primary
@@ -151,7 +152,8 @@ def _secondary_indexes():
 
 
 def fill(engine, template_rows: dict, n_sensors: int, n_windows: int, n_pending_windows: int) -> None:
-    """Sensors, then ``n_windows`` windows of every sensor: copies of the template package's rows."""
+    """Sensors, then ``n_windows`` windows of every sensor: copies of the template package's rows (``template_rows``:
+    :func:`template`'s), the secondary indexes of the growing tables made after the load."""
     sources = {"packages": catalog.packages, "products": catalog.products, "resources": registry.resources,
                "outbox": outbox.table, "hmd_resources": registry.resources, "hmd_outbox": outbox.table}
     with engine.begin() as conn:
