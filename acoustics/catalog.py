@@ -94,10 +94,11 @@ products = Table(
     Column("details", JSON, nullable=False),
     Column("version", Integer, nullable=False, server_default=text("1"), comment="1 as made at ingest, +1 per rebuild that changed it"),
     Column("job_id", BigInteger, nullable=True, comment="the reprocessing job that made this version; NULL: made at ingest"),
-    Column("settings", JSON, nullable=True, comment="the settings that made this version; NULL: the package's"),
+    # none_as_null: None is stored as SQL NULL (the comments' NULL), which a reader does not decode, not as JSON null
+    Column("settings", JSON(none_as_null=True), nullable=True, comment="the settings that made this version; NULL: the package's"),
     Column("software_version", String(32), nullable=True, comment="the software that made this version; NULL: the package's"),
     Column("made_at", DateTime(timezone=True), nullable=True, comment="when this version was made; NULL: the package's created_at"),
-    Column("replaces", JSON, nullable=True, comment="summary of the version this one replaced; NULL for version 1"),
+    Column("replaces", JSON(none_as_null=True), nullable=True, comment="summary of the version this one replaced; NULL for version 1"),
 )
 
 skipped_windows = Table(
@@ -321,13 +322,17 @@ def _edge_of_sensor(column, newest: bool):
     return select(column).where(packages.c.sensor_id == sensors.c.sensor_id).order_by(order).limit(1).scalar_subquery()
 
 
-def newest_packages(conn: Connection) -> list[PackageRecord]:
-    """The newest package (latest window) of every sensor."""
+def newest_details(conn: Connection, kind: str) -> dict[str, dict]:
+    """The details of the ``kind`` product of every sensor's newest package (latest window), by sensor id; sensors
+    whose newest package has no such product are absent. One index lookup per sensor and one product row each."""
     newest_ids = select(_edge_of_sensor(packages.c.package_id, newest=True).label("package_id")).subquery()
     rows = conn.execute(
-        select(packages).where(packages.c.package_id.in_(select(newest_ids.c.package_id))).order_by(packages.c.sensor_id)
-    ).all()
-    return _with_products(conn, rows)
+        select(packages.c.sensor_id, products.c.details)
+        .join(products, products.c.package_id == packages.c.package_id)
+        .where(packages.c.package_id.in_(select(newest_ids.c.package_id)), products.c.kind == kind)
+        .order_by(packages.c.sensor_id)
+    )
+    return {row.sensor_id: row.details for row in rows}
 
 
 def neighbours(conn: Connection, record: PackageRecord) -> tuple[str | None, str | None]:

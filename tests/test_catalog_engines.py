@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
+from hydroserve.acoustics.catalog import products
 from hydroserve.api import schema
 from hydroserve.api.catalog_identity import catalog_identity
 from hydroserve.api.db import make_engine, writer
+from support import archive_two_second_package
 
 
 @pytest.fixture
@@ -44,3 +46,18 @@ def test_times_come_back_in_utc(engine):
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             assert conn.execute(text("SHOW TimeZone")).scalar_one() == "UTC"
+
+
+def test_a_product_made_at_ingest_stores_no_version_fields_as_sql_null(settings):
+    # SQL NULL, not JSON null: a page of packages reads six product rows each, and a JSON null is decoded every time
+    record = archive_two_second_package(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(products.c.kind).where(
+                products.c.package_id == record.package_id, products.c.settings.is_(None), products.c.replaces.is_(None),
+                products.c.job_id.is_(None))).scalars().all()
+    finally:
+        engine.dispose()
+    assert sorted(rows) == sorted(record.products) and len(rows) == 6
+    assert all(p.settings is None and p.replaces is None for p in record.products.values())

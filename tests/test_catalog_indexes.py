@@ -14,6 +14,7 @@ import json
 import tempfile
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
@@ -35,16 +36,17 @@ FIRST = datetime.fromtimestamp(bench_catalog.FIRST_S, UTC)
 @pytest.fixture(scope="module")
 def filled(postgres):
     """An engine on a catalog of 8,000 packages (20 sensors x 400 windows of 300 s) with their products,
-    resources and outbox rows (the newest 2 windows' pending), analysed; made once for the module (its tests only
-    read, or roll back)."""
+    resources and outbox rows (the newest 2 windows' pending), copies of a real package's, analysed, and the template
+    rows; made once for the module (its tests only read, or roll back)."""
     database_url = postgres.create_database()
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(env={}, data_dir=tmp, database_url=database_url, public_url="https://h.example.org")
         engine = wiring.init_catalog(settings)
-        bench_catalog.fill(engine, settings, N_SENSORS, N_WINDOWS, N_PENDING_WINDOWS)
+        template = bench_catalog.template(Path(tmp) / "template")
+        bench_catalog.fill(engine, template, N_SENSORS, N_WINDOWS, N_PENDING_WINDOWS)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
-        yield engine, settings
+        yield engine, template
         engine.dispose()
     postgres.drop_database(database_url)
 
@@ -101,14 +103,14 @@ def check(engine, statements, *main_indexes: str) -> None:
 
 
 def test_a_sensors_packages_in_a_time_range_read_the_sensor_time_index(filled):
-    engine, _ = filled
+    engine, template = filled
     start_tick = bench_catalog.FIRST_S * bench_catalog.TICKS_PER_SECOND + 10 * 300 * bench_catalog.TICKS_PER_SECOND
     for newest_first in (True, False):
         bounds = dict(sensor=SENSOR, start_tick=start_tick, end_tick=start_tick + DAY_TICKS, newest_first=newest_first)
         with engine.connect() as conn, captured(engine) as first_page:
             page = catalog.list_packages(conn, limit=101, **bounds)
         assert len(page) == 101 and {str(r.sensor) for r in page} == {SENSOR}
-        assert all(set(r.products) == set(bench_catalog.KINDS) for r in page)
+        assert all(set(r.products) == {p["kind"] for p in template["products"]} for r in page)
         check(engine, first_page, "packages_by_sensor_time")
         with engine.connect() as conn, captured(engine) as next_page:
             after = catalog.list_packages(conn, limit=101, after=(page[-1].boundary_tick, page[-1].package_id), **bounds)
@@ -129,20 +131,31 @@ def test_one_since_feed_page_reads_the_feed_index(filled):
     check(engine, statements[1:], "resources_feed")
 
 
-def _registered(since_s: float = 0, until_s: float = float("inf"), n_streams: int = 4) -> int:
-    """Resources the generator registered in [since_s, until_s) after FIRST: window k's at (k + 1) * 300 + 20 s
-    (plus a millisecond per sensor)."""
-    windows = sum(1 for k in range(N_WINDOWS) if since_s <= (k + 1) * 300 + 20 < until_s)
-    return windows * N_SENSORS * n_streams
+PACKAGE_STREAMS = 5
+"""Streams with a resource per package (raw, wav, flac, mp3, psd); the sixth, hmd, has one per sensor-day."""
+
+
+def _registered(since_s: float = 0, until_s: float = float("inf"), one_package_stream: bool = False) -> int:
+    """Resources the generator registered in [since_s, until_s) after FIRST (of every stream, or of one with a
+    resource per package): window k's at (k + 1) * 300 + 20 s (plus a millisecond per sensor), a sensor-day's HMD
+    resource at its last window's time."""
+    def inside(k: int) -> bool:
+        return since_s <= (k + 1) * 300 + 20 < until_s
+
+    windows = sum(1 for k in range(N_WINDOWS) if inside(k))
+    if one_package_stream:
+        return windows * N_SENSORS
+    last_of_days = {min(N_WINDOWS, 288 * (k // 288 + 1)) - 1 for k in range(N_WINDOWS)}
+    return windows * N_SENSORS * PACKAGE_STREAMS + sum(1 for k in last_of_days if inside(k)) * N_SENSORS
 
 
 DAY_2 = 86400
 OAI_HARVESTS = [  # arguments, records in the whole list
     ({}, _registered()),
-    ({"set": "acoustic20_01_mp3"}, _registered(n_streams=1)),
+    ({"set": "acoustic20_01_mp3"}, _registered(one_package_stream=True)),
     ({"from": "2025-01-02", "until": "2025-01-02"}, _registered(DAY_2, 2 * DAY_2)),
     ({"set": "acoustic20_01_psd", "from": "2025-01-02T06:00:00Z", "until": "2025-01-02T17:59:59Z"},
-     _registered(DAY_2 + 6 * 3600, DAY_2 + 18 * 3600, n_streams=1)),
+     _registered(DAY_2 + 6 * 3600, DAY_2 + 18 * 3600, one_package_stream=True)),
 ]
 """A set holds a quarter of the records: the planner may read it through the feed index, skipping the other
 streams' records, or through the stream's."""
@@ -185,11 +198,12 @@ def test_the_outbox_claim_reads_the_due_index(filled):
 
 
 def test_the_catalog_gauges_of_metrics_read_no_growing_table_whole(filled):
-    engine, _ = filled
+    engine, template = filled
     with captured(engine) as statements:
         families = {family.name: family for family in CatalogCollector(engine).collect()}
     packages = {sample.labels["sensor"]: sample.value for sample in families["hydroserve_packages"].samples}
     assert len(packages) == N_SENSORS and set(packages.values()) == {N_WINDOWS}
     pending = {tuple(s.labels.values()): s.value for s in families["hydroserve_outbox_rows"].samples}
-    assert pending == {("odc", "pending"): N_SENSORS * N_PENDING_WINDOWS * len(bench_catalog.KINDS)}
+    # each package's resources of the newest windows, and each sensor's HMD day they end in
+    assert pending == {("odc", "pending"): N_SENSORS * (N_PENDING_WINDOWS * len(template["outbox"]) + 1)}
     check(engine, statements, "packages_by_sensor_time")

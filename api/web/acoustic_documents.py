@@ -13,6 +13,7 @@ from hydroserve.acoustics.sensors import Calibration, SensorInfo, calibration_ta
 from hydroserve.codecs import raw
 from hydroserve.codecs.times import rfc3339, tick_to_datetime
 
+from .links import record_url
 from .services import services
 
 
@@ -53,7 +54,7 @@ def sensor_json(info: SensorInfo, summary: catalog.SensorSummary | None) -> dict
 
 
 def product_url(kind: str, package_id: str) -> str:
-    return url_for(f"acoustic.{kind.capitalize()}", package_id=package_id, _external=True)
+    return record_url(f"acoustic.{kind.capitalize()}", "package_id", package_id)
 
 
 def product_link(record: PackageRecord, kind: str, product: ProductRecord) -> dict:
@@ -82,8 +83,8 @@ def package_json(record: PackageRecord) -> dict:
         "created": rfc3339(record.created_at),
         "products": {kind: product_link(record, kind, p) for kind, p in record.products.items()},
         "links": {
-            "self": url_for("acoustic.Package", package_id=package_id, _external=True),
-            "info": url_for("acoustic.Info", package_id=package_id, _external=True),
+            "self": record_url("acoustic.Package", "package_id", package_id),
+            "info": record_url("acoustic.Info", "package_id", package_id),
             **{kind: product_url(kind, package_id) for kind in record.products},
         },
     }

@@ -89,12 +89,12 @@ class CatalogCollector:
                 skipped.add_metric([sensor], summary.n_skipped)
                 if summary.last_tick is not None:
                     lag.add_metric([sensor], now.timestamp() - summary.last_tick / TICKS_PER_SECOND)
-            for record in catalog.newest_packages(conn):
-                stats = record.products["raw"].details.get("input_timestamp_deviation")
+            for sensor, details in catalog.newest_details(conn, "raw").items():
+                stats = details.get("input_timestamp_deviation")
                 if stats is not None:
                     histogram = stats["histogram_abs_ns"]
                     cumulative = accumulate(histogram["counts"])
-                    deviation.add_metric([str(record.sensor)], [(str(le), n) for le, n in zip(histogram["le"], cumulative)],
+                    deviation.add_metric([sensor], [(str(le), n) for le, n in zip(histogram["le"], cumulative)],
                                          stats["sum_abs_ns"])
             for (destination, state), rows in outbox.counts(conn, (outbox.PENDING, outbox.FAILED)).items():
                 outbox_rows.add_metric([destination, state], rows)

@@ -10,6 +10,7 @@ from hydroserve.codecs import oaipmh
 from hydroserve.odc_sync import oai
 
 from .blueprint import Blueprint
+from .links import record_url
 from .services import services
 
 bp = Blueprint("oai", __name__, description="OAI-PMH 2.0 harvesting of the open-data resources")
@@ -20,7 +21,7 @@ def _repository() -> oai.Repository:
     return oai.Repository(
         repository_id=settings.oai_repository_id, base_url=url_for("oai.Oai", _external=True),
         admin_email=settings.admin_email, page_size=settings.oai_page_size,
-        stream_url=lambda kid: url_for("registry.Stream", kid=kid, _external=True),
+        stream_url=lambda kid: record_url("registry.Stream", "kid", kid),
     )
 
 

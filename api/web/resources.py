@@ -24,6 +24,7 @@ from hydroserve.odc_sync.schemas import ResourceSchema, record_json
 from . import errors, http
 from .blueprint import Blueprint
 from .cursor import Cursor, next_page, next_url_field
+from .links import record_url
 from .lookup import load_or_404
 from .services import services
 
@@ -132,7 +133,7 @@ def _collection(conn, row, counts) -> dict:
 
 def _resource(resource: registry.Resource) -> dict:
     document = record_json(resource)
-    document["url"] = url_for("registry.Resource", kid=resource.kid, _external=True)
+    document["url"] = record_url("registry.Resource", "kid", resource.kid)
     return document
 
 
@@ -170,7 +171,7 @@ def get_stream(kid: str, limit: int, cursor: list | None = None):
         **_stream_summary(row, counts),
         "collection": row.collection_kid,
         "members": [{"kid": r.kid, "title": r.title, "modified": r.modified, "deleted": r.deleted,
-                     "url": url_for("registry.Resource", kid=r.kid, _external=True)} for r in page],
+                     "url": record_url("registry.Resource", "kid", r.kid)} for r in page],
         "next": next_url,
     })
     return _json(payload, headers)

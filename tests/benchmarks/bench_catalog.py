@@ -2,13 +2,23 @@
 
 A database of its own (created here, dropped at the end unless ``--keep``) is
 made by ``hydroserve db init`` and filled with ``--packages`` packages of
-``--sensors`` sensors (300 s windows, continuous), each with its four products
-(raw, wav, mp3, psd), its four resources and their ODC outbox rows (delivered,
-but for the newest ``--pending`` packages'). The rows are generated inside the
-server (``INSERT … SELECT generate_series``, the server-side form of a COPY
-load: nothing crosses the wire) in chunks, with realistic sizes: the same
-settings, provenance and product details a real package carries, ids and times
-in the real formats. Then ``VACUUM ANALYZE``, and the p50/p99 of:
+``--sensors`` sensors (300 s windows, continuous). The rows are today's real
+ones: one 300 s package of synthetic 24-bit counts is archived first, by the
+real ingest, into a SQLite catalog of its own (its package row, its six
+products raw, wav, flac, mp3, psd, hmd, its five resources, their outbox rows
+and its sensor-day's HMD resource); every generated package copies that
+package's rows, its ids and times replaced (text that names a time, as a
+resource's description, keeps the template's, of the same length), so each
+table gets the real number of rows of the real size. Outbox rows are
+delivered, but for the newest ``--pending`` windows'. Each sensor-day gets its
+``hmd_days`` row (counted per chunk) and, after the load, its HMD resource and
+outbox row as its last package left them (ingest updates them with every
+package, leaving dead rows that VACUUM reclaims). The rows are generated
+inside the server (``INSERT … SELECT generate_series``, the server-side form
+of a COPY load: nothing crosses the wire) in chunks, with the tables'
+secondary indexes dropped during the load and made again after it (primary
+keys and unique constraints stay). Then ``VACUUM ANALYZE``, the bytes per
+package of each table (with its indexes and TOAST), and the p50/p99 of:
 
 * a sensor's packages in a one-day range (``/api/v1/packages?sensor=&start=&end=``, 100 per page);
 * one since-feed page (``/api/v1/resources?since=``, 100 records);
@@ -37,40 +47,33 @@ import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from hydroserve.acoustics import catalog
 from hydroserve.api import wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
-from hydroserve.acoustics import catalog
 from hydroserve.api.web.metrics import CatalogCollector
+from hydroserve.codecs import raw, raw_decoder
 from hydroserve.odc_sync import oai, outbox, registry
 
-from .common import machine
+from .common import BOUNDARY_TICK, generate_input, load_frames, machine, write_adf_files
 
 URL_VARIABLE = "HYDROSERVE_BENCH_DATABASE_URL"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-TICKS_PER_SECOND = 62_500_000
+PUBLIC_URL = "https://hydroserve.example.org"
+TICKS_PER_SECOND = raw.TICKS_PER_SECOND
 INTERVAL_S = 300
 FIRST_S = 1_735_689_600  # 2025-01-01T00:00:00Z, the first window
-KINDS = {"raw": ("application/km3net-acoustic", 234_442_480), "wav": ("audio/wav", 234_375_080),
-         "mp3": ("audio/mpeg", 1_801_404), "psd": ("application/json", 118_311)}
-SETTINGS = {"snippet_duration_s": "300", "snippet_interval_s": 300, "min_coverage": 0.5, "timing_tolerance_ticks": 4,
-            "adf_frame_length": 123260, "mp3_bit_rate_kbps": 128, "mp3_quality": 2, "mp3_reference_db": 120.0,
-            "mp3_limiter_threshold": 0.891, "psd_nfft": 8192, "psd_overlap": 0.5, "psd_window": "hann",
-            "psd_quantiles": ["median", "p75", "p95"], "flac": False}
-DETAILS = {"raw": {"frames": 476, "frame_length": 123260, "input_timestamp_deviation": {
-               "max_abs_ns": 16, "sum_abs_ns": 3808, "histogram_abs_ns": {
-                   "le": [0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, "+Inf"],
-                   "counts": [238, 238, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]}}},
-           "wav": {"subtype": "FLOAT", "header_rate_hz": 195312, "data_offset": 80},
-           "mp3": {"rate_hz": 48000, "bit_rate_kbps": 128, "gain_db": -23.5, "limited_fraction": 0.0012,
-                   "encoder_delay_samples": 1105, "padding_samples": 1523, "lame_tag": True},
-           "psd": {"nfft": 8192, "segments": 14304, "unit": "dB re 1 uPa^2/Hz", "window": "hann", "overlap": 0.5}}
 CHUNK_WINDOWS = 20
 """Windows (all sensors' packages of one 300 s boundary) generated per INSERT."""
+FRAMES_PER_FILE = 96
+"""Frames per ADF file of the template's input (about a minute: six files, its package's ``sources``)."""
+GROWING = (catalog.packages, catalog.products, registry.resources, outbox.table)
+"""The tables that grow with every package (their secondary indexes are made after the load)."""
 
 
 def _database(admin_url: str, name: str, create: bool) -> None:
@@ -82,29 +85,114 @@ def _database(admin_url: str, name: str, create: bool) -> None:
     engine.dispose()
 
 
-def fill(engine, settings, n_sensors: int, n_windows: int, n_pending_windows: int) -> None:
-    """Sensors, then ``n_windows`` windows of every sensor: packages, products, resources, outbox rows."""
-    collection, public = settings.collection, settings.public_url
+def template(directory: Path) -> dict:
+    """The catalog rows of one real 300 s package, archived by the real ingest into a SQLite catalog in ``directory``:
+    table name -> list of rows (column -> value), and the package's id and sensor."""
+    directory.mkdir()
+    generate_input(directory)
+    files = write_adf_files(load_frames(directory), directory / "adf", frames_per_file=FRAMES_PER_FILE)
+    settings = load_settings(env={}, data_dir=str(directory / "data"), public_url=PUBLIC_URL, spool_settle_s=0)
+    engine = wiring.init_catalog(settings)
+    ingestor = wiring.build_ingestor(settings, wiring.build_archive(settings, engine), retry_for_s=5)
+    for path in files:
+        ingestor.feed(raw.RawFileName.parse(path).sensor, raw_decoder.read_file(path, frame_length=settings.adf_frame_length))
+    ingestor.flush()
+    with engine.connect() as conn:
+        package = conn.execute(select(catalog.packages).where(catalog.packages.c.boundary_tick == BOUNDARY_TICK)).one()._asdict()
+        pid = package["package_id"]
+        rows = {table.name: [row._asdict() for row in conn.execute(select(table))] for table in GROWING}
+    engine.dispose()
+    if len(rows["packages"]) != 1:
+        raise RuntimeError(f"the template's ingest made {len(rows['packages'])} packages, not one")
+    return {"package_id": pid, "sensor_id": package["sensor_id"], "boundary_tick": BOUNDARY_TICK, **rows,
+            "hmd_resources": [r for r in rows["resources"] if r["subject_id"] != pid],
+            "resources": [r for r in rows["resources"] if r["subject_id"] == pid],
+            "outbox": [r for r in rows["outbox"] if pid in r["resource_kid"]],
+            "hmd_outbox": [r for r in rows["outbox"] if pid not in r["resource_kid"]]}
+
+
+PACKAGE_NAMES = (("template_package", "package_id"), ("template_sensor", "sensor_id"))
+"""What a package's copy replaces in the template's text: (parameter holding the template's, SQL of the copy's)."""
+
+
+def _template_table(conn, table, name: str, rows: list[dict]) -> Table:
+    """A table ``name`` with ``table``'s columns (no keys; each named ``t_<column>``) and the position ``i``, holding
+    ``rows``."""
+    copy = Table(name, MetaData(), *(Column(f"t_{c.name}", c.type) for c in table.columns), Column("i", Integer))
+    copy.create(conn)
+    conn.execute(copy.insert(), [{**{f"t_{k}": v for k, v in row.items()}, "i": i} for i, row in enumerate(rows)])
+    return copy
+
+
+def _copies(conn, table, template_table: Table, overrides: dict[str, str | None], source: str, parameters: dict, *,
+            names=PACKAGE_NAMES, conflict: str = "") -> None:
+    """Insert a copy of every row of ``template_table`` for every row of ``source`` (in its order, each source row's
+    copies together): each column ``overrides`` names gets its SQL expression (``t``: the template row; None: the
+    column's default), every other one the template's value (``t.t_<column>``), with ``names`` replaced in its
+    text."""
+    columns, values = [], []
+    for column in table.columns:
+        expression = overrides.get(column.name, f"t.t_{column.name}")
+        if expression is None:
+            continue
+        if column.name not in overrides and isinstance(column.type, String | JSON):
+            replaced = f"t.t_{column.name}::text"
+            for parameter, replacement in names:
+                replaced = f"replace({replaced}, :{parameter}, {replacement})"
+            expression = f"CAST({replaced} AS {column.type.compile(dialect=conn.dialect)})"
+        columns.append(column.name)
+        values.append(expression)
+    conn.execute(text(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {source} "
+        f"CROSS JOIN {template_table.name} t ORDER BY k, sensor_id, t.i {conflict}"), parameters)
+
+
+def _secondary_indexes():
+    return [index for table in GROWING for index in table.indexes if not index.unique]
+
+
+def fill(engine, template_rows: dict, n_sensors: int, n_windows: int, n_pending_windows: int) -> None:
+    """Sensors, then ``n_windows`` windows of every sensor: copies of the template package's rows (``template_rows``:
+    :func:`template`'s), the secondary indexes of the growing tables made after the load."""
+    sources = {"packages": catalog.packages, "products": catalog.products, "resources": registry.resources,
+               "outbox": outbox.table, "hmd_resources": registry.resources, "hmd_outbox": outbox.table}
     with engine.begin() as conn:
+        for index in _secondary_indexes():
+            index.drop(conn)
+        templates = {key: _template_table(conn, table, f"template_{key}", template_rows[key]) for key, table in sources.items()}
         conn.execute(text(
             "INSERT INTO sensors (sensor_id, dom_id, channel, next_boundary_tick, n_packages) "
             "SELECT 'DOM_' || (808900000 + j) || '_CH1', 808900000 + j, 1, :next, :n FROM generate_series(0, CAST(:s AS bigint) - 1) j"),
             {"s": n_sensors, "n": n_windows, "next": (FIRST_S + n_windows * INTERVAL_S) * TICKS_PER_SECOND})
-    parameters = {"t": TICKS_PER_SECOND, "interval": INTERVAL_S, "first": FIRST_S, "settings": json.dumps(SETTINGS),
-                  "collection": collection, "public": public, "window": n_windows - n_pending_windows,
-                  "odc": outbox.ODC_DESTINATION}
+    package = template_rows["packages"][0]
+    parameters = {"t": TICKS_PER_SECOND, "interval": INTERVAL_S, "first": FIRST_S, "window": n_windows - n_pending_windows,
+                  "template_package": template_rows["package_id"], "template_sensor": template_rows["sensor_id"],
+                  "start_offset": package["start_tick"] - template_rows["boundary_tick"],
+                  "end_offset": package["end_tick"] - template_rows["boundary_tick"], "n_samples": package["n_samples"],
+                  "template_day": f"{template_rows['hmd_resources'][0]['coverage_start']:%Y%m%d}"}
+    if len(package["runs"]) != 1:
+        raise RuntimeError("the template package has more than one run")
     started = time.perf_counter()
     for k0 in range(0, n_windows, CHUNK_WINDOWS):
         k1 = min(n_windows, k0 + CHUNK_WINDOWS)
         with engine.begin() as conn:
-            _fill_chunk(conn, {**parameters, "k0": k0, "k1": k1 - 1})
+            _fill_chunk(conn, templates, {**parameters, "k0": k0, "k1": k1 - 1})
         done = k1 * n_sensors
         rate = done / (time.perf_counter() - started)
         print(f"\r  {done:,} packages ({rate:,.0f}/s)", end="", flush=True)
-    print()
+    with engine.begin() as conn:
+        _fill_days(conn, templates, parameters)
+    print(f"\n  loaded in {time.perf_counter() - started:.0f} s", flush=True)
+    indexed = time.perf_counter()
+    with engine.begin() as conn:
+        for index in _secondary_indexes():
+            index.create(conn)
+        for table in templates.values():
+            table.drop(conn)
+    print(f"  secondary indexes made in {time.perf_counter() - indexed:.0f} s", flush=True)
 
 
-def _fill_chunk(conn, parameters: dict) -> None:
+def _fill_chunk(conn, templates: dict[str, Table], parameters: dict) -> None:
     # one package per (window k, sensor j); registered at the window's end plus j ms (one registry stamp each)
     conn.execute(text("""
         CREATE TEMPORARY TABLE chunk ON COMMIT DROP AS
@@ -114,59 +202,46 @@ def _fill_chunk(conn, parameters: dict) -> None:
         FROM generate_series(CAST(:k0 AS bigint), CAST(:k1 AS bigint)) k
         CROSS JOIN LATERAL (SELECT sensor_id, row_number() OVER (ORDER BY sensor_id) AS j FROM sensors) s
     """), parameters)
+    # copies in ingest's order: window after window, each package's rows together
+    _copies(conn, catalog.packages, templates["packages"], {
+        "package_id": "package_id", "sensor_id": "sensor_id", "boundary_tick": "boundary_tick",
+        "start_tick": "boundary_tick + :start_offset", "end_tick": "boundary_tick + :end_offset",
+        "runs": "json_build_array(json_build_array(boundary_tick + :start_offset, 0, :n_samples))", "created_at": "stamp",
+    }, "chunk", parameters)
+    _copies(conn, catalog.products, templates["products"], {"package_id": "package_id"}, "chunk", parameters)
+    coverage = {"coverage_start": "to_timestamp((boundary_tick + :start_offset)::numeric / :t)",
+                "coverage_end": "to_timestamp((boundary_tick + :end_offset)::numeric / :t)"}
+    _copies(conn, registry.resources, templates["resources"], {
+        **coverage, "created": "stamp + t.i * interval '1 microsecond'", "modified": "stamp + t.i * interval '1 microsecond'",
+    }, "chunk", parameters)
+    _copies(conn, outbox.table, templates["outbox"], {"id": None, **_delivery()}, "chunk", parameters)
+    # the sensor-days of this chunk's packages: revision +1 per package (their resources are made after the load)
     conn.execute(text("""
-        INSERT INTO packages (package_id, sensor_id, boundary_tick, start_tick, end_tick, n_samples, n_expected, runs,
-                              window_size, samples_key, sources, settings, software_version, created_at)
-        SELECT package_id, sensor_id, boundary_tick, boundary_tick + 7360, boundary_tick + 300 * CAST(:t AS bigint) - 320 + 7360,
-               58593750, 58593750, json_build_array(json_build_array(boundary_tick + 7360, 0, 58593750)), 131072,
-               'packages/' || sensor_id || '/' || to_char(stamp, 'YYYY/MM/DD') || '/' || package_id || '/samples.f32',
-               json_build_array(sensor_id || '_' || (:first + k * :interval - 17) || '.bin',
-                                sensor_id || '_' || (:first + k * :interval + 283) || '.bin'),
-               CAST(:settings AS json), '0.9.0', stamp
-        FROM chunk
+        INSERT INTO hmd_days (sensor_id, day, revision, modified)
+        SELECT sensor_id, to_timestamp(boundary_tick / :t)::date, count(*), max(stamp) FROM chunk GROUP BY 1, 2
+        ON CONFLICT (sensor_id, day) DO UPDATE SET revision = hmd_days.revision + excluded.revision, modified = excluded.modified
     """), parameters)
-    for kind, (media_type, size) in KINDS.items():
-        blob = "NULL" if kind in ("raw", "wav") else f"'packages/' || sensor_id || '/' || package_id || '/{kind}'"
-        conn.execute(text(f"""
-            INSERT INTO products (package_id, kind, media_type, size_bytes, sha256, blob_key, details)
-            SELECT package_id, CAST(:kind AS text), CAST(:media_type AS text), :size, md5(package_id || CAST(:kind AS text)) || md5(CAST(:kind AS text) || package_id), {blob},
-                   CAST(:details AS json)
-            FROM chunk
-        """), {"kind": kind, "media_type": media_type, "size": size, "details": json.dumps(DETAILS[kind])})
-        conn.execute(text("""
-            INSERT INTO resources (kid, stream_kid, ktype, title, description, creator, publisher, license, media_type,
-                                   access_url, size_bytes, sha256, coverage_start, coverage_end, subject_id, info_url,
-                                   provenance, software_version, extra, created, modified)
-            SELECT CAST(:collection AS text) || '_' || CAST(:kind AS text) || '_' || package_id, CAST(:collection AS text) || '_' || CAST(:kind AS text), 'acoustics.' || CAST(:kind AS text),
-                   'Acoustic data (' || CAST(:kind AS text) || '): ' || package_id,
-                   CAST(:kind AS text) || ' product of acoustic data package ' || package_id || ': sensor ' || sensor_id
-                       || ', 300 s from ' || to_char(to_timestamp(boundary_tick / :t), 'YYYY-MM-DD"T"HH24:MI:SS+00:00')
-                       || ', coverage 1.0000',
-                   'KM3NeT Collaboration', 'KM3NeT Collaboration', 'CC-BY-4.0', CAST(:media_type AS text),
-                   CAST(:public AS text) || '/api/v1/packages/' || package_id || '/' || CAST(:kind AS text), :size,
-                   md5(package_id || CAST(:kind AS text)) || md5(CAST(:kind AS text) || package_id),
-                   to_timestamp(boundary_tick / :t), to_timestamp(boundary_tick / :t + 300),
-                   package_id, CAST(:public AS text) || '/api/v1/packages/' || package_id || '/info',
-                   json_build_array(
-                       json_build_object('id', 'hydroserve:cut', 'description',
-                                         'fixed-interval sample-exact cutting of the ADF stream',
-                                         'sources', json_build_array(package_id || '.bin'), 'parameters', CAST(:settings AS json)),
-                       json_build_object('id', 'hydroserve:' || CAST(:kind AS text), 'description', CAST(:kind AS text) || ' product',
-                                         'parameters', CAST(:details AS json))),
-                   '0.9.0',
-                   json_build_object('package_id', package_id, 'sensor', sensor_id, 'coverage_fraction', 1.0, 'n_gaps', 0),
-                   stamp, stamp
-            FROM chunk
-        """), {**parameters, "kind": kind, "media_type": media_type, "size": size, "details": json.dumps(DETAILS[kind])})
-        conn.execute(text("""
-            INSERT INTO outbox (destination, resource_kid, state, attempts, next_attempt_at, last_status, created,
-                                delivered_at)
-            SELECT CAST(:odc AS text), CAST(:collection AS text) || '_' || CAST(:kind AS text) || '_' || package_id,
-                   CASE WHEN k < :window THEN 'delivered' ELSE 'pending' END, CASE WHEN k < :window THEN 1 ELSE 0 END,
-                   stamp, CASE WHEN k < :window THEN '201 Created' END, stamp,
-                   CASE WHEN k < :window THEN stamp + interval '2 seconds' END
-            FROM chunk
-        """), {**parameters, "kind": kind})
+
+
+def _fill_days(conn, templates: dict[str, Table], parameters: dict) -> None:
+    """Every sensor-day's HMD resource and outbox row, as its last package left them (inserted once, after the load:
+    rows updated before the indexes are made would leave them unusable to transactions older than them)."""
+    days = ("(SELECT sensor_id, day, modified AS stamp, "
+            "CAST(floor((extract(epoch FROM modified) - 20 - :first) / :interval) - 1 AS bigint) AS k FROM hmd_days) AS days")
+    names = (("template_sensor", "sensor_id"), ("template_day", "to_char(day, 'YYYYMMDD')"))
+    _copies(conn, registry.resources, templates["hmd_resources"], {
+        "coverage_start": "day::timestamptz", "coverage_end": "day::timestamptz + interval '1 day'",
+        "created": "stamp", "modified": "stamp",
+    }, days, parameters, names=names)
+    _copies(conn, outbox.table, templates["hmd_outbox"], {"id": None, **_delivery()}, days, parameters, names=names)
+
+
+def _delivery() -> dict[str, str]:
+    """The outbox columns of a row registered at ``stamp`` in window ``k``: delivered, but in the newest windows."""
+    return {"state": "CASE WHEN k < :window THEN 'delivered' ELSE 'pending' END",
+            "attempts": "CASE WHEN k < :window THEN 1 ELSE 0 END", "next_attempt_at": "stamp",
+            "last_status": "CASE WHEN k < :window THEN '201 Created' END", "created": "stamp",
+            "delivered_at": "CASE WHEN k < :window THEN stamp + interval '2 seconds' END", "last_error": "NULL"}
 
 
 def _percentiles(samples_s: list[float]) -> tuple[float, float]:
@@ -192,9 +267,9 @@ def _get(client, path: str, **query) -> bytes:
     return response.get_data()
 
 
-def measure(app, engine, n_sensors: int, n_windows: int, n: int, rng: random.Random) -> list[tuple[str, float, float]]:
+def measure(app, engine, streams: list[str], n_sensors: int, n_windows: int, n: int,
+            rng: random.Random) -> list[tuple[str, float, float]]:
     """p50/p99 of each query through the app (HTTP, in this process) and of its catalog part alone."""
-    settings = app.extensions["hydroserve"].settings
     client = app.test_client()
     first, last = datetime.fromtimestamp(FIRST_S, UTC), datetime.fromtimestamp(FIRST_S + n_windows * INTERVAL_S, UTC)
     span_s = (last - first).total_seconds()
@@ -223,7 +298,6 @@ def measure(app, engine, n_sensors: int, n_windows: int, n: int, rng: random.Ran
         with engine.connect() as conn:
             registry.feed(conn, since=moment(), limit=101)
 
-    streams = [f"{settings.collection}_{kind}" for kind in KINDS]
     token = {}
 
     def oai_page(i):
@@ -275,6 +349,21 @@ def measure(app, engine, n_sensors: int, n_windows: int, n: int, rng: random.Ran
     ]
 
 
+def footprint(conn) -> str:
+    """The database's size and, per growing table, its rows and bytes (heap, TOAST, indexes) per package."""
+    n_packages = conn.execute(text("SELECT count(*) FROM packages")).scalar()
+    lines = [f"database {conn.execute(text('SELECT pg_size_pretty(pg_database_size(current_database()))')).scalar()}, "
+             f"{n_packages:,} packages; bytes per package (heap and TOAST + indexes):"]
+    total = 0
+    for table in ("packages", "products", "resources", "outbox", "hmd_days"):
+        rows, heap, indexes = conn.execute(text(
+            f"SELECT (SELECT count(*) FROM {table}), pg_table_size('{table}'), pg_indexes_size('{table}')")).one()
+        total += heap + indexes
+        lines.append(f"  {table}: {rows:,} rows, {heap / n_packages:,.0f} + {indexes / n_packages:,.0f}")
+    lines.append(f"  in all: {total / n_packages:,.0f}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packages", type=int, default=10_000_000, help="packages in all (rounded up to whole windows)")
@@ -294,21 +383,24 @@ def main() -> None:
         _database(admin_url, name, create=True)
     try:
         with tempfile.TemporaryDirectory(prefix="hydroserve-bench-catalog-") as tmp:
-            settings = load_settings(env={}, data_dir=tmp, database_url=url, public_url="https://hydroserve.example.org")
+            settings = load_settings(env={}, data_dir=tmp, database_url=url, public_url=PUBLIC_URL)
             engine = wiring.init_catalog(settings)
-            started = time.perf_counter()
             if not args.reuse:
-                fill(engine, settings, args.sensors, n_windows, args.pending)
-            filled = time.perf_counter() - started
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                if not args.reuse:
+                made = time.perf_counter()
+                template_rows = template(Path(tmp) / "template")
+                print(f"template package {template_rows['package_id']} archived in {time.perf_counter() - made:.0f} s: "
+                      + ", ".join(f"{len(template_rows[t])} {t}" for t in ("products", "resources", "outbox")), flush=True)
+                started = time.perf_counter()
+                fill(engine, template_rows, args.sensors, n_windows, args.pending)
+                filled = time.perf_counter() - started
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(text("VACUUM ANALYZE"))
-                size = conn.execute(text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar()
-                counts = {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
-                          for table in ("packages", "products", "resources", "outbox")}
-            print(f"filled in {filled:.0f} s, vacuumed and analysed in {time.perf_counter() - started - filled:.0f} s; "
-                  f"database {size}; rows: " + ", ".join(f"{table} {n:,}" for table, n in counts.items()) + "\n", flush=True)
-            results = measure(create_app(settings), engine, args.sensors, n_windows, args.requests, random.Random(15))
+                print(f"filled in {filled:.0f} s ({n_windows * args.sensors / filled:,.0f} packages/s), vacuumed and "
+                      f"analysed in {time.perf_counter() - started - filled:.0f} s", flush=True)
+            with engine.connect() as conn:
+                print(footprint(conn) + "\n", flush=True)
+                streams = [row.kid for row in registry.list_streams(conn)]
+            results = measure(create_app(settings), engine, streams, args.sensors, n_windows, args.requests, random.Random(15))
             engine.dispose()
         print("| query | p50 (ms) | p99 (ms) |\n|---|---:|---:|")
         for label, p50, p99 in results:
