@@ -4,13 +4,12 @@ about a package (its current PSD) without ever answering from a stale copy, what
 * PostgreSQL: triggers on ``packages``, ``products`` and ``expired_products`` (migration 0007) send a notification on
   :data:`CHANNEL` naming the package of every row inserted, updated or deleted (an empty name after a ``TRUNCATE``:
   every package), at commit, whichever program writes (ingest, reprocess, retention, a migration, psql). The process
-  listens on a connection of its own (:class:`PostgresChanges`); while that connection is lost, nothing may be kept.
+  listens on a connection of its own (:class:`PostgresChanges`); every look makes a round trip on it (``SELECT 1``,
+  not the PSD query through the engine), so that what was committed before the look has arrived; while that
+  connection is lost, nothing may be kept.
 * SQLite (one machine): ``PRAGMA data_version`` on a connection of the process's own changes whenever any other
   connection, of any process, commits (:class:`SqliteChanges`): then everything kept is forgotten. A catalog file
-  deleted or replaced (another inode) counts as a change too.
-
-:meth:`ChangeWatch.changes` is cheap (a ``stat`` and a pragma; on PostgreSQL, reading what has arrived on the
-listening socket, without a round trip) so it can run on every request.
+  deleted or replaced (another inode) counts as a change too. A look costs a ``stat`` and the pragma.
 """
 
 from __future__ import annotations
