@@ -56,6 +56,25 @@ class Blueprint(flask_smorest.Blueprint):
 
         return decorator
 
+    def alt_response(self, *args, **kwargs):
+        """As flask-smorest's, which only documents: the documentation goes on the view, not on a wrapper calling it."""
+        return _documenting(super().alt_response(*args, **kwargs))
+
+    def doc(self, *args, **kwargs):
+        """As flask-smorest's, which only documents: the documentation goes on the view, not on a wrapper calling it."""
+        return _documenting(super().doc(*args, **kwargs))
+
+
+def _documenting(decorate):
+    """A decorator that gives the view the documentation ``decorate`` gives its wrapper, and no wrapper: one call less
+    per request (a view is decorated for one route only)."""
+
+    def decorator(view):
+        view._apidoc = decorate(view)._apidoc
+        return view
+
+    return decorator
+
 
 def _loads_nothing_from_nothing(schema: Schema) -> bool:
     """Whether ``schema`` loads an empty query to an empty dict (no field is required or has a default, no hook adds
