@@ -14,7 +14,7 @@ from typing import BinaryIO
 from flask import Response, request
 from marshmallow import Schema, fields
 from werkzeug.exceptions import UnsupportedMediaType
-from werkzeug.http import http_date, parse_etags, parse_range_header, quote_etag
+from werkzeug.http import http_date, parse_accept_header, parse_etags, parse_range_header, quote_etag
 from werkzeug.wsgi import wrap_file
 
 from hydroserve.acoustics.integrity import VerifiedBlob
@@ -277,19 +277,25 @@ def send_document(document: EncodedDocument, *, last_modified: datetime) -> Resp
 
     A GET or HEAD without conditional or Range headers (a poll that holds nothing yet, or a client that keeps
     nothing) gets the headers :func:`send_json_bytes` would give, written at once."""
-    gzipped = document.gzipped is not None and request.accept_encodings["gzip"] > 0
     environ = request.environ
+    gzipped = document.gzipped is not None and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
     if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or any(name in environ for name in CONDITIONAL_ENVIRON):
         return _send_document_conditionally(document, gzipped, last_modified=last_modified)
-    body = document.gzipped if gzipped else document.data
-    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+    headers = [("Content-Type", "application/json"),  # and Content-Length, from the body
                ("ETag", quote_etag(document.etag + "-gzip", weak=True) if gzipped else quote_etag(document.etag)),
                ("Last-Modified", http_date(last_modified)), ("Cache-Control", f"public, max-age={REVALIDATE_MAX_AGE_S}"),
                ("Date", http_date())]
     if gzipped:
         headers.append(("Content-Encoding", "gzip"))
     headers.append(("Vary", "Accept-Encoding"))
-    return Response(body, headers=headers)
+    return Response(document.gzipped if gzipped else document.data, headers=headers)
+
+
+@functools.lru_cache(maxsize=64)
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether a request with this ``Accept-Encoding`` takes gzip (a quality above 0, by name or ``*``); kept per
+    header value, since clients send few different ones."""
+    return parse_accept_header(accept_encoding)["gzip"] > 0
 
 
 def _send_document_conditionally(document: EncodedDocument, gzipped: bool, *, last_modified: datetime) -> Response:
