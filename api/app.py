@@ -12,12 +12,12 @@ from hydroserve.acoustics.package_products import PackageProducts
 from hydroserve.acoustics.soundscape import Soundscape
 from hydroserve.acoustics.view_cache import ViewCache
 
-from . import acoustic_registration, wiring
+from . import acoustic_registration, catalog_changes, wiring
 from .catalog_identity import CatalogWatch
 from .config import Settings, load_settings
 from .db import writer
 from .web.app import build_app
-from .web.services import Services
+from .web.services import CURRENT_PSDS_KEPT, PackageCache, Services
 
 log = logging.getLogger(__name__)
 
@@ -71,5 +71,6 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         alert_settings=wiring.alert_settings(settings),
         event_settings=wiring.event_settings(settings),
         catalog_watch=CatalogWatch(settings.database_url, engine),
+        current_psds=PackageCache(catalog_changes.watch(settings.database_url, engine), CURRENT_PSDS_KEPT),
         blob_redirect=wiring.blob_redirect(settings, blobs),
     ))

@@ -1,6 +1,7 @@
-"""/psd as sent: one catalog query per poll, the same bytes gzipped for a client that accepts gzip (its own weak
-ETag, 304 on it), identity otherwise, ``Vary: Accept-Encoding`` on every answer; a real client (requests against
-gunicorn) reads it as the identity document. The tests only read: one archive per engine for the module."""
+"""/psd as sent: no catalog query for a poll while the package does not change, the same bytes gzipped for a client
+that accepts gzip (its own weak ETag, 304 on it), identity otherwise, ``Vary: Accept-Encoding`` on every answer; a real
+client (requests against gunicorn) reads it as the identity document. One archive per engine for the module (the tests
+change nothing the others read)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import gzip
 
 import pytest
 import requests
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, update
+
+from hydroserve.acoustics import catalog
 
 from support import archive_two_second_package, url
 
@@ -56,22 +59,37 @@ def test_bands_are_gzipped_too_and_named_apart(app, client, package):
     assert plain.headers["ETag"] != f'"{package.products["psd"].sha256}"'
 
 
-def test_a_poll_reads_the_catalog_once(app, client, package):
-    path = url(app, "acoustic.Psd", package_id=PID)
-    client.get(path)  # the document is now kept by this process
+def _queries_of(engine, action) -> list[str]:
+    """The statements ``action()`` sends through ``engine`` (but SQLite's explicit BEGIN, db.py)."""
     statements = []
 
     def count(conn, cursor, statement, *rest):
         statements.append(statement)
 
-    engine = app.extensions["hydroserve"].engine
     event.listen(engine, "before_cursor_execute", count)
     try:
-        assert client.get(path, headers={"Accept-Encoding": "gzip"}).status_code == 200
+        action()
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    queries = [statement for statement in statements if statement != "BEGIN"]  # SQLite's explicit BEGIN (db.py)
+    return [statement for statement in statements if statement != "BEGIN"]
+
+
+def test_a_poll_reads_nothing_through_the_engine_until_the_catalog_changes_the_package(app, client, settings, package):
+    path = url(app, "acoustic.Psd", package_id=PID)
+    client.get(path)  # the document, and the package's current PSD, are now kept by this process
+    engine = app.extensions["hydroserve"].engine
+
+    def poll():
+        assert client.get(path, headers={"Accept-Encoding": "gzip"}).status_code == 200
+
+    assert _queries_of(engine, poll) == []
+    other = create_engine(settings.database_url)  # any writer, through a connection of its own
+    with other.begin() as conn:
+        conn.execute(update(catalog.packages).where(catalog.packages.c.package_id == PID).values(software_version="9"))
+    other.dispose()
+    queries = _queries_of(engine, poll)
     assert len(queries) == 1 and "expired_products" in queries[0]
+    assert _queries_of(engine, poll) == []
 
 
 @pytest.mark.slow

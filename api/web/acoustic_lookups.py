@@ -39,14 +39,15 @@ def load_live(package_id: str, *kinds: str) -> PackageRecord:
 
 
 def load_current_psd(package_id: str) -> current_psd.CurrentPsd:
-    """The current PSD of the package, in one query; 404 as :func:`load_package`, 410 as :func:`load_live` (which then
-    reads the whole record, to say which products are still served)."""
+    """The current PSD of the package, as this process keeps it while the catalog says the package did not change
+    (:class:`~.services.PackageCache`), else in one query; 404 as :func:`load_package`, 410 as :func:`load_live` (which
+    then reads the whole record, to say which products are still served)."""
 
     def from_catalog():
         with services().engine.connect() as conn:
             return current_psd.current_psd(conn, package_id)
 
-    current = load_or_404("package", package_id, PACKAGE_PATTERN, from_catalog)
+    current = load_or_404("package", package_id, PACKAGE_PATTERN, lambda: services().current_psds.get(package_id, from_catalog))
     if current.expired:
         load_live(package_id, "psd")
     return current

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import flask_smorest
-from marshmallow import RAISE
+from flask import current_app, request
+from marshmallow import RAISE, Schema, ValidationError
 from webargs.flaskparser import FlaskParser, abort
 
 
@@ -33,5 +35,51 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
 
     def arguments(self, schema, *args, **kwargs):
-        """As flask-smorest's, but a schema class is instantiated once here, not on every request."""
-        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+        """As flask-smorest's, but a schema class is instantiated once here, not on every request; and a view taking
+        query parameters that are all optional (the schema loads an empty query to nothing) is called at once when the
+        request has no query string, with what parsing it would give: no arguments."""
+        schema = schema() if isinstance(schema, type) else schema
+        parse_first = super().arguments(schema, *args, **kwargs)
+        if kwargs.get("location") != "query" or not kwargs.get("as_kwargs") or not _loads_nothing_from_nothing(schema):
+            return parse_first
+
+        def decorator(view):
+            parsing = parse_first(view)
+
+            @functools.wraps(parsing)  # with its documentation (_apidoc)
+            def called(*view_args, **view_kwargs):
+                if not request.query_string:
+                    return current_app.ensure_sync(view)(*view_args, **view_kwargs)
+                return parsing(*view_args, **view_kwargs)
+
+            return called
+
+        return decorator
+
+    def alt_response(self, *args, **kwargs):
+        """As flask-smorest's, which only documents: the documentation goes on the view, not on a wrapper calling it."""
+        return _documenting(super().alt_response(*args, **kwargs))
+
+    def doc(self, *args, **kwargs):
+        """As flask-smorest's, which only documents: the documentation goes on the view, not on a wrapper calling it."""
+        return _documenting(super().doc(*args, **kwargs))
+
+
+def _documenting(decorate):
+    """A decorator that gives the view the documentation ``decorate`` gives its wrapper, and no wrapper: one call less
+    per request (a view is decorated for one route only)."""
+
+    def decorator(view):
+        view._apidoc = decorate(view)._apidoc
+        return view
+
+    return decorator
+
+
+def _loads_nothing_from_nothing(schema: Schema) -> bool:
+    """Whether ``schema`` loads an empty query to an empty dict (no field is required or has a default, no hook adds
+    one)."""
+    try:
+        return schema.load({}) == {}
+    except ValidationError:
+        return False

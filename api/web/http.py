@@ -15,7 +15,7 @@ from typing import BinaryIO
 from flask import Response, request
 from marshmallow import Schema, fields
 from werkzeug.exceptions import UnsupportedMediaType
-from werkzeug.http import parse_etags, parse_range_header
+from werkzeug.http import http_date, parse_accept_header, parse_etags, parse_range_header, quote_etag
 from werkzeug.wsgi import wrap_file
 
 from hydroserve.acoustics.integrity import VerifiedBlob
@@ -280,11 +280,41 @@ class EncodedDocument:
         return cls(data, gzipped if len(gzipped) < len(data) else None, etag)
 
 
-def send_document(document: EncodedDocument, *, last_modified: datetime | None) -> Response:
+CONDITIONAL_ENVIRON = ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE",
+                       "HTTP_IF_RANGE", "HTTP_RANGE")
+"""The request headers (as WSGI environ keys) that can make an answer other than 200 with the whole body."""
+
+
+def send_document(document: EncodedDocument, *, last_modified: datetime) -> Response:
     """A prepared JSON document as :func:`send_json_bytes` sends it, gzipped for a client whose ``Accept-Encoding``
     takes gzip (``Content-Encoding: gzip``, the weak ETag ``W/"<etag>-gzip"``: a representation of its own), and
-    ``Vary: Accept-Encoding`` on every answer."""
-    if document.gzipped is not None and request.accept_encodings["gzip"] > 0:
+    ``Vary: Accept-Encoding`` on every answer.
+
+    A GET or HEAD without conditional or Range headers (a poll that holds nothing yet, or a client that keeps
+    nothing) gets the headers :func:`send_json_bytes` would give, written at once."""
+    environ = request.environ
+    gzipped = document.gzipped is not None and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+    if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or any(name in environ for name in CONDITIONAL_ENVIRON):
+        return _send_document_conditionally(document, gzipped, last_modified=last_modified)
+    headers = [("Content-Type", "application/json"),  # and Content-Length, from the body
+               ("ETag", quote_etag(document.etag + "-gzip", weak=True) if gzipped else quote_etag(document.etag)),
+               ("Last-Modified", http_date(last_modified)), ("Cache-Control", f"public, max-age={REVALIDATE_MAX_AGE_S}"),
+               ("Date", http_date())]
+    if gzipped:
+        headers.append(("Content-Encoding", "gzip"))
+    headers.append(("Vary", "Accept-Encoding"))
+    return Response(document.gzipped if gzipped else document.data, headers=headers)
+
+
+@functools.lru_cache(maxsize=64)
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether a request with this ``Accept-Encoding`` takes gzip (a quality above 0, by name or ``*``); kept per
+    header value, since clients send few different ones."""
+    return parse_accept_header(accept_encoding)["gzip"] > 0
+
+
+def _send_document_conditionally(document: EncodedDocument, gzipped: bool, *, last_modified: datetime) -> Response:
+    if gzipped:
         response = send_json_bytes(document.gzipped, etag=document.etag + "-gzip", weak=True, last_modified=last_modified)
         if response.status_code == 200:
             response.content_encoding = "gzip"

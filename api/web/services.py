@@ -23,6 +23,9 @@ from hydroserve.api.events.settings import EventSettings
 
 DOCUMENTS_KEPT = 128
 """/psd documents kept per process: 128 of a 300 s package's (270 kB, 100 kB gzipped) hold about 47 MB."""
+CURRENT_PSDS_KEPT = 10_000
+"""Packages' current PSDs kept per process (:class:`~hydroserve.acoustics.current_psd.CurrentPsd`, a few hundred bytes
+each): the latest package of every sensor of a full detector, and more."""
 
 
 class LruCache:
@@ -54,6 +57,53 @@ class LruCache:
         return value
 
 
+class PackageCache:
+    """Values read from the catalog about a package (its current PSD), kept per process only while ``watch`` (a
+    :class:`~hydroserve.api.catalog_changes.ChangeWatch`) tells that the package's catalog rows have not changed since;
+    thread-safe; the least recently used dropped beyond ``max_entries``.
+
+    ``get(package_id, load)`` looks at the changes first (forgetting what they name), then returns the kept value or
+    ``load()``. A loaded value is kept only if nothing was forgotten while it was loaded (it may have been read before
+    the change) and changes are watched; ``None`` (no such package, yet) is never kept.
+    """
+
+    def __init__(self, watch, max_entries: int):
+        if max_entries < 1:
+            raise ValueError(f"{max_entries=} must be at least 1")
+        self.watch = watch
+        self.max_entries = max_entries
+        self._values: OrderedDict[str, object] = OrderedDict()
+        self._forgotten = 0  # +1 whenever changes are seen: a value loaded meanwhile may predate them
+        self._lock = threading.Lock()
+
+    def get(self, package_id: str, load: Callable[[], object | None]):
+        with self._lock:
+            if self._look() and package_id in self._values:
+                self._values.move_to_end(package_id)
+                return self._values[package_id]
+            forgotten = self._forgotten
+        value = load()
+        if value is not None:
+            with self._lock:
+                if self._look() and forgotten == self._forgotten:
+                    self._values[package_id] = value
+                    while len(self._values) > self.max_entries:
+                        self._values.popitem(last=False)
+        return value
+
+    def _look(self) -> bool:
+        """Forget what changed; whether changes are watched (lock held)."""
+        changes = self.watch.changes()
+        if changes.everything:
+            self._values.clear()
+            self._forgotten += 1
+        elif changes.package_ids:
+            for package_id in changes.package_ids:
+                self._values.pop(package_id, None)
+            self._forgotten += 1
+        return changes.watching
+
+
 @dataclass(frozen=True)
 class Services:
     settings: Settings
@@ -66,11 +116,13 @@ class Services:
     alert_settings: AlertSettings
     event_settings: EventSettings
     catalog_watch: CatalogWatch  # the catalog's id and file as the app found them: /readyz and writes compare
+    current_psds: PackageCache  # packages' current PSDs (CurrentPsd), kept while the catalog says they did not change
     blob_redirect: Callable[..., str] | None = None  # s3_serve = "redirect": presigned URL of a blob (wiring.blob_redirect)
     # prepared event tables, by blob SHA-256: content-addressed, so never stale (a replaced table has another key).
     # Likewise the /psd documents as sent (http.EncodedDocument, identity and gzip), by ETag: a hash of their content.
-    # Nothing else is kept per process: which version of a package's products is current is read from the catalog on
-    # every request, so every API node answers from the one catalog, whatever another node or a worker changed.
+    # Which version of a package's products is current is read from the catalog on every request, so every API node
+    # answers from the one catalog, whatever another node or a worker changed; only the current PSD (current_psds) is
+    # kept, and forgotten as soon as the catalog tells that the package changed (catalog_changes).
     cone_indexes: LruCache = field(default_factory=lambda: LruCache(8))
     documents: LruCache = field(default_factory=lambda: LruCache(DOCUMENTS_KEPT))
 
