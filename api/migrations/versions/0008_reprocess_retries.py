@@ -1,10 +1,10 @@
-"""0007 reprocess retries: a reprocessing job ended by a catalog or storage error waits, then fails after its attempts.
+"""0008 reprocess retries: a reprocessing job ended by a catalog or storage error waits, then fails after its attempts.
 
 ``reprocess_jobs`` gains ``attempts`` (executions ended so), ``retry_at`` (not taken again before) and ``last_error``
 (:func:`hydroserve.acoustics.reprocess_jobs.defer`).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
