@@ -92,6 +92,22 @@ def test_a_poll_reads_nothing_through_the_engine_until_the_catalog_changes_the_p
     assert _queries_of(engine, poll) == []
 
 
+@pytest.mark.parametrize(("endpoint", "query", "encoding"), [
+    ("acoustic.Psd", {"package_id": PID}, "gzip"), ("acoustic.Psd", {"package_id": PID}, "identity"),
+    ("registry.Resources", {}, "gzip")])
+def test_an_answer_written_at_once_has_the_headers_werkzeugs_conditional_handling_gives(app, client, package, endpoint,
+                                                                                         query, encoding):
+    """A GET without conditional headers gets its headers written at once (http.send_json_bytes); one whose condition
+    holds goes through werkzeug's conditional handling: the same answer but for its Date."""
+    path = url(app, endpoint, **query)
+    at_once = client.get(path, headers={"Accept-Encoding": encoding})
+    conditional = client.get(path, headers={"Accept-Encoding": encoding,
+                                            "If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"})
+    assert at_once.status_code == conditional.status_code == 200 and at_once.data == conditional.data
+    assert {k: v for k, v in at_once.headers.items() if k != "Date"} == {k: v for k, v in conditional.headers.items() if k != "Date"}
+    assert "Date" in at_once.headers and "ETag" in at_once.headers
+
+
 @pytest.mark.slow
 def test_a_real_client_gets_the_document_gzipped_and_revalidates_it(settings, package, gunicorn_server):
     base = gunicorn_server(workers=1)

@@ -233,10 +233,30 @@ def send_served(served: Served, *, last_modified: datetime | None, download_name
                        last_modified=last_modified, download_name=download_name, immutable=served.immutable)
 
 
+CONDITIONAL_ENVIRON = ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE",
+                       "HTTP_IF_RANGE", "HTTP_RANGE")
+"""The request headers (as WSGI environ keys) that can make an answer other than 200 with the whole body."""
+
+
 def send_json_bytes(data: bytes, *, etag: str, last_modified: datetime | None = None, max_age_s: int = REVALIDATE_MAX_AGE_S,
-                    weak: bool = False) -> Response:
+                    weak: bool = False, encoding: str | None = None, vary: str | None = None) -> Response:
     """Small JSON bytes with ETag/304 (412 for an ``If-Match`` naming another tag; a ``weak`` ETag never matches one)
-    and caching."""
+    and caching; ``encoding``: the bytes' ``Content-Encoding`` (sent with the whole body only), ``vary``: a request
+    header the answer depends on.
+
+    A GET or HEAD without conditional or Range headers (a poll that holds nothing yet, a client that keeps nothing)
+    gets the headers werkzeug's conditional handling would give, written at once."""
+    environ = request.environ
+    if environ["REQUEST_METHOD"] in ("GET", "HEAD") and not any(name in environ for name in CONDITIONAL_ENVIRON):
+        headers = [("Content-Type", "application/json"), ("ETag", quote_etag(etag, weak=weak))]  # Content-Length: the body's
+        if last_modified is not None:
+            headers.append(("Last-Modified", http_date(last_modified)))
+        headers += [("Cache-Control", f"public, max-age={max_age_s}"), ("Date", http_date())]
+        if encoding is not None:
+            headers.append(("Content-Encoding", encoding))
+        if vary is not None:
+            headers.append(("Vary", vary))
+        return Response(data, headers=headers)
     failed = precondition_failed(etag, weak=weak)
     if failed is not None:
         return failed
@@ -246,7 +266,12 @@ def send_json_bytes(data: bytes, *, etag: str, last_modified: datetime | None = 
         response.last_modified = last_modified
     response.cache_control.public = True
     response.cache_control.max_age = max_age_s
-    return response.make_conditional(_without_if_match())
+    response = response.make_conditional(_without_if_match())
+    if encoding is not None and response.status_code == 200:
+        response.content_encoding = encoding
+    if vary is not None:
+        response.vary.add(vary)
+    return response
 
 
 def send_made(etag: str, media_type: str, make: Callable[[], bytes], *, max_age_s: int) -> Response:
@@ -280,30 +305,14 @@ class EncodedDocument:
         return cls(data, gzipped if len(gzipped) < len(data) else None, etag)
 
 
-CONDITIONAL_ENVIRON = ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE",
-                       "HTTP_IF_RANGE", "HTTP_RANGE")
-"""The request headers (as WSGI environ keys) that can make an answer other than 200 with the whole body."""
-
-
 def send_document(document: EncodedDocument, *, last_modified: datetime) -> Response:
     """A prepared JSON document as :func:`send_json_bytes` sends it, gzipped for a client whose ``Accept-Encoding``
     takes gzip (``Content-Encoding: gzip``, the weak ETag ``W/"<etag>-gzip"``: a representation of its own), and
-    ``Vary: Accept-Encoding`` on every answer.
-
-    A GET or HEAD without conditional or Range headers (a poll that holds nothing yet, or a client that keeps
-    nothing) gets the headers :func:`send_json_bytes` would give, written at once."""
-    environ = request.environ
-    gzipped = document.gzipped is not None and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
-    if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or any(name in environ for name in CONDITIONAL_ENVIRON):
-        return _send_document_conditionally(document, gzipped, last_modified=last_modified)
-    headers = [("Content-Type", "application/json"),  # and Content-Length, from the body
-               ("ETag", quote_etag(document.etag + "-gzip", weak=True) if gzipped else quote_etag(document.etag)),
-               ("Last-Modified", http_date(last_modified)), ("Cache-Control", f"public, max-age={REVALIDATE_MAX_AGE_S}"),
-               ("Date", http_date())]
-    if gzipped:
-        headers.append(("Content-Encoding", "gzip"))
-    headers.append(("Vary", "Accept-Encoding"))
-    return Response(document.gzipped if gzipped else document.data, headers=headers)
+    ``Vary: Accept-Encoding`` on every answer."""
+    if document.gzipped is not None and accepts_gzip(request.environ.get("HTTP_ACCEPT_ENCODING")):
+        return send_json_bytes(document.gzipped, etag=document.etag + "-gzip", weak=True, last_modified=last_modified,
+                               encoding="gzip", vary="Accept-Encoding")
+    return send_json_bytes(document.data, etag=document.etag, last_modified=last_modified, vary="Accept-Encoding")
 
 
 @functools.lru_cache(maxsize=64)
@@ -311,17 +320,6 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     """Whether a request with this ``Accept-Encoding`` takes gzip (a quality above 0, by name or ``*``); kept per
     header value, since clients send few different ones."""
     return parse_accept_header(accept_encoding)["gzip"] > 0
-
-
-def _send_document_conditionally(document: EncodedDocument, gzipped: bool, *, last_modified: datetime) -> Response:
-    if gzipped:
-        response = send_json_bytes(document.gzipped, etag=document.etag + "-gzip", weak=True, last_modified=last_modified)
-        if response.status_code == 200:
-            response.content_encoding = "gzip"
-    else:
-        response = send_json_bytes(document.data, etag=document.etag, last_modified=last_modified)
-    response.vary.add("Accept-Encoding")
-    return response
 
 
 def send_json(document, *, max_age_s: int = REVALIDATE_MAX_AGE_S) -> Response:
