@@ -46,18 +46,26 @@ class LruCache:
     def get(self, key: str, load: Callable[[], object | None]):
         with self._lock:
             if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]
+                return self._hit(key)
         value = load()
         if value is not None:
             with self._lock:
-                self._values[key] = value
-                while len(self._values) > self.max_entries:
-                    self._values.popitem(last=False)
+                self._keep(key, value)
         return value
 
+    def _hit(self, key: str):
+        """The kept value of ``key``, now the most recently used (lock held)."""
+        self._values.move_to_end(key)
+        return self._values[key]
 
-class PackageCache:
+    def _keep(self, key: str, value) -> None:
+        """Keep ``value``, dropping the least recently used beyond ``max_entries`` (lock held)."""
+        self._values[key] = value
+        while len(self._values) > self.max_entries:
+            self._values.popitem(last=False)
+
+
+class PackageCache(LruCache):
     """Values read from the catalog about a package (its current PSD), kept per process only while ``watch`` (a
     :class:`~hydroserve.api.catalog_changes.ChangeWatch`) tells that the package's catalog rows have not changed since;
     thread-safe; the least recently used dropped beyond ``max_entries``.
@@ -68,27 +76,20 @@ class PackageCache:
     """
 
     def __init__(self, watch, max_entries: int):
-        if max_entries < 1:
-            raise ValueError(f"{max_entries=} must be at least 1")
+        super().__init__(max_entries)
         self.watch = watch
-        self.max_entries = max_entries
-        self._values: OrderedDict[str, object] = OrderedDict()
         self._forgotten = 0  # +1 whenever changes are seen: a value loaded meanwhile may predate them
-        self._lock = threading.Lock()
 
     def get(self, package_id: str, load: Callable[[], object | None]):
         with self._lock:
             if self._look() and package_id in self._values:
-                self._values.move_to_end(package_id)
-                return self._values[package_id]
+                return self._hit(package_id)
             forgotten = self._forgotten
         value = load()
         if value is not None:
             with self._lock:
                 if self._look() and forgotten == self._forgotten:
-                    self._values[package_id] = value
-                    while len(self._values) > self.max_entries:
-                        self._values.popitem(last=False)
+                    self._keep(package_id, value)
         return value
 
     def _look(self) -> bool:
