@@ -63,10 +63,6 @@ class VersionConflict(RuntimeError):
     """Another version of a product was committed while this job made its own; the job stays pending."""
 
 
-class _Deferred(Exception):
-    """A job's execution ended by a catalog or storage error was recorded and the job waits for its retry."""
-
-
 class _Staged:
     """A blob store stand-in that keeps what a builder puts, so nothing is stored unless it changed."""
 
@@ -152,8 +148,6 @@ class Reprocessor:
             except VersionConflict as error:
                 log.info("reprocessing: %s; the job is done again", error)
                 continue
-            except _Deferred:
-                break
             except (SQLAlchemyError, OSError) as error:  # no job taken, or its attempt not recorded
                 log.error("reprocessing stopped for now (the catalog is out of reach): %s", error)
                 break
@@ -163,7 +157,8 @@ class Reprocessor:
         return finished
 
     def run_one(self) -> JobResult | None:
-        """Execute the oldest due job that no other worker holds; None when there is none."""
+        """Execute the oldest due job that no other worker holds; None when there is none, or when a catalog or storage
+        error ended it and it waits for its retry."""
         job = None
         try:
             if self.row_locks:
@@ -186,16 +181,16 @@ class Reprocessor:
                 raise
             return self._defer(job, f"{type(error).__name__}: {error}")
 
-    def _defer(self, job: jobs.Job, error: str) -> JobResult:
+    def _defer(self, job: jobs.Job, error: str) -> JobResult | None:
         """Record the attempt a catalog or storage ``error`` ended (its transaction rolled back): the job's result when
-        that failed it for good, else :class:`_Deferred` (a catalog still out of reach raises its own error)."""
+        that failed it for good, else None (a catalog still out of reach raises its own error)."""
         with self.writer.begin() as conn:
             failed = jobs.defer(conn, job.job_id, error, worker=self.worker, max_attempts=self.max_attempts,
                                 retry_delay_s=self.retry_delay_s)
         if failed is None:
             log.warning("reprocessing job %d (%s): %s; tried again later (at most %d attempts)", job.job_id,
                         job.package_id, error, self.max_attempts)
-            raise _Deferred(job.job_id)
+            return None
         log.error("reprocessing job %d (%s) failed: %s", job.job_id, job.package_id, failed)
         return JobResult(job.job_id, job.package_id, None, failed)
 

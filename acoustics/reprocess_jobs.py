@@ -130,16 +130,16 @@ def defer(conn: Connection, job_id: int, error: str, *, worker: str, max_attempt
     attempts = conn.execute(select(jobs.c.attempts).where(jobs.c.job_id == job_id, jobs.c.state == PENDING)).scalar()
     if attempts is None:
         return None
-    now = datetime.now(UTC)
-    if attempts + 1 >= max_attempts:
-        failed = f"gave up after {attempts + 1} attempts: {error}"
-        conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(
-            state=FAILED, finished_at=now, worker=worker, attempts=attempts + 1, last_error=error[:MAX_ERROR_CHARS],
-            error=failed[:MAX_ERROR_CHARS]))
-        return failed
+    attempts += 1
+    waits = attempts < max_attempts
     conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(
-        attempts=attempts + 1, retry_at=now + timedelta(seconds=retry_delay_s(attempts)), last_error=error[:MAX_ERROR_CHARS]))
-    return None
+        attempts=attempts, last_error=error[:MAX_ERROR_CHARS],
+        retry_at=datetime.now(UTC) + timedelta(seconds=retry_delay_s(attempts - 1)) if waits else None))
+    if waits:
+        return None
+    failed = f"gave up after {attempts} attempts: {error}"
+    finish(conn, job_id, worker=worker, error=failed)
+    return failed
 
 
 def counts(conn: Connection, batch_id: str) -> dict[str, int]:
