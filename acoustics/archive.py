@@ -115,7 +115,7 @@ class Archive:
             window_size=snippet.window_size,
             samples_key=stored.key,
             sources=tuple(Path(source).name for source in snippet.sources),
-            settings={**self._settings(), "samples_stored_as": stored.as_json()},
+            settings={**self.package_settings(), "samples_stored_as": stored.as_json()},
             software_version=SOFTWARE_VERSION,
             created_at=datetime.now(UTC),
             products={p.kind: p for p in built},
@@ -177,7 +177,8 @@ class Archive:
                 .values(next_boundary_tick=next_boundary)
             )
 
-    def _settings(self) -> dict:
+    def package_settings(self) -> dict:
+        """The settings a package archived now records (before how its samples are stored): cut and products."""
         cut = self.cut_settings
         return {
             "snippet_duration_s": str(cut.duration_s),

@@ -24,7 +24,6 @@ from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.acoustics import catalog
 
-from .bench_catalog import SETTINGS
 from .common import machine, measure, ratio, seconds, table
 
 DETECTORS = (("ARCA", 230, 800_000_000), ("ORCA", 115, 810_000_000))
@@ -53,7 +52,7 @@ def sensors_file(path: Path) -> list[str]:
     return ids
 
 
-def fill_catalog(engine, sensors: list[str]) -> None:
+def fill_catalog(engine, sensors: list[str], package_settings: dict) -> None:
     created = datetime.now(UTC)
     sensor_rows, package_rows, product_rows = [], [], []
     for sensor in sensors:
@@ -67,7 +66,7 @@ def fill_catalog(engine, sensors: list[str]) -> None:
                 "package_id": package_id, "sensor_id": sensor, "boundary_tick": boundary, "start_tick": boundary,
                 "end_tick": boundary + WINDOW_S * TICKS_PER_SECOND, "n_samples": 58_593_750, "n_expected": 58_593_750,
                 "runs": [[boundary, 0, 58_593_750]], "window_size": 131072, "samples_key": f"{sensor}/{package_id}.f32",
-                "sources": [], "settings": SETTINGS, "software_version": "bench", "created_at": created})
+                "sources": [], "settings": package_settings, "software_version": "bench", "created_at": created})
             product_rows.append({"package_id": package_id, "kind": "psd", "media_type": "application/json",
                                  "size_bytes": 118_311, "sha256": "0" * 64, "blob_key": f"{package_id}.psd.json",
                                  "details": {"nfft": 8192, "levels": LEVELS}})
@@ -84,7 +83,7 @@ def main(data_dir: Path) -> None:
         live = ids[: 19 * int(sys.argv[2]) if len(sys.argv) > 2 else len(ids)]
         settings = load_settings(env={}, data_dir=str(directory / "data"), sensors_file=str(directory / "sensors.toml"))
         engine = wiring.init_catalog(settings)
-        fill_catalog(engine, live)
+        fill_catalog(engine, live, wiring.build_archive(settings, engine).package_settings())
         client = create_app(settings).test_client()
         sizes = {}
 
