@@ -21,11 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from hydroserve.acoustics import catalog
@@ -48,6 +44,8 @@ BASELINE_TABLES = frozenset({
 })
 """The tables of the release before migrations (what ``0001_baseline`` makes)."""
 VERSION_TABLE = "alembic_version"
+REVISION_FILES = "[0-9][0-9][0-9][0-9]_*.py"
+"""The names of the migration scripts: a four-digit revision, then what the migration does."""
 UPGRADE_HINT = "run `hydroserve db upgrade`"
 
 
@@ -79,8 +77,11 @@ class SchemaState:
         return f"{self.revision}, not the head {self.head} ({UPGRADE_HINT})"
 
 
-def alembic_config(conn: Connection | None = None) -> Config:
-    """The Alembic configuration of the migrations shipped with hydroserve; ``conn``: the connection they run on."""
+def alembic_config(conn: Connection | None = None):
+    """The Alembic configuration (``alembic.config.Config``) of the migrations shipped with hydroserve; ``conn``: the
+    connection they run on."""
+    from alembic.config import Config  # Alembic is imported only to migrate: a command that checks the schema starts faster
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
@@ -88,19 +89,28 @@ def alembic_config(conn: Connection | None = None) -> Config:
 
 
 @cache
-def _scripts() -> ScriptDirectory:
-    """The migration scripts (read once per process: they do not change while it runs)."""
+def _scripts():
+    """The migration scripts (``alembic.script.ScriptDirectory``; read once per process: they do not change while it
+    runs)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
+@cache
 def head() -> str:
-    return _scripts().get_current_head()
+    """The newest revision, from the names of the migration scripts alone (``<revision>_<what it does>.py``, revisions
+    numbered in order, each revising the one before: ``test_migrations`` holds the scripts to that), so that checking
+    a catalog's schema does not import Alembic."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob(REVISION_FILES))
 
 
 def state(conn: Connection) -> SchemaState:
     """Where the schema of the catalog behind ``conn`` is (read only)."""
     tables = set(inspect(conn).get_table_names())
-    revision = MigrationContext.configure(conn).get_current_revision() if VERSION_TABLE in tables else None
+    revision = None
+    if VERSION_TABLE in tables:
+        revision = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one_or_none()
     return SchemaState(revision, head(), legacy=revision is None and bool(tables & BASELINE_TABLES))
 
 
@@ -119,6 +129,8 @@ def upgrade(engine: Engine) -> tuple[SchemaState, SchemaState]:
         found = state(conn)
     if found.at_head:
         return found, found
+    from alembic import command
+
     with _migration_connection(engine) as conn:
         before = state(conn)
         config = alembic_config(conn)

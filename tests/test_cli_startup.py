@@ -53,5 +53,5 @@ def test_list_reads_the_catalog_without_the_computing_libraries(settings, synthe
     listed = json.loads(report["out"])
     # the frames cover 2020-12-23T19:27:59Z ... 19:28:04Z: the whole 2 s windows at 19:28:00 and 19:28:02
     assert [row["package_id"] for row in listed] == ["DOM_808956920_CH1_1608751680", "DOM_808956920_CH1_1608751682"]
-    assert {"sqlalchemy", "alembic"} <= set(report["modules"])  # it did open the catalog
-    assert sorted(set(report["modules"]) & set(COMPUTING)) == []
+    assert "sqlalchemy" in report["modules"]  # it did open the catalog, and checked its schema without Alembic (migrations)
+    assert sorted(set(report["modules"]) & {*COMPUTING, "alembic"}) == []

@@ -44,6 +44,16 @@ def _differences(engine) -> list:
         return compare_metadata(context, list(schema.METADATAS))
 
 
+def test_the_head_read_from_the_script_names_is_alembics_and_each_script_revises_the_one_before():
+    scripts = schema._scripts()
+    chain = list(reversed(list(scripts.walk_revisions())))  # base first
+    files = sorted((schema.MIGRATIONS / "versions").glob(schema.REVISION_FILES))
+    assert [Path(script.path).name for script in chain] == [path.name for path in files]
+    assert [script.revision for script in chain] == [path.name[:4] for path in files]
+    assert [script.down_revision for script in chain] == [None] + [script.revision for script in chain[:-1]]
+    assert schema.head() == scripts.get_current_head() == chain[-1].revision
+
+
 def test_the_migrations_make_exactly_the_tables_the_code_defines(database_url):
     engine = make_engine(database_url)
     try:
