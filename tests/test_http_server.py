@@ -26,3 +26,9 @@ def test_products_under_gunicorn(gunicorn_server, archived, synthetic_files):
     assert ranged.status_code == 206 and ranged.content == wav.content[100:200]
     assert ranged.headers["Content-Range"] == f"bytes 100-199/{len(wav.content)}"
     assert np.isfinite(samples).all()
+    psd = requests.get(first["links"]["psd"], timeout=10)
+    not_modified = requests.get(first["links"]["psd"], headers={"If-None-Match": psd.headers["ETag"]}, timeout=10)
+    assert not_modified.status_code == 304
+    listing = requests.get(f"{url}/api/v1/packages?order=oldest", timeout=10)
+    for answer in (listing, wav, ranged, psd, not_modified):  # one Date, the server's (RFC 9110 6.6.1: a single field)
+        assert len(answer.raw.headers.getlist("Date")) == 1, (answer.url, answer.raw.headers.getlist("Date"))
