@@ -9,7 +9,9 @@ without ever holding a whole product in memory.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import BinaryIO
 
 import numpy as np
@@ -63,11 +65,11 @@ class Composite:
 
     def __init__(self, parts: list[Part]):
         self.parts = [p for p in parts if p.size]
-        self.starts = np.cumsum([0] + [p.size for p in self.parts])
+        self.starts = list(accumulate((p.size for p in self.parts), initial=0))  # Python ints: bisected per read
 
     @property
     def size(self) -> int:
-        return int(self.starts[-1])
+        return self.starts[-1]
 
     def chunks(self, samples, start: int = 0, stop: int | None = None):
         """Yield the bytes [start, stop) in chunks of at most CHUNK_BYTES.
@@ -80,9 +82,9 @@ class Composite:
         """
         stop = self.size if stop is None else min(stop, self.size)
         position = start
-        index = int(np.searchsorted(self.starts, position, side="right")) - 1
+        index = bisect_right(self.starts, position) - 1
         while position < stop and index < len(self.parts):
-            part, part_start = self.parts[index], int(self.starts[index])
+            part, part_start = self.parts[index], self.starts[index]
             lo = position - part_start
             hi = min(part.size, stop - part_start)
             while lo < hi:
