@@ -369,7 +369,7 @@ def _edge_of_sensor(column, newest: bool):
 def newest_details(conn: Connection, kind: str) -> dict[str, dict]:
     """The details of the ``kind`` product of every sensor's newest package (latest window), by sensor id; sensors
     whose newest package has no such product are absent. One index lookup per sensor and one product row each."""
-    newest_ids = select(_edge_of_sensor(packages.c.package_id, newest=True).label("package_id")).subquery()
+    newest_ids = select(_edge_of_sensor(packages.c.package_id, newest=True).label("package_id")).select_from(sensors).subquery()
     rows = conn.execute(
         select(packages.c.sensor_id, products.c.details)
         .join(products, products.c.package_id == packages.c.package_id)

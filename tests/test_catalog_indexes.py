@@ -206,4 +206,9 @@ def test_the_catalog_gauges_of_metrics_read_no_growing_table_whole(filled):
     pending = {tuple(s.labels.values()): s.value for s in families["hydroserve_outbox_rows"].samples}
     # each package's resources of the newest windows, and each sensor's HMD day they end in
     assert pending == {("odc", "pending"): N_SENSORS * (N_PENDING_WINDOWS * len(template["outbox"]) + 1)}
+    # every sensor's newest package (a copy of the template's) gives its frame time-stamp deviations
+    deviation = template["products"][[p["kind"] for p in template["products"]].index("raw")]["details"]["input_timestamp_deviation"]
+    counted = {s.labels["sensor"]: s.value for s in families["hydroserve_frame_timestamp_deviation_ns"].samples
+               if s.name.endswith("_gcount")}
+    assert counted == {sensor: sum(deviation["histogram_abs_ns"]["counts"]) for sensor in packages}
     check(engine, statements, "packages_by_sensor_time")
