@@ -99,6 +99,8 @@ products = Table(
     Column("software_version", String(32), nullable=True, comment="the software that made this version; NULL: the package's"),
     Column("made_at", DateTime(timezone=True), nullable=True, comment="when this version was made; NULL: the package's created_at"),
     Column("replaces", JSON(none_as_null=True), nullable=True, comment="summary of the version this one replaced; NULL for version 1"),
+    # a listing's products in the index alone (an index-only scan), a sensor's packages side by side in package id order
+    Index("products_summary", "package_id", "kind", "media_type", "size_bytes", "sha256"),
 )
 
 skipped_windows = Table(
