@@ -296,7 +296,9 @@ def _with_products(conn: Connection, rows, product_columns=(products,), make=_re
     ids = [row.package_id for row in rows]
     by_package: dict[str, list] = {pid: [] for pid in ids}
     if ids:
-        for p in conn.execute(select(*product_columns).where(products.c.package_id.in_(ids))):
+        # in kind order, whichever way the plan reads them (a bitmap scan gives the heap's order)
+        query = select(*product_columns).where(products.c.package_id.in_(ids)).order_by(products.c.package_id, products.c.kind)
+        for p in conn.execute(query):
             by_package[p.package_id].append(p)
     expiries = expired(conn, ids)
     return [make(row, by_package[row.package_id], expiries.get(row.package_id, {})) for row in rows]
