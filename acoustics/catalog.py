@@ -321,7 +321,7 @@ def holds_packages(conn: Connection) -> bool:
 def list_packages(conn: Connection, **bounds) -> list[PackageRecord]:
     """Packages whose window starts in [start_tick, end_tick), ordered by
     (boundary_tick, package_id) descending (newest first) or ascending, after
-    the keyset position ``after`` = (boundary_tick, package_id); ``bounds`` as :func:`_package_rows`'."""
+    the keyset position ``after`` = (boundary_tick, package_id); ``bounds``: the keywords of :func:`_package_rows`."""
     return _with_products(conn, _package_rows(conn, (packages,), **bounds))
 
 
