@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection
 from hydroserve.codecs.raw import TICKS_PER_SECOND, SensorId
 from hydroserve.codecs.times import as_utc, rfc3339
 
-from .product_record import ProductRecord
+from .product_record import ProductRecord, ProductSummary
 from .window import Run, Window
 
 metadata = MetaData()
@@ -99,6 +99,8 @@ products = Table(
     Column("software_version", String(32), nullable=True, comment="the software that made this version; NULL: the package's"),
     Column("made_at", DateTime(timezone=True), nullable=True, comment="when this version was made; NULL: the package's created_at"),
     Column("replaces", JSON(none_as_null=True), nullable=True, comment="summary of the version this one replaced; NULL for version 1"),
+    # a listing's products in the index alone (an index-only scan), a sensor's packages side by side in package id order
+    Index("products_summary", "package_id", "kind", "media_type", "size_bytes", "sha256"),
 )
 
 skipped_windows = Table(
@@ -160,19 +162,26 @@ def expired(conn: Connection, package_ids: list[str]) -> dict[str, dict[str, Exp
 
 
 @dataclass(frozen=True)
-class PackageRecord(Window):
-    """A catalogued data package: its window and runs (see :class:`~.window.Window`), where its samples are,
-    how it was made, and its products."""
+class PackageSummary(Window):
+    """A data package as a listing shows it: its window and runs (see :class:`~.window.Window`), when it was archived,
+    and its products' kinds, media types, sizes and checksums (:func:`list_package_summaries` reads no more)."""
+
+    created_at: datetime
+    products: dict[str, ProductSummary] = field(default_factory=dict)
+    expired: dict[str, Expiry] = field(default_factory=dict)
+    """The products deleted by retention (kind -> :class:`Expiry`): listed in ``products`` still, their bytes gone."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageRecord(PackageSummary):
+    """A catalogued data package: its summary, where its samples are, how it was made, and its products in full."""
 
     window_size: int
     samples_key: str
     sources: tuple[str, ...]
     settings: dict
     software_version: str
-    created_at: datetime
     products: dict[str, ProductRecord] = field(default_factory=dict)
-    expired: dict[str, Expiry] = field(default_factory=dict)
-    """The products deleted by retention (kind -> :class:`Expiry`): listed in ``products`` still, their bytes gone."""
 
 
 def package_row(record: PackageRecord) -> dict:
@@ -232,12 +241,16 @@ def replace_product(conn: Connection, package_id: str, product: ProductRecord, r
     return done.rowcount == 1
 
 
+def _window_end_tick(boundary_tick: int, snippet_duration_s: str) -> int:
+    # the window's end is the cutting duration of its time (older rows have no column for it)
+    return boundary_tick + int(Fraction(snippet_duration_s) * TICKS_PER_SECOND)
+
+
 def _record(row, product_list, expiries: dict[str, Expiry]) -> PackageRecord:
     return PackageRecord(
         sensor=SensorId.parse(row.sensor_id),
         boundary_tick=row.boundary_tick,
-        # the window's end is the cutting duration of its time (older rows have no column for it)
-        window_end_tick=row.boundary_tick + int(Fraction(row.settings["snippet_duration_s"]) * TICKS_PER_SECOND),
+        window_end_tick=_window_end_tick(row.boundary_tick, row.settings["snippet_duration_s"]),
         n_expected=row.n_expected,
         runs=tuple(Run(*r) for r in row.runs),
         window_size=row.window_size,
@@ -257,14 +270,38 @@ def _product(p) -> ProductRecord:
                          made_at=None if p.made_at is None else as_utc(p.made_at), replaces=p.replaces)
 
 
-def _with_products(conn: Connection, rows) -> list[PackageRecord]:
+def _summary(row, product_list, expiries: dict[str, Expiry]) -> PackageSummary:
+    return PackageSummary(
+        sensor=SensorId.parse(row.sensor_id),
+        boundary_tick=row.boundary_tick,
+        window_end_tick=_window_end_tick(row.boundary_tick, row.snippet_duration_s),
+        n_expected=row.n_expected,
+        runs=tuple(Run(*r) for r in row.runs),
+        created_at=as_utc(row.created_at),
+        products={p.kind: ProductSummary(p.kind, p.media_type, p.size_bytes, p.sha256) for p in product_list},
+        expired=expiries,
+    )
+
+
+SUMMARY_COLUMNS = (packages.c.package_id, packages.c.sensor_id, packages.c.boundary_tick, packages.c.n_expected,
+                   packages.c.runs, packages.c.created_at, packages.c.settings["snippet_duration_s"].label("snippet_duration_s"))
+SUMMARY_PRODUCT_COLUMNS = (products.c.package_id, products.c.kind, products.c.media_type, products.c.size_bytes,
+                           products.c.sha256)
+"""What a summary is made of: not the JSON it does not show (of the package's settings only the cutting duration, of its
+products neither details, settings nor what they replace)."""
+
+
+def _with_products(conn: Connection, rows, product_columns=(products,), make=_record) -> list:
+    """``make(row, its product rows, its expiries)`` of each package row, the products read with ``product_columns``."""
     ids = [row.package_id for row in rows]
     by_package: dict[str, list] = {pid: [] for pid in ids}
     if ids:
-        for p in conn.execute(select(products).where(products.c.package_id.in_(ids))):
+        # in kind order, whichever way the plan reads them (a bitmap scan gives the heap's order)
+        query = select(*product_columns).where(products.c.package_id.in_(ids)).order_by(products.c.package_id, products.c.kind)
+        for p in conn.execute(query):
             by_package[p.package_id].append(p)
     expiries = expired(conn, ids)
-    return [_record(row, by_package[row.package_id], expiries.get(row.package_id, {})) for row in rows]
+    return [make(row, by_package[row.package_id], expiries.get(row.package_id, {})) for row in rows]
 
 
 def get_package(conn: Connection, pid: str) -> PackageRecord | None:
@@ -281,8 +318,21 @@ def holds_packages(conn: Connection) -> bool:
     return conn.execute(select(packages.c.package_id).limit(1)).first() is not None
 
 
-def list_packages(
+def list_packages(conn: Connection, **bounds) -> list[PackageRecord]:
+    """Packages whose window starts in [start_tick, end_tick), ordered by
+    (boundary_tick, package_id) descending (newest first) or ascending, after
+    the keyset position ``after`` = (boundary_tick, package_id); ``bounds``: the keywords of :func:`_package_rows`."""
+    return _with_products(conn, _package_rows(conn, (packages,), **bounds))
+
+
+def list_package_summaries(conn: Connection, **bounds) -> list[PackageSummary]:
+    """The summaries of the packages :func:`list_packages` lists with the same ``bounds``, in the same order."""
+    return _with_products(conn, _package_rows(conn, SUMMARY_COLUMNS, **bounds), SUMMARY_PRODUCT_COLUMNS, _summary)
+
+
+def _package_rows(
     conn: Connection,
+    columns,
     *,
     sensor: str | None = None,
     start_tick: int | None = None,
@@ -290,11 +340,10 @@ def list_packages(
     after: tuple[int, str] | None = None,
     newest_first: bool = True,
     limit: int = 100,
-) -> list[PackageRecord]:
-    """Packages whose window starts in [start_tick, end_tick), ordered by
-    (boundary_tick, package_id) descending (newest first) or ascending, after
-    the keyset position ``after`` = (boundary_tick, package_id)."""
-    query = select(packages)
+):
+    """The ``columns`` of the packages of ``sensor`` (None: every sensor's) whose window starts in [start_tick,
+    end_tick), in the order and after the position :func:`list_packages` says, at most ``limit``."""
+    query = select(*columns)
     if sensor is not None:
         query = query.where(packages.c.sensor_id == sensor)
     if start_tick is not None:
@@ -307,8 +356,7 @@ def list_packages(
         key = tuple_(key_tick, key_id)
         query = query.where(key < tuple_(*after) if newest_first else key > tuple_(*after))
     order = (key_tick.desc(), key_id.desc()) if newest_first else (key_tick.asc(), key_id.asc())
-    rows = conn.execute(query.order_by(*order).limit(limit)).all()
-    return _with_products(conn, rows)
+    return conn.execute(query.order_by(*order).limit(limit)).all()
 
 
 def count_package(conn: Connection, sensor: str) -> None:
@@ -325,7 +373,7 @@ def _edge_of_sensor(column, newest: bool):
 def newest_details(conn: Connection, kind: str) -> dict[str, dict]:
     """The details of the ``kind`` product of every sensor's newest package (latest window), by sensor id; sensors
     whose newest package has no such product are absent. One index lookup per sensor and one product row each."""
-    newest_ids = select(_edge_of_sensor(packages.c.package_id, newest=True).label("package_id")).subquery()
+    newest_ids = select(_edge_of_sensor(packages.c.package_id, newest=True).label("package_id")).select_from(sensors).subquery()
     rows = conn.execute(
         select(packages.c.sensor_id, products.c.details)
         .join(products, products.c.package_id == packages.c.package_id)

@@ -7,7 +7,17 @@ from datetime import datetime
 
 
 @dataclass(frozen=True)
-class ProductRecord:
+class ProductSummary:
+    """A product as a listing of packages shows it: its kind, media type, size and checksum."""
+
+    kind: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ProductRecord(ProductSummary):
     """One product of a package as catalogued.
 
     ``version`` is 1 as made at ingest and grows by one with every rebuild
@@ -18,10 +28,6 @@ class ProductRecord:
     package's).
     """
 
-    kind: str
-    media_type: str
-    size_bytes: int
-    sha256: str
     blob_key: str | None
     details: dict
     version: int = 1

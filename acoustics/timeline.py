@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from .catalog import PackageRecord, packages
+from .catalog import PackageSummary, packages
 from .sensors import SensorInfo
 
 
@@ -32,12 +32,12 @@ class Gap:
     n_windows: int
 
 
-def strip(records: list[PackageRecord], *, start_tick: int, end_tick: int, interval_ticks: int) -> list[PackageRecord | Gap]:
+def strip(records: list[PackageSummary], *, start_tick: int, end_tick: int, interval_ticks: int) -> list[PackageSummary | Gap]:
     """The packages (oldest first, windows starting in ``[start_tick, end_tick)``) with the missing windows between
     them as :class:`Gap`; ``start_tick`` and ``end_tick`` on window boundaries."""
     if interval_ticks < 1 or end_tick <= start_tick:
         raise ValueError(f"{interval_ticks=} must be positive and {end_tick=} after {start_tick=}")
-    items: list[PackageRecord | Gap] = []
+    items: list[PackageSummary | Gap] = []
     expected = start_tick
     for record in records:
         if record.boundary_tick > expected:

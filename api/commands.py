@@ -68,7 +68,7 @@ def cmd_sync(settings, args) -> int:
 def cmd_list(settings, args) -> int:
     engine = wiring.open_existing_catalog(settings)
     with engine.connect() as conn:
-        records = catalog.list_packages(conn, sensor=args.sensor, newest_first=False, limit=args.limit)
+        records = catalog.list_package_summaries(conn, sensor=args.sensor, newest_first=False, limit=args.limit)
     rows = [
         {
             "package_id": r.package_id,

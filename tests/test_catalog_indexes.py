@@ -119,6 +119,21 @@ def test_a_sensors_packages_in_a_time_range_read_the_sensor_time_index(filled):
         check(engine, next_page, "packages_by_sensor_time")
 
 
+def test_a_page_of_package_summaries_reads_its_products_from_an_index_alone(filled):
+    engine, template = filled
+    start_tick = bench_catalog.FIRST_S * bench_catalog.TICKS_PER_SECOND + 10 * 300 * bench_catalog.TICKS_PER_SECOND
+    with engine.connect() as conn, captured(engine) as statements:
+        page = catalog.list_package_summaries(conn, sensor=SENSOR, start_tick=start_tick, end_tick=start_tick + DAY_TICKS,
+                                              limit=101)
+    shown = {p["kind"]: (p["media_type"], p["size_bytes"], p["sha256"]) for p in template["products"]}
+    assert len(page) == 101 and {str(r.sensor) for r in page} == {SENSOR}
+    assert all({kind: (p.media_type, p.size_bytes, p.sha256) for kind, p in r.products.items()} == shown for r in page)
+    assert {r.window_end_tick - r.boundary_tick for r in page} == {300 * bench_catalog.TICKS_PER_SECOND}
+    check(engine, statements, "packages_by_sensor_time")
+    products_plan = plans(engine, [s for s in statements if "FROM products" in s[0]])[0]
+    assert any(n["Node Type"] == "Index Only Scan" and n["Index Name"] == "products_summary" for n in products_plan), products_plan
+
+
 def test_one_since_feed_page_reads_the_feed_index(filled):
     engine, _ = filled
     since = FIRST + timedelta(days=1)
@@ -197,6 +212,18 @@ def test_the_outbox_claim_reads_the_due_index(filled):
     check(engine, statements, "outbox_due")
 
 
+def test_the_oldest_pending_outbox_row_is_one_index_lookup(filled):
+    engine, _ = filled
+    with engine.connect() as conn, captured(engine) as statements:
+        oldest = outbox.oldest_pending(conn, [outbox.ODC_DESTINATION, "vtp:nowhere.example.org:8099"])
+    # the first pending window's packages were registered at its end plus 20 s, the first sensor's 1 ms later
+    first_pending_end_s = bench_catalog.FIRST_S + (N_WINDOWS - N_PENDING_WINDOWS + 1) * 300
+    assert oldest == {outbox.ODC_DESTINATION: datetime.fromtimestamp(first_pending_end_s + 20.001, UTC)}
+    assert len(statements) == 2
+    check(engine, statements, "outbox_pending_by_created")
+    check(engine, statements[1:], "outbox_pending_by_created")
+
+
 def test_the_catalog_gauges_of_metrics_read_no_growing_table_whole(filled):
     engine, template = filled
     with captured(engine) as statements:
@@ -206,4 +233,9 @@ def test_the_catalog_gauges_of_metrics_read_no_growing_table_whole(filled):
     pending = {tuple(s.labels.values()): s.value for s in families["hydroserve_outbox_rows"].samples}
     # each package's resources of the newest windows, and each sensor's HMD day they end in
     assert pending == {("odc", "pending"): N_SENSORS * (N_PENDING_WINDOWS * len(template["outbox"]) + 1)}
+    # every sensor's newest package (a copy of the template's) gives its frame time-stamp deviations
+    deviation = template["products"][[p["kind"] for p in template["products"]].index("raw")]["details"]["input_timestamp_deviation"]
+    counted = {s.labels["sensor"]: s.value for s in families["hydroserve_frame_timestamp_deviation_ns"].samples
+               if s.name.endswith("_gcount")}
+    assert counted == {sensor: sum(deviation["histogram_abs_ns"]["counts"]) for sensor in packages}
     check(engine, statements, "packages_by_sensor_time")

@@ -6,7 +6,8 @@ from flask import url_for
 
 from hydroserve.acoustics import catalog, products, provenance
 from hydroserve.acoustics.calibration import in_force
-from hydroserve.acoustics.catalog import PackageRecord
+from hydroserve.acoustics.catalog import PackageRecord, PackageSummary
+from hydroserve.acoustics.product_record import ProductSummary
 from hydroserve.acoustics.products import ProductRecord
 from hydroserve.acoustics.psd_product import unit as psd_unit
 from hydroserve.acoustics.sensors import Calibration, SensorInfo, calibration_tag
@@ -57,7 +58,7 @@ def product_url(kind: str, package_id: str) -> str:
     return record_url(f"acoustic.{kind.capitalize()}", "package_id", package_id)
 
 
-def product_link(record: PackageRecord, kind: str, product: ProductRecord) -> dict:
+def product_link(record: PackageSummary, kind: str, product: ProductSummary) -> dict:
     """Where a product is served, what it is; ``expired`` (when and why) once retention deleted it (its URL then answers
     410 Gone)."""
     link = {"url": product_url(kind, record.package_id), "media_type": product.media_type, "size_bytes": product.size_bytes,
@@ -67,7 +68,7 @@ def product_link(record: PackageRecord, kind: str, product: ProductRecord) -> di
     return link
 
 
-def package_json(record: PackageRecord) -> dict:
+def package_json(record: PackageSummary) -> dict:
     package_id = record.package_id
     return {
         "package_id": package_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import abort
 
 from hydroserve.acoustics import catalog, current_psd
-from hydroserve.acoustics.catalog import PackageRecord
+from hydroserve.acoustics.catalog import PackageRecord, PackageSummary
 from hydroserve.codecs.raw import SensorId
 from hydroserve.codecs.times import datetime_to_tick
 
@@ -87,8 +87,9 @@ def _bounded_tick(moment) -> int:
     return max(-(2**63), min(2**63 - 1, datetime_to_tick(moment)))
 
 
-def package_page(*, order: str, limit: int, sensor=None, start=None, end=None, cursor=None) -> tuple[list[PackageRecord], list | None]:
-    """One page of packages (``order`` "newest" or "oldest") after the decoded ``cursor``, and the
+def package_page(*, order: str, limit: int, sensor=None, start=None, end=None,
+                 cursor=None) -> tuple[list[PackageSummary], list | None]:
+    """One page of package summaries (``order`` "newest" or "oldest") after the decoded ``cursor``, and the
     cursor values of the next page (None on the last page); 400 for a cursor of the other order."""
     newest_first = order == "newest"
     after = None
@@ -98,7 +99,7 @@ def package_page(*, order: str, limit: int, sensor=None, start=None, end=None, c
             abort(400, description="Invalid query parameter 'cursor': it belongs to the other order.")
         after = (tick, package_id)
     with services().engine.connect() as conn:
-        records = catalog.list_packages(
+        records = catalog.list_package_summaries(
             conn,
             sensor=sensor,
             start_tick=None if start is None else _bounded_tick(start),

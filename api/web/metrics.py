@@ -96,9 +96,11 @@ class CatalogCollector:
                     cumulative = accumulate(histogram["counts"])
                     deviation.add_metric([sensor], [(str(le), n) for le, n in zip(histogram["le"], cumulative)],
                                          stats["sum_abs_ns"])
-            for (destination, state), rows in outbox.counts(conn, (outbox.PENDING, outbox.FAILED)).items():
+            counts = outbox.counts(conn, (outbox.PENDING, outbox.FAILED))
+            for (destination, state), rows in counts.items():
                 outbox_rows.add_metric([destination, state], rows)
-            for destination, created in outbox.oldest_pending(conn).items():
+            pending = [destination for destination, state in counts if state == outbox.PENDING]
+            for destination, created in outbox.oldest_pending(conn, pending).items():
                 oldest.add_metric([destination], (now - created).total_seconds())
             damage = integrity.damage_counts(conn)
         damaged_blobs = GaugeMetricFamily("hydroserve_damaged_blobs", "Stored files that did not match their checksums: "

@@ -139,7 +139,7 @@ def index():
     with_data = [item.sensor for item in page if item.latest.n_packages]
     last_ticks = [item.latest.boundary_tick for item in items if item.latest.boundary_tick is not None]
     with services().engine.connect() as conn:
-        latest = {sensor: catalog.list_packages(conn, sensor=sensor, limit=LATEST_PER_SENSOR) for sensor in with_data}
+        latest = {sensor: catalog.list_package_summaries(conn, sensor=sensor, limit=LATEST_PER_SENSOR) for sensor in with_data}
         grid = coverage(conn, with_data, max(last_ticks, default=None), query["overview"])
         others, stream_titles = other_resources(conn)
     searched = {key: query[key] for key in SearchFields().fields if key in query}
@@ -220,8 +220,8 @@ def day(sensor: str):
             hour = max((h for h in range(24) if per_hour[h]), default=0)  # too many windows for one strip: one hour
         start_tick = day_tick if hour is None else day_tick + hour * 3600 * raw.TICKS_PER_SECOND
         end_tick = start_tick + (86400 if hour is None else 3600) * raw.TICKS_PER_SECOND
-        records = catalog.list_packages(conn, sensor=sensor, start_tick=start_tick, end_tick=end_tick, newest_first=False,
-                                        limit=MAX_STRIP)
+        records = catalog.list_package_summaries(conn, sensor=sensor, start_tick=start_tick, end_tick=end_tick,
+                                                 newest_first=False, limit=MAX_STRIP)
     truncated = len(records) == MAX_STRIP
     if truncated:
         end_tick = records[-1].boundary_tick + interval_ticks

@@ -288,8 +288,8 @@ def measure(app, engine, streams: list[str], n_sensors: int, n_windows: int, n: 
     def packages_query(_):
         start_tick = int(moment().timestamp()) * TICKS_PER_SECOND
         with engine.connect() as conn:
-            catalog.list_packages(conn, sensor=sensor(), start_tick=start_tick, end_tick=start_tick + 86400 * TICKS_PER_SECOND,
-                                  limit=101)
+            catalog.list_package_summaries(conn, sensor=sensor(), start_tick=start_tick,
+                                           end_tick=start_tick + 86400 * TICKS_PER_SECOND, limit=101)
 
     def feed(_):
         _get(client, "/api/v1/resources", since=moment().isoformat(), limit=100)
