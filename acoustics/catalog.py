@@ -370,17 +370,18 @@ def _edge_of_sensor(column, newest: bool):
     return select(column).where(packages.c.sensor_id == sensors.c.sensor_id).order_by(order).limit(1).scalar_subquery()
 
 
-def newest_details(conn: Connection, kind: str) -> dict[str, dict]:
-    """The details of the ``kind`` product of every sensor's newest package (latest window), by sensor id; sensors
-    whose newest package has no such product are absent. One index lookup per sensor and one product row each."""
+def newest_detail(conn: Connection, kind: str, key: str) -> dict[str, object]:
+    """``details[key]`` of the ``kind`` product of every sensor's newest package (latest window), by sensor id; sensors
+    whose newest package has no such product, or whose details have no ``key``, are absent. One index lookup per sensor
+    and one product row each, of whose details only ``key`` is read (the database extracts it)."""
     newest_ids = select(_edge_of_sensor(packages.c.package_id, newest=True).label("package_id")).select_from(sensors).subquery()
     rows = conn.execute(
-        select(packages.c.sensor_id, products.c.details)
+        select(packages.c.sensor_id, products.c.details[key].label("value"))
         .join(products, products.c.package_id == packages.c.package_id)
         .where(packages.c.package_id.in_(select(newest_ids.c.package_id)), products.c.kind == kind)
         .order_by(packages.c.sensor_id)
     )
-    return {row.sensor_id: row.details for row in rows}
+    return {row.sensor_id: row.value for row in rows if row.value is not None}
 
 
 def neighbours(conn: Connection, record: PackageRecord) -> tuple[str | None, str | None]:

@@ -235,7 +235,8 @@ def test_the_catalog_gauges_of_metrics_read_no_growing_table_whole(filled):
     assert pending == {("odc", "pending"): N_SENSORS * (N_PENDING_WINDOWS * len(template["outbox"]) + 1)}
     # every sensor's newest package (a copy of the template's) gives its frame time-stamp deviations
     deviation = template["products"][[p["kind"] for p in template["products"]].index("raw")]["details"]["input_timestamp_deviation"]
-    counted = {s.labels["sensor"]: s.value for s in families["hydroserve_frame_timestamp_deviation_ns"].samples
-               if s.name.endswith("_gcount")}
-    assert counted == {sensor: sum(deviation["histogram_abs_ns"]["counts"]) for sensor in packages}
+    largest = {s.labels["sensor"]: s.value for s in families["hydroserve_frame_timestamp_deviation_max_ns"].samples}
+    assert largest == {sensor: deviation["max_abs_ns"] for sensor in packages}
+    counted = [s.value for s in families["hydroserve_frame_timestamp_deviation_ns"].samples if s.name.endswith("_gcount")]
+    assert counted == [N_SENSORS * sum(deviation["histogram_abs_ns"]["counts"])]  # one histogram: every sensor's frames
     check(engine, statements, "packages_by_sensor_time")

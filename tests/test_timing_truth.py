@@ -72,12 +72,15 @@ def test_jittered_time_stamps_lose_and_double_nothing(tmp_path, amplitude_ticks)
     assert infos[0]["timing"]["timing_tolerance_ns"] == 159 * 16
     # the run keeps the first frame's grid: every package starts a whole number of samples after it
     assert all((info["timing"]["start_unix_ns"] - START_TICK * 16) % 5120 == 0 for info in infos)
-    # /metrics: a gauge histogram of the newest package's deviations, with the same counts as its /info
+    # /metrics: a gauge histogram of the newest package's deviations (the only sensor's), the same counts as its /info,
+    # and its largest deviation
     families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))}
     buckets = {s.labels["le"]: s.value for s in families["hydroserve_frame_timestamp_deviation_ns"].samples
-               if s.name.endswith("_bucket") and s.labels["sensor"] == str(SENSOR)}
+               if s.name.endswith("_bucket")}
     newest = deviation[-1]
     assert buckets["+Inf"] == newest["n_frames_continuing"] and buckets["0"] == newest["histogram_abs_ns"]["counts"][0]
+    largest = {s.labels["sensor"]: s.value for s in families["hydroserve_frame_timestamp_deviation_max_ns"].samples}
+    assert largest == {str(SENSOR): newest["max_abs_ns"]}
 
 
 @pytest.mark.parametrize("duration_s", [1, 3, 7])

@@ -16,6 +16,7 @@ Two sources:
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from hydroserve.odc_sync import outbox
 from .blueprint import Blueprint
 from .services import services
 
+log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__, description="Prometheus metrics")
 disable_created_metrics()
 
@@ -78,10 +80,10 @@ class CatalogCollector:
                                         labels=["destination", "state"])
         oldest = GaugeMetricFamily("hydroserve_outbox_oldest_pending_seconds", "Age of the oldest pending outbox row",
                                    labels=["destination"])
-        deviation = GaugeHistogramMetricFamily(
-            "hydroserve_frame_timestamp_deviation_ns",
-            "Absolute deviation of frame time stamps from the exact continuation of their run (within the timing "
-            "tolerance), over the frames of each sensor's newest package", labels=["sensor"])
+        deviation_max = GaugeMetricFamily(
+            "hydroserve_frame_timestamp_deviation_max_ns", "Largest absolute deviation of a frame time stamp from the "
+            "exact continuation of its run (within the timing tolerance) in the sensor's newest package", labels=["sensor"])
+        deviations = DeviationHistogram()
         with self.engine.connect() as conn:
             for summary in catalog.sensor_summaries(conn):
                 sensor = str(summary.sensor)
@@ -89,13 +91,9 @@ class CatalogCollector:
                 skipped.add_metric([sensor], summary.n_skipped)
                 if summary.last_tick is not None:
                     lag.add_metric([sensor], now.timestamp() - summary.last_tick / TICKS_PER_SECOND)
-            for sensor, details in catalog.newest_details(conn, "raw").items():
-                stats = details.get("input_timestamp_deviation")
-                if stats is not None:
-                    histogram = stats["histogram_abs_ns"]
-                    cumulative = accumulate(histogram["counts"])
-                    deviation.add_metric([sensor], [(str(le), n) for le, n in zip(histogram["le"], cumulative)],
-                                         stats["sum_abs_ns"])
+            for sensor, stats in catalog.newest_detail(conn, "raw", "input_timestamp_deviation").items():
+                deviation_max.add_metric([sensor], stats["max_abs_ns"])
+                deviations.add(sensor, stats)
             counts = outbox.counts(conn, (outbox.PENDING, outbox.FAILED))
             for (destination, state), rows in counts.items():
                 outbox_rows.add_metric([destination, state], rows)
@@ -109,7 +107,39 @@ class CatalogCollector:
         damaged_blobs.add_metric(["repaired"], damage["repaired_blobs"])
         damaged_packages = GaugeMetricFamily("hydroserve_damaged_packages", "Packages with a stored file damaged now",
                                              value=damage["damaged_packages"])
-        yield from (packages, skipped, lag, outbox_rows, oldest, deviation, damaged_blobs, damaged_packages)
+        yield from (packages, skipped, lag, outbox_rows, oldest, deviation_max, deviations.family(), damaged_blobs,
+                    damaged_packages)
+
+
+class DeviationHistogram:
+    """The frame time-stamp deviations of every sensor's newest package in one gauge histogram (their buckets added):
+    one series for the whole detector, where a histogram per sensor would be 13 series each."""
+
+    def __init__(self):
+        self.edges: list | None = None
+        self.counts: list[int] = []
+        self.sum_abs_ns = 0
+
+    def add(self, sensor: str, stats: dict) -> None:
+        """Add the ``input_timestamp_deviation`` of ``sensor``'s newest package (its raw product's details)."""
+        histogram = stats["histogram_abs_ns"]
+        if self.edges is None:
+            self.edges, self.counts = histogram["le"], [0] * len(histogram["le"])
+        if histogram["le"] != self.edges:  # the cutter's constants: buckets of other edges cannot be added
+            log.warning("metrics: the frame deviation histogram of %s's newest package has the bucket edges %s, not %s: "
+                        "left out of hydroserve_frame_timestamp_deviation_ns", sensor, histogram["le"], self.edges)
+            return
+        self.counts = [n + m for n, m in zip(self.counts, histogram["counts"])]
+        self.sum_abs_ns += stats["sum_abs_ns"]
+
+    def family(self) -> GaugeHistogramMetricFamily:
+        family = GaugeHistogramMetricFamily(
+            "hydroserve_frame_timestamp_deviation_ns",
+            "Absolute deviation of frame time stamps from the exact continuation of their run (within the timing "
+            "tolerance), over the frames of every sensor's newest package", labels=[])
+        if self.edges is not None:
+            family.add_metric([], [(str(le), n) for le, n in zip(self.edges, accumulate(self.counts))], self.sum_abs_ns)
+        return family
 
 
 @bp.route("/metrics")
