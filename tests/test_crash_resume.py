@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import random
 import shutil
@@ -103,14 +104,16 @@ def die_at(kill: KillPoint) -> None:
     from hydroserve.acoustics.spool import SpoolDone
 
     owner, name = {"blob": (LocalBlobStore, "_move_into_place"), "spool": (SpoolDone, "apply")}[kill.at]
-    step, done = getattr(owner, name), [0]
+    step, calls = getattr(owner, name), itertools.count(1)
 
     def counted(*args, **kwargs):
-        done[0] += 1
-        if done[0] == kill.nth and kill.before:
+        # each call's own number: the products' threads move blobs at once, and a shared count read after the step
+        # could have moved past nth (then no call would kill)
+        nth = next(calls)
+        if nth == kill.nth and kill.before:
             os.kill(os.getpid(), signal.SIGKILL)
         step(*args, **kwargs)
-        if done[0] == kill.nth:
+        if nth == kill.nth:
             os.kill(os.getpid(), signal.SIGKILL)
 
     setattr(owner, name, counted)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import abort
 
-from hydroserve.acoustics import catalog, hmd_product
+from hydroserve.acoustics import catalog_by_sensor, hmd_product
 from hydroserve.api import urls
 from hydroserve.codecs import flac, raw
 
@@ -41,7 +41,7 @@ GONE = {"description": "The product was deleted by the retention rules (when and
 def list_sensors():
     """Every sensor with data, with its metadata and package counts."""
     with services().engine.connect() as conn:
-        summaries = catalog.sensor_summaries(conn)
+        summaries = catalog_by_sensor.sensor_summaries(conn)
     return {"items": [sensor_json(services().sensors.info(s.sensor), s) for s in summaries]}
 
 

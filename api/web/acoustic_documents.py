@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import url_for
 
-from hydroserve.acoustics import catalog, products, provenance
+from hydroserve.acoustics import catalog_by_sensor, products, provenance
 from hydroserve.acoustics.calibration import in_force
 from hydroserve.acoustics.catalog import PackageRecord, PackageSummary
 from hydroserve.acoustics.product_record import ProductSummary
@@ -23,7 +23,7 @@ def tick_rfc3339(tick: int | None) -> str | None:
     return None if tick is None else rfc3339(tick_to_datetime(tick))
 
 
-def sensor_json(info: SensorInfo, summary: catalog.SensorSummary | None) -> dict:
+def sensor_json(info: SensorInfo, summary: catalog_by_sensor.SensorSummary | None) -> dict:
     calibration = info.calibration
     return {
         "sensor": str(info.sensor),
@@ -95,7 +95,7 @@ def info_json(record: PackageRecord) -> dict:
     """The /info document of a package."""
     info = services().sensors.info(record.sensor)
     with services().engine.connect() as conn:
-        summary = catalog.sensor_summaries(conn, str(record.sensor))
+        summary = catalog_by_sensor.sensor_summaries(conn, str(record.sensor))
     return {
         "package_id": record.package_id,
         "sensor": sensor_json(info, summary[0] if summary else None),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import abort
 
-from hydroserve.acoustics import catalog, current_psd
+from hydroserve.acoustics import catalog, catalog_by_sensor, current_psd
 from hydroserve.acoustics.catalog import PackageRecord, PackageSummary
 from hydroserve.codecs.raw import SensorId
 from hydroserve.codecs.times import datetime_to_tick
@@ -63,7 +63,7 @@ def load_sensor(sensor: str, *, listed_without_data: bool = False) -> dict:
     file: a document without packages)."""
     check_id(sensor, SENSOR_PATTERN, "sensor")
     with services().engine.connect() as conn:
-        summaries = catalog.sensor_summaries(conn, sensor)
+        summaries = catalog_by_sensor.sensor_summaries(conn, sensor)
     parsed = SensorId.parse(sensor)
     if summaries:
         return sensor_json(services().sensors.info(parsed), summaries[0])

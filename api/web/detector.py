@@ -18,7 +18,7 @@ import marshmallow as ma
 from flask import Response, request, url_for
 from marshmallow import fields, validate
 
-from hydroserve.acoustics import catalog, overview
+from hydroserve.acoustics import catalog_by_sensor, overview
 from hydroserve.codecs.times import datetime_to_tick, tick_to_datetime
 
 from . import errors, http
@@ -156,7 +156,7 @@ def quantity_values(items: list[overview.OverviewSensor], quantity: str, start: 
     start_tick, end_tick = datetime_to_tick(start), datetime_to_tick(end)
     with services().engine.connect() as conn:
         counts = {sensor: n for (sensor, _), n in
-                  catalog.package_counts(conn, start_tick=start_tick, bin_ticks=end_tick - start_tick, n_bins=1).items()}
+                  catalog_by_sensor.package_counts(conn, start_tick=start_tick, bin_ticks=end_tick - start_tick, n_bins=1).items()}
     expected = max(1, int((end - start).total_seconds()) // services().settings.snippet_interval_s)
     fraction = "fraction of package windows archived"
     return Values(quantity, fraction, {"calibrated": fraction, "uncalibrated": fraction},

@@ -34,7 +34,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from hydroserve.acoustics import catalog, integrity
+from hydroserve.acoustics import catalog_by_sensor, integrity
 from hydroserve.codecs.raw import TICKS_PER_SECOND
 from hydroserve.odc_sync import outbox
 
@@ -85,13 +85,13 @@ class CatalogCollector:
             "exact continuation of its run (within the timing tolerance) in the sensor's newest package", labels=["sensor"])
         deviations = DeviationHistogram()
         with self.engine.connect() as conn:
-            for summary in catalog.sensor_summaries(conn):
+            for summary in catalog_by_sensor.sensor_summaries(conn):
                 sensor = str(summary.sensor)
                 packages.add_metric([sensor], summary.n_packages)
                 skipped.add_metric([sensor], summary.n_skipped)
                 if summary.last_tick is not None:
                     lag.add_metric([sensor], now.timestamp() - summary.last_tick / TICKS_PER_SECOND)
-            for sensor, stats in catalog.newest_detail(conn, "raw", "input_timestamp_deviation").items():
+            for sensor, stats in catalog_by_sensor.newest_detail(conn, "raw", "input_timestamp_deviation").items():
                 deviation_max.add_metric([sensor], stats["max_abs_ns"])
                 deviations.add(sensor, stats)
             counts = outbox.counts(conn, (outbox.PENDING, outbox.FAILED))

@@ -19,7 +19,7 @@ from flask import Blueprint, abort, render_template, request
 from marshmallow import fields, validate
 from werkzeug.exceptions import HTTPException
 
-from hydroserve.acoustics import catalog, plots, psd_product, timeline, window
+from hydroserve.acoustics import catalog, catalog_by_sensor, plots, psd_product, timeline, window
 from hydroserve.acoustics.overview import QUANTITIES
 from hydroserve.codecs import SOFTWARE_VERSION, raw
 from hydroserve.codecs.raw import SensorId
@@ -111,7 +111,7 @@ def coverage(conn, sensors: list[str], last_tick: int | None, name: str) -> Cove
     bin_s, n_bins = OVERVIEWS[name]
     bin_ticks = bin_s * raw.TICKS_PER_SECOND
     start_tick = (last_tick // bin_ticks + 1 - n_bins) * bin_ticks
-    counts = catalog.package_counts(conn, start_tick=start_tick, bin_ticks=bin_ticks, n_bins=n_bins)
+    counts = catalog_by_sensor.package_counts(conn, start_tick=start_tick, bin_ticks=bin_ticks, n_bins=n_bins)
     rows = [CoverageRow(sensor, [counts.get((sensor, i), 0) for i in range(n_bins)]) for sensor in sensors]
     bins = [(tick_to_datetime(start_tick + i * bin_ticks), tick_to_datetime(start_tick + (i + 1) * bin_ticks)) for i in range(n_bins)]
     return Coverage(name, bin_s, bins, expected_packages(bin_s), rows)
@@ -213,7 +213,7 @@ def day(sensor: str):
     day_start = datetime.combine(chosen, time(), UTC)
     day_tick = datetime_to_tick(day_start)
     with services().engine.connect() as conn:
-        counts = catalog.package_counts(conn, start_tick=day_tick, bin_ticks=3600 * raw.TICKS_PER_SECOND, n_bins=24)
+        counts = catalog_by_sensor.package_counts(conn, start_tick=day_tick, bin_ticks=3600 * raw.TICKS_PER_SECOND, n_bins=24)
         per_hour = [counts.get((sensor, hour), 0) for hour in range(24)]
         hour = query.get("hour")
         if hour is None and 86400 // services().settings.snippet_interval_s > MAX_STRIP:
