@@ -241,26 +241,29 @@ def replace_product(conn: Connection, package_id: str, product: ProductRecord, r
     return done.rowcount == 1
 
 
-def _window_end_tick(boundary_tick: int, snippet_duration_s: str) -> int:
-    # the window's end is the cutting duration of its time (older rows have no column for it)
-    return boundary_tick + int(Fraction(snippet_duration_s) * TICKS_PER_SECOND)
+def _summary_fields(row, snippet_duration_s: str, expiries: dict[str, Expiry]) -> dict:
+    """What a package row gives :class:`PackageSummary` and :class:`PackageRecord` alike, but the products."""
+    return {
+        "sensor": SensorId.parse(row.sensor_id),
+        "boundary_tick": row.boundary_tick,
+        # the window's end is the cutting duration of its time (older rows have no column for it)
+        "window_end_tick": row.boundary_tick + int(Fraction(snippet_duration_s) * TICKS_PER_SECOND),
+        "n_expected": row.n_expected,
+        "runs": tuple(Run(*r) for r in row.runs),
+        "created_at": as_utc(row.created_at),
+        "expired": expiries,
+    }
 
 
 def _record(row, product_list, expiries: dict[str, Expiry]) -> PackageRecord:
     return PackageRecord(
-        sensor=SensorId.parse(row.sensor_id),
-        boundary_tick=row.boundary_tick,
-        window_end_tick=_window_end_tick(row.boundary_tick, row.settings["snippet_duration_s"]),
-        n_expected=row.n_expected,
-        runs=tuple(Run(*r) for r in row.runs),
+        **_summary_fields(row, row.settings["snippet_duration_s"], expiries),
         window_size=row.window_size,
         samples_key=row.samples_key,
         sources=tuple(row.sources),
         settings=row.settings,
         software_version=row.software_version,
-        created_at=as_utc(row.created_at),
         products={p.kind: _product(p) for p in product_list},
-        expired=expiries,
     )
 
 
@@ -272,14 +275,8 @@ def _product(p) -> ProductRecord:
 
 def _summary(row, product_list, expiries: dict[str, Expiry]) -> PackageSummary:
     return PackageSummary(
-        sensor=SensorId.parse(row.sensor_id),
-        boundary_tick=row.boundary_tick,
-        window_end_tick=_window_end_tick(row.boundary_tick, row.snippet_duration_s),
-        n_expected=row.n_expected,
-        runs=tuple(Run(*r) for r in row.runs),
-        created_at=as_utc(row.created_at),
+        **_summary_fields(row, row.snippet_duration_s, expiries),
         products={p.kind: ProductSummary(p.kind, p.media_type, p.size_bytes, p.sha256) for p in product_list},
-        expired=expiries,
     )
 
 

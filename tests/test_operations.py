@@ -123,3 +123,20 @@ def test_create_app_writes_nothing_and_db_init_makes_the_catalog(settings, runne
     ready = app.test_client().get(url(app, "health.readyz"))
     assert ready.status_code == 200
     assert runner("db", "init").exit_code == 0  # idempotent
+
+
+def test_the_deviation_histogram_adds_the_sensors_buckets_and_leaves_out_other_edges(caplog):
+    from hydroserve.api.web.metrics import DeviationHistogram
+
+    histogram = DeviationHistogram()
+    histogram.add("A", {"histogram_abs_ns": {"le": [0, 16, "+Inf"], "counts": [3, 1, 0]}, "sum_abs_ns": 16})
+    histogram.add("B", {"histogram_abs_ns": {"le": [0, 16, "+Inf"], "counts": [1, 0, 2]}, "sum_abs_ns": 5000})
+    histogram.add("C", {"histogram_abs_ns": {"le": [0, 32, "+Inf"], "counts": [9, 9, 9]}, "sum_abs_ns": 99})
+    samples = {(s.name, s.labels.get("le")): s.value for s in histogram.family().samples}
+    assert samples == {("hydroserve_frame_timestamp_deviation_ns_bucket", "0"): 4,
+                       ("hydroserve_frame_timestamp_deviation_ns_bucket", "16"): 5,
+                       ("hydroserve_frame_timestamp_deviation_ns_bucket", "+Inf"): 7,
+                       ("hydroserve_frame_timestamp_deviation_ns_gcount", None): 7,
+                       ("hydroserve_frame_timestamp_deviation_ns_gsum", None): 5016}
+    assert "C's newest package has the bucket edges [0, 32, '+Inf']" in caplog.text
+    assert DeviationHistogram().family().samples == []  # no package yet: no series
