@@ -15,10 +15,13 @@ delivered, but for the newest ``--pending`` windows'. Each sensor-day gets its
 outbox row as its last package left them (ingest updates them with every
 package, leaving dead rows that VACUUM reclaims). The rows are generated
 inside the server (``INSERT … SELECT generate_series``, the server-side form
-of a COPY load: nothing crosses the wire) in chunks, with the tables'
-secondary indexes dropped during the load and made again after it (primary
-keys and unique constraints stay). Then ``VACUUM ANALYZE``, the bytes per
-package of each table (with its indexes and TOAST), and the p50/p99 of:
+of a COPY load: nothing crosses the wire) in chunks of windows, ``--jobs``
+connections side by side, with the tables' secondary indexes and foreign keys
+dropped during the load and made again after it (primary keys and unique
+constraints stay; the foreign keys are checked when made again). Products and
+their resources get checksums of their own, distinct per package, as real
+ones. Then ``VACUUM ANALYZE``, the bytes per package of each table (with its
+indexes and TOAST), and the p50/p99 of:
 
 * a sensor's packages in a one-day range (``/api/v1/packages?sensor=&start=&end=``, 100 per page);
 * one since-feed page (``/api/v1/resources?since=``, 100 records);
@@ -34,7 +37,10 @@ the figures are the application's and the database's, without a network.
         python -m tests.benchmarks.bench_catalog --packages 10000000
 
 The URL names the server and a database to connect to while creating and
-dropping the benchmark's own database.
+dropping the benchmark's own database. ``--tablespace`` makes the database in
+a tablespace of the server, e.g. one on a compressing filesystem (the README's
+Scaling out section shows one on btrfs with zstd, for a disk smaller than the
+catalog). The bulk load's settings (:func:`_bulk_load`) need a superuser.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import random
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,12 +83,12 @@ GROWING = (catalog.packages, catalog.products, registry.resources, outbox.table)
 """The tables that grow with every package (their secondary indexes are made after the load)."""
 
 
-def _database(admin_url: str, name: str, create: bool) -> None:
+def _database(admin_url: str, name: str, create: bool, tablespace: str | None = None) -> None:
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         if create:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TABLESPACE "{tablespace}"' if tablespace else "")))
     engine.dispose()
 
 
@@ -151,14 +158,18 @@ def _secondary_indexes():
     return [index for table in GROWING for index in table.indexes if not index.unique]
 
 
-def fill(engine, template_rows: dict, n_sensors: int, n_windows: int, n_pending_windows: int) -> None:
+def fill(engine, template_rows: dict, n_sensors: int, n_windows: int, n_pending_windows: int, n_jobs: int = 1) -> None:
     """Sensors, then ``n_windows`` windows of every sensor: copies of the template package's rows (``template_rows``:
-    :func:`template`'s), the secondary indexes of the growing tables made after the load."""
+    :func:`template`'s), in chunks of windows that ``n_jobs`` connections load side by side; the sensor-days, and the
+    secondary indexes of the growing tables, made after the load."""
     sources = {"packages": catalog.packages, "products": catalog.products, "resources": registry.resources,
                "outbox": outbox.table, "hmd_resources": registry.resources, "hmd_outbox": outbox.table}
     with engine.begin() as conn:
         for index in _secondary_indexes():
             index.drop(conn)
+        foreign_keys = _foreign_keys(conn)
+        for table, name, _ in foreign_keys:
+            conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
         templates = {key: _template_table(conn, table, f"template_{key}", template_rows[key]) for key, table in sources.items()}
         conn.execute(text(
             "INSERT INTO sensors (sensor_id, dom_id, channel, next_boundary_tick, n_packages) "
@@ -173,23 +184,53 @@ def fill(engine, template_rows: dict, n_sensors: int, n_windows: int, n_pending_
     if len(package["runs"]) != 1:
         raise RuntimeError("the template package has more than one run")
     started = time.perf_counter()
-    for k0 in range(0, n_windows, CHUNK_WINDOWS):
-        k1 = min(n_windows, k0 + CHUNK_WINDOWS)
+    chunks = [(k0, min(n_windows, k0 + CHUNK_WINDOWS)) for k0 in range(0, n_windows, CHUNK_WINDOWS)]
+
+    def fill_chunk(chunk: tuple[int, int]) -> int:
         with engine.begin() as conn:
-            _fill_chunk(conn, templates, {**parameters, "k0": k0, "k1": k1 - 1})
-        done = k1 * n_sensors
-        rate = done / (time.perf_counter() - started)
-        print(f"\r  {done:,} packages ({rate:,.0f}/s)", end="", flush=True)
+            _bulk_load(conn)
+            _fill_chunk(conn, templates, {**parameters, "k0": chunk[0], "k1": chunk[1] - 1})
+        return (chunk[1] - chunk[0]) * n_sensors
+
+    done = 0
+    with ThreadPoolExecutor(n_jobs) as jobs:  # the work is the server's: one connection per job
+        for n_packages in jobs.map(fill_chunk, chunks):
+            done += n_packages
+            print(f"\r  {done:,} packages ({done / (time.perf_counter() - started):,.0f}/s)", end="", flush=True)
     with engine.begin() as conn:
         _fill_days(conn, templates, parameters)
     print(f"\n  loaded in {time.perf_counter() - started:.0f} s", flush=True)
     indexed = time.perf_counter()
     with engine.begin() as conn:
+        _bulk_load(conn)
         for index in _secondary_indexes():
             index.create(conn)
         for table in templates.values():
             table.drop(conn)
     print(f"  secondary indexes made in {time.perf_counter() - indexed:.0f} s", flush=True)
+    checked = time.perf_counter()
+    with engine.begin() as conn:
+        _bulk_load(conn)
+        for table, name, definition in foreign_keys:  # each checked in one pass over the table
+            conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+    print(f"  foreign keys made again and checked in {time.perf_counter() - checked:.0f} s", flush=True)
+
+
+def _foreign_keys(conn) -> list[tuple[str, str, str]]:
+    """(table, name, definition) of the growing tables' foreign keys: dropped for the load (a check per row inserted
+    took half its time) and made again after it, which checks every row at once."""
+    rows = conn.execute(text(
+        "SELECT conrelid::regclass::text AS table_name, conname, pg_get_constraintdef(oid) AS definition "
+        "FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY(CAST(:tables AS regclass[])) ORDER BY 1, 2"),
+        {"tables": [table.name for table in GROWING]})
+    return [(row.table_name, row.conname, row.definition) for row in rows]
+
+
+def _bulk_load(conn) -> None:
+    """This transaction's settings for a bulk load (superuser): commits not waited for, full-page images in the WAL
+    compressed (the server's checkpoints come often at the default ``max_wal_size``), memory for index builds."""
+    conn.execute(text("SET LOCAL synchronous_commit = off; SET LOCAL wal_compression = zstd; "
+                      "SET LOCAL maintenance_work_mem = '1GB'"))
 
 
 def _fill_chunk(conn, templates: dict[str, Table], parameters: dict) -> None:
@@ -208,24 +249,32 @@ def _fill_chunk(conn, templates: dict[str, Table], parameters: dict) -> None:
         "start_tick": "boundary_tick + :start_offset", "end_tick": "boundary_tick + :end_offset",
         "runs": "json_build_array(json_build_array(boundary_tick + :start_offset, 0, :n_samples))", "created_at": "stamp",
     }, "chunk", parameters)
-    _copies(conn, catalog.products, templates["products"], {"package_id": "package_id"}, "chunk", parameters)
+    # checksums of their own (as real products have), so that the pages compress as real ones would on a compressing
+    # filesystem: the same for a product and its resource (kind: the resource type's part after "acoustics.")
+    _copies(conn, catalog.products, templates["products"], {"package_id": "package_id", "sha256": _checksum("t.t_kind")},
+            "chunk", parameters)
     coverage = {"coverage_start": "to_timestamp((boundary_tick + :start_offset)::numeric / :t)",
                 "coverage_end": "to_timestamp((boundary_tick + :end_offset)::numeric / :t)"}
     _copies(conn, registry.resources, templates["resources"], {
         **coverage, "created": "stamp + t.i * interval '1 microsecond'", "modified": "stamp + t.i * interval '1 microsecond'",
+        "sha256": f"CASE WHEN t.t_sha256 IS NOT NULL THEN {_checksum('substr(t.t_ktype, 11)')} END",
     }, "chunk", parameters)
     _copies(conn, outbox.table, templates["outbox"], {"id": None, **_delivery()}, "chunk", parameters)
-    # the sensor-days of this chunk's packages: revision +1 per package (their resources are made after the load)
-    conn.execute(text("""
-        INSERT INTO hmd_days (sensor_id, day, revision, modified)
-        SELECT sensor_id, to_timestamp(boundary_tick / :t)::date, count(*), max(stamp) FROM chunk GROUP BY 1, 2
-        ON CONFLICT (sensor_id, day) DO UPDATE SET revision = hmd_days.revision + excluded.revision, modified = excluded.modified
-    """), parameters)
+
+
+def _checksum(kind: str) -> str:
+    """SQL of a package's product checksum: distinct per package and ``kind`` (SQL)."""
+    return f"encode(sha256(convert_to(package_id || ' ' || {kind}, 'UTF8')), 'hex')"
 
 
 def _fill_days(conn, templates: dict[str, Table], parameters: dict) -> None:
-    """Every sensor-day's HMD resource and outbox row, as its last package left them (inserted once, after the load:
-    rows updated before the indexes are made would leave them unusable to transactions older than them)."""
+    """Every sensor-day's ``hmd_days`` row, HMD resource and outbox row, as its last package left them (ingest counts
+    a revision per package); made once, after the load (chunks loaded side by side would contend for the days' rows,
+    and rows updated before the indexes are made would leave them unusable to transactions older than them)."""
+    conn.execute(text("""
+        INSERT INTO hmd_days (sensor_id, day, revision, modified)
+        SELECT sensor_id, to_timestamp(boundary_tick / :t)::date, count(*), max(created_at) FROM packages GROUP BY 1, 2
+    """), parameters)
     days = ("(SELECT sensor_id, day, modified AS stamp, "
             "CAST(floor((extract(epoch FROM modified) - 20 - :first) / :interval) - 1 AS bigint) AS k FROM hmd_days) AS days")
     names = (("template_sensor", "sensor_id"), ("template_day", "to_char(day, 'YYYYMMDD')"))
@@ -370,6 +419,8 @@ def main() -> None:
     parser.add_argument("--sensors", type=int, default=630, help="sensors (630: ARCA with 33 detection units)")
     parser.add_argument("--pending", type=int, default=2, help="windows whose outbox rows are still pending (the newest)")
     parser.add_argument("--requests", type=int, default=500, help="timed requests per query")
+    parser.add_argument("--jobs", type=int, default=2, help="connections loading chunks side by side (default: 2)")
+    parser.add_argument("--tablespace", help="make the database in this tablespace (e.g. on a compressed filesystem)")
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     parser.add_argument("--reuse", metavar="DATABASE", help="measure again on a database kept with --keep (same sizes)")
     args = parser.parse_args()
@@ -380,7 +431,7 @@ def main() -> None:
     print(f"machine: {machine()}\ncatalog: {name} on {make_url(admin_url).host}; "
           f"{n_windows * args.sensors:,} packages = {args.sensors} sensors x {n_windows:,} windows of {INTERVAL_S} s\n", flush=True)
     if not args.reuse:
-        _database(admin_url, name, create=True)
+        _database(admin_url, name, create=True, tablespace=args.tablespace)
     try:
         with tempfile.TemporaryDirectory(prefix="hydroserve-bench-catalog-") as tmp:
             settings = load_settings(env={}, data_dir=tmp, database_url=url, public_url=PUBLIC_URL)
@@ -391,7 +442,7 @@ def main() -> None:
                 print(f"template package {template_rows['package_id']} archived in {time.perf_counter() - made:.0f} s: "
                       + ", ".join(f"{len(template_rows[t])} {t}" for t in ("products", "resources", "outbox")), flush=True)
                 started = time.perf_counter()
-                fill(engine, template_rows, args.sensors, n_windows, args.pending)
+                fill(engine, template_rows, args.sensors, n_windows, args.pending, args.jobs)
                 filled = time.perf_counter() - started
                 with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(text("VACUUM ANALYZE"))
