@@ -3,6 +3,7 @@ against a real gunicorn serving archived synthetic data."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -97,12 +98,15 @@ def test_browse_listen_and_look(browser, archived, synthetic_files, gunicorn_ser
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "package-page.png"), full_page=True)
 
+    # every click below navigates: wait for the new page, or the old page's pictures could answer the wait
     page.get_by_role("link", name="logarithmic frequency").click()
+    page.wait_for_url(re.compile(r".*[?&]xscale=log.*"))
     wait_until(page, "(() => { const i = document.getElementById('psd'); return i.complete && i.naturalWidth > 0; })()")
     assert page.evaluate("document.getElementById('psd').currentSrc").endswith("/psd.png?xscale=log")
     page.get_by_role("link", name="← previous package").click()
     page.wait_for_url(f"{base}/packages/{PIDS[1]}")
     page.get_by_role("navigation", name="Breadcrumbs").get_by_role("link", name=SENSOR_ID).click()
+    page.wait_for_url(f"{base}/sensors/{SENSOR_ID}")
     wait_until(page, "(() => { const i = document.getElementById('band-levels'); return i.complete && i.naturalWidth > 0; })()")
     assert page.locator("table.packages tbody tr").count() == 3
     assert watched.problems == []
