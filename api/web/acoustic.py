@@ -55,7 +55,7 @@ def get_sensor(sensor: str):
 
 @bp.route(urls.rule(urls.PACKAGES), endpoint="Packages")
 @bp.arguments(PackageQuery, location="query", as_kwargs=True)
-@bp.response(200, PackagePageSchema, headers=NEXT_LINK)
+@bp.response(200, PackagePageSchema, headers=NEXT_LINK, dumped=False)
 @bp.alt_response(400, description="Invalid parameter", **errors.PROBLEM)
 def list_packages(order, limit, sensor=None, start=None, end=None, cursor=None):
     """Data packages, newest first (or oldest first), paginated with an opaque cursor."""
@@ -65,7 +65,7 @@ def list_packages(order, limit, sensor=None, start=None, end=None, cursor=None):
 
 
 @bp.route(urls.rule(urls.PACKAGE), endpoint="Package")
-@bp.response(200, PackageSchema)
+@bp.response(200, PackageSchema, dumped=False)
 @bp.alt_response(404, **NOT_FOUND)
 def get_package(package_id: str):
     """A package's summary with links to every product."""

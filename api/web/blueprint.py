@@ -7,6 +7,7 @@ import json
 
 import flask_smorest
 from flask import current_app, request
+from flask_smorest.utils import set_status_and_headers_in_response, unpack_tuple_response
 from marshmallow import RAISE, Schema, ValidationError
 from webargs.flaskparser import FlaskParser, abort
 
@@ -53,6 +54,27 @@ class Blueprint(flask_smorest.Blueprint):
                 return parsing(*view_args, **view_kwargs)
 
             return called
+
+        return decorator
+
+    def response(self, status_code, schema=None, *, dumped: bool = True, **kwargs):
+        """As flask-smorest's; ``dumped=False``: the view returns its document built to ``schema`` already, and it is
+        sent as JSON as it is (as flask-smorest sends a dumped one), without dumping it again: ``schema`` only documents
+        it (a page of 100 packages took as long to dump as to build)."""
+        document = super().response(status_code, schema, **kwargs)
+        if dumped:
+            return document
+
+        def decorator(view):
+            @functools.wraps(view)
+            def sent_as_built(*view_args, **view_kwargs):
+                built, status, headers = unpack_tuple_response(view(*view_args, **view_kwargs))
+                response = current_app.json.response(built)
+                set_status_and_headers_in_response(response, status if status is not None else status_code, headers)
+                return response
+
+            sent_as_built._apidoc = document(view)._apidoc
+            return sent_as_built
 
         return decorator
 
