@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from hydroserve.codecs import raw
 from hydroserve.codecs.raw import RawFormatError, RawFrames, SensorId
-from hydroserve.codecs.times import rfc3339, tick_to_datetime
+from hydroserve.codecs.times import tick_rfc3339
 
 from . import products
 from .archive import Archive
@@ -153,9 +153,9 @@ class Ingestor:
         """Count a frame before the sensor's resume cursor (archived or skipped already: it is not read again)."""
         self.report.frames_already_archived += 1
         interval = self.cut_settings.interval_ticks
-        window_start = rfc3339(tick_to_datetime(start_tick // interval * interval))
+        window_start = tick_rfc3339(start_tick // interval * interval)
         seen = self.report.before_resume_cursor.setdefault(
-            str(sensor), {"frames": 0, "first_window_start": window_start, "resume_cursor": rfc3339(tick_to_datetime(cursor_tick))})
+            str(sensor), {"frames": 0, "first_window_start": window_start, "resume_cursor": tick_rfc3339(cursor_tick)})
         seen["frames"] += 1
         seen["first_window_start"] = min(seen["first_window_start"], window_start)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hydroserve.codecs.raw import NS_PER_TICK, TICKS_PER_SAMPLE, TICKS_PER_SECOND, SensorId
-from hydroserve.codecs.times import rfc3339, tick_to_datetime
+from hydroserve.codecs.times import tick_rfc3339
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class Gap:
     def as_json(self) -> dict:
         """The gap as the API, the CLI and /info give it: RFC 3339 (microseconds) and exact Unix nanoseconds."""
         return {
-            "start": rfc3339(tick_to_datetime(self.start_tick)),
-            "end": rfc3339(tick_to_datetime(self.end_tick)),
+            "start": tick_rfc3339(self.start_tick),
+            "end": tick_rfc3339(self.end_tick),
             "start_unix_ns": self.start_tick * NS_PER_TICK,
             "end_unix_ns": self.end_tick * NS_PER_TICK,
             "duration_s": self.duration_s,

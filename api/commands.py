@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from hydroserve.acoustics import catalog
-from hydroserve.codecs.times import rfc3339, tick_to_datetime
+from hydroserve.codecs.times import tick_rfc3339
 
 from . import catalog_identity, schema, wiring
 from .catalog_identity import CatalogNotReady
@@ -73,8 +73,8 @@ def cmd_list(settings, args) -> int:
         {
             "package_id": r.package_id,
             "sensor": str(r.sensor),
-            "start": rfc3339(tick_to_datetime(r.start_tick)),
-            "end": rfc3339(tick_to_datetime(r.end_tick)),
+            "start": tick_rfc3339(r.start_tick),
+            "end": tick_rfc3339(r.end_tick),
             "n_samples": r.n_samples,
             "coverage": r.coverage,
             "gaps": [g.as_json() for g in r.gaps],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from .raw import TICKS_PER_SECOND
 
@@ -42,6 +43,27 @@ def tick_to_datetime(tick: int) -> datetime:
     """A tick as an aware UTC datetime, truncated to the microsecond."""
     seconds, cycles = divmod(tick, TICKS_PER_SECOND)
     return datetime.fromtimestamp(seconds, UTC).replace(microsecond=cycles * 16 // 1000)
+
+
+def tick_rfc3339(tick: int) -> str:
+    """``rfc3339(tick_to_datetime(tick))``, e.g. ``2020-12-23T19:28:00.000002Z``, the same string made about five times
+    faster: the date, hour and minute are made once per minute (:func:`_minute_prefix`), the seconds and microseconds
+    (truncated, as :func:`tick_to_datetime` does) are put after them.
+
+    Raises
+    ------
+    ValueError, OverflowError
+        As :func:`tick_to_datetime` for a tick outside the years 1 to 9999 (no minute straddles a year).
+    """
+    seconds, cycles = divmod(tick, TICKS_PER_SECOND)
+    minute, second = divmod(seconds, 60)
+    return f"{_minute_prefix(minute)}{second:02d}.{cycles * 16 // 1000:06d}Z"
+
+
+@lru_cache(maxsize=1 << 16)
+def _minute_prefix(minute: int) -> str:
+    """``YYYY-MM-DDTHH:MM:`` of the ``minute``-th minute since the Unix epoch (45 days of minutes are kept)."""
+    return rfc3339(datetime.fromtimestamp(minute * 60, UTC))[:17]
 
 
 def datetime_to_tick(value: datetime) -> int:

@@ -19,10 +19,9 @@ from flask import Response, request, url_for
 from marshmallow import fields, validate
 
 from hydroserve.acoustics import catalog_by_sensor, overview
-from hydroserve.codecs.times import datetime_to_tick, tick_to_datetime
+from hydroserve.codecs.times import datetime_to_tick, tick_rfc3339, tick_to_datetime
 
 from . import errors, http
-from .acoustic_documents import tick_rfc3339
 from .blueprint import Blueprint
 from .cursor import NEXT_LINK, next_url_field
 from .services import services
