@@ -12,15 +12,10 @@ from hydroserve.acoustics.products import ProductRecord
 from hydroserve.acoustics.psd_product import unit as psd_unit
 from hydroserve.acoustics.sensors import Calibration, SensorInfo, calibration_tag
 from hydroserve.codecs import raw
-from hydroserve.codecs.times import rfc3339, tick_to_datetime
+from hydroserve.codecs.times import rfc3339, tick_rfc3339
 
-from .links import record_url
+from .links import quoted, url_templates
 from .services import services
-
-
-def tick_rfc3339(tick: int | None) -> str | None:
-    """A tick as RFC 3339 UTC with microseconds, e.g. ``2020-12-23T19:28:00.000002Z``."""
-    return None if tick is None else rfc3339(tick_to_datetime(tick))
 
 
 def sensor_json(info: SensorInfo, summary: catalog_by_sensor.SensorSummary | None) -> dict:
@@ -45,8 +40,8 @@ def sensor_json(info: SensorInfo, summary: catalog_by_sensor.SensorSummary | Non
         },
         "n_packages": summary.n_packages if summary else 0,
         "n_skipped_windows": summary.n_skipped if summary else 0,
-        "first_package_start": tick_rfc3339(summary.first_tick) if summary else None,
-        "last_package_end": tick_rfc3339(summary.last_tick) if summary else None,
+        "first_package_start": None if summary is None or summary.first_tick is None else tick_rfc3339(summary.first_tick),
+        "last_package_end": None if summary is None or summary.last_tick is None else tick_rfc3339(summary.last_tick),
         "links": {
             "self": url_for("acoustic.Sensor", sensor=str(info.sensor), _external=True),
             "packages": url_for("acoustic.Packages", sensor=str(info.sensor), _external=True),
@@ -54,24 +49,26 @@ def sensor_json(info: SensorInfo, summary: catalog_by_sensor.SensorSummary | Non
     }
 
 
-def product_url(kind: str, package_id: str) -> str:
-    return record_url(f"acoustic.{kind.capitalize()}", "package_id", package_id)
+def package_urls(record: PackageSummary) -> dict[str, str]:
+    """The URLs of a package: ``self``, ``info`` and one per product kind."""
+    templates, package_id = url_templates("package_id"), quoted(record.package_id)
+    return {"self": templates["acoustic.Package"].format(package_id), "info": templates["acoustic.Info"].format(package_id),
+            **{kind: templates[f"acoustic.{kind.capitalize()}"].format(package_id) for kind in record.products}}
 
 
-def product_link(record: PackageSummary, kind: str, product: ProductSummary) -> dict:
-    """Where a product is served, what it is; ``expired`` (when and why) once retention deleted it (its URL then answers
-    410 Gone)."""
-    link = {"url": product_url(kind, record.package_id), "media_type": product.media_type, "size_bytes": product.size_bytes,
-            "sha256": product.sha256}
+def product_link(record: PackageSummary, kind: str, product: ProductSummary, url: str) -> dict:
+    """Where a product is served (``url``), what it is; ``expired`` (when and why) once retention deleted it (its URL
+    then answers 410 Gone)."""
+    link = {"url": url, "media_type": product.media_type, "size_bytes": product.size_bytes, "sha256": product.sha256}
     if kind in record.expired:
         link["expired"] = record.expired[kind].as_json()
     return link
 
 
 def package_json(record: PackageSummary) -> dict:
-    package_id = record.package_id
+    urls = package_urls(record)
     return {
-        "package_id": package_id,
+        "package_id": record.package_id,
         "sensor": str(record.sensor),
         "window_start": tick_rfc3339(record.boundary_tick),
         "start": tick_rfc3339(record.start_tick),
@@ -82,12 +79,8 @@ def package_json(record: PackageSummary) -> dict:
         "coverage": record.coverage,
         "gaps": [g.as_json() for g in record.gaps],
         "created": rfc3339(record.created_at),
-        "products": {kind: product_link(record, kind, p) for kind, p in record.products.items()},
-        "links": {
-            "self": record_url("acoustic.Package", "package_id", package_id),
-            "info": record_url("acoustic.Info", "package_id", package_id),
-            **{kind: product_url(kind, package_id) for kind in record.products},
-        },
+        "products": {kind: product_link(record, kind, p, urls[kind]) for kind, p in record.products.items()},
+        "links": urls,
     }
 
 
@@ -96,13 +89,14 @@ def info_json(record: PackageRecord) -> dict:
     info = services().sensors.info(record.sensor)
     with services().engine.connect() as conn:
         summary = catalog_by_sensor.sensor_summaries(conn, str(record.sensor))
+    urls = package_urls(record)
     return {
         "package_id": record.package_id,
         "sensor": sensor_json(info, summary[0] if summary else None),
         "timing": _timing_json(record),
         "data": _data_json(record),
         "calibration": _calibration_json(in_force(info.calibration, record.boundary_tick)),
-        "products": {kind: {**product_link(record, kind, p), **p.details, **version_json(record, p)}
+        "products": {kind: {**product_link(record, kind, p, urls[kind]), **p.details, **version_json(record, p)}
                      for kind, p in record.products.items()},
         "provenance": provenance.package_provenance(record),
         "sources": list(record.sources),
