@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
+from functools import lru_cache
 
 from sqlalchemy import (
     JSON,
@@ -241,13 +242,25 @@ def replace_product(conn: Connection, package_id: str, product: ProductRecord, r
     return done.rowcount == 1
 
 
+@lru_cache(maxsize=1 << 14)
+def _sensor(sensor_id: str) -> SensorId:
+    """A row's sensor, parsed once per sensor (a full detector has 6,555)."""
+    return SensorId.parse(sensor_id)
+
+
+@lru_cache(maxsize=256)
+def _duration_ticks(snippet_duration_s: str) -> int:
+    """A cutting duration of the settings (a catalog holds a few) in ticks."""
+    return int(Fraction(snippet_duration_s) * TICKS_PER_SECOND)
+
+
 def _summary_fields(row, snippet_duration_s: str, expiries: dict[str, Expiry]) -> dict:
     """What a package row gives :class:`PackageSummary` and :class:`PackageRecord` alike, but the products."""
     return {
-        "sensor": SensorId.parse(row.sensor_id),
+        "sensor": _sensor(row.sensor_id),
         "boundary_tick": row.boundary_tick,
         # the window's end is the cutting duration of its time (older rows have no column for it)
-        "window_end_tick": row.boundary_tick + int(Fraction(snippet_duration_s) * TICKS_PER_SECOND),
+        "window_end_tick": row.boundary_tick + _duration_ticks(snippet_duration_s),
         "n_expected": row.n_expected,
         "runs": tuple(Run(*r) for r in row.runs),
         "created_at": as_utc(row.created_at),
@@ -276,7 +289,8 @@ def _product(p) -> ProductRecord:
 def _summary(row, product_list, expiries: dict[str, Expiry]) -> PackageSummary:
     return PackageSummary(
         **_summary_fields(row, row.snippet_duration_s, expiries),
-        products={p.kind: ProductSummary(p.kind, p.media_type, p.size_bytes, p.sha256) for p in product_list},
+        # by position: (package_id, kind, media_type, size_bytes, sha256), SUMMARY_PRODUCT_COLUMNS
+        products={p[1]: ProductSummary(p[1], p[2], p[3], p[4]) for p in product_list},
     )
 
 
@@ -296,7 +310,7 @@ def _with_products(conn: Connection, rows, product_columns=(products,), make=_re
         # in kind order, whichever way the plan reads them (a bitmap scan gives the heap's order)
         query = select(*product_columns).where(products.c.package_id.in_(ids)).order_by(products.c.package_id, products.c.kind)
         for p in conn.execute(query):
-            by_package[p.package_id].append(p)
+            by_package[p[0]].append(p)  # the package id: first of the products table and of SUMMARY_PRODUCT_COLUMNS
     expiries = expired(conn, ids)
     return [make(row, by_package[row.package_id], expiries.get(row.package_id, {})) for row in rows]
 
