@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,18 @@ def url(app_or_client, endpoint: str, **values) -> str:
     app = getattr(app_or_client, "application", app_or_client)
     with app.test_request_context():
         return url_for(endpoint, **values)
+
+
+def tick_text_by_hand(tick: int) -> str:
+    """A tick (16 ns since the Unix epoch) as RFC 3339 UTC text, computed without hydroserve: truncated to whole
+    microseconds (16 ns = 0.016 us, floored for negative ticks too), counted from the epoch, with six digits and a Z."""
+    return (datetime(1970, 1, 1) + timedelta(microseconds=tick * 16 // 1000)).isoformat(timespec="microseconds") + "Z"
+
+
+def time_text_by_hand(moment: datetime) -> str:
+    """A stored time as RFC 3339 UTC text with microseconds (a naive one, as SQLite gives them, taken as UTC)."""
+    naive = moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+    return naive.isoformat(timespec="microseconds") + "Z"
 
 
 def free_port() -> int:

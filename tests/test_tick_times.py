@@ -4,7 +4,7 @@ replaces (``rfc3339(tick_to_datetime(tick))``) and microseconds counted from the
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from hypothesis import given, settings
@@ -12,17 +12,12 @@ from hypothesis import strategies as st
 
 from hydroserve.codecs.raw import TICKS_PER_SECOND
 from hydroserve.codecs.times import rfc3339, tick_rfc3339, tick_to_datetime
+from support import tick_text_by_hand as by_hand
 
 EPOCH = datetime(1970, 1, 1)
 FIRST_TICK = int((datetime(1, 1, 1) - EPOCH).total_seconds()) * TICKS_PER_SECOND
 END_TICK = int((datetime(9999, 12, 31, 23, 59, 59) - EPOCH).total_seconds() + 1) * TICKS_PER_SECOND
 """The ticks of 0001-01-01T00:00:00Z and of the end of the year 9999: the range a datetime holds."""
-
-
-def by_hand(tick: int) -> str:
-    """The tick truncated to whole microseconds (16 ns = 0.016 µs, floored as for negative ticks too), counted from the
-    epoch: a datetime without time zone, written with its six digits and a Z."""
-    return (EPOCH + timedelta(microseconds=tick * 16 // 1000)).isoformat(timespec="microseconds") + "Z"
 
 
 def instant(*args) -> int:
