@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -57,7 +58,16 @@ class GunicornServer(BaseApplication):
         _tls_through_patched_ssl()
         if self.settings.worker_class == "gevent":
             _send_files_by_sendfile()
-        return create_app(self.settings)
+        return started_for_good(create_app(self.settings))
+
+
+def started_for_good(app):
+    """``app``, with every object the worker holds by now (the imports', the app's: about 170,000) moved out of the
+    garbage collector's reach: they live as long as the worker, and a full collection over them took 90 to 125 ms of
+    a request about once in 100 requests (the p99 of the package list)."""
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def _send_files_by_sendfile() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import io
 
 import numpy as np
 import pytest
 import requests
 import soundfile
+
+from hydroserve.api.serve import started_for_good
 
 pytestmark = pytest.mark.slow
 
@@ -32,3 +35,14 @@ def test_products_under_gunicorn(gunicorn_server, archived, synthetic_files):
     listing = requests.get(f"{url}/api/v1/packages?order=oldest", timeout=10)
     for answer in (listing, wav, ranged, psd, not_modified):  # one Date, the server's (RFC 9110 6.6.1: a single field)
         assert len(answer.raw.headers.getlist("Date")) == 1, (answer.url, answer.raw.headers.getlist("Date"))
+
+
+def test_a_started_worker_keeps_its_objects_out_of_the_collector():
+    """What the worker holds after start-up is frozen (gc.freeze), so no request pays a full collection over it."""
+    app = object()
+    gc.unfreeze()
+    try:
+        assert started_for_good(app) is app
+        assert gc.get_freeze_count() > 10_000  # the imports' objects, at least (this process: pytest's, numpy's, ...)
+    finally:
+        gc.unfreeze()

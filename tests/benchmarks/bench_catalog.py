@@ -63,6 +63,7 @@ from hydroserve.acoustics import catalog
 from hydroserve.api import wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
+from hydroserve.api.serve import started_for_good
 from hydroserve.api.web.metrics import CatalogCollector
 from hydroserve.codecs import raw, raw_decoder
 from hydroserve.odc_sync import oai, outbox, registry
@@ -451,7 +452,7 @@ def main() -> None:
             with engine.connect() as conn:
                 print(footprint(conn) + "\n", flush=True)
                 streams = [row.kid for row in registry.list_streams(conn)]
-            results = measure(create_app(settings), engine, streams, args.sensors, n_windows, args.requests, random.Random(15))
+            results = measure(started_for_good(create_app(settings)), engine, streams, args.sensors, n_windows, args.requests, random.Random(15))
             engine.dispose()
         print("| query | p50 (ms) | p99 (ms) |\n|---|---:|---:|")
         for label, p50, p99 in results:
