@@ -7,7 +7,8 @@ counts, the window start and first sample of its oldest package, the window star
 Packages may be archived in any order (an older window imported or archived late), so an edge moves only to a package
 beyond it. Reading them (:func:`sensor_summaries`, :func:`newest_detail`) reads one row per sensor and no package,
 however many there are. No package row is ever deleted (retention deletes a package's products and marks them, the
-package stays: :mod:`.retention`), so the edges stay those of the packages.
+package stays: :mod:`.retention`), so the edges stay those of the packages; rows written all at once (a restored
+backup) are set from their packages by :func:`recount`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from hydroserve.codecs.raw import SensorId
 
-from .catalog import PackageRecord, packages, products, sensors
+from .catalog import PackageRecord, packages, products, sensors, skipped_windows
 
 
 def count_package(conn: Connection, record: PackageRecord) -> None:
@@ -44,6 +45,28 @@ def count_skipped_window(conn: Connection, sensor: str) -> None:
     """Count a skipped window of ``sensor``, just inserted in ``conn``'s transaction."""
     conn.execute(update(sensors).where(sensors.c.sensor_id == sensor)
                  .values(n_skipped_windows=sensors.c.n_skipped_windows + 1))
+
+
+def recount(conn: Connection) -> None:
+    """Set every sensor's row from its packages and skipped windows as they are, for rows written otherwise than by
+    :func:`count_package` and :func:`count_skipped_window` (a restored backup): one statement, a few index lookups
+    per sensor."""
+    def of_sensor(table):
+        return table.c.sensor_id == sensors.c.sensor_id
+
+    def edge(column, newest: bool):
+        order = packages.c.boundary_tick.desc() if newest else packages.c.boundary_tick.asc()
+        return select(column).where(of_sensor(packages)).order_by(order).limit(1).scalar_subquery()
+
+    conn.execute(update(sensors).values(
+        n_packages=select(func.count()).where(of_sensor(packages)).scalar_subquery(),
+        n_skipped_windows=select(func.count()).where(of_sensor(skipped_windows)).scalar_subquery(),
+        oldest_boundary_tick=edge(packages.c.boundary_tick, newest=False),
+        oldest_start_tick=edge(packages.c.start_tick, newest=False),
+        newest_boundary_tick=edge(packages.c.boundary_tick, newest=True),
+        newest_end_tick=edge(packages.c.end_tick, newest=True),
+        newest_package_id=edge(packages.c.package_id, newest=True),
+    ))
 
 
 def newest_detail(conn: Connection, kind: str, key: str) -> dict[str, object]:
