@@ -22,7 +22,9 @@ from hydroserve.codecs.raw import SensorId
 from support import SENSOR, sensor_state, sensor_state_of_packages
 
 OTHER = SensorId(808956921, 1)
-SENSOR_WINDOWS = {  # what the ingest cuts from the files of :func:`cut_windows`, by hand from their frames
+SENSOR_WINDOWS = {  # what the ingest cuts (2 s windows, 60 % kept) from the files of :func:`cut_windows`: frames of
+    # 0.631 s from 1608751679.755 s, so 0.245 s in the first window; SENSOR's 16 end at 1689.85 s, frames 8 and 9
+    # (1684.80 to 1686.07 s) missing; OTHER's 8 end at 1684.80 s
     SENSOR: ["1608751678 skipped", "1608751680", "1608751682", "1608751684 skipped", "1608751686", "1608751688"],
     OTHER: ["1608751678 skipped", "1608751680", "1608751682", "1608751684 skipped"],
 }
