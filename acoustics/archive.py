@@ -8,7 +8,8 @@ Publishing a snippet
    each product are made side by side, on as many threads as the process may
    use CPUs;
 2. in one catalog transaction inserts the package and product rows, moves
-   the sensor's resume cursor past the window and calls the injected
+   the sensor's resume cursor past the window, counts the package in the
+   sensor's row (:mod:`.catalog_by_sensor`) and calls the injected
    ``registrar(conn, record)`` (which writes the open-data resources and
    outbox rows in the same transaction).
 
@@ -31,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from hydroserve.codecs import SOFTWARE_VERSION
 from hydroserve.codecs.raw import SensorId
 
-from . import catalog, product_keys, products, sample_storage
+from . import catalog, catalog_by_sensor, product_keys, products, sample_storage
 from .blobstore import BlobStore
 from .calibration import in_force
 from .cutter import CutSettings, SkippedWindow, Snippet
@@ -126,14 +127,14 @@ class Archive:
                 return None
             self._advance_cursor(conn, snippet.sensor, snippet.boundary_tick)
             conn.execute(insert(catalog.packages).values(catalog.package_row(record)))
-            catalog.count_package(conn, str(snippet.sensor))
+            catalog_by_sensor.count_package(conn, record)
             conn.execute(insert(catalog.products), catalog.product_rows(record))
             if self.registrar is not None:
                 self.registrar(conn, record)
         return record
 
     def skip(self, window: SkippedWindow) -> None:
-        """Record a window that is not kept, and move the cursor past it."""
+        """Record a window that is not kept (counted in its sensor's row), and move the cursor past it."""
         with self.engine.begin() as conn:
             self._check_fence(conn, window.sensor)
             self._advance_cursor(conn, window.sensor, window.boundary_tick)
@@ -154,6 +155,7 @@ class Archive:
                         recorded_at=datetime.now(UTC),
                     )
                 )
+                catalog_by_sensor.count_skipped_window(conn, str(window.sensor))
 
     def _check_fence(self, conn: Connection, sensor: SensorId) -> None:
         if self.fence is not None:

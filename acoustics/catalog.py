@@ -2,7 +2,8 @@
 
 This module owns the acoustic part of the schema:
 
-``sensors``          one row per sensor seen, with the ingest resume cursor;
+``sensors``          one row per sensor seen, with the ingest resume cursor and what the sensor holds (package and
+                     skipped-window counts, oldest and newest package: kept by :mod:`.catalog_by_sensor`);
 ``packages``         one row per data package (snippet), visible once committed;
 ``products``         one row per product of a package (raw, wav, mp3, psd): its current version;
 ``skipped_windows``  windows that had data but were not kept, and why;
@@ -59,6 +60,14 @@ sensors = Table(
     Column("next_boundary_tick", BigInteger, nullable=True, comment="windows before this are final (resume cursor)"),
     Column("n_packages", BigInteger, nullable=False, server_default=text("0"),
            comment="packages of the sensor, counted in each package's transaction (a count per scrape would read them all)"),
+    # the state /metrics and the sensor list show, kept in each package's or skip's transaction (catalog_by_sensor)
+    Column("n_skipped_windows", BigInteger, nullable=False, server_default=text("0"),
+           comment="skipped windows of the sensor, counted in each skip's transaction"),
+    Column("oldest_boundary_tick", BigInteger, nullable=True, comment="window start of the oldest package; NULL: none"),
+    Column("oldest_start_tick", BigInteger, nullable=True, comment="first sample of the oldest package"),
+    Column("newest_boundary_tick", BigInteger, nullable=True, comment="window start of the newest package; NULL: none"),
+    Column("newest_end_tick", BigInteger, nullable=True, comment="end of the last sample of the newest package"),
+    Column("newest_package_id", String(96), nullable=True, comment="the newest package (latest window)"),
 )
 
 packages = Table(
@@ -368,11 +377,6 @@ def _package_rows(
         query = query.where(key < tuple_(*after) if newest_first else key > tuple_(*after))
     order = (key_tick.desc(), key_id.desc()) if newest_first else (key_tick.asc(), key_id.asc())
     return conn.execute(query.order_by(*order).limit(limit)).all()
-
-
-def count_package(conn: Connection, sensor: str) -> None:
-    """Count a package just inserted in ``conn``'s transaction in its sensor's ``n_packages``."""
-    conn.execute(update(sensors).where(sensors.c.sensor_id == sensor).values(n_packages=sensors.c.n_packages + 1))
 
 
 def neighbours(conn: Connection, record: PackageRecord) -> tuple[str | None, str | None]:

@@ -1,34 +1,82 @@
 """The catalog by sensor: each sensor's package count, first and last package and skipped windows, a detail of its
-newest package, packages per sensor and time bin; a few index lookups per sensor, however many packages there are."""
+newest package, packages per sensor and time bin.
+
+What a sensor holds is kept in its ``sensors`` row, in the transaction that archives a package
+(:func:`count_package`) or records a skipped window (:func:`count_skipped_window`): the package and skipped-window
+counts, the window start and first sample of its oldest package, the window start, end and id of its newest one.
+Packages may be archived in any order (an older window imported or archived late), so an edge moves only to a package
+beyond it. Reading them (:func:`sensor_summaries`, :func:`newest_detail`) reads one row per sensor and no package,
+however many there are. No package row is ever deleted (retention deletes a package's products and marks them, the
+package stays: :mod:`.retention`), so the edges stay those of the packages; rows written all at once (a restored
+backup) are set from their packages by :func:`recount`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, String, and_, case, func, literal, or_, select, update
 from sqlalchemy.engine import Connection
 
 from hydroserve.codecs.raw import SensorId
 
-from .catalog import packages, products, sensors, skipped_windows
+from .catalog import PackageRecord, packages, products, sensors, skipped_windows
 
 
-def _edge_of_sensor(column, newest: bool):
-    """``column`` of the oldest or newest package of the outer query's sensor: one index lookup per sensor."""
-    order = packages.c.boundary_tick.desc() if newest else packages.c.boundary_tick.asc()
-    return select(column).where(packages.c.sensor_id == sensors.c.sensor_id).order_by(order).limit(1).scalar_subquery()
+def count_package(conn: Connection, record: PackageRecord) -> None:
+    """Count the package ``record``, just inserted in ``conn``'s transaction, in its sensor's row: one more package,
+    and the oldest or newest edge moved to it if it lies beyond that edge (whatever order packages come in). A sensor's
+    packages have distinct window starts (a package id is the sensor and the start's second), so there are no ties."""
+    row = sensors.c
+    boundary_tick = literal(record.boundary_tick, BigInteger)
+    older = or_(row.oldest_boundary_tick.is_(None), boundary_tick < row.oldest_boundary_tick)
+    newer = or_(row.newest_boundary_tick.is_(None), boundary_tick > row.newest_boundary_tick)
+    conn.execute(update(sensors).where(row.sensor_id == str(record.sensor)).values(
+        n_packages=row.n_packages + 1,
+        oldest_boundary_tick=case((older, boundary_tick), else_=row.oldest_boundary_tick),
+        oldest_start_tick=case((older, literal(record.start_tick, BigInteger)), else_=row.oldest_start_tick),
+        newest_boundary_tick=case((newer, boundary_tick), else_=row.newest_boundary_tick),
+        newest_end_tick=case((newer, literal(record.end_tick, BigInteger)), else_=row.newest_end_tick),
+        newest_package_id=case((newer, literal(record.package_id, String)), else_=row.newest_package_id),
+    ))
+
+
+def count_skipped_window(conn: Connection, sensor: str) -> None:
+    """Count a skipped window of ``sensor``, just inserted in ``conn``'s transaction."""
+    conn.execute(update(sensors).where(sensors.c.sensor_id == sensor)
+                 .values(n_skipped_windows=sensors.c.n_skipped_windows + 1))
+
+
+def recount(conn: Connection) -> None:
+    """Set every sensor's row from its packages and skipped windows as they are, for rows written otherwise than by
+    :func:`count_package` and :func:`count_skipped_window` (a restored backup): one statement, a few index lookups
+    per sensor."""
+    def of_sensor(table):
+        return table.c.sensor_id == sensors.c.sensor_id
+
+    def edge(column, newest: bool):
+        order = packages.c.boundary_tick.desc() if newest else packages.c.boundary_tick.asc()
+        return select(column).where(of_sensor(packages)).order_by(order).limit(1).scalar_subquery()
+
+    conn.execute(update(sensors).values(
+        n_packages=select(func.count()).where(of_sensor(packages)).scalar_subquery(),
+        n_skipped_windows=select(func.count()).where(of_sensor(skipped_windows)).scalar_subquery(),
+        oldest_boundary_tick=edge(packages.c.boundary_tick, newest=False),
+        oldest_start_tick=edge(packages.c.start_tick, newest=False),
+        newest_boundary_tick=edge(packages.c.boundary_tick, newest=True),
+        newest_end_tick=edge(packages.c.end_tick, newest=True),
+        newest_package_id=edge(packages.c.package_id, newest=True),
+    ))
 
 
 def newest_detail(conn: Connection, kind: str, key: str) -> dict[str, object]:
     """``details[key]`` of the ``kind`` product of every sensor's newest package (latest window), by sensor id; sensors
-    whose newest package has no such product, or whose details have no ``key``, are absent. One index lookup per sensor
-    and one product row each, of whose details only ``key`` is read (the database extracts it)."""
-    newest_ids = select(_edge_of_sensor(packages.c.package_id, newest=True).label("package_id")).select_from(sensors).subquery()
+    whose newest package has no such product, or whose details have no ``key``, are absent. One primary-key lookup of
+    a product row per sensor, of whose details only ``key`` is read (the database extracts it)."""
     rows = conn.execute(
-        select(packages.c.sensor_id, products.c.details[key].label("value"))
-        .join(products, products.c.package_id == packages.c.package_id)
-        .where(packages.c.package_id.in_(select(newest_ids.c.package_id)), products.c.kind == kind)
-        .order_by(packages.c.sensor_id)
+        select(sensors.c.sensor_id, products.c.details[key].label("value"))
+        .join(products, and_(products.c.package_id == sensors.c.newest_package_id, products.c.kind == kind))
+        .order_by(sensors.c.sensor_id)
     )
     return {row.sensor_id: row.value for row in rows if row.value is not None}
 
@@ -58,22 +106,14 @@ class SensorSummary:
 
 def sensor_summaries(conn: Connection, sensor: str | None = None) -> list[SensorSummary]:
     """Every sensor (or one) with its package count, the start of its first and the end of its last package
-    (windows do not overlap, so these are the oldest and newest packages' own) and its skipped windows; a few
-    index lookups per sensor, however many packages there are."""
-    n_skipped = (
-        select(func.count()).select_from(skipped_windows).where(skipped_windows.c.sensor_id == sensors.c.sensor_id)
-        .scalar_subquery()
-    )
-    query = select(
-        sensors.c.sensor_id,
-        sensors.c.n_packages,
-        _edge_of_sensor(packages.c.start_tick, newest=False).label("first"),
-        _edge_of_sensor(packages.c.end_tick, newest=True).label("last"),
-        n_skipped.label("n_skipped"),
-    ).order_by(sensors.c.sensor_id)
+    (windows do not overlap, so these are the oldest and newest packages' own) and its skipped windows: its row."""
+    row = sensors.c
+    query = select(row.sensor_id, row.n_packages, row.oldest_start_tick, row.newest_end_tick,
+                   row.n_skipped_windows).order_by(row.sensor_id)
     if sensor is not None:
-        query = query.where(sensors.c.sensor_id == sensor)
+        query = query.where(row.sensor_id == sensor)
     return [
-        SensorSummary(SensorId.parse(row.sensor_id), row.n_packages, row.first, row.last, row.n_skipped)
-        for row in conn.execute(query)
+        SensorSummary(SensorId.parse(r.sensor_id), r.n_packages, r.oldest_start_tick, r.newest_end_tick,
+                      r.n_skipped_windows)
+        for r in conn.execute(query)
     ]

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from hydroserve.codecs.raw import SensorId
 
 from .bands import DEFAULT_BANDS
-from .catalog import expired_products, packages, products, sensors
+from .catalog import expired_products, products, sensors
 from .sensors import SensorCatalog, SensorInfo, calibration_offset_db
 
 QUANTITIES = {"broadband": "broadband level of the latest package",
@@ -59,26 +59,24 @@ class OverviewSensor:
 
 
 def latest_packages(conn: Connection) -> dict[str, Latest]:
-    """Every catalog sensor's :class:`Latest`, by sensor id: one query."""
-    inner = packages.alias("newest")
-    newest = (select(inner.c.package_id).where(inner.c.sensor_id == sensors.c.sensor_id)
-              .order_by(inner.c.boundary_tick.desc()).limit(1).correlate(sensors).scalar_subquery())
+    """Every catalog sensor's :class:`Latest`, by sensor id: one query, of the sensors' rows (which name their newest
+    package: :mod:`.catalog_by_sensor`) and a primary-key lookup of each newest package's PSD."""
+    newest = sensors.c.newest_package_id
     psd_expired = (select(func.count()).select_from(expired_products)
-                   .where(expired_products.c.package_id == packages.c.package_id, expired_products.c.kind == "psd")
-                   .correlate(packages).scalar_subquery())
+                   .where(expired_products.c.package_id == newest, expired_products.c.kind == "psd")
+                   .correlate(sensors).scalar_subquery())
     query = (
-        select(sensors.c.sensor_id, sensors.c.n_packages, packages.c.package_id, packages.c.boundary_tick,
-               products.c.details, psd_expired.label("psd_expired"))
+        select(sensors.c.sensor_id, sensors.c.n_packages, newest, sensors.c.newest_boundary_tick, products.c.details,
+               psd_expired.label("psd_expired"))
         .select_from(sensors)
-        .outerjoin(packages, packages.c.package_id == newest)
-        .outerjoin(products, and_(products.c.package_id == packages.c.package_id, products.c.kind == "psd"))
+        .outerjoin(products, and_(products.c.package_id == newest, products.c.kind == "psd"))
     )
     found = {}
     for row in conn.execute(query):
         levels = None
         if row.details is not None and not row.psd_expired:
             levels = row.details.get("levels")  # absent in PSDs made before the summary was kept
-        found[row.sensor_id] = Latest(row.n_packages, row.package_id, row.boundary_tick, levels)
+        found[row.sensor_id] = Latest(row.n_packages, row.newest_package_id, row.newest_boundary_tick, levels)
     return found
 
 

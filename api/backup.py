@@ -15,8 +15,9 @@ An export is a folder, portable between SQLite and PostgreSQL catalogs and betwe
 The export is written as ``DIR.partial`` and renamed to ``DIR`` when complete, so a folder named ``DIR`` is always a
 whole backup. Import goes the other way, into a data folder whose catalog holds no package and no resource: every
 blob is stored (checksums recomputed) and compared with the manifest's SHA-256 first, then every row is written in
-one transaction, then the blob store is marked as the blobs of the restored catalog id. An interrupted import leaves
-only blobs nobody points to and can be run again.
+one transaction (a column newer than the export gets its default, and the sensors' rows are set from their packages
+and skipped windows: :func:`~hydroserve.acoustics.catalog_by_sensor.recount`), then the blob store is marked as the
+blobs of the restored catalog id. An interrupted import leaves only blobs nobody points to and can be run again.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 from sqlalchemy import Date, DateTime, LargeBinary, MetaData, Table, delete, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from hydroserve.acoustics import catalog_by_sensor
 from hydroserve.acoustics.blobstore import CHECKSUM_CHUNK_BYTES, BlobStore, ChecksumsMissing
 from hydroserve.acoustics.integrity import Integrity
 from hydroserve.codecs import SOFTWARE_VERSION
@@ -69,7 +71,9 @@ def _encode(table: Table, row) -> dict:
 def _decode(table: Table, values: dict) -> dict:
     row = {}
     for column in table.columns:
-        value = values.get(column.name)
+        if column.name not in values:
+            continue  # a column newer than the export: its default
+        value = values[column.name]
         if value is not None and isinstance(column.type, DateTime):
             value = as_utc(datetime.fromisoformat(value))
         elif value is not None and isinstance(column.type, Date):
@@ -181,6 +185,7 @@ def restore(engine: Engine, blobs: BlobStore, metadatas: list[MetaData], directo
             conn.execute(delete(table))
         for table in tables:
             _load_table(conn, table, directory / "catalog" / f"{table.name}.jsonl")
+        catalog_by_sensor.recount(conn)  # the sensors' rows of an export made before they kept all of it
     catalog_identity.mark_blobs(blobs, manifest["catalog_id"])
     return manifest
 

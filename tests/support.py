@@ -16,7 +16,7 @@ import numpy as np
 import requests
 import soundfile
 from flask import url_for
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select
 
 from hydroserve.acoustics import catalog
 from hydroserve.api import wiring
@@ -197,3 +197,34 @@ def catalog_tables(settings) -> list[str]:
             return inspect(conn).get_table_names()
     finally:
         engine.dispose()
+
+
+SENSOR_STATE = ("n_packages", "n_skipped_windows", "oldest_boundary_tick", "oldest_start_tick", "newest_boundary_tick",
+                "newest_end_tick", "newest_package_id")
+"""What a sensor's row keeps of its packages and skipped windows (:mod:`hydroserve.acoustics.catalog_by_sensor`)."""
+
+
+def sensor_state(conn) -> dict[str, dict]:
+    """Each sensor's :data:`SENSOR_STATE` as its row keeps it, by sensor id."""
+    sensors = catalog.sensors
+    return {row.sensor_id: {name: getattr(row, name) for name in SENSOR_STATE}
+            for row in conn.execute(select(sensors.c.sensor_id, *(sensors.c[name] for name in SENSOR_STATE)))}
+
+
+def sensor_state_of_packages(conn) -> dict[str, dict]:
+    """Each sensor's :data:`SENSOR_STATE` as its packages and skipped windows say, read from them (the reference)."""
+    state = {}
+    for sensor in conn.execute(select(catalog.sensors.c.sensor_id)).scalars():
+        rows = conn.execute(select(catalog.packages).where(catalog.packages.c.sensor_id == sensor)).all()
+        oldest = min(rows, key=lambda r: r.boundary_tick, default=None)
+        newest = max(rows, key=lambda r: r.boundary_tick, default=None)
+        skipped = catalog.skipped_windows
+        state[sensor] = {
+            "n_packages": len(rows),
+            "n_skipped_windows": conn.execute(select(func.count()).select_from(skipped)
+                                              .where(skipped.c.sensor_id == sensor)).scalar(),
+            "oldest_boundary_tick": oldest and oldest.boundary_tick, "oldest_start_tick": oldest and oldest.start_tick,
+            "newest_boundary_tick": newest and newest.boundary_tick, "newest_end_tick": newest and newest.end_tick,
+            "newest_package_id": newest and newest.package_id,
+        }
+    return state

@@ -18,7 +18,7 @@ from hydroserve.api.config import load_settings
 from hydroserve.api.db import writer
 from hydroserve.api.demo import publish_samples
 from hydroserve.codecs.raw import SensorId
-from support import url
+from support import SENSOR_STATE, url
 
 OLD, NEW = "DOM_808956920_CH1_1608751680", "DOM_808956920_CH1_1608751682"
 
@@ -123,3 +123,23 @@ def test_a_damaged_backup_is_refused_before_any_row_is_written(settings, archive
         assert catalog.list_packages(conn) == []
     engine.dispose()
     assert runner("import-archive", str(tmp_path / "nothing-here"), env=target).exit_code == 2
+
+
+def test_an_export_made_before_the_sensors_kept_their_state_restores_it_from_the_packages(
+        settings, archived, synthetic_files, runner, other_catalog, tmp_path):
+    """An export whose sensors rows lack the columns of their state (made before migration 0010, or 0002 for
+    ``n_packages``) restores with the state of its packages and skipped windows, as the ingest had kept it."""
+    archived(synthetic_files(n_frames=16, drop_frames={8, 9}))
+    original = snapshot(settings)["sensors"]
+    assert [(row["n_packages"], row["n_skipped_windows"]) for row in original] == [(4, 2)]
+    backup = tmp_path / "backup"
+    assert runner("export", str(backup)).exit_code == 0
+    rows = backup / "catalog" / "sensors.jsonl"
+    old_rows = [{k: v for k, v in json.loads(line).items() if k not in SENSOR_STATE} for line in rows.read_text().splitlines()]
+    rows.write_text("".join(json.dumps(row) + "\n" for row in old_rows))
+    assert old_rows and set(old_rows[0]) == {"sensor_id", "dom_id", "channel", "next_boundary_tick"}
+
+    target = {"HYDROSERVE_DATA_DIR": str(tmp_path / "target"), "HYDROSERVE_DATABASE_URL": other_catalog}
+    result = runner("import-archive", str(backup), env=target)
+    assert result.exit_code == 0, result.stderr
+    assert snapshot(load_settings(env={}, data_dir=str(tmp_path / "target"), database_url=other_catalog))["sensors"] == original

@@ -5,7 +5,8 @@ resources and outbox rows that a sequential scan would cost the planner far more
 ``ANALYZE``d. Each query is issued by the real code (a sensor's packages in a time range, a since-feed page, an
 OAI-PMH ListRecords page with and without ``set`` and ``from``/``until``, the outbox claim, the catalog gauges of
 ``/metrics``); every statement it sends is captured and explained with the same parameters: no plan may scan
-packages, products, resources or the outbox sequentially, and the main query must use the index named.
+packages, products, resources or the outbox sequentially, and the main query must use the index named (the gauges
+of ``/metrics`` read no package at all: the sensors' rows keep what they show).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hydroserve.api import wiring
 from hydroserve.api.config import load_settings
 from hydroserve.api.web.metrics import CatalogCollector
 from hydroserve.odc_sync import oai, outbox, registry
+from support import sensor_state, sensor_state_of_packages
 
 GROWING = {"packages", "products", "resources", "outbox"}
 N_SENSORS, N_WINDOWS, N_PENDING_WINDOWS = 20, 400, 2
@@ -242,4 +244,11 @@ def test_the_catalog_gauges_of_metrics_read_no_growing_table_whole(filled):
     assert largest == {sensor: deviation["max_abs_ns"] for sensor in packages}
     counted = [s.value for s in families["hydroserve_frame_timestamp_deviation_ns"].samples if s.name.endswith("_gcount")]
     assert counted == [N_SENSORS * sum(deviation["histogram_abs_ns"]["counts"])]  # one histogram: every sensor's frames
-    check(engine, statements, "packages_by_sensor_time")
+    # the sensors' rows say what their packages hold (as the generator left them: what the packages say), and name
+    # their newest packages, whose raw products are read by primary key
+    with engine.connect() as conn:
+        assert sensor_state(conn) == sensor_state_of_packages(conn)
+    packages_read = {n.get("Index Name") for nodes in plans(engine, statements) for n in nodes if n.get("Relation Name") == "packages"}
+    assert packages_read <= {"packages_pkey"}, packages_read  # a damaged blob's package looked up by id, no more
+    newest_first = sorted(statements, key=lambda s: "JOIN products" not in s[0])
+    check(engine, newest_first, "products_pkey", "products_summary")  # either gives the one row of (package, kind)

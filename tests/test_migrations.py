@@ -21,11 +21,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from hydroserve.acoustics.hmd_product import PackageHmd
-from hydroserve.api import schema
+from hydroserve.api import schema, wiring
 from hydroserve.api.app import create_app
 from hydroserve.api.config import load_settings
 from hydroserve.api.db import make_engine, writer
-from support import url
+from support import sensor_state, sensor_state_of_packages, url
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGACY = ROOT / "tests" / "data" / "legacy-catalog"
@@ -164,6 +164,51 @@ def test_an_archive_of_the_release_before_migrations_upgrades_in_place_and_serve
     verified = run("verify", "--json")
     report = verified.json()
     assert verified.exit_code == 0 and (report["damaged"], report["missing"], report["ok"]) == ([], [], report["blobs_checked"])
+
+
+def test_the_sensor_state_of_an_archive_of_the_release_before_migrations_is_filled_from_its_packages(legacy_settings,
+                                                                                                       runner_for):
+    """Migration 0010 fills each sensor's row from the packages and skipped windows already archived (two packages and
+    one skipped window per sensor in the legacy archive)."""
+    assert runner_for(legacy_settings)("db", "upgrade").exit_code == 0
+    engine = make_engine(legacy_settings.database_url)
+    try:
+        with engine.connect() as conn:
+            state, expected = sensor_state(conn), sensor_state_of_packages(conn)
+    finally:
+        engine.dispose()
+    assert state == expected
+    assert state["DOM_808956920_CH1"] == {
+        "n_packages": 2, "n_skipped_windows": 1, "oldest_boundary_tick": 1608751680 * 62_500_000,
+        "oldest_start_tick": 1608751680 * 62_500_000, "newest_boundary_tick": 1608751681 * 62_500_000,
+        "newest_end_tick": 1608751681 * 62_500_000 + 6_250_080, "newest_package_id": "DOM_808956920_CH1_1608751681"}
+
+
+def test_the_sensor_state_goes_down_with_0010_and_is_filled_again_going_up(settings, archived, synthetic_files):
+    """A catalog of the ingest (packages and skipped windows) taken down to 0009 loses the sensors' state and keeps
+    its packages; upgraded again, the state filled from the packages is the one the ingest kept (SQLite and
+    PostgreSQL)."""
+    report = archived(synthetic_files(n_frames=16, drop_frames={8, 9}))
+    assert (len(report.packages_made), len(report.windows_skipped)) == (4, 2)
+    engine = wiring.open_existing_catalog(settings)
+    try:
+        with engine.connect() as conn:
+            kept = sensor_state(conn)
+        assert kept == {"DOM_808956920_CH1": {**kept["DOM_808956920_CH1"], "n_packages": 4, "n_skipped_windows": 2,
+                                              "newest_package_id": "DOM_808956920_CH1_1608751688"}}
+        with writer(engine).begin() as conn:
+            command.downgrade(schema.alembic_config(conn), "0009")
+        with engine.connect() as conn:
+            assert schema.state(conn).revision == "0009"
+            assert {c["name"] for c in inspect(conn).get_columns("sensors")} == {
+                "sensor_id", "dom_id", "channel", "next_boundary_tick", "n_packages"}
+            assert conn.execute(text("SELECT count(*) FROM packages")).scalar() == 4
+        assert schema.upgrade(engine)[1].at_head
+        with engine.connect() as conn:
+            assert sensor_state(conn) == kept == sensor_state_of_packages(conn)
+        assert _differences(engine) == []
+    finally:
+        engine.dispose()
 
 
 def test_reprocessing_adds_hmd_to_packages_archived_before_hmd_existed(legacy_settings, runner_for):

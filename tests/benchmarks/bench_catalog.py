@@ -172,10 +172,6 @@ def fill(engine, template_rows: dict, n_sensors: int, n_windows: int, n_pending_
         for table, name, _ in foreign_keys:
             conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
         templates = {key: _template_table(conn, table, f"template_{key}", template_rows[key]) for key, table in sources.items()}
-        conn.execute(text(
-            "INSERT INTO sensors (sensor_id, dom_id, channel, next_boundary_tick, n_packages) "
-            "SELECT 'DOM_' || (808900000 + j) || '_CH1', 808900000 + j, 1, :next, :n FROM generate_series(0, CAST(:s AS bigint) - 1) j"),
-            {"s": n_sensors, "n": n_windows, "next": (FIRST_S + n_windows * INTERVAL_S) * TICKS_PER_SECOND})
     package = template_rows["packages"][0]
     parameters = {"t": TICKS_PER_SECOND, "interval": INTERVAL_S, "first": FIRST_S, "window": n_windows - n_pending_windows,
                   "template_package": template_rows["package_id"], "template_sensor": template_rows["sensor_id"],
@@ -184,6 +180,17 @@ def fill(engine, template_rows: dict, n_sensors: int, n_windows: int, n_pending_
                   "template_day": f"{template_rows['hmd_resources'][0]['coverage_start']:%Y%m%d}"}
     if len(package["runs"]) != 1:
         raise RuntimeError("the template package has more than one run")
+    first_tick, last_tick = FIRST_S * TICKS_PER_SECOND, (FIRST_S + (n_windows - 1) * INTERVAL_S) * TICKS_PER_SECOND
+    with engine.begin() as conn:  # each sensor's row as its packages leave it: the first and the last window's edges
+        conn.execute(text("""
+            INSERT INTO sensors (sensor_id, dom_id, channel, next_boundary_tick, n_packages, oldest_boundary_tick,
+                                 oldest_start_tick, newest_boundary_tick, newest_end_tick, newest_package_id)
+            SELECT 'DOM_' || (808900000 + j) || '_CH1', 808900000 + j, 1, :next, :n, :first_tick, :first_start,
+                   :last_tick, :last_end, 'DOM_' || (808900000 + j) || '_CH1_' || :last_s
+            FROM generate_series(0, CAST(:s AS bigint) - 1) j
+        """), {"s": n_sensors, "n": n_windows, "next": last_tick + INTERVAL_S * TICKS_PER_SECOND, "first_tick": first_tick,
+               "first_start": first_tick + parameters["start_offset"], "last_tick": last_tick,
+               "last_end": last_tick + parameters["end_offset"], "last_s": last_tick // TICKS_PER_SECOND})
     started = time.perf_counter()
     chunks = [(k0, min(n_windows, k0 + CHUNK_WINDOWS)) for k0 in range(0, n_windows, CHUNK_WINDOWS)]
 

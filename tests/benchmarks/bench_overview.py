@@ -57,8 +57,12 @@ def fill_catalog(engine, sensors: list[str], package_settings: dict) -> None:
     sensor_rows, package_rows, product_rows = [], [], []
     for sensor in sensors:
         dom, channel = sensor[4:].split("_CH")
+        first, last = FIRST_S * TICKS_PER_SECOND, (FIRST_S + WINDOW_S) * TICKS_PER_SECOND  # its two windows
         sensor_rows.append({"sensor_id": sensor, "dom_id": int(dom), "channel": int(channel), "n_packages": 2,
-                            "next_boundary_tick": (FIRST_S + 2 * WINDOW_S) * TICKS_PER_SECOND})
+                            "next_boundary_tick": last + WINDOW_S * TICKS_PER_SECOND, "oldest_boundary_tick": first,
+                            "oldest_start_tick": first, "newest_boundary_tick": last,
+                            "newest_end_tick": last + WINDOW_S * TICKS_PER_SECOND,
+                            "newest_package_id": f"{sensor}_{FIRST_S + WINDOW_S}"})
         for k in range(2):
             boundary = (FIRST_S + k * WINDOW_S) * TICKS_PER_SECOND
             package_id = f"{sensor}_{FIRST_S + k * WINDOW_S}"
