@@ -68,6 +68,8 @@ sensors = Table(
     Column("newest_boundary_tick", BigInteger, nullable=True, comment="window start of the newest package; NULL: none"),
     Column("newest_end_tick", BigInteger, nullable=True, comment="end of the last sample of the newest package"),
     Column("newest_package_id", String(96), nullable=True, comment="the newest package (latest window)"),
+    Column("newest_timestamp_deviation", JSON(none_as_null=True), nullable=True,
+           comment="its raw product's input_timestamp_deviation (the raw product is never rebuilt); NULL: none"),
 )
 
 packages = Table(

@@ -3,9 +3,10 @@ newest package, packages per sensor and time bin.
 
 What a sensor holds is kept in its ``sensors`` row, in the transaction that archives a package
 (:func:`count_package`) or records a skipped window (:func:`count_skipped_window`): the package and skipped-window
-counts, the window start and first sample of its oldest package, the window start, end and id of its newest one.
+counts, the window start and first sample of its oldest package, the window start, end and id of its newest one and
+the frame time-stamp deviations of its raw product (never rebuilt: reprocessing rebuilds other products).
 Packages may be archived in any order (an older window imported or archived late), so an edge moves only to a package
-beyond it. Reading them (:func:`sensor_summaries`, :func:`newest_detail`) reads one row per sensor and no package,
+beyond it. Reading them (:func:`sensor_summaries`, :func:`newest_timestamp_deviations`) reads one row per sensor and no package,
 however many there are. No package row is ever deleted (retention deletes a package's products and marks them, the
 package stays: :mod:`.retention`), so the edges stay those of the packages; rows written all at once (a restored
 backup) are set from their packages by :func:`recount`.
@@ -15,12 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, String, and_, case, func, literal, or_, select, update
+from sqlalchemy import BigInteger, String, case, func, literal, or_, select, update
 from sqlalchemy.engine import Connection
 
 from hydroserve.codecs.raw import SensorId
 
 from .catalog import PackageRecord, packages, products, sensors, skipped_windows
+
+DEVIATION_DETAIL = "input_timestamp_deviation"
+"""The raw product's detail of the frame time-stamp deviations, which a sensor's row keeps of its newest package."""
 
 
 def count_package(conn: Connection, record: PackageRecord) -> None:
@@ -38,7 +42,14 @@ def count_package(conn: Connection, record: PackageRecord) -> None:
         newest_boundary_tick=case((newer, boundary_tick), else_=row.newest_boundary_tick),
         newest_end_tick=case((newer, literal(record.end_tick, BigInteger)), else_=row.newest_end_tick),
         newest_package_id=case((newer, literal(record.package_id, String)), else_=row.newest_package_id),
+        newest_timestamp_deviation=case((newer, literal(_timestamp_deviation(record), row.newest_timestamp_deviation.type)),
+                                        else_=row.newest_timestamp_deviation),
     ))
+
+
+def _timestamp_deviation(record: PackageRecord) -> dict | None:
+    raw = record.products.get("raw")
+    return None if raw is None else raw.details.get(DEVIATION_DETAIL)
 
 
 def count_skipped_window(conn: Connection, sensor: str) -> None:
@@ -66,19 +77,17 @@ def recount(conn: Connection) -> None:
         newest_boundary_tick=edge(packages.c.boundary_tick, newest=True),
         newest_end_tick=edge(packages.c.end_tick, newest=True),
         newest_package_id=edge(packages.c.package_id, newest=True),
+        newest_timestamp_deviation=select(products.c.details[DEVIATION_DETAIL]).where(
+            products.c.package_id == edge(packages.c.package_id, newest=True), products.c.kind == "raw").scalar_subquery(),
     ))
 
 
-def newest_detail(conn: Connection, kind: str, key: str) -> dict[str, object]:
-    """``details[key]`` of the ``kind`` product of every sensor's newest package (latest window), by sensor id; sensors
-    whose newest package has no such product, or whose details have no ``key``, are absent. One primary-key lookup of
-    a product row per sensor, of whose details only ``key`` is read (the database extracts it)."""
-    rows = conn.execute(
-        select(sensors.c.sensor_id, products.c.details[key].label("value"))
-        .join(products, and_(products.c.package_id == sensors.c.newest_package_id, products.c.kind == kind))
-        .order_by(sensors.c.sensor_id)
-    )
-    return {row.sensor_id: row.value for row in rows if row.value is not None}
+def newest_timestamp_deviations(conn: Connection) -> dict[str, dict]:
+    """The frame time-stamp deviations (``input_timestamp_deviation``) of every sensor's newest package (latest window),
+    by sensor id; sensors without a package, or whose newest package has none, are absent: their rows."""
+    rows = conn.execute(select(sensors.c.sensor_id, sensors.c.newest_timestamp_deviation)
+                        .where(sensors.c.newest_timestamp_deviation.is_not(None)).order_by(sensors.c.sensor_id))
+    return dict(rows.all())
 
 
 def package_counts(conn: Connection, *, start_tick: int, bin_ticks: int, n_bins: int) -> dict[tuple[str, int], int]:

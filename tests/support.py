@@ -200,7 +200,7 @@ def catalog_tables(settings) -> list[str]:
 
 
 SENSOR_STATE = ("n_packages", "n_skipped_windows", "oldest_boundary_tick", "oldest_start_tick", "newest_boundary_tick",
-                "newest_end_tick", "newest_package_id")
+                "newest_end_tick", "newest_package_id", "newest_timestamp_deviation")
 """What a sensor's row keeps of its packages and skipped windows (:mod:`hydroserve.acoustics.catalog_by_sensor`)."""
 
 
@@ -226,5 +226,8 @@ def sensor_state_of_packages(conn) -> dict[str, dict]:
             "oldest_boundary_tick": oldest and oldest.boundary_tick, "oldest_start_tick": oldest and oldest.start_tick,
             "newest_boundary_tick": newest and newest.boundary_tick, "newest_end_tick": newest and newest.end_tick,
             "newest_package_id": newest and newest.package_id,
+            "newest_timestamp_deviation": newest and conn.execute(
+                select(catalog.products.c.details).where(catalog.products.c.package_id == newest.package_id,
+                                                         catalog.products.c.kind == "raw")).scalar()["input_timestamp_deviation"],
         }
     return state

@@ -96,7 +96,8 @@ def test_the_state_kept_is_what_the_packages_say_after_every_window_in_any_order
     newest, oldest = windows[SENSOR][5], windows[SENSOR][1]
     assert state == {"n_packages": 4, "n_skipped_windows": 2, "oldest_boundary_tick": oldest.boundary_tick,
                      "oldest_start_tick": oldest.runs[0].start_tick, "newest_boundary_tick": newest.boundary_tick,
-                     "newest_end_tick": newest.runs[-1].end_tick, "newest_package_id": "DOM_808956920_CH1_1608751688"}
+                     "newest_end_tick": newest.runs[-1].end_tick, "newest_package_id": "DOM_808956920_CH1_1608751688",
+                     "newest_timestamp_deviation": newest.timestamp_deviation.as_json()}
     assert steps[0][0][str(SENSOR)]["newest_package_id"] is None  # a skipped window alone: a sensor without packages
 
     # a window archived or skipped again changes nothing

@@ -91,7 +91,7 @@ class CatalogCollector:
                 skipped.add_metric([sensor], summary.n_skipped)
                 if summary.last_tick is not None:
                     lag.add_metric([sensor], now.timestamp() - summary.last_tick / TICKS_PER_SECOND)
-            for sensor, stats in catalog_by_sensor.newest_detail(conn, "raw", "input_timestamp_deviation").items():
+            for sensor, stats in catalog_by_sensor.newest_timestamp_deviations(conn).items():
                 deviation_max.add_metric([sensor], stats["max_abs_ns"])
                 deviations.add(sensor, stats)
             counts = outbox.counts(conn, (outbox.PENDING, outbox.FAILED))

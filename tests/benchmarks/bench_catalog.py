@@ -181,16 +181,19 @@ def fill(engine, template_rows: dict, n_sensors: int, n_windows: int, n_pending_
     if len(package["runs"]) != 1:
         raise RuntimeError("the template package has more than one run")
     first_tick, last_tick = FIRST_S * TICKS_PER_SECOND, (FIRST_S + (n_windows - 1) * INTERVAL_S) * TICKS_PER_SECOND
+    raw_details = next(p["details"] for p in template_rows["products"] if p["kind"] == "raw")
     with engine.begin() as conn:  # each sensor's row as its packages leave it: the first and the last window's edges
         conn.execute(text("""
             INSERT INTO sensors (sensor_id, dom_id, channel, next_boundary_tick, n_packages, oldest_boundary_tick,
-                                 oldest_start_tick, newest_boundary_tick, newest_end_tick, newest_package_id)
+                                 oldest_start_tick, newest_boundary_tick, newest_end_tick, newest_package_id,
+                                 newest_timestamp_deviation)
             SELECT 'DOM_' || (808900000 + j) || '_CH1', 808900000 + j, 1, :next, :n, :first_tick, :first_start,
-                   :last_tick, :last_end, 'DOM_' || (808900000 + j) || '_CH1_' || :last_s
+                   :last_tick, :last_end, 'DOM_' || (808900000 + j) || '_CH1_' || :last_s, CAST(:deviation AS json)
             FROM generate_series(0, CAST(:s AS bigint) - 1) j
         """), {"s": n_sensors, "n": n_windows, "next": last_tick + INTERVAL_S * TICKS_PER_SECOND, "first_tick": first_tick,
                "first_start": first_tick + parameters["start_offset"], "last_tick": last_tick,
-               "last_end": last_tick + parameters["end_offset"], "last_s": last_tick // TICKS_PER_SECOND})
+               "last_end": last_tick + parameters["end_offset"], "last_s": last_tick // TICKS_PER_SECOND,
+               "deviation": json.dumps(raw_details["input_timestamp_deviation"])})
     started = time.perf_counter()
     chunks = [(k0, min(n_windows, k0 + CHUNK_WINDOWS)) for k0 in range(0, n_windows, CHUNK_WINDOWS)]
 
