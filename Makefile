@@ -43,7 +43,8 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m tests.benchmarks
 
 # the catalog's hot queries on PostgreSQL at detector size; HYDROSERVE_BENCH_DATABASE_URL names the server,
-# BENCH_CATALOG_ARGS e.g. "--packages 1000000" (default 10 million: about 120 GB and hours of generation)
+# BENCH_CATALOG_ARGS e.g. "--packages 1000000" (default 10 million: 209 GB, an hour of generation;
+# README Scaling out shows a compressed tablespace for a smaller disk)
 bench-catalog: $(VENV)/.installed-test
 	$(BIN)/python -m tests.benchmarks.bench_catalog $(BENCH_CATALOG_ARGS)
 
