@@ -239,8 +239,8 @@ def live_demo(workdir: Path, *, hang_guard_s: float = 300.0) -> Iterator[Demo]:
     finally:
         if demo.poll() is None:
             demo.send_signal(signal.SIGINT)  # as Ctrl-C does
-            try:
-                demo.wait(timeout=60)
+            try:  # a hang guard, not a speed goal: the demo itself gives its server 60 s and each of its threads 10 s
+                demo.wait(timeout=hang_guard_s)
             except subprocess.TimeoutExpired:
                 demo.kill()
                 demo.wait()
