@@ -3,12 +3,13 @@
 One command publishes the sample event table and alert, then starts, in this process, a synthetic DAQ writing ADF files into
 the spool directory in real time (after back-filling the last minute), the
 ingest following that directory and, when ``odc_url`` is set, the ODC push;
-and, as a child process, the API under gunicorn. Ctrl-C stops everything. Data lives in ``./demo-data`` unless
+and, as a child process, the API under gunicorn. Ctrl-C or SIGTERM stops everything, in bounded time. Data lives in ``./demo-data`` unless
 ``HYDROSERVE_DATA_DIR`` says otherwise, and survives restarts.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
@@ -31,6 +32,9 @@ from .config import Settings, settings_env
 log = logging.getLogger(__name__)
 
 DEMO_TOKEN = "hydroserve-demo-token"
+SERVER_STOP_S = 60.0  # after Ctrl-C, the API server's time to stop before it is killed
+THREAD_STOP_S = 10.0  # and each of the demo's threads' (synthetic DAQ, ingest, sync)
+EXIT_MARGIN_S = 30.0  # then the interpreter's exit; a stop longer than all these: stacks dumped to the log, status 1
 DEMO_DEFAULTS = {
     "data_dir": "./demo-data",
     "snippet_duration_s": "10",
@@ -98,6 +102,7 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
     from hydroserve.samples.live import LiveSpoolWriter
     from hydroserve.samples.synthetic import SyntheticSensor
 
+    _stop_on_signals()
     stop = threading.Event()
     # the sensors file's sensors that the synthetic DAQ feeds (the others of the demo detector have no data); a sensors
     # file of one's own without the demo's live sensors has all of its sensors fed
@@ -120,35 +125,48 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
         thread.start()
     server = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "serve"], env={**os.environ, **settings_env(settings)})
     url = settings.public_url
-    print(
-        f"\nhydroserve demo: {len(sources)} synthetic sensors, {settings.snippet_duration_s} s packages every "
-        f"{settings.snippet_interval_s} s, data in {settings.data_dir}\n"
-        f"  web page     {url}/\n"
-        f"  packages     {urls.absolute(url, urls.PACKAGES)}\n"
-        f"  sensors      {urls.absolute(url, urls.SENSORS)}\n"
-        f"  event table  {urls.absolute(url, urls.TABLE, table_id=sample_events.TABLE_ID)}\n"
-        f"  alerts       {urls.absolute(url, urls.ALERTS)}\n"
-        f"  API docs     {urls.absolute(url, urls.DOCS)}\n"
-        f"  write token  {_token_note(settings)}\n"
-        f"The command line on this demo's archive: HYDROSERVE_DATA_DIR={settings.data_dir} "
-        f"HYDROSERVE_PUBLIC_URL={url} hydroserve ...\n"
-        "Ctrl-C stops.\n",
-        flush=True,
-    )
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
+        print(
+            f"\nhydroserve demo: {len(sources)} synthetic sensors, {settings.snippet_duration_s} s packages every "
+            f"{settings.snippet_interval_s} s, data in {settings.data_dir}\n"
+            f"  web page     {url}/\n"
+            f"  packages     {urls.absolute(url, urls.PACKAGES)}\n"
+            f"  sensors      {urls.absolute(url, urls.SENSORS)}\n"
+            f"  event table  {urls.absolute(url, urls.TABLE, table_id=sample_events.TABLE_ID)}\n"
+            f"  alerts       {urls.absolute(url, urls.ALERTS)}\n"
+            f"  API docs     {urls.absolute(url, urls.DOCS)}\n"
+            f"  write token  {_token_note(settings)}\n"
+            f"The command line on this demo's archive: HYDROSERVE_DATA_DIR={settings.data_dir} "
+            f"HYDROSERVE_PUBLIC_URL={url} hydroserve ...\n"
+            "Ctrl-C stops.\n",
+            flush=True,
+        )
         while not stop.is_set() and server.poll() is None:
             stop.wait(0.5)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (_stop_on_signals)
         pass
+    # a stop that hangs is cut short, with every thread's stack in the log (a hang would otherwise be silent)
+    faulthandler.dump_traceback_later(SERVER_STOP_S + len(threads) * THREAD_STOP_S + EXIT_MARGIN_S, exit=True)
     stop.set()
     server.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: a graceful one waits for idle keep-alive connections
     try:
-        server.wait(timeout=60)
+        server.wait(timeout=SERVER_STOP_S)
     except subprocess.TimeoutExpired:
-        log.error("hydroserve demo: the API server did not stop within 60 s: killed")
+        log.error("hydroserve demo: the API server did not stop within %g s: killed", SERVER_STOP_S)
         server.kill()
         server.wait()
     for thread in threads:
-        thread.join(timeout=10)
+        thread.join(timeout=THREAD_STOP_S)
+        if thread.is_alive():
+            log.error("hydroserve demo: thread %s did not stop within %g s", thread.name, THREAD_STOP_S)
     return 0 if server.returncode in (0, -signal.SIGINT, -signal.SIGTERM) else 1
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM both raise KeyboardInterrupt in the main thread, which stops the demo.
+
+    Set here, not inherited: a shell starts a script's background job with SIGINT ignored, and Python then keeps it
+    ignored. An exception, not a handler that sets the stop event: the handler runs in the main thread, which may hold
+    that event's lock inside ``stop.wait`` (a deadlock)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

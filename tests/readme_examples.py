@@ -204,6 +204,10 @@ def checkout(workdir: Path) -> Path:
     return workdir
 
 
+# as a shell starts a script's background job (`hydroserve demo &`): SIGINT ignored, and inherited so through exec
+IGNORING_SIGINT = ("sh", "-c", 'trap "" INT; exec "$0" "$@"')
+
+
 @dataclass(frozen=True)
 class Demo:
     address: str  # host:port
@@ -212,16 +216,18 @@ class Demo:
 
 
 @contextmanager
-def live_demo(workdir: Path, *, hang_guard_s: float = 300.0) -> Iterator[Demo]:
+def live_demo(workdir: Path, *, hang_guard_s: float = 300.0, stop_signal: int = signal.SIGINT,
+              launcher: tuple[str, ...] = ()) -> Iterator[Demo]:
     """``hydroserve demo`` in ``workdir`` (its data in ``workdir/demo-data``) on a free port, once it lists a
-    package; stopped as Ctrl-C stops it when the block ends."""
+    package; stopped by ``stop_signal`` (SIGINT: as Ctrl-C stops it) when the block ends. ``launcher``: a command
+    that runs the demo's command line it is given (e.g. :data:`IGNORING_SIGINT`)."""
     address = f"127.0.0.1:{free_port()}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("HYDROSERVE_")}
     env.update(HYDROSERVE_BIND=address, HYDROSERVE_LOG_LEVEL="WARNING")
     output = workdir / "demo-output.txt"
     with open(output, "w") as out, open(workdir / "demo-log.txt", "w") as log:
-        demo = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "demo"], cwd=workdir, env=env, stdout=out,
-                                stderr=log)
+        demo = subprocess.Popen([*launcher, sys.executable, "-m", "hydroserve.api.cli", "demo"], cwd=workdir, env=env,
+                                stdout=out, stderr=log)
     try:
         guard = time.monotonic() + hang_guard_s  # not a speed goal: only a demo that never lists a package stops it
         while True:
@@ -238,7 +244,7 @@ def live_demo(workdir: Path, *, hang_guard_s: float = 300.0) -> Iterator[Demo]:
         yield Demo(address, demo, output)
     finally:
         if demo.poll() is None:
-            demo.send_signal(signal.SIGINT)  # as Ctrl-C does
+            demo.send_signal(stop_signal)
             try:  # a hang guard, not a speed goal: the demo itself gives its server 60 s and each of its threads 10 s
                 demo.wait(timeout=hang_guard_s)
             except subprocess.TimeoutExpired:

@@ -4,12 +4,15 @@ written, in bash and zsh (tests/readme_examples.py)."""
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 import requests
 
 import readme_examples
-from readme_examples import Command, checkout, commands, live_demo, run
+from readme_examples import IGNORING_SIGINT, Command, checkout, commands, live_demo, run
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +26,29 @@ def demo(tmp_path_factory):
     workdir = checkout(tmp_path_factory.mktemp("readme") / "checkout")
     with live_demo(workdir) as running:
         yield running
-    log = (workdir / "demo-log.txt").read_text()
-    assert running.process.returncode == 0, f"the demo did not stop cleanly on Ctrl-C:\n{log[-3000:]}"
+    _assert_stopped_cleanly(running)
+
+
+def _assert_stopped_cleanly(running) -> None:
+    log = (running.output.parent / "demo-log.txt").read_text()
+    assert running.process.returncode == 0, f"the demo did not stop cleanly:\n{log[-3000:]}"
+
+
+def _stopped_cleanly(workdir, **how) -> None:
+    with live_demo(checkout(workdir), **how) as running:
+        pass
+    _assert_stopped_cleanly(running)
+
+
+def test_the_demo_stops_on_sigterm(tmp_path):
+    _stopped_cleanly(tmp_path / "checkout", stop_signal=signal.SIGTERM)
+
+
+def test_the_demo_stops_on_ctrl_c_when_started_as_a_background_job(tmp_path):
+    inherited = subprocess.run([*IGNORING_SIGINT, sys.executable, "-c", "import signal; print(signal.getsignal(2).name)"],
+                               capture_output=True, text=True, check=True).stdout
+    assert inherited.strip() == "SIG_IGN"  # what Python keeps unless the demo sets its own handler
+    _stopped_cleanly(tmp_path / "checkout", launcher=IGNORING_SIGINT)
 
 
 def test_demo_serves_every_product_of_its_first_package_and_prints_its_write_token(demo):
