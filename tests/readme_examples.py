@@ -227,7 +227,7 @@ def live_demo(workdir: Path, *, hang_guard_s: float = 300.0, stop_signal: int = 
     output = workdir / "demo-output.txt"
     with open(output, "w") as out, open(workdir / "demo-log.txt", "w") as log:
         demo = subprocess.Popen([*launcher, sys.executable, "-m", "hydroserve.api.cli", "demo"], cwd=workdir, env=env,
-                                stdout=out, stderr=log)
+                                stdout=out, stderr=log, start_new_session=True)
     try:
         guard = time.monotonic() + hang_guard_s  # not a speed goal: only a demo that never lists a package stops it
         while True:
@@ -248,7 +248,7 @@ def live_demo(workdir: Path, *, hang_guard_s: float = 300.0, stop_signal: int = 
             try:  # a hang guard, not a speed goal: the demo itself gives its server 60 s and each of its threads 10 s
                 demo.wait(timeout=hang_guard_s)
             except subprocess.TimeoutExpired:
-                demo.kill()
+                os.killpg(demo.pid, signal.SIGKILL)  # its API server too, which would outlive it
                 demo.wait()
 
 
