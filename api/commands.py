@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -14,7 +13,7 @@ from sqlalchemy.engine import make_url
 from hydroserve.acoustics import catalog
 from hydroserve.codecs.times import tick_rfc3339
 
-from . import catalog_identity, schema, wiring
+from . import catalog_identity, schema, stop_signals, wiring
 from .catalog_identity import CatalogNotReady
 from .config import SettingsSchema, settings_text
 from .db import writer
@@ -25,10 +24,9 @@ def cmd_ingest(settings, args) -> int:
     from . import ingest_worker, single_writer
 
     engine = wiring.open_existing_catalog(settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a clean stop frees this worker's leases at once
     try:
-        ingest_worker.run(settings, engine, once=args.once, stop=stop)
+        with stop_signals.stop_event(signal.SIGTERM) as stop:  # a clean stop frees this worker's leases at once
+            ingest_worker.run(settings, engine, once=args.once, stop=stop)
     except single_writer.WriterBusy as error:
         print(f"hydroserve ingest: {error}", file=sys.stderr)
         return 2

@@ -3,8 +3,8 @@
 One command publishes the sample event table and alert, then starts, in this process, a synthetic DAQ writing ADF files into
 the spool directory in real time (after back-filling the last minute), the
 ingest following that directory and, when ``odc_url`` is set, the ODC push;
-and, as a child process, the API under gunicorn. Ctrl-C or SIGTERM stops everything, in bounded time. Data lives in ``./demo-data`` unless
-``HYDROSERVE_DATA_DIR`` says otherwise, and survives restarts.
+and, as a child process, the API under gunicorn. Ctrl-C or SIGTERM stops everything, in bounded time. Data lives in
+``./demo-data`` unless ``HYDROSERVE_DATA_DIR`` says otherwise, and survives restarts.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from hydroserve.api.events import publishing
 from hydroserve.odc_sync import sync
 from hydroserve.samples import events as sample_events
 
-from . import ingest_worker, single_writer, urls, wiring
+from . import ingest_worker, single_writer, stop_signals, urls, wiring
 from .config import Settings, settings_env
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,15 @@ def _token_note(settings: Settings) -> str:
 
 
 def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
+    with stop_signals.stop_event(signal.SIGINT, signal.SIGTERM) as stop:
+        return _run(settings, stop, backfill_s)
+
+
+def _run(settings: Settings, stop: threading.Event, backfill_s: float) -> int:
     from hydroserve.samples.detector import LIVE_SENSORS  # the samples are the demo's alone: imported when it runs
     from hydroserve.samples.live import LiveSpoolWriter
     from hydroserve.samples.synthetic import SyntheticSensor
 
-    _stop_on_signals()
-    stop = threading.Event()
     # the sensors file's sensors that the synthetic DAQ feeds (the others of the demo detector have no data); a sensors
     # file of one's own without the demo's live sensors has all of its sensors fed
     known = sensor_metadata.load(settings.sensors_file).sensors
@@ -125,26 +128,23 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
         thread.start()
     server = subprocess.Popen([sys.executable, "-m", "hydroserve.api.cli", "serve"], env={**os.environ, **settings_env(settings)})
     url = settings.public_url
-    try:
-        print(
-            f"\nhydroserve demo: {len(sources)} synthetic sensors, {settings.snippet_duration_s} s packages every "
-            f"{settings.snippet_interval_s} s, data in {settings.data_dir}\n"
-            f"  web page     {url}/\n"
-            f"  packages     {urls.absolute(url, urls.PACKAGES)}\n"
-            f"  sensors      {urls.absolute(url, urls.SENSORS)}\n"
-            f"  event table  {urls.absolute(url, urls.TABLE, table_id=sample_events.TABLE_ID)}\n"
-            f"  alerts       {urls.absolute(url, urls.ALERTS)}\n"
-            f"  API docs     {urls.absolute(url, urls.DOCS)}\n"
-            f"  write token  {_token_note(settings)}\n"
-            f"The command line on this demo's archive: HYDROSERVE_DATA_DIR={settings.data_dir} "
-            f"HYDROSERVE_PUBLIC_URL={url} hydroserve ...\n"
-            "Ctrl-C stops.\n",
-            flush=True,
-        )
-        while not stop.is_set() and server.poll() is None:
-            stop.wait(0.5)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (_stop_on_signals)
-        pass
+    print(
+        f"\nhydroserve demo: {len(sources)} synthetic sensors, {settings.snippet_duration_s} s packages every "
+        f"{settings.snippet_interval_s} s, data in {settings.data_dir}\n"
+        f"  web page     {url}/\n"
+        f"  packages     {urls.absolute(url, urls.PACKAGES)}\n"
+        f"  sensors      {urls.absolute(url, urls.SENSORS)}\n"
+        f"  event table  {urls.absolute(url, urls.TABLE, table_id=sample_events.TABLE_ID)}\n"
+        f"  alerts       {urls.absolute(url, urls.ALERTS)}\n"
+        f"  API docs     {urls.absolute(url, urls.DOCS)}\n"
+        f"  write token  {_token_note(settings)}\n"
+        f"The command line on this demo's archive: HYDROSERVE_DATA_DIR={settings.data_dir} "
+        f"HYDROSERVE_PUBLIC_URL={url} hydroserve ...\n"
+        "Ctrl-C stops.\n",
+        flush=True,
+    )
+    while not stop.is_set() and server.poll() is None:
+        stop.wait(0.5)
     # a stop that hangs is cut short, with every thread's stack in the log (a hang would otherwise be silent)
     faulthandler.dump_traceback_later(SERVER_STOP_S + len(threads) * THREAD_STOP_S + EXIT_MARGIN_S, exit=True)
     stop.set()
@@ -160,13 +160,3 @@ def run_demo(settings: Settings, *, backfill_s: float = 60.0) -> int:
         if thread.is_alive():
             log.error("hydroserve demo: thread %s did not stop within %g s", thread.name, THREAD_STOP_S)
     return 0 if server.returncode in (0, -signal.SIGINT, -signal.SIGTERM) else 1
-
-
-def _stop_on_signals() -> None:
-    """Ctrl-C (SIGINT) and SIGTERM both raise KeyboardInterrupt in the main thread, which stops the demo.
-
-    Set here, not inherited: a shell starts a script's background job with SIGINT ignored, and Python then keeps it
-    ignored. An exception, not a handler that sets the stop event: the handler runs in the main thread, which may hold
-    that event's lock inside ``stop.wait`` (a deadlock)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WEB_FRAMEWORKS = ("flask", "flask_smorest", "werkzeug", "webargs")
 API_ROOT_MODULES = ("app", "cli", "config", "config_fields", "db", "demo", "logs", "schema", "serve", "wiring",
                     "acoustic_registration", "ingest_worker", "single_writer", "reprocess_cli", "archive_commands", "backup",
-                    "progress", "import_cli", "commands")
+                    "progress", "import_cli", "commands", "stop_signals")
 
 # room -> imports it must never make (module names or their prefixes)
 FORBIDDEN = {
