@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
 import requests
@@ -32,6 +30,7 @@ def demo(tmp_path_factory):
 def _assert_stopped_cleanly(running) -> None:
     log = (running.output.parent / "demo-log.txt").read_text()
     assert running.process.returncode == 0, f"the demo did not stop cleanly:\n{log[-3000:]}"
+    assert "did not stop within" not in log, log[-3000:]  # a part killed or left running counts too
 
 
 def _stopped_cleanly(workdir, **how) -> None:
@@ -45,9 +44,7 @@ def test_the_demo_stops_on_sigterm(tmp_path):
 
 
 def test_the_demo_stops_on_ctrl_c_when_started_as_a_background_job(tmp_path):
-    inherited = subprocess.run([*IGNORING_SIGINT, sys.executable, "-c", "import signal; print(signal.getsignal(2).name)"],
-                               capture_output=True, text=True, check=True).stdout
-    assert inherited.strip() == "SIG_IGN"  # what Python keeps unless the demo sets its own handler
+    # IGNORING_SIGINT starts Python with SIGINT ignored: test_stop_signals asserts it
     _stopped_cleanly(tmp_path / "checkout", launcher=IGNORING_SIGINT)
 
 

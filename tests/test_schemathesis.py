@@ -94,7 +94,8 @@ def test_schemathesis_finds_no_server_error_and_no_violation_of_the_openapi_docu
     config.write_text(config_text(ids))
     result = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{url}/api/v1/openapi.json",
-         "--url", url, "--checks", ",".join(every_check_but_the_response_time()), "--max-examples", "20", "--seed", "20201223", "--workers", "1",
+         "--url", url, "--checks", ",".join(every_check_but_the_response_time()),
+         "--max-examples", "20", "--seed", "20201223", "--workers", "1",
          "--header", f"Authorization: Bearer {TOKEN}", "--request-timeout", "30", "--no-color",
          # ids, cursors and parameters are ASCII; non-ASCII strings would only meet gunicorn's 8190-byte request-line
          # limit (an HTML 414 from gunicorn, before the app); the in-process hypothesis tests fuzz non-ASCII input
